@@ -1,0 +1,161 @@
+/*
+ * API tokens in the dashboard, against a real ratekitd and redis-server: a
+ * token created in the UI signs in with its role, a viewer is told calmly
+ * what its role cannot do, and a revoked token no longer signs in.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe } from 'node:test';
+import { TOKEN, adminApi, createRule, flow as harnessFlow, launchBrowser, screenshot, signIn, signOut, startStack, uniqueId } from './harness.js';
+
+let stack;
+let browser;
+
+before(async () => {
+  stack = await startStack();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (stack) await stack.stop();
+});
+
+function flow(name, fn, viewport) {
+  harnessFlow(() => browser, name, fn, viewport);
+}
+
+function rule(id) {
+  return { id, description: 'Read by a viewer', match: { path: '/api/*' }, key: ['ip'], algorithm: 'fixed_window', limit: 7, window_ms: 60000 };
+}
+
+async function openTokensPage(page) {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API tokens' }).click();
+  await page.getByRole('heading', { name: 'API tokens', level: 1 }).waitFor();
+}
+
+/* Creates a token through the dialog; answers the secret read from it. */
+async function createTokenInUi(page, name, roleLabel) {
+  await page.getByRole('button', { name: 'New token' }).first().click();
+  const form = page.getByRole('dialog', { name: 'New API token' });
+  await form.getByLabel('Name').fill(name);
+  await form.getByRole('radio', { name: new RegExp(`^${roleLabel}`) }).check();
+  await form.getByLabel('Expires').selectOption('30d');
+  await form.getByRole('button', { name: 'Create token' }).click();
+  const shown = page.getByRole('dialog', { name: 'Your new API token' });
+  await shown.waitFor();
+  await shown.getByText('You will not see it again').waitFor();
+  return { dialog: shown, secret: await shown.getByTestId('new-token-secret').inputValue() };
+}
+
+describe('API tokens', () => {
+  flow('a viewer token made in the UI reads rules, is refused saving one calmly, and stops working once revoked', async (page) => {
+    const id = uniqueId('viewer-rule');
+    const name = 'support-desk';
+    await createRule(stack, rule(id));
+    // Two more tokens, so the list shows the roles side by side.
+    for (const [n, role] of [
+      ['ci-deploy', 'editor'],
+      ['grafana', 'viewer'],
+    ]) {
+      const r = await adminApi(stack, 'POST', '/api/v1/tokens', { name: n, role });
+      assert.equal(r.status, 201);
+      if (n === 'grafana') await fetch(`${stack.adminUrl}/api/v1/stats`, { headers: { Authorization: `Bearer ${r.body.token}` } });
+    }
+
+    await signIn(page, stack.adminUrl);
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.adminUrl });
+    await openTokensPage(page);
+    await page.locator('tr[data-token="ci-deploy"]').waitFor();
+
+    const { dialog, secret } = await createTokenInUi(page, name, 'Viewer');
+    assert.match(secret, /^rk_[0-9a-f]{12}_[0-9a-f]{64}$/, 'the secret is shown in full');
+    await dialog.getByRole('button', { name: 'Copy' }).click();
+    await dialog.getByRole('button', { name: 'Copied' }).waitFor();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret, 'Copy put the secret on the clipboard');
+    await screenshot(page, 'token-created.png');
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    // Listed with its role, and the secret appears nowhere on the page or in the API's list.
+    const row = page.locator(`tr[data-token="${name}"]`);
+    await row.getByText('Viewer', { exact: true }).waitFor();
+    assert.ok(!(await page.content()).includes(secret.slice(-64)), 'the secret is not on the page any more');
+    const listed = (await adminApi(stack, 'GET', '/api/v1/tokens')).body.tokens.find((t) => t.name === name);
+    assert.equal(listed.role, 'viewer');
+    assert.ok(listed.expires_at, 'the expiry was stored');
+    assert.ok(!JSON.stringify(listed).includes(secret.slice(-64)));
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await screenshot(page, 'tokens.png');
+
+    // Signed in as the viewer: the rules are there ...
+    await signOut(page);
+    await signIn(page, stack.adminUrl, secret);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rules' }).click();
+    await page.locator(`tr[data-rule="${id}"]`).waitFor();
+
+    // ... but saving one is refused with the role message, not an error dump.
+    await page.goto(`${stack.adminUrl}/rules/${id}/edit`);
+    const limit = page.getByLabel('Limit', { exact: true });
+    await page.waitForFunction(() => document.querySelector('.rule-form'));
+    await limit.fill('70');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    const notice = page.getByTestId('role-notice');
+    await notice.waitFor();
+    assert.match(await notice.textContent(), /Your token's role cannot change rules\./);
+    assert.equal(await page.getByText('forbidden', { exact: true }).count(), 0, 'no error code is shown');
+    assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}`)).body.limit, 7, 'the rule did not change');
+
+    // An override, too; and the tokens page says it is for admins.
+    await page.goto(`${stack.adminUrl}/rules/${id}`);
+    await page.getByLabel('Client key').fill('203.0.113.80');
+    await page.getByLabel('Limit', { exact: true }).fill('30');
+    await page.getByRole('button', { name: 'Save override' }).click();
+    assert.match(await page.getByTestId('role-notice').textContent(), /Your token's role cannot change overrides\./);
+    await openTokensPage(page);
+    assert.match(await page.getByTestId('role-notice').textContent(), /Your token's role cannot see or manage API tokens\./);
+    assert.equal(await page.getByRole('button', { name: 'New token' }).count(), 0);
+
+    // Revoked by the admin, it no longer signs in.
+    await signOut(page);
+    await signIn(page, stack.adminUrl, TOKEN);
+    await openTokensPage(page);
+    await page.getByRole('button', { name: `Revoke ${name}` }).click();
+    await page.getByRole('dialog', { name: 'Revoke this token?' }).getByRole('button', { name: 'Revoke token' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal((await adminApi(stack, 'GET', '/api/v1/tokens')).body.tokens.filter((t) => t.name === name).length, 0);
+    await signOut(page);
+    await signIn(page, stack.adminUrl, secret, { shouldFail: true });
+    await page.getByText('This token is not valid').waitFor();
+    assert.equal(await page.locator('.shell').count(), 0, 'not signed in');
+  });
+
+  flow('an editor token may save a rule', async (page) => {
+    const id = uniqueId('editor-rule');
+    await createRule(stack, rule(id));
+    await signIn(page, stack.adminUrl);
+    await openTokensPage(page);
+    const { dialog, secret } = await createTokenInUi(page, uniqueId('e2e-editor'), 'Editor');
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    await signOut(page);
+    await signIn(page, stack.adminUrl, secret);
+    await page.goto(`${stack.adminUrl}/rules/${id}/edit`);
+    await page.waitForFunction(() => document.querySelector('.rule-form'));
+    await page.getByLabel('Limit', { exact: true }).fill('70');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.waitForURL(`**/rules/${id}`);
+    assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}`)).body.limit, 70);
+  });
+
+  flow('the new-token dialog and the list fit a phone', async (page) => {
+    await signIn(page, stack.adminUrl);
+    await page.goto(`${stack.adminUrl}/tokens`);
+    await page.getByRole('heading', { name: 'API tokens', level: 1 }).waitFor();
+    const { dialog } = await createTokenInUi(page, uniqueId('e2e-phone'), 'Viewer');
+    const box = await dialog.boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= 390, 'the dialog fits the width');
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    await page.locator('tr[data-token]').first().waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page fits the width (${overflow}px too wide)`);
+  }, { width: 390, height: 844 });
+});

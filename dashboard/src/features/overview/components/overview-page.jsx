@@ -1,0 +1,110 @@
+import { useMemo } from 'react';
+import { useQuery } from '../../../hooks/use-query.js';
+import { useLiveTraffic } from '../../../hooks/use-live-traffic.js';
+import { useDocumentTitle } from '../../../hooks/use-document-title.js';
+import { PageHeader } from '../../../components/page-header.jsx';
+import { Card } from '../../../components/card.jsx';
+import { Stat } from '../../../components/stat.jsx';
+import { Alert } from '../../../components/alert.jsx';
+import { LiveIndicator } from '../../../components/live-indicator.jsx';
+import { TrafficChart } from '../../../components/traffic-chart.jsx';
+import { Spinner } from '../../../components/spinner.jsx';
+import { formatNumber, formatUptime } from '../../../utils/format.js';
+import { useTheme } from '../../../lib/theme.jsx';
+import { getInfo, listRules } from '../api/overview.js';
+import { RuleCards } from './rule-cards.jsx';
+
+const STORE_NAMES = { memory: 'In-memory', redis: 'Redis', 'redis-cluster': 'Redis Cluster' };
+
+function totalsOf(points) {
+  const t = { allowed: 0, denied: 0, shadow_denied: 0 };
+  for (const p of points) {
+    t.allowed += p.allowed;
+    t.denied += p.denied;
+    t.shadow_denied += p.shadow_denied;
+  }
+  return t;
+}
+
+export function OverviewPage() {
+  useDocumentTitle('Overview');
+  const { theme } = useTheme();
+  const info = useQuery(getInfo, [], { pollMs: 10000 });
+  const rules = useQuery(listRules, []);
+  const ruleList = useMemo(() => (rules.data && rules.data.rules) || [], [rules.data]);
+  const ruleIds = useMemo(() => ruleList.map((r) => r.id), [ruleList]);
+
+  const live = useLiveTraffic({
+    ruleIds,
+    totals: true,
+    onRuleChange: () => {
+      rules.reload();
+      info.reload();
+    },
+  });
+
+  const points = live.series('total');
+  const totals = totalsOf(points);
+  const checks = totals.allowed + totals.denied + totals.shadow_denied;
+  const last = points[points.length - 1] || { allowed: 0, denied: 0, shadow_denied: 0 };
+  const deniedShare = checks ? ((totals.denied / checks) * 100).toFixed(1) : '0.0';
+  const d = info.data;
+
+  return (
+    <>
+      <PageHeader title="Overview" description="Decisions across every ratekit instance, updated each second." actions={<LiveIndicator status={live.status} />} />
+      {info.error && !d && <Alert error={info.error} title="Cannot load the server's state" onRetry={info.reload} />}
+
+      <div className="stats-grid" aria-label="Last 5 minutes">
+        <Stat label="Checks · 5 min" value={formatNumber(checks)} detail={`${formatNumber(last.allowed + last.denied + last.shadow_denied)} in the last second`} testId="stat-checks" />
+        <Stat label="Allowed" value={formatNumber(totals.allowed)} tone="blue" testId="stat-allowed" detail={`${formatNumber(last.allowed)}/s now`} />
+        <Stat label="Denied" value={formatNumber(totals.denied)} tone="red" testId="stat-denied" detail={`${deniedShare}% of checks`} />
+        <Stat label="Shadow denied" value={formatNumber(totals.shadow_denied)} tone="amber" testId="stat-shadow" detail="Would deny; not enforced" />
+      </div>
+
+      <Card title="Requests per second" subtitle="Last 5 minutes, all rules" className="chart-card">
+        <TrafficChart points={points} theme={theme} />
+      </Card>
+
+      <section className="system-strip" aria-label="Server">
+        <div className="system-item">
+          <span className="system-label">Store</span>
+          <span className="system-value">
+            {d ? (
+              <>
+                <span className={`health-dot ${d.store_healthy === false ? 'health-bad' : 'health-ok'}`} aria-hidden="true" />
+                {STORE_NAMES[d.store] || d.store} · {d.store_healthy === false ? 'unreachable' : 'healthy'}
+              </>
+            ) : (
+              '—'
+            )}
+          </span>
+        </div>
+        <div className="system-item">
+          <span className="system-label">Ruleset version</span>
+          <span className="system-value" data-testid="ruleset-version">{d ? formatNumber(d.ruleset_version) : '—'}</span>
+        </div>
+        <div className="system-item">
+          <span className="system-label">Live instances</span>
+          <span className="system-value">{d ? formatNumber(d.instances) : '—'}</span>
+        </div>
+        <div className="system-item">
+          <span className="system-label">Uptime</span>
+          <span className="system-value">{d ? formatUptime(d.uptime_s) : '—'}</span>
+        </div>
+      </section>
+
+      <div className="section-heading">
+        <h2>Rules</h2>
+        <span className="muted">Last 2 minutes per rule</span>
+      </div>
+      {rules.loading && !rules.data ? (
+        <Spinner label="Loading rules" />
+      ) : rules.error && !rules.data ? (
+        <Alert error={rules.error} title="Cannot load the rules" onRetry={rules.reload} />
+      ) : (
+        <RuleCards rules={ruleList} series={live.series} />
+      )}
+    </>
+  );
+}

@@ -1,0 +1,65 @@
+import { Link } from '../../../lib/router.jsx';
+import { Badge } from '../../../components/badge.jsx';
+import { Sparkline } from '../../../components/sparkline.jsx';
+import { EmptyState } from '../../../components/empty-state.jsx';
+import { formatCompact, capitalize } from '../../../utils/format.js';
+
+const MODE_TONE = { enforce: 'green', shadow: 'amber', off: 'gray' };
+
+function sum(points, key) {
+  let n = 0;
+  for (const p of points) n += p[key];
+  return n;
+}
+
+/* One card per rule: its mode, its last five minutes, and a sparkline. */
+export function RuleCards({ rules, series }) {
+  if (!rules.length) {
+    return (
+      <EmptyState
+        icon="rules"
+        title="No rules yet"
+        action={
+          <Link to="/rules/new" className="btn btn-primary">
+            Create a rule
+          </Link>
+        }
+      >
+        Rules decide which requests are limited. Traffic per rule appears here once you have one.
+      </EmptyState>
+    );
+  }
+  const rows = rules.map((rule) => {
+    const points = series(rule.id);
+    return {
+      rule,
+      points,
+      allowed: sum(points, 'allowed'),
+      denied: sum(points, 'denied') + sum(points, 'shadow_denied'),
+    };
+  });
+  rows.sort((a, b) => b.denied - a.denied || b.allowed - a.allowed || a.rule.id.localeCompare(b.rule.id));
+  return (
+    <ul className="rule-cards">
+      {rows.map(({ rule, points, allowed, denied }) => (
+        <li key={rule.id} className="rule-card" data-testid={`rule-card-${rule.id}`}>
+          <div className="rule-card-head">
+            <Link to={`/rules/${encodeURIComponent(rule.id)}`} className="rule-card-name">
+              {rule.id}
+            </Link>
+            <Badge tone={MODE_TONE[rule.mode] || 'gray'}>{capitalize(rule.mode)}</Badge>
+          </div>
+          <div className="rule-card-figures">
+            <span>
+              <strong>{formatCompact(allowed)}</strong> allowed
+            </span>
+            <span className={denied ? 'text-danger' : ''}>
+              <strong>{formatCompact(denied)}</strong> {rule.mode === 'shadow' ? 'would deny' : 'denied'}
+            </span>
+          </div>
+          <Sparkline points={points.slice(-120)} />
+        </li>
+      ))}
+    </ul>
+  );
+}

@@ -1,0 +1,16 @@
+import { api } from '../../../lib/api-client.js';
+
+const path = (id) => `/api/v1/rules/${encodeURIComponent(id)}`;
+
+export const listRules = () => api.get('/api/v1/rules');
+export const getRule = (id) => api.get(path(id));
+export const createRule = (rule, { dryRun = false } = {}) =>
+  api.post('/api/v1/rules', rule, { query: { dry_run: dryRun ? 1 : undefined } });
+export const replaceRule = (id, rule, { dryRun = false } = {}) =>
+  api.put(path(id), rule, { query: { dry_run: dryRun ? 1 : undefined } });
+export const patchRule = (id, patch) => api.patch(path(id), patch);
+export const deleteRule = (id) => api.delete(path(id));
+export const getHistory = (id) => api.get(`${path(id)}/history`);
+export const restoreVersion = (id, version) => api.post(`${path(id)}/restore/${encodeURIComponent(version)}`);
+export const exportRules = () => api.get('/api/v1/rules/export');
+export const importRules = (document) => api.post('/api/v1/rules/import', document);

@@ -1,0 +1,25 @@
+/* Enforce / shadow / off in one click. */
+const MODES = [
+  { id: 'enforce', label: 'Enforce' },
+  { id: 'shadow', label: 'Shadow' },
+  { id: 'off', label: 'Off' },
+];
+
+export function ModeSwitch({ ruleId, mode, onChange, busy }) {
+  return (
+    <div className={`segmented mode-${mode}`} role="group" aria-label={`Mode of ${ruleId}`} aria-busy={busy || undefined}>
+      {MODES.map((m) => (
+        <button
+          key={m.id}
+          type="button"
+          className={`segment ${mode === m.id ? `active active-${m.id}` : ''}`}
+          aria-pressed={mode === m.id}
+          disabled={busy}
+          onClick={() => mode !== m.id && onChange(m.id)}
+        >
+          {m.label}
+        </button>
+      ))}
+    </div>
+  );
+}

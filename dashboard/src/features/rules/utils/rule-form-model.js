@@ -1,0 +1,169 @@
+/*
+ * The rule form's state and its translation to and from the rule JSON of the
+ * API. Numbers stay strings while edited; durations are typed as "1m".
+ */
+import { formatDuration, parseDuration } from '../../../utils/format.js';
+
+const SIMPLE_KEYS = new Set(['ip', 'user', 'api_key', 'route', 'global']);
+
+export function keyPartFromString(s) {
+  if (SIMPLE_KEYS.has(s)) return { kind: s, arg: '' };
+  if (!s.includes('+')) {
+    if (s.startsWith('header:')) return { kind: 'header', arg: s.slice(7) };
+    if (s.startsWith('jwt:')) return { kind: 'jwt', arg: s.slice(4) };
+  }
+  return { kind: 'custom', arg: s };
+}
+
+export function keyPartToString(part) {
+  if (part.kind === 'header') return `header:${part.arg.trim()}`;
+  if (part.kind === 'jwt') return `jwt:${part.arg.trim()}`;
+  if (part.kind === 'custom') return part.arg.trim();
+  return part.kind;
+}
+
+const str = (v) => (v === null || v === undefined ? '' : String(v));
+
+export function emptyForm() {
+  return {
+    id: '',
+    description: '',
+    algorithm: 'token_bucket',
+    limit: '100',
+    window: '1m',
+    burst: '',
+    shape: false,
+    mode: 'enforce',
+    priority: '100',
+    fail_mode: '',
+    methods: [],
+    path: '',
+    hosts: '',
+    headers: [],
+    key: [{ kind: 'ip', arg: '' }],
+    plans: [],
+  };
+}
+
+export function formFromRule(rule) {
+  const match = rule.match || {};
+  return {
+    id: rule.id || '',
+    description: rule.description || '',
+    algorithm: rule.algorithm || 'token_bucket',
+    limit: str(rule.limit),
+    window: formatDuration(rule.window_ms),
+    burst: str(rule.burst),
+    shape: !!rule.shape,
+    mode: rule.mode || 'enforce',
+    priority: str(rule.priority),
+    fail_mode: rule.fail_mode || '',
+    methods: Array.isArray(match.methods) ? match.methods : [],
+    path: match.path || '',
+    hosts: Array.isArray(match.hosts) ? match.hosts.join(', ') : '',
+    headers: Object.entries(match.headers || {}).map(([name, value]) => ({ name, value: str(value) })),
+    key: (Array.isArray(rule.key) && rule.key.length ? rule.key : ['ip']).map(keyPartFromString),
+    plans: Object.entries(rule.plans || {}).map(([name, p]) => ({
+      name,
+      limit: str(p && p.limit),
+      burst: str(p && p.burst),
+      window: p && p.window_ms ? formatDuration(p.window_ms) : '',
+    })),
+  };
+}
+
+/* A number typed in a field: sent as a number when it reads as one, as typed otherwise (the server says why). */
+function numberOrRaw(s) {
+  const t = String(s).trim();
+  if (t === '') return undefined;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : t;
+}
+
+/*
+ * Builds the rule document. Answers {rule, errors}: errors are the client's
+ * own findings (a duration that cannot be read), keyed like the server's.
+ */
+export function ruleFromForm(form) {
+  const errors = {};
+  const rule = { id: form.id.trim(), description: form.description.trim(), algorithm: form.algorithm };
+  const limit = numberOrRaw(form.limit);
+  if (limit !== undefined) rule.limit = limit;
+  const windowMs = parseDuration(form.window);
+  if (form.window.trim() === '') errors.window_ms = 'Enter a window, such as 1m or 30s.';
+  else if (windowMs === null) errors.window_ms = 'Use a duration such as 500ms, 30s, 1m, 1h or 1d.';
+  else rule.window_ms = windowMs;
+  const burst = numberOrRaw(form.burst);
+  if (burst !== undefined) rule.burst = burst;
+  if (form.algorithm === 'leaky_bucket') rule.shape = !!form.shape;
+  rule.mode = form.mode;
+  const priority = numberOrRaw(form.priority);
+  if (priority !== undefined) rule.priority = priority;
+  rule.fail_mode = form.fail_mode || null;
+
+  const headers = {};
+  for (const h of form.headers) if (h.name.trim()) headers[h.name.trim()] = h.value;
+  rule.match = {
+    methods: form.methods,
+    path: form.path.trim(),
+    hosts: form.hosts
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean),
+    headers,
+  };
+  rule.key = form.key.map(keyPartToString);
+
+  const plans = {};
+  form.plans.forEach((p, i) => {
+    const name = p.name.trim();
+    if (!name) {
+      if (p.limit || p.burst || p.window) errors[`plans[${i}]`] = 'Give the plan a name.';
+      return;
+    }
+    const plan = {};
+    const pl = numberOrRaw(p.limit);
+    if (pl !== undefined) plan.limit = pl;
+    const pb = numberOrRaw(p.burst);
+    if (pb !== undefined) plan.burst = pb;
+    if (p.window.trim()) {
+      const w = parseDuration(p.window);
+      if (w === null) errors[`plans.${name}.window_ms`] = 'Use a duration such as 30s or 1m.';
+      else plan.window_ms = w;
+    }
+    plans[name] = plan;
+  });
+  rule.plans = plans;
+  return { rule, errors };
+}
+
+/* The server's [{field, message}] as {field: message}; "window" is shown at window_ms. */
+export function errorsByField(list) {
+  const out = {};
+  for (const e of list || []) {
+    if (!e) continue;
+    const field = e.field === 'window' ? 'window_ms' : e.field || '';
+    out[field] = out[field] ? `${out[field]} ${e.message}` : e.message;
+  }
+  return out;
+}
+
+const SHOWN = [
+  /^(id|description|algorithm|limit|window_ms|burst|shape|mode|priority|fail_mode|key|plans)$/,
+  /^match\.(methods|path|hosts|headers)/,
+  /^key\[\d+\]$/,
+  /^plans[.[]/,
+];
+
+/* Errors that no field of the form displays: shown at the top instead. */
+export function unplacedErrors(errors) {
+  return Object.entries(errors).filter(([field]) => !SHOWN.some((re) => re.test(field)));
+}
+
+/* The first message under a path prefix: "match.headers" also takes "match.headers.X-Foo". */
+export function errorUnder(errors, prefix) {
+  for (const [field, message] of Object.entries(errors)) {
+    if (field === prefix || field.startsWith(`${prefix}.`) || field.startsWith(`${prefix}[`)) return message;
+  }
+  return undefined;
+}

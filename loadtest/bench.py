@@ -1,0 +1,753 @@
+#!/usr/bin/python3
+"""make bench: one run, one table, on loopback.
+
+Starts every server on free loopback ports (nginx `return 204`,
+build/trivial-mhd, redis-server, ratekitd on the embedded store and on Redis,
+the nginx + Lua peer and the Express + rate-limiter-flexible peer), measures
+each with build/ratekit-load using the same loader settings, stops each by
+its PID, prints one table and writes it, with the machine's description, to
+loadtest/results/<date>-<host>.md and .json.
+
+Each row: a closed-loop run (maximum throughput) after a warm-up, then a
+separate open-loop run at a fixed rate whose latencies are counted from the
+intended send times. The loader, the servers and Redis share the machine's
+cores: compare rows by their ratios, not by absolute numbers.
+
+Usage: bench.py [--duration S] [--warmup S] [--rate R] [--quick] [--no-write]
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import http.client
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+LOAD = os.path.join(ROOT, "build", "ratekit-load")
+RATEKITD = os.path.join(ROOT, "build", "ratekitd")
+TRIVIAL_MHD = os.path.join(ROOT, "build", "trivial-mhd")
+MEMORY_PER_KEY = os.path.join(ROOT, "build", "memory-per-key")
+PEERS = os.path.join(ROOT, "loadtest", "peers")
+RESULTS = os.path.join(ROOT, "loadtest", "results")
+TOKEN_BUCKET_LUA = os.path.join(ROOT, "lua", "token_bucket.lua")
+ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
+DEBS = ["nginx", "libnginx-mod-http-lua", "lua-nginx-redis", "lua-cjson", "redis-server",
+        "redis-tools"]
+
+ALGORITHMS = ["fixed_window", "sliding_window", "sliding_log", "token_bucket", "gcra",
+              "leaky_bucket", "concurrency"]
+LIMIT = 1000000        # high enough that the load is mostly allowed
+# ...within each algorithm's bound (a log entry or a lease per allowed request)
+ALG_LIMIT = {"sliding_log": 100000, "concurrency": 10000}
+WINDOW_MS = 3600000
+FIXED_STATE = ["fixed_window", "sliding_window", "token_bucket", "gcra", "leaky_bucket"]
+HOT_LIMIT = 10         # the hot key: denied after its first 10 requests
+KEYS = 10000
+BUSY_SHARE = 0.10      # a row is flagged when other processes used more of the CPU
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_busy_s():
+    """CPU seconds the whole machine has spent busy since boot."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(v) - v[3] - v[4]) / CLK_TCK
+
+
+def tree_cpu_s(pids):
+    """CPU seconds used by the given processes and their direct children."""
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(d) in pids or int(fields[1]) in pids:
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def wait_for_quiet(max_wait_s=90.0, share=0.15):
+    """Waits, up to max_wait_s, until the machine is idle (less than `share`
+    of the CPU busy over a second), so that the bench does not measure
+    someone else's work. Returns the busy share last seen."""
+    deadline = time.monotonic() + max_wait_s
+    cores = os.cpu_count() or 1
+    while True:
+        b0 = cpu_busy_s()
+        time.sleep(1.0)
+        busy = (cpu_busy_s() - b0) / cores
+        if busy < share or time.monotonic() >= deadline:
+            return busy
+        say(f"waiting for the machine to quiet down ({busy:.0%} of the CPU busy)")
+
+
+def say(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+class Processes:
+    """Every process the bench starts, stopped by PID at the end (or on error)."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, args, log_path, env=None, cwd=None):
+        log = open(log_path, "ab")
+        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        log.close()
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, sig=signal.SIGTERM, timeout=10):
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def stop_all(self):
+        for p in list(reversed(self.procs)):
+            self.stop(p)
+
+
+# ---- the machine ---------------------------------------------------------------
+
+def command_output(args):
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, timeout=10)
+        return (out.stdout + out.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def machine_description():
+    cpu = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    nginx = command_output(["nginx", "-v"]).replace("nginx version: ", "")
+    redis = re.search(r"v=(\S+)", command_output(["redis-server", "--version"]))
+    git = command_output(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = command_output(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])
+    with open(os.path.join(PEERS, "express", "package-lock.json")) as f:
+        lock = json.load(f)["packages"]
+    return {
+        "host": socket.gethostname(),
+        "cpu": cpu or platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "os": command_output(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+        "nginx": nginx,
+        "redis": redis.group(1) if redis else "",
+        "node": command_output(["node", "--version"]),
+        "express": lock.get("node_modules/express", {}).get("version", ""),
+        "rate_limiter_flexible": lock.get("node_modules/rate-limiter-flexible", {}).get(
+            "version", ""),
+        "ioredis": lock.get("node_modules/ioredis", {}).get("version", ""),
+        "libmicrohttpd": command_output(["pkg-config", "--modversion", "libmicrohttpd"]),
+        "cc": command_output(["cc", "--version"]).splitlines()[0],
+        "ratekit": (open(os.path.join(ROOT, "VERSION")).read().strip() + " " + git +
+                    ("+changes" if dirty else "")),
+        "load_average": open("/proc/loadavg").read().split()[:3],
+    }
+
+
+# ---- setup ---------------------------------------------------------------------
+
+def install_dependencies():
+    subprocess.run([os.path.join(ROOT, "tools", "deps.sh"), *DEBS], check=True)
+    express = os.path.join(PEERS, "express")
+    stamp = os.path.join(express, "node_modules", ".package-lock.json")
+    lock = os.path.join(express, "package-lock.json")
+    if not os.path.exists(stamp) or os.path.getmtime(stamp) < os.path.getmtime(lock):
+        say("npm ci in loadtest/peers/express")
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=express,
+                       check=True, stdout=subprocess.DEVNULL)
+    for path in (LOAD, RATEKITD, TRIVIAL_MHD, MEMORY_PER_KEY):
+        if not os.access(path, os.X_OK):
+            raise SystemExit(f"bench: {path} is missing: run `make bench`")
+
+
+def fill_template(src, dst, values):
+    with open(src) as f:
+        text = f.read()
+    for k, v in values.items():
+        text = text.replace(f"@{k}@", str(v))
+    leftover = re.search(r"@[A-Z_]+@", text)
+    if leftover:
+        raise RuntimeError(f"{src}: {leftover.group(0)} not filled in")
+    with open(dst, "w") as f:
+        f.write(text)
+
+
+def http_call(port, method, path, body=None, token=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    try:
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers=headers)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+# ---- servers -------------------------------------------------------------------
+
+class Server:
+    """A server under test. start() -> (process, port). When the process is
+    found dead after a run, the death is noted and the server started again,
+    so that one crash costs one row, not the rest of the bench."""
+
+    def __init__(self, procs, name, start):
+        self.procs = procs
+        self.name = name
+        self._start = start
+        self.proc, self.port = start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def check_alive(self):
+        rc = self.proc.poll()
+        if rc is None:
+            return None
+        self.procs.stop(self.proc)
+        how = f"signal {-rc}" if rc < 0 else f"status {rc}"
+        self.proc, self.port = self._start()
+        return f"{self.name} died ({how})"
+
+    def stop(self, sig=signal.SIGTERM):
+        self.procs.stop(self.proc, sig)
+
+
+def start_nginx(procs, work, name, template, values):
+    d = os.path.join(work, name)
+    os.makedirs(d, exist_ok=True)
+    port = free_port()
+    values = dict(values, DIR=d, PORT=port)
+    conf = os.path.join(d, "nginx.conf")
+    fill_template(os.path.join(PEERS, "nginx", template), conf, values)
+    p = procs.start(["nginx", "-p", d, "-c", conf, "-g", "daemon off;"],
+                    os.path.join(d, "stdout.log"))
+    wait_for_port(port, p)
+    return p, port
+
+
+def start_redis(procs, work):
+    d = os.path.join(work, "redis")
+    os.makedirs(d, exist_ok=True)
+    port = free_port()
+    p = procs.start(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "no", "--dir", d, "--loglevel", "warning"],
+                    os.path.join(d, "redis.log"))
+    wait_for_port(port, p)
+    return p, port
+
+
+def redis_cli(port, *args):
+    out = subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True,
+                         check=True)
+    return out.stdout.strip()
+
+
+def rule_id(alg):
+    return "bench-" + alg.replace("_", "-")
+
+
+def start_ratekitd(procs, work, name, redis_port=None):
+    d = os.path.join(work, name)
+    os.makedirs(d, exist_ok=True)
+    data, admin = free_port(), free_port()
+    env = dict(os.environ)
+    env.update({
+        "RATEKIT_LISTEN": f"127.0.0.1:{data}",
+        "RATEKIT_ADMIN_LISTEN": f"127.0.0.1:{admin}",
+        "RATEKIT_DB": os.path.join(d, "ratekit.db"),
+        "RATEKIT_ADMIN_TOKEN": ADMIN_TOKEN,
+        "RATEKIT_LOG_LEVEL": "warn",
+    })
+    if redis_port:
+        env["RATEKIT_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}"
+        env["RATEKIT_ENV"] = "production"
+    p = procs.start([RATEKITD], os.path.join(d, "ratekitd.log"), env=env, cwd=d)
+    wait_for_port(data, p)
+    wait_for_port(admin, p)
+    rules = [{"id": rule_id(a), "algorithm": a, "limit": ALG_LIMIT.get(a, LIMIT),
+              "window_ms": WINDOW_MS,
+              "match": {"path": "/bench/direct"}} for a in ALGORITHMS]
+    # The memory probes: the rule memory_per_key.c uses (100 a minute), so that
+    # one check leaves state that lives (with a million an hour, a bucket is
+    # full again, and its key gone, within milliseconds).
+    rules += [{"id": "mem-" + a.replace("_", "-"), "algorithm": a, "limit": 100,
+               "window_ms": 60000, "match": {"path": "/bench/memory"}} for a in ALGORITHMS]
+    rules.append({"id": "bench-auth", "algorithm": "token_bucket", "limit": LIMIT,
+                  "window_ms": WINDOW_MS, "match": {"path": "/api/*"}, "key": ["ip"]})
+    rules.append({"id": "bench-hot", "algorithm": "token_bucket", "limit": HOT_LIMIT,
+                  "window_ms": WINDOW_MS, "match": {"path": "/bench/hot"}})
+    for rule in rules:
+        status, body = http_call(admin, "POST", "/api/v1/rules", rule, ADMIN_TOKEN)
+        if status not in (201, 409):  # 409: started again on the same database
+            raise RuntimeError(f"creating rule {rule['id']}: {status} {body[:300]!r}")
+    return p, data
+
+
+def start_express(procs, work, redis_port):
+    d = os.path.join(work, "express")
+    os.makedirs(d, exist_ok=True)
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), REDIS_PORT=str(redis_port), LIMIT=str(LIMIT),
+               WINDOW_S=str(WINDOW_MS // 1000), NODE_ENV="production")
+    p = procs.start(["node", "server.js"], os.path.join(d, "express.log"), env=env,
+                    cwd=os.path.join(PEERS, "express"))
+    wait_for_port(port, p)
+    # wait until every worker answers (the primary listens as soon as one does)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status, _ = http_call(port, "GET", "/healthz")
+        if status == 200:
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    return p, port
+
+
+# ---- measuring -----------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args, work, procs):
+        self.args = args
+        self.procs = procs
+        self.work = work
+        self.rows = []       # dicts: name, kind, closed, open
+        self.store_refs = []  # redis-benchmark rows
+        self.memory = {}      # alg -> {"embedded": B/key, "redis": B/key}
+
+    def load(self, label, url, extra, rate=None, warmup=None):
+        """One ratekit-load run; returns its JSON result."""
+        out = os.path.join(self.work, "runs", re.sub(r"[^a-z0-9]+", "-", label.lower()) +
+                           ("-open" if rate else "-closed") + ".json")
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        args = [LOAD, "--url", url, "--threads", str(self.args.threads),
+                "--connections", str(self.args.connections),
+                "--duration", str(self.args.duration),
+                "--warmup", str(self.args.warmup if warmup is None else warmup),
+                "--quiet", "--json", out, "--label", label, *extra]
+        if rate:
+            args += ["--rate", str(rate)]
+        # What the rest of the machine used meanwhile: busy CPU time less the
+        # loader's, the servers' and Redis's. Others' work skews a row.
+        pids = {p.pid for p in self.procs.procs}
+        t0, busy0, ours0 = time.monotonic(), cpu_busy_s(), tree_cpu_s(pids)
+        loader0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(args, check=False, stdout=subprocess.DEVNULL,
+                       timeout=self.args.duration + 60)
+        loader1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        loader = (loader1.ru_utime + loader1.ru_stime) - (loader0.ru_utime + loader0.ru_stime)
+        others = (cpu_busy_s() - busy0) - loader - (tree_cpu_s(pids) - ours0)
+        cores_s = (time.monotonic() - t0) * (os.cpu_count() or 1)
+        with open(out) as f:
+            result = json.load(f)
+        result["loader_cpu_share"] = round(loader / cores_s, 3)
+        result["others_cpu_share"] = round(max(0.0, others) / cores_s, 3)
+        return result
+
+    def row(self, name, kind, server, extra):
+        """A closed-loop and an open-loop run of one configuration."""
+        closed = self.load(name, server.url, extra)
+        deaths = [server.check_alive()]
+        opened = self.load(name, server.url, extra, rate=self.args.rate,
+                           warmup=self.args.open_warmup)
+        deaths.append(server.check_alive())
+        deaths = [d for d in deaths if d]
+        self.rows.append({"name": name, "kind": kind, "closed": closed, "open": opened,
+                          "server_died": deaths})
+        lat = opened["latency_us"]
+        errors = closed["errors"] + closed["status"]["5xx"]
+        say(f"{name:<42} {closed['throughput_rps']:>9,.0f} req/s   at {self.args.rate}/s: "
+            f"p50 {lat['p50']} us, p99 {lat['p99']} us"
+            + (f"   ({errors} errors/5xx)" if errors else "")
+            + (f"   others used {closed['others_cpu_share']:.0%} CPU"
+               if closed["others_cpu_share"] > BUSY_SHARE else "")
+            + (f"   {'; '.join(deaths)}: started again" if deaths else ""))
+
+    def redis_benchmark(self, redis_port, sha, pipeline):
+        n = self.args.redis_requests * (4 if pipeline > 1 else 1)
+        args = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(redis_port), "-c", "50",
+                "-n", str(n), "-r", str(KEYS), "-P", str(pipeline), "--threads",
+                str(self.args.threads), "--csv",
+                "EVALSHA", sha, "1", "ratekit:{bench-redis-benchmark:k__rand_int__}:token_bucket",
+                str(LIMIT), str(WINDOW_MS), str(LIMIT), "1", "-1", "0", "-", "decide"]
+        out = subprocess.run(args, capture_output=True, text=True, check=True,
+                             timeout=300).stdout
+        lines = [l for l in out.splitlines() if l.startswith('"EVALSHA')]
+        if not lines:
+            raise RuntimeError(f"redis-benchmark printed no result:\n{out[-2000:]}")
+        fields = [f.strip('"') for f in lines[-1].split('","')]
+        # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",
+        # "p99_latency_ms","max_latency_ms"
+        name = f"redis-benchmark EVALSHA token_bucket, 50 clients" + (
+            f", pipeline {pipeline}" if pipeline > 1 else "")
+        rps = float(fields[1])
+        result = {"name": name, "requests": n, "throughput_rps": rps,
+                  "p50_ms": float(fields[4]), "p99_ms": float(fields[6])}
+        self.store_refs.append(result)
+        say(f"{name:<42} {rps:>9,.0f} EVALSHA/s (p50 {fields[4]} ms, p99 {fields[6]} ms "
+            f"closed loop)")
+
+    def embedded_memory(self):
+        out = subprocess.run([MEMORY_PER_KEY, str(self.args.memory_keys)], capture_output=True,
+                             text=True, timeout=600)
+        for line in out.stdout.splitlines():
+            m = re.match(r"(\w+)\s+(\d+) keys\s+([\d.]+) bytes/key", line)
+            if m:
+                self.memory.setdefault(m.group(1), {})["embedded"] = float(m.group(3))
+        if out.returncode != 0:
+            say(f"memory-per-key failed: {out.stderr.strip()[-300:]}")
+        say("embedded bytes/key at %d keys: %s" % (self.args.memory_keys, ", ".join(
+            f"{a} {v.get('embedded', 0):.0f}" for a, v in self.memory.items())))
+
+    def redis_memory(self, ratekitd_port, redis_port):
+        for alg in ALGORITHMS:
+            rule, key = "mem-" + alg.replace("_", "-"), "user-0000001"
+            status, body = http_call(ratekitd_port, "POST", "/v1/check",
+                                     {"rule": rule, "key": key})
+            if status != 200 or b'"allowed":true' not in body:
+                raise RuntimeError(f"memory probe {alg}: {status} {body[:200]!r}")
+            names = redis_cli(redis_port, "--scan", "--pattern",
+                              f"ratekit:{{{rule}:{key}}}*").split()
+            total = sum(int(redis_cli(redis_port, "MEMORY", "USAGE", n, "SAMPLES", "0") or 0)
+                        for n in names)
+            self.memory.setdefault(alg, {})["redis"] = total
+            self.memory[alg]["redis_keys"] = len(names)
+        say("Redis MEMORY USAGE per client key: " + ", ".join(
+            f"{a} {self.memory[a]['redis']}" for a in ALGORITHMS))
+
+
+def run_all(b, procs, work):
+    check = lambda rule: ["--rule", rule, "--keys", str(KEYS), "--dist", "uniform"]
+
+    # HTTP references
+    srv = Server(procs, "nginx", lambda: start_nginx(procs, work, "nginx-204",
+                                                      "return204.conf.in", {}))
+    b.row("nginx return 204", "http", srv, ["--target", "get"])
+    srv.stop(signal.SIGQUIT)
+
+    def trivial_mhd():
+        port = free_port()
+        p = procs.start([TRIVIAL_MHD, str(port)], os.path.join(work, "trivial-mhd.log"))
+        wait_for_port(port, p)
+        return p, port
+
+    srv = Server(procs, "trivial-mhd", trivial_mhd)
+    b.row("trivial-mhd (POST check body, fixed answer)", "http", srv, check("bench"))
+    srv.stop()
+
+    # ratekitd on the embedded store
+    srv = Server(procs, "ratekitd", lambda: start_ratekitd(procs, work, "ratekitd-memory"))
+    for alg in ALGORITHMS:
+        b.row(f"ratekitd embedded {alg}", "embedded", srv, check(rule_id(alg)))
+    srv.stop()
+
+    # Redis: the store references, then ratekitd, then the peers
+    rp, redis_port = start_redis(procs, work)
+    sha = redis_cli(redis_port, "SCRIPT", "LOAD", open(TOKEN_BUCKET_LUA).read())
+    if sha != hashlib.sha1(open(TOKEN_BUCKET_LUA, "rb").read()).hexdigest():
+        raise RuntimeError("SCRIPT LOAD answered an unexpected sha")
+    b.redis_benchmark(redis_port, sha, 1)
+    b.redis_benchmark(redis_port, sha, 16)
+
+    srv = Server(procs, "ratekitd",
+                 lambda: start_ratekitd(procs, work, "ratekitd-redis", redis_port))
+    b.redis_memory(srv.port, redis_port)
+    for alg in ALGORITHMS:
+        b.row(f"ratekitd Redis {alg}", "redis", srv, check(rule_id(alg)))
+    b.row("ratekitd Redis forward-auth /v1/auth", "redis", srv,
+          ["--target", "auth", "--path", "/api/items", "--keys", str(KEYS)])
+    b.row("ratekitd Redis hot key (all denied)", "hot", srv,
+          ["--rule", "bench-hot", "--key", "hot-key"])
+    srv.stop()
+
+    srv = Server(procs, "nginx", lambda: start_nginx(procs, work, "nginx-lua",
+                                                      "lua-check.conf.in", {
+        "REDIS_PORT": redis_port, "SHA": sha, "SCRIPT": TOKEN_BUCKET_LUA, "LIMIT": LIMIT,
+        "WINDOW_MS": WINDOW_MS, "LUA_DIR": os.path.join(PEERS, "nginx")}))
+    b.row("peer nginx+Lua EVALSHA token_bucket", "peer-lua", srv, check("peer-lua"))
+    srv.stop(signal.SIGQUIT)
+
+    srv = Server(procs, "express", lambda: start_express(procs, work, redis_port))
+    b.row("peer Express + rate-limiter-flexible", "peer-express", srv, check("peer-express"))
+    srv.stop()
+    procs.stop(rp)
+
+    b.embedded_memory()
+
+
+# ---- the table -----------------------------------------------------------------
+
+def ratio(x, ref):
+    return f"{x / ref:.2f}x" if ref else "-"
+
+
+def build_table(b):
+    a = b.args
+    by_kind = lambda k: [r for r in b.rows if r["kind"] == k]
+    rps = lambda r: r["closed"]["throughput_rps"] if r else 0
+    nginx = rps(next(iter(by_kind("http")), None))
+    mhd = rps(by_kind("http")[1] if len(by_kind("http")) > 1 else None)
+    lua = rps(next(iter(by_kind("peer-lua")), None))
+    express = rps(next(iter(by_kind("peer-express")), None))
+    head = (f"| row | throughput | p50 at {a.rate:,}/s | p99 at {a.rate:,}/s | vs nginx 204 | "
+            "vs trivial-mhd | vs nginx+Lua | vs Express |")
+    lines = [head, "|" + " --- |" * 8]
+    for r in b.rows:
+        c, o = r["closed"], r["open"]
+        lat = o["latency_us"]
+        behind = o["scheduled"] and o["requests"] < 0.95 * o["scheduled"]
+        sat = " (saturated)" if behind else ""
+        errs = c["errors"] + c["status"]["5xx"]
+        note = f" ({errs} errors)" if errs else ""
+        if r.get("server_died"):
+            note += " (" + "; ".join(r["server_died"]) + ")"
+        busy = max(c.get("others_cpu_share", 0), o.get("others_cpu_share", 0))
+        if busy > BUSY_SHARE:
+            note += f" (other processes used {busy:.0%} of the CPU)"
+        k = r["kind"]
+        cells = [r["name"], f"{c['throughput_rps']:,.0f} req/s{note}",
+                 f"{lat['p50']:,} us{sat}", f"{lat['p99']:,} us{sat}",
+                 ratio(rps(r), nginx),
+                 ratio(rps(r), mhd) if k == "embedded" else "",
+                 ratio(rps(r), lua) if k in ("redis", "hot") else "",
+                 ratio(rps(r), express) if k in ("redis", "hot", "peer-lua") else ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    for s in b.store_refs:
+        lines.append(f"| {s['name']} | {s['throughput_rps']:,.0f} EVALSHA/s | | | "
+                     f"{ratio(s['throughput_rps'], nginx)} | | | |")
+    for alg in ALGORITHMS:
+        m = b.memory.get(alg, {})
+        if "embedded" in m:
+            lines.append(f"| memory: embedded {alg}, {a.memory_keys:,} keys | "
+                         f"{m['embedded']:.1f} B/key | | | | | | |")
+    for alg in ALGORITHMS:
+        m = b.memory.get(alg, {})
+        if "redis" in m:
+            lines.append(f"| memory: Redis {alg}, MEMORY USAGE after one check | "
+                         f"{m['redis']} B/key ({m['redis_keys']} Redis key"
+                         f"{'s' if m['redis_keys'] != 1 else ''}) | | | | | | |")
+    return "\n".join(lines)
+
+
+def targets(b):
+    """The goals set for ratekitd, each with the measured value and met or missed."""
+    a = b.args
+    get = lambda name: next((r for r in b.rows if r["name"] == name), None)
+    rps = lambda r: r["closed"]["throughput_rps"] if r else 0
+    nginx = rps(get("nginx return 204"))
+    mhd = rps(next((r for r in b.rows if r["name"].startswith("trivial-mhd")), None))
+    lua = rps(get("peer nginx+Lua EVALSHA token_bucket"))
+    express = rps(get("peer Express + rate-limiter-flexible"))
+    emb = [r for r in b.rows if r["kind"] == "embedded"]
+    red = [r for r in b.rows if r["kind"] == "redis" and "auth" not in r["name"]]
+    hot = get("ratekitd Redis hot key (all denied)")
+    out = []
+
+    def goal(text, ok, measured):
+        out.append({"goal": text, "met": bool(ok), "measured": measured})
+
+    if emb and mhd and nginx:
+        worst = min(emb, key=rps)
+        goal("embedded >= 0.9x trivial-mhd", rps(worst) >= 0.9 * mhd,
+             f"lowest {rps(worst) / mhd:.2f}x ({worst['name']})")
+        goal("embedded >= 0.5x nginx 204", rps(worst) >= 0.5 * nginx,
+             f"lowest {rps(worst) / nginx:.2f}x")
+    if red and lua:
+        worst = min(red, key=rps)
+        goal("Redis >= 1.5x nginx+Lua peer", rps(worst) >= 1.5 * lua,
+             f"lowest {rps(worst) / lua:.2f}x ({worst['name']})")
+        goal("Redis >= 0.4x nginx 204", rps(worst) >= 0.4 * nginx,
+             f"lowest {rps(worst) / nginx:.2f}x")
+        if express:
+            goal("Redis >= 8x Express", rps(worst) >= 8 * express,
+                 f"lowest {rps(worst) / express:.2f}x")
+    if emb:
+        p99 = max(r["open"]["latency_us"]["p99"] for r in emb)
+        goal(f"embedded p99 at {a.rate:,}/s < 1 ms", p99 < 1000, f"highest {p99} us")
+    if red:
+        p99 = max(r["open"]["latency_us"]["p99"] for r in red)
+        goal(f"Redis p99 at {a.rate:,}/s < 2 ms", p99 < 2000, f"highest {p99} us")
+    if hot and emb and rps(next((r for r in emb if r["name"].endswith("token_bucket")),
+                                 emb[0])):
+        tb = next((r for r in emb if r["name"].endswith("token_bucket")), emb[0])
+        denied = hot["closed"]["denied"]
+        goal("hot key all denied >= embedded throughput", rps(hot) >= rps(tb),
+             f"{rps(hot) / rps(tb):.2f}x embedded token_bucket; "
+             f"{denied:,} of {hot['closed']['requests']:,} denied")
+    mem = b.memory
+    if mem:
+        # Five algorithms keep a fixed-size state per key; sliding_log keeps an
+        # entry per request and concurrency a lease per request: reported apart.
+        for algs in (FIXED_STATE, [x for x in ALGORITHMS if x not in FIXED_STATE]):
+            worst = max(algs, key=lambda x: mem.get(x, {}).get("embedded", 0))
+            goal(f"embedded <= 96 B/key ({', '.join(algs)})",
+                 mem.get(worst, {}).get("embedded", 1e9) <= 96,
+                 f"highest {mem.get(worst, {}).get('embedded', 0):.1f} ({worst})")
+        fixed = {x: mem.get(x, {}).get("redis", 1e9)
+                 for x in ("fixed_window", "token_bucket", "gcra")}
+        goal("Redis <= 100 B/key for fixed_window, token_bucket, gcra",
+             max(fixed.values()) <= 100, ", ".join(f"{k} {v}" for k, v in fixed.items()))
+    return out
+
+
+def write_results(b, machine, table, goals, elapsed, day=None):
+    a = b.args
+    os.makedirs(RESULTS, exist_ok=True)
+    day = day or datetime.date.today().isoformat()
+    host = re.sub(r"[^A-Za-z0-9_.-]+", "-", machine["host"])[:40] or "host"
+    base = os.path.join(RESULTS, f"{day}-{host}")
+    settings = (f"ratekit-load {a.threads} threads, {a.connections} connections, HTTP/1.1 "
+                f"keep-alive: closed loop for {a.duration:g} s after a {a.warmup:g} s warm-up "
+                f"(throughput), then open loop at {a.rate:,} req/s for {a.duration:g} s "
+                f"(latency from intended send times). Direct checks draw from {KEYS:,} keys "
+                f"uniformly; rules allow {LIMIT:,} per hour (sliding_log {ALG_LIMIT['sliding_log']:,}, "
+                f"concurrency {ALG_LIMIT['concurrency']:,} leases; the hot key: {HOT_LIMIT}). "
+                f"A row is marked when processes outside the bench used more than "
+                f"{BUSY_SHARE:.0%} of the CPU while it ran.")
+    md = [f"# ratekit benchmark, {day}, {machine['host']}", "",
+          "Produced by `make bench` (loadtest/bench.py). The loader, the servers and Redis "
+          f"share this machine's {machine['cores']} cores: compare rows by their ratios.", "",
+          "## Machine", ""]
+    for k in ("cpu", "cores", "memory_gib", "kernel", "os", "nginx", "redis", "node",
+              "express", "rate_limiter_flexible", "ioredis", "libmicrohttpd", "cc", "ratekit",
+              "load_average", "busy_at_start"):
+        v = machine[k]
+        md.append(f"- {k.replace('_', ' ')}: {' '.join(v) if isinstance(v, list) else v}")
+    md += ["", "## Settings", "", settings, "", "## Results", "", table, "", "## Targets", ""]
+    for g in goals:
+        md.append(f"- {'met' if g['met'] else 'MISSED'}: {g['goal']} — {g['measured']}")
+    md += ["", f"Whole run: {elapsed:.0f} s.", ""]
+    with open(base + ".md", "w") as f:
+        f.write("\n".join(md))
+    with open(base + ".json", "w") as f:
+        settings = {k: v for k, v in vars(a).items() if k != "render"}
+        json.dump({"date": day, "machine": machine, "settings": settings, "rows": b.rows,
+                   "store_references": b.store_refs, "memory_bytes_per_key": b.memory,
+                   "targets": goals, "elapsed_s": round(elapsed, 1)}, f, indent=1)
+    return base
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds measured per run")
+    ap.add_argument("--warmup", type=float, default=1.0, help="closed-loop warm-up seconds")
+    ap.add_argument("--open-warmup", type=float, default=0.5, help="open-loop warm-up seconds")
+    ap.add_argument("--rate", type=int, default=10000, help="open-loop rate, req/s")
+    ap.add_argument("--threads", type=int, default=2, help="loader threads")
+    ap.add_argument("--connections", type=int, default=64, help="loader connections")
+    ap.add_argument("--memory-keys", type=int, default=1000000, help="keys for bytes/key")
+    ap.add_argument("--redis-requests", type=int, default=300000,
+                    help="EVALSHA per redis-benchmark run (x4 pipelined)")
+    ap.add_argument("--quick", action="store_true", help="1 s runs, for trying the bench out")
+    ap.add_argument("--no-write", action="store_true", help="do not write loadtest/results")
+    ap.add_argument("--keep", action="store_true", help="keep build/bench-* (logs, configs)")
+    ap.add_argument("--render", metavar="JSON", help="rewrite the .md of a results .json")
+    args = ap.parse_args()
+    if args.render:
+        # Rewrites the table, the targets and the .md of an earlier run's .json.
+        with open(args.render) as f:
+            saved = json.load(f)
+        for k, v in saved["settings"].items():
+            setattr(args, k, v)
+        b = Bench(args, None, None)
+        b.rows, b.store_refs, b.memory = (saved["rows"], saved["store_references"],
+                                          saved["memory_bytes_per_key"])
+        table, goals = build_table(b), targets(b)
+        base = write_results(b, saved["machine"], table, goals, saved["elapsed_s"],
+                             day=saved["date"])
+        print(table)
+        print(f"\nwritten: {os.path.relpath(base, ROOT)}.md and .json")
+        return
+    if args.quick:
+        args.duration, args.warmup, args.open_warmup = 1.0, 0.3, 0.2
+        args.memory_keys, args.redis_requests = 100000, 50000
+
+    started = time.monotonic()
+    install_dependencies()
+    busy = wait_for_quiet(0 if args.quick else 90)
+    if busy >= 0.15:
+        say(f"the machine is busy ({busy:.0%} of the CPU): rows will be marked")
+    machine = machine_description()
+    machine["busy_at_start"] = round(busy, 3)
+    work = tempfile.mkdtemp(prefix="bench-", dir=os.path.join(ROOT, "build"))
+    procs = Processes()
+    b = Bench(args, work, procs)
+    try:
+        run_all(b, procs, work)
+    finally:
+        procs.stop_all()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    table = build_table(b)
+    goals = targets(b)
+    print(table)
+    print()
+    for g in goals:
+        print(f"{'met   ' if g['met'] else 'MISSED'}  {g['goal']}: {g['measured']}")
+    if not args.no_write:
+        base = write_results(b, machine, table, goals, elapsed)
+        print(f"\nwritten: {os.path.relpath(base, ROOT)}.md and .json ({elapsed:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

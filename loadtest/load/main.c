@@ -1,0 +1,60 @@
+/*
+ * main.c — ratekit-load: parses the command line, runs the load (or the
+ * exactness check), prints progress once a second, and reports.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "engine.h"
+#include "exact.h"
+#include "options.h"
+#include "report.h"
+
+/* Sleeps until the next whole second after start, or until the run ends. */
+static void wait_a_second(lt_run_t *run, int64_t tick_ns) {
+    while (lt_run_active(run) && lt_now_ns() < tick_ns) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int main(int argc, char **argv) {
+    lt_options_t o;
+    int rc = lt_options_parse(&o, argc, argv);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    signal(SIGPIPE, SIG_IGN);
+    if (o.exact_limit > 0)
+        return lt_exact_run(&o);
+
+    lt_run_t run;
+    if (lt_run_start(&run, &o) != 0)
+        return 1;
+    uint64_t last_answered = 0;
+    int64_t tick = run.t0_ns;
+    while (lt_run_active(&run)) {
+        tick += 1000000000LL;
+        wait_a_second(&run, tick);
+        if (!lt_run_active(&run) || o.quiet)
+            continue;
+        int64_t now = lt_now_ns();
+        uint64_t answered = lt_run_answered(&run);
+        lt_totals_t t;
+        lt_run_totals(&run, &t);
+        lt_report_progress(&o, (double)(now - run.t0_ns) / 1e9, now < run.measure_ns,
+                           (double)(answered - last_answered), &t);
+        last_answered = answered;
+    }
+    lt_run_join(&run);
+    lt_totals_t t;
+    lt_run_totals(&run, &t);
+    lt_run_free(&run);
+    lt_report_table(stdout, &o, &t);
+    if (o.json_path && lt_report_json(o.json_path, &o, &t) != 0) {
+        fprintf(stderr, "ratekit-load: cannot write %s\n", o.json_path);
+        return 1;
+    }
+    return t.completed > 0 ? 0 : 1;
+}

@@ -1,0 +1,91 @@
+/*
+ * trivial_mhd.c — the HTTP reference for ratekitd's own stack: a
+ * libmicrohttpd server set up as server/src/http/server.c sets up ratekitd's
+ * listeners (internal polling thread pool with epoll, one thread per core,
+ * suspend/resume allowed), that reads any body and answers every request
+ * with a fixed JSON decision on the handler's last call, never the first
+ * (answering on the first call costs keep-alive with 0.9.75).
+ *
+ * What ratekitd does beyond this — parse the check, decide, write the
+ * answer and its headers — is what it costs over this reference.
+ *
+ * Usage: trivial-mhd PORT [THREADS]   (THREADS default: online cores)
+ * Listens on 127.0.0.1:PORT until SIGINT or SIGTERM.
+ */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char answer[] = "{\"allowed\":true,\"limit\":1000000,\"remaining\":999999,"
+                             "\"reset_ms\":4,\"retry_after_ms\":0}";
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stopping = 1;
+}
+
+/*
+ * The access handler: the first call only marks the request (req_cls),
+ * body chunks are consumed, and the last call queues the answer.
+ */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls) {
+    static int marker;
+    (void)cls;
+    (void)url;
+    (void)method;
+    (void)version;
+    (void)upload_data;
+    if (*req_cls == NULL) {
+        *req_cls = &marker;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(sizeof answer - 1, (void *)answer, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+int main(int argc, char **argv) {
+    long port = argc > 1 ? strtol(argv[1], NULL, 10) : 0;
+    long threads = argc > 2 ? strtol(argv[2], NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    if (port <= 0 || port > 65535 || threads <= 0 || threads > 256) {
+        fprintf(stderr, "usage: %s PORT [THREADS]\n", argv[0]);
+        return 2;
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)10000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "trivial-mhd: cannot listen on 127.0.0.1:%ld\n", port);
+        return 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    while (!stopping)
+        pause();
+    MHD_stop_daemon(d);
+    return 0;
+}

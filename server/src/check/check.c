@@ -1,0 +1,234 @@
+/*
+ * check.c — see check.h.
+ */
+#include "check.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "../runtime.h"
+#include "../stats/stats.h"
+#include "deny_cache.h"
+
+/* The decision of a rule that is switched off: allowed, nothing counted. */
+static void decide_off(rk_check_item_t *it) {
+    memset(&it->decision, 0, sizeof it->decision);
+    it->decision.allowed = true;
+    it->decision.limit = it->limit.limit;
+    it->decision.remaining = it->limit.limit;
+}
+
+rk_status_t rk_check_item_init(rk_check_item_t *it, const rk_rule_t *rule, const char *key,
+                               size_t key_len, int64_t cost) {
+    it->rule = rule;
+    it->limit = rule->limit;
+    it->cost = cost;
+    it->failed_over = false;
+    rk_store_normalize_key(key, key_len, it->key);
+    const rk_override_t *o =
+        RK_UNLIKELY(rule->noverrides > 0) ? rk_rule_override(rule, it->key, rk_now_ms()) : NULL;
+    it->overridden = o != NULL;
+    if (o)
+        it->limit = o->limit;
+    it->lease_id[0] = '\0';
+    if (rule->limit.algorithm == RK_ALG_CONCURRENCY) {
+        unsigned char raw[RK_LEASE_ID_LEN / 2];
+        if (rk_random_bytes(raw, sizeof raw) != RK_OK)
+            return RK_ERR;
+        rk_hex(raw, sizeof raw, it->lease_id);
+    }
+    return RK_OK;
+}
+
+static void fill_req(rk_store_req_t *req, const rk_check_item_t *it, int64_t now_ms) {
+    req->rule_id = it->rule->id;
+    req->key = it->key;
+    req->limit = it->limit;
+    req->cost = it->cost;
+    req->now_ms = now_ms;
+    req->lease_id = it->lease_id[0] ? it->lease_id : NULL;
+}
+
+/*
+ * Answers one item whose store failed, by its fail mode: open allows,
+ * closed denies (retry after a second), local is decided afterwards by the
+ * caller in the in-memory store.
+ */
+static void decide_failed(rk_check_item_t *it, rk_fail_mode_t mode) {
+    rk_decision_t *d = &it->decision;
+    memset(d, 0, sizeof *d);
+    d->limit = it->limit.limit;
+    it->failed_over = true;
+    it->fail_mode_used = mode;
+    if (mode == RK_FAIL_OPEN) {
+        d->allowed = true;
+        d->remaining = d->limit;
+    } else if (mode == RK_FAIL_CLOSED) {
+        d->allowed = false;
+        d->retry_after_ms = 1000;
+        d->reset_ms = 1000;
+    }
+}
+
+/*
+ * Whether the deny cache may answer or remember this item: on the live clock
+ * only (an explicit now_ms is a replay, which the cache knows nothing of).
+ */
+static bool cacheable(const rk_check_item_t *it, int64_t now_ms) {
+    return now_ms < 0 && !it->lease_id[0] && rk_deny_cache_applies(&it->limit, it->cost);
+}
+
+/*
+ * Decides what needs no store (rules switched off, denials remembered by the
+ * deny cache) and fills reqs with the others; map[j] is the item of reqs[j].
+ * Returns how many the store must decide.
+ */
+static size_t plan_items(rk_check_item_t *items, size_t n, int64_t now_ms, int64_t sent_mono,
+                         rk_store_req_t *reqs, size_t *map) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        rk_check_item_t *it = &items[i];
+        it->failed_over = false;
+        if (it->rule->mode == RK_MODE_OFF) {
+            decide_off(it);
+            continue;
+        }
+        /* A denial remembered from the store: answered here, the store not asked. */
+        if (cacheable(it, now_ms) &&
+            rk_deny_cache_lookup(it->rule, &it->limit, it->key, sent_mono, &it->decision))
+            continue;
+        fill_req(&reqs[m], it, now_ms);
+        map[m++] = i;
+    }
+    return m;
+}
+
+/*
+ * Takes the store's answer (st) for the m planned requests: its decisions,
+ * or, when it failed, each rule's fail mode ("local" ones decided together
+ * in the in-memory store). reqs and map are reordered.
+ */
+static void apply_store(rk_check_item_t *items, rk_store_req_t *reqs, const rk_decision_t *out,
+                        size_t *map, size_t m, int64_t now_ms, int64_t sent_mono, rk_status_t st) {
+    if (RK_LIKELY(st == RK_OK)) {
+        for (size_t j = 0; j < m; j++) {
+            rk_check_item_t *it = &items[map[j]];
+            it->decision = out[j];
+            if (!out[j].allowed && cacheable(it, now_ms))
+                rk_deny_cache_remember(it->rule, &it->limit, it->key, sent_mono, &out[j]);
+        }
+        return;
+    }
+    size_t local = 0;
+    for (size_t j = 0; j < m; j++) {
+        rk_check_item_t *it = &items[map[j]];
+        rk_fail_mode_t mode = it->rule->fail_mode == RK_FAIL_DEFAULT
+                                  ? (rk_fail_mode_t)rk_rt.cfg.fail_mode
+                                  : it->rule->fail_mode;
+        decide_failed(it, mode);
+        if (mode == RK_FAIL_LOCAL) {
+            reqs[local] = reqs[j];
+            map[local++] = map[j];
+        }
+    }
+    rk_decision_t fallback[RK_CHECK_MAX_ITEMS];
+    if (local > 0 && rk_rt.fallback->ops->decide(rk_rt.fallback, reqs, local, fallback) == RK_OK) {
+        for (size_t j = 0; j < local; j++)
+            items[map[j]].decision = fallback[j];
+    }
+}
+
+static int64_t mono_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Counts the decisions (stats.c: per-thread counters, no lock). */
+static void count(const rk_check_item_t *items, size_t n, int64_t started_ns) {
+    rk_stats_count(items, n < RK_CHECK_MAX_ITEMS ? n : RK_CHECK_MAX_ITEMS, mono_ns() - started_ns);
+}
+
+void rk_check_run(rk_check_item_t *items, size_t n, int64_t now_ms) {
+    int64_t started = mono_ns();
+    if (n > RK_CHECK_MAX_ITEMS)
+        n = RK_CHECK_MAX_ITEMS;
+    rk_store_req_t reqs[RK_CHECK_MAX_ITEMS];
+    rk_decision_t out[RK_CHECK_MAX_ITEMS];
+    size_t map[RK_CHECK_MAX_ITEMS];
+    int64_t sent_mono = rk_mono_ms();
+    size_t m = plan_items(items, n, now_ms, sent_mono, reqs, map);
+    if (m > 0) {
+        rk_status_t st = rk_rt.store->ops->decide(rk_rt.store, reqs, m, out);
+        apply_store(items, reqs, out, map, m, now_ms, sent_mono, st);
+    }
+    count(items, n, started);
+}
+
+/* ---- asynchronous checks ---- */
+
+bool rk_check_async_available(void) {
+    return rk_rt.store->ops->decide_async != NULL;
+}
+
+bool rk_check_prepare(rk_check_job_t *job, rk_check_item_t *items, size_t n) {
+    job->started_ns = mono_ns();
+    job->items = items;
+    job->n = n < RK_CHECK_ASYNC_MAX ? n : RK_CHECK_ASYNC_MAX;
+    job->sent_mono_ms = rk_mono_ms();
+    job->m = plan_items(items, job->n, -1, job->sent_mono_ms, job->reqs, job->map);
+    if (job->m > 0)
+        return false;
+    count(items, job->n, job->started_ns);
+    return true;
+}
+
+/* The store's answer to a submitted job: finishes it and tells its owner. */
+static void job_answered(void *ctx, rk_status_t st) {
+    rk_check_job_t *job = ctx;
+    apply_store(job->items, job->reqs, job->out, job->map, job->m, -1, job->sent_mono_ms, st);
+    count(job->items, job->n, job->started_ns);
+    job->done(job->ctx); /* the job may be gone after this */
+}
+
+void rk_check_submit(rk_check_job_t *job, void (*done)(void *ctx), void *ctx) {
+    job->done = done;
+    job->ctx = ctx;
+    if (rk_rt.store->ops->decide_async(rk_rt.store, job->reqs, job->m, job->out, job_answered,
+                                       job) != RK_OK)
+        job_answered(job, RK_ERR);
+}
+
+bool rk_check_allowed(const rk_check_item_t *items, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!items[i].decision.allowed && items[i].rule->mode == RK_MODE_ENFORCE)
+            return false;
+    return true;
+}
+
+/* a->remaining / a->limit < b->remaining / b->limit, without division. */
+static bool less_share(const rk_decision_t *a, const rk_decision_t *b) {
+    __int128 lhs = (__int128)a->remaining * (b->limit > 0 ? b->limit : 1);
+    __int128 rhs = (__int128)b->remaining * (a->limit > 0 ? a->limit : 1);
+    return lhs < rhs;
+}
+
+int rk_check_headline(const rk_check_item_t *items, size_t n) {
+    int best = -1;
+    bool best_denied = false;
+    for (size_t i = 0; i < n; i++) {
+        const rk_decision_t *d = &items[i].decision;
+        bool denied = !d->allowed && items[i].rule->mode == RK_MODE_ENFORCE;
+        if (best < 0 || (denied && !best_denied)) {
+            best = (int)i;
+            best_denied = denied;
+            continue;
+        }
+        if (denied != best_denied)
+            continue;
+        const rk_decision_t *b = &items[best].decision;
+        if (denied ? d->retry_after_ms > b->retry_after_ms : less_share(d, b))
+            best = (int)i;
+    }
+    return best;
+}

@@ -1,0 +1,103 @@
+/*
+ * context.c — see context.h.
+ */
+#include "context.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../runtime.h"
+#include "identity.h"
+
+/* The host without port, lower-case, into out. */
+static void normalize_host(const char *host, char *out, size_t cap) {
+    size_t o = 0;
+    if (host) {
+        const char *end = host[0] == '[' ? strchr(host, ']') : strchr(host, ':');
+        size_t len = end ? (size_t)(end - host) + (host[0] == '[') : strlen(host);
+        for (size_t i = 0; i < len && o + 1 < cap; i++)
+            out[o++] = (char)tolower((unsigned char)host[i]);
+    }
+    out[o] = '\0';
+}
+
+/* The verified JWT of the request's "Authorization: Bearer", or NULL. */
+static rk_jwt_t *verified_jwt(const rk_context_t *ctx) {
+    if (!rk_rt.jwt || !ctx->header)
+        return NULL;
+    const char *auth = ctx->header(ctx->header_ctx, "authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return NULL;
+    const char *token = auth + 7;
+    return rk_jwt_verify(rk_rt.jwt, token, strnlen(token, RK_JWT_MAX + 1), rk_now_ms());
+}
+
+/* The client's plan: a verified "plan" claim, else X-Plan. */
+static const char *client_plan(const rk_context_t *ctx, const rk_jwt_t *jwt, char *buf,
+                               size_t cap) {
+    const char *plan = rk_jwt_claim(jwt, "plan", buf, cap);
+    if (!plan && ctx->header)
+        plan = ctx->header(ctx->header_ctx, "x-plan");
+    return plan;
+}
+
+rk_context_status_t rk_context_items(const rk_ruleset_t *rules, const rk_context_t *ctx,
+                                     rk_check_item_t *items, size_t cap, size_t *n,
+                                     rk_list_verdict_t *verdict, char *client_key,
+                                     size_t client_key_cap) {
+    *n = 0;
+    *verdict = RK_LIST_NONE;
+    char path[RK_PATH_MAX];
+    if (!ctx->target || rk_path_normalize(ctx->target, ctx->target_len, path, sizeof path) != RK_OK)
+        return RK_CONTEXT_BAD_PATH;
+    char host[256];
+    normalize_host(ctx->host, host, sizeof host);
+    const char *method = ctx->method && *ctx->method ? ctx->method : "GET";
+    rk_ip_t client = rk_client_ip(
+        &ctx->peer, ctx->header ? ctx->header(ctx->header_ctx, "x-forwarded-for") : NULL,
+        ctx->header ? ctx->header(ctx->header_ctx, "forwarded") : NULL,
+        ctx->header ? ctx->header(ctx->header_ctx, "x-real-ip") : NULL, &rk_rt.trusted_proxies);
+    rk_ip_key(&client, (unsigned)rk_rt.cfg.ipv6_prefix, client_key, client_key_cap);
+    int64_t now = rk_now_ms();
+    *verdict = rk_lists_check_ip(&client, now);
+    if (*verdict != RK_LIST_NONE)
+        return RK_CONTEXT_OK;
+
+    rk_match_request_t mreq = {rk_method_bit(method), path, host, ctx->header, ctx->header_ctx};
+    rk_jwt_t *jwt = NULL;
+    bool jwt_looked = false;
+    char plan_buf[72];
+    const char *plan = NULL;
+    size_t count = rk_ruleset_count(rules);
+    for (size_t i = 0; i < count && *n < cap; i++) {
+        const rk_rule_t *rule = rk_ruleset_at(rules, i);
+        if (rule->mode == RK_MODE_OFF || !rk_match_request(&rule->match, &mreq))
+            continue;
+        if (!jwt_looked) { /* verify once, and only when a rule applies */
+            jwt = verified_jwt(ctx);
+            plan = client_plan(ctx, jwt, plan_buf, sizeof plan_buf);
+            jwt_looked = true;
+        }
+        rk_identity_t id = {
+            client_key,  method,          rule->match.path ? rule->match.path : path,
+            ctx->header, ctx->header_ctx, jwt};
+        char key[RK_KEY_TEXT_MAX];
+        if (!rk_key_resolve(rule->key, rule->nkey, &id, key, sizeof key))
+            continue;
+        rk_check_item_t *it = &items[*n];
+        rk_list_verdict_t v = rk_lists_check_key(key, now);
+        if (v == RK_LIST_DENY || (v == RK_LIST_SAFE && *verdict == RK_LIST_NONE))
+            *verdict = v;
+        if (rk_check_item_init(it, rule, key, strlen(key), ctx->cost) != RK_OK)
+            continue;
+        const rk_plan_t *p = plan ? rk_rule_plan(rule, plan) : NULL;
+        if (p && !it->overridden) /* a key's own override beats its plan */
+            it->limit = p->limit;
+        (*n)++;
+    }
+    rk_jwt_free(jwt);
+    if (*verdict != RK_LIST_NONE)
+        *n = 0;
+    return RK_CONTEXT_OK;
+}

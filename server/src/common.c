@@ -1,0 +1,79 @@
+/*
+ * common.c — clocks, randomness, hex and time formatting.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+int64_t rk_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t rk_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+rk_status_t rk_random_bytes(void *buf, size_t n) {
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return RK_ERR;
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return RK_OK;
+}
+
+void rk_hex(const void *bytes, size_t n, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *b = bytes;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void rk_format_time(int64_t epoch_ms, char out[32]) {
+    time_t secs = (time_t)(epoch_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+rk_status_t rk_parse_time(const char *text, int64_t *epoch_ms) {
+    struct tm tm = {0};
+    char *end = text ? strptime(text, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!end)
+        return RK_ERR;
+    int64_t ms = 0;
+    if (*end == '.') {
+        int64_t scale = 100;
+        for (end++; *end >= '0' && *end <= '9'; end++, scale /= 10)
+            ms += (*end - '0') * scale;
+    }
+    if (strcmp(end, "Z") != 0 && strcmp(end, "+00:00") != 0)
+        return RK_ERR;
+    *epoch_ms = (int64_t)timegm(&tm) * 1000 + ms;
+    return RK_OK;
+}
+
+bool rk_const_time_eq(const char *a, size_t alen, const char *b, size_t blen) {
+    unsigned char diff = (unsigned char)(alen != blen);
+    size_t n = alen < blen ? alen : blen;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}

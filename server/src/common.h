@@ -1,0 +1,47 @@
+/*
+ * common.h — status codes and small helpers shared by every subsystem.
+ */
+#ifndef RK_COMMON_H
+#define RK_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { RK_OK = 0, RK_ERR = -1 } rk_status_t;
+
+#define RK_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#if defined(__GNUC__)
+#define RK_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define RK_LIKELY(x) (x)
+#define RK_UNLIKELY(x) (x)
+#endif
+
+/* Wall-clock time in milliseconds since the Unix epoch. */
+int64_t rk_now_ms(void);
+
+/* Monotonic time in milliseconds (for timeouts and intervals, never stored). */
+int64_t rk_mono_ms(void);
+
+/* Fills buf with n cryptographically random bytes; RK_ERR if the OS refuses. */
+rk_status_t rk_random_bytes(void *buf, size_t n);
+
+/* Writes n bytes as lower-case hex plus a NUL into out (2n+1 bytes). */
+void rk_hex(const void *bytes, size_t n, char *out);
+
+/* Formats an epoch time in ms as "YYYY-MM-DDTHH:MM:SSZ" (21 bytes with NUL). */
+void rk_format_time(int64_t epoch_ms, char out[32]);
+
+/*
+ * Parses an ISO 8601 UTC time, "2026-11-22T10:00:00Z" (a fraction of a second
+ * and "+00:00" accepted), into epoch ms. RK_ERR when malformed.
+ */
+rk_status_t rk_parse_time(const char *text, int64_t *epoch_ms);
+
+/* Compares two byte strings in time that depends only on their lengths. */
+bool rk_const_time_eq(const char *a, size_t alen, const char *b, size_t blen);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * admin_api.c — the admin plane's small routes: /api/v1/info, the
+ * dashboard's "try it" check, and /api/v1/counters (inspect or reset the
+ * state of one client under one rule).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../check/check.h"
+#include "../check/deny_cache.h"
+#include "../runtime.h"
+#include "../stats/stats.h"
+#include "check_answer.h"
+#include "http.h"
+
+static enum MHD_Result handle_info(rk_request_t *req) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "version", RK_VERSION);
+    cJSON_AddStringToObject(o, "store", rk_rt.store_kind);
+    cJSON_AddBoolToObject(o, "store_healthy", rk_rt.store->ops->healthy(rk_rt.store));
+    cJSON_AddNumberToObject(o, "ruleset_version", (double)rk_ruleset_version(rk_rules_current()));
+    cJSON_AddNumberToObject(o, "rules", (double)rk_ruleset_count(rk_rules_current()));
+    cJSON_AddNumberToObject(o, "instances", (double)rk_stats_instances());
+    cJSON_AddNumberToObject(o, "uptime_s", (double)((rk_now_ms() - rk_rt.started_ms) / 1000));
+    return rk_reply_json(req, 200, o);
+}
+
+/*
+ * Finds ?rule= and normalises ?key= for the counters routes; answers the
+ * error itself (and returns NULL) when either is missing or unknown.
+ */
+static const rk_rule_t *counter_target(rk_request_t *req, char key[RK_STORE_KEY_MAX + 1],
+                                       enum MHD_Result *sent) {
+    const char *rule_id = rk_request_query(req, "rule");
+    const char *raw_key = rk_request_query(req, "key");
+    if (!rule_id || !raw_key || !raw_key[0]) {
+        *sent = rk_reply_error(req, 400, "invalid_request", "Both ?rule= and ?key= are required");
+        return NULL;
+    }
+    const rk_rule_t *rule = rk_ruleset_find(rk_rules_current(), rule_id);
+    if (!rule) {
+        *sent = rk_reply_error(req, 404, "unknown_rule", "No rule named '%.64s'", rule_id);
+        return NULL;
+    }
+    rk_store_normalize_key(raw_key, strlen(raw_key), key);
+    return rule;
+}
+
+/* GET /api/v1/counters?rule=&key=: the state, as a check of cost 0 sees it. */
+static enum MHD_Result handle_counter_get(rk_request_t *req) {
+    char key[RK_STORE_KEY_MAX + 1];
+    enum MHD_Result sent;
+    const rk_rule_t *rule = counter_target(req, key, &sent);
+    if (!rule)
+        return sent;
+    rk_store_req_t sreq = {
+        .rule_id = rule->id, .key = key, .limit = rule->limit, .cost = 0, .now_ms = -1};
+    rk_decision_t d;
+    if (rk_rt.store->ops->decide(rk_rt.store, &sreq, 1, &d) != RK_OK)
+        return rk_reply_error(req, 503, "store_unavailable", "The store did not answer");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "rule", rule->id);
+    cJSON_AddStringToObject(o, "key", key);
+    cJSON_AddStringToObject(o, "algorithm", rk_algorithm_name(rule->limit.algorithm));
+    cJSON_AddNumberToObject(o, "limit", (double)d.limit);
+    cJSON_AddNumberToObject(o, "remaining", (double)d.remaining);
+    cJSON_AddNumberToObject(o, "reset_ms", (double)d.reset_ms);
+    cJSON_AddNumberToObject(o, "retry_after_ms", (double)d.retry_after_ms);
+    return rk_reply_json(req, 200, o);
+}
+
+/* DELETE /api/v1/counters?rule=&key=: forgets the client's state. */
+static enum MHD_Result handle_counter_reset(rk_request_t *req) {
+    char key[RK_STORE_KEY_MAX + 1];
+    enum MHD_Result sent;
+    const rk_rule_t *rule = counter_target(req, key, &sent);
+    if (!rule)
+        return sent;
+    rk_status_t st = rk_rt.store->ops->reset(rk_rt.store, rule->id, key, rule->limit.algorithm);
+    rk_deny_cache_forget(rule->id, key); /* a remembered denial ends with the state */
+    if (st != RK_OK)
+        return rk_reply_error(req, 503, "store_unavailable", "The store did not answer");
+    return rk_reply_empty(req, 204);
+}
+
+/*
+ * POST /api/v1/check: a real check (it counts), answered with the decision
+ * and the headers a client would see — the dashboard's "try it" box.
+ */
+static enum MHD_Result handle_try(rk_request_t *req) {
+    cJSON *root = rk_request_json(req);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return rk_reply_error(req, 400, "invalid_json", "The body is not a JSON object");
+    }
+    const cJSON *rule_id = cJSON_GetObjectItemCaseSensitive(root, "rule");
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(root, "key");
+    const cJSON *cost = cJSON_GetObjectItemCaseSensitive(root, "cost");
+    const rk_rule_t *rule =
+        cJSON_IsString(rule_id) ? rk_ruleset_find(rk_rules_current(), rule_id->valuestring) : NULL;
+    int64_t cost_units = cJSON_IsNumber(cost) ? (int64_t)cost->valuedouble : 1;
+    bool key_ok = cJSON_IsString(key) && key->valuestring[0];
+    rk_check_item_t item;
+    bool ready = rule && key_ok && cost_units >= 0 && cost_units <= RK_COST_MAX &&
+                 rk_check_item_init(&item, rule, key->valuestring, strlen(key->valuestring),
+                                    cost_units) == RK_OK;
+    cJSON_Delete(root);
+    if (!rule)
+        return rk_reply_error(req, 404, "unknown_rule", "No such rule");
+    if (!ready)
+        return rk_reply_error(req, 400, "invalid_request",
+                              "A non-empty key and a cost from 0 are required");
+    int64_t now = rk_now_ms();
+    rk_check_run(&item, 1, -1);
+    char stack[1024];
+    rk_jw_t w;
+    rk_jw_init(&w, stack, sizeof stack);
+    rk_write_check_answer(&w, &item, 1);
+    cJSON *decision = cJSON_ParseWithLength(w.buf, w.len);
+    rk_jw_free(&w);
+    rk_rl_headers_t h;
+    rk_check_headers(&item, 1, now, &h);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "decision", decision);
+    cJSON *headers = cJSON_AddObjectToObject(o, "headers");
+    cJSON_AddStringToObject(headers, "RateLimit-Policy", h.policy);
+    cJSON_AddStringToObject(headers, "RateLimit", h.ratelimit);
+    cJSON_AddStringToObject(headers, "X-RateLimit-Limit", h.limit);
+    cJSON_AddStringToObject(headers, "X-RateLimit-Remaining", h.remaining);
+    cJSON_AddStringToObject(headers, "X-RateLimit-Reset", h.reset);
+    if (h.retry_after[0])
+        cJSON_AddStringToObject(headers, "Retry-After", h.retry_after);
+    return rk_reply_json(req, 200, o);
+}
+
+const rk_route_t rk_admin_routes[] = {
+    {"GET", "/api/v1/info", handle_info, RK_ROLE_VIEWER},
+    {"POST", "/api/v1/check", handle_try, RK_ROLE_VIEWER},
+    {"GET", "/api/v1/counters", handle_counter_get, RK_ROLE_VIEWER},
+    {"DELETE", "/api/v1/counters", handle_counter_reset, RK_ROLE_EDITOR},
+};
+const size_t rk_admin_routes_len = RK_ARRAY_LEN(rk_admin_routes);

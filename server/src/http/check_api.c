@@ -1,0 +1,373 @@
+/*
+ * check_api.c — the data plane: POST /v1/check, /v1/check/batch,
+ * /v1/acquire, /v1/release, GET /healthz and /readyz.
+ *
+ * A check always answers 200 with the decision, whatever it is: the caller
+ * asking is not itself limited; the status of the protected request is the
+ * caller's to set. Answers carry the rate-limit headers of DESIGN.md §4.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../check/check.h"
+#include "../check/context.h"
+#include "../runtime.h"
+#include "check_answer.h"
+#include "check_reader.h"
+#include "http.h"
+
+#define BATCH_MAX 100
+
+typedef struct {
+    unsigned status;
+    const char *code;
+    char message[160];
+} check_error_t;
+
+static bool fail(check_error_t *e, unsigned status, const char *code, const char *msg,
+                 const char *arg) {
+    e->status = status;
+    e->code = code;
+    snprintf(e->message, sizeof e->message, msg, arg ? arg : "");
+    return false;
+}
+
+/* The lists' verdict on a direct check's key: as a key, and as an address when it is one. */
+static rk_list_verdict_t list_verdict(const char *key, size_t len) {
+    int64_t now = rk_now_ms();
+    rk_list_verdict_t v = rk_lists_check_key(key, now);
+    rk_ip_t ip;
+    if (v != RK_LIST_DENY && rk_ip_parse(key, len, &ip) == RK_OK) {
+        rk_list_verdict_t by_ip = rk_lists_check_ip(&ip, now);
+        if (by_ip != RK_LIST_NONE)
+            v = by_ip;
+    }
+    return v;
+}
+
+/*
+ * Fills one item from a direct-form check {"rule", "key", "cost"} (its
+ * members as read); false with the error to answer when the check is
+ * malformed or names no rule.
+ */
+static bool parse_direct(const rk_jv_t *rule, const rk_jv_t *key, const rk_jv_t *cost,
+                         const rk_ruleset_t *rules, rk_check_item_t *it, rk_list_verdict_t *verdict,
+                         check_error_t *e) {
+    if (rule->kind != RK_JV_STRING || key->kind != RK_JV_STRING)
+        return fail(e, 400, "invalid_request", "\"rule\" and \"key\" must be strings%s", NULL);
+    if (key->len == 0)
+        return fail(e, 400, "invalid_request", "\"key\" must not be empty%s", NULL);
+    int64_t units = 1;
+    if (!rk_jv_int(cost, 0, RK_COST_MAX, &units))
+        return fail(e, 400, "invalid_request", "\"cost\" must be an integer from 0 to 1000000000%s",
+                    NULL);
+    const rk_rule_t *found = rule->len <= RK_RULE_ID_MAX ? rk_ruleset_find(rules, rule->str) : NULL;
+    if (!found)
+        return fail(e, 404, "unknown_rule", "No rule named '%.64s'", rule->str);
+    if (rk_check_item_init(it, found, key->str, key->len, units) != RK_OK)
+        return fail(e, 503, "unavailable", "no randomness for a lease id%s", NULL);
+    *verdict = list_verdict(key->str, key->len);
+    return true;
+}
+
+/* A member of a batch's check, as the check reader would have read it. */
+static rk_jv_t jv_of(const cJSON *obj, const char *name) {
+    rk_jv_t v = {0};
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!m)
+        return v;
+    if (cJSON_IsString(m)) {
+        v.kind = RK_JV_STRING;
+        v.str = m->valuestring;
+        v.len = strlen(m->valuestring);
+    } else if (cJSON_IsNumber(m)) {
+        v.kind = RK_JV_NUMBER;
+        v.num = m->valuedouble;
+    } else {
+        v.kind = cJSON_IsNull(m) ? RK_JV_NULL : RK_JV_OBJECT; /* any other kind */
+    }
+    return v;
+}
+
+/* Parses the body as exactly one JSON value; NULL (and a 400 sent) otherwise. */
+static cJSON *parse_body(rk_request_t *req, enum MHD_Result *sent) {
+    cJSON *root = rk_request_json(req);
+    if (!root)
+        *sent = rk_reply_error(req, 400, "invalid_json", "The body is not valid JSON");
+    return root;
+}
+
+static enum MHD_Result reply_check_error(rk_request_t *req, const check_error_t *e) {
+    return rk_reply_error(req, e->status, e->code, "%s", e->message);
+}
+
+/* A header of the context form's "headers" object, by case-insensitive name. */
+static const char *body_header(void *ctx, const char *name) {
+    return rk_check_body_header(ctx, name);
+}
+
+static const char *string_or_null(const rk_jv_t *v) {
+    return v->kind == RK_JV_STRING ? v->str : NULL;
+}
+
+/*
+ * The context form {"request": {method, path, host, ip, headers}, "cost"}:
+ * the server matches the rules and resolves the keys, as forward-auth does.
+ * Fills items and *n; false with the error to answer.
+ */
+static bool parse_context(const rk_check_body_t *body, rk_check_item_t *items, size_t *n,
+                          rk_list_verdict_t *verdict, check_error_t *e) {
+    if (body->request.kind != RK_JV_OBJECT || body->path.kind != RK_JV_STRING ||
+        (body->headers.kind != RK_JV_ABSENT && body->headers.kind != RK_JV_OBJECT))
+        return fail(e, 400, "invalid_request",
+                    "\"request\" needs a \"path\" string (and \"headers\" as an object)%s", NULL);
+    rk_context_t ctx = {.method = string_or_null(&body->method),
+                        .target = body->path.str,
+                        .target_len = body->path.len,
+                        .host = string_or_null(&body->host),
+                        .header = body_header,
+                        .header_ctx = (void *)body,
+                        .cost = 1};
+    if (!rk_jv_int(&body->cost, 0, RK_COST_MAX, &ctx.cost))
+        return fail(e, 400, "invalid_request", "\"cost\" must be an integer from 0 to 1000000000%s",
+                    NULL);
+    const char *ip = string_or_null(&body->ip);
+    if (!ip || rk_ip_parse(ip, body->ip.len, &ctx.peer) != RK_OK)
+        return fail(e, 400, "invalid_request", "\"request.ip\" must be an IP address%s", NULL);
+    char client[64];
+    if (rk_context_items(rk_rules_current(), &ctx, items, RK_CHECK_MAX_ITEMS, n, verdict, client,
+                         sizeof client) != RK_CONTEXT_OK)
+        return fail(e, 400, "invalid_request", "\"request.path\" must be a path starting with /%s",
+                    NULL);
+    return true;
+}
+
+/*
+ * Reads the body of a single check with the check reader (no allocation;
+ * strings decoded in place in the request's own copy of the body, which
+ * server.c owns and keeps writable); false (and an answer sent)
+ * when the body is not a readable check.
+ */
+static bool read_check_body(rk_request_t *req, rk_check_body_t *body, enum MHD_Result *sent) {
+    switch (rk_check_read((char *)req->body, req->body_len, body)) {
+    case RK_CHECK_READ_OK:
+        return true;
+    case RK_CHECK_READ_DUPLICATE:
+        *sent = rk_reply_error(req, 400, "invalid_request", "A member of the check is given twice");
+        return false;
+    case RK_CHECK_READ_TOO_MANY_HEADERS:
+        *sent = rk_reply_error(req, 400, "invalid_request",
+                               "\"request.headers\" has more than %d headers",
+                               RK_CHECK_READER_MAX_HEADERS);
+        return false;
+    default:
+        *sent = rk_reply_error(req, 400, "invalid_json", "The body is not valid JSON");
+        return false;
+    }
+}
+
+/*
+ * A check decided while its connection is suspended (the Redis store):
+ * everything it needs lives in the request's job area until the request
+ * completes.
+ */
+typedef struct {
+    rk_check_job_t job;
+    rk_check_item_t items[RK_CHECK_ASYNC_MAX];
+    size_t n;
+    int64_t now_ms;
+    struct MHD_Connection *conn;
+} async_check_t;
+
+_Static_assert(sizeof(async_check_t) <= RK_REQUEST_JOB_AREA, "an async check fits the job area");
+
+/* Called again once resumed (server.c): the items are decided. */
+static enum MHD_Result answer_async_check(rk_request_t *req) {
+    const async_check_t *a = rk_request_job_area(req);
+    return rk_reply_check_answer(req, a->items, a->n, a->now_ms);
+}
+
+/* The store decided (on its thread): wake the connection up. */
+static void async_check_decided(void *ctx) {
+    async_check_t *a = ctx;
+    MHD_resume_connection(a->conn); /* the last touch: the request may end after it */
+}
+
+/*
+ * Decides items without holding the pool thread: what needs no store is
+ * answered at once; otherwise the connection is suspended, the store asked
+ * (its round trip shared with the other checks in flight), and the answer
+ * written when it is resumed. items are copied.
+ */
+static enum MHD_Result check_async(rk_request_t *req, const rk_check_item_t *items, size_t n,
+                                   int64_t now_ms) {
+    async_check_t *a = rk_request_job_area(req);
+    memcpy(a->items, items, n * sizeof *items);
+    a->n = n;
+    a->now_ms = now_ms;
+    a->conn = req->conn;
+    if (rk_check_prepare(&a->job, a->items, n))
+        return rk_reply_check_answer(req, a->items, n, now_ms);
+    req->resume = answer_async_check;
+    MHD_suspend_connection(req->conn); /* before the store's thread can resume it */
+    rk_check_submit(&a->job, async_check_decided, a);
+    return MHD_YES;
+}
+
+/* POST /v1/check and POST /v1/acquire (acquire: the rule must be a concurrency one). */
+static enum MHD_Result check_one(rk_request_t *req, bool acquire) {
+    enum MHD_Result sent;
+    rk_check_body_t body;
+    if (!read_check_body(req, &body, &sent))
+        return sent;
+    static _Thread_local rk_check_item_t items[RK_CHECK_MAX_ITEMS];
+    size_t n = 1;
+    check_error_t e;
+    rk_list_verdict_t verdict = RK_LIST_NONE;
+    bool ok;
+    if (body.root != RK_JV_OBJECT)
+        ok = fail(&e, 400, "invalid_request", "a check must be a JSON object%s", NULL);
+    else if (!acquire && body.request.kind != RK_JV_ABSENT)
+        ok = parse_context(&body, items, &n, &verdict, &e);
+    else
+        ok = parse_direct(&body.rule, &body.key, &body.cost, rk_rules_current(), &items[0],
+                          &verdict, &e);
+    if (!ok)
+        return reply_check_error(req, &e);
+    if (verdict != RK_LIST_NONE)
+        return rk_reply_list_verdict(req, verdict);
+    if (acquire && items[0].rule->limit.algorithm != RK_ALG_CONCURRENCY)
+        return rk_reply_error(req, 400, "invalid_request",
+                              "Rule '%s' is not a concurrency rule: use /v1/check",
+                              items[0].rule->id);
+    int64_t now = rk_now_ms();
+    if (n <= RK_CHECK_ASYNC_MAX && rk_check_async_available())
+        return check_async(req, items, n, now);
+    rk_check_run(items, n, -1);
+    return rk_reply_check_answer(req, items, n, now);
+}
+
+static enum MHD_Result handle_check(rk_request_t *req) {
+    return check_one(req, false);
+}
+
+static enum MHD_Result handle_acquire(rk_request_t *req) {
+    return check_one(req, true);
+}
+
+/* POST /v1/check/batch {"checks": [...]}: answers {"results": [...]} in order. */
+static enum MHD_Result handle_batch(rk_request_t *req) {
+    enum MHD_Result sent;
+    cJSON *root = parse_body(req, &sent);
+    if (!root)
+        return sent;
+    const cJSON *checks = cJSON_GetObjectItemCaseSensitive(root, "checks");
+    int n = cJSON_GetArraySize(checks);
+    if (!cJSON_IsArray(checks) || n == 0 || n > BATCH_MAX) {
+        cJSON_Delete(root);
+        return rk_reply_error(req, 400, "invalid_request",
+                              "\"checks\" must be an array of 1 to %d checks", BATCH_MAX);
+    }
+    static _Thread_local rk_check_item_t items[BATCH_MAX];
+    check_error_t errors[BATCH_MAX];
+    rk_list_verdict_t verdicts[BATCH_MAX];
+    bool valid[BATCH_MAX];
+    rk_check_item_t *ok_items[BATCH_MAX];
+    const rk_ruleset_t *rules = rk_rules_current();
+    size_t nok = 0;
+    int i = 0;
+    for (const cJSON *c = checks->child; c && i < n; c = c->next, i++) {
+        verdicts[i] = RK_LIST_NONE;
+        if (!cJSON_IsObject(c)) {
+            valid[i] =
+                fail(&errors[i], 400, "invalid_request", "a check must be a JSON object%s", NULL);
+        } else {
+            rk_jv_t rule = jv_of(c, "rule"), key = jv_of(c, "key"), cost = jv_of(c, "cost");
+            valid[i] =
+                parse_direct(&rule, &key, &cost, rules, &items[nok], &verdicts[i], &errors[i]);
+        }
+        if (valid[i] && verdicts[i] == RK_LIST_NONE)
+            ok_items[i] = &items[nok++];
+    }
+    cJSON_Delete(root);
+    int64_t now = rk_now_ms();
+    /* Every valid check of the batch in one round trip. */
+    for (size_t start = 0; start < nok; start += RK_CHECK_MAX_ITEMS) {
+        size_t len = nok - start < RK_CHECK_MAX_ITEMS ? nok - start : RK_CHECK_MAX_ITEMS;
+        rk_check_run(items + start, len, -1);
+    }
+    const rk_check_item_t *answers[BATCH_MAX];
+    const char *error_codes[BATCH_MAX];
+    const char *error_messages[BATCH_MAX];
+    for (i = 0; i < n; i++) {
+        answers[i] = valid[i] && verdicts[i] == RK_LIST_NONE ? ok_items[i] : NULL;
+        error_codes[i] = valid[i] ? NULL : errors[i].code;
+        error_messages[i] = valid[i] ? NULL : errors[i].message;
+    }
+    return rk_reply_batch_answer(req, answers, verdicts, error_codes, error_messages, (size_t)n,
+                                 now);
+}
+
+/*
+ * POST /v1/release {"lease": "<rule>.<id>.<key>"}: ends a lease.
+ * Answers {"released": true|false}.
+ */
+static enum MHD_Result handle_release(rk_request_t *req) {
+    enum MHD_Result sent;
+    cJSON *root = parse_body(req, &sent);
+    if (!root)
+        return sent;
+    const cJSON *lease = cJSON_GetObjectItemCaseSensitive(root, "lease");
+    char text[RK_RULE_ID_MAX + RK_LEASE_ID_LEN + RK_STORE_KEY_MAX + 4];
+    bool ok = cJSON_IsString(lease) && strlen(lease->valuestring) < sizeof text;
+    if (ok)
+        strcpy(text, lease->valuestring);
+    cJSON_Delete(root);
+    char *dot1 = ok ? strchr(text, '.') : NULL;
+    char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+    if (!dot2 || (size_t)(dot2 - dot1 - 1) != RK_LEASE_ID_LEN || !dot2[1])
+        return rk_reply_error(req, 400, "invalid_request",
+                              "\"lease\" must be a lease returned by /v1/acquire");
+    *dot1 = *dot2 = '\0';
+    const rk_rule_t *rule = rk_ruleset_find(rk_rules_current(), text);
+    if (!rule)
+        return rk_reply_error(req, 404, "unknown_rule", "No rule named '%s'", text);
+    rk_store_req_t sreq = {.rule_id = rule->id,
+                           .key = dot2 + 1,
+                           .limit = rule->limit,
+                           .cost = 0,
+                           .now_ms = -1,
+                           .lease_id = dot1 + 1};
+    bool released = false;
+    if (rk_rt.store->ops->release(rk_rt.store, &sreq, dot1 + 1, &released) != RK_OK)
+        return rk_reply_error(req, 503, "store_unavailable", "The store did not answer");
+    return rk_reply_buf(req, 200, "application/json",
+                        released ? "{\"released\":true}" : "{\"released\":false}",
+                        released ? 17 : 18);
+}
+
+static enum MHD_Result handle_healthz(rk_request_t *req) {
+    static const char ok[] = "{\"status\":\"ok\"}";
+    return rk_reply_buf(req, 200, "application/json", ok, sizeof ok - 1);
+}
+
+/* Ready when the store answers; 503 otherwise, so a balancer routes elsewhere. */
+static enum MHD_Result handle_readyz(rk_request_t *req) {
+    bool healthy = rk_rt.store->ops->healthy(rk_rt.store);
+    char body[160];
+    int n = snprintf(body, sizeof body, "{\"status\":\"%s\",\"store\":\"%s\",\"store_healthy\":%s}",
+                     healthy ? "ready" : "degraded", rk_rt.store_kind, healthy ? "true" : "false");
+    return rk_reply_buf(req, healthy ? 200 : 503, "application/json", body, (size_t)n);
+}
+
+const rk_route_t rk_check_routes[] = {
+    {"POST", "/v1/check", handle_check, RK_ROLE_NONE},
+    {"POST", "/v1/check/batch", handle_batch, RK_ROLE_NONE},
+    {"POST", "/v1/acquire", handle_acquire, RK_ROLE_NONE},
+    {"POST", "/v1/release", handle_release, RK_ROLE_NONE},
+    {"GET", "/healthz", handle_healthz, RK_ROLE_NONE},
+    {"GET", "/readyz", handle_readyz, RK_ROLE_NONE},
+};
+const size_t rk_check_routes_len = RK_ARRAY_LEN(rk_check_routes);

@@ -1,0 +1,393 @@
+/*
+ * check_reader.c — see check_reader.h.
+ *
+ * A recursive-descent reader over [p, end): each function takes the
+ * position of the first byte of its value and returns the position after
+ * it, or NULL when the text is not JSON (or for the two refusals of
+ * check_reader.h, with r->status set). Nothing is allocated: member values
+ * land in the caller's rk_check_body_t, strings are decoded over their own
+ * bytes.
+ */
+#include "check_reader.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+    const char *end;
+    rk_check_read_status_t status;
+} reader_t;
+
+/* Which object a member belongs to, for what is read from it. */
+typedef enum { IN_ROOT, IN_REQUEST, IN_HEADERS, IN_OTHER } place_t;
+
+static char *value(reader_t *r, char *p, int depth, place_t place, rk_jv_t *out,
+                   rk_check_body_t *b);
+
+static char *skip_ws(reader_t *r, char *p) {
+    while (p < r->end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Four hex digits at p (p + 4 <= end checked by the caller); -1 when not hex. */
+static long hex4(const char *p) {
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int d = hex_digit(p[i]);
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Writes code point cp (not a surrogate, not 0) as UTF-8 at w; the new end. */
+static char *put_utf8(char *w, unsigned long cp) {
+    if (cp < 0x80) {
+        *w++ = (char)cp;
+    } else if (cp < 0x800) {
+        *w++ = (char)(0xc0 | (cp >> 6));
+        *w++ = (char)(0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+        *w++ = (char)(0xe0 | (cp >> 12));
+        *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+        *w++ = (char)(0x80 | (cp & 0x3f));
+    } else {
+        *w++ = (char)(0xf0 | (cp >> 18));
+        *w++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+        *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+        *w++ = (char)(0x80 | (cp & 0x3f));
+    }
+    return w;
+}
+
+/*
+ * A string whose opening quote is at p. Decodes it over its own bytes
+ * (UTF-8 of a \u escape is never longer than the escape), NUL-terminates it
+ * and sets *s and *len. Returns the position after the closing quote.
+ */
+static char *string(reader_t *r, char *p, const char **s, size_t *len) {
+    char *w = ++p; /* decoded bytes are written from here; w <= p always */
+    const char *start = w;
+    while (p < r->end) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            *len = (size_t)(w - start);
+            *w = '\0'; /* at or before the closing quote, already read */
+            *s = start;
+            return p + 1;
+        }
+        if (c < 0x20)
+            return NULL;
+        if (c != '\\') {
+            *w++ = *p++;
+            continue;
+        }
+        if (++p >= r->end)
+            return NULL;
+        char e = *p++;
+        switch (e) {
+        case '"':
+        case '\\':
+        case '/':
+            *w++ = e;
+            break;
+        case 'b':
+            *w++ = '\b';
+            break;
+        case 'f':
+            *w++ = '\f';
+            break;
+        case 'n':
+            *w++ = '\n';
+            break;
+        case 'r':
+            *w++ = '\r';
+            break;
+        case 't':
+            *w++ = '\t';
+            break;
+        case 'u': {
+            if (r->end - p < 4)
+                return NULL;
+            long cp = hex4(p);
+            p += 4;
+            if (cp <= 0 || (cp >= 0xdc00 && cp <= 0xdfff))
+                return NULL; /* \u0000 or a lone low surrogate */
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                if (r->end - p < 6 || p[0] != '\\' || p[1] != 'u')
+                    return NULL;
+                long lo = hex4(p + 2);
+                if (lo < 0xdc00 || lo > 0xdfff)
+                    return NULL;
+                p += 6;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            }
+            w = put_utf8(w, (unsigned long)cp);
+            break;
+        }
+        default:
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* A number at p, by the JSON grammar; its value in *num. */
+static char *number(reader_t *r, char *p, double *num) {
+    char *start = p;
+    bool integer = true;
+    if (p < r->end && *p == '-')
+        p++;
+    if (p >= r->end)
+        return NULL;
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < r->end && *p >= '0' && *p <= '9')
+            p++;
+    } else {
+        return NULL;
+    }
+    if (p < r->end && *p == '.') {
+        integer = false;
+        if (++p >= r->end || *p < '0' || *p > '9')
+            return NULL;
+        while (p < r->end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < r->end && (*p == 'e' || *p == 'E')) {
+        integer = false;
+        p++;
+        if (p < r->end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= r->end || *p < '0' || *p > '9')
+            return NULL;
+        while (p < r->end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    size_t n = (size_t)(p - start);
+    bool negative = *start == '-';
+    if (integer && n - negative <= 15) { /* below 2^53: exact without strtod */
+        int64_t v = 0;
+        for (const char *d = start + negative; d < p; d++)
+            v = v * 10 + (*d - '0');
+        *num = negative ? -(double)v : (double)v;
+        return p;
+    }
+    char text[512];
+    if (n >= sizeof text) {
+        *num = NAN; /* valid JSON, but no integer a check could use */
+        return p;
+    }
+    memcpy(text, start, n);
+    text[n] = '\0';
+    *num = strtod(text, NULL);
+    return p;
+}
+
+static char *literal(reader_t *r, char *p, const char *word, size_t n) {
+    if ((size_t)(r->end - p) < n || memcmp(p, word, n) != 0)
+        return NULL;
+    return p + n;
+}
+
+/* The member of *b a name designates in its place; NULL when ratekit does not read it. */
+static rk_jv_t *slot_for(rk_check_body_t *b, place_t place, const char *name) {
+    if (place == IN_ROOT) {
+        if (!strcmp(name, "rule"))
+            return &b->rule;
+        if (!strcmp(name, "key"))
+            return &b->key;
+        if (!strcmp(name, "cost"))
+            return &b->cost;
+        if (!strcmp(name, "request"))
+            return &b->request;
+    } else if (place == IN_REQUEST) {
+        if (!strcmp(name, "method"))
+            return &b->method;
+        if (!strcmp(name, "path"))
+            return &b->path;
+        if (!strcmp(name, "host"))
+            return &b->host;
+        if (!strcmp(name, "ip"))
+            return &b->ip;
+        if (!strcmp(name, "headers"))
+            return &b->headers;
+    }
+    return NULL;
+}
+
+/*
+ * An object at p ('{'). Members of the places ratekit reads are recorded
+ * into b; the first object member "request" of the root and "headers" of
+ * the request are read as those places.
+ */
+static char *object(reader_t *r, char *p, int depth, place_t place, rk_check_body_t *b) {
+    p = skip_ws(r, p + 1);
+    if (p < r->end && *p == '}')
+        return p + 1;
+    for (;;) {
+        if (p >= r->end || *p != '"')
+            return NULL;
+        const char *name;
+        size_t name_len;
+        p = string(r, p, &name, &name_len);
+        if (!p)
+            return NULL;
+        p = skip_ws(r, p);
+        if (p >= r->end || *p != ':')
+            return NULL;
+        p = skip_ws(r, p + 1);
+        if (p >= r->end)
+            return NULL;
+        rk_jv_t scratch;
+        rk_jv_t *slot = &scratch;
+        place_t inner = IN_OTHER;
+        if (place == IN_ROOT || place == IN_REQUEST) {
+            rk_jv_t *known = slot_for(b, place, name);
+            if (known) {
+                if (known->kind != RK_JV_ABSENT) {
+                    r->status = RK_CHECK_READ_DUPLICATE;
+                    return NULL;
+                }
+                slot = known;
+                if (known == &b->request)
+                    inner = IN_REQUEST;
+                else if (known == &b->headers)
+                    inner = IN_HEADERS;
+            }
+        } else if (place == IN_HEADERS) {
+            for (size_t i = 0; i < b->nheaders; i++) {
+                if (!strcmp(b->header[i].name, name)) {
+                    r->status = RK_CHECK_READ_DUPLICATE;
+                    return NULL;
+                }
+            }
+            if (b->nheaders == RK_CHECK_READER_MAX_HEADERS) {
+                r->status = RK_CHECK_READ_TOO_MANY_HEADERS;
+                return NULL;
+            }
+            b->header[b->nheaders].name = name;
+            slot = &b->header[b->nheaders++].value;
+        }
+        p = value(r, p, depth, inner, slot, b);
+        if (!p)
+            return NULL;
+        p = skip_ws(r, p);
+        if (p >= r->end)
+            return NULL;
+        if (*p == '}')
+            return p + 1;
+        if (*p != ',')
+            return NULL;
+        p = skip_ws(r, p + 1);
+    }
+}
+
+static char *array(reader_t *r, char *p, int depth, rk_check_body_t *b) {
+    p = skip_ws(r, p + 1);
+    if (p < r->end && *p == ']')
+        return p + 1;
+    for (;;) {
+        rk_jv_t scratch;
+        p = value(r, p, depth, IN_OTHER, &scratch, b);
+        if (!p)
+            return NULL;
+        p = skip_ws(r, p);
+        if (p >= r->end)
+            return NULL;
+        if (*p == ']')
+            return p + 1;
+        if (*p != ',')
+            return NULL;
+        p = skip_ws(r, p + 1);
+    }
+}
+
+/*
+ * Any value at p (whitespace already skipped) into *out. `place` is the
+ * place its members belong to when it is an object.
+ */
+static char *value(reader_t *r, char *p, int depth, place_t place, rk_jv_t *out,
+                   rk_check_body_t *b) {
+    memset(out, 0, sizeof *out);
+    if (p >= r->end)
+        return NULL;
+    switch (*p) {
+    case '{':
+        if (depth >= RK_CHECK_READER_DEPTH)
+            return NULL;
+        out->kind = RK_JV_OBJECT;
+        return object(r, p, depth + 1, place, b);
+    case '[':
+        if (depth >= RK_CHECK_READER_DEPTH)
+            return NULL;
+        out->kind = RK_JV_ARRAY;
+        return array(r, p, depth + 1, b);
+    case '"':
+        out->kind = RK_JV_STRING;
+        return string(r, p, &out->str, &out->len);
+    case 't':
+        out->kind = RK_JV_TRUE;
+        return literal(r, p, "true", 4);
+    case 'f':
+        out->kind = RK_JV_FALSE;
+        return literal(r, p, "false", 5);
+    case 'n':
+        out->kind = RK_JV_NULL;
+        return literal(r, p, "null", 4);
+    default:
+        out->kind = RK_JV_NUMBER;
+        return number(r, p, &out->num);
+    }
+}
+
+rk_check_read_status_t rk_check_read(char *buf, size_t len, rk_check_body_t *out) {
+    memset(out, 0, offsetof(rk_check_body_t, header));
+    out->nheaders = 0;
+    reader_t r = {.end = buf + len, .status = RK_CHECK_READ_OK};
+    char *p = skip_ws(&r, buf);
+    rk_jv_t root;
+    p = value(&r, p, 0, IN_ROOT, &root, out);
+    if (!p)
+        return r.status != RK_CHECK_READ_OK ? r.status : RK_CHECK_READ_INVALID_JSON;
+    if (skip_ws(&r, p) != r.end)
+        return RK_CHECK_READ_INVALID_JSON; /* trailing bytes */
+    out->root = root.kind;
+    /* "request" members count only when it is an object (IN_REQUEST was used
+     * for it whatever its kind; a non-object has no members). */
+    return RK_CHECK_READ_OK;
+}
+
+bool rk_jv_int(const rk_jv_t *v, int64_t lo, int64_t hi, int64_t *out) {
+    if (v->kind == RK_JV_ABSENT || v->kind == RK_JV_NULL)
+        return true;
+    if (v->kind != RK_JV_NUMBER)
+        return false;
+    double d = v->num;
+    if (d != d || d < (double)lo || d > (double)hi || d != (double)(int64_t)d)
+        return false;
+    *out = (int64_t)d;
+    return true;
+}
+
+const char *rk_check_body_header(const rk_check_body_t *b, const char *name) {
+    for (size_t i = 0; i < b->nheaders; i++)
+        if (b->header[i].value.kind == RK_JV_STRING && !strcasecmp(b->header[i].name, name))
+            return b->header[i].value.str;
+    return NULL;
+}

@@ -1,0 +1,88 @@
+/*
+ * check_reader.h — a strict JSON reader for the body of POST /v1/check and
+ * /v1/acquire, without allocation:
+ *
+ *     {"rule": "...", "key": "...", "cost": 1}
+ *     {"request": {"method", "path", "host", "ip", "headers": {...}}, "cost": 1}
+ *
+ * The body must be exactly one JSON value (RFC 8259), whitespace around it
+ * allowed, nothing after it. Strings are decoded in place: each decoded
+ * string is written over its own escaped form (never longer) and
+ * NUL-terminated there, so the caller's buffer must be writable and the
+ * results point into it. Refused as invalid JSON: raw control characters
+ * in strings, bad escapes, lone surrogates, "\u0000", numbers outside the
+ * grammar, nesting deeper than RK_CHECK_READER_DEPTH. A member ratekit
+ * reads ("rule", "key", "cost", "request" and those of "request") given
+ * twice in its object, or a header name given twice in "headers", is
+ * refused (RK_CHECK_READ_DUPLICATE): no other reader of the body can
+ * disagree with ratekit about which one counts. Members ratekit does not
+ * know are checked for syntax and ignored.
+ *
+ * The admin plane keeps cJSON; this is the data plane's hot path.
+ */
+#ifndef RK_CHECK_READER_H
+#define RK_CHECK_READER_H
+
+#include "../common.h"
+
+#define RK_CHECK_READER_DEPTH 64
+#define RK_CHECK_READER_MAX_HEADERS 64
+
+typedef enum {
+    RK_JV_ABSENT = 0,
+    RK_JV_NULL,
+    RK_JV_FALSE,
+    RK_JV_TRUE,
+    RK_JV_NUMBER,
+    RK_JV_STRING,
+    RK_JV_ARRAY,
+    RK_JV_OBJECT,
+} rk_jv_kind_t;
+
+/* One member's value as read. */
+typedef struct {
+    rk_jv_kind_t kind;
+    const char *str; /* RK_JV_STRING: decoded, NUL-terminated (no NUL inside) */
+    size_t len;      /* its length in bytes */
+    double num;      /* RK_JV_NUMBER: its value (exact for integers below 2^53) */
+} rk_jv_t;
+
+typedef struct {
+    const char *name; /* decoded, NUL-terminated */
+    rk_jv_t value;
+} rk_check_header_t;
+
+/* What a check body holds: every member ratekit reads, and their kinds. */
+typedef struct {
+    rk_jv_kind_t root; /* the body's value: RK_JV_OBJECT for a check */
+    rk_jv_t rule, key, cost;
+    rk_jv_t request; /* kind only: the members below are read when it is an object */
+    rk_jv_t method, path, host, ip;
+    rk_jv_t headers; /* kind only */
+    rk_check_header_t header[RK_CHECK_READER_MAX_HEADERS];
+    size_t nheaders;
+} rk_check_body_t;
+
+typedef enum {
+    RK_CHECK_READ_OK = 0,
+    RK_CHECK_READ_INVALID_JSON,
+    RK_CHECK_READ_DUPLICATE,        /* a member name twice in one object */
+    RK_CHECK_READ_TOO_MANY_HEADERS, /* more than RK_CHECK_READER_MAX_HEADERS */
+} rk_check_read_status_t;
+
+/*
+ * Reads buf[0..len) (writable; strings are decoded in place) into *out.
+ * On anything but RK_CHECK_READ_OK, *out is partly filled and must not be used.
+ */
+rk_check_read_status_t rk_check_read(char *buf, size_t len, rk_check_body_t *out);
+
+/*
+ * Reads an optional integer member within [lo, hi] (absent or null: *out is
+ * left alone); false when present and not such an integer.
+ */
+bool rk_jv_int(const rk_jv_t *v, int64_t lo, int64_t hi, int64_t *out);
+
+/* The first header whose name matches (ASCII case-insensitive) and whose value is a string. */
+const char *rk_check_body_header(const rk_check_body_t *b, const char *name);
+
+#endif

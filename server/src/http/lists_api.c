@@ -1,0 +1,276 @@
+/*
+ * lists_api.c — /api/v1/lists (safelist and denylist entries) and
+ * /api/v1/bans (temporary denylist entries, kept apart so they can be
+ * listed and lifted on their own).
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../lists/lists.h"
+#include "../rules/rule.h"
+#include "http.h"
+
+#define NOTE_MAX 256
+
+/* Parses "2026-11-22T10:00:00Z" (fraction and "+00:00" accepted) into epoch ms. */
+static rk_status_t parse_time(const char *text, int64_t *ms) {
+    struct tm tm = {0};
+    char *end = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end)
+        return RK_ERR;
+    if (*end == '.')
+        for (end++; *end >= '0' && *end <= '9'; end++)
+            ;
+    if (strcmp(end, "Z") != 0 && strcmp(end, "+00:00") != 0)
+        return RK_ERR;
+    *ms = (int64_t)timegm(&tm) * 1000;
+    return RK_OK;
+}
+
+/* A list value: a CIDR or address, or a key (printable, no spaces, bounded). */
+static const char *value_kind(const char *value) {
+    rk_cidr_t c;
+    if (rk_cidr_parse(value, &c) == RK_OK)
+        return "cidr";
+    size_t n = strlen(value);
+    if (n == 0 || n > 200)
+        return NULL;
+    for (const char *p = value; *p; p++)
+        if (*p <= ' ' || *p > '~')
+            return NULL;
+    return "key";
+}
+
+static cJSON *entry_json(sqlite3_stmt *st) {
+    cJSON *o = cJSON_CreateObject();
+    char when[32];
+    cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, 0));
+    cJSON_AddStringToObject(o, "list", (const char *)sqlite3_column_text(st, 1));
+    cJSON_AddStringToObject(o, "value", (const char *)sqlite3_column_text(st, 2));
+    cJSON_AddStringToObject(o, "kind", (const char *)sqlite3_column_text(st, 3));
+    if (sqlite3_column_type(st, 4) == SQLITE_NULL) {
+        cJSON_AddNullToObject(o, "expires_at");
+    } else {
+        rk_format_time(sqlite3_column_int64(st, 4), when);
+        cJSON_AddStringToObject(o, "expires_at", when);
+    }
+    cJSON_AddStringToObject(o, "note", (const char *)sqlite3_column_text(st, 5));
+    rk_format_time(sqlite3_column_int64(st, 6), when);
+    cJSON_AddStringToObject(o, "created_at", when);
+    cJSON_AddStringToObject(o, "created_by", (const char *)sqlite3_column_text(st, 7));
+    return o;
+}
+
+#define ENTRY_COLUMNS "id, list, value, kind, expires_at, note, created_at, created_by"
+
+/* Answers the live entries of one source ("list" or "ban"), newest first. */
+static enum MHD_Result list_entries(rk_request_t *req, const char *source, const char *member) {
+    const char *which = rk_request_query(req, "list");
+    sqlite3 *db = rk_lists_db_lock();
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT " ENTRY_COLUMNS " FROM lists WHERE source = ?1 AND "
+                                "(?2 IS NULL OR list = ?2) AND (expires_at IS NULL OR "
+                                "expires_at > ?3) ORDER BY id DESC LIMIT 10000",
+                                -1, &st, NULL);
+    cJSON *arr = cJSON_CreateArray();
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+        if (which)
+            sqlite3_bind_text(st, 2, which, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, rk_now_ms());
+        while (sqlite3_step(st) == SQLITE_ROW)
+            cJSON_AddItemToArray(arr, entry_json(st));
+    }
+    sqlite3_finalize(st);
+    rk_lists_db_unlock(false);
+    if (rc != SQLITE_OK) {
+        cJSON_Delete(arr);
+        return rk_reply_error(req, 503, "lists_unavailable", "The lists cannot be read now");
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, member, arr);
+    return rk_reply_json(req, 200, o);
+}
+
+typedef struct {
+    const char *list, *value, *kind, *note;
+    int64_t expires_ms; /* 0: never */
+} new_entry_t;
+
+/* Inserts an entry and answers it (201), or the error (400/409/503). */
+static enum MHD_Result insert_entry(rk_request_t *req, const new_entry_t *e, const char *source) {
+    sqlite3 *db = rk_lists_db_lock();
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO lists (list, value, kind, source, expires_at, note, "
+                                "created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                                "RETURNING " ENTRY_COLUMNS,
+                                -1, &st, NULL);
+    cJSON *entry = NULL;
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, e->list, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, e->value, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, e->kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, source, -1, SQLITE_STATIC);
+        if (e->expires_ms)
+            sqlite3_bind_int64(st, 5, e->expires_ms);
+        sqlite3_bind_text(st, 6, e->note, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, rk_now_ms());
+        sqlite3_bind_text(st, 8, req->actor ? req->actor : "", -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            entry = entry_json(st);
+    }
+    sqlite3_finalize(st);
+    rk_lists_db_unlock(entry != NULL);
+    if (entry)
+        return rk_reply_json(req, 201, entry);
+    if (rc == SQLITE_CONSTRAINT)
+        return rk_reply_error(req, 409, "conflict", "'%s' is already on the %s", e->value, e->list);
+    return rk_reply_error(req, 503, "lists_unavailable", "The entry could not be stored");
+}
+
+static const char *json_str(const cJSON *o, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Reads expires_at (ISO 8601 or null) or a duration into *ms; false when malformed. */
+static bool read_expiry(const cJSON *doc, const char *duration_field, int64_t *ms, cJSON *errors) {
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(doc, "expires_at");
+    const char *duration = duration_field ? json_str(doc, duration_field) : NULL;
+    *ms = 0;
+    if (duration) {
+        int64_t d;
+        if (rk_duration_parse(duration, &d) != RK_OK) {
+            rk_rule_error(errors, duration_field, "must be a duration such as \"10m\" or \"1h\"");
+            return false;
+        }
+        *ms = rk_now_ms() + d;
+        return true;
+    }
+    if (!exp || cJSON_IsNull(exp))
+        return true;
+    if (!cJSON_IsString(exp) || parse_time(exp->valuestring, ms) != RK_OK) {
+        rk_rule_error(errors, "expires_at", "must be a time such as \"2026-12-01T00:00:00Z\"");
+        return false;
+    }
+    if (*ms <= rk_now_ms()) {
+        rk_rule_error(errors, "expires_at", "must be in the future");
+        return false;
+    }
+    return true;
+}
+
+/* POST /api/v1/lists {"list", "value", "expires_at", "note"} */
+static enum MHD_Result handle_add(rk_request_t *req) {
+    cJSON *doc = rk_request_json(req);
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
+        return rk_reply_error(req, 400, "invalid_json", "The body must be a JSON object");
+    }
+    cJSON *errors = cJSON_CreateArray();
+    new_entry_t e = {json_str(doc, "list"), json_str(doc, "value"), NULL, json_str(doc, "note"), 0};
+    if (!e.list || (strcmp(e.list, "safelist") && strcmp(e.list, "denylist")))
+        rk_rule_error(errors, "list", "must be \"safelist\" or \"denylist\"");
+    if (!e.value || !(e.kind = value_kind(e.value)))
+        rk_rule_error(errors, "value",
+                      "must be an address, a CIDR, or a client key such as "
+                      "\"user:42\" (printable, at most 200 characters)");
+    if (!e.note)
+        e.note = "";
+    else if (strlen(e.note) > NOTE_MAX)
+        rk_rule_error(errors, "note", "must be at most %d characters", NOTE_MAX);
+    read_expiry(doc, NULL, &e.expires_ms, errors);
+    enum MHD_Result r;
+    if (cJSON_GetArraySize(errors) > 0)
+        r = rk_reply_invalid(req, "invalid_request", "The entry is not valid", errors);
+    else {
+        cJSON_Delete(errors);
+        r = insert_entry(req, &e, "list");
+    }
+    cJSON_Delete(doc);
+    return r;
+}
+
+/* POST /api/v1/bans {"value", "duration": "10m" | "expires_at", "reason"} */
+static enum MHD_Result handle_ban(rk_request_t *req) {
+    cJSON *doc = rk_request_json(req);
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
+        return rk_reply_error(req, 400, "invalid_json", "The body must be a JSON object");
+    }
+    cJSON *errors = cJSON_CreateArray();
+    new_entry_t e = {"denylist", json_str(doc, "value"), NULL, json_str(doc, "reason"), 0};
+    if (!e.value || !(e.kind = value_kind(e.value)))
+        rk_rule_error(errors, "value", "must be an address, a CIDR, or a client key");
+    if (!e.note)
+        e.note = "";
+    else if (strlen(e.note) > NOTE_MAX)
+        rk_rule_error(errors, "reason", "must be at most %d characters", NOTE_MAX);
+    if (read_expiry(doc, "duration", &e.expires_ms, errors) && e.expires_ms == 0)
+        rk_rule_error(errors, "duration", "a ban needs a duration or an expires_at");
+    enum MHD_Result r;
+    if (cJSON_GetArraySize(errors) > 0)
+        r = rk_reply_invalid(req, "invalid_request", "The ban is not valid", errors);
+    else {
+        cJSON_Delete(errors);
+        r = insert_entry(req, &e, "ban");
+    }
+    cJSON_Delete(doc);
+    return r;
+}
+
+static enum MHD_Result delete_entry(rk_request_t *req, const char *source) {
+    char *end;
+    long long id = strtoll(req->params[0], &end, 10);
+    if (*end || id <= 0)
+        return rk_reply_error(req, 404, "not_found", "No entry %s", req->params[0]);
+    sqlite3 *db = rk_lists_db_lock();
+    sqlite3_stmt *st = NULL;
+    int changes = -1;
+    if (sqlite3_prepare_v2(db, "DELETE FROM lists WHERE id = ?1 AND source = ?2", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_DONE)
+            changes = sqlite3_changes(db);
+    }
+    sqlite3_finalize(st);
+    rk_lists_db_unlock(changes > 0);
+    if (changes < 0)
+        return rk_reply_error(req, 503, "lists_unavailable", "The entry could not be removed");
+    if (changes == 0)
+        return rk_reply_error(req, 404, "not_found", "No entry %lld", id);
+    return rk_reply_empty(req, 204);
+}
+
+static enum MHD_Result handle_list(rk_request_t *req) {
+    return list_entries(req, "list", "entries");
+}
+
+static enum MHD_Result handle_bans(rk_request_t *req) {
+    return list_entries(req, "ban", "bans");
+}
+
+static enum MHD_Result handle_remove(rk_request_t *req) {
+    return delete_entry(req, "list");
+}
+
+static enum MHD_Result handle_unban(rk_request_t *req) {
+    return delete_entry(req, "ban");
+}
+
+const rk_route_t rk_lists_routes[] = {
+    {"GET", "/api/v1/lists", handle_list, RK_ROLE_VIEWER},
+    {"POST", "/api/v1/lists", handle_add, RK_ROLE_EDITOR},
+    {"DELETE", "/api/v1/lists/{id}", handle_remove, RK_ROLE_EDITOR},
+    {"GET", "/api/v1/bans", handle_bans, RK_ROLE_VIEWER},
+    {"POST", "/api/v1/bans", handle_ban, RK_ROLE_EDITOR},
+    {"DELETE", "/api/v1/bans/{id}", handle_unban, RK_ROLE_EDITOR},
+};
+const size_t rk_lists_routes_len = RK_ARRAY_LEN(rk_lists_routes);

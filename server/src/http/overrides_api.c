@@ -1,0 +1,379 @@
+/*
+ * overrides_api.c — /api/v1/rules/{id}/overrides[/{key}]: per-client
+ * exceptions to a rule (a limit, and optionally a burst and a window, for one
+ * client key until an expiry).
+ *
+ * Overrides live in SQLite beside the rules (schema/005_overrides.sql) and
+ * are compiled into the rules snapshot, so the check path applies one with a
+ * binary search and no lock. A change bumps the ruleset version like a rule
+ * change does: it is in force here before it is answered, and on every
+ * process sharing the file within the reload interval. Overrides keep no
+ * history.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../rules/rule.h"
+#include "../rules/rules.h"
+#include "../rules/rules_db.h"
+#include "../store/store.h"
+#include "http.h"
+
+#define NOTE_MAX 256
+
+#define OVERRIDE_COLUMNS                                                                           \
+    "rule_id, key, \"limit\", burst, window_ms, expires_at, note, created_at, updated_at, "        \
+    "updated_by"
+
+/* One operation's arguments and result, handed to the function run by the writer. */
+typedef struct {
+    const char *rule_id, *key;
+    /* put */
+    int64_t limit, burst, window_ms, expires_ms; /* burst, window_ms, expires_ms 0: none */
+    const char *note, *actor;
+    /* answers */
+    cJSON *out;
+} op_t;
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static rk_rules_db_t *database(rk_request_t *req) {
+    rk_rules_db_t *db = rk_rules_db_instance();
+    if (!db)
+        rk_reply_error(req, 503, "rules_unavailable", "The rules database is not open");
+    return db;
+}
+
+static void add_time_or_null(cJSON *o, const char *name, sqlite3_stmt *st, int col) {
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+        cJSON_AddNullToObject(o, name);
+        return;
+    }
+    char at[32];
+    rk_format_time(sqlite3_column_int64(st, col), at);
+    cJSON_AddStringToObject(o, name, at);
+}
+
+static void add_int_or_null(cJSON *o, const char *name, sqlite3_stmt *st, int col) {
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        cJSON_AddNullToObject(o, name);
+    else
+        cJSON_AddNumberToObject(o, name, (double)sqlite3_column_int64(st, col));
+}
+
+/* The override of a row of OVERRIDE_COLUMNS as JSON (a new cJSON). */
+static cJSON *override_json(sqlite3_stmt *st) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "rule", (const char *)sqlite3_column_text(st, 0));
+    cJSON_AddStringToObject(o, "key", (const char *)sqlite3_column_text(st, 1));
+    cJSON_AddNumberToObject(o, "limit", (double)sqlite3_column_int64(st, 2));
+    add_int_or_null(o, "burst", st, 3);
+    add_int_or_null(o, "window_ms", st, 4);
+    add_time_or_null(o, "expires_at", st, 5);
+    cJSON_AddStringToObject(o, "note", (const char *)sqlite3_column_text(st, 6));
+    add_time_or_null(o, "created_at", st, 7);
+    add_time_or_null(o, "updated_at", st, 8);
+    cJSON_AddStringToObject(o, "updated_by", (const char *)sqlite3_column_text(st, 9));
+    bool expired =
+        sqlite3_column_type(st, 5) != SQLITE_NULL && sqlite3_column_int64(st, 5) <= rk_now_ms();
+    cJSON_AddBoolToObject(o, "expired", expired);
+    return o;
+}
+
+/* Whether the rule exists (inside the writer's lock); NOT_FOUND when not. */
+static rk_db_status_t rule_exists(sqlite3 *conn, const char *rule_id) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(conn, "SELECT 1 FROM rules WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    sqlite3_bind_text(st, 1, rule_id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? RK_DB_OK : step == SQLITE_DONE ? RK_DB_NOT_FOUND : RK_DB_ERROR;
+}
+
+/*
+ * Whether key is a client key as check results report it: what
+ * rk_store_normalize_key leaves as it is, or one of its "h:" hashes.
+ */
+static bool reported_key(const char *key) {
+    size_t n = strlen(key);
+    if (n == 34 && !strncmp(key, "h:", 2))
+        return strspn(key + 2, "0123456789abcdef") == 32;
+    char norm[RK_STORE_KEY_MAX + 1];
+    rk_store_normalize_key(key, n, norm);
+    return !strcmp(norm, key);
+}
+
+static enum MHD_Result reply_db(rk_request_t *req, rk_db_status_t rc) {
+    if (rc == RK_DB_NOT_FOUND)
+        return rk_reply_error(req, 404, "not_found", "No rule '%.64s'", req->params[0]);
+    return rk_reply_error(req, 503, "rules_unavailable",
+                          "The rules database did not answer; try again");
+}
+
+/* ---- the operations run by the writer ------------------------------------------------- */
+
+static rk_db_status_t op_list(sqlite3 *conn, void *arg) {
+    op_t *op = arg;
+    rk_db_status_t rc = rule_exists(conn, op->rule_id);
+    sqlite3_stmt *st;
+    if (rc != RK_DB_OK)
+        return rc;
+    if (sqlite3_prepare_v2(conn,
+                           "SELECT " OVERRIDE_COLUMNS " FROM rule_overrides WHERE rule_id = ?1 "
+                           "ORDER BY key",
+                           -1, &st, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    sqlite3_bind_text(st, 1, op->rule_id, -1, SQLITE_STATIC);
+    op->out = cJSON_CreateArray();
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        cJSON_AddItemToArray(op->out, override_json(st));
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? RK_DB_OK : RK_DB_ERROR;
+}
+
+static rk_db_status_t op_get(sqlite3 *conn, void *arg) {
+    op_t *op = arg;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(
+            conn, "SELECT " OVERRIDE_COLUMNS " FROM rule_overrides WHERE rule_id = ?1 AND key = ?2",
+            -1, &st, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    sqlite3_bind_text(st, 1, op->rule_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, op->key, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        op->out = override_json(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? RK_DB_OK : step == SQLITE_DONE ? RK_DB_NOT_FOUND : RK_DB_ERROR;
+}
+
+static rk_db_status_t op_put(sqlite3 *conn, void *arg) {
+    op_t *op = arg;
+    rk_db_status_t rc = rule_exists(conn, op->rule_id);
+    sqlite3_stmt *st;
+    if (rc != RK_DB_OK)
+        return rc;
+    if (sqlite3_prepare_v2(
+            conn,
+            "INSERT INTO rule_overrides (" OVERRIDE_COLUMNS ") "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) ON CONFLICT (rule_id, key) DO UPDATE "
+            "SET \"limit\" = ?3, burst = ?4, window_ms = ?5, expires_at = ?6, note = ?7, "
+            "updated_at = ?8, updated_by = ?9 RETURNING " OVERRIDE_COLUMNS,
+            -1, &st, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    sqlite3_bind_text(st, 1, op->rule_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, op->key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, op->limit);
+    if (op->burst)
+        sqlite3_bind_int64(st, 4, op->burst);
+    if (op->window_ms)
+        sqlite3_bind_int64(st, 5, op->window_ms);
+    if (op->expires_ms)
+        sqlite3_bind_int64(st, 6, op->expires_ms);
+    sqlite3_bind_text(st, 7, op->note, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, rk_now_ms());
+    sqlite3_bind_text(st, 9, op->actor ? op->actor : "", -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        op->out = override_json(st);
+    /* RETURNING rows are written when the statement completes */
+    if (step == SQLITE_ROW)
+        step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        cJSON_Delete(op->out);
+        op->out = NULL;
+        return RK_DB_ERROR;
+    }
+    return RK_DB_OK;
+}
+
+static rk_db_status_t op_delete(sqlite3 *conn, void *arg) {
+    op_t *op = arg;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(conn, "DELETE FROM rule_overrides WHERE rule_id = ?1 AND key = ?2", -1,
+                           &st, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    sqlite3_bind_text(st, 1, op->rule_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, op->key, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return RK_DB_ERROR;
+    return sqlite3_changes(conn) > 0 ? RK_DB_OK : RK_DB_NOT_FOUND;
+}
+
+/* ---- validation ---------------------------------------------------------------------- */
+
+/*
+ * Validates the body of a PUT against the stored rule: the override's
+ * limit, burst and window are checked exactly as the rule's own would be
+ * (the rule with them put in must validate), so the algorithm's bounds hold.
+ * Fills op; answers false with errors filled.
+ */
+static bool validate_put(const cJSON *doc, const cJSON *stored, op_t *op, cJSON *errors) {
+    static const char *const known[] = {"limit",  "burst",      "window_ms",
+                                        "window", "expires_at", "note"};
+    const cJSON *field;
+    cJSON_ArrayForEach(field, doc) {
+        bool ok = false;
+        for (size_t i = 0; i < RK_ARRAY_LEN(known); i++)
+            ok = ok || !strcmp(field->string, known[i]);
+        if (!ok)
+            rk_rule_error(errors, field->string,
+                          "unknown field (an override has limit, burst, window_ms or window, "
+                          "expires_at, note)");
+    }
+    if (!reported_key(op->key))
+        rk_rule_error(errors, "key",
+                      "must be a client key as check results report it (1 to %d printable "
+                      "characters without spaces or braces, or its \"h:\" hash)",
+                      RK_STORE_KEY_MAX);
+    const cJSON *limit = cJSON_GetObjectItemCaseSensitive(doc, "limit");
+    const cJSON *burst = cJSON_GetObjectItemCaseSensitive(doc, "burst");
+    const cJSON *window = cJSON_GetObjectItemCaseSensitive(doc, "window");
+    const cJSON *window_ms = cJSON_GetObjectItemCaseSensitive(doc, "window_ms");
+    if (!limit)
+        rk_rule_error(errors, "limit", "is required");
+    bool has_burst = burst && !cJSON_IsNull(burst);
+    bool has_window = (window && !cJSON_IsNull(window)) || (window_ms && !cJSON_IsNull(window_ms));
+
+    /* the rule with this client's values must be a valid rule */
+    cJSON *merged = cJSON_Duplicate(stored, true);
+    cJSON_DeleteItemFromObjectCaseSensitive(merged, "limit");
+    if (limit)
+        cJSON_AddItemToObject(merged, "limit", cJSON_Duplicate(limit, true));
+    if (has_burst) {
+        cJSON_DeleteItemFromObjectCaseSensitive(merged, "burst");
+        cJSON_AddItemToObject(merged, "burst", cJSON_Duplicate(burst, true));
+    }
+    if (has_window) {
+        cJSON_DeleteItemFromObjectCaseSensitive(merged, "window_ms");
+        if (window && !cJSON_IsNull(window))
+            cJSON_AddItemToObject(merged, "window", cJSON_Duplicate(window, true));
+        if (window_ms && !cJSON_IsNull(window_ms))
+            cJSON_AddItemToObject(merged, "window_ms", cJSON_Duplicate(window_ms, true));
+    }
+    cJSON *canon = limit ? rk_rule_canonical(merged, errors) : NULL;
+    cJSON_Delete(merged);
+    if (canon) {
+        op->limit = (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "limit")->valuedouble;
+        if (has_burst)
+            op->burst = (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "burst")->valuedouble;
+        if (has_window)
+            op->window_ms =
+                (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "window_ms")->valuedouble;
+        cJSON_Delete(canon);
+    }
+
+    const cJSON *expires = cJSON_GetObjectItemCaseSensitive(doc, "expires_at");
+    if (expires && !cJSON_IsNull(expires)) {
+        if (!cJSON_IsString(expires) ||
+            rk_parse_time(expires->valuestring, &op->expires_ms) != RK_OK)
+            rk_rule_error(errors, "expires_at",
+                          "must be an ISO 8601 UTC time such as \"2026-11-22T10:00:00Z\", or "
+                          "null");
+        else if (op->expires_ms <= rk_now_ms())
+            rk_rule_error(errors, "expires_at", "must be in the future");
+    }
+    const cJSON *note = cJSON_GetObjectItemCaseSensitive(doc, "note");
+    op->note = "";
+    if (note && !cJSON_IsNull(note)) {
+        if (!cJSON_IsString(note) || strlen(note->valuestring) > NOTE_MAX)
+            rk_rule_error(errors, "note", "must be a text of at most %d bytes", NOTE_MAX);
+        else
+            op->note = note->valuestring;
+    }
+    return cJSON_GetArraySize(errors) == 0;
+}
+
+/* ---- handlers ------------------------------------------------------------------------ */
+
+static enum MHD_Result list_overrides(rk_request_t *req) {
+    rk_rules_db_t *db = database(req);
+    if (!db)
+        return MHD_YES;
+    op_t op = {.rule_id = req->params[0]};
+    rk_db_status_t rc = rk_rules_db_run(db, NULL, NULL, op_list, &op);
+    if (rc != RK_DB_OK) {
+        cJSON_Delete(op.out);
+        return reply_db(req, rc);
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddItemToObject(out, "overrides", op.out);
+    return rk_reply_json(req, 200, out);
+}
+
+static enum MHD_Result get_override(rk_request_t *req) {
+    rk_rules_db_t *db = database(req);
+    if (!db)
+        return MHD_YES;
+    op_t op = {.rule_id = req->params[0], .key = req->params[1]};
+    rk_db_status_t rc = rk_rules_db_run(db, NULL, NULL, op_get, &op);
+    if (rc == RK_DB_NOT_FOUND)
+        return rk_reply_error(req, 404, "not_found", "Rule '%.64s' has no override for '%.200s'",
+                              op.rule_id, op.key);
+    if (rc != RK_DB_OK)
+        return reply_db(req, rc);
+    return rk_reply_json(req, 200, op.out);
+}
+
+static enum MHD_Result put_override(rk_request_t *req) {
+    rk_rules_db_t *db = database(req);
+    if (!db)
+        return MHD_YES;
+    cJSON *doc = req->body_len ? rk_request_json(req) : NULL;
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
+        return rk_reply_error(req, 400, "invalid_json", "The body must be one JSON object");
+    }
+    cJSON *stored = NULL;
+    rk_db_status_t rc = rk_rules_db_get(db, req->params[0], &stored);
+    if (rc != RK_DB_OK) {
+        cJSON_Delete(doc);
+        return reply_db(req, rc);
+    }
+    op_t op = {.rule_id = req->params[0], .key = req->params[1], .actor = req->actor};
+    cJSON *errors = cJSON_CreateArray();
+    bool valid = validate_put(doc, stored, &op, errors);
+    cJSON_Delete(stored);
+    if (!valid) {
+        cJSON_Delete(doc);
+        return rk_reply_invalid(req, "invalid_override", "The override is not valid", errors);
+    }
+    cJSON_Delete(errors);
+    rc = rk_rules_db_run(db, op.rule_id, "override", op_put, &op);
+    cJSON_Delete(doc); /* op.note points into it */
+    if (rc != RK_DB_OK) {
+        cJSON_Delete(op.out);
+        return reply_db(req, rc);
+    }
+    return rk_reply_json(req, 200, op.out);
+}
+
+static enum MHD_Result delete_override(rk_request_t *req) {
+    rk_rules_db_t *db = database(req);
+    if (!db)
+        return MHD_YES;
+    op_t op = {.rule_id = req->params[0], .key = req->params[1]};
+    rk_db_status_t rc = rk_rules_db_run(db, op.rule_id, "override", op_delete, &op);
+    if (rc == RK_DB_NOT_FOUND)
+        return rk_reply_error(req, 404, "not_found", "Rule '%.64s' has no override for '%.200s'",
+                              op.rule_id, op.key);
+    if (rc != RK_DB_OK)
+        return reply_db(req, rc);
+    return rk_reply_empty(req, 204);
+}
+
+/* {key*}: a client key may hold '/' (URL-encoded), so it takes the rest of the path. */
+const rk_route_t rk_overrides_routes[] = {
+    {"GET", "/api/v1/rules/{id}/overrides", list_overrides, RK_ROLE_VIEWER},
+    {"GET", "/api/v1/rules/{id}/overrides/{key*}", get_override, RK_ROLE_VIEWER},
+    {"PUT", "/api/v1/rules/{id}/overrides/{key*}", put_override, RK_ROLE_EDITOR},
+    {"DELETE", "/api/v1/rules/{id}/overrides/{key*}", delete_override, RK_ROLE_EDITOR},
+};
+const size_t rk_overrides_routes_len = RK_ARRAY_LEN(rk_overrides_routes);

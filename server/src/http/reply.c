@@ -1,0 +1,109 @@
+/*
+ * reply.c — every answer goes out through rk_reply_response(), which adds
+ * the headers all answers carry; errors have one shape everywhere:
+ * {"error": {"code": "...", "message": "...", ...}}.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+/* The dashboard's policy: nothing inline, nothing from elsewhere. */
+static const char ADMIN_CSP[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
+                                "img-src 'self' data:; connect-src 'self'; frame-ancestors "
+                                "'none'; base-uri 'none'; form-action 'self'";
+
+cJSON *rk_request_json(const rk_request_t *req) {
+    const char *end = NULL;
+    /* cJSON checks for the NUL after the value within the length: count it in. */
+    cJSON *root = cJSON_ParseWithLengthOpts(req->body, req->body_len + 1, &end, 1);
+    if (root && end != req->body + req->body_len) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+enum MHD_Result rk_reply_response(rk_request_t *req, unsigned status, struct MHD_Response *resp) {
+    if (!resp)
+        return MHD_NO;
+    if (req->admin_plane) {
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(resp, "Content-Security-Policy", ADMIN_CSP);
+    }
+    /* A caller's request id comes back, to join its logs with ours. */
+    const char *request_id = rk_request_header(req, "X-Request-Id");
+    if (request_id && strlen(request_id) <= 128)
+        MHD_add_response_header(resp, "X-Request-Id", request_id);
+    enum MHD_Result ret = MHD_queue_response(req->conn, status, resp);
+    MHD_destroy_response(resp);
+    req->responded = true;
+    return ret;
+}
+
+enum MHD_Result rk_reply_buf(rk_request_t *req, unsigned status, const char *content_type,
+                             const char *buf, size_t len) {
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)buf, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (req->admin_plane)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    return rk_reply_response(req, status, resp);
+}
+
+enum MHD_Result rk_reply_empty(rk_request_t *req, unsigned status) {
+    return rk_reply_buf(req, status, NULL, "", 0);
+}
+
+enum MHD_Result rk_reply_json(rk_request_t *req, unsigned status, cJSON *body) {
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    if (!text)
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (req->admin_plane)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    return rk_reply_response(req, status, resp);
+}
+
+/* {"error": {"code": code, "message": message}} with room for more fields. */
+static cJSON *error_body(const char *code, const char *message, cJSON **error) {
+    cJSON *root = cJSON_CreateObject();
+    *error = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(*error, "code", code);
+    cJSON_AddStringToObject(*error, "message", message);
+    return root;
+}
+
+enum MHD_Result rk_reply_error(rk_request_t *req, unsigned status, const char *code,
+                               const char *fmt, ...) {
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    cJSON *error;
+    return rk_reply_json(req, status, error_body(code, message, &error));
+}
+
+enum MHD_Result rk_reply_invalid(rk_request_t *req, const char *code, const char *message,
+                                 cJSON *errors) {
+    cJSON *error;
+    cJSON *root = error_body(code, message, &error);
+    if (errors)
+        cJSON_AddItemToObject(error, "errors", errors);
+    return rk_reply_json(req, MHD_HTTP_BAD_REQUEST, root);
+}

@@ -1,0 +1,395 @@
+/*
+ * rules_api.c — the admin API of the rules: CRUD, history, restore,
+ * export and import (DESIGN.md §5).
+ *
+ * Handlers run on the admin plane's threads and may wait on SQLite (its
+ * busy timeout); the data plane never calls in here. Every write validates
+ * the whole rule first (rule.c) and stores nothing when anything is wrong.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../rules/rule.h"
+#include "../rules/rules.h"
+#include "../rules/rules_db.h"
+#include "http.h"
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static bool dry_run(const rk_request_t *req) {
+    const char *v = rk_request_query(req, "dry_run");
+    return v && (!strcmp(v, "1") || !strcmp(v, "true"));
+}
+
+/*
+ * Parses the request body as one JSON value; answers 400 invalid_json and
+ * returns NULL when it is missing or malformed (trailing garbage included).
+ */
+static cJSON *parse_body(rk_request_t *req) {
+    cJSON *doc = req->body_len ? rk_request_json(req) : NULL;
+    if (!doc)
+        rk_reply_error(req, 400, "invalid_json", "The body must be one JSON document");
+    return doc;
+}
+
+/* Answers the failure of a rules database call. */
+static enum MHD_Result reply_db(rk_request_t *req, rk_db_status_t rc, const char *id) {
+    switch (rc) {
+    case RK_DB_NOT_FOUND:
+        return rk_reply_error(req, 404, "not_found", "No rule '%.64s'", id);
+    case RK_DB_CONFLICT:
+        return rk_reply_error(req, 409, "conflict", "A rule '%.64s' exists already", id);
+    default:
+        return rk_reply_error(req, 503, "rules_unavailable",
+                              "The rules database did not answer; try again");
+    }
+}
+
+static enum MHD_Result reply_invalid(rk_request_t *req, cJSON *errors) {
+    return rk_reply_invalid(req, "invalid_rule", "The rule is not valid", errors);
+}
+
+/* The database, or an answer saying it is not open. */
+static rk_rules_db_t *database(rk_request_t *req) {
+    rk_rules_db_t *db = rk_rules_db_instance();
+    if (!db)
+        rk_reply_error(req, 503, "rules_unavailable", "The rules database is not open");
+    return db;
+}
+
+/*
+ * The rule as it would be stored by a change, for a dry run: the canonical
+ * form plus the version and timestamps it would get. Takes canon.
+ */
+static cJSON *would_store(cJSON *canon, const cJSON *current) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(current, "version");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(current, "created_at");
+    char now[32];
+    rk_format_time(rk_now_ms(), now);
+    cJSON_AddNumberToObject(canon, "version", cJSON_IsNumber(v) ? v->valuedouble + 1 : 1);
+    cJSON_AddStringToObject(canon, "created_at", cJSON_IsString(c) ? c->valuestring : now);
+    cJSON_AddStringToObject(canon, "updated_at", now);
+    return canon;
+}
+
+/*
+ * Validates doc and stores it as a new or replacing version of rule `id`
+ * (create when replace is false). Answers the request. Takes doc.
+ */
+static enum MHD_Result store_rule(rk_request_t *req, cJSON *doc, bool replace) {
+    rk_rules_db_t *db = database(req);
+    if (!db) {
+        cJSON_Delete(doc);
+        return MHD_YES;
+    }
+    cJSON *errors = cJSON_CreateArray();
+    cJSON *canon = rk_rule_canonical(doc, errors);
+    cJSON_Delete(doc);
+    if (!canon)
+        return reply_invalid(req, errors);
+    cJSON_Delete(errors);
+    const char *id = cJSON_GetObjectItemCaseSensitive(canon, "id")->valuestring;
+    char idbuf[RK_RULE_ID_MAX + 1];
+    snprintf(idbuf, sizeof idbuf, "%s", id);
+
+    if (dry_run(req)) {
+        cJSON *current = NULL;
+        rk_db_status_t rc = rk_rules_db_get(db, idbuf, &current);
+        if (rc == RK_DB_OK && !replace)
+            rc = RK_DB_CONFLICT;
+        else if (rc == RK_DB_NOT_FOUND && !replace)
+            rc = RK_DB_OK;
+        if (rc != RK_DB_OK) {
+            cJSON_Delete(current);
+            cJSON_Delete(canon);
+            return reply_db(req, rc, idbuf);
+        }
+        cJSON *out = would_store(canon, current);
+        cJSON_Delete(current);
+        return rk_reply_json(req, 200, out);
+    }
+    cJSON *stored = NULL;
+    rk_db_status_t rc = replace ? rk_rules_db_replace(db, canon, req->actor, &stored)
+                                : rk_rules_db_create(db, canon, req->actor, &stored);
+    cJSON_Delete(canon);
+    if (rc != RK_DB_OK)
+        return reply_db(req, rc, idbuf);
+    return rk_reply_json(req, replace ? 200 : 201, stored);
+}
+
+/* Checks that a body's id (if any) names the rule of the path; adds it when absent. */
+static bool id_matches_path(rk_request_t *req, cJSON *doc) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(doc, "id");
+    if (!id) {
+        cJSON_AddStringToObject(doc, "id", req->params[0]);
+        return true;
+    }
+    if (cJSON_IsString(id) && !strcmp(id->valuestring, req->params[0]))
+        return true;
+    cJSON *errors = cJSON_CreateArray();
+    rk_rule_error(errors, "id", "must be absent or equal to the id in the path ('%.64s')",
+                  req->params[0]);
+    reply_invalid(req, errors);
+    return false;
+}
+
+/* ---- handlers ------------------------------------------------------------------------ */
+
+static enum MHD_Result list_rules(rk_request_t *req) {
+    rk_rules_db_t *db = database(req);
+    if (!db)
+        return MHD_YES;
+    cJSON *rules;
+    int64_t version;
+    rk_db_status_t rc = rk_rules_db_list(db, &rules, &version);
+    if (rc != RK_DB_OK)
+        return reply_db(req, rc, "");
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddItemToObject(out, "rules", rules);
+    cJSON_AddNumberToObject(out, "version", (double)version);
+    return rk_reply_json(req, 200, out);
+}
+
+static enum MHD_Result create_rule(rk_request_t *req) {
+    cJSON *doc = parse_body(req);
+    return doc ? store_rule(req, doc, false) : MHD_YES;
+}
+
+static enum MHD_Result get_rule(rk_request_t *req) {
+    rk_rules_db_t *db = database(req);
+    if (!db)
+        return MHD_YES;
+    cJSON *rule;
+    rk_db_status_t rc = rk_rules_db_get(db, req->params[0], &rule);
+    if (rc != RK_DB_OK)
+        return reply_db(req, rc, req->params[0]);
+    return rk_reply_json(req, 200, rule);
+}
+
+static enum MHD_Result put_rule(rk_request_t *req) {
+    cJSON *doc = parse_body(req);
+    if (!doc)
+        return MHD_YES;
+    if (cJSON_IsObject(doc) && !id_matches_path(req, doc)) {
+        cJSON_Delete(doc);
+        return MHD_YES;
+    }
+    return store_rule(req, doc, true);
+}
+
+/* Merges the top-level fields of the body into the stored rule, then validates the whole. */
+static enum MHD_Result patch_rule(rk_request_t *req) {
+    rk_rules_db_t *db = database(req);
+    if (!db)
+        return MHD_YES;
+    cJSON *patch = parse_body(req);
+    if (!patch)
+        return MHD_YES;
+    if (!cJSON_IsObject(patch)) {
+        cJSON_Delete(patch);
+        cJSON *errors = cJSON_CreateArray();
+        rk_rule_error(errors, "", "a patch must be a JSON object of the fields to change");
+        return reply_invalid(req, errors);
+    }
+    if (!id_matches_path(req, patch)) {
+        cJSON_Delete(patch);
+        return MHD_YES;
+    }
+    cJSON *rule;
+    rk_db_status_t rc = rk_rules_db_get(db, req->params[0], &rule);
+    if (rc != RK_DB_OK) {
+        cJSON_Delete(patch);
+        return reply_db(req, rc, req->params[0]);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(rule, "version");
+    cJSON_DeleteItemFromObjectCaseSensitive(rule, "created_at");
+    cJSON_DeleteItemFromObjectCaseSensitive(rule, "updated_at");
+    /* a window given either way replaces the stored window_ms */
+    if (cJSON_GetObjectItemCaseSensitive(patch, "window"))
+        cJSON_DeleteItemFromObjectCaseSensitive(rule, "window_ms");
+    cJSON *field = patch->child;
+    while (field) {
+        cJSON *next = field->next;
+        cJSON_DetachItemViaPointer(patch, field);
+        cJSON_DeleteItemFromObjectCaseSensitive(rule, field->string);
+        cJSON_AddItemToObject(rule, field->string, field);
+        field = next;
+    }
+    cJSON_Delete(patch);
+    return store_rule(req, rule, true);
+}
+
+static enum MHD_Result delete_rule(rk_request_t *req) {
+    rk_rules_db_t *db = database(req);
+    if (!db)
+        return MHD_YES;
+    rk_db_status_t rc = rk_rules_db_delete(db, req->params[0], req->actor);
+    if (rc != RK_DB_OK)
+        return reply_db(req, rc, req->params[0]);
+    return rk_reply_empty(req, 204);
+}
+
+static enum MHD_Result rule_history(rk_request_t *req) {
+    rk_rules_db_t *db = database(req);
+    if (!db)
+        return MHD_YES;
+    cJSON *history;
+    rk_db_status_t rc = rk_rules_db_history(db, req->params[0], &history);
+    if (rc != RK_DB_OK)
+        return reply_db(req, rc, req->params[0]);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddItemToObject(out, "history", history);
+    return rk_reply_json(req, 200, out);
+}
+
+static enum MHD_Result restore_rule(rk_request_t *req) {
+    rk_rules_db_t *db = database(req);
+    if (!db)
+        return MHD_YES;
+    const char *id = req->params[0], *text = req->params[1];
+    char *end = NULL;
+    long long version = strtoll(text, &end, 10);
+    if (!*text || *end || version < 1)
+        return rk_reply_error(req, 404, "not_found", "Rule '%.64s' has no version '%.32s'", id,
+                              text);
+    cJSON *errors = cJSON_CreateArray();
+    cJSON *stored = NULL;
+    rk_db_status_t rc = rk_rules_db_restore(db, id, version, req->actor, &stored, errors);
+    switch (rc) {
+    case RK_DB_OK:
+        cJSON_Delete(errors);
+        return rk_reply_json(req, 200, stored);
+    case RK_DB_INVALID:
+        return rk_reply_invalid(req, "invalid_rule",
+                                "That version is no longer a valid rule; edit it instead", errors);
+    case RK_DB_NOT_FOUND:
+        cJSON_Delete(errors);
+        return rk_reply_error(req, 404, "not_found", "Rule '%.64s' has no version %lld", id,
+                              version);
+    case RK_DB_CONFLICT:
+        cJSON_Delete(errors);
+        return rk_reply_error(req, 409, "conflict",
+                              "Version %lld of rule '%.64s' deleted it; restore an earlier "
+                              "version",
+                              version, id);
+    default:
+        cJSON_Delete(errors);
+        return reply_db(req, rc, id);
+    }
+}
+
+static enum MHD_Result export_rules(rk_request_t *req) {
+    rk_rules_db_t *db = database(req);
+    if (!db)
+        return MHD_YES;
+    cJSON *rules;
+    int64_t version;
+    rk_db_status_t rc = rk_rules_db_list(db, &rules, &version);
+    if (rc != RK_DB_OK)
+        return reply_db(req, rc, "");
+    char now[32];
+    rk_format_time(rk_now_ms(), now);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "version", (double)version);
+    cJSON_AddStringToObject(out, "exported_at", now);
+    cJSON_AddItemToObject(out, "rules", rules);
+    return rk_reply_json(req, 200, out);
+}
+
+/*
+ * Validates every rule of an import document into canonical forms (a new
+ * array), listing each problem as "rules[i].field". NULL when anything is
+ * wrong (errors filled).
+ */
+static cJSON *validate_import(const cJSON *doc, cJSON *errors) {
+    const cJSON *rules = cJSON_IsArray(doc) ? doc : cJSON_GetObjectItemCaseSensitive(doc, "rules");
+    if (!cJSON_IsArray(rules)) {
+        rk_rule_error(errors, "rules", "must be an array of rules (as answered by the export)");
+        return NULL;
+    }
+    cJSON *out = cJSON_CreateArray();
+    int i = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rules) {
+        cJSON *errs = cJSON_CreateArray();
+        cJSON *canon = rk_rule_canonical(r, errs);
+        const cJSON *e;
+        cJSON_ArrayForEach(e, errs) {
+            const char *field = cJSON_GetObjectItemCaseSensitive(e, "field")->valuestring;
+            char name[160];
+            snprintf(name, sizeof name, "rules[%d]%s%.128s", i, *field ? "." : "", field);
+            rk_rule_error(errors, name, "%s",
+                          cJSON_GetObjectItemCaseSensitive(e, "message")->valuestring);
+        }
+        cJSON_Delete(errs);
+        if (canon) {
+            const char *id = cJSON_GetObjectItemCaseSensitive(canon, "id")->valuestring;
+            const cJSON *prev;
+            bool twice = false;
+            cJSON_ArrayForEach(prev, out) {
+                if (!strcmp(cJSON_GetObjectItemCaseSensitive(prev, "id")->valuestring, id))
+                    twice = true;
+            }
+            if (twice) {
+                char name[32];
+                snprintf(name, sizeof name, "rules[%d].id", i);
+                rk_rule_error(errors, name, "'%s' appears twice in the document", id);
+                cJSON_Delete(canon);
+            } else {
+                cJSON_AddItemToArray(out, canon);
+            }
+        }
+        i++;
+    }
+    if (cJSON_GetArraySize(errors) > 0) {
+        cJSON_Delete(out);
+        return NULL;
+    }
+    return out;
+}
+
+static enum MHD_Result import_rules(rk_request_t *req) {
+    rk_rules_db_t *db = database(req);
+    if (!db)
+        return MHD_YES;
+    cJSON *doc = parse_body(req);
+    if (!doc)
+        return MHD_YES;
+    cJSON *errors = cJSON_CreateArray();
+    cJSON *rules = validate_import(doc, errors);
+    cJSON_Delete(doc);
+    if (!rules)
+        return rk_reply_invalid(req, "invalid_rule", "The document is not valid; nothing changed",
+                                errors);
+    cJSON_Delete(errors);
+    bool dry = dry_run(req);
+    rk_import_result_t result;
+    rk_db_status_t rc = rk_rules_db_import(db, rules, req->actor, dry, &result);
+    cJSON_Delete(rules);
+    if (rc != RK_DB_OK)
+        return reply_db(req, rc, "");
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "created", result.created);
+    cJSON_AddNumberToObject(out, "updated", result.updated);
+    cJSON_AddNumberToObject(out, "deleted", result.deleted);
+    cJSON_AddNumberToObject(out, "version", (double)result.version);
+    if (dry)
+        cJSON_AddTrueToObject(out, "dry_run");
+    return rk_reply_json(req, 200, out);
+}
+
+/* Literal paths come before "{id}": routes are matched in table order. */
+const rk_route_t rk_rules_routes[] = {
+    {"GET", "/api/v1/rules", list_rules, RK_ROLE_VIEWER},
+    {"POST", "/api/v1/rules", create_rule, RK_ROLE_EDITOR},
+    {"GET", "/api/v1/rules/export", export_rules, RK_ROLE_VIEWER},
+    {"POST", "/api/v1/rules/import", import_rules, RK_ROLE_EDITOR},
+    {"GET", "/api/v1/rules/{id}", get_rule, RK_ROLE_VIEWER},
+    {"PUT", "/api/v1/rules/{id}", put_rule, RK_ROLE_EDITOR},
+    {"PATCH", "/api/v1/rules/{id}", patch_rule, RK_ROLE_EDITOR},
+    {"DELETE", "/api/v1/rules/{id}", delete_rule, RK_ROLE_EDITOR},
+    {"GET", "/api/v1/rules/{id}/history", rule_history, RK_ROLE_VIEWER},
+    {"POST", "/api/v1/rules/{id}/restore/{version}", restore_rule, RK_ROLE_EDITOR},
+};
+const size_t rk_rules_routes_len = RK_ARRAY_LEN(rk_rules_routes);

@@ -1,0 +1,487 @@
+/*
+ * server.c — HTTP listeners: request lifecycle, body buffering, routing,
+ * authentication, graceful stop.
+ *
+ * libmicrohttpd calls the access handler several times per request: once
+ * when the headers are parsed, once per chunk of body, and once more when
+ * the body is complete. We answer only on that last call, never on the
+ * first (0.9.75 drops keep-alive when a response is queued on the first
+ * call), except to refuse an announced body that is too large.
+ */
+#include "server.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../config.h"
+#include "../log.h"
+
+#define INLINE_BODY 2048
+#define PARAMS_BUF 512
+#define ANSWER_BUF 4096
+/* Request states a pool thread keeps for reuse (no malloc per request). */
+#define SPARE_STATES 64
+
+struct rk_listener {
+    struct MHD_Daemon *daemon;
+    rk_listener_config_t cfg;
+    char address[128];
+    _Atomic long inflight;
+};
+
+/* Everything one request needs, allocated on its first handler call. */
+typedef struct {
+    rk_request_t req;
+    rk_listener_t *listener;
+    char *body; /* inline_body, or heap when larger */
+    size_t body_len, body_cap;
+    bool too_large;
+    char actor[64];
+    char params_buf[PARAMS_BUF];
+    char inline_body[INLINE_BODY];
+    /* The answer's body, sent from here without a copy (MHD_RESPMEM_PERSISTENT):
+     * the state outlives the response, being freed at request completion. */
+    char answer[ANSWER_BUF];
+    /* What a handler that suspends the connection hands to another thread. */
+    _Alignas(max_align_t) unsigned char job_area[RK_REQUEST_JOB_AREA];
+} request_state_t;
+
+/*
+ * Spare request states, per thread. A connection is served by one pool
+ * thread from its first byte to its completion, so a state is taken and
+ * given back on the same thread: no lock. The list is freed when the
+ * thread exits (its pthread key's destructor).
+ */
+typedef struct spare_state {
+    struct spare_state *next;
+} spare_state_t;
+
+typedef struct {
+    spare_state_t *head;
+    size_t count;
+} spare_list_t;
+
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+static void spare_list_free(void *p) {
+    spare_list_t *list = p;
+    while (list->head) {
+        spare_state_t *next = list->head->next;
+        free(list->head);
+        list->head = next;
+    }
+    free(list);
+}
+
+static void spare_key_create(void) {
+    pthread_key_create(&spare_key, spare_list_free);
+}
+
+/* This thread's spare list, created on first use; NULL when out of memory. */
+static spare_list_t *spare_list(void) {
+    pthread_once(&spare_once, spare_key_create);
+    spare_list_t *list = pthread_getspecific(spare_key);
+    if (RK_LIKELY(list != NULL))
+        return list;
+    list = calloc(1, sizeof *list);
+    if (list && pthread_setspecific(spare_key, list) != 0) {
+        free(list);
+        list = NULL;
+    }
+    return list;
+}
+
+/* A request state (uninitialised), from this thread's spares when it has one. */
+static request_state_t *state_alloc(void) {
+    spare_list_t *list = spare_list();
+    if (list && list->head) {
+        spare_state_t *sp = list->head;
+        list->head = sp->next;
+        list->count--;
+        return (request_state_t *)(void *)sp;
+    }
+    return malloc(sizeof(request_state_t));
+}
+
+/* Gives a state back to this thread's spares, or frees it when they are full. */
+static void state_free(request_state_t *st) {
+    spare_list_t *list = spare_list();
+    if (list && list->count < SPARE_STATES) {
+        spare_state_t *sp = (spare_state_t *)(void *)st;
+        sp->next = list->head;
+        list->head = sp;
+        list->count++;
+        return;
+    }
+    free(st);
+}
+
+void *rk_request_job_area(rk_request_t *req) {
+    request_state_t *st = req->state;
+    return st->job_area;
+}
+
+char *rk_request_answer_buf(rk_request_t *req, size_t *cap) {
+    request_state_t *st = req->state;
+    *cap = sizeof st->answer;
+    return st->answer;
+}
+
+static rk_token_resolver_t token_resolver;
+
+void rk_http_set_token_resolver(rk_token_resolver_t fn) {
+    token_resolver = fn;
+}
+
+/* ---- routing -------------------------------------------------------------- */
+
+/*
+ * Matches path against a pattern such as "/api/v1/rules/{id}/history".
+ * On a match, copies the {x} segments into buf and points params at them.
+ * A last "{x*}" takes the rest of the path, slashes included (a client key
+ * such as "route:GET /api/x", sent URL-encoded). A last bare "*" matches any
+ * rest, empty included, without copying it: the handler reads req->path.
+ */
+static bool route_matches(const char *pattern, const char *path, rk_request_t *req, char *buf,
+                          size_t buflen) {
+    size_t used = 0, nparams = 0;
+    const char *p = pattern, *u = path;
+    while (*p) {
+        if (*p == '*' && !p[1]) {
+            req->nparams = nparams;
+            return true;
+        }
+        if (!*u)
+            break;
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            const char *seg_end = close && close[-1] == '*' && !close[1] ? NULL : strchr(u, '/');
+            size_t seg_len = seg_end ? (size_t)(seg_end - u) : strlen(u);
+            if (!close || seg_len == 0 || nparams == RK_MAX_ROUTE_PARAMS ||
+                used + seg_len + 1 > buflen)
+                return false;
+            memcpy(buf + used, u, seg_len);
+            buf[used + seg_len] = '\0';
+            req->params[nparams++] = buf + used;
+            used += seg_len + 1;
+            p = close + 1;
+            u += seg_len;
+            continue;
+        }
+        if (*p != *u)
+            return false;
+        p++;
+        u++;
+    }
+    if (*p || *u)
+        return false;
+    req->nparams = nparams;
+    return true;
+}
+
+/*
+ * Finds the route for the request. *path_known tells, when none matches the
+ * method, whether another method would have matched (405 rather than 404).
+ */
+static const rk_route_t *find_route(request_state_t *st, bool *path_known) {
+    const rk_listener_config_t *cfg = &st->listener->cfg;
+    *path_known = false;
+    for (size_t t = 0; t < cfg->ntables; t++) {
+        for (size_t i = 0; i < cfg->tables[t].len; i++) {
+            const rk_route_t *r = &cfg->tables[t].routes[i];
+            if (!route_matches(r->pattern, st->req.path, &st->req, st->params_buf,
+                               sizeof st->params_buf))
+                continue;
+            if (!strcmp(r->method, "*") || !strcmp(r->method, st->req.method) ||
+                (!strcmp(st->req.method, "HEAD") && !strcmp(r->method, "GET")))
+                return r;
+            *path_known = true;
+        }
+    }
+    return NULL;
+}
+
+static enum MHD_Result method_not_allowed(request_state_t *st) {
+    char allow[128] = "";
+    const rk_listener_config_t *cfg = &st->listener->cfg;
+    for (size_t t = 0; t < cfg->ntables; t++) {
+        for (size_t i = 0; i < cfg->tables[t].len; i++) {
+            const rk_route_t *r = &cfg->tables[t].routes[i];
+            rk_request_t probe = {0};
+            char buf[PARAMS_BUF];
+            if (route_matches(r->pattern, st->req.path, &probe, buf, sizeof buf) &&
+                strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
+                if (allow[0])
+                    strcat(allow, ", ");
+                strcat(allow, r->method);
+            }
+        }
+    }
+    static const char body[] =
+        "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Method not "
+        "allowed for this path\"}}";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    return rk_reply_response(&st->req, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+}
+
+/* ---- authentication ------------------------------------------------------- */
+
+/* Resolves the bearer token of the request; RK_ROLE_NONE when absent or unknown. */
+static rk_role_t authenticate(request_state_t *st) {
+    const char *auth = rk_request_header(&st->req, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *token = NULL;
+    if (auth && !strncasecmp(auth, "Bearer ", 7))
+        token = auth + 7;
+    /* EventSource cannot send headers: the stream alone takes ?access_token=. */
+    if (!token && !strcmp(st->req.path, "/api/v1/stream"))
+        token = rk_request_query(&st->req, "access_token");
+    if (!token || !token_resolver)
+        return RK_ROLE_NONE;
+    while (*token == ' ')
+        token++;
+    size_t len = strnlen(token, 1024);
+    return token_resolver(token, len, st->actor, sizeof st->actor);
+}
+
+/*
+ * Whether the request carries the listener's required token, as
+ * "X-Ratekit-Token" (forward-auth proxies pass the client's own
+ * Authorization on) or "Authorization: Bearer". Compared in constant time.
+ */
+static bool has_required_token(request_state_t *st) {
+    const char *want = st->listener->cfg.required_token;
+    size_t want_len = strlen(want);
+    const char *t = rk_request_header(&st->req, "X-Ratekit-Token");
+    if (t && rk_const_time_eq(t, strnlen(t, 1024), want, want_len))
+        return true;
+    const char *auth = rk_request_header(&st->req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (auth && !strncasecmp(auth, "Bearer ", 7)) {
+        for (auth += 7; *auth == ' '; auth++)
+            ;
+        return rk_const_time_eq(auth, strnlen(auth, 1024), want, want_len);
+    }
+    return false;
+}
+
+/* ---- the access handler --------------------------------------------------- */
+
+/* Appends a chunk of body; past the listener's max_body, remembers and discards. */
+static void append_body(request_state_t *st, const char *data, size_t len) {
+    if (st->too_large)
+        return;
+    if (st->body_len + len > st->listener->cfg.max_body) {
+        st->too_large = true;
+        return;
+    }
+    if (st->body_len + len + 1 > st->body_cap) {
+        size_t cap = st->body_cap * 2;
+        while (cap < st->body_len + len + 1)
+            cap *= 2;
+        char *heap = st->body == st->inline_body ? malloc(cap) : realloc(st->body, cap);
+        if (!heap) {
+            st->too_large = true;
+            return;
+        }
+        if (st->body == st->inline_body)
+            memcpy(heap, st->inline_body, st->body_len);
+        st->body = heap;
+        st->body_cap = cap;
+    }
+    memcpy(st->body + st->body_len, data, len);
+    st->body_len += len;
+    st->body[st->body_len] = '\0';
+}
+
+static enum MHD_Result body_too_large(request_state_t *st) {
+    return rk_reply_error(&st->req, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
+                          "Request body exceeds %zu bytes", st->listener->cfg.max_body);
+}
+
+static enum MHD_Result dispatch(request_state_t *st) {
+    rk_listener_t *l = st->listener;
+    if (st->too_large)
+        return body_too_large(st);
+    bool path_known;
+    const rk_route_t *route = find_route(st, &path_known);
+    if (!route) {
+        if (path_known)
+            return method_not_allowed(st);
+        if (l->cfg.plane == RK_PLANE_ADMIN && strncmp(st->req.path, "/api/", 5) != 0 &&
+            (!strcmp(st->req.method, "GET") || !strcmp(st->req.method, "HEAD")))
+            return rk_serve_static(&st->req, l->cfg.static_dir);
+        return rk_reply_error(&st->req, MHD_HTTP_NOT_FOUND, "not_found", "No such endpoint: %s %s",
+                              st->req.method, st->req.path);
+    }
+    if (l->cfg.required_token && !strncmp(st->req.path, "/v1/", 4) && !has_required_token(st))
+        return rk_reply_error(&st->req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                              "This endpoint requires the check token");
+    if (route->min_role != RK_ROLE_NONE) {
+        rk_role_t role = authenticate(st);
+        if (role == RK_ROLE_NONE)
+            return rk_reply_error(&st->req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                                  "A valid bearer token is required");
+        if (role < route->min_role)
+            return rk_reply_error(&st->req, MHD_HTTP_FORBIDDEN, "forbidden",
+                                  "This token's role may not do this");
+        st->req.role = role;
+        st->req.actor = st->actor;
+    }
+    return route->handler(&st->req);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls) {
+    (void)version;
+    rk_listener_t *l = cls;
+    request_state_t *st = *req_cls;
+    if (!st) {
+        st = state_alloc();
+        if (!st)
+            return MHD_NO;
+        memset(st, 0, offsetof(request_state_t, params_buf));
+        st->listener = l;
+        st->body = st->inline_body;
+        st->body_cap = INLINE_BODY;
+        st->inline_body[0] = '\0';
+        st->req.conn = conn;
+        st->req.method = method;
+        st->req.path = url;
+        st->req.body = st->inline_body;
+        st->req.admin_plane = l->cfg.plane == RK_PLANE_ADMIN;
+        st->req.actor = "anonymous";
+        st->req.state = st;
+        *req_cls = st;
+        atomic_fetch_add_explicit(&l->inflight, 1, memory_order_relaxed);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > l->cfg.max_body) {
+            st->too_large = true;
+            return body_too_large(st); /* closes the connection: the body is not read */
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        append_body(st, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (st->req.responded)
+        return MHD_YES;
+    if (st->req.resume) { /* resumed: the handler that suspended it answers */
+        rk_handler_t resume = st->req.resume;
+        st->req.resume = NULL;
+        return resume(&st->req);
+    }
+    st->req.body = st->body;
+    st->req.body_len = st->body_len;
+    return dispatch(st);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)conn;
+    (void)toe;
+    rk_listener_t *l = cls;
+    request_state_t *st = *req_cls;
+    if (!st)
+        return;
+    if (st->body != st->inline_body)
+        free(st->body);
+    state_free(st);
+    *req_cls = NULL;
+    atomic_fetch_sub_explicit(&l->inflight, 1, memory_order_relaxed);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    rk_debug("http: %s", msg);
+}
+
+/* ---- start and stop ------------------------------------------------------- */
+
+rk_listener_t *rk_listener_start(const rk_listener_config_t *cfg, char *err, size_t errlen) {
+    struct sockaddr_storage addr;
+    size_t addrlen;
+    if (rk_parse_listen_addr(cfg->address, &addr, &addrlen) != RK_OK) {
+        snprintf(err, errlen, "cannot parse address %s", cfg->address);
+        return NULL;
+    }
+    rk_listener_t *l = calloc(1, sizeof *l);
+    if (!l) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->cfg = *cfg;
+    if (!l->cfg.max_body)
+        l->cfg.max_body = RK_MAX_BODY;
+    if (l->cfg.required_token && !*l->cfg.required_token)
+        l->cfg.required_token = NULL;
+    snprintf(l->address, sizeof l->address, "%s", cfg->address);
+    l->cfg.address = l->address;
+    unsigned threads = cfg->threads;
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    l->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s ? cfg->idle_timeout_s : 30u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (!l->daemon) {
+        snprintf(err, errlen, "cannot listen on %s (address in use or not available)",
+                 cfg->address);
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+unsigned rk_listener_port(const rk_listener_t *l) {
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? info->port : 0;
+}
+
+void rk_listener_stop(rk_listener_t *l, int64_t grace_ms) {
+    if (!l)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(l->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    int64_t deadline = rk_mono_ms() + grace_ms;
+    while (atomic_load(&l->inflight) > 0 && rk_mono_ms() < deadline)
+        usleep(5000);
+    MHD_stop_daemon(l->daemon);
+    free(l);
+}
+
+/* ---- request accessors ---------------------------------------------------- */
+
+const char *rk_request_query(const rk_request_t *req, const char *name) {
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *rk_request_header(const rk_request_t *req, const char *name) {
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}

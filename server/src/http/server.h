@@ -1,0 +1,52 @@
+/*
+ * server.h — an HTTP listener on libmicrohttpd: one daemon with an internal
+ * thread pool over epoll, suspend/resume allowed, its routes and, on the
+ * admin plane, bearer-token authentication and the dashboard's files.
+ */
+#ifndef RK_HTTP_SERVER_H
+#define RK_HTTP_SERVER_H
+
+#include "http.h"
+
+typedef enum { RK_PLANE_DATA = 0, RK_PLANE_ADMIN } rk_plane_t;
+
+typedef struct {
+    const rk_route_t *routes;
+    size_t len;
+} rk_route_table_t;
+
+typedef struct {
+    rk_plane_t plane;
+    const char *address; /* "host:port" */
+    const rk_route_table_t *tables;
+    size_t ntables;
+    unsigned threads;
+    unsigned max_connections;
+    unsigned idle_timeout_s; /* a connection idle this long is closed; 0: 30 */
+    const char *static_dir;  /* admin plane: the dashboard's files, or NULL */
+    size_t max_body;         /* bytes of a request body; 0: RK_MAX_BODY */
+    /* When set, every /v1/ route requires it as "Authorization: Bearer" or
+     * "X-Ratekit-Token" (the data plane's RATEKIT_CHECK_TOKEN). */
+    const char *required_token;
+} rk_listener_config_t;
+
+typedef struct rk_listener rk_listener_t;
+
+/*
+ * Resolves a bearer token to a role, writing who it is into actor
+ * (e.g. "admin" or a token's name). RK_ROLE_NONE when unknown.
+ */
+typedef rk_role_t (*rk_token_resolver_t)(const char *token, size_t len, char *actor,
+                                         size_t actorlen);
+void rk_http_set_token_resolver(rk_token_resolver_t fn);
+
+rk_listener_t *rk_listener_start(const rk_listener_config_t *cfg, char *err, size_t errlen);
+/* Stops accepting, waits (at most grace_ms) for open requests, and frees. */
+void rk_listener_stop(rk_listener_t *l, int64_t grace_ms);
+/* The port actually bound (useful with port 0). */
+unsigned rk_listener_port(const rk_listener_t *l);
+
+/* Serves the dashboard's files (static.c). */
+enum MHD_Result rk_serve_static(rk_request_t *req, const char *dir);
+
+#endif

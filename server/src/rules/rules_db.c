@@ -1,0 +1,764 @@
+/*
+ * rules_db.c — see rules_db.h.
+ *
+ * Layout (schema/001_init.sql): rules(id, body, version, created_at,
+ * updated_at), rule_history(rule_id, version, actor, at, action, before,
+ * after, ruleset_version), meta('ruleset_version'). Times are epoch ms in
+ * the tables and ISO 8601 UTC in the JSON.
+ *
+ * A rule's version counts the changes of its id across its whole history,
+ * deletions included, so that (rule_id, version) names one history entry
+ * even when an id is deleted and created again.
+ */
+#include "rules_db.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log.h"
+#include "rule.h"
+
+extern const char *const rk_schema_sql[];
+extern const size_t rk_schema_sql_len;
+
+struct rk_rules_db {
+    sqlite3 *conn;
+    pthread_mutex_t lock; /* one writer (and reader) at a time on conn */
+    rk_rules_db_commit_fn on_commit;
+    void *on_commit_ctx;
+};
+
+/* ---- connections and migrations -------------------------------------------------- */
+
+int rk_rules_db_schema_version(void) {
+    return (int)rk_schema_sql_len;
+}
+
+/* Runs a statement that answers one integer (a PRAGMA, a SELECT); -1 on error. */
+static int64_t query_int(sqlite3 *conn, const char *sql) {
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(conn, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Applies the migrations the file lacks, each in its own transaction. */
+static rk_status_t migrate(sqlite3 *conn, char *err, size_t errlen) {
+    int known = rk_rules_db_schema_version();
+    int64_t have = query_int(conn, "PRAGMA user_version");
+    if (have > known) {
+        snprintf(err, errlen,
+                 "the database has schema version %lld, newer than this ratekitd knows (%d); "
+                 "run a newer ratekitd or restore a backup",
+                 (long long)have, known);
+        return RK_ERR;
+    }
+    while (have < known) {
+        char *msg = NULL;
+        if (sqlite3_exec(conn, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK)
+            goto failed;
+        /* another process may have migrated while this one waited for the lock */
+        have = query_int(conn, "PRAGMA user_version");
+        if (have < 0 || have > known) {
+            sqlite3_exec(conn, "ROLLBACK", NULL, NULL, NULL);
+            snprintf(err, errlen, "cannot read the schema version");
+            return RK_ERR;
+        }
+        if (have == known) {
+            sqlite3_exec(conn, "COMMIT", NULL, NULL, NULL);
+            break;
+        }
+        char set_version[64];
+        snprintf(set_version, sizeof set_version, "PRAGMA user_version = %lld",
+                 (long long)have + 1);
+        if (sqlite3_exec(conn, rk_schema_sql[have], NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(conn, set_version, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(conn, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+            sqlite3_exec(conn, "ROLLBACK", NULL, NULL, NULL);
+            snprintf(err, errlen, "migration %lld failed: %s", (long long)have + 1,
+                     msg ? msg : sqlite3_errmsg(conn));
+            sqlite3_free(msg);
+            return RK_ERR;
+        }
+        have++;
+        continue;
+    failed:
+        snprintf(err, errlen, "cannot start a migration: %s", msg ? msg : sqlite3_errmsg(conn));
+        sqlite3_free(msg);
+        return RK_ERR;
+    }
+    return RK_OK;
+}
+
+sqlite3 *rk_rules_db_connect(const char *path, bool migrate_schema, char *err, size_t errlen) {
+    sqlite3 *conn = NULL;
+    int flags =
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (migrate_schema ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &conn, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open: %s", conn ? sqlite3_errmsg(conn) : "out of memory");
+        sqlite3_close(conn);
+        return NULL;
+    }
+    sqlite3_busy_timeout(conn, 5000);
+    char *msg = NULL;
+    if (sqlite3_exec(conn, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", NULL, NULL,
+                     &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(conn));
+        goto fail;
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(conn, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(conn));
+        goto fail;
+    }
+    bool wal = sqlite3_step(st) == SQLITE_ROW &&
+               !sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    if (!wal) {
+        snprintf(err, errlen, "cannot switch to WAL journal mode: %s", sqlite3_errmsg(conn));
+        goto fail;
+    }
+    if (migrate_schema && migrate(conn, err, errlen) != RK_OK)
+        goto fail;
+    return conn;
+fail:
+    sqlite3_free(msg);
+    sqlite3_close(conn);
+    return NULL;
+}
+
+int64_t rk_rules_db_data_version(sqlite3 *conn) {
+    return query_int(conn, "PRAGMA data_version");
+}
+
+int64_t rk_rules_db_read_version(sqlite3 *conn) {
+    return query_int(conn, "SELECT value FROM meta WHERE key = 'ruleset_version'");
+}
+
+rk_status_t rk_rules_db_load(sqlite3 *conn,
+                             rk_status_t (*row)(void *ctx, const char *body, int64_t version),
+                             void *ctx, int64_t *ruleset_version) {
+    if (sqlite3_exec(conn, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return RK_ERR;
+    rk_status_t rc = RK_ERR;
+    sqlite3_stmt *st = NULL;
+    int64_t v = rk_rules_db_read_version(conn);
+    if (v < 0 || sqlite3_prepare_v2(conn, "SELECT body, version FROM rules", -1, &st, NULL))
+        goto done;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (row(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1)))
+            goto done;
+    }
+    if (step != SQLITE_DONE)
+        goto done;
+    *ruleset_version = v;
+    rc = RK_OK;
+done:
+    sqlite3_finalize(st);
+    sqlite3_exec(conn, "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
+/* ---- the writer ------------------------------------------------------------------- */
+
+rk_rules_db_t *rk_rules_db_open(const char *path, char *err, size_t errlen) {
+    sqlite3 *conn = rk_rules_db_connect(path, true, err, errlen);
+    if (!conn)
+        return NULL;
+    rk_rules_db_t *db = calloc(1, sizeof *db);
+    if (!db) {
+        sqlite3_close(conn);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    db->conn = conn;
+    pthread_mutex_init(&db->lock, NULL);
+    return db;
+}
+
+void rk_rules_db_close(rk_rules_db_t *db) {
+    if (!db)
+        return;
+    sqlite3_close(db->conn);
+    pthread_mutex_destroy(&db->lock);
+    free(db);
+}
+
+void rk_rules_db_on_commit(rk_rules_db_t *db, rk_rules_db_commit_fn fn, void *ctx) {
+    pthread_mutex_lock(&db->lock);
+    db->on_commit = fn;
+    db->on_commit_ctx = ctx;
+    pthread_mutex_unlock(&db->lock);
+}
+
+sqlite3 *rk_rules_db_conn(rk_rules_db_t *db) {
+    return db->conn;
+}
+
+static rk_db_status_t sql_failed(rk_rules_db_t *db, const char *what) {
+    rk_error("rules database: %s: %s", what, sqlite3_errmsg(db->conn));
+    return RK_DB_ERROR;
+}
+
+/* ---- JSON of stored rules ------------------------------------------------------------ */
+
+/* The stored rule: the canonical body plus version and ISO timestamps (new cJSON). */
+static cJSON *stored_rule(const char *body, int64_t version, int64_t created_ms,
+                          int64_t updated_ms) {
+    cJSON *rule = cJSON_Parse(body);
+    if (!rule)
+        return NULL;
+    char at[32];
+    cJSON_AddNumberToObject(rule, "version", (double)version);
+    rk_format_time(created_ms, at);
+    cJSON_AddStringToObject(rule, "created_at", at);
+    rk_format_time(updated_ms, at);
+    cJSON_AddStringToObject(rule, "updated_at", at);
+    return rule;
+}
+
+/* The current row of a rule; NOT_FOUND when absent. *body is malloc'ed. */
+typedef struct {
+    char *body;
+    int64_t version, created_ms, updated_ms;
+} rule_row_t;
+
+static rk_db_status_t read_row(rk_rules_db_t *db, const char *id, rule_row_t *row) {
+    memset(row, 0, sizeof *row);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->conn,
+                           "SELECT body, version, created_at, updated_at FROM rules WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sql_failed(db, "read a rule");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    rk_db_status_t rc = RK_DB_NOT_FOUND;
+    if (step == SQLITE_ROW) {
+        row->body = strdup((const char *)sqlite3_column_text(st, 0));
+        row->version = sqlite3_column_int64(st, 1);
+        row->created_ms = sqlite3_column_int64(st, 2);
+        row->updated_ms = sqlite3_column_int64(st, 3);
+        rc = row->body ? RK_DB_OK : RK_DB_ERROR;
+    } else if (step != SQLITE_DONE) {
+        rc = sql_failed(db, "read a rule");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+rk_db_status_t rk_rules_db_get(rk_rules_db_t *db, const char *id, cJSON **out) {
+    pthread_mutex_lock(&db->lock);
+    rule_row_t row;
+    rk_db_status_t rc = read_row(db, id, &row);
+    pthread_mutex_unlock(&db->lock);
+    if (rc == RK_DB_OK) {
+        *out = stored_rule(row.body, row.version, row.created_ms, row.updated_ms);
+        if (!*out)
+            rc = RK_DB_ERROR;
+    }
+    free(row.body);
+    return rc;
+}
+
+rk_db_status_t rk_rules_db_list(rk_rules_db_t *db, cJSON **rules, int64_t *version) {
+    cJSON *list = cJSON_CreateArray();
+    rk_db_status_t rc = RK_DB_OK;
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&db->lock);
+    if (sqlite3_exec(db->conn, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = sql_failed(db, "list rules");
+        goto done;
+    }
+    *version = rk_rules_db_read_version(db->conn);
+    if (sqlite3_prepare_v2(db->conn,
+                           "SELECT body, version, created_at, updated_at FROM rules ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = sql_failed(db, "list rules");
+    } else {
+        int step;
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            cJSON *r =
+                stored_rule((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                            sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3));
+            if (r)
+                cJSON_AddItemToArray(list, r);
+        }
+        if (step != SQLITE_DONE)
+            rc = sql_failed(db, "list rules");
+    }
+    sqlite3_finalize(st);
+    sqlite3_exec(db->conn, "COMMIT", NULL, NULL, NULL);
+done:
+    pthread_mutex_unlock(&db->lock);
+    if (rc != RK_DB_OK || *version < 0) {
+        cJSON_Delete(list);
+        return RK_DB_ERROR;
+    }
+    *rules = list;
+    return RK_DB_OK;
+}
+
+/* A column of JSON text as cJSON, or a JSON null when the column is NULL. */
+static cJSON *json_column(sqlite3_stmt *st, int col) {
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    cJSON *v = text ? cJSON_Parse(text) : NULL;
+    return v ? v : cJSON_CreateNull();
+}
+
+rk_db_status_t rk_rules_db_history(rk_rules_db_t *db, const char *id, cJSON **out) {
+    cJSON *list = cJSON_CreateArray();
+    rk_db_status_t rc = RK_DB_OK;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&db->lock);
+    if (sqlite3_prepare_v2(db->conn,
+                           "SELECT version, actor, at, action, before, after FROM rule_history "
+                           "WHERE rule_id = ? ORDER BY version DESC",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = sql_failed(db, "read history");
+    } else {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        int step;
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            cJSON *e = cJSON_CreateObject();
+            char at[32];
+            rk_format_time(sqlite3_column_int64(st, 2), at);
+            cJSON_AddNumberToObject(e, "version", (double)sqlite3_column_int64(st, 0));
+            cJSON_AddStringToObject(e, "actor", (const char *)sqlite3_column_text(st, 1));
+            cJSON_AddStringToObject(e, "at", at);
+            cJSON_AddStringToObject(e, "action", (const char *)sqlite3_column_text(st, 3));
+            cJSON_AddItemToObject(e, "before", json_column(st, 4));
+            cJSON_AddItemToObject(e, "after", json_column(st, 5));
+            cJSON_AddItemToArray(list, e);
+        }
+        if (step != SQLITE_DONE)
+            rc = sql_failed(db, "read history");
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&db->lock);
+    if (rc == RK_DB_OK && cJSON_GetArraySize(list) == 0)
+        rc = RK_DB_NOT_FOUND;
+    if (rc != RK_DB_OK) {
+        cJSON_Delete(list);
+        return rc;
+    }
+    *out = list;
+    return RK_DB_OK;
+}
+
+/* ---- changes --------------------------------------------------------------------------- */
+
+static rk_db_status_t begin(rk_rules_db_t *db) {
+    if (sqlite3_exec(db->conn, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return sql_failed(db, "begin a change");
+    return RK_DB_OK;
+}
+
+static rk_db_status_t commit(rk_rules_db_t *db) {
+    if (sqlite3_exec(db->conn, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rk_db_status_t rc = sql_failed(db, "commit a change");
+        sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    return RK_DB_OK;
+}
+
+static void rollback(rk_rules_db_t *db) {
+    sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Bumps the ruleset version inside the open transaction; the new value or -1. */
+static int64_t bump_ruleset_version(rk_rules_db_t *db) {
+    return query_int(db->conn, "UPDATE meta SET value = value + 1 WHERE key = 'ruleset_version' "
+                               "RETURNING value");
+}
+
+/* The highest version the id ever had (0 for a new id); -1 on error. */
+static int64_t last_version(rk_rules_db_t *db, const char *id) {
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db->conn,
+                           "SELECT coalesce(max(version), 0) FROM rule_history WHERE rule_id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Runs one prepared write with its text/int64 arguments bound by the caller. */
+static rk_db_status_t step_done(rk_rules_db_t *db, sqlite3_stmt *st, const char *what) {
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? RK_DB_OK : sql_failed(db, what);
+}
+
+/*
+ * Writes one change of rule `id` inside the open transaction: canon is the
+ * new canonical body, or NULL to delete. Appends the history entry (before
+ * and after as stored rules) under ruleset version rsv at now_ms. *stored,
+ * if asked for, receives the rule after the change.
+ */
+static rk_db_status_t write_change(rk_rules_db_t *db, const char *id, const cJSON *canon,
+                                   const char *action, const char *actor, int64_t rsv,
+                                   int64_t now_ms, cJSON **stored) {
+    rule_row_t cur;
+    rk_db_status_t rc = read_row(db, id, &cur);
+    if (rc == RK_DB_ERROR)
+        return rc;
+    bool exists = rc == RK_DB_OK;
+    int64_t version = last_version(db, id);
+    if (version < 0) {
+        free(cur.body);
+        return sql_failed(db, "read history");
+    }
+    if (exists && cur.version > version)
+        version = cur.version;
+    version++;
+
+    char *before = NULL, *after = NULL, *body = NULL;
+    cJSON *after_json = NULL;
+    if (exists) {
+        cJSON *b = stored_rule(cur.body, cur.version, cur.created_ms, cur.updated_ms);
+        before = b ? cJSON_PrintUnformatted(b) : NULL;
+        cJSON_Delete(b);
+    }
+    sqlite3_stmt *st = NULL;
+    if (canon) {
+        body = cJSON_PrintUnformatted(canon);
+        after_json =
+            body ? stored_rule(body, version, exists ? cur.created_ms : now_ms, now_ms) : NULL;
+        after = after_json ? cJSON_PrintUnformatted(after_json) : NULL;
+        if (!after) {
+            rc = RK_DB_ERROR;
+            goto done;
+        }
+        if (sqlite3_prepare_v2(db->conn,
+                               "INSERT INTO rules (id, body, version, created_at, updated_at) "
+                               "VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (id) DO UPDATE SET "
+                               "body = ?2, version = ?3, updated_at = ?4",
+                               -1, &st, NULL) != SQLITE_OK) {
+            rc = sql_failed(db, "write a rule");
+            goto done;
+        }
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, body, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, version);
+        sqlite3_bind_int64(st, 4, now_ms);
+    } else {
+        if (sqlite3_prepare_v2(db->conn, "DELETE FROM rules WHERE id = ?", -1, &st, NULL) !=
+            SQLITE_OK) {
+            rc = sql_failed(db, "delete a rule");
+            goto done;
+        }
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    }
+    if ((rc = step_done(db, st, "write a rule")) != RK_DB_OK)
+        goto done;
+
+    if (sqlite3_prepare_v2(db->conn,
+                           "INSERT INTO rule_history (rule_id, version, actor, at, action, before, "
+                           "after, ruleset_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = sql_failed(db, "append history");
+        goto done;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, version);
+    sqlite3_bind_text(st, 3, actor && *actor ? actor : "unknown", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now_ms);
+    sqlite3_bind_text(st, 5, action, -1, SQLITE_STATIC);
+    if (before)
+        sqlite3_bind_text(st, 6, before, -1, SQLITE_STATIC);
+    if (after)
+        sqlite3_bind_text(st, 7, after, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, rsv);
+    if ((rc = step_done(db, st, "append history")) != RK_DB_OK)
+        goto done;
+    if (stored) {
+        *stored = after_json;
+        after_json = NULL;
+    }
+done:
+    cJSON_Delete(after_json);
+    free(cur.body);
+    cJSON_free(before);
+    cJSON_free(after);
+    cJSON_free(body);
+    return rc;
+}
+
+/* Commits, then tells the listener (still under the lock: snapshots in commit order). */
+static rk_db_status_t finish(rk_rules_db_t *db, int64_t rsv, const char *id, const char *action) {
+    rk_db_status_t rc = commit(db);
+    if (rc == RK_DB_OK && db->on_commit)
+        db->on_commit(db, db->on_commit_ctx, rsv, id, action);
+    return rc;
+}
+
+/*
+ * One change of one rule in its own transaction. want: RK_DB_NOT_FOUND when
+ * the rule must not exist yet (create), RK_DB_OK when it must (update,
+ * delete), anything else for either (restore).
+ */
+static rk_db_status_t change_one(rk_rules_db_t *db, const char *id, const cJSON *canon,
+                                 const char *action, const char *actor, rk_db_status_t want,
+                                 cJSON **stored) {
+    pthread_mutex_lock(&db->lock);
+    rk_db_status_t rc = begin(db);
+    if (rc != RK_DB_OK)
+        goto out;
+    if (want == RK_DB_OK || want == RK_DB_NOT_FOUND) {
+        rule_row_t cur;
+        rc = read_row(db, id, &cur);
+        free(cur.body);
+        if (rc == RK_DB_ERROR)
+            goto abort;
+        if (rc != want) {
+            rc = want == RK_DB_OK ? RK_DB_NOT_FOUND : RK_DB_CONFLICT;
+            goto abort;
+        }
+    }
+    int64_t rsv = bump_ruleset_version(db);
+    if (rsv < 0) {
+        rc = sql_failed(db, "bump the ruleset version");
+        goto abort;
+    }
+    rc = write_change(db, id, canon, action, actor, rsv, rk_now_ms(), stored);
+    if (rc != RK_DB_OK)
+        goto abort;
+    rc = finish(db, rsv, id, action);
+    if (rc != RK_DB_OK && stored) {
+        cJSON_Delete(*stored);
+        *stored = NULL;
+    }
+    goto out;
+abort:
+    rollback(db);
+out:
+    pthread_mutex_unlock(&db->lock);
+    return rc;
+}
+
+static const char *canon_id(const cJSON *canon) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(canon, "id");
+    return cJSON_IsString(id) ? id->valuestring : "";
+}
+
+rk_db_status_t rk_rules_db_create(rk_rules_db_t *db, const cJSON *canon, const char *actor,
+                                  cJSON **stored) {
+    return change_one(db, canon_id(canon), canon, "create", actor, RK_DB_NOT_FOUND, stored);
+}
+
+rk_db_status_t rk_rules_db_replace(rk_rules_db_t *db, const cJSON *canon, const char *actor,
+                                   cJSON **stored) {
+    return change_one(db, canon_id(canon), canon, "update", actor, RK_DB_OK, stored);
+}
+
+rk_db_status_t rk_rules_db_delete(rk_rules_db_t *db, const char *id, const char *actor) {
+    return change_one(db, id, NULL, "delete", actor, RK_DB_OK, NULL);
+}
+
+/* The "after" of one history entry as text (malloc'ed); NOT_FOUND, CONFLICT when NULL. */
+static rk_db_status_t history_after(rk_rules_db_t *db, const char *id, int64_t version,
+                                    char **after) {
+    sqlite3_stmt *st;
+    *after = NULL;
+    if (sqlite3_prepare_v2(db->conn,
+                           "SELECT after FROM rule_history WHERE rule_id = ? AND version = ?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return sql_failed(db, "read history");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, version);
+    rk_db_status_t rc = RK_DB_NOT_FOUND;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        rc = text ? RK_DB_OK : RK_DB_CONFLICT;
+        if (text && !(*after = strdup(text)))
+            rc = RK_DB_ERROR;
+    } else if (step != SQLITE_DONE) {
+        rc = sql_failed(db, "read history");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+rk_db_status_t rk_rules_db_restore(rk_rules_db_t *db, const char *id, int64_t version,
+                                   const char *actor, cJSON **stored, cJSON *errors) {
+    char *after = NULL;
+    pthread_mutex_lock(&db->lock);
+    rk_db_status_t rc = history_after(db, id, version, &after);
+    pthread_mutex_unlock(&db->lock);
+    if (rc != RK_DB_OK)
+        return rc;
+    /* History is immutable: reading it outside the change's transaction is safe. */
+    cJSON *old = cJSON_Parse(after);
+    free(after);
+    cJSON *canon = old ? rk_rule_canonical(old, errors) : NULL;
+    cJSON_Delete(old);
+    if (!canon)
+        return RK_DB_INVALID;
+    rc = change_one(db, id, canon, "restore", actor, RK_DB_ERROR /* either */, stored);
+    cJSON_Delete(canon);
+    return rc;
+}
+
+rk_db_status_t rk_rules_db_run(rk_rules_db_t *db, const char *rule_id, const char *action,
+                               rk_db_status_t (*fn)(sqlite3 *conn, void *ctx), void *ctx) {
+    pthread_mutex_lock(&db->lock);
+    rk_db_status_t rc;
+    if (!action) {
+        rc = fn(db->conn, ctx);
+        goto out;
+    }
+    if ((rc = begin(db)) != RK_DB_OK)
+        goto out;
+    if ((rc = fn(db->conn, ctx)) != RK_DB_OK)
+        goto abort;
+    int64_t rsv = bump_ruleset_version(db);
+    if (rsv < 0) {
+        rc = sql_failed(db, "bump the ruleset version");
+        goto abort;
+    }
+    rc = finish(db, rsv, rule_id, action);
+    goto out;
+abort:
+    rollback(db);
+out:
+    pthread_mutex_unlock(&db->lock);
+    return rc;
+}
+
+/* Whether the stored body of the rule equals canon (so an import leaves it alone). */
+static bool same_body(const char *body, const cJSON *canon) {
+    cJSON *stored = cJSON_Parse(body);
+    bool same = stored && cJSON_Compare(stored, canon, true);
+    cJSON_Delete(stored);
+    return same;
+}
+
+/* The import; expected_version -1 takes any ruleset version. */
+static rk_db_status_t import(rk_rules_db_t *db, const cJSON *rules, const char *actor, bool dry_run,
+                             int64_t expected_version, rk_import_result_t *result);
+
+rk_db_status_t rk_rules_db_import(rk_rules_db_t *db, const cJSON *rules, const char *actor,
+                                  bool dry_run, rk_import_result_t *result) {
+    return import(db, rules, actor, dry_run, -1, result);
+}
+
+rk_db_status_t rk_rules_db_import_at(rk_rules_db_t *db, const cJSON *rules, const char *actor,
+                                     int64_t expected_version, rk_import_result_t *result) {
+    return import(db, rules, actor, false, expected_version, result);
+}
+
+static rk_db_status_t import(rk_rules_db_t *db, const cJSON *rules, const char *actor, bool dry_run,
+                             int64_t expected_version, rk_import_result_t *result) {
+    memset(result, 0, sizeof *result);
+    int64_t now = rk_now_ms();
+    pthread_mutex_lock(&db->lock);
+    rk_db_status_t rc = begin(db);
+    if (rc != RK_DB_OK)
+        goto out;
+    int64_t rsv = rk_rules_db_read_version(db->conn);
+    if (rsv < 0) {
+        rc = sql_failed(db, "read the ruleset version");
+        goto abort;
+    }
+    if (expected_version >= 0 && rsv != expected_version) {
+        rc = RK_DB_CONFLICT;
+        goto abort;
+    }
+    result->version = rsv;
+
+    /* The ids to delete: stored ones the document does not name. */
+    sqlite3_stmt *st;
+    cJSON *doomed = cJSON_CreateArray();
+    if (sqlite3_prepare_v2(db->conn, "SELECT id FROM rules ORDER BY id", -1, &st, NULL) !=
+        SQLITE_OK) {
+        cJSON_Delete(doomed);
+        rc = sql_failed(db, "list rules");
+        goto abort;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        bool named = false;
+        const cJSON *r;
+        cJSON_ArrayForEach(r, rules) {
+            if (!strcmp(canon_id(r), id)) {
+                named = true;
+                break;
+            }
+        }
+        if (!named)
+            cJSON_AddItemToArray(doomed, cJSON_CreateString(id));
+    }
+    sqlite3_finalize(st);
+
+    bool bumped = false;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rules) {
+        rule_row_t cur;
+        rc = read_row(db, canon_id(r), &cur);
+        bool exists = rc == RK_DB_OK, unchanged = exists && same_body(cur.body, r);
+        free(cur.body);
+        if (rc == RK_DB_ERROR)
+            break;
+        rc = RK_DB_OK;
+        if (unchanged)
+            continue;
+        if (!bumped) {
+            rsv = bump_ruleset_version(db);
+            bumped = rsv >= 0;
+            if (!bumped) {
+                rc = sql_failed(db, "bump the ruleset version");
+                break;
+            }
+        }
+        rc = write_change(db, canon_id(r), r, exists ? "update" : "create", actor, rsv, now, NULL);
+        if (rc != RK_DB_OK)
+            break;
+        if (exists)
+            result->updated++;
+        else
+            result->created++;
+    }
+    cJSON_ArrayForEach(r, doomed) {
+        if (rc != RK_DB_OK)
+            break;
+        if (!bumped) {
+            rsv = bump_ruleset_version(db);
+            bumped = rsv >= 0;
+            if (!bumped) {
+                rc = sql_failed(db, "bump the ruleset version");
+                break;
+            }
+        }
+        rc = write_change(db, r->valuestring, NULL, "delete", actor, rsv, now, NULL);
+        result->deleted++;
+    }
+    cJSON_Delete(doomed);
+    if (rc != RK_DB_OK)
+        goto abort;
+    result->version = rsv;
+    if (dry_run || !bumped) {
+        rollback(db);
+        goto out;
+    }
+    rc = finish(db, rsv, NULL, "import");
+    goto out;
+abort:
+    rollback(db);
+    memset(result, 0, sizeof *result);
+out:
+    pthread_mutex_unlock(&db->lock);
+    return rc;
+}

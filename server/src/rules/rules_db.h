@@ -1,0 +1,132 @@
+/*
+ * rules_db.h — the rules in SQLite: the current rules, their history, the
+ * global ruleset version, and the migrations of schema/.
+ *
+ * One rk_rules_db_t is the process's writer: one connection behind a mutex,
+ * used by the admin threads. Every change is one IMMEDIATE transaction that
+ * writes the rule, appends its history and bumps the ruleset version; an
+ * acknowledged change is on disk (WAL, synchronous=FULL).
+ *
+ * Rules cross this interface as cJSON: canonical bodies in (rule.h), stored
+ * rules out (the canonical body plus version, created_at, updated_at).
+ */
+#ifndef RK_RULES_DB_H
+#define RK_RULES_DB_H
+
+#include <sqlite3.h>
+#include <cjson/cJSON.h>
+
+#include "../common.h"
+
+typedef enum {
+    RK_DB_OK = 0,
+    RK_DB_NOT_FOUND, /* no such rule (or version) */
+    RK_DB_CONFLICT,  /* the id exists already; a version that deleted the rule */
+    RK_DB_INVALID,   /* a restored version no longer validates (errors filled) */
+    RK_DB_ERROR      /* SQLite failed (busy past the timeout, disk, ...) */
+} rk_db_status_t;
+
+typedef struct rk_rules_db rk_rules_db_t;
+
+/*
+ * Called after each commit, with the writer's lock still held (so that
+ * snapshots are published in commit order): the new ruleset version, the
+ * rule id (NULL for an import) and the action. The connection may be read
+ * with rk_rules_db_load from inside the callback.
+ */
+typedef void (*rk_rules_db_commit_fn)(rk_rules_db_t *db, void *ctx, int64_t version,
+                                      const char *rule_id, const char *action);
+
+/* Counts of an import. */
+typedef struct {
+    int created, updated, deleted;
+    int64_t version; /* the ruleset version after it */
+} rk_import_result_t;
+
+/*
+ * Opens one connection with ratekit's settings (WAL, synchronous=FULL,
+ * busy_timeout 5000, foreign keys). With migrate, creates the file and
+ * applies the embedded migrations; a database newer than this binary is
+ * refused. NULL with a message in err on failure; close with sqlite3_close.
+ */
+sqlite3 *rk_rules_db_connect(const char *path, bool migrate, char *err, size_t errlen);
+
+/* The schema version this binary applies (the number of embedded migrations). */
+int rk_rules_db_schema_version(void);
+
+/* PRAGMA data_version of conn: changes when another connection commits. */
+int64_t rk_rules_db_data_version(sqlite3 *conn);
+/* The ruleset version stored in meta; -1 on error. */
+int64_t rk_rules_db_read_version(sqlite3 *conn);
+
+/*
+ * Reads every rule in one read transaction, calling row(ctx, body, version)
+ * with each canonical body (a NUL-terminated JSON text valid during the
+ * call), and stores the ruleset version. RK_ERR if SQLite or row fails.
+ */
+rk_status_t rk_rules_db_load(sqlite3 *conn,
+                             rk_status_t (*row)(void *ctx, const char *body, int64_t version),
+                             void *ctx, int64_t *ruleset_version);
+
+/* The writer. */
+/* The process's writer, opened by rk_rules_open (snapshot.c); NULL before. */
+rk_rules_db_t *rk_rules_db_instance(void);
+rk_rules_db_t *rk_rules_db_open(const char *path, char *err, size_t errlen);
+void rk_rules_db_close(rk_rules_db_t *db);
+void rk_rules_db_on_commit(rk_rules_db_t *db, rk_rules_db_commit_fn fn, void *ctx);
+/* The writer's connection, for use inside the commit callback only. */
+sqlite3 *rk_rules_db_conn(rk_rules_db_t *db);
+
+/* Reads. *out is a new cJSON owned by the caller. */
+rk_db_status_t rk_rules_db_get(rk_rules_db_t *db, const char *id, cJSON **out);
+/* {"rules": [...] sorted by id} plus the ruleset version. */
+rk_db_status_t rk_rules_db_list(rk_rules_db_t *db, cJSON **rules, int64_t *version);
+/* The history of a rule, newest first; NOT_FOUND if it never existed. */
+rk_db_status_t rk_rules_db_history(rk_rules_db_t *db, const char *id, cJSON **out);
+
+/*
+ * Changes. canon is a canonical rule (rk_rule_canonical); *stored, when
+ * asked for, receives the rule as stored. actor names who made the change.
+ */
+rk_db_status_t rk_rules_db_create(rk_rules_db_t *db, const cJSON *canon, const char *actor,
+                                  cJSON **stored);
+rk_db_status_t rk_rules_db_replace(rk_rules_db_t *db, const cJSON *canon, const char *actor,
+                                   cJSON **stored);
+rk_db_status_t rk_rules_db_delete(rk_rules_db_t *db, const char *id, const char *actor);
+/*
+ * Makes the rule what it was after `version`, as a new version (also for a
+ * deleted rule). NOT_FOUND for an unknown version, CONFLICT for a version
+ * that deleted the rule, INVALID (with errors) if it no longer validates.
+ */
+rk_db_status_t rk_rules_db_restore(rk_rules_db_t *db, const char *id, int64_t version,
+                                   const char *actor, cJSON **stored, cJSON *errors);
+/*
+ * Runs fn(conn, ctx) on the writer's connection under its lock. With an
+ * action, inside one IMMEDIATE transaction that also bumps the ruleset
+ * version: committed when fn answers RK_DB_OK (the commit listener is then
+ * told (version, rule_id, action), so every snapshot picks the change up),
+ * rolled back otherwise. Without (NULL), a plain read. Answers fn's status.
+ * For data that lives beside the rules and is compiled into the snapshot
+ * (the per-key overrides).
+ */
+rk_db_status_t rk_rules_db_run(rk_rules_db_t *db, const char *rule_id, const char *action,
+                               rk_db_status_t (*fn)(sqlite3 *conn, void *ctx), void *ctx);
+
+/*
+ * Replaces the whole ruleset with rules (an array of canonical rules with
+ * distinct ids) in one transaction: new ids are created, changed ones
+ * updated, absent ones deleted; identical ones are left alone. With
+ * dry_run, counts and rolls back.
+ */
+rk_db_status_t rk_rules_db_import(rk_rules_db_t *db, const cJSON *rules, const char *actor,
+                                  bool dry_run, rk_import_result_t *result);
+/*
+ * The same import, made only if the ruleset version is still
+ * expected_version when its transaction starts (CONFLICT otherwise, nothing
+ * changed): for the Redis sync, which must not overwrite a local change it
+ * has not published yet.
+ */
+rk_db_status_t rk_rules_db_import_at(rk_rules_db_t *db, const cJSON *rules, const char *actor,
+                                     int64_t expected_version, rk_import_result_t *result);
+
+#endif

@@ -1,0 +1,551 @@
+/*
+ * sync.c — see sync.h.
+ *
+ * Two threads, each with its own hiredis context (a context is not
+ * thread-safe, and one in SUBSCRIBE mode can issue no other command):
+ *
+ * - the subscriber SUBSCRIBEs to <prefix>:ruleset and, on a message whose
+ *   version is newer than the one applied, wakes the worker; it reconnects
+ *   with backoff and asks the worker to read the key after each reconnect
+ *   (messages sent meanwhile are lost);
+ * - the worker publishes after a local commit, and reads the key when woken
+ *   and every RK_SYNC_POLL_MS; it imports what is newer.
+ *
+ * On a Redis Cluster the subscriber connects to the master owning the key
+ * (rk_redis_cluster_connect_for_key; a PUBLISH reaches the subscribers of
+ * every node, and after a failover the reconnection finds the new owner),
+ * and the worker's GET and EVAL go through the cluster store, which routes
+ * them to that master and follows MOVED and ASK.
+ *
+ * The document in Redis reads {"version": N, "origin": ..., "ruleset_version":
+ * ..., "exported_at": ..., "rules": [...], "tokens": [...]}, "version" always
+ * first (a document without "tokens" leaves them alone): the
+ * publishing script reads the current N from the text and writes N+1, so
+ * versions are ordered by Redis whichever instance publishes. A rule change
+ * wins as a whole ruleset: the last published document is the ruleset of
+ * every instance.
+ */
+#include "sync.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../auth/tokens.h"
+#include "../log.h"
+#include "../store/store.h"
+#include "rule.h"
+#include "rules.h"
+#include "rules_db.h"
+
+#define SYNC_ACTOR "sync"
+#define CONNECT_TIMEOUT_MS 1000
+#define COMMAND_TIMEOUT_MS 5000 /* a whole ruleset may be a few MiB */
+#define BACKOFF_MIN_MS 100
+#define LISTEN_POLL_MS 250
+
+/* KEYS[1] the document; ARGV[1] the document without its opening brace. */
+static const char publish_script[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "local v = 0\n"
+    "if cur then v = tonumber(string.match(cur, '^{\"version\":(%d+)')) or 0 end\n"
+    "v = v + 1\n"
+    "redis.call('SET', KEYS[1], '{\"version\":' .. v .. ',' .. ARGV[1])\n"
+    "redis.call('PUBLISH', KEYS[1], v)\n"
+    "return v\n";
+
+static struct {
+    atomic_bool running;
+    rk_store_t *cluster; /* the Redis Cluster store (borrowed), or NULL: url */
+    rk_redis_url_t url;
+    char key[96]; /* <prefix>:ruleset, also the channel */
+    char origin[33];
+    pthread_t worker, subscriber;
+    pthread_mutex_t lock; /* guards the flags below */
+    pthread_cond_t cond;
+    bool stopping, dirty, check_now;
+    _Atomic int64_t applied; /* the newest version published or applied here */
+    /* The local ruleset version last published or applied: a newer one
+     * means a local change not yet published, which an import must not undo. */
+    _Atomic int64_t synced;
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Set on the worker while it imports: its commit must not be published again. */
+static _Thread_local bool importing;
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+/* Waits on the condition until the monotonic time until_ms (lock held). */
+static void wait_until(int64_t until_ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t delta = until_ms - rk_mono_ms();
+    if (delta <= 0)
+        return;
+    ts.tv_sec += delta / 1000;
+    ts.tv_nsec += (long)(delta % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&g.cond, &g.lock, &ts);
+}
+
+static void wake_worker(bool publish, bool check) {
+    pthread_mutex_lock(&g.lock);
+    g.dirty |= publish;
+    g.check_now |= check;
+    pthread_cond_broadcast(&g.cond);
+    pthread_mutex_unlock(&g.lock);
+}
+
+static void raise_applied(int64_t version) {
+    int64_t cur = atomic_load(&g.applied);
+    while (version > cur && !atomic_compare_exchange_weak(&g.applied, &cur, version))
+        ;
+}
+
+/*
+ * Connects, authenticates and selects the database; NULL when Redis cannot
+ * be reached (why in err). The caller owns the context.
+ */
+static redisContext *connect_redis(char *err, size_t errlen) {
+    struct timeval ctv = {CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000};
+    struct timeval tv = {COMMAND_TIMEOUT_MS / 1000, (COMMAND_TIMEOUT_MS % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(g.url.host, g.url.port, ctv);
+    if (!c || c->err) {
+        snprintf(err, errlen, "%s", c ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r = NULL;
+    if (g.url.password[0]) {
+        r = g.url.user[0] ? redisCommand(c, "AUTH %s %s", g.url.user, g.url.password)
+                          : redisCommand(c, "AUTH %s", g.url.password);
+        if (!r || r->type == REDIS_REPLY_ERROR)
+            goto fail;
+        freeReplyObject(r);
+    }
+    if (g.url.db) {
+        r = redisCommand(c, "SELECT %d", g.url.db);
+        if (!r || r->type == REDIS_REPLY_ERROR)
+            goto fail;
+        freeReplyObject(r);
+    }
+    return c;
+fail:
+    snprintf(err, errlen, "%s", r ? r->str : c->errstr);
+    freeReplyObject(r);
+    redisFree(c);
+    return NULL;
+}
+
+/*
+ * Runs one command on the ruleset key for the worker: on a cluster through
+ * the store (sent to the key's master, MOVED and ASK followed), otherwise on
+ * the worker's own connection *c, connected when needed and dropped after an
+ * I/O error. The reply (possibly an error reply) is the caller's; NULL with
+ * err set when Redis did not answer.
+ */
+static redisReply *worker_command(redisContext **c, int argc, const char **argv, const size_t *lens,
+                                  char *err, size_t errlen) {
+    if (g.cluster) {
+        rk_redis_cluster_cmd_t cmd = {g.key, strlen(g.key), argc, argv, lens};
+        redisReply *r = NULL;
+        if (rk_redis_cluster_run(g.cluster, &cmd, 1, &r) != RK_OK || !r) {
+            snprintf(err, errlen, "the master serving %s did not answer", g.key);
+            freeReplyObject(r);
+            return NULL;
+        }
+        return r;
+    }
+    if (!*c && !(*c = connect_redis(err, errlen)))
+        return NULL;
+    redisReply *r = redisCommandArgv(*c, argc, argv, lens);
+    if (!r) {
+        snprintf(err, errlen, "%s", (*c)->errstr);
+        redisFree(*c);
+        *c = NULL;
+    }
+    return r;
+}
+
+/* ---- publishing and importing (the worker) --------------------------------------------- */
+
+/* Writes this process's ruleset to Redis as the next version. */
+static rk_status_t publish(redisContext **c, char *err, size_t errlen) {
+    rk_rules_db_t *db = rk_rules_db_instance();
+    cJSON *rules = NULL;
+    int64_t local_version;
+    if (!db || rk_rules_db_list(db, &rules, &local_version) != RK_DB_OK) {
+        snprintf(err, errlen, "the rules database is busy"); /* tried again after a backoff */
+        return RK_ERR;
+    }
+    char now[32];
+    rk_format_time(rk_now_ms(), now);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "origin", g.origin);
+    cJSON_AddNumberToObject(doc, "ruleset_version", (double)local_version);
+    cJSON_AddStringToObject(doc, "exported_at", now);
+    cJSON_AddItemToObject(doc, "rules", rules);
+    cJSON *tokens = rk_tokens_export(); /* hashes only; absent when unreadable */
+    if (tokens)
+        cJSON_AddItemToObject(doc, "tokens", tokens);
+    char *text = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        return RK_ERR;
+    }
+    const char *argv[] = {"EVAL", publish_script, "1", g.key, text + 1};
+    size_t lens[] = {4, sizeof publish_script - 1, 1, strlen(g.key), strlen(text + 1)};
+    redisReply *r = worker_command(c, 5, argv, lens, err, errlen);
+    cJSON_free(text);
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        if (r)
+            snprintf(err, errlen, "%s",
+                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to EVAL");
+        rk_warn("rules sync: cannot publish the ruleset: %s", err);
+        freeReplyObject(r);
+        return RK_ERR;
+    }
+    raise_applied(r->integer);
+    atomic_store(&g.synced, local_version);
+    rk_debug("rules sync: published ruleset %lld as version %lld", (long long)local_version,
+             (long long)r->integer);
+    freeReplyObject(r);
+    return RK_OK;
+}
+
+/*
+ * Imports a document newer than the one applied (all or nothing, actor
+ * "sync"). RK_ERR only when it should be tried again (the database busy);
+ * a document that does not validate is skipped with a warning. When the
+ * local ruleset changed since it was last synced, nothing is imported and
+ * *publish_wanted is set: the local change, not yet published, goes out.
+ */
+static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publish_wanted) {
+    const cJSON *rules = cJSON_GetObjectItemCaseSensitive(doc, "rules");
+    if (!cJSON_IsArray(rules)) {
+        rk_warn("rules sync: ruleset version %lld in Redis has no rules array; ignored",
+                (long long)version);
+        raise_applied(version);
+        return RK_OK;
+    }
+    cJSON *canon = cJSON_CreateArray();
+    cJSON *errors = cJSON_CreateArray();
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rules) {
+        cJSON *one = rk_rule_canonical(r, errors);
+        if (!one)
+            break;
+        cJSON_AddItemToArray(canon, one);
+    }
+    rk_status_t rc = RK_OK;
+    if (cJSON_GetArraySize(errors) > 0) {
+        char *why = cJSON_PrintUnformatted(errors);
+        rk_warn("rules sync: ruleset version %lld in Redis is not valid here (%.300s); ignored",
+                (long long)version, why ? why : "");
+        cJSON_free(why);
+        raise_applied(version);
+        goto done;
+    }
+    rk_rules_db_t *db = rk_rules_db_instance();
+    rk_import_result_t res;
+    importing = true;
+    rk_db_status_t st =
+        db ? rk_rules_db_import_at(db, canon, SYNC_ACTOR, atomic_load(&g.synced), &res)
+           : RK_DB_ERROR;
+    importing = false;
+    if (st == RK_DB_CONFLICT) {
+        *publish_wanted = true;
+        goto done;
+    }
+    if (st != RK_DB_OK) {
+        rc = RK_ERR;
+        goto done;
+    }
+    const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(doc, "tokens");
+    if (cJSON_IsArray(tokens) && rk_tokens_replace(tokens) != RK_TOKENS_OK) {
+        rc = RK_ERR;
+        goto done;
+    }
+    raise_applied(version);
+    atomic_store(&g.synced, res.version);
+    if (res.created || res.updated || res.deleted)
+        rk_info("rules sync: applied ruleset version %lld from Redis (%d created, %d updated, "
+                "%d deleted)",
+                (long long)version, res.created, res.updated, res.deleted);
+done:
+    cJSON_Delete(errors);
+    cJSON_Delete(canon);
+    return rc;
+}
+
+/*
+ * Reads the document in Redis and imports it when it is newer. When Redis
+ * holds none (a new or restarted Redis), publishes this process's ruleset
+ * if it has rules, so that instances joining later find it.
+ */
+static rk_status_t fetch(redisContext **c, bool *publish_wanted, char *err, size_t errlen) {
+    const char *argv[] = {"GET", g.key};
+    size_t lens[] = {3, strlen(g.key)};
+    redisReply *r = worker_command(c, 2, argv, lens, err, errlen);
+    if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) {
+        if (r)
+            snprintf(err, errlen, "%s",
+                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to GET");
+        freeReplyObject(r);
+        return RK_ERR;
+    }
+    if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        atomic_store(&g.applied, 0); /* Redis lost the ruleset: versions start again */
+        *publish_wanted = rk_ruleset_count(rk_rules_current()) > 0;
+        return RK_OK;
+    }
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(r->str, r->len, &end, 0);
+    freeReplyObject(r);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "version");
+    const cJSON *origin = cJSON_GetObjectItemCaseSensitive(doc, "origin");
+    rk_status_t rc = RK_OK;
+    if (!cJSON_IsNumber(v)) {
+        rk_warn("rules sync: %s in Redis is not a ruleset document; ignored", g.key);
+    } else if ((int64_t)v->valuedouble > atomic_load(&g.applied)) {
+        int64_t version = (int64_t)v->valuedouble;
+        if (cJSON_IsString(origin) && !strcmp(origin->valuestring, g.origin))
+            raise_applied(version); /* our own, already in force here */
+        else
+            rc = apply_document(doc, version, publish_wanted);
+    }
+    cJSON_Delete(doc);
+    return rc;
+}
+
+static void *worker_main(void *arg) {
+    (void)arg;
+    redisContext *c = NULL;
+    int64_t backoff = BACKOFF_MIN_MS, retry_at = 0, next_poll = 0;
+    bool warned = false;
+    pthread_mutex_lock(&g.lock);
+    for (;;) {
+        while (!g.stopping) {
+            int64_t now = rk_mono_ms();
+            bool due = now >= next_poll || g.dirty || g.check_now;
+            if (due && now >= retry_at)
+                break;
+            wait_until(now < retry_at ? retry_at : next_poll);
+        }
+        if (g.stopping)
+            break;
+        bool want_publish = g.dirty;
+        g.dirty = g.check_now = false;
+        pthread_mutex_unlock(&g.lock);
+
+        char err[256] = "command failed";
+        rk_status_t rc = RK_OK;
+        if (!want_publish)
+            rc = fetch(&c, &want_publish, err, sizeof err);
+        if (rc == RK_OK && want_publish)
+            rc = publish(&c, err, sizeof err);
+
+        pthread_mutex_lock(&g.lock);
+        int64_t now = rk_mono_ms();
+        if (rc == RK_OK) {
+            if (warned)
+                rk_info("rules sync: Redis answers again");
+            warned = false;
+            backoff = BACKOFF_MIN_MS;
+            retry_at = 0;
+            next_poll = now + RK_SYNC_POLL_MS;
+        } else {
+            if (!warned)
+                rk_warn("rules sync: Redis is unavailable (%s); retrying", err);
+            warned = true;
+            g.dirty |= want_publish;
+            g.check_now = true;
+            retry_at = now + backoff;
+            backoff = backoff * 2 > RK_SYNC_BACKOFF_MAX_MS ? RK_SYNC_BACKOFF_MAX_MS : backoff * 2;
+        }
+    }
+    pthread_mutex_unlock(&g.lock);
+    redisFree(c);
+    return NULL;
+}
+
+/* ---- listening (the subscriber) ---------------------------------------------------------- */
+
+static bool stopping(void) {
+    pthread_mutex_lock(&g.lock);
+    bool s = g.stopping;
+    pthread_mutex_unlock(&g.lock);
+    return s;
+}
+
+/* Handles one reply in SUBSCRIBE mode: ["message", channel, version]. */
+static void on_message(const redisReply *r) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") ||
+        r->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    long long version = strtoll(r->element[2]->str, NULL, 10);
+    if (version > atomic_load(&g.applied))
+        wake_worker(false, true);
+}
+
+/* Reads messages until the connection fails or the sync stops. */
+static void listen_messages(redisContext *c) {
+    while (!stopping()) {
+        void *reply = NULL;
+        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK)
+            return;
+        if (reply) {
+            on_message(reply);
+            freeReplyObject(reply);
+            continue;
+        }
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        int n = poll(&p, 1, LISTEN_POLL_MS);
+        if (n < 0 && errno != EINTR)
+            return;
+        if (n > 0 && redisBufferRead(c) != REDIS_OK)
+            return;
+    }
+}
+
+/*
+ * The subscriber's own connection: to the single Redis, or to the master
+ * that owns the key now (found again on every reconnection, so that a
+ * failover moves the subscriber to the new master). NULL with err set.
+ */
+static redisContext *connect_subscriber(char *err, size_t errlen) {
+    if (g.cluster)
+        return rk_redis_cluster_connect_for_key(g.cluster, g.key, strlen(g.key), err, errlen);
+    return connect_redis(err, errlen);
+}
+
+static void *subscriber_main(void *arg) {
+    (void)arg;
+    int64_t backoff = BACKOFF_MIN_MS;
+    while (!stopping()) {
+        char err[256];
+        redisContext *c = connect_subscriber(err, sizeof err);
+        if (c) {
+            redisReply *r = redisCommand(c, "SUBSCRIBE %s", g.key);
+            bool ok = r && r->type == REDIS_REPLY_ARRAY;
+            freeReplyObject(r);
+            if (ok) {
+                backoff = BACKOFF_MIN_MS;
+                wake_worker(false, true); /* catch up on what was published meanwhile */
+                listen_messages(c);
+            }
+            redisFree(c);
+        }
+        pthread_mutex_lock(&g.lock);
+        if (!g.stopping)
+            wait_until(rk_mono_ms() + backoff);
+        pthread_mutex_unlock(&g.lock);
+        backoff = backoff * 2 > RK_SYNC_BACKOFF_MAX_MS ? RK_SYNC_BACKOFF_MAX_MS : backoff * 2;
+    }
+    return NULL;
+}
+
+/* The tokens changed here: they travel in the same document. */
+static void tokens_changed(void) {
+    wake_worker(true, false);
+}
+
+/* ---- start and stop ------------------------------------------------------------------------ */
+
+/* Starts both threads on the transport set in g (cluster or url). */
+static rk_status_t start_threads(const char *key_prefix) {
+    snprintf(g.key, sizeof g.key, "%s:ruleset", key_prefix && *key_prefix ? key_prefix : "ratekit");
+    unsigned char raw[16];
+    if (rk_random_bytes(raw, sizeof raw) != RK_OK)
+        return RK_ERR;
+    rk_hex(raw, sizeof raw, g.origin);
+    atomic_store(&g.applied, 0);
+    atomic_store(&g.synced, rk_ruleset_version(rk_rules_current()));
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&g.cond, &attr);
+    pthread_condattr_destroy(&attr);
+    g.stopping = false;
+    g.dirty = false;
+    g.check_now = true;
+    if (pthread_create(&g.worker, NULL, worker_main, NULL) != 0) {
+        pthread_cond_destroy(&g.cond);
+        rk_error("rules sync: cannot start the worker thread");
+        return RK_ERR;
+    }
+    if (pthread_create(&g.subscriber, NULL, subscriber_main, NULL) != 0) {
+        wake_worker(false, false);
+        pthread_mutex_lock(&g.lock);
+        g.stopping = true;
+        pthread_cond_broadcast(&g.cond);
+        pthread_mutex_unlock(&g.lock);
+        pthread_join(g.worker, NULL);
+        pthread_cond_destroy(&g.cond);
+        rk_error("rules sync: cannot start the subscriber thread");
+        return RK_ERR;
+    }
+    g.running = true;
+    rk_tokens_set_change_hook(tokens_changed);
+    return RK_OK;
+}
+
+rk_status_t rk_rules_sync_start(const char *redis_url, const char *key_prefix) {
+    char err[256];
+    if (g.running)
+        return RK_OK;
+    if (rk_redis_url_parse(redis_url, &g.url, err, sizeof err) != RK_OK) {
+        rk_error("rules sync: %s", err);
+        return RK_ERR;
+    }
+    g.cluster = NULL;
+    return start_threads(key_prefix);
+}
+
+rk_status_t rk_rules_sync_start_cluster(rk_store_t *cluster, const char *key_prefix) {
+    if (g.running)
+        return RK_OK;
+    memset(&g.url, 0, sizeof g.url);
+    g.cluster = cluster;
+    return start_threads(key_prefix);
+}
+
+void rk_rules_sync_stop(void) {
+    if (!g.running)
+        return;
+    rk_tokens_set_change_hook(NULL);
+    pthread_mutex_lock(&g.lock);
+    g.stopping = true;
+    pthread_cond_broadcast(&g.cond);
+    pthread_mutex_unlock(&g.lock);
+    pthread_join(g.subscriber, NULL);
+    pthread_join(g.worker, NULL);
+    pthread_cond_destroy(&g.cond);
+    g.running = false;
+    g.cluster = NULL;
+}
+
+void rk_rules_sync_committed(int64_t version, const char *action) {
+    if (!g.running || importing)
+        return;
+    if (action && !strcmp(action, "override")) {
+        /* not in the document: an override alone leaves the ruleset in sync */
+        int64_t before = version - 1;
+        atomic_compare_exchange_strong(&g.synced, &before, version);
+        return;
+    }
+    wake_worker(true, false);
+}

@@ -1,0 +1,109 @@
+/*
+ * stats.h — live counts of the decisions, per rule and per second.
+ *
+ * The check path calls rk_stats_count() once per rk_check_run(): a few
+ * relaxed stores into this thread's own counters, no lock, no allocation
+ * (past the first call of a thread). A background thread folds them once
+ * a second into a ring of the last 15 minutes, publishes this instance's
+ * share to Redis when the store is Redis (so that any instance answers
+ * for the cluster), sends the `stats` event of the stream and the
+ * `rule` events, and keeps the most denied keys.
+ *
+ * Each decided item counts once, in exactly one of: allowed, denied (an
+ * enforcing rule denied), shadow_denied (a shadow rule would have denied),
+ * errors (the store failed and the fail mode decided). Rules switched off
+ * are not counted. Rules are told apart by id, in at most
+ * RK_STATS_MAX_RULES slots; ids past that count under "_other".
+ */
+#ifndef RK_STATS_H
+#define RK_STATS_H
+
+#include "../check/check.h"
+#include "ring.h"
+
+#define RK_STATS_MAX_RULES 1024
+#define RK_STATS_OTHER RK_STATS_MAX_RULES /* the slot of the ids past the bound */
+#define RK_STATS_SLOTS (RK_STATS_MAX_RULES + 1)
+#define RK_STATS_OTHER_NAME "_other"
+#define RK_STATS_HIST_BUCKETS 13 /* finite bounds of the check-duration histogram */
+
+typedef enum {
+    RK_STAT_ALLOWED = 0,
+    RK_STAT_DENIED,
+    RK_STAT_SHADOW_DENIED,
+    RK_STAT_ERRORS
+} rk_stat_field_t;
+
+/* "allowed", "denied", "shadow_denied", "errors" */
+extern const char *const rk_stat_field_names[RK_STAT_FIELDS];
+/* Upper bounds of the histogram buckets, in nanoseconds (+Inf follows). */
+extern const int64_t rk_stats_hist_bounds_ns[RK_STATS_HIST_BUCKETS];
+
+/* Hot path: counts the decided items of one check that took duration_ns. */
+void rk_stats_count(const rk_check_item_t *items, size_t n, int64_t duration_ns);
+
+/*
+ * Starts the background thread (after the stores and the rules are open)
+ * and listens to rule changes. Cluster-wide when rk_rt.store is Redis.
+ */
+rk_status_t rk_stats_start(void);
+/* Ends every event stream and stops the thread; call before the listeners stop. */
+void rk_stats_stop(void);
+
+/* Live instances sharing the store (seen in the last 5 s); 1 on the embedded store. */
+int64_t rk_stats_instances(void);
+/* This process's name in the cluster and in the denial log: host-pid-random. */
+const char *rk_stats_instance_id(void);
+
+/* ---- reads, for the admin API and the metrics ---- */
+
+typedef struct {
+    char rule[RK_RULE_ID_MAX + 1];
+    uint64_t n[RK_STAT_FIELDS];
+} rk_stats_rule_t;
+
+/*
+ * Sums the seconds from..to (epoch s, inclusive) of the cluster-wide view
+ * (the local one on the embedded store): totals, and one row per rule that
+ * had traffic (*rules malloc'd, the caller frees; sorted by rule id).
+ */
+rk_status_t rk_stats_window(int64_t from, int64_t to, uint64_t totals[RK_STAT_FIELDS],
+                            rk_stats_rule_t **rules, size_t *nrules);
+
+/*
+ * The series of one rule (NULL: the totals) from..to, step seconds a
+ * point: out[i] sums [from + i*step, from + (i+1)*step - 1] (clipped at to).
+ * out holds (to - from) / step + 1 rows.
+ */
+void rk_stats_series(const char *rule, int64_t from, int64_t to, int64_t step,
+                     uint64_t (*out)[RK_STAT_FIELDS]);
+
+typedef struct {
+    char rule[RK_RULE_ID_MAX + 1];
+    char key[RK_STORE_KEY_MAX + 1];
+    uint64_t denied;
+} rk_stats_top_t;
+
+/*
+ * The keys denied most (denials and shadow would-denies) in the last
+ * window_s seconds, at minute granularity, of one rule (NULL: all rules);
+ * at most k rows into out, largest first. RK_ERR when Redis did not answer.
+ */
+rk_status_t rk_stats_top(const char *rule, int64_t window_s, rk_stats_top_t *out, size_t k,
+                         size_t *n);
+
+/* Cumulative counts since start, per slot (RK_STATS_SLOTS rows), and the histogram. */
+typedef struct {
+    uint64_t buckets[RK_STATS_HIST_BUCKETS + 1]; /* not cumulative; the last is +Inf */
+    uint64_t count;
+    uint64_t sum_ns;
+    uint64_t store_errors; /* checks whose store failed */
+} rk_stats_latency_t;
+void rk_stats_cumulative(uint64_t (*per_slot)[RK_STAT_FIELDS], rk_stats_latency_t *lat);
+
+/* The rule id of a slot ("_other" for RK_STATS_OTHER), NULL when unused. */
+const char *rk_stats_slot_rule(size_t slot);
+/* The slot of a rule id, taking a new one when it has none (lock-free). */
+size_t rk_stats_slot(const char *rule_id, size_t len);
+
+#endif

@@ -1,0 +1,1080 @@
+/*
+ * redis_cluster.c — the Redis Cluster store: the state of every (rule, key)
+ * in a Redis Cluster, for when one Redis is not enough. Only the client side
+ * is here; the cluster itself is a stock Redis Cluster.
+ *
+ * Routing. The slot of a key is CRC16-XMODEM of its hash tag (the first
+ * non-empty {...}; ratekit keys always carry {rule:key}) modulo 16384. The
+ * slot map (slot -> master) comes from CLUSTER SLOTS, asked of any known node
+ * (the seeds first known); it is fetched again every REFRESH_PERIOD_MS, and
+ * sooner (at most every REFRESH_GAP_MS) after a MOVED, an unreachable node or
+ * an unmapped slot. A MOVED reply updates that slot at once and the command
+ * is resent to the new owner; an ASK reply (a slot being migrated) resends it
+ * once to the node named, preceded by ASKING, and leaves the map alone.
+ *
+ * Nodes. Every node ever seen gets a stable index in an append-only table
+ * (at most MAX_NODES), so that the slot map is an array of 16384 small
+ * integers read without a lock, and each thread keeps one hiredis context
+ * per node index (lazy, with the same connect and command timeouts as the
+ * single-node store, and the scripts loaded on each new connection in the
+ * same round trip as its first commands: each node has its own script cache).
+ *
+ * Batches. decide(reqs, n) groups the requests by node and pipelines each
+ * group: every group is written before any reply is read, so the nodes work
+ * in parallel and a batch costs one round trip whatever the number of nodes.
+ * Redirected requests (MOVED, ASK) and requests that met NOSCRIPT go out in a
+ * further round; a redirection is not a failure. Any other failure of any
+ * request (unreachable node, timeout, error reply, malformed reply) makes the
+ * whole call RK_ERR, and the check path applies its fail mode.
+ *
+ * Breakers. One per node, not one for the cluster: when a master dies, only
+ * the keys of its slots fail over (fast, once its breaker is open) while the
+ * other masters keep deciding; the breaker's cool-down is also that node's
+ * reconnection backoff. After a failover the refreshed map no longer points
+ * at the dead node and its breaker no longer matters.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log.h"
+#include "redis_common.h"
+
+#define SLOTS 16384
+#define MAX_NODES 256
+#define NO_NODE 0xFFFF
+#define MAX_SEEDS 32
+#define HOST_MAX 255
+#define REDIRECTS_MAX 5    /* per request and call: MOVED then ASK, and some slack */
+#define ROUNDS_MAX 8       /* pipelined rounds per call */
+#define REFRESH_GAP_MS 100 /* between two refreshes asked for by failures */
+#define REFRESH_PERIOD_MS 10000
+#define REFRESH_TRIES 4 /* nodes asked for CLUSTER SLOTS per refresh */
+#define STACK_JOBS 32
+
+typedef struct rk_cluster_store rk_cluster_store_t;
+
+/* A node: written once before being published, read without a lock after. */
+typedef struct {
+    char host[HOST_MAX + 1];
+    int port;
+    char who[HOST_MAX + 48]; /* "redis cluster node host:port", for logs */
+    rk_redis_gate_t gate;
+} node_t;
+
+/* What one call did with one node (scratch, per thread). */
+typedef struct {
+    bool entered, admitted, ok, fresh, loads_sent, loads_failed, replied;
+    rk_breaker_ticket_t ticket;
+} node_call_t;
+
+/* One thread's connections, one per node index; NULL while disconnected. */
+typedef struct rk_cluster_thread {
+    rk_cluster_store_t *store;
+    redisContext *ctx[MAX_NODES];
+    bool need_load[MAX_NODES];             /* SCRIPT LOAD before the next commands on ctx */
+    node_call_t calls[MAX_NODES];          /* all zero between calls */
+    struct rk_cluster_thread *prev, *next; /* the store's registry */
+} thread_conns_t;
+
+struct rk_cluster_store {
+    rk_store_t base;
+    rk_redis_common_t common;
+
+    node_t nodes[MAX_NODES]; /* the seeds first, then the nodes met */
+    atomic_size_t node_count;
+    size_t seed_count;
+    pthread_mutex_t nodes_lock; /* serialises additions */
+
+    _Atomic uint16_t slot_owner[SLOTS]; /* node index, NO_NODE when unknown */
+    atomic_llong refreshed_ms;          /* monotonic time of the last refresh attempt */
+    atomic_bool refresh_due;
+    atomic_bool refreshing; /* one refresher at a time */
+    atomic_bool map_complete;
+    atomic_uint refresh_cursor; /* where the next refresh starts asking */
+    atomic_bool last_ok;
+
+    pthread_key_t tls;    /* -> this thread's thread_conns_t */
+    pthread_mutex_t lock; /* guards threads */
+    thread_conns_t *threads;
+};
+
+/* ================================================================ */
+/* Slots                                                             */
+/* ================================================================ */
+
+/* CRC16-XMODEM (polynomial 0x1021, initial value 0), the one Redis Cluster uses. */
+uint16_t rk_redis_cluster_crc16(const char *buf, size_t len) {
+    uint16_t crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)((unsigned char)buf[i] << 8);
+        for (int b = 0; b < 8; b++)
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+    }
+    return crc;
+}
+
+/* The hash tag is the text between the first '{' and the first '}' after it, when not empty. */
+unsigned rk_redis_cluster_keyslot(const char *key, size_t len) {
+    const char *open = memchr(key, '{', len);
+    if (open) {
+        size_t from = (size_t)(open - key) + 1;
+        const char *close = memchr(key + from, '}', len - from);
+        if (close && close > key + from)
+            return rk_redis_cluster_crc16(key + from, (size_t)(close - (key + from))) & (SLOTS - 1);
+    }
+    return rk_redis_cluster_crc16(key, len) & (SLOTS - 1);
+}
+
+/* ================================================================ */
+/* Nodes and the slot map                                            */
+/* ================================================================ */
+
+/* Index of host:port in the node table, added when new; -1 when the table is full. */
+static int node_index(rk_cluster_store_t *s, const char *host, size_t host_len, int port) {
+    if (host_len == 0 || host_len > HOST_MAX)
+        return -1;
+    size_t n = atomic_load_explicit(&s->node_count, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        if (s->nodes[i].port == port && strlen(s->nodes[i].host) == host_len &&
+            memcmp(s->nodes[i].host, host, host_len) == 0)
+            return (int)i;
+    pthread_mutex_lock(&s->nodes_lock);
+    n = atomic_load(&s->node_count);
+    int found = -1;
+    for (size_t i = 0; i < n && found < 0; i++)
+        if (s->nodes[i].port == port && strlen(s->nodes[i].host) == host_len &&
+            memcmp(s->nodes[i].host, host, host_len) == 0)
+            found = (int)i;
+    if (found < 0 && n < MAX_NODES) {
+        node_t *node = &s->nodes[n];
+        memcpy(node->host, host, host_len);
+        node->host[host_len] = '\0';
+        node->port = port;
+        snprintf(node->who, sizeof node->who, "redis cluster node %.*s:%d", (int)host_len, host,
+                 port);
+        rk_redis_gate_init(&node->gate);
+        atomic_store_explicit(&s->node_count, n + 1, memory_order_release);
+        found = (int)n;
+    } else if (found < 0) {
+        rk_warn("redis cluster: more than %d nodes met; %.*s:%d is not used", MAX_NODES,
+                (int)host_len, host, port);
+    }
+    pthread_mutex_unlock(&s->nodes_lock);
+    return found;
+}
+
+static int slot_node(rk_cluster_store_t *s, unsigned slot) {
+    uint16_t v = atomic_load_explicit(&s->slot_owner[slot], memory_order_relaxed);
+    return v == NO_NODE ? -1 : (int)v;
+}
+
+static void want_refresh(rk_cluster_store_t *s) {
+    if (!atomic_load_explicit(&s->refresh_due, memory_order_relaxed))
+        atomic_store_explicit(&s->refresh_due, true, memory_order_relaxed);
+}
+
+/* ================================================================ */
+/* Connections                                                       */
+/* ================================================================ */
+
+static void conn_drop(thread_conns_t *t, int node) {
+    if (t->ctx[node]) {
+        redisFree(t->ctx[node]);
+        t->ctx[node] = NULL;
+    }
+}
+
+static void conns_free(thread_conns_t *t) {
+    for (int i = 0; i < MAX_NODES; i++)
+        conn_drop(t, i);
+    free(t);
+}
+
+/* pthread key destructor: a thread that used the store exits. */
+static void conns_thread_exit(void *p) {
+    thread_conns_t *t = p;
+    rk_cluster_store_t *s = t->store;
+    pthread_mutex_lock(&s->lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        s->threads = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&s->lock);
+    conns_free(t);
+}
+
+/* This thread's connections, created (none connected) on first use. */
+static thread_conns_t *thread_conns(rk_cluster_store_t *s) {
+    thread_conns_t *t = pthread_getspecific(s->tls);
+    if (RK_LIKELY(t != NULL))
+        return t;
+    t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->store = s;
+    if (pthread_setspecific(s->tls, t) != 0) {
+        free(t);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->lock);
+    t->next = s->threads;
+    if (s->threads)
+        s->threads->prev = t;
+    s->threads = t;
+    pthread_mutex_unlock(&s->lock);
+    return t;
+}
+
+/* Connects this thread to a node (TCP and timeouts; the scripts go with the next commands). */
+static rk_status_t conn_open(rk_cluster_store_t *s, thread_conns_t *t, int node, char *err,
+                             size_t errlen) {
+    conn_drop(t, node);
+    t->ctx[node] =
+        rk_redis_connect(&s->common, s->nodes[node].host, s->nodes[node].port, err, errlen);
+    t->need_load[node] = true;
+    return t->ctx[node] ? RK_OK : RK_ERR;
+}
+
+/* ================================================================ */
+/* Slot map refresh                                                  */
+/* ================================================================ */
+
+/*
+ * Reads a CLUSTER SLOTS reply into owner[] (node indexes, NO_NODE for
+ * slots nobody serves). An empty address means the node asked. Returns the
+ * number of slots covered, -1 if the reply is malformed.
+ */
+static long parse_slots(rk_cluster_store_t *s, const redisReply *r, int asked, uint16_t *owner) {
+    if (r->type != REDIS_REPLY_ARRAY)
+        return -1;
+    for (size_t i = 0; i < SLOTS; i++)
+        owner[i] = NO_NODE;
+    long covered = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *range = r->element[i];
+        if (range->type != REDIS_REPLY_ARRAY || range->elements < 3 ||
+            range->element[0]->type != REDIS_REPLY_INTEGER ||
+            range->element[1]->type != REDIS_REPLY_INTEGER)
+            return -1;
+        long long from = range->element[0]->integer, to = range->element[1]->integer;
+        const redisReply *master = range->element[2];
+        if (from < 0 || to >= SLOTS || from > to || master->type != REDIS_REPLY_ARRAY ||
+            master->elements < 2 || master->element[0]->type != REDIS_REPLY_STRING ||
+            master->element[1]->type != REDIS_REPLY_INTEGER)
+            return -1;
+        const char *host = master->element[0]->str;
+        size_t host_len = master->element[0]->len;
+        if (host_len == 0) {
+            host = s->nodes[asked].host;
+            host_len = strlen(host);
+        }
+        long long port = master->element[1]->integer;
+        if (port < 1 || port > 65535 || (host_len == 1 && host[0] == '?'))
+            continue; /* an endpoint the node does not know yet */
+        int idx = node_index(s, host, host_len, (int)port);
+        if (idx < 0)
+            continue;
+        for (long long slot = from; slot <= to; slot++) {
+            if (owner[slot] == NO_NODE)
+                covered++;
+            owner[slot] = (uint16_t)idx;
+        }
+    }
+    return covered;
+}
+
+/*
+ * Asks up to REFRESH_TRIES known nodes (from a rotating start, through their
+ * breakers, so that a dead seed is not asked again before its cool-down) for
+ * CLUSTER SLOTS, on this thread's connections, and installs the first map
+ * answered. RK_ERR with err set when no node answered.
+ */
+static rk_status_t refresh_map(rk_cluster_store_t *s, thread_conns_t *t, char *err, size_t errlen) {
+    uint16_t *owner = malloc(SLOTS * sizeof *owner);
+    if (!owner) {
+        rk_redis_set_err(err, errlen, "redis cluster: out of memory");
+        return RK_ERR;
+    }
+    rk_redis_set_err(err, errlen, "redis cluster: every known node failed a moment ago");
+    size_t count = atomic_load_explicit(&s->node_count, memory_order_acquire);
+    unsigned start = atomic_fetch_add(&s->refresh_cursor, 1);
+    rk_status_t st = RK_ERR;
+    int tries = 0;
+    for (size_t k = 0; k < count && st != RK_OK && tries < REFRESH_TRIES; k++) {
+        int n = (int)((start + k) % count);
+        node_t *node = &s->nodes[n];
+        rk_breaker_ticket_t ticket;
+        if (!rk_redis_gate_enter(&node->gate, &ticket))
+            continue;
+        tries++;
+        redisReply *r = NULL;
+        long covered = -1;
+        if (t->ctx[n] || conn_open(s, t, n, err, errlen) == RK_OK) {
+            r = redisCommand(t->ctx[n], "CLUSTER SLOTS");
+            covered = r ? parse_slots(s, r, n, owner) : -1;
+            if (covered < 0) {
+                char detail[256];
+                rk_redis_describe_failure(t->ctx[n], r, "CLUSTER SLOTS", detail, sizeof detail);
+                rk_redis_set_err(err, errlen, "redis cluster: %s:%d: %s", node->host, node->port,
+                                 detail);
+                if (!r || t->ctx[n]->err)
+                    conn_drop(t, n);
+            }
+        }
+        rk_redis_gate_leave(&node->gate, ticket, covered >= 0, node->who);
+        if (covered >= 0) {
+            for (size_t slot = 0; slot < SLOTS; slot++)
+                atomic_store_explicit(&s->slot_owner[slot], owner[slot], memory_order_relaxed);
+            bool complete = covered == SLOTS;
+            bool was_complete = atomic_exchange(&s->map_complete, complete);
+            if (!complete) {
+                rk_redis_set_err(err, errlen, "redis cluster: %s:%d serves %ld of %d slots",
+                                 node->host, node->port, covered, SLOTS);
+                if (was_complete)
+                    rk_warn("redis cluster: the slot map covers %ld of %d slots", covered, SLOTS);
+            }
+            st = RK_OK;
+        }
+        if (r)
+            freeReplyObject(r);
+    }
+    free(owner);
+    return st;
+}
+
+/*
+ * Refreshes the map on this thread when it is asked for (and the last try is
+ * REFRESH_GAP_MS old) or REFRESH_PERIOD_MS old, unless another thread is at
+ * it. force skips the wait for a request (not the gap).
+ */
+static void maybe_refresh(rk_cluster_store_t *s, thread_conns_t *t, bool force) {
+    int64_t now = rk_mono_ms(), last = atomic_load_explicit(&s->refreshed_ms, memory_order_relaxed);
+    bool due = atomic_load_explicit(&s->refresh_due, memory_order_relaxed) || force;
+    if (!((due && now - last >= REFRESH_GAP_MS) || now - last >= REFRESH_PERIOD_MS))
+        return;
+    bool idle = false;
+    if (!atomic_compare_exchange_strong(&s->refreshing, &idle, true))
+        return;
+    atomic_store(&s->refreshed_ms, now);
+    atomic_store(&s->refresh_due, false);
+    char err[256];
+    if (refresh_map(s, t, err, sizeof err) != RK_OK) {
+        rk_debug("%s", err);
+        atomic_store(&s->refresh_due, true);
+    }
+    atomic_store(&s->refreshing, false);
+}
+
+/* ================================================================ */
+/* Batches of commands, routed, pipelined per node                  */
+/* ================================================================ */
+
+typedef enum { JOB_PENDING, JOB_DONE, JOB_FAILED } job_state_t;
+
+typedef struct {
+    unsigned slot;
+    int node;       /* where it goes next; -1: nowhere known */
+    bool asking;    /* preceded by ASKING (an ASK redirection) */
+    bool sent;      /* in the current round */
+    int redirects;  /* MOVED and ASK followed so far */
+    int moved_by;   /* the node whose MOVED sent it where it is now; -1: none */
+    bool ping_pong; /* two nodes sent it to each other: ASKING on every try */
+    job_state_t state;
+} job_t;
+
+typedef struct batch batch_t;
+
+/* What a batch sends and how it takes the replies. */
+struct batch {
+    /* Appends job i's command to ctx. */
+    int (*append)(batch_t *b, size_t i, redisContext *ctx);
+    /* Takes job i's reply (may steal it: *r = NULL); false: the job failed. */
+    bool (*take)(batch_t *b, size_t i, redisReply **r);
+    rk_cluster_store_t *store;
+    job_t *jobs;
+    size_t n;
+    /* script calls */
+    const rk_store_req_t *reqs;
+    rk_redis_op_t op;
+    const char *lease_id;
+    rk_decision_t *out;
+    bool *released;
+    /* plain commands */
+    const rk_redis_cluster_cmd_t *cmds;
+    redisReply **replies;
+};
+
+/* Parses "<slot> <host>:<port>" after MOVED/ASK; the target node index or -1. */
+static int redirect_target(rk_cluster_store_t *s, const redisReply *r, int from, unsigned *slot) {
+    const char *p = memchr(r->str, ' ', r->len);
+    if (!p)
+        return -1;
+    const char *end = r->str + r->len;
+    char *after;
+    long v = strtol(p + 1, &after, 10);
+    if (after == p + 1 || after >= end || *after != ' ' || v < 0 || v >= SLOTS)
+        return -1;
+    const char *addr = after + 1;
+    const char *colon = NULL;
+    for (const char *q = addr; q < end; q++)
+        if (*q == ':')
+            colon = q;
+    if (!colon || colon + 1 >= end || end - (colon + 1) > 5)
+        return -1;
+    int port = 0;
+    for (const char *q = colon + 1; q < end; q++) {
+        if (*q < '0' || *q > '9')
+            return -1;
+        port = port * 10 + (*q - '0');
+    }
+    if (port < 1 || port > 65535)
+        return -1;
+    *slot = (unsigned)v;
+    if (colon == addr) /* ":port": the same host as the node that answered */
+        return node_index(s, s->nodes[from].host, strlen(s->nodes[from].host), port);
+    return node_index(s, addr, (size_t)(colon - addr), port);
+}
+
+/* Marks the jobs sent to node this round failed. */
+static void fail_sent(batch_t *b, int node) {
+    for (size_t i = 0; i < b->n; i++)
+        if (b->jobs[i].node == node && b->jobs[i].sent && b->jobs[i].state == JOB_PENDING)
+            b->jobs[i].state = JOB_FAILED;
+}
+
+/*
+ * A dead connection to node: the jobs sent there are resent on a new
+ * connection when it looks like one the server closed while idle and nothing
+ * was read from it yet; otherwise they fail. The map is refreshed soon.
+ */
+static void node_io_failure(batch_t *b, thread_conns_t *t, node_call_t *nc, int node,
+                            int io_errno) {
+    bool stale = !nc->fresh && !nc->replied && rk_redis_looks_stale(t->ctx[node], io_errno);
+    conn_drop(t, node);
+    want_refresh(b->store);
+    if (!stale) {
+        nc->ok = false;
+        fail_sent(b, node);
+    }
+}
+
+/* Opens the gate and the connection of node for this call; false: its jobs fail. */
+static bool node_ready(batch_t *b, thread_conns_t *t, node_call_t *nc, int node) {
+    rk_cluster_store_t *s = b->store;
+    if (!nc->entered) {
+        nc->entered = true;
+        nc->ok = true;
+        nc->admitted = rk_redis_gate_enter(&s->nodes[node].gate, &nc->ticket);
+        if (!nc->admitted)
+            want_refresh(s);
+    }
+    if (!nc->admitted || !nc->ok)
+        return false;
+    if (!t->ctx[node]) {
+        if (nc->fresh || conn_open(s, t, node, NULL, 0) != RK_OK) {
+            nc->ok = false;
+            want_refresh(s);
+            return false;
+        }
+        nc->fresh = true;
+    }
+    return true;
+}
+
+/* Writes the pipeline of node (script loads if needed, then its pending jobs) to the socket. */
+static void send_node(batch_t *b, thread_conns_t *t, node_call_t *nc, int node) {
+    redisContext *ctx = t->ctx[node];
+    int ok = REDIS_OK;
+    nc->loads_sent = t->need_load[node];
+    nc->loads_failed = false;
+    nc->replied = false;
+    if (nc->loads_sent)
+        ok = rk_redis_append_script_loads(&b->store->common, ctx);
+    for (size_t i = 0; i < b->n && ok == REDIS_OK; i++) {
+        job_t *j = &b->jobs[i];
+        if (j->state != JOB_PENDING || j->node != node)
+            continue;
+        if (j->asking)
+            ok = redisAppendCommand(ctx, "ASKING");
+        if (ok == REDIS_OK)
+            ok = b->append(b, i, ctx);
+        j->sent = true;
+    }
+    int done = 0;
+    errno = 0;
+    while (ok == REDIS_OK && !done)
+        ok = redisBufferWrite(ctx, &done);
+    if (ok != REDIS_OK)
+        node_io_failure(b, t, nc, node, errno);
+}
+
+/* Reads node's replies in the order sent; follows MOVED and ASK; notes NOSCRIPT. */
+static void read_node(batch_t *b, thread_conns_t *t, node_call_t *nc, int node) {
+    rk_cluster_store_t *s = b->store;
+    redisContext *ctx = t->ctx[node];
+    if (nc->loads_sent) {
+        if (rk_redis_read_script_loads(&s->common, ctx, NULL, 0) != RK_OK) {
+            if (ctx->err) {
+                node_io_failure(b, t, nc, node, errno);
+                return;
+            }
+            nc->loads_failed = true;
+        } else {
+            t->need_load[node] = false;
+        }
+        nc->replied = true;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        job_t *j = &b->jobs[i];
+        if (!j->sent || j->node != node || j->state != JOB_PENDING)
+            continue;
+        redisReply *r = NULL;
+        bool asking_failed = false;
+        errno = 0;
+        if (j->asking) {
+            if (redisGetReply(ctx, (void **)&r) != REDIS_OK) {
+                node_io_failure(b, t, nc, node, errno);
+                return;
+            }
+            nc->replied = true;
+            asking_failed = r->type == REDIS_REPLY_ERROR;
+            freeReplyObject(r);
+            r = NULL;
+        }
+        if (redisGetReply(ctx, (void **)&r) != REDIS_OK) {
+            node_io_failure(b, t, nc, node, errno);
+            return;
+        }
+        nc->replied = true;
+        j->sent = false;
+        bool moved = rk_redis_is_error(r, "MOVED"), ask = rk_redis_is_error(r, "ASK");
+        if (moved || ask) {
+            unsigned slot = j->slot;
+            int target = redirect_target(s, r, node, &slot);
+            if (target < 0 || ++j->redirects > REDIRECTS_MAX) {
+                rk_debug("redis cluster: %s:%d: %.*s (redirection %d): giving up",
+                         s->nodes[node].host, s->nodes[node].port, (int)r->len, r->str,
+                         j->redirects);
+                j->state = JOB_FAILED;
+                nc->ok = false;
+            } else {
+                /*
+                 * Two nodes sending it to each other: a migration is ending,
+                 * the old owner has given the slot away and the new one,
+                 * not yet told, still imports it. The importing node serves
+                 * the slot under ASKING (which the other ignores), so every
+                 * further try carries ASKING.
+                 */
+                if (moved && target == j->moved_by)
+                    j->ping_pong = true;
+                if (moved) {
+                    atomic_store_explicit(&s->slot_owner[slot], (uint16_t)target,
+                                          memory_order_relaxed);
+                    want_refresh(s);
+                }
+                j->moved_by = moved ? node : -1;
+                j->node = target;
+                j->asking = ask || j->ping_pong;
+            }
+        } else if (rk_redis_is_error(r, "NOSCRIPT") && !nc->loads_sent && !nc->loads_failed) {
+            t->need_load[node] = true; /* the node lost its scripts: load and resend */
+        } else if (asking_failed || !b->take(b, i, &r)) {
+            if (r && r->type == REDIS_REPLY_ERROR)
+                rk_debug("redis cluster: %s:%d: %.*s", s->nodes[node].host, s->nodes[node].port,
+                         (int)r->len, r->str);
+            j->state = JOB_FAILED;
+            nc->ok = false;
+            if (r && rk_redis_is_error(r, "CLUSTERDOWN"))
+                want_refresh(s);
+        } else {
+            j->state = JOB_DONE;
+        }
+        if (r)
+            freeReplyObject(r);
+    }
+}
+
+/*
+ * Runs a batch whose jobs have their slot and first node set: rounds of
+ * "write every node's pipeline, then read every node's replies" until no
+ * job is pending. Reports each node's outcome to its breaker. RK_ERR when any
+ * job failed.
+ */
+static rk_status_t run_batch(batch_t *b, thread_conns_t *t) {
+    rk_cluster_store_t *s = b->store;
+    node_call_t *calls = t->calls;
+    int used[MAX_NODES];
+    size_t used_count = 0;
+    for (int round = 0; round < ROUNDS_MAX; round++) {
+        /* Group: every node with a pending job, ready or its jobs failed. */
+        int sending[MAX_NODES];
+        size_t sending_count = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            job_t *j = &b->jobs[i];
+            if (j->state != JOB_PENDING)
+                continue;
+            if (j->node < 0) {
+                j->state = JOB_FAILED;
+                continue;
+            }
+            node_call_t *nc = &calls[j->node];
+            if (!nc->entered)
+                used[used_count++] = j->node;
+            bool listed = false;
+            for (size_t k = 0; k < sending_count && !listed; k++)
+                listed = sending[k] == j->node;
+            if (listed)
+                continue;
+            if (!node_ready(b, t, nc, j->node)) {
+                for (size_t k = i; k < b->n; k++)
+                    if (b->jobs[k].node == j->node && b->jobs[k].state == JOB_PENDING)
+                        b->jobs[k].state = JOB_FAILED;
+                continue;
+            }
+            sending[sending_count++] = j->node;
+        }
+        if (sending_count == 0)
+            break;
+        for (size_t k = 0; k < sending_count; k++)
+            send_node(b, t, &calls[sending[k]], sending[k]);
+        for (size_t k = 0; k < sending_count; k++)
+            if (t->ctx[sending[k]])
+                read_node(b, t, &calls[sending[k]], sending[k]);
+    }
+    rk_status_t st = RK_OK;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->jobs[i].state == JOB_PENDING) {
+            b->jobs[i].state = JOB_FAILED;
+            if (b->jobs[i].node >= 0)
+                calls[b->jobs[i].node].ok = false;
+        }
+        if (b->jobs[i].state == JOB_FAILED)
+            st = RK_ERR;
+    }
+    for (size_t k = 0; k < used_count; k++) {
+        node_call_t *nc = &calls[used[k]];
+        if (nc->admitted)
+            rk_redis_gate_leave(&s->nodes[used[k]].gate, nc->ticket, nc->ok, s->nodes[used[k]].who);
+        memset(nc, 0, sizeof *nc);
+    }
+    return st;
+}
+
+/* Sets each job's first node from its slot, refreshing the map first when needed. */
+static void route_jobs(rk_cluster_store_t *s, thread_conns_t *t, job_t *jobs, size_t n) {
+    maybe_refresh(s, t, false);
+    bool unknown = false;
+    for (size_t i = 0; i < n; i++) {
+        jobs[i].node = slot_node(s, jobs[i].slot);
+        unknown |= jobs[i].node < 0;
+    }
+    if (!unknown)
+        return;
+    maybe_refresh(s, t, true);
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].node < 0)
+            jobs[i].node = slot_node(s, jobs[i].slot);
+}
+
+/* ---- script calls ---- */
+
+static int append_script(batch_t *b, size_t i, redisContext *ctx) {
+    return rk_redis_append_eval(&b->store->common, ctx, &b->reqs[i], b->op, b->lease_id);
+}
+
+static bool take_script(batch_t *b, size_t i, redisReply **r) {
+    return rk_redis_parse_reply(*r, &b->reqs[i], b->op, &b->out[i], b->released);
+}
+
+/* Runs n script calls (decide or release) across the cluster. */
+static rk_status_t run_scripts(rk_cluster_store_t *s, const rk_store_req_t *reqs, size_t n,
+                               rk_redis_op_t op, const char *lease_id, rk_decision_t *out,
+                               bool *released) {
+    thread_conns_t *t = thread_conns(s);
+    job_t stack_jobs[STACK_JOBS];
+    job_t *jobs = n <= STACK_JOBS ? stack_jobs : calloc(n, sizeof *jobs);
+    if (!t || !jobs)
+        return RK_ERR;
+    for (size_t i = 0; i < n; i++) {
+        char key[RK_REDIS_KEY_BUF];
+        size_t len = rk_redis_build_key(&s->common, reqs[i].rule_id, reqs[i].key,
+                                        reqs[i].limit.algorithm, key);
+        jobs[i] = (job_t){
+            .slot = rk_redis_cluster_keyslot(key, len), .state = JOB_PENDING, .moved_by = -1};
+    }
+    route_jobs(s, t, jobs, n);
+    batch_t b = {.append = append_script,
+                 .take = take_script,
+                 .store = s,
+                 .jobs = jobs,
+                 .n = n,
+                 .reqs = reqs,
+                 .op = op,
+                 .lease_id = lease_id,
+                 .out = out,
+                 .released = released};
+    rk_status_t st = run_batch(&b, t);
+    if (jobs != stack_jobs)
+        free(jobs);
+    atomic_store_explicit(&s->last_ok, st == RK_OK, memory_order_relaxed);
+    return st;
+}
+
+/* ---- plain commands ---- */
+
+static int append_command(batch_t *b, size_t i, redisContext *ctx) {
+    const rk_redis_cluster_cmd_t *c = &b->cmds[i];
+    return redisAppendCommandArgv(ctx, c->argc, c->argv, c->argv_len);
+}
+
+static bool take_command(batch_t *b, size_t i, redisReply **r) {
+    b->replies[i] = *r;
+    *r = NULL;
+    return true;
+}
+
+/* Runs commands on the nodes given in jobs[] (slot and node set by the caller). */
+static rk_status_t run_commands(rk_cluster_store_t *s, thread_conns_t *t, job_t *jobs,
+                                const rk_redis_cluster_cmd_t *cmds, size_t n,
+                                redisReply **replies) {
+    for (size_t i = 0; i < n; i++)
+        replies[i] = NULL;
+    batch_t b = {.append = append_command,
+                 .take = take_command,
+                 .store = s,
+                 .jobs = jobs,
+                 .n = n,
+                 .cmds = cmds,
+                 .replies = replies};
+    return run_batch(&b, t);
+}
+
+rk_status_t rk_redis_cluster_run(rk_store_t *base, const rk_redis_cluster_cmd_t *cmds, size_t n,
+                                 struct redisReply **replies) {
+    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
+    thread_conns_t *t = thread_conns(s);
+    job_t stack_jobs[STACK_JOBS];
+    job_t *jobs = n <= STACK_JOBS ? stack_jobs : calloc(n, sizeof *jobs);
+    if (!t || !jobs) {
+        for (size_t i = 0; i < n; i++)
+            replies[i] = NULL;
+        return RK_ERR;
+    }
+    for (size_t i = 0; i < n; i++)
+        jobs[i] = (job_t){.slot = rk_redis_cluster_keyslot(cmds[i].key, cmds[i].key_len),
+                          .state = JOB_PENDING,
+                          .moved_by = -1};
+    route_jobs(s, t, jobs, n);
+    rk_status_t st = run_commands(s, t, jobs, cmds, n, replies);
+    if (jobs != stack_jobs)
+        free(jobs);
+    return st;
+}
+
+struct redisContext *rk_redis_cluster_connect_for_key(rk_store_t *base, const char *key,
+                                                      size_t key_len, char *err, size_t errlen) {
+    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
+    thread_conns_t *t = thread_conns(s);
+    if (!t) {
+        rk_redis_set_err(err, errlen, "redis cluster: out of memory");
+        return NULL;
+    }
+    job_t job = {
+        .slot = rk_redis_cluster_keyslot(key, key_len), .state = JOB_PENDING, .moved_by = -1};
+    route_jobs(s, t, &job, 1);
+    if (job.node < 0) {
+        rk_redis_set_err(err, errlen, "redis cluster: no node serves slot %u", job.slot);
+        return NULL;
+    }
+    return rk_redis_connect(&s->common, s->nodes[job.node].host, s->nodes[job.node].port, err,
+                            errlen);
+}
+
+/* ================================================================ */
+/* Store operations                                                  */
+/* ================================================================ */
+
+static rk_status_t cluster_decide(rk_store_t *base, const rk_store_req_t *reqs, size_t n,
+                                  rk_decision_t *out) {
+    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
+    if (n == 0)
+        return RK_OK;
+    for (size_t i = 0; i < n; i++)
+        if (!rk_redis_req_valid(&s->common, &reqs[i], reqs[i].lease_id))
+            return RK_ERR;
+    bool unused = false;
+    return run_scripts(s, reqs, n, RK_REDIS_OP_DECIDE, NULL, out, &unused);
+}
+
+static rk_status_t cluster_release(rk_store_t *base, const rk_store_req_t *req,
+                                   const char *lease_id, bool *released) {
+    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
+    *released = false;
+    if (!lease_id || !rk_redis_req_valid(&s->common, req, lease_id))
+        return RK_ERR;
+    rk_decision_t scratch;
+    return run_scripts(s, req, 1, RK_REDIS_OP_RELEASE, lease_id, &scratch, released);
+}
+
+/* DEL of the key on the node owning it. */
+static rk_status_t cluster_reset(rk_store_t *base, const char *rule_id, const char *key,
+                                 rk_algorithm_t alg) {
+    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
+    char k[RK_REDIS_KEY_BUF];
+    size_t klen =
+        (unsigned)alg < RK_ALG_COUNT ? rk_redis_build_key(&s->common, rule_id, key, alg, k) : 0;
+    if (klen == 0)
+        return RK_ERR;
+    const char *argv[2] = {"DEL", k};
+    size_t lens[2] = {3, klen};
+    rk_redis_cluster_cmd_t cmd = {k, klen, 2, argv, lens};
+    redisReply *r = NULL;
+    rk_status_t st = rk_redis_cluster_run(base, &cmd, 1, &r);
+    if (st == RK_OK && r->type == REDIS_REPLY_ERROR)
+        st = RK_ERR;
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+static bool cluster_healthy(rk_store_t *base) {
+    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
+    return atomic_load_explicit(&s->map_complete, memory_order_relaxed) &&
+           atomic_load_explicit(&s->last_ok, memory_order_relaxed);
+}
+
+/* Sum of DBSIZE over the masters of the map (every key there, not only ratekit's); -1 on failure.
+ */
+static int64_t cluster_key_count(rk_store_t *base) {
+    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
+    thread_conns_t *t = thread_conns(s);
+    if (!t)
+        return -1;
+    maybe_refresh(s, t, false);
+    if (!atomic_load(&s->map_complete))
+        return -1;
+    bool seen[MAX_NODES] = {false};
+    job_t jobs[MAX_NODES];
+    rk_redis_cluster_cmd_t cmds[MAX_NODES];
+    redisReply *replies[MAX_NODES];
+    static const char *argv[1] = {"DBSIZE"};
+    static const size_t lens[1] = {6};
+    size_t n = 0;
+    for (unsigned slot = 0; slot < SLOTS; slot++) {
+        int node = slot_node(s, slot);
+        if (node < 0 || seen[node])
+            continue;
+        seen[node] = true;
+        jobs[n] = (job_t){.slot = slot, .node = node, .state = JOB_PENDING, .moved_by = -1};
+        cmds[n] = (rk_redis_cluster_cmd_t){NULL, 0, 1, argv, lens};
+        n++;
+    }
+    rk_status_t st = run_commands(s, t, jobs, cmds, n, replies);
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!replies[i] || replies[i]->type != REDIS_REPLY_INTEGER)
+            st = RK_ERR;
+        else
+            total += replies[i]->integer;
+        if (replies[i])
+            freeReplyObject(replies[i]);
+    }
+    return st == RK_OK ? total : -1;
+}
+
+/*
+ * Frees every thread's connections and the store. No other thread may be
+ * using the store (nor exit after having used it) while this runs.
+ */
+static void cluster_destroy(rk_store_t *base) {
+    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
+    if (!s)
+        return;
+    pthread_setspecific(s->tls, NULL);
+    pthread_key_delete(s->tls); /* no destructor runs after this */
+    pthread_mutex_lock(&s->lock);
+    thread_conns_t *t = s->threads;
+    s->threads = NULL;
+    pthread_mutex_unlock(&s->lock);
+    while (t) {
+        thread_conns_t *next = t->next;
+        conns_free(t);
+        t = next;
+    }
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->nodes_lock);
+    free(s);
+}
+
+static const rk_store_ops_t cluster_ops = {
+    .name = "redis-cluster",
+    .decide = cluster_decide,
+    .release = cluster_release,
+    .reset = cluster_reset,
+    .healthy = cluster_healthy,
+    .key_count = cluster_key_count,
+    .destroy = cluster_destroy,
+};
+
+/* ================================================================ */
+/* Creation                                                          */
+/* ================================================================ */
+
+static bool host_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
+}
+
+/*
+ * Parses one seed, "host:port" or "[ipv6]:port", of len bytes into the node
+ * table. RK_ERR with err naming the seed.
+ */
+static rk_status_t add_seed(rk_cluster_store_t *s, const char *seed, size_t len, size_t nth,
+                            char *err, size_t errlen) {
+    const char *host = seed, *colon;
+    size_t host_len;
+    if (len == 0) {
+        rk_redis_set_err(err, errlen, "seed %zu is empty (host:port,host:port,... expected)", nth);
+        return RK_ERR;
+    }
+    if (seed[0] == '[') {
+        const char *close = memchr(seed, ']', len);
+        if (!close || close + 1 >= seed + len || close[1] != ':' || close == seed + 1) {
+            rk_redis_set_err(err, errlen, "seed %zu \"%.*s\": [ipv6]:port expected", nth, (int)len,
+                             seed);
+            return RK_ERR;
+        }
+        host = seed + 1;
+        host_len = (size_t)(close - host);
+        for (size_t i = 0; i < host_len; i++)
+            if (!(host_char(host[i]) || host[i] == ':')) {
+                rk_redis_set_err(err, errlen, "seed %zu \"%.*s\": bad IPv6 address", nth, (int)len,
+                                 seed);
+                return RK_ERR;
+            }
+        colon = close + 1;
+    } else {
+        colon = memchr(seed, ':', len);
+        if (!colon || memchr(colon + 1, ':', (size_t)(seed + len - colon - 1))) {
+            rk_redis_set_err(err, errlen,
+                             "seed %zu \"%.*s\": host:port expected (an IPv6 address goes in "
+                             "brackets)",
+                             nth, (int)len, seed);
+            return RK_ERR;
+        }
+        host_len = (size_t)(colon - seed);
+        for (size_t i = 0; i < host_len; i++)
+            if (!host_char(host[i])) {
+                rk_redis_set_err(err, errlen, "seed %zu \"%.*s\": bad host name", nth, (int)len,
+                                 seed);
+                return RK_ERR;
+            }
+    }
+    if (host_len == 0 || host_len > HOST_MAX) {
+        rk_redis_set_err(err, errlen, "seed %zu \"%.*s\": the host is empty or too long", nth,
+                         (int)len, seed);
+        return RK_ERR;
+    }
+    const char *digits = colon + 1, *end = seed + len;
+    long port = 0;
+    bool ok = digits < end && end - digits <= 5;
+    for (const char *q = digits; ok && q < end; q++) {
+        ok = *q >= '0' && *q <= '9';
+        port = port * 10 + (*q - '0');
+    }
+    if (!ok || port < 1 || port > 65535) {
+        rk_redis_set_err(err, errlen, "seed %zu \"%.*s\": the port must be 1..65535", nth, (int)len,
+                         seed);
+        return RK_ERR;
+    }
+    node_index(s, host, host_len, (int)port);
+    return RK_OK;
+}
+
+/* Parses the whole seed list into the node table. */
+static rk_status_t add_seeds(rk_cluster_store_t *s, const char *list, char *err, size_t errlen) {
+    if (!list || !list[0]) {
+        rk_redis_set_err(err, errlen, "no seed node (host:port,host:port,... expected)");
+        return RK_ERR;
+    }
+    size_t nth = 0;
+    for (const char *p = list;; nth++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (nth >= MAX_SEEDS) {
+            rk_redis_set_err(err, errlen, "more than %d seed nodes", MAX_SEEDS);
+            return RK_ERR;
+        }
+        if (add_seed(s, p, len, nth + 1, err, errlen) != RK_OK)
+            return RK_ERR;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    s->seed_count = atomic_load(&s->node_count);
+    return RK_OK;
+}
+
+rk_store_t *rk_redis_cluster_store_new(const rk_redis_cluster_config_t *cfg, char *err,
+                                       size_t errlen) {
+    rk_cluster_store_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        rk_redis_set_err(err, errlen, "redis cluster: out of memory");
+        return NULL;
+    }
+    s->base.ops = &cluster_ops;
+    pthread_mutex_init(&s->nodes_lock, NULL);
+    atomic_init(&s->node_count, 0);
+    for (size_t i = 0; i < SLOTS; i++)
+        atomic_init(&s->slot_owner[i], NO_NODE);
+    atomic_init(&s->refreshed_ms, 0);
+    atomic_init(&s->refresh_due, true);
+    atomic_init(&s->refreshing, false);
+    atomic_init(&s->map_complete, false);
+    atomic_init(&s->refresh_cursor, 0);
+    atomic_init(&s->last_ok, true);
+    if (rk_redis_common_init(&s->common, "redis cluster", cfg->scripts, cfg->key_prefix,
+                             cfg->connect_timeout_ms, cfg->timeout_ms, err, errlen) != RK_OK ||
+        add_seeds(s, cfg->seeds, err, errlen) != RK_OK) {
+        pthread_mutex_destroy(&s->nodes_lock);
+        free(s);
+        return NULL;
+    }
+    if (pthread_key_create(&s->tls, conns_thread_exit) != 0) {
+        rk_redis_set_err(err, errlen, "redis cluster: no thread-local key left");
+        pthread_mutex_destroy(&s->nodes_lock);
+        free(s);
+        return NULL;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    rk_redis_ignore_sigpipe();
+    return &s->base;
+}
+
+/*
+ * Fetches the slot map now, whatever the breakers say: for start-up, where
+ * the caller decides what an unreachable cluster means. RK_ERR when no node
+ * answered or the cluster does not serve every slot.
+ */
+rk_status_t rk_redis_cluster_store_ping(rk_store_t *base, char *err, size_t errlen) {
+    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
+    thread_conns_t *t = thread_conns(s);
+    if (!t) {
+        rk_redis_set_err(err, errlen, "redis cluster: out of memory");
+        return RK_ERR;
+    }
+    atomic_store(&s->refreshed_ms, rk_mono_ms());
+    atomic_store(&s->refresh_due, false);
+    if (refresh_map(s, t, err, errlen) != RK_OK) {
+        atomic_store(&s->refresh_due, true);
+        return RK_ERR;
+    }
+    return atomic_load(&s->map_complete) ? RK_OK : RK_ERR;
+}

@@ -1,0 +1,323 @@
+/*
+ * redis_common.c — see redis_common.h.
+ */
+#include "redis_common.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/sha.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../log.h"
+
+extern const char *const rk_lua_scripts[];
+extern const size_t rk_lua_scripts_len;
+
+#define DEFAULT_PREFIX "ratekit"
+#define DEFAULT_CONNECT_TIMEOUT_MS 500
+#define DEFAULT_TIMEOUT_MS 250
+#define EVAL_ARGC 12 /* EVALSHA sha 1 key + 8 ARGV */
+
+void rk_redis_set_err(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static struct timeval ms_to_timeval(int64_t ms) {
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    return tv;
+}
+
+/* A prefix is 1..64 bytes of letters, digits, '_', '-', '.' (no hash-tag braces). */
+static bool valid_prefix(const char *p) {
+    size_t n = strlen(p);
+    if (n == 0 || n > RK_REDIS_PREFIX_MAX)
+        return false;
+    for (; *p; p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-' || ch == '.'))
+            return false;
+    }
+    return true;
+}
+
+rk_status_t rk_redis_common_init(rk_redis_common_t *c, const char *what, const char *const *scripts,
+                                 const char *key_prefix, int64_t connect_timeout_ms,
+                                 int64_t timeout_ms, char *err, size_t errlen) {
+    if (!scripts) {
+        if (rk_lua_scripts_len != RK_ALG_COUNT) {
+            rk_redis_set_err(err, errlen, "%s: %zu Lua scripts embedded, %d expected", what,
+                             rk_lua_scripts_len, (int)RK_ALG_COUNT);
+            return RK_ERR;
+        }
+        scripts = rk_lua_scripts;
+    }
+    const char *prefix = key_prefix && key_prefix[0] ? key_prefix : DEFAULT_PREFIX;
+    if (!valid_prefix(prefix)) {
+        rk_redis_set_err(
+            err, errlen,
+            "%s: key prefix must be 1..%d letters, digits, '_', '-' or '.' (got \"%s\")", what,
+            RK_REDIS_PREFIX_MAX, prefix);
+        return RK_ERR;
+    }
+    if (connect_timeout_ms < 0 || timeout_ms < 0) {
+        rk_redis_set_err(err, errlen, "%s: timeouts must not be negative", what);
+        return RK_ERR;
+    }
+    memset(c, 0, sizeof *c);
+    c->connect_tv =
+        ms_to_timeval(connect_timeout_ms ? connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS);
+    c->command_tv = ms_to_timeval(timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
+    c->prefix_len = strlen(prefix);
+    memcpy(c->prefix, prefix, c->prefix_len + 1);
+    for (int a = 0; a < RK_ALG_COUNT; a++) {
+        unsigned char digest[SHA_DIGEST_LENGTH];
+        c->script[a] = scripts[a] ? scripts[a] : "";
+        c->script_len[a] = strlen(c->script[a]);
+        SHA1((const unsigned char *)c->script[a], c->script_len[a], digest);
+        rk_hex(digest, SHA_DIGEST_LENGTH, c->sha[a]);
+    }
+    return RK_OK;
+}
+
+void rk_redis_describe_failure(const redisContext *ctx, const redisReply *r, const char *what,
+                               char *err, size_t errlen) {
+    if (!r)
+        rk_redis_set_err(err, errlen, "%s: %s", what, ctx->errstr[0] ? ctx->errstr : "no reply");
+    else if (r->type == REDIS_REPLY_ERROR)
+        rk_redis_set_err(err, errlen, "%s: %.*s", what, (int)r->len, r->str);
+    else
+        rk_redis_set_err(err, errlen, "%s: unexpected reply of type %d", what, r->type);
+}
+
+/* ================================================================ */
+/* Keys and script calls                                             */
+/* ================================================================ */
+
+size_t rk_redis_build_key(const rk_redis_common_t *c, const char *rule_id, const char *key,
+                          rk_algorithm_t alg, char *buf) {
+    const char *alg_name = rk_algorithm_name(alg);
+    if (!rule_id || !key || !alg_name)
+        return 0;
+    size_t rlen = strnlen(rule_id, RK_REDIS_RULE_ID_MAX + 1),
+           klen = strnlen(key, RK_STORE_KEY_MAX + 1);
+    if (rlen == 0 || rlen > RK_REDIS_RULE_ID_MAX || klen > RK_STORE_KEY_MAX)
+        return 0;
+    size_t alen = strlen(alg_name), n = 0;
+    memcpy(buf + n, c->prefix, c->prefix_len);
+    n += c->prefix_len;
+    memcpy(buf + n, ":{", 2);
+    n += 2;
+    memcpy(buf + n, rule_id, rlen);
+    n += rlen;
+    buf[n++] = ':';
+    memcpy(buf + n, key, klen);
+    n += klen;
+    memcpy(buf + n, "}:", 2);
+    n += 2;
+    memcpy(buf + n, alg_name, alen);
+    n += alen;
+    buf[n] = '\0';
+    return n;
+}
+
+/* Decimal text of v into buf (24 bytes); its length. */
+static size_t int_text(int64_t v, char *buf) {
+    int n = snprintf(buf, 24, "%" PRId64, v);
+    return (size_t)n;
+}
+
+bool rk_redis_req_valid(const rk_redis_common_t *c, const rk_store_req_t *req,
+                        const char *lease_id) {
+    char key[RK_REDIS_KEY_BUF];
+    return (unsigned)req->limit.algorithm < RK_ALG_COUNT &&
+           rk_redis_build_key(c, req->rule_id, req->key, req->limit.algorithm, key) > 0 &&
+           (!lease_id || strnlen(lease_id, RK_REDIS_LEASE_MAX + 1) <= RK_REDIS_LEASE_MAX);
+}
+
+/*
+ * Arguments are built in stack buffers: hiredis copies them into its output
+ * buffer. The request must have passed rk_redis_req_valid().
+ */
+int rk_redis_append_eval(const rk_redis_common_t *c, redisContext *ctx, const rk_store_req_t *req,
+                         rk_redis_op_t op, const char *lease_id) {
+    char key[RK_REDIS_KEY_BUF], num[5][24];
+    const rk_limit_t *lim = &req->limit;
+    const char *argv[EVAL_ARGC];
+    size_t lens[EVAL_ARGC];
+    const char *lease = op == RK_REDIS_OP_RELEASE ? lease_id : req->lease_id;
+    if (!lease)
+        lease = "";
+    bool decide = op == RK_REDIS_OP_DECIDE;
+    argv[0] = "EVALSHA", lens[0] = 7;
+    argv[1] = c->sha[lim->algorithm], lens[1] = RK_REDIS_SHA_HEX;
+    argv[2] = "1", lens[2] = 1;
+    argv[3] = key, lens[3] = rk_redis_build_key(c, req->rule_id, req->key, lim->algorithm, key);
+    argv[4] = num[0], lens[4] = int_text(lim->limit, num[0]);
+    argv[5] = num[1], lens[5] = int_text(lim->window_ms, num[1]);
+    argv[6] = num[2], lens[6] = int_text(lim->burst, num[2]);
+    argv[7] = num[3], lens[7] = int_text(req->cost, num[3]);
+    argv[8] = num[4], lens[8] = int_text(req->now_ms < 0 ? -1 : req->now_ms, num[4]);
+    argv[9] = lim->shape ? "1" : "0", lens[9] = 1;
+    argv[10] = lease, lens[10] = strlen(lease); /* bounded by rk_redis_req_valid() */
+    argv[11] = decide ? "decide" : "release", lens[11] = decide ? 6 : 7;
+    return redisAppendCommandArgv(ctx, EVAL_ARGC, argv, lens);
+}
+
+/* Reads an integer element of an array reply. */
+static bool reply_int(const redisReply *r, size_t i, int64_t *out) {
+    if (i >= r->elements || !r->element[i] || r->element[i]->type != REDIS_REPLY_INTEGER)
+        return false;
+    *out = r->element[i]->integer;
+    return true;
+}
+
+bool rk_redis_parse_reply(const redisReply *r, const rk_store_req_t *req, rk_redis_op_t op,
+                          rk_decision_t *out, bool *released) {
+    if (op == RK_REDIS_OP_RELEASE) {
+        int64_t v;
+        if (r->type == REDIS_REPLY_INTEGER)
+            v = r->integer;
+        else if (r->type != REDIS_REPLY_ARRAY || !reply_int(r, 0, &v))
+            return false;
+        *released = v != 0;
+        return true;
+    }
+    int64_t allowed, remaining, reset_ms, retry_after_ms, delay_ms;
+    if (r->type != REDIS_REPLY_ARRAY || !reply_int(r, 0, &allowed) ||
+        !reply_int(r, 1, &remaining) || !reply_int(r, 2, &reset_ms) ||
+        !reply_int(r, 3, &retry_after_ms) || !reply_int(r, 4, &delay_ms))
+        return false;
+    out->allowed = allowed != 0;
+    out->limit = req->limit.limit;
+    out->remaining = remaining;
+    out->reset_ms = reset_ms;
+    out->retry_after_ms = retry_after_ms;
+    out->delay_ms = delay_ms;
+    return true;
+}
+
+bool rk_redis_is_error(const redisReply *r, const char *prefix) {
+    size_t n = strlen(prefix);
+    return r && r->type == REDIS_REPLY_ERROR && r->len >= n && memcmp(r->str, prefix, n) == 0 &&
+           (r->len == n || r->str[n] == ' ');
+}
+
+int rk_redis_append_script_loads(const rk_redis_common_t *c, redisContext *ctx) {
+    for (int a = 0; a < RK_ALG_COUNT; a++) {
+        const char *argv[3] = {"SCRIPT", "LOAD", c->script[a]};
+        size_t lens[3] = {6, 4, c->script_len[a]};
+        if (redisAppendCommandArgv(ctx, 3, argv, lens) != REDIS_OK)
+            return REDIS_ERR;
+    }
+    return REDIS_OK;
+}
+
+rk_status_t rk_redis_read_script_loads(const rk_redis_common_t *c, redisContext *ctx, char *err,
+                                       size_t errlen) {
+    rk_status_t st = RK_OK;
+    for (int a = 0; a < RK_ALG_COUNT; a++) {
+        redisReply *r = NULL;
+        if (redisGetReply(ctx, (void **)&r) != REDIS_OK) {
+            rk_redis_describe_failure(ctx, NULL, "SCRIPT LOAD", err, errlen);
+            return RK_ERR;
+        }
+        if (st == RK_OK && (r->type != REDIS_REPLY_STRING || r->len != RK_REDIS_SHA_HEX ||
+                            memcmp(r->str, c->sha[a], RK_REDIS_SHA_HEX) != 0)) {
+            rk_redis_describe_failure(ctx, r, "SCRIPT LOAD", err, errlen);
+            st = RK_ERR;
+        }
+        freeReplyObject(r);
+    }
+    return st;
+}
+
+/* ================================================================ */
+/* Connections                                                       */
+/* ================================================================ */
+
+redisContext *rk_redis_connect(const rk_redis_common_t *c, const char *host, int port, char *err,
+                               size_t errlen) {
+    redisContext *ctx = redisConnectWithTimeout(host, port, c->connect_tv);
+    if (!ctx) {
+        rk_redis_set_err(err, errlen, "redis at %s:%d: out of memory", host, port);
+        return NULL;
+    }
+    if (ctx->err) {
+        rk_redis_set_err(err, errlen, "redis at %s:%d: %s", host, port, ctx->errstr);
+        redisFree(ctx);
+        return NULL;
+    }
+    /* redisConnectWithTimeout only bounds the connect: bound every command too. */
+    if (redisSetTimeout(ctx, c->command_tv) != REDIS_OK) {
+        rk_redis_set_err(err, errlen, "redis at %s:%d: cannot set the command timeout", host, port);
+        redisFree(ctx);
+        return NULL;
+    }
+    redisEnableKeepAlive(ctx);
+    return ctx;
+}
+
+bool rk_redis_looks_stale(const redisContext *ctx, int io_errno) {
+    return ctx->err == REDIS_ERR_EOF ||
+           (ctx->err == REDIS_ERR_IO && (io_errno == ECONNRESET || io_errno == EPIPE));
+}
+
+/*
+ * hiredis writes with write(): a socket the server closed would raise
+ * SIGPIPE. ratekitd ignores it in main; make sure of it here as well, when
+ * nobody installed a handler.
+ */
+void rk_redis_ignore_sigpipe(void) {
+    struct sigaction old;
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) {
+        struct sigaction ign;
+        memset(&ign, 0, sizeof ign);
+        ign.sa_handler = SIG_IGN;
+        sigemptyset(&ign.sa_mask);
+        sigaction(SIGPIPE, &ign, NULL);
+    }
+}
+
+/* ================================================================ */
+/* The breaker gate                                                  */
+/* ================================================================ */
+
+void rk_redis_gate_init(rk_redis_gate_t *g) {
+    rk_breaker_init(&g->breaker, RK_REDIS_BREAKER_THRESHOLD, RK_REDIS_BREAKER_COOLDOWN_MS,
+                    RK_REDIS_BREAKER_COOLDOWN_MAX_MS);
+    atomic_init(&g->last_ok, true);
+}
+
+bool rk_redis_gate_enter(rk_redis_gate_t *g, rk_breaker_ticket_t *ticket) {
+    *ticket = rk_breaker_enter(&g->breaker, rk_mono_ms());
+    if (*ticket == RK_BREAKER_REJECT) {
+        atomic_store_explicit(&g->last_ok, false, memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+void rk_redis_gate_leave(rk_redis_gate_t *g, rk_breaker_ticket_t ticket, bool ok, const char *who) {
+    if (atomic_load_explicit(&g->last_ok, memory_order_relaxed) != ok)
+        atomic_store_explicit(&g->last_ok, ok, memory_order_relaxed);
+    rk_breaker_change_t change = rk_breaker_done(&g->breaker, ticket, ok, rk_mono_ms());
+    if (change == RK_BREAKER_OPENED)
+        rk_warn("%s is failing: checks fail over at once, probing every %d-%d ms", who,
+                RK_REDIS_BREAKER_COOLDOWN_MS, RK_REDIS_BREAKER_COOLDOWN_MAX_MS);
+    else if (change == RK_BREAKER_CLOSED)
+        rk_info("%s answers again", who);
+}
+
+bool rk_redis_gate_healthy(rk_redis_gate_t *g) {
+    return rk_breaker_closed(&g->breaker) &&
+           atomic_load_explicit(&g->last_ok, memory_order_relaxed);
+}

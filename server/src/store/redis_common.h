@@ -1,0 +1,122 @@
+/*
+ * redis_common.h — what the single-node Redis store (redis.c) and the Redis
+ * Cluster store (redis_cluster.c) share: the key layout, the Lua scripts and
+ * their SHAs, the EVALSHA argument vector, the parsing of script replies,
+ * connection helpers and the breaker gate.
+ *
+ * Internal to server/src/store/: the rest of ratekitd sees only store.h.
+ */
+#ifndef RK_REDIS_COMMON_H
+#define RK_REDIS_COMMON_H
+
+#include <hiredis/hiredis.h>
+#include <stdatomic.h>
+#include <sys/time.h>
+
+#include "breaker.h"
+#include "store.h"
+
+#define RK_REDIS_PREFIX_MAX 64
+#define RK_REDIS_RULE_ID_MAX 64
+#define RK_REDIS_KEY_BUF (RK_REDIS_PREFIX_MAX + RK_REDIS_RULE_ID_MAX + RK_STORE_KEY_MAX + 32)
+#define RK_REDIS_LEASE_MAX 64 /* bytes of a lease id */
+#define RK_REDIS_SHA_HEX 40
+
+/* Consecutive failures that open a breaker, and its cool-downs. */
+#define RK_REDIS_BREAKER_THRESHOLD 3
+#define RK_REDIS_BREAKER_COOLDOWN_MS 500
+#define RK_REDIS_BREAKER_COOLDOWN_MAX_MS 1000
+
+/* What kind of request a script call is. */
+typedef enum { RK_REDIS_OP_DECIDE, RK_REDIS_OP_RELEASE } rk_redis_op_t;
+
+/* Settings both stores derive from their configuration; read-only once made. */
+typedef struct {
+    struct timeval connect_tv, command_tv;
+    char prefix[RK_REDIS_PREFIX_MAX + 1];
+    size_t prefix_len;
+    const char *script[RK_ALG_COUNT]; /* borrowed: the caller's or the embedded sources */
+    size_t script_len[RK_ALG_COUNT];
+    char sha[RK_ALG_COUNT][RK_REDIS_SHA_HEX + 1];
+} rk_redis_common_t;
+
+/*
+ * Validates the key prefix (NULL or "": "ratekit") and the timeouts in ms
+ * (0: the defaults, 500 to connect and 250 per command), takes the scripts
+ * (NULL: those embedded from lua/) and computes their SHAs. On RK_ERR, err
+ * says why, starting with `what` ("redis", "redis cluster").
+ */
+rk_status_t rk_redis_common_init(rk_redis_common_t *c, const char *what, const char *const *scripts,
+                                 const char *key_prefix, int64_t connect_timeout_ms,
+                                 int64_t timeout_ms, char *err, size_t errlen);
+
+/* Writes a message into err (errlen bytes; err may be NULL). */
+void rk_redis_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Describes a failed reply (NULL: the context's I/O error) into err. */
+void rk_redis_describe_failure(const redisContext *ctx, const redisReply *r, const char *what,
+                               char *err, size_t errlen);
+
+/* Builds "<prefix>:{<rule>:<key>}:<alg>" into buf (RK_REDIS_KEY_BUF); its length, 0 if invalid. */
+size_t rk_redis_build_key(const rk_redis_common_t *c, const char *rule_id, const char *key,
+                          rk_algorithm_t alg, char *buf);
+
+/* Whether a request can be sent at all (bounded names and lease, known algorithm). */
+bool rk_redis_req_valid(const rk_redis_common_t *c, const rk_store_req_t *req,
+                        const char *lease_id);
+
+/*
+ * Appends one EVALSHA of the request's script to ctx's pipeline (nothing is
+ * sent yet). lease_id is the lease a release ends (RK_REDIS_OP_RELEASE only).
+ */
+int rk_redis_append_eval(const rk_redis_common_t *c, redisContext *ctx, const rk_store_req_t *req,
+                         rk_redis_op_t op, const char *lease_id);
+
+/* Turns a script reply into *out (a decision) or *released; false if malformed. */
+bool rk_redis_parse_reply(const redisReply *r, const rk_store_req_t *req, rk_redis_op_t op,
+                          rk_decision_t *out, bool *released);
+
+/* Whether r (may be NULL) is an error whose first word is `prefix` ("NOSCRIPT", "MOVED", "ASK"). */
+bool rk_redis_is_error(const redisReply *r, const char *prefix);
+
+/* Appends SCRIPT LOAD of every script; REDIS_ERR only when hiredis is out of memory. */
+int rk_redis_append_script_loads(const rk_redis_common_t *c, redisContext *ctx);
+
+/* Reads the replies of rk_redis_append_script_loads(); checks each SHA. */
+rk_status_t rk_redis_read_script_loads(const rk_redis_common_t *c, redisContext *ctx, char *err,
+                                       size_t errlen);
+
+/*
+ * Connects to host:port with the connect timeout and sets the command
+ * timeout and keep-alive on the socket. NULL with err set on failure.
+ * The context is the caller's (redisFree).
+ */
+redisContext *rk_redis_connect(const rk_redis_common_t *c, const char *host, int port, char *err,
+                               size_t errlen);
+
+/* Whether an I/O failure looks like a connection the server closed while idle. */
+bool rk_redis_looks_stale(const redisContext *ctx, int io_errno);
+
+/* Ignores SIGPIPE unless someone installed a handler (hiredis uses write()). */
+void rk_redis_ignore_sigpipe(void);
+
+/* ---- the breaker gate: a breaker, the last outcome, and logs on changes ---- */
+
+typedef struct {
+    rk_breaker_t breaker;
+    atomic_bool last_ok;
+} rk_redis_gate_t;
+
+void rk_redis_gate_init(rk_redis_gate_t *g);
+
+/* Asks the breaker whether to call; false: fail at once. */
+bool rk_redis_gate_enter(rk_redis_gate_t *g, rk_breaker_ticket_t *ticket);
+
+/* Reports an outcome; logs (naming `who`, e.g. "redis at h:p") when the breaker changes state. */
+void rk_redis_gate_leave(rk_redis_gate_t *g, rk_breaker_ticket_t ticket, bool ok, const char *who);
+
+/* Breaker closed and the last call succeeded. */
+bool rk_redis_gate_healthy(rk_redis_gate_t *g);
+
+#endif

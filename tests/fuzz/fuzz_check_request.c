@@ -1,0 +1,87 @@
+/*
+ * fuzz_check_request.c — the data plane's check reader: never reads or
+ * writes outside the body, and whatever it accepts cJSON (the admin plane's
+ * parser) accepts too, with the same rule, key, cost and request members.
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/check_reader.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The reader's view of a member agrees with cJSON's. */
+static void same_member(const rk_jv_t *v, const cJSON *m) {
+    if (v->kind == RK_JV_ABSENT) {
+        if (m)
+            abort();
+        return;
+    }
+    if (!m)
+        abort();
+    switch (v->kind) {
+    case RK_JV_STRING:
+        if (!cJSON_IsString(m) || strlen(m->valuestring) != v->len ||
+            memcmp(m->valuestring, v->str, v->len) != 0 || strlen(v->str) != v->len)
+            abort();
+        break;
+    case RK_JV_NUMBER:
+        if (!cJSON_IsNumber(m) || (!isnan(v->num) && m->valuedouble != v->num))
+            abort();
+        break;
+    case RK_JV_OBJECT:
+        if (!cJSON_IsObject(m))
+            abort();
+        break;
+    case RK_JV_NULL:
+        if (!cJSON_IsNull(m))
+            abort();
+        break;
+    default:
+        break;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    /* exactly the body's size: ASan sees any read past it */
+    char *body = malloc(size ? size : 1);
+    char *copy = malloc(size + 1);
+    if (!body || !copy) {
+        free(body);
+        free(copy);
+        return 0;
+    }
+    memcpy(body, data, size);
+    memcpy(copy, data, size);
+    copy[size] = '\0';
+    rk_check_body_t b;
+    rk_check_read_status_t st = rk_check_read(body, size, &b);
+    if (st == RK_CHECK_READ_OK) {
+        const char *end = NULL;
+        cJSON *doc = cJSON_ParseWithLengthOpts(copy, size + 1, &end, 1);
+        if (!doc || end != copy + size)
+            abort(); /* the reader accepted what is not one JSON value */
+        if (b.root == RK_JV_OBJECT) {
+            if (!cJSON_IsObject(doc))
+                abort();
+            same_member(&b.rule, cJSON_GetObjectItemCaseSensitive(doc, "rule"));
+            same_member(&b.key, cJSON_GetObjectItemCaseSensitive(doc, "key"));
+            same_member(&b.cost, cJSON_GetObjectItemCaseSensitive(doc, "cost"));
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(doc, "request");
+            same_member(&b.request, r);
+            if (cJSON_IsObject(r)) {
+                same_member(&b.path, cJSON_GetObjectItemCaseSensitive(r, "path"));
+                same_member(&b.ip, cJSON_GetObjectItemCaseSensitive(r, "ip"));
+                same_member(&b.method, cJSON_GetObjectItemCaseSensitive(r, "method"));
+                same_member(&b.host, cJSON_GetObjectItemCaseSensitive(r, "host"));
+            }
+        }
+        cJSON_Delete(doc);
+    }
+    free(body);
+    free(copy);
+    return 0;
+}

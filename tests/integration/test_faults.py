@@ -1,0 +1,178 @@
+"""The faults suite: ratekitd keeps answering when its parts fail, and loses
+nothing it acknowledged."""
+
+import concurrent.futures
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+
+from conftest import request
+
+
+def test_kill_9_during_rule_writes_loses_no_acknowledged_write(make_server):
+    a = make_server()
+    acknowledged = []
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            try:
+                r = a.admin("POST", "/api/v1/rules", {"id": f"w{i}", "algorithm": "fixed_window",
+                                                      "limit": 10, "window": "1m"}, timeout=2)
+            except OSError:
+                return
+            if r.status == 201:
+                acknowledged.append(f"w{i}")
+            i += 1
+
+    threads = [threading.Thread(target=writer) for _ in range(1)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    a.proc.send_signal(signal.SIGKILL)
+    a.proc.wait()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(acknowledged) > 10
+    with sqlite3.connect(a.db_path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    b = make_server(db_path=a.db_path)
+    ids = {r["id"] for r in b.admin("GET", "/api/v1/rules").json()["rules"]}
+    missing = [i for i in acknowledged if i not in ids]
+    assert missing == []
+
+
+def test_sigterm_under_load_on_redis_answers_everything_in_flight(make_server, redis):
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url})
+    s.create_rule(id="t", algorithm="token_bucket", limit=10 ** 6, window="1m")
+    results = {"ok": 0, "bad": 0}
+    lock = threading.Lock()
+
+    def hammer():
+        while True:
+            try:
+                r = s.check("t", "k", timeout=5)
+            except OSError:
+                return  # refused after the listener closed: never answered half
+            with lock:
+                results["ok" if r.status == 200 else "bad"] += 1
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for _ in range(8):
+            pool.submit(hammer)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        rc = s.stop(signal.SIGTERM)
+        elapsed = time.monotonic() - t0
+    assert rc == 0 and elapsed < 5
+    assert results["ok"] > 50 and results["bad"] == 0
+
+
+class Tmpfs:
+    """A small filesystem of its own, to fill up or make read-only."""
+
+    def __init__(self, path, size="2m"):
+        self.path = path
+        os.makedirs(path, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path], check=True)
+
+    def fill(self):
+        fd = os.open(os.path.join(self.path, "filler"), os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def close(self):
+        subprocess.run(["umount", "-l", self.path], check=False)
+
+
+def _writes_fail_clearly_and_checks_go_on(make_server, workdir, spoil):
+    fs = Tmpfs(os.path.join(workdir, "fs"))
+    try:
+        s = make_server(db_path=os.path.join(fs.path, "ratekit.db"))
+        s.create_rule(id="before", algorithm="fixed_window", limit=100, window="1m")
+        spoil(fs)
+        r = s.admin("POST", "/api/v1/rules", {"id": "after" + "x" * 50, "algorithm": "gcra",
+                                              "limit": 5, "window": "1m",
+                                              "description": "y" * 1000})
+        assert r.status == 503, r
+        assert r.json()["error"]["message"]
+        for _ in range(5):
+            c = s.check("before", "k")
+            assert c.status == 200 and c.json()["allowed"] is True
+        assert request("GET", s.data + "/healthz").status == 200
+        s.stop()
+    finally:
+        fs.close()
+
+
+def test_a_full_disk_fails_rule_writes_clearly_and_checks_go_on(make_server, workdir):
+    _writes_fail_clearly_and_checks_go_on(make_server, workdir, Tmpfs.fill)
+
+
+def test_a_read_only_database_stops_startup_with_one_clear_line(make_server, workdir):
+    fs = Tmpfs(os.path.join(workdir, "ro"))
+    try:
+        first = make_server(db_path=os.path.join(fs.path, "ratekit.db"))
+        first.stop()
+        subprocess.run(["mount", "-o", "remount,ro", fs.path], check=True)
+        s = make_server(db_path=os.path.join(fs.path, "ratekit.db"), start=False)
+        s.start(wait=False)
+        assert s.proc.wait(10) != 0
+        lines = [l for l in s.output().splitlines() if l.startswith("ratekitd:")]
+        assert len(lines) == 1 and "RATEKIT_DB" in lines[0], s.output()
+    finally:
+        fs.close()
+
+
+def test_redis_killed_and_restarted_under_load(make_server, make_redis, workdir):
+    r = make_redis()
+    s = make_server(env={"RATEKIT_REDIS_URL": r.url, "RATEKIT_REDIS_TIMEOUT_MS": "100"})
+    s.create_rule(id="k", algorithm="fixed_window", limit=10 ** 6, window="1m")
+    stop = threading.Event()
+    stats = {"answered": 0, "failed": 0, "slow": 0}
+
+    def load():
+        while not stop.is_set():
+            t = time.monotonic()
+            try:
+                ok = s.check("k", "key", timeout=3).status == 200
+            except OSError:
+                ok = False
+            stats["answered" if ok else "failed"] += 1
+            stats["slow"] += time.monotonic() - t > 0.6
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    port = r.port
+    r.stop()
+    time.sleep(0.5)
+    d = os.path.join(workdir, "redis2")
+    os.makedirs(d)
+    again = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                              "--save", "", "--dir", d], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 2.5
+        back = False
+        while time.monotonic() < deadline and not back:
+            back = s.check("k", "probe").json()["results"][0].get("fail_mode") is None
+            time.sleep(0.05)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert back
+        assert stats["failed"] == 0 and stats["slow"] == 0 and stats["answered"] > 50
+    finally:
+        again.kill()
+        again.wait()

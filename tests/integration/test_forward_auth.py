@@ -1,0 +1,255 @@
+"""Rules that match real traffic: the context form of /v1/check, GET /v1/auth
+(forward-auth) directly and behind a real nginx, client identity, trusted
+proxies, JWT verification and plans."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import free_port, request, wait_for_port
+
+
+def ctx_check(server, path, method="GET", ip="203.0.113.7", headers=None, host=None, cost=None):
+    body = {"request": {"method": method, "path": path, "ip": ip, "headers": headers or {}}}
+    if host:
+        body["request"]["host"] = host
+    if cost is not None:
+        body["cost"] = cost
+    r = request("POST", server.data + "/v1/check", body)
+    assert r.status == 200, r
+    return r.json()
+
+
+def auth(server, uri, method="GET", headers=None, query=""):
+    h = {"X-Original-URI": uri, "X-Original-Method": method}
+    h.update(headers or {})
+    return request("GET", server.data + "/v1/auth" + query, headers=h)
+
+
+def test_context_form_matches_rules_by_method_path_host_and_header(server):
+    server.create_rule(id="api", algorithm="fixed_window", limit=2, window="1m",
+                       match={"methods": ["GET"], "path": "/api/*"})
+    server.create_rule(id="orders", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/users/*/orders", "hosts": ["shop.example.com"]})
+    server.create_rule(id="beta", algorithm="fixed_window", limit=1, window="1m",
+                       match={"headers": {"X-Env": "beta"}, "path": "/beta"})
+    a = ctx_check(server, "/api/items?page=2")
+    assert a["allowed"] and [r["rule"] for r in a["results"]] == ["api"]
+    assert a["results"][0]["key"] == "ip:203.0.113.7"
+    assert ctx_check(server, "/api/items", method="POST")["results"] == []
+    assert ctx_check(server, "/other")["results"] == []
+    assert ctx_check(server, "/users/7/orders", host="evil.com")["results"] == []
+    o = ctx_check(server, "/users/7/orders", host="Shop.Example.com:443")
+    assert [r["rule"] for r in o["results"]] == ["orders"]
+    assert ctx_check(server, "/beta", headers={"x-env": "prod"})["results"] == []
+    assert ctx_check(server, "/beta", headers={"X-Env": "beta"})["results"][0]["rule"] == "beta"
+    # encodings and dot-segments cannot dodge a rule
+    ctx_check(server, "/api/x")
+    d = ctx_check(server, "/./api/%78/../x")
+    assert d["allowed"] is False and d["rule"] == "api"
+
+
+def test_every_matching_rule_applies_and_any_enforcing_denial_denies(server):
+    server.create_rule(id="wide", algorithm="fixed_window", limit=100, window="1m")
+    server.create_rule(id="narrow", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/login"})
+    first = ctx_check(server, "/login")
+    assert first["allowed"] and {r["rule"] for r in first["results"]} == {"wide", "narrow"}
+    second = ctx_check(server, "/login")
+    assert second["allowed"] is False and second["rule"] == "narrow"
+    assert ctx_check(server, "/elsewhere")["allowed"] is True
+
+
+def test_key_chain_takes_the_first_part_the_request_has(server):
+    server.create_rule(id="chain", algorithm="fixed_window", limit=1, window="1m",
+                       key=["user", "api_key", "header:X-Tenant", "ip"])
+    keys = [ctx_check(server, "/x", headers=h)["results"][0]["key"] for h in (
+        {"X-User-Id": "42"}, {"X-API-Key": "secret-key"}, {"X-Tenant": "acme"}, {})]
+    assert keys[0] == "user:42"
+    assert keys[1].startswith("api_key:") and "secret-key" not in keys[1]
+    assert keys[2] == "header:x-tenant:acme"
+    assert keys[3] == "ip:203.0.113.7"
+    server.create_rule(id="tuple", algorithm="fixed_window", limit=1, window="1m",
+                       key=["ip+route"], match={"path": "/t/*"})
+    k = ctx_check(server, "/t/1", method="POST")["results"]
+    assert [r["key"] for r in k if r["rule"] == "tuple"] == ["ip:203.0.113.7|route:POST:/t/*"]
+    server.create_rule(id="glob", algorithm="fixed_window", limit=1, window="1m",
+                       key=["global"], match={"path": "/g"})
+    assert ctx_check(server, "/g", ip="1.1.1.1")["allowed"] is True
+    assert ctx_check(server, "/g", ip="2.2.2.2")["allowed"] is False
+
+
+def test_ipv6_clients_share_their_64(server):
+    server.create_rule(id="v6", algorithm="fixed_window", limit=1, window="1m")
+    assert ctx_check(server, "/", ip="2001:db8:1:2::1")["allowed"] is True
+    r = ctx_check(server, "/", ip="2001:db8:1:2:ffff::9")
+    assert r["allowed"] is False and r["results"][0]["key"] == "ip:2001:db8:1:2::/64"
+    assert ctx_check(server, "/", ip="2001:db8:1:3::1")["allowed"] is True
+
+
+def test_forward_auth_allows_with_headers_then_denies_with_429_and_retry_after(server):
+    server.create_rule(id="fa", algorithm="token_bucket", limit=2, window="1m",
+                       match={"path": "/api/*"})
+    headers = {"X-Forwarded-For": "198.51.100.4"}
+    for _ in range(2):
+        r = auth(server, "/api/things", headers=headers)
+        assert r.status == 200
+        assert r.headers["ratelimit-policy"] == '"fa";q=2;w=60'
+    r = auth(server, "/api/things", headers=headers)
+    assert r.status == 429
+    body = r.json()["error"]
+    assert body["code"] == "rate_limited" and body["rule"] == "fa" and body["retry_after_ms"] > 0
+    assert body["reset_at"].endswith("Z")
+    assert int(r.headers["retry-after"]) >= 1
+    assert auth(server, "/api/things", headers=headers, query="?deny_status=403").status == 403
+    assert auth(server, "/api/things", headers={"X-Forwarded-For": "198.51.100.5"}).status == 200
+    # a path no rule covers passes, without rate-limit headers
+    r = auth(server, "/public")
+    assert r.status == 200 and "ratelimit" not in r.headers
+    # Caddy and Traefik name the headers differently
+    r = request("GET", server.data + "/v1/auth", headers={
+        "X-Forwarded-Uri": "/api/things", "X-Forwarded-Method": "GET",
+        "X-Forwarded-For": "198.51.100.4"})
+    assert r.status == 429
+
+
+def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(make_server):
+    server = make_server(env={"RATEKIT_TRUSTED_PROXIES": "10.0.0.0/8"})
+    server.create_rule(id="spoof", algorithm="fixed_window", limit=2, window="1m")
+    statuses = [auth(server, "/", headers={"X-Forwarded-For": f"203.0.113.{i}",
+                                           "X-Real-IP": f"198.51.100.{i}"}).status
+                for i in range(5)]
+    assert statuses == [200, 200, 429, 429, 429]
+    # and the context form: the reported ip is a client, its headers are not believed
+    r = ctx_check(server, "/", ip="192.0.2.1", headers={"X-Forwarded-For": "203.0.113.99"})
+    assert r["results"][0]["key"] == "ip:192.0.2.1"
+
+
+def test_trusted_proxy_chain_is_walked_from_the_right(server):
+    server.create_rule(id="walk", algorithm="fixed_window", limit=1, window="1m")
+    r = ctx_check(server, "/", ip="127.0.0.1",
+                  headers={"X-Forwarded-For": "6.6.6.6, 198.51.100.77, 127.0.0.1"})
+    assert r["results"][0]["key"] == "ip:198.51.100.77"
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256(claims, secret):
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = b64(json.dumps(claims).encode())
+    sig = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64(sig)}"
+
+
+def test_forged_jwt_buys_no_fresh_limit(make_server):
+    server = make_server(env={"RATEKIT_JWT_SECRET": "s3cret-s3cret-s3cret"})
+    server.create_rule(id="jwt", algorithm="fixed_window", limit=1, window="1m",
+                       key=["jwt:sub", "ip"])
+    good = hs256({"sub": "alice", "exp": time.time() + 600}, "s3cret-s3cret-s3cret")
+    r = ctx_check(server, "/", headers={"Authorization": "Bearer " + good})
+    assert r["results"][0]["key"] == "jwt:sub:alice"
+    forged = [hs256({"sub": f"mallory{i}"}, "wrong-secret") for i in range(3)]
+    none_alg = b64(b'{"alg":"none"}') + "." + b64(b'{"sub":"x"}') + "."
+    expired = hs256({"sub": "bob", "exp": time.time() - 10}, "s3cret-s3cret-s3cret")
+    answers = [ctx_check(server, "/", headers={"Authorization": "Bearer " + t})
+               for t in forged + [none_alg, expired, "garbage"]]
+    assert all(a["results"][0]["key"] == "ip:203.0.113.7" for a in answers)
+    assert [a["allowed"] for a in answers] == [True] + [False] * 5
+
+
+def test_plans_override_limits_from_x_plan_or_a_verified_claim(make_server):
+    server = make_server(env={"RATEKIT_JWT_SECRET": "plan-secret-plan-secret"})
+    server.create_rule(id="planned", algorithm="fixed_window", limit=1, window="1m",
+                       key=["user"], plans={"pro": {"limit": 3}})
+    free = [ctx_check(server, "/", headers={"X-User-Id": "f"})["allowed"] for _ in range(2)]
+    pro = [ctx_check(server, "/", headers={"X-User-Id": "p", "X-Plan": "pro"})["allowed"]
+           for _ in range(4)]
+    assert free == [True, False] and pro == [True, True, True, False]
+    token = hs256({"plan": "pro"}, "plan-secret-plan-secret")
+    viajwt = [ctx_check(server, "/", headers={"X-User-Id": "j", "Authorization": "Bearer " + token})
+              ["limit"] for _ in range(1)]
+    assert viajwt == [3]
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp;
+    proxy_temp_path {dir}/tmp;
+    fastcgi_temp_path {dir}/tmp;
+    uwsgi_temp_path {dir}/tmp;
+    scgi_temp_path {dir}/tmp;
+    upstream ratekit {{ server 127.0.0.1:{ratekit_port}; keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {dir}/www;
+{recipe}
+    }}
+}}
+"""
+
+
+EXAMPLES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "examples"))
+
+
+def recipe():
+    """The server block of INTEGRATION.md's nginx recipe, around static content."""
+    return f"""
+        location /api/ {{
+            include {EXAMPLES}/nginx/ratekit-protect.conf;
+            try_files $uri =404;
+        }}
+        include {EXAMPLES}/nginx/ratekit-locations.conf;
+"""
+
+
+@pytest.fixture
+def nginx(workdir, server):
+    port = free_port()
+    d = os.path.join(workdir, "nginx")
+    os.makedirs(os.path.join(d, "www", "api"))
+    os.makedirs(os.path.join(d, "tmp"))
+    with open(os.path.join(d, "www", "api", "items"), "w") as f:
+        f.write("items\n")
+    os.chmod(workdir, 0o755)
+    for root, dirs, _ in os.walk(d):
+        for x in dirs:
+            os.chmod(os.path.join(root, x), 0o755)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(dir=d, port=port, ratekit_port=server.data_port,
+                                  recipe=recipe()))
+    proc = subprocess.Popen(["nginx", "-c", conf, "-p", d], stderr=subprocess.PIPE)
+    wait_for_port(port, proc)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_behind_real_nginx_clients_get_429_with_retry_after(server, nginx):
+    server.create_rule(id="edge", algorithm="fixed_window", limit=3, window="1m",
+                       match={"path": "/api/*"})
+    got = [request("GET", nginx + "/api/items") for _ in range(5)]
+    assert [r.status for r in got] == [200, 200, 200, 429, 429]
+    assert got[0].body == b"items\n"
+    assert got[0].headers.get("ratelimit-policy") == '"edge";q=3;w=60'
+    denied = got[3]
+    assert int(denied.headers["retry-after"]) >= 1
+    assert denied.json()["error"]["code"] == "rate_limited"
+    # nginx adds the client to X-Forwarded-For; ratekit trusts nginx on loopback,
+    # so a spoofed header from the client does not give it a fresh limit
+    spoof = request("GET", nginx + "/api/items", headers={"X-Forwarded-For": "9.9.9.9"})
+    assert spoof.status == 429

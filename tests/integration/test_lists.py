@@ -1,0 +1,103 @@
+"""Safelist, denylist and bans: checked before any rule."""
+
+import time
+
+from conftest import request
+
+
+def auth(server, ip):
+    return request("GET", server.data + "/v1/auth",
+                   headers={"X-Original-URI": "/api/x", "X-Forwarded-For": ip})
+
+
+def add(server, **entry):
+    r = server.admin("POST", "/api/v1/lists", entry)
+    assert r.status == 201, r
+    return r.json()
+
+
+def test_denylisted_cidr_is_refused_and_safelisted_one_skips_every_rule(server):
+    server.create_rule(id="tight", algorithm="fixed_window", limit=1, window="1m")
+    add(server, list="denylist", value="203.0.113.0/24", note="abuse")
+    add(server, list="safelist", value="2001:db8::/32")
+    r = auth(server, "203.0.113.50")
+    assert r.status == 403 and r.json()["error"]["code"] == "forbidden"
+    assert [auth(server, "2001:db8::7").status for _ in range(5)] == [200] * 5
+    assert [auth(server, "198.51.100.1").status for _ in range(2)] == [200, 429]
+    c = request("POST", server.data + "/v1/check",
+                {"request": {"path": "/", "ip": "203.0.113.9"}}).json()
+    assert c == {"allowed": False, "reason": "denylist", "results": []}
+    d = server.check("tight", "203.0.113.77").json()
+    assert d["allowed"] is False and d["reason"] == "denylist"
+
+
+def test_key_entries_match_keys_as_ratekit_reports_them(server):
+    server.create_rule(id="users", algorithm="fixed_window", limit=1, window="1m", key=["user", "ip"])
+    add(server, list="safelist", value="user:vip")
+    add(server, list="denylist", value="user:mallory")
+    vip = [request("POST", server.data + "/v1/check", {"request": {
+        "path": "/", "ip": "198.51.100.3", "headers": {"X-User-Id": "vip"}}}).json()
+        for _ in range(3)]
+    assert all(v["allowed"] and v["reason"] == "safelist" for v in vip)
+    bad = request("POST", server.data + "/v1/check", {"request": {
+        "path": "/", "ip": "198.51.100.3", "headers": {"X-User-Id": "mallory"}}}).json()
+    assert bad["allowed"] is False and bad["reason"] == "denylist"
+    batch = request("POST", server.data + "/v1/check/batch", {"checks": [
+        {"rule": "users", "key": "user:vip"}, {"rule": "users", "key": "someone"}]}).json()
+    assert batch["results"][0]["reason"] == "safelist"
+    assert batch["results"][1]["allowed"] is True and "reason" not in batch["results"][1]
+
+
+def test_entries_expire_and_can_be_removed(server):
+    server.create_rule(id="e", algorithm="fixed_window", limit=100, window="1m")
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))
+    e = add(server, list="denylist", value="198.51.100.20", expires_at=soon)
+    assert e["expires_at"] == soon and e["kind"] == "cidr"
+    assert auth(server, "198.51.100.20").status == 403
+    time.sleep(2.5)
+    assert auth(server, "198.51.100.20").status == 200
+    assert server.admin("GET", "/api/v1/lists").json()["entries"] == []
+    e = add(server, list="denylist", value="198.51.100.21")
+    assert auth(server, "198.51.100.21").status == 403
+    assert server.admin("DELETE", f"/api/v1/lists/{e['id']}").status == 204
+    assert auth(server, "198.51.100.21").status == 200
+    assert server.admin("DELETE", f"/api/v1/lists/{e['id']}").status == 404
+
+
+def test_bans_are_temporary_denylist_entries(server):
+    server.create_rule(id="b", algorithm="fixed_window", limit=100, window="1m")
+    r = server.admin("POST", "/api/v1/bans", {"value": "198.51.100.30", "duration": "10m",
+                                              "reason": "credential stuffing"})
+    assert r.status == 201 and r.json()["list"] == "denylist"
+    assert auth(server, "198.51.100.30").status == 403
+    bans = server.admin("GET", "/api/v1/bans").json()["bans"]
+    assert [b["value"] for b in bans] == ["198.51.100.30"]
+    assert server.admin("GET", "/api/v1/lists").json()["entries"] == []
+    assert server.admin("DELETE", f"/api/v1/bans/{bans[0]['id']}").status == 204
+    assert auth(server, "198.51.100.30").status == 200
+    r = server.admin("POST", "/api/v1/bans", {"value": "198.51.100.31"})
+    assert r.status == 400
+
+
+def test_invalid_entries_are_refused_with_field_errors(server):
+    r = server.admin("POST", "/api/v1/lists", {"list": "greylist", "value": "has space",
+                                               "expires_at": "tomorrow"})
+    assert r.status == 400
+    fields = {e["field"] for e in r.json()["error"]["errors"]}
+    assert fields == {"list", "value", "expires_at"}
+    add(server, list="safelist", value="10.0.0.0/8")
+    r = server.admin("POST", "/api/v1/lists", {"list": "safelist", "value": "10.0.0.0/8"})
+    assert r.status == 409
+    assert server.admin("POST", "/api/v1/lists", {"list": "safelist", "value": "x"},
+                        token="wrong-token-wrong-token").status == 401
+
+
+def test_a_list_change_reaches_another_process_within_a_second(make_server):
+    a = make_server()
+    b = make_server(db_path=a.db_path)
+    b.create_rule(id="x", algorithm="fixed_window", limit=100, window="1m")
+    add(a, list="denylist", value="198.51.100.40")
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and auth(b, "198.51.100.40").status != 403:
+        time.sleep(0.05)
+    assert auth(b, "198.51.100.40").status == 403

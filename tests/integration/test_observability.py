@@ -1,0 +1,472 @@
+"""Observability, black-box: the live counters, the cluster-wide stats of
+instances sharing one redis-server, the event stream, the Prometheus
+metrics and the denial log, against real ratekitd processes."""
+
+import csv
+import http.client
+import io
+import json
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import time
+
+import pytest
+
+from conftest import ADMIN_TOKEN, request
+
+
+class EventStream:
+    """GET /api/v1/stream, read event by event (token as ?access_token=, as
+    EventSource sends it)."""
+
+    def __init__(self, server, last_event_id=None, token=ADMIN_TOKEN):
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.admin_port, timeout=5)
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        self.conn.request("GET", "/api/v1/stream?access_token=" + token, headers=headers)
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.headers = {k.lower(): v for k, v in self.resp.getheaders()}
+
+    def next_event(self, timeout=5.0):
+        """The next event as {"event", "id", "data"}; comments are skipped."""
+        self.conn.sock.settimeout(timeout)
+        event = {"event": "message", "id": None, "data": []}
+        while True:
+            line = self.resp.readline()
+            if not line:
+                raise EOFError("the stream ended")
+            line = line.decode().rstrip("\r\n")
+            if line == "":
+                if event["data"]:
+                    event["data"] = json.loads("\n".join(event["data"]))
+                    return event
+                event = {"event": "message", "id": None, "data": []}
+                continue
+            if line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "data":
+                event["data"].append(value)
+            elif field in ("event", "id"):
+                event[field] = value
+
+    def events_until(self, predicate, timeout):
+        """Reads events until predicate(event) holds; returns them all."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                e = self.next_event(max(0.05, deadline - time.monotonic()))
+            except (socket.timeout, TimeoutError):
+                break
+            seen.append(e)
+            if predicate(e):
+                return seen
+        raise AssertionError(f"no such event within {timeout}s; saw {seen[-5:]}")
+
+    def close(self):
+        self.conn.close()
+
+
+def wait_until(fn, timeout, interval=0.05):
+    """Polls fn until it answers a truthy value; returns it (or the last falsy one)."""
+    deadline = time.monotonic() + timeout
+    value = fn()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = fn()
+    return value
+
+
+def sum_rule(events, rule, field):
+    return sum(e["data"]["rules"].get(rule, {}).get(field, 0)
+               for e in events if e["event"] == "stats")
+
+
+def totals(server, window=60):
+    r = server.admin("GET", f"/api/v1/stats?window={window}")
+    assert r.status == 200, r
+    return r.json()
+
+
+def rule_counts(stats, rule):
+    for r in stats["rules"]:
+        if r["rule"] == rule:
+            return r
+    return {"rule": rule, "allowed": 0, "denied": 0, "shadow_denied": 0, "errors": 0}
+
+
+def batch(server, rule, keys):
+    r = request("POST", server.data + "/v1/check/batch",
+                {"checks": [{"rule": rule, "key": k} for k in keys]})
+    assert r.status == 200, r
+    return r.json()["results"]
+
+
+# ---- live counters and the stream, on the embedded store --------------------------
+
+def test_checks_show_in_the_stream_and_in_stats_within_two_seconds(server):
+    server.create_rule(id="login", algorithm="fixed_window", limit=3, window="1m")
+    server.create_rule(id="watch", algorithm="fixed_window", limit=1, window="1m", mode="shadow")
+    stream = EventStream(server)
+    assert stream.status == 200
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    assert stream.headers["cache-control"] == "no-cache"
+    start = time.monotonic()
+    for _ in range(5):
+        server.check("login", "203.0.113.7")
+    for _ in range(3):
+        assert server.check("watch", "k").json()["allowed"] is True  # shadow never denies
+    sent = time.monotonic()
+    seen_so_far = []
+    deadline = sent + 2.0
+    while time.monotonic() < deadline and not (
+            sum_rule(seen_so_far, "login", "denied") == 2
+            and sum_rule(seen_so_far, "watch", "shadow_denied") == 2):
+        try:
+            seen_so_far.append(stream.next_event(max(0.05, deadline - time.monotonic())))
+        except (socket.timeout, TimeoutError):
+            break
+    took = time.monotonic() - sent
+    stream.close()
+    assert sum_rule(seen_so_far, "login", "allowed") == 3, seen_so_far
+    assert sum_rule(seen_so_far, "login", "denied") == 2
+    assert sum_rule(seen_so_far, "watch", "allowed") == 1
+    assert sum_rule(seen_so_far, "watch", "shadow_denied") == 2
+    assert took <= 2.0, f"the checks reached the stream after {took:.2f}s"
+    stats_events = [e for e in seen_so_far if e["event"] == "stats"]
+    assert all(set(e["data"]) == {"t", "totals", "rules"} for e in stats_events)
+    assert all(e["id"] for e in stats_events), "every event carries an id"
+    assert time.monotonic() - start < 5
+
+    s = totals(server)
+    assert s["window_s"] == 60 and s["instances"] == 1
+    assert s["totals"] == {"allowed": 4, "denied": 2, "shadow_denied": 2, "errors": 0}
+    assert rule_counts(s, "login") == {"rule": "login", "allowed": 3, "denied": 2,
+                                       "shadow_denied": 0, "errors": 0}
+
+    now = int(time.time())
+    r = server.admin("GET", f"/api/v1/stats/timeseries?rule=login&from={now - 10}&to={now}")
+    body = r.json()
+    assert r.status == 200 and body["step_s"] == 1 and len(body["points"]) == 11
+    assert [p["t"] for p in body["points"]] == list(range(now - 10, now + 1))
+    assert sum(p["allowed"] for p in body["points"]) == 3
+    assert sum(p["denied"] for p in body["points"]) == 2
+    coarse = server.admin("GET", f"/api/v1/stats/timeseries?from={now - 9}&to={now}&step=5")
+    assert [p["t"] for p in coarse.json()["points"]] == [now - 9, now - 4]
+    assert sum(p["shadow_denied"] for p in coarse.json()["points"]) == 2
+
+    top = server.admin("GET", "/api/v1/stats/top?rule=login&window=300").json()
+    assert top["top"] == [{"rule": "login", "key": "203.0.113.7", "denied": 2}]
+    info = server.admin("GET", "/api/v1/info").json()
+    assert info["instances"] == 1
+
+
+def test_a_rule_change_is_an_event_and_last_event_id_replays_what_was_missed(server):
+    stream = EventStream(server)
+    first = stream.events_until(lambda e: e["event"] == "stats", timeout=3)[-1]
+    created = server.create_rule(id="burst", algorithm="token_bucket", limit=10, window="1s")
+    events = stream.events_until(lambda e: e["event"] == "rule", timeout=3)
+    rule_event = events[-1]
+    assert rule_event["data"]["rule"] == "burst"
+    assert rule_event["data"]["action"] == "create"
+    version = server.admin("GET", "/api/v1/info").json()["ruleset_version"]
+    assert rule_event["data"]["version"] == version
+    assert created["id"] == "burst"
+    r = server.admin("DELETE", "/api/v1/rules/burst")
+    assert r.status == 204
+    deleted = stream.events_until(lambda e: e["event"] == "rule", timeout=3)[-1]
+    assert deleted["data"]["action"] == "delete" and deleted["data"]["version"] > version
+    stream.close()
+
+    # A client that reconnects with the id of the last event it saw gets what followed.
+    again = EventStream(server, last_event_id=first["id"])
+    replayed = again.events_until(lambda e: e["event"] == "rule"
+                                  and e["data"]["action"] == "delete", timeout=3)
+    again.close()
+    actions = [e["data"]["action"] for e in replayed if e["event"] == "rule"]
+    assert actions == ["create", "delete"]
+    assert [int(e["id"]) for e in replayed] == sorted(int(e["id"]) for e in replayed)
+
+
+def test_the_stream_wants_a_token_and_sends_heartbeat_comments(server):
+    r = request("GET", server.admin_url + "/api/v1/stream", timeout=3)
+    assert r.status == 401
+    bad = EventStream(server, token="not-a-valid-token-at-all")
+    assert bad.status == 401
+    bad.close()
+
+
+def test_request_id_is_echoed_on_the_data_plane(server):
+    server.create_rule(id="rid", algorithm="fixed_window", limit=3, window="1m")
+    r = server.check("rid", "k", headers={"X-Request-Id": "req-7f3a"})
+    assert r.status == 200 and r.headers["x-request-id"] == "req-7f3a"
+    assert "x-request-id" not in server.check("rid", "k").headers
+
+
+# ---- Prometheus ---------------------------------------------------------------------
+
+def test_metrics_pass_promtool_and_count_decisions(server):
+    server.create_rule(id="api", algorithm="fixed_window", limit=2, window="1m")
+    server.create_rule(id="shadowed", algorithm="fixed_window", limit=1, window="1m",
+                       mode="shadow")
+    for _ in range(3):
+        server.check("api", "k")
+    for _ in range(2):
+        server.check("shadowed", "k")
+    r = request("GET", server.admin_url + "/metrics")  # no token: Prometheus scrapes it
+    assert r.status == 200
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = r.body.decode()
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool is missing: apt-get install prometheus (make deps-test)")
+    lint = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                          text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    lines = set(text.splitlines())
+    assert 'ratekit_decisions_total{rule="api",decision="allowed"} 2' in lines
+    assert 'ratekit_decisions_total{rule="api",decision="denied"} 1' in lines
+    assert 'ratekit_decisions_total{rule="shadowed",decision="shadow_denied"} 1' in lines
+    assert 'ratekit_decisions_total{rule="shadowed",decision="allowed"} 1' in lines
+    assert "ratekit_check_duration_seconds_count 5" in lines
+    assert 'ratekit_check_duration_seconds_bucket{le="+Inf"} 5' in lines
+    assert "ratekit_store_up 1" in lines
+    assert "ratekit_store_errors_total 0" in lines
+    assert "ratekit_violations_dropped_total 0" in lines
+    version = server.admin("GET", "/api/v1/info").json()
+    assert f"ratekit_ruleset_version {version['ruleset_version']}" in lines
+    assert f'ratekit_build_info{{version="{version["version"]}"}} 1' in lines
+    assert "# TYPE ratekit_check_duration_seconds histogram" in lines
+
+    stream = EventStream(server)
+    text = request("GET", server.admin_url + "/metrics").body.decode()
+    assert "ratekit_sse_clients 1" in text.splitlines()
+    stream.close()
+
+
+# ---- the denial log ------------------------------------------------------------------
+
+def violations_dropped(server):
+    text = request("GET", server.admin_url + "/metrics").body.decode()
+    for line in text.splitlines():
+        if line.startswith("ratekit_violations_dropped_total "):
+            return int(line.split()[1])
+    raise AssertionError("no ratekit_violations_dropped_total")
+
+
+def stored_violations(server, rule):
+    with sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True) as db:
+        return db.execute("SELECT COUNT(*) FROM violations WHERE rule = ?", (rule,)).fetchone()[0]
+
+
+def test_a_burst_of_10000_denials_is_stored_or_counted_as_dropped(server):
+    server.create_rule(id="flood", algorithm="fixed_window", limit=1, window="1h")
+    assert server.check("flood", "attacker").json()["allowed"] is True
+    denied = 0
+    for _ in range(100):
+        denied += sum(not r["allowed"] for r in batch(server, "flood", ["attacker"] * 100))
+    assert denied == 10000
+    accounted = wait_until(
+        lambda: stored_violations(server, "flood") + violations_dropped(server) == 10000,
+        timeout=10)
+    stored, dropped = stored_violations(server, "flood"), violations_dropped(server)
+    assert accounted, (stored, dropped)
+    time.sleep(0.6)  # nothing more arrives later: no row is written twice
+    assert stored_violations(server, "flood") + violations_dropped(server) == 10000
+    with sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT rule, key, mode, \"limit\", cost, instance FROM violations "
+                         "WHERE rule = 'flood' LIMIT 1").fetchone()
+    assert row[:5] == ("flood", "attacker", "enforce", 1, 1) and row[5]
+
+
+def test_violations_page_by_cursor_filter_and_export_as_csv(server):
+    server.create_rule(id="pages", algorithm="fixed_window", limit=1, window="1h")
+    server.create_rule(id="quiet", algorithm="fixed_window", limit=1, window="1h", mode="shadow")
+    keys = ["a,b", 'q"x', "plain"]
+    for key in keys:
+        batch(server, "pages", [key] * 9)  # 1 allowed, 8 denied each
+    batch(server, "quiet", ["s"] * 3)  # 2 would-deny
+    assert wait_until(lambda: stored_violations(server, "pages") == 24, timeout=5)
+    assert wait_until(lambda: stored_violations(server, "quiet") == 2, timeout=5)
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        path = "/api/v1/violations?rule=pages&limit=7" + (f"&cursor={cursor}" if cursor else "")
+        body = server.admin("GET", path).json()
+        pages += 1
+        seen.extend(body["violations"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+        assert isinstance(cursor, str)
+    assert pages == 4 and len(seen) == 24
+    ids = [v["id"] for v in seen]
+    assert len(set(ids)) == 24 and ids == sorted(ids, reverse=True), "newest first, each once"
+    assert {v["key"] for v in seen} == set(keys)
+    v = seen[0]
+    assert set(v) == {"id", "at", "rule", "key", "mode", "limit", "cost"}
+    assert v["rule"] == "pages" and v["mode"] == "enforce" and v["limit"] == 1 and v["cost"] == 1
+    assert time.strptime(v["at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+
+    by_key = server.admin("GET", "/api/v1/violations?key=a%2Cb").json()["violations"]
+    assert len(by_key) == 8 and all(x["key"] == "a,b" for x in by_key)
+    shadow = server.admin("GET", "/api/v1/violations?rule=quiet").json()["violations"]
+    assert [x["mode"] for x in shadow] == ["shadow", "shadow"]
+    future = int(time.time()) + 3600
+    assert server.admin("GET", f"/api/v1/violations?from={future}").json() == {
+        "violations": [], "next_cursor": None}
+    assert server.admin("GET", "/api/v1/violations?cursor=nope").status == 400
+    assert server.admin("GET", "/api/v1/violations?limit=0").status == 400
+
+    r = server.admin("GET", "/api/v1/violations?format=csv")
+    assert r.status == 200
+    assert r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-disposition"] == 'attachment; filename="violations.csv"'
+    rows = list(csv.reader(io.StringIO(r.body.decode(), newline="")))
+    assert rows[0] == ["id", "at", "rule", "key", "mode", "limit", "cost"]
+    assert len(rows) == 1 + 26
+    assert {row[3] for row in rows[1:] if row[2] == "pages"} == set(keys)
+    assert sorted(int(row[0]) for row in rows[1:] if row[2] == "pages") == sorted(ids)
+
+
+def test_rows_older_than_the_retention_are_deleted(make_server):
+    s = make_server(env={"RATEKIT_VIOLATIONS_RETENTION_DAYS": "7"})
+    s.create_rule(id="aging", algorithm="fixed_window", limit=1, window="1h")
+    batch(s, "aging", ["k"] * 4)  # 3 denials
+    assert wait_until(lambda: stored_violations(s, "aging") == 3, timeout=5)
+    assert s.stop() == 0
+    with sqlite3.connect(s.db_path) as db:
+        db.execute("UPDATE violations SET at_ms = at_ms - 8 * 86400000 "
+                   "WHERE id = (SELECT MIN(id) FROM violations)")
+    again = make_server(db_path=s.db_path, env={"RATEKIT_VIOLATIONS_RETENTION_DAYS": "7"})
+    assert wait_until(lambda: stored_violations(again, "aging") == 2, timeout=5)
+    assert len(again.admin("GET", "/api/v1/violations").json()["violations"]) == 2
+
+
+def test_access_log_writes_one_json_line_per_check(make_server):
+    s = make_server(env={"RATEKIT_ACCESS_LOG": "1", "RATEKIT_LOG_LEVEL": "info",
+                         "RATEKIT_LOG_FORMAT": "json"})
+    s.create_rule(id="acc", algorithm="fixed_window", limit=1, window="1h")
+    s.check("acc", "203.0.113.9")
+    s.check("acc", "203.0.113.9")
+
+    def lines():
+        out = []
+        for line in s.output().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("message", "").startswith("check rule=acc "):
+                out.append(entry["message"])
+        return out
+
+    assert wait_until(lambda: len(lines()) == 2, timeout=3), s.output()[-2000:]
+    assert "key=203.0.113.9 decision=allowed" in lines()[0]
+    assert "decision=denied" in lines()[1]
+
+
+# ---- two instances on one Redis ------------------------------------------------------
+
+def test_two_instances_on_redis_report_each_others_checks_within_two_seconds(make_server,
+                                                                           redis):
+    env = {"RATEKIT_REDIS_URL": redis.url}
+    a = make_server(env=env)
+    b = make_server(env=env, db_path=a.db_path)
+    a.create_rule(id="shared", algorithm="fixed_window", limit=4, window="1h")
+    assert wait_until(lambda: b.check("shared", "probe").status == 200, timeout=3)
+    # the probe above counted once on b; wait until that second is behind us
+    assert wait_until(lambda: rule_counts(totals(a), "shared")["allowed"] == 1, timeout=3)
+    assert wait_until(lambda: totals(b)["instances"] == 2, timeout=3)
+    assert b.admin("GET", "/api/v1/info").json()["instances"] == 2
+
+    stream = EventStream(b)
+    stream.events_until(lambda e: e["event"] == "stats", timeout=3)
+    for _ in range(6):
+        a.check("shared", "198.51.100.9")
+    sent = time.monotonic()
+    seen = []
+    deadline = sent + 2.0
+    while time.monotonic() < deadline and sum_rule(seen, "shared", "denied") < 2:
+        try:
+            seen.append(stream.next_event(max(0.05, deadline - time.monotonic())))
+        except (socket.timeout, TimeoutError):
+            break
+    took = time.monotonic() - sent
+    stream.close()
+    assert sum_rule(seen, "shared", "allowed") == 4 and sum_rule(seen, "shared", "denied") == 2, \
+        seen
+    assert took <= 2.0, f"b's stream showed a's checks after {took:.2f}s"
+    got = wait_until(lambda: rule_counts(totals(b), "shared")["denied"] == 2, timeout=0.5)
+    assert got, totals(b)
+    s = rule_counts(totals(b), "shared")
+    assert s["allowed"] == 5 and s["denied"] == 2  # a's 4 and b's probe
+
+    top = b.admin("GET", "/api/v1/stats/top?rule=shared").json()["top"]
+    assert wait_until(lambda: b.admin("GET", "/api/v1/stats/top?rule=shared").json()["top"]
+                      == [{"rule": "shared", "key": "198.51.100.9", "denied": 2}], timeout=2), top
+    keys = redis.cli("KEYS", "ratekit:stats:*").split()
+    assert keys and all(0 < int(redis.cli("TTL", k)) <= 960 for k in keys)
+    assert int(redis.cli("ZCARD", "ratekit:instances")) == 2
+    assert 0 < int(redis.cli("TTL", "ratekit:instances")) <= 60
+    denied_keys = redis.cli("KEYS", "ratekit:denied:*").split()
+    assert denied_keys and all(0 < int(redis.cli("TTL", k)) <= 1020 for k in denied_keys)
+
+
+def test_stats_answer_while_redis_is_away_and_catch_up_after(make_server, redis):
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "100",
+                         "RATEKIT_FAIL_MODE": "open"})
+    s.create_rule(id="away", algorithm="fixed_window", limit=100, window="1h")
+    redis.stop()
+    for _ in range(3):
+        s.check("away", "k")
+    t0 = time.monotonic()
+    r = s.admin("GET", "/api/v1/stats?window=60", timeout=3)
+    assert r.status == 200 and time.monotonic() - t0 < 1.0
+    assert wait_until(lambda: rule_counts(totals(s), "away")["errors"] == 3, timeout=3), totals(s)
+    assert s.admin("GET", "/api/v1/stats/top", timeout=3).status == 503
+
+
+# ---- the cost of streams -------------------------------------------------------------
+
+def check_latencies(server, seconds):
+    """Sequential checks on one keep-alive connection for a while: (p50, p99) in seconds."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.data_port, timeout=5)
+    body = json.dumps({"rule": "lat", "key": "k"})
+    out = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        conn.request("POST", "/v1/check", body=body, headers={"Content-Type": "application/json"})
+        conn.getresponse().read()
+        out.append(time.perf_counter() - t)
+    conn.close()
+    out.sort()
+    return statistics.median(out), out[int(len(out) * 0.99)]
+
+
+def test_200_open_streams_do_not_slow_checks(server):
+    server.create_rule(id="lat", algorithm="token_bucket", limit=10 ** 7, window="1s")
+    check_latencies(server, 0.3)  # warm up
+    before = check_latencies(server, 3)
+    socks = []
+    for _ in range(200):
+        s = socket.create_connection(("127.0.0.1", server.admin_port))
+        s.sendall(f"GET /api/v1/stream?access_token={ADMIN_TOKEN} HTTP/1.1\r\n"
+                  f"Host: x\r\n\r\n".encode())
+        socks.append(s)
+    assert wait_until(lambda: "ratekit_sse_clients 200" in
+                      request("GET", server.admin_url + "/metrics").body.decode(), timeout=5)
+    with_streams = check_latencies(server, 3)  # three stats events to all 200
+    print(f"\ncheck latency p50/p99 without streams: {before[0] * 1e6:.0f}/{before[1] * 1e6:.0f} us;"
+          f" with 200 streams: {with_streams[0] * 1e6:.0f}/{with_streams[1] * 1e6:.0f} us")
+    for s in socks:
+        s.close()
+    assert with_streams[0] < before[0] * 1.5 + 0.0002

@@ -1,0 +1,63 @@
+"""INTEGRATION.md's nginx recipe when ratekit cannot answer: the files of
+examples/nginx/ in a real nginx, failing open by default and closed with
+the switch. (Limiting behind nginx: test_forward_auth.py.)"""
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import free_port, request, wait_for_port
+from test_forward_auth import NGINX_CONF, recipe
+
+
+@pytest.fixture
+def make_nginx(workdir):
+    started = []
+
+    def make(ratekit_port, after_include=""):
+        port = free_port()
+        d = os.path.join(workdir, f"nginx-{port}")
+        os.makedirs(os.path.join(d, "www", "api"))
+        os.makedirs(os.path.join(d, "tmp"))
+        with open(os.path.join(d, "www", "api", "items"), "w") as f:
+            f.write("items\n")
+        os.chmod(workdir, 0o755)
+        for root, dirs, _ in os.walk(d):
+            for x in dirs:
+                os.chmod(os.path.join(root, x), 0o755)
+        block = recipe().replace("try_files", after_include + "\n            try_files")
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(dir=d, port=port, ratekit_port=ratekit_port, recipe=block))
+        proc = subprocess.Popen(["nginx", "-c", conf, "-p", d], stderr=subprocess.DEVNULL)
+        started.append(proc)
+        wait_for_port(port, proc)
+        return f"http://127.0.0.1:{port}"
+
+    yield make
+    for p in started:
+        p.terminate()
+        p.wait(10)
+
+
+def test_nginx_fails_open_by_default_when_ratekit_is_down(make_nginx):
+    nginx = make_nginx(free_port())
+    r = request("GET", nginx + "/api/items")
+    assert r.status == 200 and r.body == b"items\n"
+
+
+def test_nginx_fails_closed_with_503_when_switched(make_nginx):
+    nginx = make_nginx(free_port(), after_include="set $ratekit_fail_mode closed;")
+    r = request("GET", nginx + "/api/items")
+    assert r.status == 503 and r.headers["retry-after"] == "1"
+    assert r.json()["error"]["code"] == "unavailable"
+
+
+def test_nginx_closed_mode_still_limits_and_allows_when_ratekit_is_up(server, make_nginx):
+    server.create_rule(id="edge", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/api/*"})
+    nginx = make_nginx(server.data_port, after_include="set $ratekit_fail_mode closed;")
+    got = [request("GET", nginx + "/api/items") for _ in range(2)]
+    assert [r.status for r in got] == [200, 429]
+    assert got[0].body == b"items\n" and int(got[1].headers["retry-after"]) >= 1

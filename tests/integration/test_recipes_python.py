@@ -1,0 +1,142 @@
+"""INTEGRATION.md's Python recipes, each run for real: the FastAPI
+middleware under uvicorn, the Django middleware under runserver, the Flask
+hooks under werkzeug, and the chat-bot throttle, all with
+examples/python/ratekit_client.py, against a real ratekitd."""
+
+import importlib
+import os
+import socket
+import sys
+import time
+
+import pytest
+
+from conftest import free_port, request
+from recipes.helpers import EXAMPLES, PYTHON, Process
+
+CLIENT_DIR = os.path.join(EXAMPLES, "python")
+
+
+def run_fastapi(port):
+    return ["-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning"], os.path.join(EXAMPLES, "fastapi"), {}
+
+
+def run_django(port):
+    return (["-m", "django", "runserver", "--noreload", f"127.0.0.1:{port}"],
+            os.path.join(EXAMPLES, "django"), {"DJANGO_SETTINGS_MODULE": "demo.settings"})
+
+
+def run_flask(port):
+    return (["-m", "flask", "--app", "app", "run", "--host", "127.0.0.1", "--port", str(port)],
+            os.path.join(EXAMPLES, "flask"), {})
+
+
+FRAMEWORKS = {"fastapi": run_fastapi, "django": run_django, "flask": run_flask}
+
+
+def has_module(name):
+    return importlib.util.find_spec(name) is not None
+
+
+@pytest.fixture(params=list(FRAMEWORKS))
+def make_app(request, workdir):
+    name = request.param
+    module = {"fastapi": "uvicorn"}.get(name, name)
+    if not has_module(module) or not has_module(name):
+        pytest.skip(f"{name} is not installed")
+    started = []
+
+    def make(ratekit_url, **env):
+        port = free_port()
+        args, cwd, extra = FRAMEWORKS[name](port)
+        full = {"PYTHONPATH": os.pathsep.join([cwd, CLIENT_DIR]), "RATEKIT_URL": ratekit_url,
+                "PYTHONDONTWRITEBYTECODE": "1"}
+        full.update(extra)
+        full.update(env)
+        p = Process([PYTHON, *args], port, env=full, cwd=cwd,
+                    log_path=os.path.join(workdir, f"{name}-{port}.log"))
+        started.append(p)
+        return p
+
+    yield make
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture
+def silent_ratekit():
+    """An address that accepts connections and never answers."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    yield f"http://127.0.0.1:{s.getsockname()[1]}"
+    s.close()
+
+
+def test_middleware_copies_headers_and_answers_429_json_with_retry_after(server, make_app):
+    server.create_rule(id="app", algorithm="fixed_window", limit=3, window="1m",
+                       match={"path": "/api/*"})
+    app = make_app(server.data)
+    got = [request("GET", app.url + "/api/items?page=1") for _ in range(5)]
+    assert [r.status for r in got] == [200, 200, 200, 429, 429], app.output()
+    assert got[0].json() == {"items": ["a", "b"]}
+    assert got[0].headers["ratelimit-policy"] == '"app";q=3;w=60'
+    assert got[0].headers["ratelimit"].startswith('"app";r=2;')
+    assert "retry-after" not in got[0].headers
+    denied = got[3]
+    assert denied.headers["content-type"].startswith("application/json")
+    assert int(denied.headers["retry-after"]) >= 1
+    err = denied.json()["error"]
+    assert err["code"] == "rate_limited" and err["rule"] == "app" and err["retry_after_ms"] > 0
+    # the application's own 404 is still counted and still carries the headers
+    other = make_app(server.data)
+    server.create_rule(id="keyed", algorithm="fixed_window", limit=1, window="1m",
+                       key=["api_key"], match={"path": "/keyed"})
+    k1 = [request("GET", other.url + "/keyed", headers={"X-API-Key": "k1"}) for _ in range(2)]
+    k2 = request("GET", other.url + "/keyed", headers={"X-API-Key": "k2"})
+    assert [r.status for r in k1] == [404, 429] and k2.status == 404
+    assert k1[0].headers["ratelimit-policy"] == '"keyed";q=1;w=60'
+
+
+def test_middleware_fails_open_by_default_within_the_timeout(silent_ratekit, make_app):
+    app = make_app(silent_ratekit, RATEKIT_TIMEOUT_MS="300")
+    start = time.monotonic()
+    r = request("GET", app.url + "/api/items")
+    assert r.status == 200 and r.json() == {"items": ["a", "b"]}
+    assert time.monotonic() - start < 2.0
+
+
+def test_middleware_fails_closed_with_503_when_switched(silent_ratekit, make_app):
+    app = make_app(silent_ratekit, RATEKIT_TIMEOUT_MS="300", RATEKIT_FAIL_OPEN="0")
+    start = time.monotonic()
+    r = request("GET", app.url + "/api/items")
+    assert time.monotonic() - start < 2.0
+    assert r.status == 503 and r.headers["retry-after"] == "1"
+    assert r.json()["error"]["code"] == "unavailable"
+
+
+@pytest.fixture
+def throttle(server, monkeypatch):
+    monkeypatch.syspath_prepend(CLIENT_DIR)
+    monkeypatch.syspath_prepend(os.path.join(EXAMPLES, "telegram"))
+    for name in ("ratekit_client", "throttle"):
+        sys.modules.pop(name, None)
+    mod = importlib.import_module("throttle")
+    monkeypatch.setattr(mod.ratekit_client, "RATEKIT_URL", server.data)
+    yield mod
+    for name in ("ratekit_client", "throttle"):
+        sys.modules.pop(name, None)
+
+
+def test_bot_throttle_limits_each_user_on_their_own(server, throttle):
+    server.create_rule(id="bot-per-user", algorithm="token_bucket", limit=3, window="1m")
+    updates = [{"from": {"id": 42}, "text": f"m{i}"} for i in range(5)]
+    updates.insert(2, {"from": {"id": 7}, "text": "hello"})
+    replies = throttle.simulate(updates)
+    assert [r for u, r in replies if u == 7] == ["You said: hello"]
+    mine = [r for u, r in replies if u == 42]
+    assert mine[:3] == ["You said: m0", "You said: m1", "You said: m2"]
+    assert all(r.startswith("Slow down: try again in ") for r in mine[3:]) and len(mine) == 5
+    assert throttle.allow(42)[0] is False and throttle.allow(42)[1] >= 1
+    assert throttle.allow(8)[0] is True

@@ -1,0 +1,291 @@
+"""ratekitd on a Redis Cluster (RATEKIT_REDIS_CLUSTER): exact limits with the
+keys spread over every master, a slot migrated under load, rules and
+statistics shared by instances with their own SQLite files, a master killed
+and replaced by its replica, and the start-up rules.
+
+The tests share one cluster (3 masters, 3 replicas); the failover test kills
+a master, so it comes last."""
+
+import concurrent.futures
+import json
+import os
+import threading
+import time
+
+from cluster import keyslot, redis_cluster  # noqa: F401 (the fixture)
+from conftest import request
+
+
+def _env(cluster, **extra):
+    env = {"RATEKIT_REDIS_CLUSTER": cluster.seeds, "RATEKIT_REDIS_TIMEOUT_MS": "200"}
+    env.update(extra)
+    return env
+
+
+def _wait_rule(server, rule_id, timeout=5.0):
+    """Until the instance's data plane knows the rule (asked with a probe key)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "results" in server.check(rule_id, "probe").json():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"rule {rule_id} never reached the other instance")
+
+
+def _batch(server, rule, keys):
+    """One /v1/check/batch over keys; the per-check answers."""
+    r = request("POST", server.data + "/v1/check/batch",
+                {"checks": [{"rule": rule, "key": k} for k in keys]})
+    assert r.status == 200, r
+    return r.json()["results"]
+
+
+def _wait_until(predicate, timeout):
+    """Polls predicate until it holds; the seconds it took, or None."""
+    start = time.monotonic()
+    while True:
+        if predicate():
+            return time.monotonic() - start
+        if time.monotonic() - start >= timeout:
+            return None
+        time.sleep(0.02)
+
+
+def _knows(server, rule_id):
+    """Whether the instance's data plane decides by the rule (a fresh probe key each time)."""
+    r = server.check(rule_id, f"probe-{time.monotonic_ns()}")
+    return r.status == 200 and r.json().get("rule") == rule_id
+
+
+def _stats(server):
+    r = server.admin("GET", "/api/v1/stats?window=60")
+    assert r.status == 200, r
+    return r.json()
+
+
+def _rule_counts(stats, rule):
+    for r in stats["rules"]:
+        if r["rule"] == rule:
+            return {f: r[f] for f in ("allowed", "denied")}
+    return {"allowed": 0, "denied": 0}
+
+
+def _cluster_keys(cluster, pattern):
+    """{key: port} of the keys matching pattern on every live master."""
+    return {k: p for p in cluster.masters() for k in cluster.cli(p, "KEYS", pattern).split()}
+
+
+def _fail_mode(answer):
+    return answer["results"][0].get("fail_mode")
+
+
+def _state_key(rule, key, alg="fixed_window"):
+    return f"ratekit:{{{rule}:{key}}}:{alg}"
+
+
+def test_two_instances_enforce_exact_limits_on_keys_spread_over_every_master(
+        make_server, redis_cluster):
+    a = make_server(env=_env(redis_cluster))
+    b = make_server(env=_env(redis_cluster), db_path=a.db_path)
+    a.create_rule(id="spread", algorithm="fixed_window", limit=5, window="1d")
+    _wait_rule(b, "spread")
+    keys = [f"client-{i}" for i in range(300)]
+    chunks = [keys[i:i + 100] for i in range(0, len(keys), 100)]
+    # every key 8 times: 4 rounds through each instance, all at once
+    jobs = [(srv, chunk) for srv in (a, b) for chunk in chunks for _ in range(4)]
+    allowed = {k: 0 for k in keys}
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for chunk, answers in zip((c for _, c in jobs),
+                                  pool.map(lambda j: _batch(j[0], "spread", j[1]), jobs)):
+            for key, ans in zip(chunk, answers):
+                assert _fail_mode(ans) is None, ans
+                allowed[key] += ans["allowed"]
+    assert {k: n for k, n in allowed.items() if n != 5} == {}
+    masters = redis_cluster.masters()
+    assert len(masters) == 3
+    # the rule's state keys only (statistics and the ruleset live beside them)
+    sizes = {p: len(redis_cluster.cli(p, "KEYS", "ratekit:{spread:*").split()) for p in masters}
+    assert all(n > 0 for n in sizes.values()), sizes
+    assert sum(sizes.values()) == len(keys) + 1  # and the probe
+    info = a.admin("GET", "/api/v1/info").json()
+    assert "redis-cluster" in str(info), info
+
+
+def test_a_slot_migrated_under_load_keeps_every_count_exact(make_server, redis_cluster):
+    a = make_server(env=_env(redis_cluster))
+    b = make_server(env=_env(redis_cluster), db_path=a.db_path)
+    a.create_rule(id="mig", algorithm="fixed_window", limit=100000, window="1d")
+    _wait_rule(b, "mig")
+    # four keys in one slot (the one that moves) and a few elsewhere
+    slot = keyslot(_state_key("mig", "m0"))
+    moving = ["m0"]
+    i = 1
+    while len(moving) < 4:
+        if keyslot(_state_key("mig", f"m{i}")) == slot:
+            moving.append(f"m{i}")
+        i += 1
+    keys = moving + [f"other-{i}" for i in range(8)]
+    src = redis_cluster.slot_owner(slot)
+    dst = next(p for p in redis_cluster.masters() if p != src)
+
+    allowed = {k: 0 for k in keys}
+    problems = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def load(server):
+        while not stop.is_set():
+            answers = _batch(server, "mig", keys)
+            with lock:
+                for ans, key in zip(answers, keys):
+                    if _fail_mode(ans) is not None or not ans["allowed"]:
+                        problems.append((key, ans))
+                    allowed[key] += ans["allowed"]
+
+    threads = [threading.Thread(target=load, args=(s,)) for s in (a, b)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.2)
+        cli = redis_cluster.cli
+        cli(dst, "CLUSTER", "SETSLOT", str(slot), "IMPORTING", redis_cluster.ids[src])
+        cli(src, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", redis_cluster.ids[dst])
+        for key in moving:  # one at a time: meanwhile some are here, some there (ASK)
+            time.sleep(0.1)
+            assert cli(src, "MIGRATE", "127.0.0.1", str(dst), _state_key("mig", key), "0",
+                       "5000") == "OK"
+        time.sleep(0.1)
+        for port in redis_cluster.masters():
+            cli(port, "CLUSTER", "SETSLOT", str(slot), "NODE", redis_cluster.ids[dst])
+        time.sleep(0.3)  # the old owner answers MOVED now
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert problems == []
+    assert redis_cluster.slot_owner(slot) == dst
+    # what Redis counted is exactly what was allowed, for every key
+    for key in keys:
+        owner = dst if key in moving else redis_cluster.slot_owner(keyslot(_state_key("mig", key)))
+        state = redis_cluster.cli(owner, "GET", _state_key("mig", key))
+        # lua/README.md: <window index><count, 8 digits>, or "<start>:<count>"
+        count = int(state.split(":")[1]) if ":" in state else int(state) % 10**8
+        assert count == allowed[key], (key, state, allowed[key])
+    assert all(allowed[k] > 10 for k in moving), allowed
+
+
+def test_instances_with_their_own_files_share_rules_and_statistics(make_server, redis_cluster,
+                                                                  workdir):
+    env = _env(redis_cluster)
+    a = make_server(env=env, db_path=os.path.join(workdir, "a.db"))
+    b = make_server(env=env, db_path=os.path.join(workdir, "b.db"))
+    assert not _knows(b, "hot")
+
+    # a rule created on A is enforced on B within a second
+    a.create_rule(id="hot", algorithm="fixed_window", limit=2, window="1h")
+    took = _wait_until(lambda: _knows(b, "hot"), timeout=1.0)
+    assert took is not None, "B does not know the rule a second after A stored it"
+    assert [b.check("hot", "203.0.113.7").json()["allowed"] for _ in range(3)] == \
+        [True, True, False]
+    history = b.admin("GET", "/api/v1/rules/hot/history").json()["history"]
+    assert history[0]["actor"] == "sync"
+    # and a change made on B travels back to A
+    assert b.admin("PATCH", "/api/v1/rules/hot", {"limit": 7}).status == 200
+    assert _wait_until(lambda: a.admin("GET", "/api/v1/rules/hot").json().get("limit") == 7,
+                       timeout=1.0) is not None
+    ruleset = _cluster_keys(redis_cluster, "ratekit:ruleset")
+    assert list(ruleset) == ["ratekit:ruleset"]
+    assert ruleset["ratekit:ruleset"] == redis_cluster.slot_owner(keyslot("ratekit:ruleset"))
+    doc = json.loads(redis_cluster.cli(ruleset["ratekit:ruleset"], "GET", "ratekit:ruleset"))
+    assert [r["limit"] for r in doc["rules"] if r["id"] == "hot"] == [7]
+
+    # checks made on A (under a rule B never used) show in B's statistics within 2 s
+    a.create_rule(id="seen", algorithm="fixed_window", limit=3, window="1h")
+    answers = [a.check("seen", "198.51.100.9").json()["allowed"] for _ in range(5)]
+    assert answers == [True] * 3 + [False] * 2
+    took = _wait_until(lambda: _rule_counts(_stats(b), "seen") == {"allowed": 3, "denied": 2},
+                       timeout=2.0)
+    assert took is not None, _stats(b)
+    assert _stats(b)["instances"] == 2
+    assert b.admin("GET", "/api/v1/info").json()["instances"] == 2
+    assert _wait_until(lambda: b.admin("GET", "/api/v1/stats/top?rule=seen").json()["top"] ==
+                       [{"rule": "seen", "key": "198.51.100.9", "denied": 2}], timeout=2.0) \
+        is not None, b.admin("GET", "/api/v1/stats/top?rule=seen").json()
+    # the per-second sums live on the masters owning their slots, with their TTL
+    seconds = _cluster_keys(redis_cluster, "ratekit:stats:*")
+    assert seconds
+    for key, port in seconds.items():
+        assert port == redis_cluster.slot_owner(keyslot(key))
+        assert 0 < int(redis_cluster.cli(port, "TTL", key)) <= 960
+
+
+def test_bad_seed_lists_stop_startup_with_one_line(make_server):
+    for seeds in ("127.0.0.1", "127.0.0.1:7000,,127.0.0.1:7001", "::1:7000", "host:99999"):
+        s = make_server(env={"RATEKIT_REDIS_CLUSTER": seeds}, start=False)
+        s.start(wait=False)
+        assert s.proc.wait(10) != 0
+        lines = [l for l in s.output().splitlines() if l.startswith("ratekitd:")]
+        assert len(lines) == 1 and "RATEKIT_REDIS_CLUSTER" in lines[0], lines
+    s = make_server(env={"RATEKIT_REDIS_CLUSTER": "127.0.0.1:7000",
+                         "RATEKIT_REDIS_URL": "redis://127.0.0.1:6379"}, start=False)
+    s.start(wait=False)
+    assert s.proc.wait(10) != 0
+    assert "not both" in s.output()
+
+
+def test_an_unreachable_cluster_is_fatal_in_production_and_local_in_development(make_server):
+    s = make_server(env={"RATEKIT_REDIS_CLUSTER": "127.0.0.1:1,127.0.0.1:2",
+                         "RATEKIT_ENV": "production"}, start=False)
+    s.start(wait=False)
+    assert s.proc.wait(10) != 0
+    lines = [l for l in s.output().splitlines() if l.startswith("ratekitd:")]
+    assert len(lines) == 1 and "RATEKIT_REDIS_CLUSTER" in lines[0] and "production" in lines[0]
+    d = make_server(env={"RATEKIT_REDIS_CLUSTER": "127.0.0.1:1"})
+    d.create_rule(id="dev", algorithm="fixed_window", limit=1, window="1m")
+    answers = [d.check("dev", "k").json() for _ in range(2)]
+    assert [x["allowed"] for x in answers] == [True, False]
+    assert all(_fail_mode(x) == "local" for x in answers)
+    assert "unreachable" in d.output()
+
+
+def _subscribers(cluster, port):
+    return int(cluster.cli(port, "PUBSUB", "NUMSUB", "ratekit:ruleset").split()[1])
+
+
+def test_checks_and_rules_sync_answer_through_a_master_failover_and_come_back(
+        make_server, redis_cluster, workdir):
+    s = make_server(env=_env(redis_cluster), db_path=os.path.join(workdir, "s.db"))
+    other = make_server(env=_env(redis_cluster), db_path=os.path.join(workdir, "other.db"))
+    s.create_rule(id="fo", algorithm="fixed_window", limit=100000, window="1d")
+    keys = [f"fo-{i}" for i in range(30)]
+    assert all(_fail_mode(x) is None for x in _batch(s, "fo", keys))
+    # the victim serves the ruleset too: both instances listen there
+    victim = redis_cluster.slot_owner(keyslot("ratekit:ruleset"))
+    assert _wait_until(lambda: _subscribers(redis_cluster, victim) == 2, timeout=3) is not None
+    on_victim = [k for k in keys
+                 if redis_cluster.slot_owner(keyslot(_state_key("fo", k))) == victim]
+    assert on_victim
+    redis_cluster.kill(victim)
+    t0 = time.monotonic()
+    saw_fail_mode, back, rounds = False, False, 0
+    while time.monotonic() - t0 < 10 and not back:
+        answers = {k: s.check("fo", k, timeout=5).json() for k in keys}
+        assert all(a["allowed"] for a in answers.values())
+        failed = [k for k, a in answers.items() if _fail_mode(a) is not None]
+        if rounds == 0:
+            # until the cluster notices (node timeout 1 s) and goes CLUSTERDOWN
+            # as a whole, the other masters keep deciding
+            assert set(failed) == set(on_victim), failed
+        saw_fail_mode |= bool(failed)
+        back = saw_fail_mode and not failed
+        rounds += 1
+        time.sleep(0.05)
+    assert saw_fail_mode, "the killed master's keys never used the fail mode"
+    assert back, "checks did not return to the cluster within 10 s of the kill"
+    assert victim not in redis_cluster.masters()
+    assert request("GET", s.data + "/readyz").status == 200
+    # the subscribers follow the ruleset to its new master, and hot reload works again
+    heir = redis_cluster.slot_owner(keyslot("ratekit:ruleset"))
+    assert _wait_until(lambda: _subscribers(redis_cluster, heir) == 2, timeout=4) is not None
+    s.create_rule(id="after-failover", algorithm="fixed_window", limit=1, window="1m")
+    assert _wait_until(lambda: _knows(other, "after-failover"), timeout=1.0) is not None

@@ -1,0 +1,145 @@
+"""One limit shared by every instance: ratekitd processes on one real
+redis-server, and what a check does when Redis fails."""
+
+import concurrent.futures
+import multiprocessing
+import signal
+import subprocess
+import tempfile
+import time
+
+from conftest import request
+
+ALGORITHMS = ["fixed_window", "sliding_window", "sliding_log", "token_bucket", "gcra",
+              "leaky_bucket", "concurrency"]
+
+
+def _fire(args):
+    """One client process: n checks spread over the instances; returns allowed count."""
+    urls, rule, key, n = args
+    allowed = 0
+    for i in range(n):
+        r = request("POST", urls[i % len(urls)] + "/v1/check", {"rule": rule, "key": key})
+        allowed += r.status == 200 and r.json()["allowed"]
+    return allowed
+
+
+def test_two_instances_enforce_one_exact_limit_for_every_algorithm(make_server, redis):
+    env = {"RATEKIT_REDIS_URL": redis.url}
+    a = make_server(env=env)
+    b = make_server(env=env, db_path=a.db_path)
+    limit = 40
+    for alg in ALGORITHMS:
+        a.create_rule(id="x-" + alg.replace("_", "-"), algorithm=alg, limit=limit, window="1h")
+    deadline = time.time() + 3
+    while time.time() < deadline and len(b.admin("GET", "/api/v1/rules").json()["rules"]) < 7:
+        time.sleep(0.05)
+    urls = [a.data, b.data]
+    with multiprocessing.Pool(4) as pool:
+        for alg in ALGORITHMS:
+            rule = "x-" + alg.replace("_", "-")
+            counts = pool.map(_fire, [(urls, rule, "shared-key", 30)] * 4)
+            assert sum(counts) == limit, (alg, counts)
+
+
+def test_keys_follow_the_documented_layout_with_a_ttl(make_server, redis):
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_KEY_PREFIX": "acme"})
+    s.create_rule(id="lay", algorithm="token_bucket", limit=5, window="1m")
+    s.check("lay", "203.0.113.7")
+    keys = redis.cli("KEYS", "*").split("\n")
+    assert all(k.startswith("acme:") for k in keys), keys
+    # besides counters, only the shared ruleset (acme:ruleset) lives in Redis
+    assert [k for k in keys if k != "acme:ruleset"] == ["acme:{lay:203.0.113.7}:token_bucket"]
+    ttl = int(redis.cli("PTTL", "acme:{lay:203.0.113.7}:token_bucket"))
+    assert 0 < ttl <= 60000
+
+
+def test_fail_modes_when_redis_is_gone(make_server, redis):
+    env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "100"}
+    s = make_server(env=env)
+    s.create_rule(id="open", algorithm="fixed_window", limit=1, window="1m", fail_mode="open")
+    s.create_rule(id="closed", algorithm="fixed_window", limit=100, window="1m",
+                  fail_mode="closed")
+    s.create_rule(id="local", algorithm="fixed_window", limit=2, window="1m")
+    assert s.check("open", "k").json()["allowed"] is True
+    redis.stop()
+    for _ in range(3):
+        r = s.check("open", "k").json()
+        assert r["allowed"] is True and r["results"][0]["fail_mode"] == "open"
+    r = s.check("closed", "k").json()
+    assert r["allowed"] is False and r["results"][0]["fail_mode"] == "closed"
+    local = [s.check("local", "k").json() for _ in range(3)]
+    assert [x["allowed"] for x in local] == [True, True, False]
+    assert request("GET", s.data + "/readyz").status == 503
+
+
+def test_a_hung_redis_never_hangs_a_check_and_checks_come_back(make_server, redis):
+    env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "150"}
+    s = make_server(env=env)
+    s.create_rule(id="hung", algorithm="token_bucket", limit=1000, window="1m")
+    assert s.check("hung", "k").json()["results"][0].get("fail_mode") is None
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        worst = 0
+        for _ in range(10):
+            t = time.monotonic()
+            r = s.check("hung", "k", timeout=5)
+            worst = max(worst, time.monotonic() - t)
+            assert r.status == 200 and r.json()["allowed"] is True
+        assert worst < 0.15 + 0.35, worst
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 2.0
+    back = False
+    while time.monotonic() < deadline and not back:
+        back = s.check("hung", "k").json()["results"][0].get("fail_mode") is None
+        time.sleep(0.05)
+    assert back, "checks did not return to Redis within 2 s"
+
+
+def test_redis_restart_is_survived(make_server, make_redis, workdir):
+    r1 = make_redis()
+    port = r1.port
+    s = make_server(env={"RATEKIT_REDIS_URL": r1.url, "RATEKIT_REDIS_TIMEOUT_MS": "100"})
+    s.create_rule(id="rs", algorithm="fixed_window", limit=3, window="1m")
+    s.check("rs", "k")
+    r1.stop()
+    assert s.check("rs", "k").json()["results"][0]["fail_mode"] == "local"
+    # a new redis-server on the same port: the cache of scripts is empty
+    d = tempfile.mkdtemp(dir=workdir)
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--dir", d], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 3
+        ok = False
+        while time.monotonic() < deadline and not ok:
+            ok = s.check("rs", "fresh").json()["results"][0].get("fail_mode") is None
+            time.sleep(0.05)
+        assert ok
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_production_refuses_to_start_without_redis(make_server):
+    s = make_server(env={"RATEKIT_REDIS_URL": "redis://127.0.0.1:1", "RATEKIT_ENV": "production"},
+                    start=False)
+    s.start(wait=False)
+    assert s.proc.wait(10) != 0
+    out = s.output()
+    assert "RATEKIT_REDIS_URL" in out and "production" in out
+    assert len([l for l in out.splitlines() if l.startswith("ratekitd:")]) == 1
+
+
+def test_development_starts_without_redis_and_decides_locally(make_server):
+    s = make_server(env={"RATEKIT_REDIS_URL": "redis://127.0.0.1:1"})
+    s.create_rule(id="dev", algorithm="fixed_window", limit=1, window="1m")
+    assert [s.check("dev", "k").json()["allowed"] for _ in range(2)] == [True, False]
+    assert "unreachable" in s.output()
+
+
+def test_a_bad_redis_url_stops_startup_with_one_line(make_server):
+    s = make_server(env={"RATEKIT_REDIS_URL": "redis://host:notaport"}, start=False)
+    s.start(wait=False)
+    assert s.proc.wait(10) != 0
+    assert "RATEKIT_REDIS_URL" in s.output()

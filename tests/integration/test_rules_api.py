@@ -1,0 +1,307 @@
+"""The rules admin API, black-box: CRUD, validation, history and restore,
+export/import, hot reload across two processes, durability across kill -9."""
+
+import signal
+import time
+
+from conftest import request
+
+RULE = {"id": "api-per-ip", "algorithm": "fixed_window", "limit": 5, "window": "1m"}
+
+
+def rule(**over):
+    r = dict(RULE)
+    r.update(over)
+    return r
+
+
+def rule_ids(server):
+    r = server.admin("GET", "/api/v1/rules")
+    assert r.status == 200, r
+    return sorted(x["id"] for x in r.json()["rules"])
+
+
+def ruleset_version(server):
+    return server.admin("GET", "/api/v1/rules").json()["version"]
+
+
+def wait_until(predicate, timeout=1.0):
+    """Polls predicate every 20 ms; returns how long it took, or None."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.02)
+    return None
+
+
+def test_crud_round_trip(server):
+    r = server.admin("POST", "/api/v1/rules", rule(description="public API", burst=2))
+    assert r.status == 201, r
+    created = r.json()
+    assert created["id"] == "api-per-ip"
+    assert created["window_ms"] == 60000
+    assert "window" not in created
+    assert created["version"] == 1
+    assert created["mode"] == "enforce" and created["priority"] == 100
+    assert created["key"] == ["ip"]
+    assert created["created_at"].endswith("Z") and created["updated_at"].endswith("Z")
+
+    r = server.admin("GET", "/api/v1/rules/api-per-ip")
+    assert r.status == 200 and r.json() == created
+
+    listing = server.admin("GET", "/api/v1/rules").json()
+    assert [x["id"] for x in listing["rules"]] == ["api-per-ip"]
+    assert listing["version"] >= 1
+
+    r = server.admin("PUT", "/api/v1/rules/api-per-ip", rule(limit=50))
+    assert r.status == 200, r
+    assert r.json()["limit"] == 50 and r.json()["version"] == 2
+    assert r.json()["burst"] is None, "PUT replaces the whole rule"
+
+    r = server.admin("DELETE", "/api/v1/rules/api-per-ip")
+    assert r.status == 204 and r.body == b""
+    assert server.admin("GET", "/api/v1/rules/api-per-ip").status == 404
+    r = server.admin("DELETE", "/api/v1/rules/api-per-ip")
+    assert r.status == 404 and r.json()["error"]["code"] == "not_found"
+    assert server.admin("PUT", "/api/v1/rules/nope", rule(id="nope")).status == 404
+
+
+def test_create_of_an_existing_id_is_a_conflict(server):
+    server.create_rule(**RULE)
+    r = server.admin("POST", "/api/v1/rules", rule(limit=999))
+    assert r.status == 409 and r.json()["error"]["code"] == "conflict"
+    assert server.admin("GET", "/api/v1/rules/api-per-ip").json()["limit"] == 5
+
+
+def test_dry_run_validates_and_stores_nothing(server):
+    before = ruleset_version(server)
+    r = server.admin("POST", "/api/v1/rules?dry_run=1", rule(window="30s"))
+    assert r.status == 200, r
+    assert r.json()["window_ms"] == 30000 and r.json()["id"] == "api-per-ip"
+    assert rule_ids(server) == []
+    assert server.admin("GET", "/api/v1/rules/api-per-ip").status == 404
+    assert ruleset_version(server) == before
+
+    r = server.admin("POST", "/api/v1/rules?dry_run=1", rule(limit=0))
+    assert r.status == 400 and r.json()["error"]["code"] == "invalid_rule"
+
+    server.create_rule(**RULE)
+    r = server.admin("PATCH", "/api/v1/rules/api-per-ip?dry_run=1", {"limit": 77})
+    assert r.status == 200 and r.json()["limit"] == 77
+    assert server.admin("GET", "/api/v1/rules/api-per-ip").json()["limit"] == 5
+    assert server.admin("POST", "/api/v1/rules?dry_run=1", RULE).status == 409
+
+
+def test_invalid_rule_lists_every_problem_and_stores_nothing(server):
+    bad = {"id": "Not Valid", "algorithm": "quantum", "limit": 0, "window": "soon",
+           "mode": "loud", "key": ["cookie"], "colour": "red",
+           "match": {"methods": ["FETCH"], "path": "no-slash"},
+           "plans": {"pro": {"limit": -1}}}
+    r = server.admin("POST", "/api/v1/rules", bad)
+    assert r.status == 400, r
+    err = r.json()["error"]
+    assert err["code"] == "invalid_rule"
+    fields = {e["field"] for e in err["errors"]}
+    for f in ("id", "algorithm", "limit", "window", "mode", "key[0]", "colour",
+              "match.methods[0]", "match.path", "plans.pro.limit"):
+        assert f in fields, (f, err["errors"])
+    assert all(e["message"] for e in err["errors"])
+    assert rule_ids(server) == []
+
+
+def test_numbers_are_range_checked_exactly(server):
+    for limit in (1.5, "10", 1e300, 10000001, -3, True):
+        r = server.admin("POST", "/api/v1/rules", rule(limit=limit))
+        assert r.status == 400, (limit, r)
+        assert [e["field"] for e in r.json()["error"]["errors"]] == ["limit"]
+    r = server.admin("POST", "/api/v1/rules", rule(algorithm="sliding_log", limit=100001))
+    assert r.status == 400
+    assert server.admin("POST", "/api/v1/rules", rule(limit=10000000)).status == 201
+    assert rule_ids(server) == ["api-per-ip"]
+
+
+def test_window_duration_strings(server):
+    cases = {"500ms": 500, "30s": 30000, "1m": 60000, "1h": 3600000, "1d": 86400000}
+    for i, (text, ms) in enumerate(cases.items()):
+        created = server.create_rule(**rule(id=f"w{i}", window=text))
+        assert created["window_ms"] == ms, text
+    for text in ("1.5s", "2w", "8d", "0s", "s", "-1m"):
+        r = server.admin("POST", "/api/v1/rules", rule(id="bad", window=text))
+        assert r.status == 400, text
+    r = server.admin("POST", "/api/v1/rules", rule(id="both", window_ms=1000))
+    assert r.status == 400, "window and window_ms together are ambiguous"
+
+
+def test_bad_json_is_refused(server):
+    for body in (b'{"id": "x"} trailing', b"{", b"", b"[1,"):
+        r = request("POST", server.admin_url + "/api/v1/rules", body=body,
+                    headers={"Authorization": "Bearer " + server.token,
+                             "Content-Type": "application/json"})
+        assert r.status == 400, (body, r)
+        assert r.json()["error"]["code"] == "invalid_json"
+    assert rule_ids(server) == []
+
+
+def test_patch_merges_fields_then_validates_the_whole(server):
+    server.create_rule(**rule(burst=3, plans={"pro": {"limit": 50}}))
+    r = server.admin("PATCH", "/api/v1/rules/api-per-ip", {"limit": 9, "window": "1h"})
+    assert r.status == 200, r
+    got = r.json()
+    assert (got["limit"], got["window_ms"], got["burst"]) == (9, 3600000, 3)
+    assert got["plans"] == {"pro": {"limit": 50}}
+    assert got["version"] == 2
+
+    r = server.admin("PATCH", "/api/v1/rules/api-per-ip", {"algorithm": "token_bucket", "shape": True})
+    assert r.status == 400 and r.json()["error"]["errors"][0]["field"] == "shape"
+    r = server.admin("PATCH", "/api/v1/rules/api-per-ip", {"id": "other"})
+    assert r.status == 400
+    r = server.admin("PATCH", "/api/v1/rules/api-per-ip", {"nonsense": 1})
+    assert r.status == 400
+    assert server.admin("GET", "/api/v1/rules/api-per-ip").json()["version"] == 2
+    assert server.admin("PATCH", "/api/v1/rules/missing", {"limit": 1}).status == 404
+
+
+def test_put_body_id_must_match_the_path(server):
+    server.create_rule(**RULE)
+    r = server.admin("PUT", "/api/v1/rules/api-per-ip", rule(id="someone-else"))
+    assert r.status == 400 and r.json()["error"]["errors"][0]["field"] == "id"
+    body = dict(RULE)
+    del body["id"]
+    r = server.admin("PUT", "/api/v1/rules/api-per-ip", dict(body, limit=8))
+    assert r.status == 200 and r.json()["limit"] == 8
+
+
+def test_history_and_restore_including_a_deleted_rule(server):
+    server.create_rule(**RULE)
+    assert server.admin("PATCH", "/api/v1/rules/api-per-ip", {"limit": 6}).status == 200
+    assert server.admin("DELETE", "/api/v1/rules/api-per-ip").status == 204
+
+    r = server.admin("GET", "/api/v1/rules/api-per-ip/history")
+    assert r.status == 200, r
+    hist = r.json()["history"]
+    assert [h["action"] for h in hist] == ["delete", "update", "create"]
+    assert [h["version"] for h in hist] == [3, 2, 1]
+    assert hist[0]["after"] is None and hist[0]["before"]["limit"] == 6
+    assert hist[1]["before"]["limit"] == 5 and hist[1]["after"]["limit"] == 6
+    assert hist[2]["before"] is None
+    assert all(h["actor"] and h["at"].endswith("Z") for h in hist)
+
+    r = server.admin("POST", "/api/v1/rules/api-per-ip/restore/1")
+    assert r.status == 200, r
+    assert r.json()["limit"] == 5 and r.json()["version"] == 4
+    assert server.admin("GET", "/api/v1/rules/api-per-ip").json()["limit"] == 5
+    assert server.admin("GET", "/api/v1/rules/api-per-ip/history").json()["history"][0]["action"] == "restore"
+
+    assert server.admin("POST", "/api/v1/rules/api-per-ip/restore/2").json()["limit"] == 6
+    r = server.admin("POST", "/api/v1/rules/api-per-ip/restore/99")
+    assert r.status == 404 and r.json()["error"]["code"] == "not_found"
+    assert server.admin("POST", "/api/v1/rules/api-per-ip/restore/abc").status == 404
+    assert server.admin("POST", "/api/v1/rules/api-per-ip/restore/3").status == 409
+    assert server.admin("GET", "/api/v1/rules/never/history").status == 404
+
+
+def test_export_import_round_trip(server, make_server, workdir):
+    server.create_rule(**rule(id="a", plans={"pro": {"limit": 100}}))
+    server.create_rule(**rule(id="b", algorithm="leaky_bucket", shape=True, key=["user", "ip+route"]))
+    r = server.admin("GET", "/api/v1/rules/export")
+    assert r.status == 200, r
+    doc = r.json()
+    assert doc["version"] == ruleset_version(server)
+    assert doc["exported_at"].endswith("Z")
+    assert [x["id"] for x in doc["rules"]] == ["a", "b"]
+
+    other = make_server(db_path=workdir + "/other.db")
+    other.create_rule(**rule(id="stale"))
+    r = other.admin("POST", "/api/v1/rules/import", doc)
+    assert r.status == 200, r
+    res = r.json()
+    assert (res["created"], res["updated"], res["deleted"]) == (2, 0, 1)
+    assert res["version"] == ruleset_version(other)
+    strip = lambda rules: [{k: v for k, v in x.items()
+                            if k not in ("version", "created_at", "updated_at")} for x in rules]
+    assert strip(other.admin("GET", "/api/v1/rules/export").json()["rules"]) == strip(doc["rules"])
+
+    r = other.admin("POST", "/api/v1/rules/import", doc)
+    assert (r.json()["created"], r.json()["updated"], r.json()["deleted"]) == (0, 0, 0)
+
+
+def test_import_is_all_or_nothing(server):
+    server.create_rule(**rule(id="keep"))
+    before = server.admin("GET", "/api/v1/rules/export").json()
+    doc = {"rules": [rule(id="new-one"), rule(id="broken", limit=0), rule(id="keep", limit=1)]}
+    r = server.admin("POST", "/api/v1/rules/import", doc)
+    assert r.status == 400, r
+    assert r.json()["error"]["code"] == "invalid_rule"
+    assert [e["field"] for e in r.json()["error"]["errors"]] == ["rules[1].limit"]
+    after = server.admin("GET", "/api/v1/rules/export").json()
+    assert after["rules"] == before["rules"] and after["version"] == before["version"]
+
+    r = server.admin("POST", "/api/v1/rules/import", {"rules": [rule(id="x"), rule(id="x")]})
+    assert r.status == 400 and "rules[1].id" in [e["field"] for e in r.json()["error"]["errors"]]
+
+    r = server.admin("POST", "/api/v1/rules/import?dry_run=1", {"rules": [rule(id="new-one")]})
+    assert r.status == 200 and (r.json()["created"], r.json()["deleted"]) == (1, 1)
+    assert rule_ids(server) == ["keep"]
+
+
+def test_export_is_not_taken_for_a_rule_id(server):
+    r = server.admin("POST", "/api/v1/rules", rule(id="export"))
+    assert r.status == 400
+    r = server.admin("GET", "/api/v1/rules/export")
+    assert r.status == 200 and "exported_at" in r.json()
+
+
+def test_admin_token_is_required(server):
+    for method, path, body in (("GET", "/api/v1/rules", None), ("POST", "/api/v1/rules", RULE),
+                               ("GET", "/api/v1/rules/export", None),
+                               ("POST", "/api/v1/rules/import", {"rules": []})):
+        r = request(method, server.admin_url + path, body)
+        assert r.status == 401, (method, path, r)
+        assert r.json()["error"]["code"] == "unauthorized"
+        assert server.admin(method, path, body, token="wrong-token-0123456789").status == 401
+    assert rule_ids(server) == [], "nothing was created without a token"
+
+
+def test_a_change_is_in_force_at_once_on_the_same_instance(server):
+    assert server.check("api-per-ip", "k").status == 404
+    server.create_rule(**rule(limit=2))
+    d = server.check("api-per-ip", "k").json()
+    assert d["allowed"] and d["limit"] == 2
+    server.admin("PATCH", "/api/v1/rules/api-per-ip", {"limit": 7})
+    assert server.check("api-per-ip", "k").json()["limit"] == 7
+
+
+def test_two_processes_on_one_file_see_each_others_changes_within_a_second(make_server, workdir):
+    db = workdir + "/shared.db"
+    a = make_server(db_path=db)
+    b = make_server(db_path=db)
+    a.create_rule(**rule(limit=3))
+    took = wait_until(lambda: b.check("api-per-ip", "k").status == 200)
+    assert took is not None, "B did not see A's new rule within 1 s"
+    assert b.check("api-per-ip", "k").json()["limit"] == 3
+
+    assert b.admin("PATCH", "/api/v1/rules/api-per-ip", {"limit": 11}).status == 200
+    took = wait_until(lambda: a.check("api-per-ip", "k").json().get("limit") == 11)
+    assert took is not None, "A did not see B's update within 1 s"
+
+    assert a.admin("DELETE", "/api/v1/rules/api-per-ip").status == 204
+    took = wait_until(lambda: b.check("api-per-ip", "k").status == 404)
+    assert took is not None, "B did not see A's delete within 1 s"
+
+
+def test_an_acknowledged_create_survives_kill_9(make_server, workdir):
+    db = workdir + "/durable.db"
+    s = make_server(db_path=db)
+    s.create_rule(**rule(limit=4))
+    assert s.admin("PATCH", "/api/v1/rules/api-per-ip", {"limit": 12}).status == 200
+    s.proc.send_signal(signal.SIGKILL)
+    s.proc.wait()
+    s.log.close()
+
+    t = make_server(db_path=db)
+    r = t.admin("GET", "/api/v1/rules/api-per-ip")
+    assert r.status == 200, r
+    assert r.json()["limit"] == 12 and r.json()["version"] == 2
+    assert t.check("api-per-ip", "k").json()["limit"] == 12
+    assert [h["action"] for h in t.admin("GET", "/api/v1/rules/api-per-ip/history").json()["history"]] == ["update", "create"]

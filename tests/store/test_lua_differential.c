@@ -1,0 +1,536 @@
+/*
+ * test_lua_differential.c — the Lua scripts of lua/ against the C algorithms
+ * of server/src/limiter/, on a real redis-server: for every algorithm,
+ * thousands of random steps (a few keys, a clock moving forward by random
+ * amounts with occasional backward jumps, random costs including 0 and
+ * above the limit, random limits, windows and bursts up to the bounds of
+ * limiter.h) must give identical decisions, and every key the script writes
+ * must carry a TTL no longer than the C state must live.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "limiter/limiter.h"
+#include "redis_server.h"
+
+extern const char *const rk_lua_scripts[];
+extern const size_t rk_lua_scripts_len;
+
+#define KEYS_PER_RUN 3
+/* Real time that may pass between a script's PEXPIRE and our PTTL. */
+#define TTL_SLACK_MS 2000
+
+/* The state of one key on the C side. */
+typedef struct {
+    rk_cell_t cell;
+    rk_log_t log;
+    rk_lease_set_t leases;
+} c_state_t;
+
+static rk_test_redis_t redis;
+static redisContext *conn;
+static c_state_t state[KEYS_PER_RUN];
+
+/* What the random steps covered, so that a weak mix cannot pass unnoticed. */
+static struct {
+    int allowed, denied, denied_retryable, peeks, delayed;
+    int int_states, text_states; /* encodings of the fixed-size states written */
+} seen;
+
+static void free_states(void) {
+    for (int k = 0; k < KEYS_PER_RUN; k++) {
+        rk_log_free(&state[k].log);
+        rk_lease_set_free(&state[k].leases);
+        memset(&state[k], 0, sizeof state[k]);
+    }
+}
+
+static void start_redis(void) {
+    rk_test_redis_start(&redis, NULL);
+    struct timeval tv = {2, 0};
+    conn = redisConnectWithTimeout("127.0.0.1", redis.port, tv);
+    if (!conn || conn->err)
+        cr_fatal("cannot connect to redis-server on port %d", redis.port);
+}
+
+static void stop_redis(void) {
+    free_states();
+    if (conn)
+        redisFree(conn);
+    conn = NULL;
+    rk_test_redis_stop(&redis);
+}
+
+TestSuite(lua_differential, .init = start_redis, .fini = stop_redis, .timeout = 240);
+
+/* ---- helpers ---- */
+
+static redisReply *command(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(conn, fmt, ap);
+    va_end(ap);
+    if (!r)
+        cr_fatal("redis: %s", conn->errstr);
+    return r;
+}
+
+static long long command_int(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(conn, fmt, ap);
+    va_end(ap);
+    if (!r)
+        cr_fatal("redis: %s", conn->errstr);
+    if (r->type != REDIS_REPLY_INTEGER)
+        cr_fatal("redis: expected an integer, got type %d (%s)", r->type,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "");
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* SCRIPT LOAD of the embedded script of alg; sha has 41 bytes. */
+static void load_script(rk_algorithm_t alg, char sha[41]) {
+    cr_assert_eq(rk_lua_scripts_len, (size_t)RK_ALG_COUNT);
+    redisReply *r = command("SCRIPT LOAD %s", rk_lua_scripts[alg]);
+    if (r->type != REDIS_REPLY_STRING)
+        cr_fatal("SCRIPT LOAD %s: %s", rk_algorithm_name(alg),
+                 r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    snprintf(sha, 41, "%s", r->str);
+    freeReplyObject(r);
+}
+
+typedef struct {
+    const char *op; /* "decide" or "release" */
+    int64_t cost;
+    int64_t now_ms;
+    const char *lease_id;
+} step_t;
+
+/*
+ * Runs one step of the script and reads the key's PTTL, then removes the
+ * key's TTL, all in one MULTI/EXEC: redis-server does not expire keys
+ * inside a transaction, so its real clock can never expire a key under the
+ * fake clock of the test (the scripts must be right about what they would
+ * find after an expiry anyway: an expired key is a fresh state). Fills d
+ * (decide) or *released (release), and *pttl (-1: no TTL, -2: no key).
+ */
+static void run_script(const char *sha, const char *key, const rk_limit_t *lim, const step_t *s,
+                       rk_decision_t *d, bool *released, long long *pttl) {
+    char limit[24], window[24], burst[24], cost[24], now[24];
+    snprintf(limit, sizeof limit, "%" PRId64, lim->limit);
+    snprintf(window, sizeof window, "%" PRId64, lim->window_ms);
+    snprintf(burst, sizeof burst, "%" PRId64, lim->burst);
+    snprintf(cost, sizeof cost, "%" PRId64, s->cost);
+    snprintf(now, sizeof now, "%" PRId64, s->now_ms);
+    const char *argv[] = {"EVALSHA",
+                          sha,
+                          "1",
+                          key,
+                          limit,
+                          window,
+                          burst,
+                          cost,
+                          now,
+                          lim->shape ? "1" : "0",
+                          s->lease_id ? s->lease_id : "",
+                          s->op};
+    redisAppendCommand(conn, "MULTI");
+    redisAppendCommandArgv(conn, (int)RK_ARRAY_LEN(argv), argv, NULL);
+    redisAppendCommand(conn, "PTTL %s", key);
+    redisAppendCommand(conn, "PERSIST %s", key);
+    redisAppendCommand(conn, "EXEC");
+    redisReply *r = NULL;
+    for (int i = 0; i < 5; i++) {
+        if (r)
+            freeReplyObject(r);
+        if (redisGetReply(conn, (void **)&r) != REDIS_OK || !r)
+            cr_fatal("redis: %s", conn->errstr);
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+        cr_fatal("EXEC %s: not an array of 3", key);
+    redisReply *e = r->element[0];
+    if (e->type != REDIS_REPLY_ARRAY)
+        cr_fatal("EVALSHA %s: %s", key, e->type == REDIS_REPLY_ERROR ? e->str : "not an array");
+    for (size_t i = 0; i < e->elements; i++)
+        if (e->element[i]->type != REDIS_REPLY_INTEGER)
+            cr_fatal("EVALSHA %s: element %zu is not an integer", key, i);
+    if (strcmp(s->op, "release") == 0) {
+        cr_assert_eq(e->elements, 1);
+        *released = e->element[0]->integer == 1;
+    } else {
+        cr_assert_eq(e->elements, 5);
+        memset(d, 0, sizeof *d);
+        d->allowed = e->element[0]->integer == 1;
+        d->limit = lim->limit;
+        d->remaining = e->element[1]->integer;
+        d->reset_ms = e->element[2]->integer;
+        d->retry_after_ms = e->element[3]->integer;
+        d->delay_ms = e->element[4]->integer;
+    }
+    *pttl = r->element[1]->integer;
+    freeReplyObject(r);
+}
+
+/* xorshift64*: deterministic, so a failure can be replayed from its seed. */
+static uint64_t rng_state;
+
+static uint64_t rnd(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 2685821657736338717ULL;
+}
+
+/* Uniform in [lo, hi]. */
+static int64_t rnd_range(int64_t lo, int64_t hi) {
+    return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1));
+}
+
+static bool chance(int percent) {
+    return (int)(rnd() % 100) < percent;
+}
+
+/* A limit, window and burst drawn from small, ordinary and extreme values. */
+static rk_limit_t random_limit(rk_algorithm_t alg, int64_t limit_max) {
+    rk_limit_t lim = {.algorithm = alg};
+    switch (rnd() % 6) {
+    case 0:
+    case 1:
+    case 2:
+        lim.limit = rnd_range(1, 5);
+        break;
+    case 3:
+        lim.limit = rnd_range(1, 100);
+        break;
+    case 4:
+        lim.limit = rnd_range(1, limit_max < 10000 ? limit_max : 10000);
+        break;
+    default:
+        lim.limit = chance(50) ? limit_max : rnd_range(1, limit_max);
+        break;
+    }
+    switch (rnd() % 5) {
+    case 0:
+        lim.window_ms = rnd_range(1, 10);
+        break;
+    case 1:
+        lim.window_ms = 1000;
+        break;
+    case 2:
+        lim.window_ms = rnd_range(1, 100000);
+        break;
+    case 3:
+        lim.window_ms = RK_WINDOW_MS_MAX;
+        break;
+    default:
+        lim.window_ms = rnd_range(1, RK_WINDOW_MS_MAX);
+        break;
+    }
+    switch (rnd() % 4) {
+    case 0:
+        lim.burst = lim.limit;
+        break;
+    case 1:
+        lim.burst = rnd_range(1, 10);
+        break;
+    case 2:
+        lim.burst = RK_BURST_MAX;
+        break;
+    default:
+        lim.burst = rnd_range(1, lim.limit * 3 < RK_BURST_MAX ? lim.limit * 3 : RK_BURST_MAX);
+        break;
+    }
+    lim.shape = chance(50);
+    return lim;
+}
+
+/* The next clock reading: mostly forward by amounts around the window. */
+static int64_t next_now(int64_t now, const rk_limit_t *lim) {
+    int64_t w = lim->window_ms;
+    int r = (int)(rnd() % 100);
+    if (r < 20)
+        return now;
+    if (r < 50)
+        return now + rnd_range(1, w / 8 + 1);
+    if (r < 75)
+        return now + rnd_range(1, w + 1);
+    if (r < 88)
+        return now + rnd_range(1, 3 * w);
+    if (r < 93)
+        return now + rnd_range(1, 1000000000000LL);
+    return now - rnd_range(1, w + 1); /* the clock runs backwards */
+}
+
+/* A cost: often 1, sometimes 0 (peek), sometimes beyond the limit. */
+static int64_t random_cost(const rk_limit_t *lim, int64_t cap) {
+    int r = (int)(rnd() % 100);
+    if (r < 10)
+        return 0;
+    if (r < 55)
+        return 1;
+    if (r < 85)
+        return rnd_range(1, cap < 50 ? cap : (chance(20) ? cap : 50));
+    if (r < 95)
+        return cap + rnd_range(1, 3);
+    (void)lim;
+    return rnd_range(1, RK_COST_MAX);
+}
+
+static void assert_same(const rk_decision_t *c, const rk_decision_t *lua, const rk_limit_t *lim,
+                        const step_t *s, const char *key, int step, uint64_t seed) {
+    bool same = c->allowed == lua->allowed && c->remaining == lua->remaining &&
+                c->reset_ms == lua->reset_ms && c->retry_after_ms == lua->retry_after_ms &&
+                c->delay_ms == lua->delay_ms;
+    cr_assert(same,
+              "%s seed %" PRIu64 " step %d key %s: limit %" PRId64 " window %" PRId64
+              " burst %" PRId64 " shape %d, cost %" PRId64 " now %" PRId64 " %s\n"
+              "  C:   allowed %d remaining %" PRId64 " reset %" PRId64 " retry %" PRId64
+              " delay %" PRId64 "\n"
+              "  Lua: allowed %d remaining %" PRId64 " reset %" PRId64 " retry %" PRId64
+              " delay %" PRId64,
+              rk_algorithm_name(lim->algorithm), seed, step, key, lim->limit, lim->window_ms,
+              lim->burst, lim->shape, s->cost, s->now_ms, s->lease_id ? s->lease_id : "",
+              c->allowed, c->remaining, c->reset_ms, c->retry_after_ms, c->delay_ms, lua->allowed,
+              lua->remaining, lua->reset_ms, lua->retry_after_ms, lua->delay_ms);
+}
+
+/*
+ * Checks the TTL a step left on its key. When the step wrote, the key must
+ * expire after at most ttl_ms (what the C state must live) and not much
+ * sooner (only the real time since the script may have passed). A step that
+ * did not write must not have set any expiry.
+ */
+static void check_ttl(const char *key, long long pttl, bool wrote, int64_t ttl_ms, const char *alg,
+                      int step) {
+    if (!wrote) {
+        cr_assert(pttl < 0, "%s step %d: %s got a TTL (%lld ms) though nothing was written", alg,
+                  step, key, pttl);
+        return;
+    }
+    cr_assert(pttl >= 0, "%s step %d: %s written without a TTL (PTTL %lld)", alg, step, key, pttl);
+    cr_assert(pttl <= ttl_ms, "%s step %d: %s lives %lld ms, the state only needs %" PRId64, alg,
+              step, key, pttl, ttl_ms);
+    cr_assert(pttl > ttl_ms - TTL_SLACK_MS,
+              "%s step %d: %s lives %lld ms, the state needs %" PRId64, alg, step, key, pttl,
+              ttl_ms);
+}
+
+/* now as concurrency.c clamps it (the latest acquisition time at least). */
+static int64_t lease_clamped_now(const rk_limit_t *lim, const rk_lease_set_t *set, int64_t now) {
+    if (now < 0)
+        now = 0;
+    if (set->len > 0 && set->leases[set->len - 1].expires_ms - lim->window_ms > now)
+        now = set->leases[set->len - 1].expires_ms - lim->window_ms;
+    return now;
+}
+
+/*
+ * One run: `steps` random steps over KEYS_PER_RUN keys with one random limit,
+ * C and Lua side by side.
+ */
+static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed, int steps,
+                             int64_t limit_max) {
+    rng_state = seed;
+    const char *alg_name = rk_algorithm_name(alg);
+    rk_limit_t lim = random_limit(alg, limit_max);
+    free_states();
+    char keys[KEYS_PER_RUN][96];
+    for (int k = 0; k < KEYS_PER_RUN; k++) {
+        snprintf(keys[k], sizeof keys[k], "ratekit:{r%" PRIu64 ":client-%d}:%s", seed, k, alg_name);
+        command_int("DEL %s", keys[k]);
+    }
+    int64_t now = chance(10) ? RK_NOW_MS_MAX - rnd_range(0, 1000000) : rnd_range(0, 2000000000000);
+    int64_t cap = lim.limit;
+    if (alg == RK_ALG_TOKEN_BUCKET || alg == RK_ALG_GCRA || alg == RK_ALG_LEAKY_BUCKET)
+        cap = lim.burst;
+    static const char *const lease_ids[] = {"a1", "b2", "c3", "d4", "e5", "f6", "g7", "h8"};
+
+    for (int i = 0; i < steps; i++) {
+        int k = (int)(rnd() % KEYS_PER_RUN);
+        now = next_now(now, &lim);
+        if (now < 0)
+            now = 0;
+        step_t s = {.op = "decide", .now_ms = now, .cost = random_cost(&lim, cap)};
+        if (alg == RK_ALG_SLIDING_LOG && s.cost > 2000 && s.cost <= lim.limit)
+            s.cost = 2000; /* keeps the run fast; costs above the limit stay */
+        rk_decision_t c, lua;
+        bool wrote = false;
+        int64_t ttl = 0;
+        if (alg == RK_ALG_CONCURRENCY) {
+            s.lease_id = lease_ids[rnd() % RK_ARRAY_LEN(lease_ids)];
+            if (chance(25)) {
+                s.op = "release";
+                bool c_released = rk_lease_release(&state[k].leases, now, s.lease_id);
+                bool lua_released = false;
+                long long pttl;
+                run_script(sha, keys[k], &lim, &s, NULL, &lua_released, &pttl);
+                cr_assert_eq(c_released, lua_released, "%s seed %" PRIu64 " step %d: release",
+                             alg_name, seed, i);
+                int64_t ttl_after = rk_lease_ttl_ms(&state[k].leases, now);
+                if (pttl >= 0)
+                    check_ttl(keys[k], pttl, true, ttl_after, alg_name, i);
+                else if (pttl == -2)
+                    cr_assert_eq(ttl_after, 0, "%s step %d: key deleted while leases live",
+                                 alg_name, i);
+                continue;
+            }
+            cr_assert_eq(rk_lease_acquire(&lim, &state[k].leases, now, s.cost, s.lease_id, &c),
+                         RK_OK);
+            wrote = c.allowed && s.cost > 0;
+            ttl = rk_lease_ttl_ms(&state[k].leases, lease_clamped_now(&lim, &state[k].leases, now));
+        } else if (alg == RK_ALG_SLIDING_LOG) {
+            cr_assert_eq(rk_log_decide(&lim, &state[k].log, now, s.cost, &c), RK_OK);
+            wrote = c.allowed && s.cost > 0;
+            ttl = rk_log_ttl_ms(&lim, &state[k].log, now);
+        } else {
+            rk_cell_decide(&lim, &state[k].cell, now, s.cost, &c);
+            wrote = c.allowed && s.cost > 0;
+            ttl = rk_cell_ttl_ms(&lim, &state[k].cell, now);
+        }
+        long long pttl;
+        run_script(sha, keys[k], &lim, &s, &lua, NULL, &pttl);
+        assert_same(&c, &lua, &lim, &s, keys[k], i, seed);
+        seen.allowed += c.allowed;
+        seen.denied += !c.allowed;
+        seen.denied_retryable += !c.allowed && s.cost <= cap;
+        seen.peeks += s.cost == 0;
+        seen.delayed += c.delay_ms > 0;
+        check_ttl(keys[k], pttl, wrote, ttl, alg_name, i);
+        if (wrote &&
+            (alg == RK_ALG_FIXED_WINDOW || alg == RK_ALG_TOKEN_BUCKET || alg == RK_ALG_GCRA)) {
+            redisReply *enc = command("OBJECT ENCODING %s", keys[k]);
+            bool is_int = enc->type == REDIS_REPLY_STRING && !strcmp(enc->str, "int");
+            seen.int_states += is_int;
+            seen.text_states += !is_int;
+            freeReplyObject(enc);
+        }
+    }
+    free_states();
+}
+
+/* Many runs with different limits, about `total_steps` steps in all. */
+static void differential(rk_algorithm_t alg, int64_t limit_max, int total_steps) {
+    char sha[41];
+    load_script(alg, sha);
+    const char *seed_env = getenv("RK_DIFF_SEED");
+    uint64_t base = seed_env ? strtoull(seed_env, NULL, 10) : 0x5eed0000ULL + (uint64_t)alg;
+    int runs = 40;
+    memset(&seen, 0, sizeof seen);
+    for (int r = 0; r < runs; r++)
+        differential_run(alg, sha, base * 1000 + (uint64_t)r + 1, total_steps / runs, limit_max);
+    cr_assert(seen.allowed > total_steps / 10 && seen.denied_retryable > total_steps / 25 &&
+                  seen.peeks > total_steps / 50,
+              "weak mix: %d allowed, %d denied (%d could pass later), %d peeks", seen.allowed,
+              seen.denied, seen.denied_retryable, seen.peeks);
+    if (alg == RK_ALG_LEAKY_BUCKET)
+        cr_assert(seen.delayed > total_steps / 20, "only %d delayed", seen.delayed);
+    /* Both encodings of lua/README.md were written, and read back, in the run. */
+    if (alg == RK_ALG_FIXED_WINDOW || alg == RK_ALG_TOKEN_BUCKET || alg == RK_ALG_GCRA)
+        cr_assert(seen.int_states > total_steps / 50 && seen.text_states > total_steps / 50,
+                  "%d integer states, %d text states", seen.int_states, seen.text_states);
+    cr_log_info("%s: %d allowed, %d denied (%d could pass later), %d peeks, %d delayed",
+                rk_algorithm_name(alg), seen.allowed, seen.denied, seen.denied_retryable,
+                seen.peeks, seen.delayed);
+}
+
+/* ---- the suites ---- */
+
+Test(lua_differential, fixed_window_script_decides_as_the_c_code) {
+    differential(RK_ALG_FIXED_WINDOW, RK_LIMIT_MAX, 6000);
+}
+
+Test(lua_differential, sliding_window_script_decides_as_the_c_code) {
+    differential(RK_ALG_SLIDING_WINDOW, RK_LIMIT_MAX, 6000);
+}
+
+Test(lua_differential, sliding_log_script_decides_as_the_c_code) {
+    differential(RK_ALG_SLIDING_LOG, RK_SLIDING_LOG_LIMIT_MAX, 4000);
+}
+
+Test(lua_differential, token_bucket_script_decides_as_the_c_code) {
+    differential(RK_ALG_TOKEN_BUCKET, RK_LIMIT_MAX, 6000);
+}
+
+Test(lua_differential, gcra_script_decides_as_the_c_code) {
+    differential(RK_ALG_GCRA, RK_LIMIT_MAX, 6000);
+}
+
+Test(lua_differential, leaky_bucket_script_decides_as_the_c_code) {
+    differential(RK_ALG_LEAKY_BUCKET, RK_LIMIT_MAX, 6000);
+}
+
+Test(lua_differential, concurrency_script_decides_as_the_c_code) {
+    differential(RK_ALG_CONCURRENCY, RK_CONCURRENCY_LIMIT_MAX, 6000);
+}
+
+/* now_ms = -1: the script reads the clock of redis-server (TIME). */
+Test(lua_differential, scripts_take_now_from_redis_time_when_now_is_minus_one) {
+    char sha[41];
+    load_script(RK_ALG_FIXED_WINDOW, sha);
+    rk_limit_t lim = {
+        .algorithm = RK_ALG_FIXED_WINDOW, .limit = 5, .window_ms = 3600000, .burst = 5};
+    redisReply *t = command("TIME");
+    int64_t before = atoll(t->element[0]->str) * 1000 + atoll(t->element[1]->str) / 1000;
+    freeReplyObject(t);
+    step_t s = {.op = "decide", .cost = 2, .now_ms = -1};
+    rk_decision_t lua;
+    long long pttl;
+    run_script(sha, "ratekit:{time:k}:fixed_window", &lim, &s, &lua, NULL, &pttl);
+    rk_cell_t cell = {0};
+    rk_decision_t c;
+    rk_cell_decide(&lim, &cell, before, 2, &c);
+    cr_assert(lua.allowed);
+    cr_assert_eq(lua.remaining, 3);
+    /* Same window end, up to the few ms between TIME and the script. */
+    cr_assert(lua.reset_ms <= c.reset_ms && lua.reset_ms > c.reset_ms - 1000,
+              "reset %" PRId64 " vs %" PRId64, lua.reset_ms, c.reset_ms);
+}
+
+Test(lua_differential, concurrency_script_refuses_an_acquire_without_lease_id) {
+    char sha[41];
+    load_script(RK_ALG_CONCURRENCY, sha);
+    redisReply *r = command("EVALSHA %s 1 %s 3 1000 3 1 5000 0 %s decide", sha,
+                            "ratekit:{c:k}:concurrency", "");
+    cr_assert_eq(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    cr_assert_eq(command_int("EXISTS %s", "ratekit:{c:k}:concurrency"), 0);
+}
+
+/*
+ * The fixed-size states are integers, which redis-server keeps in its value
+ * object with no string of their own: with a key name of the documented
+ * layout ("ratekit:{api:u42}:gcra", 22 bytes) a key takes 72 bytes, all of
+ * it the key's name and redis-server's own entry (a text value took 104).
+ */
+Test(lua_differential, fixed_size_states_are_integers) {
+    const rk_algorithm_t algs[] = {RK_ALG_FIXED_WINDOW, RK_ALG_TOKEN_BUCKET, RK_ALG_GCRA};
+    for (size_t i = 0; i < RK_ARRAY_LEN(algs); i++) {
+        char sha[41], key[64];
+        load_script(algs[i], sha);
+        snprintf(key, sizeof key, "ratekit:{api:u42}:%s", rk_algorithm_name(algs[i]));
+        rk_limit_t lim = {.algorithm = algs[i], .limit = 100, .window_ms = 60000, .burst = 100};
+        step_t s = {.op = "decide", .cost = 1, .now_ms = 1795396020123};
+        rk_decision_t d;
+        long long pttl;
+        run_script(sha, key, &lim, &s, &d, NULL, &pttl);
+        cr_assert(d.allowed);
+        redisReply *r = command("OBJECT ENCODING %s", key);
+        cr_assert_eq(r->type, REDIS_REPLY_STRING);
+        cr_assert_str_eq(r->str, "int", "%s is kept as %s", key, r->str);
+        freeReplyObject(r);
+        long long usage = command_int("MEMORY USAGE %s", key);
+        cr_assert(usage <= 72, "%s takes %lld bytes", key, usage);
+        /* and the next check reads it back */
+        s.now_ms += 10;
+        run_script(sha, key, &lim, &s, &d, NULL, &pttl);
+        cr_assert(d.allowed);
+        cr_assert_eq(d.remaining, 98);
+    }
+}

@@ -1,0 +1,191 @@
+/*
+ * test_check_reader.c — the data plane's JSON reader of a check body: what
+ * it reads, what it decodes, and what it refuses.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http/check_reader.h"
+
+static char buf[8192];
+static rk_check_body_t body;
+
+/* Reads text (copied into a writable buffer, as the body is). */
+static rk_check_read_status_t read_text(const char *text) {
+    size_t n = strlen(text);
+    cr_assert_lt(n, sizeof buf);
+    memcpy(buf, text, n + 1);
+    return rk_check_read(buf, n, &body);
+}
+
+static void assert_str(const rk_jv_t *v, const char *want) {
+    cr_assert_eq(v->kind, RK_JV_STRING);
+    cr_assert_eq(v->len, strlen(want), "length %zu, want %zu", v->len, strlen(want));
+    cr_assert_eq(memcmp(v->str, want, v->len), 0);
+    cr_assert_eq(v->str[v->len], '\0');
+}
+
+Test(check_reader, reads_the_direct_form) {
+    cr_assert_eq(read_text(" {\"rule\": \"login\", \"key\": \"203.0.113.7\", \"cost\": 3}\n"),
+                 RK_CHECK_READ_OK);
+    cr_assert_eq(body.root, RK_JV_OBJECT);
+    assert_str(&body.rule, "login");
+    assert_str(&body.key, "203.0.113.7");
+    int64_t cost = 1;
+    cr_assert(rk_jv_int(&body.cost, 0, 1000000000, &cost));
+    cr_assert_eq(cost, 3);
+    cr_assert_eq(body.request.kind, RK_JV_ABSENT);
+}
+
+Test(check_reader, reads_the_context_form_and_its_headers) {
+    cr_assert_eq(read_text("{\"request\": {\"method\": \"GET\", \"path\": \"/api/items?x=1\", "
+                           "\"ip\": \"10.0.0.1\", \"host\": \"api.example.com\", "
+                           "\"headers\": {\"X-API-Key\": \"k1\", \"X-Num\": 5, \"x-user-id\": "
+                           "\"u\\u0031\"}, \"extra\": [1, {\"a\": null}]}, \"cost\": 2}"),
+                 RK_CHECK_READ_OK);
+    cr_assert_eq(body.request.kind, RK_JV_OBJECT);
+    assert_str(&body.method, "GET");
+    assert_str(&body.path, "/api/items?x=1");
+    assert_str(&body.ip, "10.0.0.1");
+    assert_str(&body.host, "api.example.com");
+    cr_assert_eq(body.headers.kind, RK_JV_OBJECT);
+    cr_assert_str_eq(rk_check_body_header(&body, "x-api-key"), "k1");
+    cr_assert_str_eq(rk_check_body_header(&body, "X-User-Id"), "u1");
+    cr_assert_null(rk_check_body_header(&body, "X-Num"), "a header that is no string is absent");
+    cr_assert_null(rk_check_body_header(&body, "X-Other"));
+    /* members named like the request's, elsewhere, are not the request's */
+    cr_assert_eq(read_text("{\"x\": {\"path\": \"/a\"}, \"rule\": \"r\", \"key\": \"k\"}"),
+                 RK_CHECK_READ_OK);
+    cr_assert_eq(body.path.kind, RK_JV_ABSENT);
+}
+
+Test(check_reader, decodes_escapes_in_place_without_touching_the_next_member) {
+    cr_assert_eq(read_text("{\"key\": \"a\\\"b\\\\c\\/d\\n\\u00e9\\u20ac\\ud83d\\ude00\", "
+                           "\"rule\": \"r\\u0031\"}"),
+                 RK_CHECK_READ_OK);
+    assert_str(&body.key, "a\"b\\c/d\n\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    assert_str(&body.rule, "r1");
+}
+
+Test(check_reader, reads_numbers_as_cjson_does) {
+    int64_t v;
+    const char *ints[] = {"1.0", "1e3", "1E+3", "10000e-1", "-0", "0"};
+    const int64_t want[] = {1, 1000, 1000, 1000, 0, 0};
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "{\"cost\": %s}", ints[i]);
+        cr_assert_eq(read_text(text), RK_CHECK_READ_OK, "%s", text);
+        v = -1;
+        cr_assert(rk_jv_int(&body.cost, 0, 1000000000, &v), "%s", text);
+        cr_assert_eq(v, want[i], "%s", text);
+    }
+    const char *bad[] = {"1.5", "-1", "1000000001", "1e300", "\"1\"", "true", "[1]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "{\"cost\": %s}", bad[i]);
+        cr_assert_eq(read_text(text), RK_CHECK_READ_OK, "%s", text);
+        cr_assert_not(rk_jv_int(&body.cost, 0, 1000000000, &v), "%s", text);
+    }
+    cr_assert_eq(read_text("{\"cost\": null}"), RK_CHECK_READ_OK);
+    v = 7;
+    cr_assert(rk_jv_int(&body.cost, 0, 10, &v));
+    cr_assert_eq(v, 7, "null leaves the default");
+}
+
+Test(check_reader, refuses_what_is_not_exactly_one_json_value) {
+    const char *bad[] = {
+        "",
+        "   ",
+        "{",
+        "{\"rule\": \"r\"} x",
+        "{\"rule\": \"r\"}{}",
+        "{\"rule\": \"r\",}",
+        "{\"rule\" \"r\"}",
+        "{rule: \"r\"}",
+        "{'rule': 'r'}",
+        "{\"rule\": \"r\" /* c */}",
+        "{\"cost\": 01}",
+        "{\"cost\": 1.}",
+        "{\"cost\": .5}",
+        "{\"cost\": +1}",
+        "{\"cost\": 1e}",
+        "{\"cost\": -}",
+        "{\"cost\": NaN}",
+        "{\"x\": tru}",
+        "{\"x\": nul}",
+        "[1, 2,]",
+        "{\"key\": \"unterminated}",
+        "{\"key\": \"a\\x\"}",
+        "{\"key\": \"\\u12\"}",
+        "{\"key\": \"\\u0000\"}",
+        "{\"key\": \"\\udc00\"}",
+        "{\"key\": \"\\ud83d\"}",
+        "{\"key\": \"\\ud83d\\u0041\"}",
+        "{\"key\": \"tab\there\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_assert_eq(read_text(bad[i]), RK_CHECK_READ_INVALID_JSON, "accepted: %s", bad[i]);
+    /* a NUL byte in the body */
+    memcpy(buf, "{\"key\": \"a\0b\"}", 15);
+    cr_assert_eq(rk_check_read(buf, 15, &body), RK_CHECK_READ_INVALID_JSON);
+    memcpy(buf, "{}\0", 3);
+    cr_assert_eq(rk_check_read(buf, 3, &body), RK_CHECK_READ_INVALID_JSON);
+}
+
+Test(check_reader, refuses_nesting_deeper_than_its_bound) {
+    char deep[2 * RK_CHECK_READER_DEPTH + 8];
+    size_t n = 0;
+    for (int i = 0; i < RK_CHECK_READER_DEPTH; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < RK_CHECK_READER_DEPTH; i++)
+        deep[n++] = ']';
+    deep[n] = '\0';
+    cr_assert_eq(read_text(deep), RK_CHECK_READ_OK);
+    memmove(deep + 1, deep, n + 1);
+    deep[0] = '[';
+    deep[n + 1] = ']';
+    deep[n + 2] = '\0';
+    cr_assert_eq(read_text(deep), RK_CHECK_READ_INVALID_JSON);
+}
+
+Test(check_reader, refuses_a_member_it_reads_given_twice) {
+    cr_assert_eq(read_text("{\"rule\": \"a\", \"key\": \"k\", \"rule\": \"b\"}"),
+                 RK_CHECK_READ_DUPLICATE);
+    cr_assert_eq(read_text("{\"cost\": 1, \"cost\": 1}"), RK_CHECK_READ_DUPLICATE);
+    cr_assert_eq(read_text("{\"request\": {\"path\": \"/a\", \"path\": \"/b\"}}"),
+                 RK_CHECK_READ_DUPLICATE);
+    cr_assert_eq(read_text("{\"request\": {\"path\": \"/a\", \"headers\": {\"A\": \"1\", \"A\": "
+                           "\"2\"}}}"),
+                 RK_CHECK_READ_DUPLICATE);
+    /* an escaped spelling is the same name */
+    cr_assert_eq(read_text("{\"rule\": \"a\", \"\\u0072ule\": \"b\"}"), RK_CHECK_READ_DUPLICATE);
+    /* names ratekit does not read may repeat; header names differing in case are two headers */
+    cr_assert_eq(read_text("{\"x\": 1, \"x\": 2, \"rule\": \"r\"}"), RK_CHECK_READ_OK);
+    cr_assert_eq(read_text("{\"request\": {\"path\": \"/a\", \"headers\": {\"A\": \"1\", \"a\": "
+                           "\"2\"}}}"),
+                 RK_CHECK_READ_OK);
+    cr_assert_str_eq(rk_check_body_header(&body, "a"), "1", "the first one counts");
+}
+
+Test(check_reader, refuses_more_headers_than_its_bound) {
+    char text[4096];
+    size_t n =
+        (size_t)snprintf(text, sizeof text, "{\"request\": {\"path\": \"/\", \"headers\": {");
+    for (int i = 0; i <= RK_CHECK_READER_MAX_HEADERS; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "%s\"h%d\": \"v\"", i ? ", " : "", i);
+    snprintf(text + n, sizeof text - n, "}}}");
+    cr_assert_eq(read_text(text), RK_CHECK_READ_TOO_MANY_HEADERS);
+}
+
+Test(check_reader, tells_the_kind_of_a_body_that_is_no_object) {
+    cr_assert_eq(read_text("[{\"rule\": \"r\"}]"), RK_CHECK_READ_OK);
+    cr_assert_eq(body.root, RK_JV_ARRAY);
+    cr_assert_eq(body.rule.kind, RK_JV_ABSENT);
+    cr_assert_eq(read_text("\"text\""), RK_CHECK_READ_OK);
+    cr_assert_eq(body.root, RK_JV_STRING);
+    cr_assert_eq(read_text("{\"rule\": 5, \"key\": null, \"request\": \"x\"}"), RK_CHECK_READ_OK);
+    cr_assert_eq(body.rule.kind, RK_JV_NUMBER);
+    cr_assert_eq(body.key.kind, RK_JV_NULL);
+    cr_assert_eq(body.request.kind, RK_JV_STRING);
+}

@@ -1,0 +1,173 @@
+/*
+ * test_concurrency.c — leases that expire window_ms after they are acquired.
+ */
+#include "limiter_fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CC(limit, window) fx_limit(RK_ALG_CONCURRENCY, limit, window, limit)
+
+static rk_decision_t acquire(const rk_limit_t *lim, rk_lease_set_t *set, int64_t now, int64_t cost,
+                             const char *id) {
+    rk_decision_t d;
+    cr_assert_eq(rk_lease_acquire(lim, set, now, cost, id, &d), RK_OK);
+    return d;
+}
+
+static rk_lease_set_t set_copy(const rk_lease_set_t *set) {
+    rk_lease_set_t c = *set;
+    c.leases = malloc(sizeof *c.leases * (set->cap ? set->cap : 1));
+    cr_assert_not_null(c.leases);
+    if (set->len)
+        memcpy(c.leases, set->leases, sizeof *c.leases * set->len);
+    return c;
+}
+
+static rk_decision_t try_acquire(const rk_limit_t *lim, const rk_lease_set_t *set, int64_t now,
+                                 int64_t cost, const char *id) {
+    rk_lease_set_t c = set_copy(set);
+    rk_decision_t d = acquire(lim, &c, now, cost, id);
+    rk_lease_set_free(&c);
+    return d;
+}
+
+Test(concurrency, admits_limit_live_leases_and_release_frees_one) {
+    rk_limit_t lim = CC(2, 30000);
+    rk_lease_set_t set = {0};
+    cr_assert(acquire(&lim, &set, 0, 1, "a").allowed);
+    rk_decision_t d = acquire(&lim, &set, 10, 1, "b");
+    cr_assert(d.allowed);
+    cr_assert_eq(d.remaining, 0);
+    cr_assert_eq(d.reset_ms, 30000);
+    d = acquire(&lim, &set, 20, 1, "c");
+    cr_assert_not(d.allowed);
+    cr_assert_eq(d.retry_after_ms, 29980); /* when "a" expires */
+    cr_assert(rk_lease_release(&set, 30, "a"));
+    cr_assert_not(rk_lease_release(&set, 30, "a"), "released twice");
+    cr_assert(acquire(&lim, &set, 40, 1, "c").allowed);
+    rk_lease_set_free(&set);
+}
+
+Test(concurrency, an_unreleased_lease_expires_after_the_window) {
+    rk_limit_t lim = CC(1, 1000);
+    rk_lease_set_t set = {0};
+    acquire(&lim, &set, 0, 1, "a");
+    cr_assert_not(acquire(&lim, &set, 999, 1, "b").allowed);
+    cr_assert(acquire(&lim, &set, 1000, 1, "b").allowed);
+    cr_assert_not(rk_lease_release(&set, 1500, "a"), "a had expired");
+    cr_assert_eq(rk_lease_ttl_ms(&set, 1500), 500);
+    rk_lease_set_free(&set);
+}
+
+Test(concurrency, leases_hold_their_cost_in_units) {
+    rk_limit_t lim = CC(10, 1000);
+    rk_lease_set_t set = {0};
+    cr_assert(acquire(&lim, &set, 0, 4, "a").allowed);
+    cr_assert(acquire(&lim, &set, 100, 5, "b").allowed);
+    rk_decision_t d = acquire(&lim, &set, 200, 6, "c");
+    cr_assert_not(d.allowed);
+    cr_assert_eq(d.remaining, 1);
+    cr_assert_eq(d.retry_after_ms, 900); /* "b" must expire too: at 1100 */
+    d = acquire(&lim, &set, 200, 11, "c");
+    cr_assert_not(d.allowed);
+    cr_assert_eq(d.retry_after_ms, 1000); /* never: max(reset 900, window) */
+    rk_lease_set_free(&set);
+}
+
+Test(concurrency, acquiring_a_live_lease_again_renews_it) {
+    rk_limit_t lim = CC(1, 1000);
+    rk_lease_set_t set = {0};
+    acquire(&lim, &set, 0, 1, "a");
+    rk_decision_t d = acquire(&lim, &set, 600, 1, "a");
+    cr_assert(d.allowed);
+    cr_assert_eq(d.reset_ms, 1000);
+    cr_assert_eq(set.len, 1);
+    cr_assert_not(acquire(&lim, &set, 1500, 1, "b").allowed);
+    rk_lease_set_free(&set);
+}
+
+Test(concurrency, denied_request_and_peek_change_nothing) {
+    rk_limit_t lim = CC(1, 1000);
+    rk_lease_set_t set = {0};
+    acquire(&lim, &set, 0, 1, "a");
+    cr_assert_not(acquire(&lim, &set, 10, 1, "b").allowed);
+    rk_decision_t peek;
+    rk_lease_peek(&lim, &set, 5000, &peek);
+    cr_assert_eq(peek.remaining, 1);
+    cr_assert_eq(set.len, 1, "a peek does not even drop expired leases");
+    cr_assert_str_eq(set.leases[0].id, "a");
+    rk_lease_set_free(&set);
+}
+
+Test(concurrency, refuses_a_missing_or_too_long_lease_id) {
+    rk_limit_t lim = CC(1, 1000);
+    rk_lease_set_t set = {0};
+    rk_decision_t d;
+    cr_assert_eq(rk_lease_acquire(&lim, &set, 0, 1, NULL, &d), RK_ERR);
+    cr_assert_eq(rk_lease_acquire(&lim, &set, 0, 1, "", &d), RK_ERR);
+    cr_assert_eq(rk_lease_acquire(&lim, &set, 0, 1, "0123456789abcdef0123456789abcdef0", &d),
+                 RK_ERR);
+    cr_assert_eq(rk_lease_acquire(&lim, &set, 0, 1, "0123456789abcdef0123456789abcdef", &d), RK_OK);
+    rk_lease_set_free(&set);
+}
+
+Test(concurrency, clock_going_back_is_clamped_to_the_latest_acquisition) {
+    rk_limit_t lim = CC(1, 1000);
+    rk_lease_set_t set = {0};
+    acquire(&lim, &set, 9000, 1, "a");
+    rk_decision_t d = acquire(&lim, &set, 100, 1, "b");
+    cr_assert_not(d.allowed);
+    cr_assert_eq(d.retry_after_ms, 1000);
+    rk_lease_set_free(&set);
+}
+
+Test(concurrency, the_largest_limit_and_window_do_not_overflow) {
+    rk_limit_t lim = CC(RK_CONCURRENCY_LIMIT_MAX, RK_WINDOW_MS_MAX);
+    rk_lease_set_t set = {0};
+    char id[16];
+    for (int i = 0; i < RK_CONCURRENCY_LIMIT_MAX; i++) {
+        snprintf(id, sizeof id, "l%d", i);
+        cr_assert(acquire(&lim, &set, RK_NOW_MS_MAX, 1, id).allowed);
+    }
+    rk_decision_t d = acquire(&lim, &set, RK_NOW_MS_MAX, 1, "x");
+    cr_assert_not(d.allowed);
+    cr_assert_eq(d.retry_after_ms, RK_WINDOW_MS_MAX);
+    rk_lease_set_free(&set);
+}
+
+Test(concurrency, retry_after_and_reset_are_exact_in_random_sequences) {
+    static const char *const ids[] = {"a", "b", "c", "d", "e", "f"};
+    for (int walk = 0; walk < 150; walk++) {
+        rk_limit_t lim = CC(fx_rand(1, 8), fx_rand(1, 3) == 1 ? fx_rand(1, 7) : 1000);
+        rk_lease_set_t set = {0};
+        int64_t now = fx_rand(0, 100000);
+        for (int i = 0; i < 150; i++) {
+            const char *id = ids[fx_rand(0, 5)];
+            int64_t cost = fx_rand(0, 9) == 0 ? 0 : fx_rand(1, 4) == 1 ? fx_rand(1, 10) : 1;
+            rk_decision_t peek = try_acquire(&lim, &set, now, 0, NULL);
+            cr_assert_eq(rk_lease_ttl_ms(&set, now) >= peek.reset_ms, true);
+            if (peek.remaining > 0)
+                cr_assert(try_acquire(&lim, &set, now, peek.remaining, "new").allowed);
+            cr_assert_not(try_acquire(&lim, &set, now, peek.remaining + 1, "new").allowed);
+            if (peek.reset_ms > 0) {
+                cr_assert_eq(try_acquire(&lim, &set, now + peek.reset_ms, 0, NULL).remaining,
+                             lim.limit);
+                cr_assert_lt(try_acquire(&lim, &set, now + peek.reset_ms - 1, 0, NULL).remaining,
+                             lim.limit);
+            }
+            rk_decision_t d = try_acquire(&lim, &set, now, cost, id);
+            if (!d.allowed && cost <= lim.limit) {
+                cr_assert(try_acquire(&lim, &set, now + d.retry_after_ms, cost, id).allowed);
+                cr_assert_not(
+                    try_acquire(&lim, &set, now + d.retry_after_ms - 1, cost, id).allowed);
+            }
+            if (fx_rand(0, 4) == 0)
+                rk_lease_release(&set, now, id);
+            else
+                acquire(&lim, &set, now, cost, id);
+            now += fx_rand(0, 2) == 0 ? 0 : fx_rand(0, lim.window_ms / 2 + 1);
+        }
+        rk_lease_set_free(&set);
+    }
+}

@@ -1,0 +1,49 @@
+/*
+ * test_jsonw.c — the answer writer: integers as "%lld" writes them, strings
+ * escaped so that JSON readers get them back, and growth past the caller's
+ * buffer.
+ */
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http/jsonw.h"
+
+Test(jsonw, formats_integers_as_printf_does) {
+    const int64_t values[] = {
+        0, 1, -1, 9, 10, 99, 100, 1795396020000, -1795396020000, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        char got[RK_JW_INT_MAX], want[32];
+        size_t n = rk_jw_format_int(values[i], got);
+        snprintf(want, sizeof want, "%" PRId64, values[i]);
+        cr_assert_str_eq(got, want);
+        cr_assert_eq(n, strlen(want));
+    }
+}
+
+Test(jsonw, escapes_quotes_backslashes_and_control_characters) {
+    char stack[8];
+    rk_jw_t w;
+    rk_jw_init(&w, stack, sizeof stack);
+    rk_jw_str(&w, "a\"b\\c\x01\x7f\xc3\xa9 long enough to leave the stack buffer");
+    cr_assert_not(w.failed);
+    cr_assert_str_eq(w.buf,
+                     "\"a\\\"b\\\\c\\u0001\\u007f\xc3\xa9 long enough to leave the stack buffer\"");
+    cr_assert(w.on_heap);
+    rk_jw_free(&w);
+}
+
+Test(jsonw, writes_members_after_the_first) {
+    char stack[4]; /* too small from the start: every member grows it */
+    rk_jw_t w;
+    rk_jw_init(&w, stack, sizeof stack);
+    rk_jw_raw(&w, "{\"a\":1", 6);
+    rk_jw_member_int(&w, "limit", -42);
+    rk_jw_member_str(&w, "rule", "r\"1");
+    rk_jw_member_bool(&w, "ok", true);
+    rk_jw_raw(&w, "}", 1);
+    cr_assert_str_eq(w.buf, "{\"a\":1,\"limit\":-42,\"rule\":\"r\\\"1\",\"ok\":true}");
+    cr_assert_eq(w.len, strlen(w.buf));
+    rk_jw_free(&w);
+}
