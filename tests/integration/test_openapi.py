@@ -717,7 +717,8 @@ def test_every_operation_answers_as_documented(server):
                          expect=201)
     api.call("POST", "/api/v1/tokens", body={"name": "", "role": "king"}, expect=400)
     api.call("GET", "/api/v1/tokens", expect=200)
-    api.call("GET", "/api/v1/info", token=viewer["token"], expect=200)
+    _, info = api.call("GET", "/api/v1/info", token=viewer["token"], expect=200)
+    assert info["role"] == "viewer", "a client learns what its token may do"
     _, e = api.call("DELETE", "/api/v1/counters", url="/api/v1/counters?rule=login&key=k",
                     token=viewer["token"], expect=403)
     assert e["error"]["code"] == "forbidden"

@@ -38,7 +38,10 @@ function ServerStatus() {
           {STORE_NAMES[data.store] || data.store} {healthy ? 'healthy' : 'unreachable'}
         </span>
       </div>
-      <div className="server-status-meta">ratekit {data.version}</div>
+      <div className="server-status-meta">
+        ratekit {data.version}
+        {data.role ? <span data-testid="signed-in-role"> · signed in as {data.role}</span> : null}
+      </div>
     </div>
   );
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../check/check.h"
+#include "../auth/tokens.h"
 #include "../check/deny_cache.h"
 #include "../runtime.h"
 #include "../stats/stats.h"
@@ -22,6 +23,8 @@ static enum MHD_Result handle_info(rk_request_t *req) {
     cJSON_AddNumberToObject(o, "rules", (double)rk_ruleset_count(rk_rules_current()));
     cJSON_AddNumberToObject(o, "instances", (double)rk_stats_instances());
     cJSON_AddNumberToObject(o, "uptime_s", (double)((rk_now_ms() - rk_rt.started_ms) / 1000));
+    /* The caller's own role, so that a client (the dashboard) offers only what it may do. */
+    cJSON_AddStringToObject(o, "role", rk_role_name(req->role));
     return rk_reply_json(req, 200, o);
 }
 
