@@ -92,6 +92,7 @@ describe('API tokens', () => {
     await signIn(page, stack.adminUrl, secret);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rules' }).click();
     await page.locator(`tr[data-rule="${id}"]`).waitFor();
+    await page.getByTestId('signed-in-role').getByText('Signed in as viewer').waitFor();
 
     // ... but saving one is refused with the role message, not an error dump.
     await page.goto(`${stack.adminUrl}/rules/${id}/edit`);

@@ -38,10 +38,12 @@ function ServerStatus() {
           {STORE_NAMES[data.store] || data.store} {healthy ? 'healthy' : 'unreachable'}
         </span>
       </div>
-      <div className="server-status-meta">
-        ratekit {data.version}
-        {data.role ? <span data-testid="signed-in-role"> · signed in as {data.role}</span> : null}
-      </div>
+      <div className="server-status-meta">ratekit {data.version}</div>
+      {data.role ? (
+        <div className="server-status-meta" data-testid="signed-in-role">
+          Signed in as {data.role}
+        </div>
+      ) : null}
     </div>
   );
 }
