@@ -262,6 +262,13 @@ def violations_dropped(server):
 
 
 def stored_violations(server, rule):
+    """Denials in the log of rule: the sum of the rows' counts."""
+    with sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True) as db:
+        return db.execute("SELECT COALESCE(SUM(count), 0) FROM violations WHERE rule = ?",
+                          (rule,)).fetchone()[0]
+
+
+def stored_rows(server, rule):
     with sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True) as db:
         return db.execute("SELECT COUNT(*) FROM violations WHERE rule = ?", (rule,)).fetchone()[0]
 
@@ -269,9 +276,10 @@ def stored_violations(server, rule):
 def test_a_burst_of_10000_denials_is_stored_or_counted_as_dropped(server):
     server.create_rule(id="flood", algorithm="fixed_window", limit=1, window="1h")
     assert server.check("flood", "attacker").json()["allowed"] is True
-    denied = 0
+    denied, started = 0, time.monotonic()
     for _ in range(100):
         denied += sum(not r["allowed"] for r in batch(server, "flood", ["attacker"] * 100))
+    elapsed = time.monotonic() - started
     assert denied == 10000
     accounted = wait_until(
         lambda: stored_violations(server, "flood") + violations_dropped(server) == 10000,
@@ -284,15 +292,35 @@ def test_a_burst_of_10000_denials_is_stored_or_counted_as_dropped(server):
         row = db.execute("SELECT rule, key, mode, \"limit\", cost, instance FROM violations "
                          "WHERE rule = 'flood' LIMIT 1").fetchone()
     assert row[:5] == ("flood", "attacker", "enforce", 1, 1) and row[5]
+    # One key hammered: a row for each second and flush (every 500 ms), not one per denial.
+    assert stored_rows(server, "flood") <= 3 * (elapsed + 1), (stored_rows(server, "flood"), elapsed)
+
+
+def test_denials_of_one_key_in_one_second_are_one_row_with_a_count(server):
+    server.create_rule(id="hammer", algorithm="fixed_window", limit=2, window="1h")
+    server.create_rule(id="spread", algorithm="fixed_window", limit=1, window="1h")
+    batch(server, "hammer", ["bot"] * 50)  # 48 denials of one key
+    batch(server, "spread", [f"client-{i}" for i in range(10)] * 2)  # one denial each of 10
+    assert wait_until(lambda: stored_violations(server, "hammer") == 48, timeout=5)
+    assert wait_until(lambda: stored_violations(server, "spread") == 10, timeout=5)
+    hammer = server.admin("GET", "/api/v1/violations?rule=hammer").json()["violations"]
+    # One request of 50 checks: within one second, unless it straddled a second or a flush.
+    assert 1 <= len(hammer) <= 2 and sum(v["count"] for v in hammer) == 48
+    assert all(v["key"] == "bot" and v["limit"] == 2 for v in hammer)
+    spread = server.admin("GET", "/api/v1/violations?rule=spread").json()["violations"]
+    assert sorted(v["key"] for v in spread) == sorted(f"client-{i}" for i in range(10))
+    assert all(v["count"] == 1 for v in spread)
+    # The most denied keys count every denial of a row.
+    assert server.admin("GET", "/api/v1/stats/top?rule=hammer&window=300").json()["top"] == [
+        {"rule": "hammer", "key": "bot", "denied": 48}]
 
 
 def test_violations_page_by_cursor_filter_and_export_as_csv(server):
     server.create_rule(id="pages", algorithm="fixed_window", limit=1, window="1h")
     server.create_rule(id="quiet", algorithm="fixed_window", limit=1, window="1h", mode="shadow")
-    keys = ["a,b", 'q"x', "plain"]
-    for key in keys:
-        batch(server, "pages", [key] * 9)  # 1 allowed, 8 denied each
-    batch(server, "quiet", ["s"] * 3)  # 2 would-deny
+    keys = ["a,b", 'q"x', "plain"] + [f"k{i}" for i in range(21)]
+    batch(server, "pages", keys * 2)  # each key: 1 allowed, 1 denied
+    batch(server, "quiet", ["s"] * 3)  # 2 would-deny, one row
     assert wait_until(lambda: stored_violations(server, "pages") == 24, timeout=5)
     assert wait_until(lambda: stored_violations(server, "quiet") == 2, timeout=5)
 
@@ -311,14 +339,15 @@ def test_violations_page_by_cursor_filter_and_export_as_csv(server):
     assert len(set(ids)) == 24 and ids == sorted(ids, reverse=True), "newest first, each once"
     assert {v["key"] for v in seen} == set(keys)
     v = seen[0]
-    assert set(v) == {"id", "at", "rule", "key", "mode", "limit", "cost"}
+    assert set(v) == {"id", "at", "rule", "key", "mode", "limit", "cost", "count"}
     assert v["rule"] == "pages" and v["mode"] == "enforce" and v["limit"] == 1 and v["cost"] == 1
+    assert v["count"] == 1
     assert time.strptime(v["at"], "%Y-%m-%dT%H:%M:%S.%fZ")
 
     by_key = server.admin("GET", "/api/v1/violations?key=a%2Cb").json()["violations"]
-    assert len(by_key) == 8 and all(x["key"] == "a,b" for x in by_key)
+    assert len(by_key) == 1 and by_key[0]["key"] == "a,b"
     shadow = server.admin("GET", "/api/v1/violations?rule=quiet").json()["violations"]
-    assert [x["mode"] for x in shadow] == ["shadow", "shadow"]
+    assert {x["mode"] for x in shadow} == {"shadow"} and sum(x["count"] for x in shadow) == 2
     future = int(time.time()) + 3600
     assert server.admin("GET", f"/api/v1/violations?from={future}").json() == {
         "violations": [], "next_cursor": None}
@@ -330,8 +359,9 @@ def test_violations_page_by_cursor_filter_and_export_as_csv(server):
     assert r.headers["content-type"].startswith("text/csv")
     assert r.headers["content-disposition"] == 'attachment; filename="violations.csv"'
     rows = list(csv.reader(io.StringIO(r.body.decode(), newline="")))
-    assert rows[0] == ["id", "at", "rule", "key", "mode", "limit", "cost"]
-    assert len(rows) == 1 + 26
+    assert rows[0] == ["id", "at", "rule", "key", "mode", "limit", "cost", "count"]
+    assert len(rows) == 1 + 24 + len(shadow)
+    assert sum(int(row[7]) for row in rows[1:]) == 26
     assert {row[3] for row in rows[1:] if row[2] == "pages"} == set(keys)
     assert sorted(int(row[0]) for row in rows[1:] if row[2] == "pages") == sorted(ids)
 
@@ -339,14 +369,14 @@ def test_violations_page_by_cursor_filter_and_export_as_csv(server):
 def test_rows_older_than_the_retention_are_deleted(make_server):
     s = make_server(env={"RATEKIT_VIOLATIONS_RETENTION_DAYS": "7"})
     s.create_rule(id="aging", algorithm="fixed_window", limit=1, window="1h")
-    batch(s, "aging", ["k"] * 4)  # 3 denials
-    assert wait_until(lambda: stored_violations(s, "aging") == 3, timeout=5)
+    batch(s, "aging", ["k1", "k2", "k3"] * 2)  # 3 denials, a row each
+    assert wait_until(lambda: stored_rows(s, "aging") == 3, timeout=5)
     assert s.stop() == 0
     with sqlite3.connect(s.db_path) as db:
         db.execute("UPDATE violations SET at_ms = at_ms - 8 * 86400000 "
                    "WHERE id = (SELECT MIN(id) FROM violations)")
     again = make_server(db_path=s.db_path, env={"RATEKIT_VIOLATIONS_RETENTION_DAYS": "7"})
-    assert wait_until(lambda: stored_violations(again, "aging") == 2, timeout=5)
+    assert wait_until(lambda: stored_rows(again, "aging") == 2, timeout=5)
     assert len(again.admin("GET", "/api/v1/violations").json()["violations"]) == 2
 
 

@@ -753,7 +753,7 @@ def test_every_operation_answers_as_documented(server):
     assert v["violations"] and v["next_cursor"], "the denial log holds the denials"
     r, _ = api.call("GET", "/api/v1/violations", url="/api/v1/violations?format=csv&limit=1",
                     expect=200)
-    assert r.body.startswith(b"id,at,rule,key,mode,limit,cost\r\n") and "x-next-cursor" in r.headers
+    assert r.body.startswith(b"id,at,rule,key,mode,limit,cost,count\r\n") and "x-next-cursor" in r.headers
     api.call("GET", "/api/v1/violations", url="/api/v1/violations?format=xml", expect=400)
     r, _ = api.call("GET", "/metrics", token=Api.NO_TOKEN, expect=200)
     assert b"ratekit_decisions_total" in r.body

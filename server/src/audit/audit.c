@@ -69,6 +69,7 @@ void rk_audit_record(const rk_check_item_t *it, int64_t at_ms) {
         return;
     rk_violation_t v;
     v.at_ms = at_ms;
+    v.count = 1;
     v.limit = it->decision.limit;
     v.cost = it->cost;
     v.mode = it->rule->mode == RK_MODE_SHADOW ? RK_VIOLATION_SHADOW : RK_VIOLATION_ENFORCE;
@@ -109,15 +110,23 @@ static void log_failure(const char *what) {
     if (g.last_failure_log_ms && now - g.last_failure_log_ms < 60000)
         return;
     g.last_failure_log_ms = now;
-    rk_warn("denial log: %s: %s (rows are counted in ratekit_violations_dropped_total)", what,
+    rk_warn("denial log: %s: %s (denials are counted in ratekit_violations_dropped_total)", what,
             sqlite3_errmsg(g.writer));
 }
 
-/* Writes rows in one transaction; on failure they are counted as dropped. */
+/* Denials in rows (each row's count). */
+static uint64_t denials_in(const rk_violation_t *rows, size_t n) {
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += (uint64_t)rows[i].count;
+    return total;
+}
+
+/* Writes rows in one transaction; on failure their denials are counted as dropped. */
 static void write_batch(const rk_violation_t *rows, size_t n) {
     if (sqlite3_exec(g.writer, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         log_failure("cannot begin");
-        atomic_fetch_add_explicit(&g.dropped, n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&g.dropped, denials_in(rows, n), memory_order_relaxed);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -130,36 +139,88 @@ static void write_batch(const rk_violation_t *rows, size_t n) {
         sqlite3_bind_int64(g.insert, 5, v->limit);
         sqlite3_bind_int64(g.insert, 6, v->cost);
         sqlite3_bind_text(g.insert, 7, g.instance, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(g.insert, 8, v->count);
         int rc = sqlite3_step(g.insert);
         sqlite3_reset(g.insert);
         if (rc != SQLITE_DONE) {
             log_failure("cannot insert");
             sqlite3_exec(g.writer, "ROLLBACK", NULL, NULL, NULL);
-            atomic_fetch_add_explicit(&g.dropped, n, memory_order_relaxed);
+            atomic_fetch_add_explicit(&g.dropped, denials_in(rows, n), memory_order_relaxed);
             return;
         }
     }
     if (sqlite3_exec(g.writer, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         log_failure("cannot commit");
         sqlite3_exec(g.writer, "ROLLBACK", NULL, NULL, NULL);
-        atomic_fetch_add_explicit(&g.dropped, n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&g.dropped, denials_in(rows, n), memory_order_relaxed);
     }
 }
 
-/* Takes up to RK_AUDIT_BATCH rows from the queue, writes them, shows them to the observer. */
-static size_t flush_rows(rk_violation_t *batch) {
-    size_t n = 0;
-    while (n < RK_AUDIT_BATCH && rk_queue_pop(g.rows, &batch[n]))
-        n++;
-    if (n == 0)
+/*
+ * A batch being gathered: its distinct rows, and an open-addressing index
+ * of them by (rule, key, mode, limit, cost, second) holding row index + 1.
+ */
+#define MERGE_SLOTS 2048 /* a power of two, over twice RK_AUDIT_BATCH */
+typedef struct {
+    rk_violation_t *rows;
+    size_t n;
+    uint16_t slot[MERGE_SLOTS];
+} batch_t;
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static bool same_group(const rk_violation_t *a, const rk_violation_t *b) {
+    return a->at_ms / 1000 == b->at_ms / 1000 && a->mode == b->mode && a->limit == b->limit &&
+           a->cost == b->cost && !strcmp(a->rule, b->rule) && !strcmp(a->key, b->key);
+}
+
+/* Adds a queued denial to the batch: counted into its group's row, or a new row. */
+static void batch_add(batch_t *b, const rk_violation_t *v) {
+    int64_t group[4] = {v->at_ms / 1000, v->mode, v->limit, v->cost};
+    uint64_t h = fnv1a(14695981039346656037ULL, group, sizeof group);
+    h = fnv1a(fnv1a(h, v->rule, strlen(v->rule) + 1), v->key, strlen(v->key));
+    for (size_t i = (size_t)h & (MERGE_SLOTS - 1);; i = (i + 1) & (MERGE_SLOTS - 1)) {
+        if (b->slot[i] == 0) {
+            b->rows[b->n] = *v;
+            b->slot[i] = (uint16_t)++b->n;
+            return;
+        }
+        rk_violation_t *row = &b->rows[b->slot[i] - 1];
+        if (same_group(row, v)) {
+            row->count += v->count;
+            return;
+        }
+    }
+}
+
+/*
+ * Takes what waits in the queue (a queue's worth at most), coalesced into up
+ * to RK_AUDIT_BATCH rows; writes them and shows them to the observer.
+ * Answers the number of rows.
+ */
+static size_t flush_rows(batch_t *b) {
+    b->n = 0;
+    memset(b->slot, 0, sizeof b->slot);
+    rk_violation_t v;
+    for (size_t taken = 0; b->n < RK_AUDIT_BATCH && taken < RK_AUDIT_QUEUE; taken++) {
+        if (!rk_queue_pop(g.rows, &v))
+            break;
+        batch_add(b, &v);
+    }
+    if (b->n == 0)
         return 0;
     if (g.writer)
-        write_batch(batch, n);
+        write_batch(b->rows, b->n);
     else
-        atomic_fetch_add_explicit(&g.dropped, n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&g.dropped, denials_in(b->rows, b->n), memory_order_relaxed);
     if (g.observer)
-        g.observer(batch, n);
-    return n;
+        g.observer(b->rows, b->n);
+    return b->n;
 }
 
 static void flush_access(void) {
@@ -211,8 +272,11 @@ static bool is_running(void) {
 
 static void *writer_main(void *arg) {
     (void)arg;
-    rk_violation_t *batch = malloc(RK_AUDIT_BATCH * sizeof *batch);
-    if (!batch) {
+    batch_t *batch = calloc(1, sizeof *batch);
+    if (batch)
+        batch->rows = malloc(RK_AUDIT_BATCH * sizeof *batch->rows);
+    if (!batch || !batch->rows) {
+        free(batch);
         rk_error("denial log: out of memory; denials are counted as dropped");
         return NULL;
     }
@@ -221,9 +285,10 @@ static void *writer_main(void *arg) {
         bool running = is_running();
         int64_t now = rk_mono_ms();
         size_t waiting = rk_queue_size(g.rows);
-        if (waiting >= RK_AUDIT_BATCH || (waiting > 0 && now - last_flush >= FLUSH_MS) ||
+        /* Waiting for FLUSH_MS lets a flood coalesce; half a queue must not wait longer. */
+        if (waiting >= RK_AUDIT_QUEUE / 2 || (waiting > 0 && now - last_flush >= FLUSH_MS) ||
             !running) {
-            while (flush_rows(batch) == RK_AUDIT_BATCH && rk_queue_size(g.rows) >= RK_AUDIT_BATCH)
+            while (flush_rows(batch) == RK_AUDIT_BATCH && rk_queue_size(g.rows) > 0)
                 ;
             last_flush = now;
         }
@@ -235,6 +300,7 @@ static void *writer_main(void *arg) {
         if (running)
             wait_tick();
     }
+    free(batch->rows);
     free(batch);
     return NULL;
 }
@@ -264,7 +330,7 @@ rk_status_t rk_audit_start(const char *db_path, const char *instance, int64_t re
         goto fail;
     if (sqlite3_prepare_v3(g.writer,
                            "INSERT INTO violations (at_ms, rule, key, mode, \"limit\", cost, "
-                           "instance) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                           "instance, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                            -1, SQLITE_PREPARE_PERSISTENT, &g.insert, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(g.writer,
                            "DELETE FROM violations WHERE id IN (SELECT id FROM violations "
@@ -325,7 +391,7 @@ void rk_audit_stop(void) {
 rk_status_t rk_audit_query(const rk_violation_query_t *q,
                            bool (*fn)(void *ctx, const rk_violation_row_t *row), void *ctx,
                            bool *more, char *err, size_t errlen) {
-    char sql[512] = "SELECT id, at_ms, rule, key, mode, \"limit\", cost FROM violations "
+    char sql[512] = "SELECT id, at_ms, rule, key, mode, \"limit\", cost, count FROM violations "
                     "WHERE id < ?1 AND at_ms >= ?2 AND at_ms <= ?3";
     if (q->rule)
         strcat(sql, " AND rule = ?4");
@@ -369,6 +435,7 @@ rk_status_t rk_audit_query(const rk_violation_query_t *q,
         row.v.mode = mode && !strcmp(mode, "shadow") ? RK_VIOLATION_SHADOW : RK_VIOLATION_ENFORCE;
         row.v.limit = sqlite3_column_int64(st, 5);
         row.v.cost = sqlite3_column_int64(st, 6);
+        row.v.count = sqlite3_column_int64(st, 7);
         seen++;
         if (!fn(ctx, &row)) {
             rc = SQLITE_DONE;

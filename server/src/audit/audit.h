@@ -1,10 +1,14 @@
 /*
  * audit.h — the denial log. Every denial and every shadow would-deny is
  * queued by the check path (a bounded queue that never blocks: when full,
- * the row is dropped and counted) and written to SQLite's `violations`
+ * the denial is dropped and counted) and written to SQLite's `violations`
  * table by one background thread, in transactions of up to
- * RK_AUDIT_BATCH rows or every 500 ms. Rows past the retention are
- * deleted a little at a time. The same thread writes the access log
+ * RK_AUDIT_BATCH rows or every 500 ms. The denials of one rule and key
+ * (same mode, limit and cost) within one second of one batch become one
+ * row with a count: a client hammering a key costs a row or two a second,
+ * not one per request (at 100,000 denials a second, rows of their own
+ * would fill a disk in a day). Rows past the retention are deleted a
+ * little at a time. The same thread writes the access log
  * (RATEKIT_ACCESS_LOG=1), also queued.
  */
 #ifndef RK_AUDIT_H
@@ -18,9 +22,10 @@
 
 typedef enum { RK_VIOLATION_ENFORCE = 0, RK_VIOLATION_SHADOW } rk_violation_mode_t;
 
-/* One denial as queued and stored. */
+/* Denials as queued (count 1) and stored (count of them since at_ms, within its second). */
 typedef struct {
-    int64_t at_ms; /* epoch ms */
+    int64_t at_ms; /* epoch ms of the first */
+    int64_t count;
     int64_t limit;
     int64_t cost;
     uint8_t mode; /* rk_violation_mode_t */
@@ -48,7 +53,7 @@ void rk_audit_record(const rk_check_item_t *it, int64_t at_ms);
 /* Hot path (RATEKIT_ACCESS_LOG): queues an access-log line. Never blocks. */
 void rk_audit_access(const rk_check_item_t *it, const char *decision);
 
-/* Rows lost: dropped when the queue was full, or not written because SQLite failed. */
+/* Denials lost: dropped when the queue was full, or not written because SQLite failed. */
 uint64_t rk_audit_dropped(void);
 
 /*

@@ -69,6 +69,7 @@ static bool add_json_row(void *ctx, const rk_violation_row_t *row) {
     cJSON_AddStringToObject(o, "mode", mode_name(row->v.mode));
     cJSON_AddNumberToObject(o, "limit", (double)row->v.limit);
     cJSON_AddNumberToObject(o, "cost", (double)row->v.cost);
+    cJSON_AddNumberToObject(o, "count", (double)row->v.count);
     cJSON_AddItemToArray(p->list, o);
     p->last_id = row->id;
     return true;
@@ -76,7 +77,7 @@ static bool add_json_row(void *ctx, const rk_violation_row_t *row) {
 
 static bool add_csv_row(void *ctx, const rk_violation_row_t *row) {
     page_t *p = ctx;
-    char num[32], at[32];
+    char num[80], at[32];
     snprintf(num, sizeof num, "%lld", (long long)row->id);
     rk_csv_field(p->csv, num);
     rk_jw_lit(p->csv, ",");
@@ -88,7 +89,8 @@ static bool add_csv_row(void *ctx, const rk_violation_row_t *row) {
     rk_csv_field(p->csv, row->v.key);
     rk_jw_lit(p->csv, ",");
     rk_csv_field(p->csv, mode_name(row->v.mode));
-    snprintf(num, sizeof num, ",%lld,%lld\r\n", (long long)row->v.limit, (long long)row->v.cost);
+    snprintf(num, sizeof num, ",%lld,%lld,%lld\r\n", (long long)row->v.limit,
+             (long long)row->v.cost, (long long)row->v.count);
     rk_jw_lit(p->csv, num);
     p->last_id = row->id;
     return !p->csv->failed;
@@ -122,7 +124,7 @@ static enum MHD_Result handle_violations(rk_request_t *req) {
     page_t page = {.csv = &w};
     cJSON *root = NULL;
     if (csv) {
-        rk_jw_lit(&w, "id,at,rule,key,mode,limit,cost\r\n");
+        rk_jw_lit(&w, "id,at,rule,key,mode,limit,cost,count\r\n");
     } else {
         root = cJSON_CreateObject();
         page.list = cJSON_AddArrayToObject(root, "violations");

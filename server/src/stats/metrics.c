@@ -127,7 +127,7 @@ void rk_metrics_render(rk_jw_t *w) {
     header(w, "ratekit_sse_clients", "gauge", "Open event streams (/api/v1/stream).");
     sample_u64(w, "ratekit_sse_clients", (uint64_t)rk_stream_clients());
     header(w, "ratekit_violations_dropped_total", "counter",
-           "Denial-log rows lost: queue full or database write failed.");
+           "Denials lost from the denial log: queue full or database write failed.");
     sample_u64(w, "ratekit_violations_dropped_total", rk_audit_dropped());
     header(w, "ratekit_build_info", "gauge", "Always 1; the version of ratekitd as a label.");
     rk_jw_lit(w, "ratekit_build_info{version=\"");

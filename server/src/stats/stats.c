@@ -289,7 +289,7 @@ static void on_denials(const rk_violation_t *rows, size_t n) {
         if (len <= 0 || (size_t)len >= sizeof joined)
             continue;
         if (S.cluster) {
-            rk_topk_add(&S.pending, joined, (size_t)len, 1);
+            rk_topk_add(&S.pending, joined, (size_t)len, (uint64_t)rows[i].count);
             continue;
         }
         int64_t minute = rows[i].at_ms / 60000;
@@ -298,7 +298,7 @@ static void on_denials(const rk_violation_t *rows, size_t n) {
             rk_topk_free(&S.minutes[idx]);
             S.minute_of[idx] = minute;
         }
-        rk_topk_add(&S.minutes[idx], joined, (size_t)len, 1);
+        rk_topk_add(&S.minutes[idx], joined, (size_t)len, (uint64_t)rows[i].count);
     }
     pthread_mutex_unlock(&S.top_lock);
 }

@@ -105,7 +105,14 @@ export function ViolationsPage() {
                     <td className="stack-full stack-order-3">
                       <code className="code-soft break">{v.key}</code>
                     </td>
-                    <td className="stack-order-2">{v.mode === 'shadow' ? <Badge tone="amber">Would deny</Badge> : <Badge tone="red">Denied</Badge>}</td>
+                    <td className="stack-order-2 nowrap">
+                      {v.mode === 'shadow' ? <Badge tone="amber">Would deny</Badge> : <Badge tone="red">Denied</Badge>}
+                      {v.count > 1 && (
+                        <span className="violation-count" title={`${formatNumber(v.count)} requests in this second`}>
+                          × {formatNumber(v.count)}
+                        </span>
+                      )}
+                    </td>
                     <td className="num hide-sm">{formatNumber(v.limit)}</td>
                     <td className="num hide-sm">{formatNumber(v.cost)}</td>
                   </tr>
