@@ -124,20 +124,55 @@ def test_tokens_and_their_revocation_reach_the_other_instance(make_server, redis
     a, b = pair(make_server, redis, workdir)
     t = a.admin("POST", "/api/v1/tokens", {"name": "ci", "role": "editor"}).json()
     assert wait_until(lambda: b.admin("GET", "/api/v1/rules", token=t["token"]).status == 200,
-                      timeout=1.0) is not None
+                      timeout=2.0) is not None
     assert t["token"].split("_", 2)[2] not in redis.cli("GET", "ratekit:ruleset")
     assert a.admin("DELETE", "/api/v1/tokens/" + t["id"]).status == 204
     assert wait_until(lambda: b.admin("GET", "/api/v1/rules", token=t["token"]).status == 401,
-                      timeout=1.0) is not None, "B still accepts a token revoked on A"
+                      timeout=2.0) is not None, "B still accepts a token revoked on A"
 
 
-def test_an_override_on_one_instance_does_not_hold_back_changes_from_the_other(
-        make_server, redis, workdir):
+def limit_for(server, key):
+    r = server.check("login", key)
+    return r.json().get("limit") if r.status == 200 else None
+
+
+def test_overrides_made_on_one_instance_apply_on_the_other(make_server, redis, workdir):
     a, b = pair(make_server, redis, workdir)
     a.create_rule(**RULE)
-    assert wait_until(lambda: knows(b, "login"), timeout=1.0) is not None
-    assert b.admin("PUT", "/api/v1/rules/login/overrides/user:1", {"limit": 9}).status == 200
-    assert a.admin("PATCH", "/api/v1/rules/login", {"limit": 5}).status == 200
-    assert wait_until(lambda: b.admin("GET", "/api/v1/rules/login").json().get("limit") == 5,
-                      timeout=1.0) is not None
-    assert b.check("login", "user:1").json()["limit"] == 9
+    assert wait_until(lambda: knows(b, "login"), timeout=2.0) is not None
+    assert a.admin("PUT", "/api/v1/rules/login/overrides/user:1", {"limit": 9}).status == 200
+    assert wait_until(lambda: limit_for(b, "user:1") == 9, timeout=2.0) is not None, \
+        "B does not apply an override set on A"
+    assert limit_for(b, "user:2") == 2
+    stored = b.admin("GET", "/api/v1/rules/login/overrides").json()
+    assert [(o["key"], o["limit"]) for o in stored["overrides"]] == [("user:1", 9)]
+
+    # a rule changed on B keeps the override; an override removed on B is gone on A
+    assert b.admin("PATCH", "/api/v1/rules/login", {"limit": 5}).status == 200
+    assert wait_until(lambda: a.admin("GET", "/api/v1/rules/login").json().get("limit") == 5,
+                      timeout=2.0) is not None
+    assert limit_for(a, "user:1") == 9
+    assert b.admin("DELETE", "/api/v1/rules/login/overrides/user:1").status == 204
+    assert wait_until(lambda: limit_for(a, "user:1") == 5, timeout=2.0) is not None
+
+
+def test_lists_and_bans_made_on_one_instance_apply_on_the_other(make_server, redis, workdir):
+    a, b = pair(make_server, redis, workdir)
+    a.create_rule(**RULE)
+    assert wait_until(lambda: knows(b, "login"), timeout=2.0) is not None
+    entry = a.admin("POST", "/api/v1/lists", {"list": "denylist", "value": "203.0.113.0/24",
+                                              "note": "abuse"}).json()
+    assert wait_until(lambda: b.check("login", "203.0.113.9").json().get("reason") == "denylist",
+                      timeout=2.0) is not None, "B does not refuse a client denylisted on A"
+    listed = b.admin("GET", "/api/v1/lists").json()["entries"]
+    assert [(e["id"], e["value"], e["note"]) for e in listed] == [(entry["id"], "203.0.113.0/24",
+                                                                   "abuse")]
+    ban = b.admin("POST", "/api/v1/bans", {"value": "user:mallory", "duration": "10m"}).json()
+    assert wait_until(lambda: a.check("login", "user:mallory").json().get("reason") == "denylist",
+                      timeout=2.0) is not None, "A does not refuse a client banned on B"
+    assert a.admin("DELETE", f"/api/v1/lists/{entry['id']}").status == 204
+    assert a.admin("DELETE", f"/api/v1/bans/{ban['id']}").status == 204
+    # (each poll counts against the rule's limit of 2: look at the reason, not at allowed)
+    assert wait_until(lambda: "reason" not in b.check("login", "203.0.113.9").json()
+                      and "reason" not in b.check("login", "user:mallory").json(),
+                      timeout=2.0) is not None, "entries removed on A still apply on B"

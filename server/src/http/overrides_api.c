@@ -6,9 +6,9 @@
  * Overrides live in SQLite beside the rules (schema/005_overrides.sql) and
  * are compiled into the rules snapshot, so the check path applies one with a
  * binary search and no lock. A change bumps the ruleset version like a rule
- * change does: it is in force here before it is answered, and on every
- * process sharing the file within the reload interval. Overrides keep no
- * history.
+ * change does: it is in force here before it is answered, on every process
+ * sharing the file within the reload interval, and on instances sharing
+ * only Redis through the rules sync. Overrides keep no history.
  */
 #include <sqlite3.h>
 #include <stdio.h>

@@ -19,6 +19,9 @@
 
 #include "../log.h"
 
+typedef void (*change_hook_t)(void);
+static _Atomic(change_hook_t) change_hook;
+
 #define GRACE_MS 10000
 #define POLL_MS 250
 
@@ -312,11 +315,162 @@ sqlite3 *rk_lists_db_lock(void) {
     return g.db;
 }
 
-/* Releases the write lock; after a change, the snapshot is rebuilt first. */
+/* Releases the write lock; after a change, the snapshot is rebuilt first, then the hook told. */
 void rk_lists_db_unlock(bool changed) {
     if (changed) {
         reload_locked();
         g.data_version = data_version_locked();
     }
     pthread_mutex_unlock(&g.lock);
+    change_hook_t fn = atomic_load(&change_hook);
+    if (changed && fn)
+        fn();
+}
+
+/* ---- instances sharing only Redis (rules/sync.c) ---------------------------- */
+
+#define ROW_COLUMNS "id, list, value, kind, source, expires_at, note, created_at, created_by"
+#define TEXT_MAX 1024
+
+void rk_lists_set_change_hook(void (*fn)(void)) {
+    atomic_store(&change_hook, fn);
+}
+
+/* Every entry as stored, by id (lock held); NULL when SQLite fails. */
+static cJSON *export_locked(void) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(g.db, "SELECT " ROW_COLUMNS " FROM lists ORDER BY id", -1, &st, NULL) !=
+        SQLITE_OK)
+        return NULL;
+    cJSON *rows = cJSON_CreateArray();
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, 0));
+        for (int col = 1; col <= 4; col++)
+            cJSON_AddStringToObject(o, sqlite3_column_name(st, col),
+                                    (const char *)sqlite3_column_text(st, col));
+        if (sqlite3_column_type(st, 5) == SQLITE_NULL)
+            cJSON_AddNullToObject(o, "expires_at");
+        else
+            cJSON_AddNumberToObject(o, "expires_at", (double)sqlite3_column_int64(st, 5));
+        cJSON_AddStringToObject(o, "note", (const char *)sqlite3_column_text(st, 6));
+        cJSON_AddNumberToObject(o, "created_at", (double)sqlite3_column_int64(st, 7));
+        cJSON_AddStringToObject(o, "created_by", (const char *)sqlite3_column_text(st, 8));
+        cJSON_AddItemToArray(rows, o);
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        cJSON_Delete(rows);
+        return NULL;
+    }
+    return rows;
+}
+
+cJSON *rk_lists_export(void) {
+    pthread_mutex_lock(&g.lock);
+    cJSON *rows = g.db ? export_locked() : NULL;
+    pthread_mutex_unlock(&g.lock);
+    return rows;
+}
+
+/* The text field name of row when it is one of the choices (NULL: any text), else NULL. */
+static const char *text_of(const cJSON *row, const char *name, const char *const *choices) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
+    if (!cJSON_IsString(v) || strlen(v->valuestring) > TEXT_MAX)
+        return NULL;
+    for (size_t i = 0; choices && choices[i]; i++)
+        if (!strcmp(v->valuestring, choices[i]))
+            return v->valuestring;
+    return choices ? NULL : v->valuestring;
+}
+
+static bool whole_number(const cJSON *v, double min) {
+    return cJSON_IsNumber(v) && v->valuedouble >= min && v->valuedouble <= 9.0e15 &&
+           v->valuedouble == (double)(int64_t)v->valuedouble;
+}
+
+/* Whether a row of another instance's document has every field of a stored entry. */
+static bool row_valid(const cJSON *row) {
+    static const char *const lists[] = {"safelist", "denylist", NULL};
+    static const char *const kinds[] = {"cidr", "key", NULL};
+    static const char *const sources[] = {"list", "ban", NULL};
+    const cJSON *expires = cJSON_GetObjectItemCaseSensitive(row, "expires_at");
+    return cJSON_IsObject(row) && whole_number(cJSON_GetObjectItemCaseSensitive(row, "id"), 1) &&
+           text_of(row, "list", lists) && text_of(row, "kind", kinds) &&
+           text_of(row, "source", sources) && text_of(row, "value", NULL) &&
+           text_of(row, "note", NULL) && text_of(row, "created_by", NULL) &&
+           whole_number(cJSON_GetObjectItemCaseSensitive(row, "created_at"), 0) &&
+           (cJSON_IsNull(expires) || whole_number(expires, 0));
+}
+
+/* Deletes every entry and inserts rows (lock held, inside a transaction). */
+static bool replace_locked(const cJSON *rows) {
+    sqlite3_stmt *st;
+    if (sqlite3_exec(g.db, "DELETE FROM lists", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(g.db,
+                           "INSERT OR REPLACE INTO lists (" ROW_COLUMNS
+                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return false;
+    static const char *const texts[] = {NULL, "list", "value", "kind",      "source",
+                                        NULL, "note", NULL,    "created_by"};
+    const cJSON *row;
+    bool ok = true;
+    cJSON_ArrayForEach(row, rows) {
+        sqlite3_bind_int64(st, 1,
+                           (int64_t)cJSON_GetObjectItemCaseSensitive(row, "id")->valuedouble);
+        for (int col = 1; col <= 8; col++)
+            if (texts[col])
+                sqlite3_bind_text(st, col + 1,
+                                  cJSON_GetObjectItemCaseSensitive(row, texts[col])->valuestring,
+                                  -1, SQLITE_STATIC);
+        const cJSON *expires = cJSON_GetObjectItemCaseSensitive(row, "expires_at");
+        if (cJSON_IsNumber(expires))
+            sqlite3_bind_int64(st, 6, (int64_t)expires->valuedouble);
+        else
+            sqlite3_bind_null(st, 6);
+        sqlite3_bind_int64(
+            st, 8, (int64_t)cJSON_GetObjectItemCaseSensitive(row, "created_at")->valuedouble);
+        ok = sqlite3_step(st) == SQLITE_DONE;
+        sqlite3_reset(st);
+        if (!ok)
+            break;
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
+rk_status_t rk_lists_replace(const cJSON *rows) {
+    cJSON *valid = cJSON_CreateArray();
+    const cJSON *row;
+    int skipped = 0;
+    cJSON_ArrayForEach(row, rows) {
+        if (row_valid(row))
+            cJSON_AddItemReferenceToArray(valid, (cJSON *)row);
+        else
+            skipped++;
+    }
+    if (skipped)
+        rk_warn("lists: %d entries from Redis are not valid here; left out", skipped);
+    pthread_mutex_lock(&g.lock);
+    cJSON *current = g.db ? export_locked() : NULL;
+    bool ok = current != NULL;
+    if (ok && !cJSON_Compare(current, valid, true)) {
+        ok = sqlite3_exec(g.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+        if (ok && !(ok = replace_locked(valid)))
+            sqlite3_exec(g.db, "ROLLBACK", NULL, NULL, NULL);
+        if (ok && !(ok = sqlite3_exec(g.db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK))
+            sqlite3_exec(g.db, "ROLLBACK", NULL, NULL, NULL);
+        if (ok) {
+            reload_locked();
+            g.data_version = data_version_locked();
+        } else {
+            rk_warn("lists: cannot apply the lists from Redis: %s", sqlite3_errmsg(g.db));
+        }
+    }
+    pthread_mutex_unlock(&g.lock);
+    cJSON_Delete(current);
+    cJSON_Delete(valid);
+    return ok ? RK_OK : RK_ERR;
 }

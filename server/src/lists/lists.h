@@ -34,6 +34,19 @@ struct sqlite3;
 struct sqlite3 *rk_lists_db_lock(void);
 void rk_lists_db_unlock(bool changed);
 
+/*
+ * For instances that share only Redis (rules/sync.c). The hook is called
+ * after every change made through rk_lists_db_unlock (never by
+ * rk_lists_replace), on the calling thread, and must not block.
+ * rk_lists_export answers every entry as stored (times in epoch ms) as a
+ * new cJSON array, NULL when SQLite fails; rk_lists_replace makes the lists
+ * exactly rows (entries that do not validate are left out) in one
+ * transaction and rebuilds the snapshot.
+ */
+void rk_lists_set_change_hook(void (*fn)(void));
+cJSON *rk_lists_export(void);
+rk_status_t rk_lists_replace(const cJSON *rows);
+
 extern const rk_route_t rk_lists_routes[];
 extern const size_t rk_lists_routes_len;
 

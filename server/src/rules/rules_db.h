@@ -113,6 +113,17 @@ rk_db_status_t rk_rules_db_run(rk_rules_db_t *db, const char *rule_id, const cha
                                rk_db_status_t (*fn)(sqlite3 *conn, void *ctx), void *ctx);
 
 /*
+ * The per-key overrides as a whole, for instances sharing only Redis
+ * (overrides_db.c). rk_overrides_export answers every row as stored (times
+ * in epoch ms) as a new cJSON array, NULL when the database fails.
+ * rk_overrides_replace makes the table exactly rows (as another instance
+ * exported them; rows that do not validate, or of rules unknown here, are
+ * left out) as one change of the ruleset; *changed false when it already was.
+ */
+cJSON *rk_overrides_export(rk_rules_db_t *db);
+rk_db_status_t rk_overrides_replace(rk_rules_db_t *db, const cJSON *rows, bool *changed);
+
+/*
  * Replaces the whole ruleset with rules (an array of canonical rules with
  * distinct ids) in one transaction: new ids are created, changed ones
  * updated, absent ones deleted; identical ones are left alone. With

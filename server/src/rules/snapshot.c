@@ -272,7 +272,7 @@ static void on_commit(rk_rules_db_t *db, void *ctx, int64_t version, const char 
     else
         rk_error("rules: cannot rebuild the snapshot after a change; the reload retries");
     notify(version, rule_id, action);
-    rk_rules_sync_committed(version, action);
+    rk_rules_sync_committed(version);
 }
 
 /* ---- the public interface -------------------------------------------------------------- */

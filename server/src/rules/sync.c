@@ -18,8 +18,9 @@
  * them to that master and follows MOVED and ASK.
  *
  * The document in Redis reads {"version": N, "origin": ..., "ruleset_version":
- * ..., "exported_at": ..., "rules": [...], "tokens": [...]}, "version" always
- * first (a document without "tokens" leaves them alone): the
+ * ..., "exported_at": ..., "rules": [...], "overrides": [...], "tokens":
+ * [...], "lists": [...]}, "version" always first (a document without
+ * "overrides", "tokens" or "lists" leaves them alone): the
  * publishing script reads the current N from the text and writes N+1, so
  * versions are ordered by Redis whichever instance publishes. A rule change
  * wins as a whole ruleset: the last published document is the ruleset of
@@ -38,6 +39,7 @@
 #include <time.h>
 
 #include "../auth/tokens.h"
+#include "../lists/lists.h"
 #include "../log.h"
 #include "../store/store.h"
 #include "rule.h"
@@ -78,6 +80,8 @@ static struct {
 
 /* Set on the worker while it imports: its commit must not be published again. */
 static _Thread_local bool importing;
+/* The ruleset version of the worker's last import commit (overrides bump it too). */
+static _Thread_local int64_t imported_version;
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
@@ -195,9 +199,16 @@ static rk_status_t publish(redisContext **c, char *err, size_t errlen) {
     cJSON_AddNumberToObject(doc, "ruleset_version", (double)local_version);
     cJSON_AddStringToObject(doc, "exported_at", now);
     cJSON_AddItemToObject(doc, "rules", rules);
-    cJSON *tokens = rk_tokens_export(); /* hashes only; absent when unreadable */
+    /* each absent when unreadable, which leaves the other instances' alone */
+    cJSON *overrides = rk_overrides_export(db);
+    if (overrides)
+        cJSON_AddItemToObject(doc, "overrides", overrides);
+    cJSON *tokens = rk_tokens_export(); /* hashes only */
     if (tokens)
         cJSON_AddItemToObject(doc, "tokens", tokens);
+    cJSON *lists = rk_lists_export();
+    if (lists)
+        cJSON_AddItemToObject(doc, "lists", lists);
     char *text = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
     if (!text) {
@@ -259,10 +270,15 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
     }
     rk_rules_db_t *db = rk_rules_db_instance();
     rk_import_result_t res;
+    const cJSON *overrides = cJSON_GetObjectItemCaseSensitive(doc, "overrides");
+    bool overrides_changed = false;
     importing = true;
+    imported_version = 0;
     rk_db_status_t st =
         db ? rk_rules_db_import_at(db, canon, SYNC_ACTOR, atomic_load(&g.synced), &res)
            : RK_DB_ERROR;
+    if (st == RK_DB_OK && cJSON_IsArray(overrides))
+        st = rk_overrides_replace(db, overrides, &overrides_changed);
     importing = false;
     if (st == RK_DB_CONFLICT) {
         *publish_wanted = true;
@@ -273,16 +289,19 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
         goto done;
     }
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(doc, "tokens");
-    if (cJSON_IsArray(tokens) && rk_tokens_replace(tokens) != RK_TOKENS_OK) {
+    const cJSON *lists = cJSON_GetObjectItemCaseSensitive(doc, "lists");
+    if ((cJSON_IsArray(tokens) && rk_tokens_replace(tokens) != RK_TOKENS_OK) ||
+        (cJSON_IsArray(lists) && rk_lists_replace(lists) != RK_OK)) {
         rc = RK_ERR;
         goto done;
     }
     raise_applied(version);
-    atomic_store(&g.synced, res.version);
-    if (res.created || res.updated || res.deleted)
+    atomic_store(&g.synced, res.version > imported_version ? res.version : imported_version);
+    if (res.created || res.updated || res.deleted || overrides_changed)
         rk_info("rules sync: applied ruleset version %lld from Redis (%d created, %d updated, "
-                "%d deleted)",
-                (long long)version, res.created, res.updated, res.deleted);
+                "%d deleted%s)",
+                (long long)version, res.created, res.updated, res.deleted,
+                overrides_changed ? ", overrides changed" : "");
 done:
     cJSON_Delete(errors);
     cJSON_Delete(canon);
@@ -458,8 +477,8 @@ static void *subscriber_main(void *arg) {
     return NULL;
 }
 
-/* The tokens changed here: they travel in the same document. */
-static void tokens_changed(void) {
+/* The tokens or the lists changed here: they travel in the same document. */
+static void tokens_or_lists_changed(void) {
     wake_worker(true, false);
 }
 
@@ -499,7 +518,8 @@ static rk_status_t start_threads(const char *key_prefix) {
         return RK_ERR;
     }
     g.running = true;
-    rk_tokens_set_change_hook(tokens_changed);
+    rk_tokens_set_change_hook(tokens_or_lists_changed);
+    rk_lists_set_change_hook(tokens_or_lists_changed);
     return RK_OK;
 }
 
@@ -527,6 +547,7 @@ void rk_rules_sync_stop(void) {
     if (!g.running)
         return;
     rk_tokens_set_change_hook(NULL);
+    rk_lists_set_change_hook(NULL);
     pthread_mutex_lock(&g.lock);
     g.stopping = true;
     pthread_cond_broadcast(&g.cond);
@@ -538,14 +559,10 @@ void rk_rules_sync_stop(void) {
     g.cluster = NULL;
 }
 
-void rk_rules_sync_committed(int64_t version, const char *action) {
+void rk_rules_sync_committed(int64_t version) {
+    if (importing)
+        imported_version = version;
     if (!g.running || importing)
         return;
-    if (action && !strcmp(action, "override")) {
-        /* not in the document: an override alone leaves the ruleset in sync */
-        int64_t before = version - 1;
-        atomic_compare_exchange_strong(&g.synced, &before, version);
-        return;
-    }
     wake_worker(true, false);
 }

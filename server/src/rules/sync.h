@@ -42,10 +42,9 @@ void rk_rules_sync_stop(void);
 
 /*
  * Called after every commit of this process (snapshot.c, writer's lock
- * held): marks the ruleset to be published, unless the commit is the sync's
- * own import or an override (overrides are not part of the document).
- * Never blocks.
+ * held): marks the ruleset (its rules and overrides) to be published,
+ * unless the commit is the sync's own import. Never blocks.
  */
-void rk_rules_sync_committed(int64_t version, const char *action);
+void rk_rules_sync_committed(int64_t version);
 
 #endif

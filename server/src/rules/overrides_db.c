@@ -1,0 +1,156 @@
+/*
+ * overrides_db.c — the per-key overrides as a whole, for instances that
+ * share only Redis (sync.c): every row as stored, and the table made
+ * exactly a given set. The admin API (http/overrides_api.c) changes them
+ * one at a time.
+ */
+#include <sqlite3.h>
+#include <string.h>
+
+#include "../log.h"
+#include "rules_db.h"
+
+#define COLUMNS                                                                                    \
+    "rule_id, key, \"limit\", burst, window_ms, expires_at, note, created_at, updated_at, "        \
+    "updated_by"
+#define TEXT_MAX 1024 /* no stored field is longer (ids, keys, notes, actors) */
+
+/* The integer fields of a row, in column order after rule_id and key; those that may be NULL. */
+static const char *const int_fields[] = {"limit", "burst", "window_ms", "expires_at"};
+static const bool int_nullable[] = {false, true, true, true};
+
+static void add_int_or_null(cJSON *o, const char *name, sqlite3_stmt *st, int col) {
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        cJSON_AddNullToObject(o, name);
+    else
+        cJSON_AddNumberToObject(o, name, (double)sqlite3_column_int64(st, col));
+}
+
+static rk_db_status_t export_rows(sqlite3 *conn, void *ctx) {
+    cJSON *out = ctx;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(conn, "SELECT " COLUMNS " FROM rule_overrides ORDER BY rule_id, key", -1,
+                           &st, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "rule", (const char *)sqlite3_column_text(st, 0));
+        cJSON_AddStringToObject(o, "key", (const char *)sqlite3_column_text(st, 1));
+        for (int i = 0; i < 4; i++)
+            add_int_or_null(o, int_fields[i], st, 2 + i);
+        cJSON_AddStringToObject(o, "note", (const char *)sqlite3_column_text(st, 6));
+        cJSON_AddNumberToObject(o, "created_at", (double)sqlite3_column_int64(st, 7));
+        cJSON_AddNumberToObject(o, "updated_at", (double)sqlite3_column_int64(st, 8));
+        cJSON_AddStringToObject(o, "updated_by", (const char *)sqlite3_column_text(st, 9));
+        cJSON_AddItemToArray(out, o);
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? RK_DB_OK : RK_DB_ERROR;
+}
+
+cJSON *rk_overrides_export(rk_rules_db_t *db) {
+    cJSON *rows = cJSON_CreateArray();
+    if (rows && rk_rules_db_run(db, NULL, NULL, export_rows, rows) == RK_DB_OK)
+        return rows;
+    cJSON_Delete(rows);
+    return NULL;
+}
+
+static bool text_field(const cJSON *row, const char *name, bool non_empty) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
+    return cJSON_IsString(v) && strlen(v->valuestring) <= TEXT_MAX &&
+           (!non_empty || v->valuestring[0]);
+}
+
+/* An integer of the row: exact in a double, positive unless it may be 0 (times). */
+static bool int_field(const cJSON *row, const char *name, bool nullable, int64_t min) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
+    if (nullable && cJSON_IsNull(v))
+        return true;
+    return cJSON_IsNumber(v) && v->valuedouble >= (double)min && v->valuedouble <= 9.0e15 &&
+           v->valuedouble == (double)(int64_t)v->valuedouble;
+}
+
+/* Whether a row of another instance's document has every field of a stored override. */
+static bool row_valid(const cJSON *row) {
+    if (!cJSON_IsObject(row) || !text_field(row, "rule", true) || !text_field(row, "key", true) ||
+        !text_field(row, "note", false) || !text_field(row, "updated_by", false) ||
+        !int_field(row, "created_at", false, 0) || !int_field(row, "updated_at", false, 0))
+        return false;
+    for (int i = 0; i < 4; i++)
+        if (!int_field(row, int_fields[i], int_nullable[i], 1))
+            return false;
+    return true;
+}
+
+static void bind_int_or_null(sqlite3_stmt *st, int col, const cJSON *v) {
+    if (cJSON_IsNumber(v))
+        sqlite3_bind_int64(st, col, (int64_t)v->valuedouble);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+static const char *text(const cJSON *row, const char *name) {
+    return cJSON_GetObjectItemCaseSensitive(row, name)->valuestring;
+}
+
+/* Replaces every row (inside rk_rules_db_run's transaction); rows of unknown rules are left out. */
+static rk_db_status_t replace_rows(sqlite3 *conn, void *ctx) {
+    const cJSON *rows = ctx;
+    if (sqlite3_exec(conn, "DELETE FROM rule_overrides", NULL, NULL, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(conn,
+                           "INSERT OR REPLACE INTO rule_overrides (" COLUMNS ") SELECT ?1, ?2, ?3, "
+                           "?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM rules WHERE "
+                           "id = ?1)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    const cJSON *row;
+    rk_db_status_t rc = RK_DB_OK;
+    cJSON_ArrayForEach(row, rows) {
+        sqlite3_bind_text(st, 1, text(row, "rule"), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, text(row, "key"), -1, SQLITE_STATIC);
+        for (int i = 0; i < 4; i++)
+            bind_int_or_null(st, 3 + i, cJSON_GetObjectItemCaseSensitive(row, int_fields[i]));
+        sqlite3_bind_text(st, 7, text(row, "note"), -1, SQLITE_STATIC);
+        bind_int_or_null(st, 8, cJSON_GetObjectItemCaseSensitive(row, "created_at"));
+        bind_int_or_null(st, 9, cJSON_GetObjectItemCaseSensitive(row, "updated_at"));
+        sqlite3_bind_text(st, 10, text(row, "updated_by"), -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (step != SQLITE_DONE) {
+            rc = RK_DB_ERROR;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+rk_db_status_t rk_overrides_replace(rk_rules_db_t *db, const cJSON *rows, bool *changed) {
+    *changed = false;
+    cJSON *valid = cJSON_CreateArray();
+    const cJSON *row;
+    int skipped = 0;
+    cJSON_ArrayForEach(row, rows) {
+        if (row_valid(row))
+            cJSON_AddItemReferenceToArray(valid, (cJSON *)row);
+        else
+            skipped++;
+    }
+    if (skipped)
+        rk_warn("rules sync: %d override(s) in Redis are not valid here; left out", skipped);
+    cJSON *current = rk_overrides_export(db);
+    rk_db_status_t rc = RK_DB_ERROR;
+    if (current && cJSON_Compare(current, valid, true)) {
+        rc = RK_DB_OK; /* already so: no new ruleset version */
+    } else if (current) {
+        rc = rk_rules_db_run(db, NULL, "override", replace_rows, valid);
+        *changed = rc == RK_DB_OK;
+    }
+    cJSON_Delete(current);
+    cJSON_Delete(valid);
+    return rc;
+}
