@@ -98,6 +98,21 @@ def test_newer_document_written_to_redis_is_imported(make_server, redis, workdir
         assert wait_until(lambda: knows(s, "search") and not knows(s, "login"),
                           timeout=1.0) is not None
 
+    # entries that do not hold together are left out; the others apply
+    good = {"id": 7, "list": "denylist", "value": "user:eve", "kind": "key", "source": "list",
+            "expires_at": None, "note": "", "created_at": 1, "created_by": "gitops"}
+    bad = [dict(good, id=8, list="blocklist"), dict(good, id=9, value=42), "junk",
+           dict(good, id=10, created_at="yesterday"), dict(good, id=-1)]
+    newest = dict(newer, version=newer["version"] + 1, lists=[good] + bad,
+                  overrides=[{"rule": "search", "key": "user:1", "limit": "lots"}])
+    redis.cli("SET", "ratekit:ruleset", json.dumps(newest, separators=(",", ":")))
+    redis.cli("PUBLISH", "ratekit:ruleset", str(newest["version"]))
+    for s in (a, b):
+        assert wait_until(lambda: s.check("search", "user:eve").json().get("reason") == "denylist",
+                          timeout=2.0) is not None
+        assert [e["id"] for e in s.admin("GET", "/api/v1/lists").json()["entries"]] == [7]
+        assert s.admin("GET", "/api/v1/rules/search/overrides").json()["overrides"] == []
+
 
 def test_instance_restarted_without_redis_keeps_the_synced_rules(make_server, redis, workdir):
     a, b = pair(make_server, redis, workdir)

@@ -390,8 +390,7 @@ static bool whole_number(const cJSON *v, double min) {
            v->valuedouble == (double)(int64_t)v->valuedouble;
 }
 
-/* Whether a row of another instance's document has every field of a stored entry. */
-static bool row_valid(const cJSON *row) {
+bool rk_lists_row_valid(const cJSON *row) {
     static const char *const lists[] = {"safelist", "denylist", NULL};
     static const char *const kinds[] = {"cidr", "key", NULL};
     static const char *const sources[] = {"list", "ban", NULL};
@@ -441,18 +440,7 @@ static bool replace_locked(const cJSON *rows) {
     return ok;
 }
 
-rk_status_t rk_lists_replace(const cJSON *rows) {
-    cJSON *valid = cJSON_CreateArray();
-    const cJSON *row;
-    int skipped = 0;
-    cJSON_ArrayForEach(row, rows) {
-        if (row_valid(row))
-            cJSON_AddItemReferenceToArray(valid, (cJSON *)row);
-        else
-            skipped++;
-    }
-    if (skipped)
-        rk_warn("lists: %d entries from Redis are not valid here; left out", skipped);
+rk_status_t rk_lists_replace(const cJSON *valid) {
     pthread_mutex_lock(&g.lock);
     cJSON *current = g.db ? export_locked() : NULL;
     bool ok = current != NULL;
@@ -471,6 +459,5 @@ rk_status_t rk_lists_replace(const cJSON *rows) {
     }
     pthread_mutex_unlock(&g.lock);
     cJSON_Delete(current);
-    cJSON_Delete(valid);
     return ok ? RK_OK : RK_ERR;
 }

@@ -39,12 +39,14 @@ void rk_lists_db_unlock(bool changed);
  * after every change made through rk_lists_db_unlock (never by
  * rk_lists_replace), on the calling thread, and must not block.
  * rk_lists_export answers every entry as stored (times in epoch ms) as a
- * new cJSON array, NULL when SQLite fails; rk_lists_replace makes the lists
- * exactly rows (entries that do not validate are left out) in one
+ * new cJSON array, NULL when SQLite fails; rk_lists_row_valid tells whether
+ * a row of another instance's export has every field of a stored entry;
+ * rk_lists_replace makes the lists exactly rows (each valid) in one
  * transaction and rebuilds the snapshot.
  */
 void rk_lists_set_change_hook(void (*fn)(void));
 cJSON *rk_lists_export(void);
+bool rk_lists_row_valid(const cJSON *row);
 rk_status_t rk_lists_replace(const cJSON *rows);
 
 extern const rk_route_t rk_lists_routes[];

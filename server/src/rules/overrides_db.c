@@ -7,7 +7,6 @@
 #include <sqlite3.h>
 #include <string.h>
 
-#include "../log.h"
 #include "rules_db.h"
 
 #define COLUMNS                                                                                    \
@@ -72,8 +71,7 @@ static bool int_field(const cJSON *row, const char *name, bool nullable, int64_t
            v->valuedouble == (double)(int64_t)v->valuedouble;
 }
 
-/* Whether a row of another instance's document has every field of a stored override. */
-static bool row_valid(const cJSON *row) {
+bool rk_overrides_row_valid(const cJSON *row) {
     if (!cJSON_IsObject(row) || !text_field(row, "rule", true) || !text_field(row, "key", true) ||
         !text_field(row, "note", false) || !text_field(row, "updated_by", false) ||
         !int_field(row, "created_at", false, 0) || !int_field(row, "updated_at", false, 0))
@@ -129,28 +127,16 @@ static rk_db_status_t replace_rows(sqlite3 *conn, void *ctx) {
     return rc;
 }
 
-rk_db_status_t rk_overrides_replace(rk_rules_db_t *db, const cJSON *rows, bool *changed) {
+rk_db_status_t rk_overrides_replace(rk_rules_db_t *db, const cJSON *valid, bool *changed) {
     *changed = false;
-    cJSON *valid = cJSON_CreateArray();
-    const cJSON *row;
-    int skipped = 0;
-    cJSON_ArrayForEach(row, rows) {
-        if (row_valid(row))
-            cJSON_AddItemReferenceToArray(valid, (cJSON *)row);
-        else
-            skipped++;
-    }
-    if (skipped)
-        rk_warn("rules sync: %d override(s) in Redis are not valid here; left out", skipped);
     cJSON *current = rk_overrides_export(db);
     rk_db_status_t rc = RK_DB_ERROR;
     if (current && cJSON_Compare(current, valid, true)) {
         rc = RK_DB_OK; /* already so: no new ruleset version */
     } else if (current) {
-        rc = rk_rules_db_run(db, NULL, "override", replace_rows, valid);
+        rc = rk_rules_db_run(db, NULL, "override", replace_rows, (void *)valid); /* read only */
         *changed = rc == RK_DB_OK;
     }
     cJSON_Delete(current);
-    cJSON_Delete(valid);
     return rc;
 }

@@ -116,11 +116,13 @@ rk_db_status_t rk_rules_db_run(rk_rules_db_t *db, const char *rule_id, const cha
  * The per-key overrides as a whole, for instances sharing only Redis
  * (overrides_db.c). rk_overrides_export answers every row as stored (times
  * in epoch ms) as a new cJSON array, NULL when the database fails.
- * rk_overrides_replace makes the table exactly rows (as another instance
- * exported them; rows that do not validate, or of rules unknown here, are
- * left out) as one change of the ruleset; *changed false when it already was.
+ * rk_overrides_row_valid tells whether a row of another instance's export
+ * has every field of a stored override. rk_overrides_replace makes the
+ * table exactly rows (each valid; those of rules unknown here are left out)
+ * as one change of the ruleset; *changed false when it already was.
  */
 cJSON *rk_overrides_export(rk_rules_db_t *db);
+bool rk_overrides_row_valid(const cJSON *row);
 rk_db_status_t rk_overrides_replace(rk_rules_db_t *db, const cJSON *rows, bool *changed);
 
 /*

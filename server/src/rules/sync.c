@@ -236,6 +236,29 @@ static rk_status_t publish(redisContext **c, char *err, size_t errlen) {
 }
 
 /*
+ * The rows of the array field name of doc that valid accepts, as a new array
+ * of references (NULL when the field is absent: left alone); rows it refuses
+ * are left out with a warning.
+ */
+static cJSON *valid_rows(const cJSON *doc, const char *name, bool (*valid)(const cJSON *row)) {
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(doc, name);
+    if (!cJSON_IsArray(rows))
+        return NULL;
+    cJSON *kept = cJSON_CreateArray();
+    const cJSON *row;
+    int skipped = 0;
+    cJSON_ArrayForEach(row, rows) {
+        if (valid(row))
+            cJSON_AddItemReferenceToArray(kept, (cJSON *)row);
+        else
+            skipped++;
+    }
+    if (skipped)
+        rk_warn("rules sync: %d of the %s in Redis are not valid here; left out", skipped, name);
+    return kept;
+}
+
+/*
  * Imports a document newer than the one applied (all or nothing, actor
  * "sync"). RK_ERR only when it should be tried again (the database busy);
  * a document that does not validate is skipped with a warning. When the
@@ -252,6 +275,8 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
     }
     cJSON *canon = cJSON_CreateArray();
     cJSON *errors = cJSON_CreateArray();
+    cJSON *overrides = valid_rows(doc, "overrides", rk_overrides_row_valid);
+    cJSON *lists = valid_rows(doc, "lists", rk_lists_row_valid);
     const cJSON *r;
     cJSON_ArrayForEach(r, rules) {
         cJSON *one = rk_rule_canonical(r, errors);
@@ -270,14 +295,13 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
     }
     rk_rules_db_t *db = rk_rules_db_instance();
     rk_import_result_t res;
-    const cJSON *overrides = cJSON_GetObjectItemCaseSensitive(doc, "overrides");
     bool overrides_changed = false;
     importing = true;
     imported_version = 0;
     rk_db_status_t st =
         db ? rk_rules_db_import_at(db, canon, SYNC_ACTOR, atomic_load(&g.synced), &res)
            : RK_DB_ERROR;
-    if (st == RK_DB_OK && cJSON_IsArray(overrides))
+    if (st == RK_DB_OK && overrides)
         st = rk_overrides_replace(db, overrides, &overrides_changed);
     importing = false;
     if (st == RK_DB_CONFLICT) {
@@ -289,9 +313,8 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
         goto done;
     }
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(doc, "tokens");
-    const cJSON *lists = cJSON_GetObjectItemCaseSensitive(doc, "lists");
     if ((cJSON_IsArray(tokens) && rk_tokens_replace(tokens) != RK_TOKENS_OK) ||
-        (cJSON_IsArray(lists) && rk_lists_replace(lists) != RK_OK)) {
+        (lists && rk_lists_replace(lists) != RK_OK)) {
         rc = RK_ERR;
         goto done;
     }
@@ -303,6 +326,8 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
                 (long long)version, res.created, res.updated, res.deleted,
                 overrides_changed ? ", overrides changed" : "");
 done:
+    cJSON_Delete(lists);
+    cJSON_Delete(overrides);
     cJSON_Delete(errors);
     cJSON_Delete(canon);
     return rc;
