@@ -8,6 +8,7 @@ import hmac
 import json
 import os
 import subprocess
+import threading
 import time
 
 import pytest
@@ -117,6 +118,41 @@ def test_forward_auth_allows_with_headers_then_denies_with_429_and_retry_after(s
         "X-Forwarded-Uri": "/api/things", "X-Forwarded-Method": "GET",
         "X-Forwarded-For": "198.51.100.4"})
     assert r.status == 429
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_a_shaping_rule_spaces_answers_out_without_holding_a_thread(make_server, make_redis,
+                                                                     store):
+    env = {"RATEKIT_THREADS": "2"}
+    if store == "redis":
+        env["RATEKIT_REDIS_URL"] = make_redis().url
+    server = make_server(env=env)
+    server.create_rule(id="smooth", algorithm="leaky_bucket", limit=10, window="1s", burst=5,
+                       shape=True, match={"path": "/api/*"})
+    answers = {}
+
+    def one(i):
+        started = time.monotonic()
+        r = auth(server, "/api/x", headers={"X-Forwarded-For": "198.51.100.7"})
+        answers[i] = (r.status, time.monotonic() - started)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    # Four answers wait on 2 server threads: another client is answered at once all the same.
+    started = time.monotonic()
+    assert auth(server, "/public", headers={"X-Forwarded-For": "198.51.100.8"}).status == 200
+    assert time.monotonic() - started < 0.1, "a waiting answer holds a server thread"
+    for t in threads:
+        t.join()
+    by_time = sorted(answers.values(), key=lambda a: a[1])
+    # the queue holds 5: they pass one every 100 ms (the first at once); the 6th is refused
+    assert [status for status, _ in by_time].count(200) == 5
+    assert [status for status, _ in by_time].count(429) == 1
+    passed = [took for status, took in by_time if status == 200]
+    assert passed[0] < 0.08 and passed[-1] >= 0.38, passed
+    assert all(b - a >= 0.07 for a, b in zip(passed, passed[1:])), passed
 
 
 def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(make_server):

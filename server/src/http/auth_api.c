@@ -21,6 +21,7 @@
 #include "../check/context.h"
 #include "../runtime.h"
 #include "check_answer.h"
+#include "decide.h"
 #include "delay.h"
 #include "http.h"
 
@@ -75,33 +76,11 @@ static void write_denial(rk_jw_t *w, const rk_check_item_t *it, int64_t now_ms) 
 }
 
 /*
- * Checks the original request target (a path, maybe with a query) sent with
- * the original method (NULL: from the headers). honour_deny_status is false
- * when the query string belongs to the original request, not to the proxy.
+ * The answer of the decided items: 200, or the denial status with the
+ * error body; a shaping rule's delay first (honour_deny_status: arg).
  */
-static enum MHD_Result check_original(rk_request_t *req, const char *target, const char *method,
-                                      bool honour_deny_status) {
-    struct MHD_Connection *c = req->conn;
-    rk_context_t ctx = {.method = method,
-                        .target = target,
-                        .target_len = strnlen(target, RK_PATH_MAX * 4),
-                        .host = first_header(c, "X-Forwarded-Host", MHD_HTTP_HEADER_HOST),
-                        .peer = peer_address(c),
-                        .header = mhd_header,
-                        .header_ctx = c,
-                        .cost = 1};
-    static _Thread_local rk_check_item_t items[RK_CHECK_MAX_ITEMS];
-    size_t n = 0;
-    char client[64];
-    rk_list_verdict_t verdict;
-    if (rk_context_items(rk_rules_current(), &ctx, items, RK_CHECK_MAX_ITEMS, &n, &verdict, client,
-                         sizeof client) != RK_CONTEXT_OK)
-        return rk_reply_error(req, 400, "invalid_request",
-                              "X-Original-URI / X-Forwarded-Uri must be a path starting with /");
-    if (verdict == RK_LIST_DENY)
-        return rk_reply_error(req, 403, "forbidden", "This client is on the denylist");
-    int64_t now = rk_now_ms();
-    rk_check_run(items, n, -1);
+static enum MHD_Result answer_auth(rk_request_t *req, rk_check_item_t *items, size_t n, int64_t now,
+                                   uintptr_t honour_deny_status) {
     rk_rl_headers_t h;
     rk_check_headers(items, n, now, &h);
     bool allowed = rk_check_allowed(items, n);
@@ -128,6 +107,35 @@ static enum MHD_Result check_original(rk_request_t *req, const char *target, con
         if (items[i].rule->mode == RK_MODE_ENFORCE && items[i].decision.delay_ms > delay_ms)
             delay_ms = items[i].decision.delay_ms;
     return rk_reply_later(req, status, resp, delay_ms);
+}
+
+/*
+ * Checks the original request target (a path, maybe with a query) sent with
+ * the original method (NULL: from the headers). honour_deny_status is false
+ * when the query string belongs to the original request, not to the proxy.
+ */
+static enum MHD_Result check_original(rk_request_t *req, const char *target, const char *method,
+                                      bool honour_deny_status) {
+    struct MHD_Connection *c = req->conn;
+    rk_context_t ctx = {.method = method,
+                        .target = target,
+                        .target_len = strnlen(target, RK_PATH_MAX * 4),
+                        .host = first_header(c, "X-Forwarded-Host", MHD_HTTP_HEADER_HOST),
+                        .peer = peer_address(c),
+                        .header = mhd_header,
+                        .header_ctx = c,
+                        .cost = 1};
+    static _Thread_local rk_check_item_t items[RK_CHECK_MAX_ITEMS];
+    size_t n = 0;
+    char client[64];
+    rk_list_verdict_t verdict;
+    if (rk_context_items(rk_rules_current(), &ctx, items, RK_CHECK_MAX_ITEMS, &n, &verdict, client,
+                         sizeof client) != RK_CONTEXT_OK)
+        return rk_reply_error(req, 400, "invalid_request",
+                              "X-Original-URI / X-Forwarded-Uri must be a path starting with /");
+    if (verdict == RK_LIST_DENY)
+        return rk_reply_error(req, 403, "forbidden", "This client is on the denylist");
+    return rk_decide_then_answer(req, items, n, answer_auth, honour_deny_status);
 }
 
 /* GET /v1/auth: the original request is named by the proxy's headers. */

@@ -15,6 +15,7 @@
 #include "../check/context.h"
 #include "../runtime.h"
 #include "check_answer.h"
+#include "decide.h"
 #include "check_reader.h"
 #include "http.h"
 
@@ -168,52 +169,10 @@ static bool read_check_body(rk_request_t *req, rk_check_body_t *body, enum MHD_R
     }
 }
 
-/*
- * A check decided while its connection is suspended (the Redis store):
- * everything it needs lives in the request's job area until the request
- * completes.
- */
-typedef struct {
-    rk_check_job_t job;
-    rk_check_item_t items[RK_CHECK_ASYNC_MAX];
-    size_t n;
-    int64_t now_ms;
-    struct MHD_Connection *conn;
-} async_check_t;
-
-_Static_assert(sizeof(async_check_t) <= RK_REQUEST_JOB_AREA, "an async check fits the job area");
-
-/* Called again once resumed (server.c): the items are decided. */
-static enum MHD_Result answer_async_check(rk_request_t *req) {
-    const async_check_t *a = rk_request_job_area(req);
-    return rk_reply_check_answer(req, a->items, a->n, a->now_ms);
-}
-
-/* The store decided (on its thread): wake the connection up. */
-static void async_check_decided(void *ctx) {
-    async_check_t *a = ctx;
-    MHD_resume_connection(a->conn); /* the last touch: the request may end after it */
-}
-
-/*
- * Decides items without holding the pool thread: what needs no store is
- * answered at once; otherwise the connection is suspended, the store asked
- * (its round trip shared with the other checks in flight), and the answer
- * written when it is resumed. items are copied.
- */
-static enum MHD_Result check_async(rk_request_t *req, const rk_check_item_t *items, size_t n,
-                                   int64_t now_ms) {
-    async_check_t *a = rk_request_job_area(req);
-    memcpy(a->items, items, n * sizeof *items);
-    a->n = n;
-    a->now_ms = now_ms;
-    a->conn = req->conn;
-    if (rk_check_prepare(&a->job, a->items, n))
-        return rk_reply_check_answer(req, a->items, n, now_ms);
-    req->resume = answer_async_check;
-    MHD_suspend_connection(req->conn); /* before the store's thread can resume it */
-    rk_check_submit(&a->job, async_check_decided, a);
-    return MHD_YES;
+static enum MHD_Result answer_check(rk_request_t *req, rk_check_item_t *items, size_t n,
+                                    int64_t now_ms, uintptr_t arg) {
+    (void)arg;
+    return rk_reply_check_answer(req, items, n, now_ms);
 }
 
 /* POST /v1/check and POST /v1/acquire (acquire: the rule must be a concurrency one). */
@@ -242,11 +201,7 @@ static enum MHD_Result check_one(rk_request_t *req, bool acquire) {
         return rk_reply_error(req, 400, "invalid_request",
                               "Rule '%s' is not a concurrency rule: use /v1/check",
                               items[0].rule->id);
-    int64_t now = rk_now_ms();
-    if (n <= RK_CHECK_ASYNC_MAX && rk_check_async_available())
-        return check_async(req, items, n, now);
-    rk_check_run(items, n, -1);
-    return rk_reply_check_answer(req, items, n, now);
+    return rk_decide_then_answer(req, items, n, answer_check, 0);
 }
 
 static enum MHD_Result handle_check(rk_request_t *req) {
