@@ -94,6 +94,13 @@ def test_concurrency_leases_acquire_and_release(server):
     assert r.status == 400 and r.json()["error"]["code"] == "invalid_request"
     r = request("POST", server.data + "/v1/release", {"lease": "nonsense"})
     assert r.status == 400
+    # lease ids stay unguessable and distinct past the server's buffer of random bytes
+    server.create_rule(**rule("pool", algorithm="concurrency", limit=1000, window="30s"))
+    leases = [request("POST", server.data + "/v1/acquire", {"rule": "pool", "key": "u2"}).json()
+              ["lease"] for _ in range(600)]
+    assert len(set(leases)) == 600
+    ids = [x.split(".")[1] for x in leases]  # a lease reads <rule>.<id>.<key>
+    assert len(set(ids)) == 600 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
 
 
 def test_batch_answers_in_order_with_errors_in_place(server):
