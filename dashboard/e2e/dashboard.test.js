@@ -64,7 +64,7 @@ describe('dashboard', () => {
   });
 
   flow('creates a rule through the form after showing the field error of a bad limit', async (page) => {
-    const id = uniqueId('form');
+    const id = uniqueId('checkout-api');
     await signIn(page, stack.adminUrl);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rules' }).click();
     await page.getByRole('link', { name: 'New rule' }).click();
@@ -99,7 +99,7 @@ describe('dashboard', () => {
   });
 
   flow('overview numbers and chart move within 3 s of checks on the data plane', async (page) => {
-    const id = uniqueId('live');
+    const id = uniqueId('public-api');
     await createRule(stack, baseRule(id, { limit: 4 }));
     await signIn(page, stack.adminUrl);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
@@ -133,7 +133,7 @@ describe('dashboard', () => {
   });
 
   flow('switches a rule to shadow in one click', async (page) => {
-    const id = uniqueId('shadow');
+    const id = uniqueId('search-beta');
     await createRule(stack, baseRule(id, { description: 'Switched to shadow' }));
     await signIn(page, stack.adminUrl);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rules' }).click();
@@ -149,7 +149,7 @@ describe('dashboard', () => {
   });
 
   flow('edits a rule, then restores the earlier version from its history', async (page) => {
-    const id = uniqueId('restore');
+    const id = uniqueId('uploads');
     await createRule(stack, baseRule(id, { limit: 10 }));
     await signIn(page, stack.adminUrl);
     await page.goto(`${stack.adminUrl}/rules/${id}/edit`);
@@ -173,7 +173,7 @@ describe('dashboard', () => {
   });
 
   flow('deletes a rule after confirming', async (page) => {
-    const id = uniqueId('delete');
+    const id = uniqueId('legacy-v1');
     await createRule(stack, baseRule(id));
     await signIn(page, stack.adminUrl);
     await page.goto(`${stack.adminUrl}/rules`);
@@ -185,7 +185,7 @@ describe('dashboard', () => {
   });
 
   flow('rule detail runs a check in the try-it box and shows the headers', async (page) => {
-    const id = uniqueId('detail');
+    const id = uniqueId('login');
     await createRule(stack, baseRule(id, { limit: 3, description: 'Try-it target' }));
     await fireChecks(stack, id, '198.51.100.7', 5);
     await signIn(page, stack.adminUrl);
@@ -204,7 +204,7 @@ describe('dashboard', () => {
   });
 
   flow('violations table lists the denials and downloads them as CSV', async (page) => {
-    const id = uniqueId('denials');
+    const id = uniqueId('password-reset');
     await createRule(stack, baseRule(id, { limit: 1 }));
     await fireChecks(stack, id, '192.0.2.44', 4); // 3 denials: one row with a count
     await fireChecks(stack, id, '192.0.2.45', 2);

@@ -194,8 +194,16 @@ export async function screenshotOf(locator, name) {
   await locator.screenshot({ path: path.join(SCREENSHOTS, name) });
 }
 
-export function uniqueId(prefix) {
-  return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1000)}`;
+/*
+ * A rule or token name for one flow: the name itself the first time (each
+ * test file runs its own ratekitd, and the screenshots read like a real
+ * setup), then name-2, name-3, ...
+ */
+const usedIds = new Map();
+export function uniqueId(name) {
+  const n = (usedIds.get(name) || 0) + 1;
+  usedIds.set(name, n);
+  return n === 1 ? name : `${name}-${n}`;
 }
 
 export function assertNoProblems(page) {

@@ -45,7 +45,7 @@ async function overridesOf(id) {
 
 describe('per-key overrides', () => {
   flow('adds an override in the UI, which the data plane applies; changes and removes it', async (page) => {
-    const id = uniqueId('overrides');
+    const id = uniqueId('partner-api');
     // A key with a '/' travels URL-encoded as one path segment.
     const key = `partner/acme-${Date.now().toString(36)}`;
     await createRule(stack, rule(id));
@@ -109,7 +109,7 @@ describe('per-key overrides', () => {
   });
 
   flow('the overrides of a rule fit a phone', async (page) => {
-    const id = uniqueId('overrides-phone');
+    const id = uniqueId('mobile-api');
     await createRule(stack, rule(id, { algorithm: 'token_bucket', burst: 6 }));
     for (const [key, limit, note] of [
       ['partner/acme', 40, 'Enterprise plan'],

@@ -49,7 +49,7 @@ async function createTokenInUi(page, name, roleLabel) {
 
 describe('API tokens', () => {
   flow('a viewer token made in the UI reads rules, is refused saving one calmly, and stops working once revoked', async (page) => {
-    const id = uniqueId('viewer-rule');
+    const id = uniqueId('reports');
     const name = 'support-desk';
     await createRule(stack, rule(id));
     // Two more tokens, so the list shows the roles side by side.
@@ -131,11 +131,11 @@ describe('API tokens', () => {
   });
 
   flow('an editor token may save a rule', async (page) => {
-    const id = uniqueId('editor-rule');
+    const id = uniqueId('exports');
     await createRule(stack, rule(id));
     await signIn(page, stack.adminUrl);
     await openTokensPage(page);
-    const { dialog, secret } = await createTokenInUi(page, uniqueId('e2e-editor'), 'Editor');
+    const { dialog, secret } = await createTokenInUi(page, uniqueId('deploy-bot'), 'Editor');
     await dialog.getByRole('button', { name: 'Done' }).click();
     await signOut(page);
     await signIn(page, stack.adminUrl, secret);
@@ -151,7 +151,7 @@ describe('API tokens', () => {
     await signIn(page, stack.adminUrl);
     await page.goto(`${stack.adminUrl}/tokens`);
     await page.getByRole('heading', { name: 'API tokens', level: 1 }).waitFor();
-    const { dialog } = await createTokenInUi(page, uniqueId('e2e-phone'), 'Viewer');
+    const { dialog } = await createTokenInUi(page, uniqueId('on-call'), 'Viewer');
     const box = await dialog.boundingBox();
     assert.ok(box.x >= 0 && box.x + box.width <= 390, 'the dialog fits the width');
     await dialog.getByRole('button', { name: 'Done' }).click();
