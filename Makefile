@@ -50,21 +50,21 @@ help:
 
 # ---- dependencies ----------------------------------------------------------
 deps:
-	@./tools/deps.sh $(DEB_BUILD)
+	@bash tools/deps.sh $(DEB_BUILD)
 
 deps-test:
-	@./tools/deps.sh $(DEB_BUILD) $(DEB_TEST)
+	@bash tools/deps.sh $(DEB_BUILD) $(DEB_TEST)
 
 # ---- the server ------------------------------------------------------------
 build/gen/lua_scripts.c: $(LUA) tools/embed.sh
 	@mkdir -p $(@D)
 	@echo "  EMBED   lua/*.lua"
-	@./tools/embed.sh rk_lua_scripts $(LUA) > $@.tmp && mv $@.tmp $@
+	@bash tools/embed.sh rk_lua_scripts $(LUA) > $@.tmp && mv $@.tmp $@
 
 build/gen/schema_sql.c: $(SCHEMA) tools/embed.sh
 	@mkdir -p $(@D)
 	@echo "  EMBED   schema/*.sql"
-	@./tools/embed.sh rk_schema_sql $(SCHEMA) > $@.tmp && mv $@.tmp $@
+	@bash tools/embed.sh rk_schema_sql $(SCHEMA) > $@.tmp && mv $@.tmp $@
 
 build/obj/%.o: %.c $(HDR) | $(GEN)
 	@mkdir -p $(@D)
@@ -97,14 +97,14 @@ build/store-tests: $(SAN_OBJ) $(STORE_SRC) $(wildcard tests/store/*.h)
 dashboard: dashboard/dist/index.html
 
 dashboard/dist/index.html: $(DASHBOARD_SRC)
-	@./tools/build-dashboard.sh
+	@bash tools/build-dashboard.sh
 
 run: deps all
-	@./tools/run.sh
+	@bash tools/run.sh
 
 run-redis: deps all
-	@./tools/deps.sh redis-server redis-tools
-	@./tools/run.sh --redis
+	@bash tools/deps.sh redis-server redis-tools
+	@bash tools/run.sh --redis
 
 .SECONDARY:
 
@@ -146,10 +146,11 @@ test-fuzz: $(FUZZ_BIN)
 dist: all
 	@$(PYTHON) tools/dist.py
 
-# Unpacks the zip into an empty folder and builds and tests it from there.
+# Unpacks the zip into an empty folder, as a customer would, and builds and tests it from there.
 dist-check: dist
+	@bash tools/deps.sh unzip
 	@rm -rf build/dist-check && mkdir -p build/dist-check
-	@cd build/dist-check && $(PYTHON) -m zipfile -e ../../dist/ratekit-kit-$(VERSION).zip .
+	@cd build/dist-check && unzip -q ../../dist/ratekit-kit-$(VERSION).zip
 	$(MAKE) -C build/dist-check/ratekit-kit-$(VERSION) test
 
 # ---- load and benchmark ----------------------------------------------------
@@ -177,10 +178,10 @@ bench: build/ratekitd build/ratekit-load build/trivial-mhd build/memory-per-key
 test: deps-test format-check test-unit test-store test-fuzz test-integration test-e2e
 
 test-unit: build/unit-tests
-	./tools/run-unit.sh build/unit-tests
+	bash tools/run-unit.sh build/unit-tests
 
 test-store: build/store-tests
-	./tools/run-unit.sh build/store-tests
+	bash tools/run-unit.sh build/store-tests
 
 test-integration: all build/ratekitd-san
 	RATEKIT_BIN=build/ratekitd-san $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration

@@ -204,7 +204,7 @@ def machine_description():
 # ---- setup ---------------------------------------------------------------------
 
 def install_dependencies():
-    subprocess.run([os.path.join(ROOT, "tools", "deps.sh"), *DEBS], check=True)
+    subprocess.run(["bash", os.path.join(ROOT, "tools", "deps.sh"), *DEBS], check=True)
     express = os.path.join(PEERS, "express")
     stamp = os.path.join(express, "node_modules", ".package-lock.json")
     lock = os.path.join(express, "package-lock.json")

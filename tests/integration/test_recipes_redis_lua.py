@@ -15,7 +15,7 @@ def replies(text):
 
 
 def test_example_script_allows_three_then_denies_with_retry_after(redis):
-    out = subprocess.run([os.path.join(EXAMPLES, "redis", "token-bucket.sh")],
+    out = subprocess.run(["sh", os.path.join(EXAMPLES, "redis", "token-bucket.sh")],
                          env=dict(os.environ, REDIS_PORT=str(redis.port)),
                          capture_output=True, text=True, timeout=10, check=True).stdout
     got = replies(out)

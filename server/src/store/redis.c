@@ -47,14 +47,14 @@
 
 #include "../log.h"
 #include "redis_common.h"
+#include "thread_records.h"
 
 typedef struct rk_redis_store rk_redis_store_t;
 
 /* One thread's connection. ctx is NULL while disconnected. */
 typedef struct rk_redis_conn {
-    rk_redis_store_t *store;
+    rk_thread_record_t record; /* first: the store's registry of threads */
     redisContext *ctx;
-    struct rk_redis_conn *prev, *next; /* the store's registry */
 } rk_redis_conn_t;
 
 struct rk_redis_store {
@@ -63,9 +63,7 @@ struct rk_redis_store {
     rk_redis_common_t common; /* key prefix, timeouts, scripts and their SHAs */
     char who[300];            /* "redis at host:port", for logs */
 
-    pthread_key_t tls;    /* -> this thread's rk_redis_conn_t */
-    pthread_mutex_t lock; /* guards conns */
-    rk_redis_conn_t *conns;
+    rk_thread_records_t conns; /* each thread's rk_redis_conn_t */
 
     rk_redis_gate_t gate; /* circuit breaker shared by every thread */
 
@@ -90,42 +88,13 @@ static void conn_drop(rk_redis_conn_t *c) {
     }
 }
 
-/* pthread key destructor: a thread that used the store exits. */
-static void conn_thread_exit(void *p) {
-    rk_redis_conn_t *c = p;
-    rk_redis_store_t *s = c->store;
-    pthread_mutex_lock(&s->lock);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    pthread_mutex_unlock(&s->lock);
-    conn_drop(c);
-    free(c);
+static void conn_record_drop(rk_thread_record_t *r) {
+    conn_drop((rk_redis_conn_t *)r);
 }
 
 /* This thread's connection record, created (not connected) on first use. */
 static rk_redis_conn_t *thread_conn(rk_redis_store_t *s) {
-    rk_redis_conn_t *c = pthread_getspecific(s->tls);
-    if (RK_LIKELY(c != NULL))
-        return c;
-    c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    c->store = s;
-    if (pthread_setspecific(s->tls, c) != 0) {
-        free(c);
-        return NULL;
-    }
-    pthread_mutex_lock(&s->lock);
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    pthread_mutex_unlock(&s->lock);
-    return c;
+    return (rk_redis_conn_t *)rk_thread_record(&s->conns);
 }
 
 /*
@@ -564,19 +533,7 @@ static void redis_destroy(rk_store_t *base) {
     if (!s)
         return;
     async_stop(s); /* its connection is freed as the thread exits */
-    pthread_setspecific(s->tls, NULL);
-    pthread_key_delete(s->tls); /* no destructor runs after this */
-    pthread_mutex_lock(&s->lock);
-    rk_redis_conn_t *c = s->conns;
-    s->conns = NULL;
-    pthread_mutex_unlock(&s->lock);
-    while (c) {
-        rk_redis_conn_t *next = c->next;
-        conn_drop(c);
-        free(c);
-        c = next;
-    }
-    pthread_mutex_destroy(&s->lock);
+    rk_thread_records_destroy(&s->conns);
     pthread_mutex_destroy(&s->async_lock);
     pthread_cond_destroy(&s->async_wake);
     free(s);
@@ -607,12 +564,11 @@ rk_store_t *rk_redis_store_new(const rk_redis_config_t *cfg, char *err, size_t e
     }
     s->base.ops = &redis_ops;
     snprintf(s->who, sizeof s->who, "redis at %s:%d", s->url.host, s->url.port);
-    if (pthread_key_create(&s->tls, conn_thread_exit) != 0) {
+    if (rk_thread_records_init(&s->conns, sizeof(rk_redis_conn_t), conn_record_drop) != RK_OK) {
         rk_redis_set_err(err, errlen, "redis: no thread-local key left");
         free(s);
         return NULL;
     }
-    pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->async_lock, NULL);
     pthread_cond_init(&s->async_wake, NULL);
     rk_redis_gate_init(&s->gate);

@@ -43,6 +43,7 @@
 
 #include "../log.h"
 #include "redis_common.h"
+#include "thread_records.h"
 
 #define SLOTS 16384
 #define MAX_NODES 256
@@ -73,12 +74,11 @@ typedef struct {
 } node_call_t;
 
 /* One thread's connections, one per node index; NULL while disconnected. */
-typedef struct rk_cluster_thread {
-    rk_cluster_store_t *store;
+typedef struct {
+    rk_thread_record_t record; /* first: the store's registry of threads */
     redisContext *ctx[MAX_NODES];
-    bool need_load[MAX_NODES];             /* SCRIPT LOAD before the next commands on ctx */
-    node_call_t calls[MAX_NODES];          /* all zero between calls */
-    struct rk_cluster_thread *prev, *next; /* the store's registry */
+    bool need_load[MAX_NODES];    /* SCRIPT LOAD before the next commands on ctx */
+    node_call_t calls[MAX_NODES]; /* all zero between calls */
 } thread_conns_t;
 
 struct rk_cluster_store {
@@ -98,9 +98,7 @@ struct rk_cluster_store {
     atomic_uint refresh_cursor; /* where the next refresh starts asking */
     atomic_bool last_ok;
 
-    pthread_key_t tls;    /* -> this thread's thread_conns_t */
-    pthread_mutex_t lock; /* guards threads */
-    thread_conns_t *threads;
+    rk_thread_records_t threads; /* each thread's thread_conns_t */
 };
 
 /* ================================================================ */
@@ -189,47 +187,14 @@ static void conn_drop(thread_conns_t *t, int node) {
     }
 }
 
-static void conns_free(thread_conns_t *t) {
+static void conns_record_drop(rk_thread_record_t *r) {
     for (int i = 0; i < MAX_NODES; i++)
-        conn_drop(t, i);
-    free(t);
-}
-
-/* pthread key destructor: a thread that used the store exits. */
-static void conns_thread_exit(void *p) {
-    thread_conns_t *t = p;
-    rk_cluster_store_t *s = t->store;
-    pthread_mutex_lock(&s->lock);
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        s->threads = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    pthread_mutex_unlock(&s->lock);
-    conns_free(t);
+        conn_drop((thread_conns_t *)r, i);
 }
 
 /* This thread's connections, created (none connected) on first use. */
 static thread_conns_t *thread_conns(rk_cluster_store_t *s) {
-    thread_conns_t *t = pthread_getspecific(s->tls);
-    if (RK_LIKELY(t != NULL))
-        return t;
-    t = calloc(1, sizeof *t);
-    if (!t)
-        return NULL;
-    t->store = s;
-    if (pthread_setspecific(s->tls, t) != 0) {
-        free(t);
-        return NULL;
-    }
-    pthread_mutex_lock(&s->lock);
-    t->next = s->threads;
-    if (s->threads)
-        s->threads->prev = t;
-    s->threads = t;
-    pthread_mutex_unlock(&s->lock);
-    return t;
+    return (thread_conns_t *)rk_thread_record(&s->threads);
 }
 
 /* Connects this thread to a node (TCP and timeouts; the scripts go with the next commands). */
@@ -897,18 +862,7 @@ static void cluster_destroy(rk_store_t *base) {
     rk_cluster_store_t *s = (rk_cluster_store_t *)base;
     if (!s)
         return;
-    pthread_setspecific(s->tls, NULL);
-    pthread_key_delete(s->tls); /* no destructor runs after this */
-    pthread_mutex_lock(&s->lock);
-    thread_conns_t *t = s->threads;
-    s->threads = NULL;
-    pthread_mutex_unlock(&s->lock);
-    while (t) {
-        thread_conns_t *next = t->next;
-        conns_free(t);
-        t = next;
-    }
-    pthread_mutex_destroy(&s->lock);
+    rk_thread_records_destroy(&s->threads);
     pthread_mutex_destroy(&s->nodes_lock);
     free(s);
 }
@@ -1047,13 +1001,12 @@ rk_store_t *rk_redis_cluster_store_new(const rk_redis_cluster_config_t *cfg, cha
         free(s);
         return NULL;
     }
-    if (pthread_key_create(&s->tls, conns_thread_exit) != 0) {
+    if (rk_thread_records_init(&s->threads, sizeof(thread_conns_t), conns_record_drop) != RK_OK) {
         rk_redis_set_err(err, errlen, "redis cluster: no thread-local key left");
         pthread_mutex_destroy(&s->nodes_lock);
         free(s);
         return NULL;
     }
-    pthread_mutex_init(&s->lock, NULL);
     rk_redis_ignore_sigpipe();
     return &s->base;
 }
