@@ -188,6 +188,7 @@ test-integration: all build/ratekitd-san
 
 # The dashboard in Debian's Chromium, against a real ratekitd and redis-server.
 test-e2e: all build/ratekitd-san
+	@bash tools/build-dashboard.sh --install
 	@cd dashboard && RATEKIT_BIN=build/ratekitd-san node --test --test-concurrency=1 e2e/
 
 # ---- hygiene ---------------------------------------------------------------

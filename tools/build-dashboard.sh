@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the dashboard into dashboard/dist with the machine's Node (20.19 or
 # later). A kit that ships dashboard/dist already built needs no Node at all.
+# --install: only installs dashboard/node_modules (the end-to-end tests need
+# them even when dist/ is already built).
 set -euo pipefail
 cd "$(dirname "$0")/../dashboard"
 node_ok() {
@@ -20,5 +22,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
     echo "  NPM     ci (dashboard)"
     npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
+[ "${1:-}" = "--install" ] && exit 0
 echo "  VITE    dashboard/dist"
 npm run --silent build >/dev/null
