@@ -69,7 +69,7 @@ describe('dashboard', () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rules' }).click();
     await page.getByRole('link', { name: 'New rule' }).click();
     await page.getByLabel('Rule ID').fill(id);
-    await page.getByLabel('Description').fill('Created by the form');
+    await page.getByLabel('Description').fill('Checkout and payment calls, per client IP');
     await page.getByLabel('Sliding window').check();
     await page.getByLabel('Path').fill('/api/*');
     await page.getByLabel('Limit', { exact: true }).fill('-5');
@@ -134,7 +134,7 @@ describe('dashboard', () => {
 
   flow('switches a rule to shadow in one click', async (page) => {
     const id = uniqueId('search-beta');
-    await createRule(stack, baseRule(id, { description: 'Switched to shadow' }));
+    await createRule(stack, baseRule(id, { description: 'New search endpoint, on trial' }));
     await signIn(page, stack.adminUrl);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rules' }).click();
     const group = page.getByRole('group', { name: `Mode of ${id}` });
@@ -186,7 +186,7 @@ describe('dashboard', () => {
 
   flow('rule detail runs a check in the try-it box and shows the headers', async (page) => {
     const id = uniqueId('login');
-    await createRule(stack, baseRule(id, { limit: 3, description: 'Try-it target' }));
+    await createRule(stack, baseRule(id, { limit: 3, description: 'Sign-in attempts per API key, else per IP' }));
     await fireChecks(stack, id, '198.51.100.7', 5);
     await signIn(page, stack.adminUrl);
     await page.goto(`${stack.adminUrl}/rules/${id}`);

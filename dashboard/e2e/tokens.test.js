@@ -25,7 +25,7 @@ function flow(name, fn, viewport) {
 }
 
 function rule(id) {
-  return { id, description: 'Read by a viewer', match: { path: '/api/*' }, key: ['ip'], algorithm: 'fixed_window', limit: 7, window_ms: 60000 };
+  return { id, description: 'Report downloads, per client IP', match: { path: '/api/*' }, key: ['ip'], algorithm: 'fixed_window', limit: 7, window_ms: 60000 };
 }
 
 async function openTokensPage(page) {
