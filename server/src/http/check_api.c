@@ -257,7 +257,11 @@ static enum MHD_Result handle_batch(rk_request_t *req) {
     const char *error_codes[BATCH_MAX];
     const char *error_messages[BATCH_MAX];
     for (i = 0; i < n; i++) {
+        /* The loop above set valid[i], verdicts[i] and, as they say, ok_items[i] or errors[i]
+         * for each of the array's n checks. */
+        // cppcheck-suppress uninitvar
         answers[i] = valid[i] && verdicts[i] == RK_LIST_NONE ? ok_items[i] : NULL;
+        // cppcheck-suppress uninitvar
         error_codes[i] = valid[i] ? NULL : errors[i].code;
         error_messages[i] = valid[i] ? NULL : errors[i].message;
     }

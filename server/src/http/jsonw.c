@@ -50,6 +50,7 @@ static inline bool reserve(rk_jw_t *w, size_t n) {
 void rk_jw_raw(rk_jw_t *w, const char *s, size_t n) {
     if (!reserve(w, n))
         return;
+    // cppcheck-suppress uninitvar ; every caller passes n written bytes
     memcpy(w->buf + w->len, s, n);
     w->len += n;
     w->buf[w->len] = '\0';

@@ -175,6 +175,7 @@ static void sip_update(sip_t *h, const void *data, size_t n) {
     for (; n >= 8; n -= 8, p += 8, h->len += 8) {
         uint64_t m = 0;
         for (int i = 7; i >= 0; i--)
+            // cppcheck-suppress objectIndex ; only when n >= 8 bytes remain
             m = (m << 8) | p[i];
         sip_compress(h, m);
     }
@@ -597,14 +598,16 @@ static rk_status_t keep_fresh(memory_store_t *s, shard_t *sh, uint64_t lo, uint6
     entry_t e = {.id_lo = lo, .id_hi = hi, .meta = make_meta(alg, expires_ms), .state = *st};
     *kept = false;
     if (alg == RK_ALG_SLIDING_LOG) {
-        e.state.log = malloc(sizeof *e.state.log);
-        if (!e.state.log)
+        void *box = malloc(sizeof *e.state.log);
+        if (!box)
             return RK_ERR;
+        e.state.log = box;
         *e.state.log = *st->log;
     } else if (alg == RK_ALG_CONCURRENCY) {
-        e.state.leases = malloc(sizeof *e.state.leases);
-        if (!e.state.leases)
+        void *box = malloc(sizeof *e.state.leases);
+        if (!box)
             return RK_ERR;
+        e.state.leases = box;
         *e.state.leases = *st->leases;
     }
     rk_status_t rc = shard_insert(s, sh, &e, now_ms, kept);
