@@ -6,6 +6,8 @@ import json
 import os
 import time
 
+from conftest import request
+
 RULE = {"id": "login", "algorithm": "token_bucket", "limit": 2, "window": "1h"}
 
 
@@ -191,3 +193,22 @@ def test_lists_and_bans_made_on_one_instance_apply_on_the_other(make_server, red
     assert wait_until(lambda: "reason" not in b.check("login", "203.0.113.9").json()
                       and "reason" not in b.check("login", "user:mallory").json(),
                       timeout=2.0) is not None, "entries removed on A still apply on B"
+
+
+def refused(server, ip):
+    """Whether forward-auth refuses a client by the denylist (no rule needed)."""
+    return request("GET", server.data + "/v1/auth",
+                   headers={"X-Original-URI": "/", "X-Forwarded-For": ip}).status == 403
+
+
+def test_lists_alone_are_published_again_when_redis_lost_them(make_server, redis, workdir):
+    a, b = pair(make_server, redis, workdir)
+    assert a.admin("POST", "/api/v1/lists", {"list": "denylist", "value": "203.0.113.0/24"}
+                   ).status == 201
+    assert wait_until(lambda: refused(b, "203.0.113.9"), timeout=2.0) is not None
+    redis.cli("FLUSHALL")  # a Redis restarted without persistence
+    assert wait_until(lambda: redis_version(redis) > 0, timeout=5.0) is not None, \
+        "nobody published the lists again"
+    c = make_server(env={"RATEKIT_REDIS_URL": redis.url}, db_path=os.path.join(workdir, "c.db"))
+    assert wait_until(lambda: refused(c, "203.0.113.9"), timeout=2.0) is not None
+    assert not refused(c, "198.51.100.1")
