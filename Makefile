@@ -52,8 +52,10 @@ help:
 deps:
 	@bash tools/deps.sh $(DEB_BUILD)
 
+# Node: the machine's when it has one (the dashboard needs 20.19+), else Debian's.
 deps-test:
 	@bash tools/deps.sh $(DEB_BUILD) $(DEB_TEST)
+	@command -v node >/dev/null || bash tools/deps.sh $(DEB_NODE)
 
 # ---- the server ------------------------------------------------------------
 build/gen/lua_scripts.c: $(LUA) tools/embed.sh

@@ -9,6 +9,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 int64_t rk_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -76,4 +78,20 @@ bool rk_const_time_eq(const char *a, size_t alen, const char *b, size_t blen) {
     for (size_t i = 0; i < n; i++)
         diff |= (unsigned char)(a[i] ^ b[i]);
     return diff == 0;
+}
+
+uint64_t rk_fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+bool rk_json_whole(const cJSON *v, int64_t min) {
+    return cJSON_IsNumber(v) && v->valuedouble >= (double)min && v->valuedouble <= 9.0e15 &&
+           v->valuedouble == (double)(int64_t)v->valuedouble;
+}
+
+const char *rk_json_text(const cJSON *v, size_t max) {
+    return cJSON_IsString(v) && strlen(v->valuestring) <= max ? v->valuestring : NULL;
 }

@@ -44,4 +44,17 @@ rk_status_t rk_parse_time(const char *text, int64_t *epoch_ms);
 /* Compares two byte strings in time that depends only on their lengths. */
 bool rk_const_time_eq(const char *a, size_t alen, const char *b, size_t blen);
 
+/* FNV-1a (64 bits) of n bytes, continuing from h: RK_FNV1A_INIT to start. For in-process tables. */
+#define RK_FNV1A_INIT 14695981039346656037ULL
+uint64_t rk_fnv1a(uint64_t h, const void *data, size_t n);
+
+/*
+ * Checks of JSON another process wrote (cJSON values; NULL answers false):
+ * rk_json_whole, a number holding a whole value in [min, 9e15], exact in a
+ * double; rk_json_text, a string of at most max bytes (its text, or NULL).
+ */
+struct cJSON;
+bool rk_json_whole(const struct cJSON *v, int64_t min);
+const char *rk_json_text(const struct cJSON *v, size_t max);
+
 #endif

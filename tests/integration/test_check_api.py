@@ -100,7 +100,8 @@ def test_concurrency_leases_acquire_and_release(server):
               ["lease"] for _ in range(600)]
     assert len(set(leases)) == 600
     ids = [x.split(".")[1] for x in leases]  # a lease reads <rule>.<id>.<key>
-    assert len(set(ids)) == 600 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert len(set(ids)) == 600 and all(len(i) == 32 and set(i) <= set("0123456789abcdef")
+                                        for i in ids)
 
 
 def test_batch_answers_in_order_with_errors_in_place(server):

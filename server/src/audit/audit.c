@@ -162,17 +162,10 @@ static void write_batch(const rk_violation_t *rows, size_t n) {
  */
 #define MERGE_SLOTS 2048 /* a power of two, over twice RK_AUDIT_BATCH */
 typedef struct {
-    rk_violation_t *rows;
+    rk_violation_t rows[RK_AUDIT_BATCH];
     size_t n;
     uint16_t slot[MERGE_SLOTS];
 } batch_t;
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
 
 static bool same_group(const rk_violation_t *a, const rk_violation_t *b) {
     return a->at_ms / 1000 == b->at_ms / 1000 && a->mode == b->mode && a->limit == b->limit &&
@@ -182,8 +175,8 @@ static bool same_group(const rk_violation_t *a, const rk_violation_t *b) {
 /* Adds a queued denial to the batch: counted into its group's row, or a new row. */
 static void batch_add(batch_t *b, const rk_violation_t *v) {
     int64_t group[4] = {v->at_ms / 1000, v->mode, v->limit, v->cost};
-    uint64_t h = fnv1a(14695981039346656037ULL, group, sizeof group);
-    h = fnv1a(fnv1a(h, v->rule, strlen(v->rule) + 1), v->key, strlen(v->key));
+    uint64_t h = rk_fnv1a(RK_FNV1A_INIT, group, sizeof group);
+    h = rk_fnv1a(rk_fnv1a(h, v->rule, strlen(v->rule) + 1), v->key, strlen(v->key));
     for (size_t i = (size_t)h & (MERGE_SLOTS - 1);; i = (i + 1) & (MERGE_SLOTS - 1)) {
         if (b->slot[i] == 0) {
             b->rows[b->n] = *v;
@@ -272,11 +265,8 @@ static bool is_running(void) {
 
 static void *writer_main(void *arg) {
     (void)arg;
-    batch_t *batch = calloc(1, sizeof *batch);
-    if (batch)
-        batch->rows = malloc(RK_AUDIT_BATCH * sizeof *batch->rows);
-    if (!batch || !batch->rows) {
-        free(batch);
+    batch_t *batch = malloc(sizeof *batch);
+    if (!batch) {
         rk_error("denial log: out of memory; denials are counted as dropped");
         return NULL;
     }
@@ -300,7 +290,6 @@ static void *writer_main(void *arg) {
         if (running)
             wait_tick();
     }
-    free(batch->rows);
     free(batch);
     return NULL;
 }

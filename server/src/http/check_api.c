@@ -15,8 +15,8 @@
 #include "../check/context.h"
 #include "../runtime.h"
 #include "check_answer.h"
-#include "decide.h"
 #include "check_reader.h"
+#include "decide.h"
 #include "http.h"
 
 #define BATCH_MAX 100

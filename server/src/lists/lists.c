@@ -315,12 +315,16 @@ sqlite3 *rk_lists_db_lock(void) {
     return g.db;
 }
 
+/* After a write of this process (lock held): the snapshot, and the file's version seen. */
+static void reload_after_write_locked(void) {
+    reload_locked();
+    g.data_version = data_version_locked();
+}
+
 /* Releases the write lock; after a change, the snapshot is rebuilt first, then the hook told. */
 void rk_lists_db_unlock(bool changed) {
-    if (changed) {
-        reload_locked();
-        g.data_version = data_version_locked();
-    }
+    if (changed)
+        reload_after_write_locked();
     pthread_mutex_unlock(&g.lock);
     change_hook_t fn = atomic_load(&change_hook);
     if (changed && fn)
@@ -374,33 +378,29 @@ cJSON *rk_lists_export(void) {
     return rows;
 }
 
-/* The text field name of row when it is one of the choices (NULL: any text), else NULL. */
-static const char *text_of(const cJSON *row, const char *name, const char *const *choices) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
-    if (!cJSON_IsString(v) || strlen(v->valuestring) > TEXT_MAX)
-        return NULL;
-    for (size_t i = 0; choices && choices[i]; i++)
-        if (!strcmp(v->valuestring, choices[i]))
-            return v->valuestring;
-    return choices ? NULL : v->valuestring;
+static const char *text_of(const cJSON *row, const char *name) {
+    return rk_json_text(cJSON_GetObjectItemCaseSensitive(row, name), TEXT_MAX);
 }
 
-static bool whole_number(const cJSON *v, double min) {
-    return cJSON_IsNumber(v) && v->valuedouble >= min && v->valuedouble <= 9.0e15 &&
-           v->valuedouble == (double)(int64_t)v->valuedouble;
+/* Whether the text field name of row is a or b. */
+static bool one_of(const cJSON *row, const char *name, const char *a, const char *b) {
+    const char *t = text_of(row, name);
+    return t && (!strcmp(t, a) || !strcmp(t, b));
 }
 
 bool rk_lists_row_valid(const cJSON *row) {
-    static const char *const lists[] = {"safelist", "denylist", NULL};
-    static const char *const kinds[] = {"cidr", "key", NULL};
-    static const char *const sources[] = {"list", "ban", NULL};
     const cJSON *expires = cJSON_GetObjectItemCaseSensitive(row, "expires_at");
-    return cJSON_IsObject(row) && whole_number(cJSON_GetObjectItemCaseSensitive(row, "id"), 1) &&
-           text_of(row, "list", lists) && text_of(row, "kind", kinds) &&
-           text_of(row, "source", sources) && text_of(row, "value", NULL) &&
-           text_of(row, "note", NULL) && text_of(row, "created_by", NULL) &&
-           whole_number(cJSON_GetObjectItemCaseSensitive(row, "created_at"), 0) &&
-           (cJSON_IsNull(expires) || whole_number(expires, 0));
+    return cJSON_IsObject(row) && rk_json_whole(cJSON_GetObjectItemCaseSensitive(row, "id"), 1) &&
+           one_of(row, "list", "safelist", "denylist") && one_of(row, "kind", "cidr", "key") &&
+           one_of(row, "source", "list", "ban") && text_of(row, "value") && text_of(row, "note") &&
+           text_of(row, "created_by") &&
+           rk_json_whole(cJSON_GetObjectItemCaseSensitive(row, "created_at"), 0) &&
+           (cJSON_IsNull(expires) || rk_json_whole(expires, 0));
+}
+
+bool rk_lists_empty(void) {
+    const snapshot_t *s = atomic_load_explicit(&g.current, memory_order_acquire);
+    return !s || s->nkeys + s->ncidrs == 0;
 }
 
 /* Deletes every entry and inserts rows (lock held, inside a transaction). */
@@ -450,12 +450,10 @@ rk_status_t rk_lists_replace(const cJSON *valid) {
             sqlite3_exec(g.db, "ROLLBACK", NULL, NULL, NULL);
         if (ok && !(ok = sqlite3_exec(g.db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK))
             sqlite3_exec(g.db, "ROLLBACK", NULL, NULL, NULL);
-        if (ok) {
-            reload_locked();
-            g.data_version = data_version_locked();
-        } else {
+        if (ok)
+            reload_after_write_locked();
+        else
             rk_warn("lists: cannot apply the lists from Redis: %s", sqlite3_errmsg(g.db));
-        }
     }
     pthread_mutex_unlock(&g.lock);
     cJSON_Delete(current);

@@ -47,6 +47,8 @@ void rk_lists_db_unlock(bool changed);
 void rk_lists_set_change_hook(void (*fn)(void));
 cJSON *rk_lists_export(void);
 bool rk_lists_row_valid(const cJSON *row);
+/* Whether no entry is in force (the snapshot: one atomic load). */
+bool rk_lists_empty(void);
 rk_status_t rk_lists_replace(const cJSON *rows);
 
 extern const rk_route_t rk_lists_routes[];

@@ -57,18 +57,14 @@ cJSON *rk_overrides_export(rk_rules_db_t *db) {
 }
 
 static bool text_field(const cJSON *row, const char *name, bool non_empty) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
-    return cJSON_IsString(v) && strlen(v->valuestring) <= TEXT_MAX &&
-           (!non_empty || v->valuestring[0]);
+    const char *t = rk_json_text(cJSON_GetObjectItemCaseSensitive(row, name), TEXT_MAX);
+    return t && (!non_empty || t[0]);
 }
 
-/* An integer of the row: exact in a double, positive unless it may be 0 (times). */
+/* An integer of the row, at least min (or null when nullable). */
 static bool int_field(const cJSON *row, const char *name, bool nullable, int64_t min) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
-    if (nullable && cJSON_IsNull(v))
-        return true;
-    return cJSON_IsNumber(v) && v->valuedouble >= (double)min && v->valuedouble <= 9.0e15 &&
-           v->valuedouble == (double)(int64_t)v->valuedouble;
+    return (nullable && cJSON_IsNull(v)) || rk_json_whole(v, min);
 }
 
 bool rk_overrides_row_valid(const cJSON *row) {

@@ -333,14 +333,6 @@ done:
     return rc;
 }
 
-/* Whether this process holds safelist, denylist or ban entries. */
-static bool has_lists(void) {
-    cJSON *lists = rk_lists_export();
-    bool any = cJSON_GetArraySize(lists) > 0;
-    cJSON_Delete(lists);
-    return any;
-}
-
 /*
  * Reads the document in Redis and imports it when it is newer. When Redis
  * holds none (a new or restarted Redis), publishes this process's ruleset
@@ -360,7 +352,7 @@ static rk_status_t fetch(redisContext **c, bool *publish_wanted, char *err, size
     if (r->type == REDIS_REPLY_NIL) {
         freeReplyObject(r);
         atomic_store(&g.applied, 0); /* Redis lost the ruleset: versions start again */
-        *publish_wanted = rk_ruleset_count(rk_rules_current()) > 0 || has_lists();
+        *publish_wanted = rk_ruleset_count(rk_rules_current()) > 0 || !rk_lists_empty();
         return RK_OK;
     }
     const char *end = NULL;

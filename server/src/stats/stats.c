@@ -60,15 +60,6 @@ static _Atomic size_t next_slot;
 static char slot_names[RK_STATS_SLOTS][RK_RULE_ID_MAX + 1];
 static _Atomic int slot_ready[RK_STATS_SLOTS];
 
-static uint64_t fnv1a(const char *s, size_t len) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 /*
  * The slot of id (len bytes). With insert, takes a new slot for an unseen
  * id (RK_STATS_OTHER once RK_STATS_MAX_RULES are taken); without, answers
@@ -78,7 +69,7 @@ static uint64_t fnv1a(const char *s, size_t len) {
 static size_t slot_lookup(const char *id, size_t len, bool insert) {
     if (len == 0 || len > RK_RULE_ID_MAX)
         return insert ? RK_STATS_OTHER : SIZE_MAX;
-    uint64_t h = fnv1a(id, len);
+    uint64_t h = rk_fnv1a(RK_FNV1A_INIT, id, len);
     for (size_t probe = 0; probe < INTERN_CAP; probe++) {
         intern_t *e = &intern_tab[(h + probe) & (INTERN_CAP - 1)];
         int st = atomic_load_explicit(&e->state, memory_order_acquire);

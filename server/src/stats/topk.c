@@ -19,19 +19,9 @@ void rk_topk_free(rk_topk_t *m) {
     rk_topk_init(m, max_len);
 }
 
-/* FNV-1a, 64 bits. */
-static uint64_t hash_bytes(const char *s, size_t len) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 /* The slot holding key, or the empty slot where it would go. cap > 0. */
 static rk_topk_entry_t *find(const rk_topk_t *m, const char *key, size_t len) {
-    size_t i = (size_t)hash_bytes(key, len) & (m->cap - 1);
+    size_t i = (size_t)rk_fnv1a(RK_FNV1A_INIT, key, len) & (m->cap - 1);
     for (;;) {
         rk_topk_entry_t *e = &m->slots[i];
         if (!e->key || (strncmp(e->key, key, len) == 0 && e->key[len] == '\0'))
