@@ -279,7 +279,8 @@ static int serve(const rk_config_t *cfg, sigset_t *stop_signals, bool generated)
                                      .threads = (unsigned)cfg->threads,
                                      .max_connections = (unsigned)cfg->max_connections,
                                      .idle_timeout_s = (unsigned)cfg->idle_timeout_s,
-                                     .required_token = cfg->check_token};
+                                     .required_token = cfg->check_token,
+                                     .event_loops = rk_check_async_available()};
     rk_listener_config_t admin_cfg = {.plane = RK_PLANE_ADMIN,
                                       .address = cfg->admin_listen,
                                       .tables = admin_tables,

@@ -14,7 +14,7 @@ typedef struct {
     int64_t now_ms;
     rk_answer_fn answer;
     uintptr_t arg;
-    struct MHD_Connection *conn;
+    rk_request_t *req;
 } pending_t;
 
 _Static_assert(sizeof(pending_t) <= RK_REQUEST_JOB_AREA, "a pending check fits the job area");
@@ -25,10 +25,10 @@ static enum MHD_Result answer_resumed(rk_request_t *req) {
     return p->answer(req, p->items, p->n, p->now_ms, p->arg);
 }
 
-/* The store decided (on its thread): wake the connection up. */
+/* The store decided: wake the connection up. */
 static void decided(void *ctx) {
     pending_t *p = ctx;
-    MHD_resume_connection(p->conn); /* the last touch: the request may end after it */
+    rk_request_resume(p->req); /* the last touch: the request may end after it */
 }
 
 enum MHD_Result rk_decide_then_answer(rk_request_t *req, rk_check_item_t *items, size_t n,
@@ -44,12 +44,12 @@ enum MHD_Result rk_decide_then_answer(rk_request_t *req, rk_check_item_t *items,
     p->now_ms = now_ms;
     p->answer = answer;
     p->arg = arg;
-    p->conn = req->conn;
+    p->req = req;
     /* What needs no store (rules switched off, remembered denials) is answered at once. */
     if (rk_check_prepare(&p->job, p->items, n))
         return answer(req, p->items, n, now_ms, arg);
     req->resume = answer_resumed;
-    MHD_suspend_connection(req->conn); /* before the store's thread can resume it */
+    MHD_suspend_connection(req->conn); /* before the store can resume it */
     rk_check_submit(&p->job, decided, p);
     return MHD_YES;
 }

@@ -56,9 +56,8 @@ static pending_t pop(void) {
 
 /* Queues the response of a suspended connection and resumes it. */
 static void answer(pending_t *p) {
-    struct MHD_Connection *conn = p->req->conn;
     rk_reply_response(p->req, p->status, p->resp);
-    MHD_resume_connection(conn);
+    rk_request_resume(p->req);
 }
 
 static void *timer_main(void *arg) {

@@ -55,6 +55,13 @@ const char *rk_request_header(const rk_request_t *req, const char *name);
  */
 char *rk_request_answer_buf(rk_request_t *req, size_t *cap);
 
+/*
+ * Resumes the suspended connection of req, from any thread, and wakes the
+ * event loop that serves it (loop.h) when that is another thread's. The
+ * last touch of req: the request may end as soon as it is resumed.
+ */
+void rk_request_resume(rk_request_t *req);
+
 /* Bytes of rk_request_job_area(). */
 #define RK_REQUEST_JOB_AREA 3072
 

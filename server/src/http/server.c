@@ -19,6 +19,7 @@
 
 #include "../config.h"
 #include "../log.h"
+#include "loop.h"
 
 #define INLINE_BODY 2048
 #define PARAMS_BUF 512
@@ -27,7 +28,11 @@
 #define SPARE_STATES 64
 
 struct rk_listener {
-    struct MHD_Daemon *daemon;
+    struct MHD_Daemon *daemon; /* the first, or the only one */
+    /* With event loops: one daemon per loop, all on daemon's listening socket. */
+    struct MHD_Daemon **daemons;
+    unsigned ndaemons;
+    rk_loops_t *loops;
     rk_listener_config_t cfg;
     char address[128];
     _Atomic long inflight;
@@ -130,6 +135,18 @@ char *rk_request_answer_buf(rk_request_t *req, size_t *cap) {
     request_state_t *st = req->state;
     *cap = sizeof st->answer;
     return st->answer;
+}
+
+void rk_request_resume(rk_request_t *req) {
+    request_state_t *st = req->state;
+    rk_loops_t *loops = st->listener->loops;
+    struct MHD_Connection *conn = req->conn;
+    const union MHD_ConnectionInfo *info =
+        loops ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON) : NULL;
+    struct MHD_Daemon *daemon = info ? info->daemon : NULL;
+    MHD_resume_connection(conn);
+    if (daemon)
+        rk_loops_wake(loops, daemon);
 }
 
 static rk_token_resolver_t token_resolver;
@@ -415,6 +432,78 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap) {
 
 /* ---- start and stop ------------------------------------------------------- */
 
+/* libmicrohttpd's flags and options common to both ways of running a listener. */
+#define COMMON_OPTIONS(l, limit)                                                                   \
+    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(limit), MHD_OPTION_CONNECTION_TIMEOUT,                 \
+        (l)->cfg.idle_timeout_s ? (l)->cfg.idle_timeout_s : 30u, MHD_OPTION_NOTIFY_COMPLETED,      \
+        on_completed, (l), MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL
+
+static unsigned thread_count(const rk_listener_config_t *cfg) {
+    if (cfg->threads)
+        return cfg->threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/*
+ * Event loops (loop.h): one daemon per thread without an internal thread,
+ * the first binding the address and the others given a duplicate of its
+ * socket, so that the kernel hands each new connection to one of them.
+ */
+static rk_status_t start_loops(rk_listener_t *l, unsigned flags, const struct sockaddr *addr,
+                               unsigned n) {
+    l->daemons = calloc(n, sizeof *l->daemons);
+    if (!l->daemons)
+        return RK_ERR;
+    unsigned per_daemon = l->cfg.max_connections / n ? l->cfg.max_connections / n : 1;
+    flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    l->daemons[0] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR,
+                                     addr, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                                     COMMON_OPTIONS(l, per_daemon), MHD_OPTION_END);
+    const union MHD_DaemonInfo *info =
+        l->daemons[0] ? MHD_get_daemon_info(l->daemons[0], MHD_DAEMON_INFO_LISTEN_FD) : NULL;
+    l->ndaemons = l->daemons[0] ? 1 : 0;
+    for (unsigned i = 1; info && i < n; i++) {
+        int fd = dup(info->listen_fd);
+        l->daemons[i] =
+            fd < 0 ? NULL
+                   : MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET,
+                                      fd, COMMON_OPTIONS(l, per_daemon), MHD_OPTION_END);
+        if (!l->daemons[i]) {
+            if (fd >= 0)
+                close(fd);
+            return RK_ERR;
+        }
+        l->ndaemons++;
+    }
+    if (l->ndaemons != n || !(l->loops = rk_loops_start(l->daemons, n)))
+        return RK_ERR;
+    l->daemon = l->daemons[0];
+    return RK_OK;
+}
+
+/* libmicrohttpd's own pool of threads. */
+static rk_status_t start_pool(rk_listener_t *l, unsigned flags, const struct sockaddr *addr,
+                              unsigned n) {
+    flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+             MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    l->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR, addr,
+                         MHD_OPTION_THREAD_POOL_SIZE, n, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                         (unsigned)1, COMMON_OPTIONS(l, l->cfg.max_connections), MHD_OPTION_END);
+    return l->daemon ? RK_OK : RK_ERR;
+}
+
+static void stop_daemons(rk_listener_t *l) {
+    if (l->daemons) {
+        for (unsigned i = 0; i < l->ndaemons; i++)
+            MHD_stop_daemon(l->daemons[i]);
+        free(l->daemons);
+    } else if (l->daemon) {
+        MHD_stop_daemon(l->daemon);
+    }
+}
+
 rk_listener_t *rk_listener_start(const rk_listener_config_t *cfg, char *err, size_t errlen) {
     struct sockaddr_storage addr;
     size_t addrlen;
@@ -434,24 +523,15 @@ rk_listener_t *rk_listener_start(const rk_listener_config_t *cfg, char *err, siz
         l->cfg.required_token = NULL;
     snprintf(l->address, sizeof l->address, "%s", cfg->address);
     l->cfg.address = l->address;
-    unsigned threads = cfg->threads;
-    if (threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (unsigned)n : 1;
-    }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (addr.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    l->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s ? cfg->idle_timeout_s : 30u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
-    if (!l->daemon) {
+    unsigned flags = addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0;
+    unsigned threads = thread_count(cfg);
+    rk_status_t st = cfg->event_loops ? start_loops(l, flags, (struct sockaddr *)&addr, threads)
+                                      : start_pool(l, flags, (struct sockaddr *)&addr, threads);
+    if (st != RK_OK) {
         snprintf(err, errlen, "cannot listen on %s (address in use or not available)",
                  cfg->address);
+        rk_loops_stop(l->loops);
+        stop_daemons(l);
         free(l);
         return NULL;
     }
@@ -466,13 +546,18 @@ unsigned rk_listener_port(const rk_listener_t *l) {
 void rk_listener_stop(rk_listener_t *l, int64_t grace_ms) {
     if (!l)
         return;
-    MHD_socket fd = MHD_quiesce_daemon(l->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    if (l->loops) {
+        rk_loops_quiesce(l->loops);
+    } else {
+        MHD_socket fd = MHD_quiesce_daemon(l->daemon);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
     int64_t deadline = rk_mono_ms() + grace_ms;
     while (atomic_load(&l->inflight) > 0 && rk_mono_ms() < deadline)
         usleep(5000);
-    MHD_stop_daemon(l->daemon);
+    rk_loops_stop(l->loops); /* the loops answer what their store still holds */
+    stop_daemons(l);
     free(l);
 }
 

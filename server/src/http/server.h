@@ -28,6 +28,9 @@ typedef struct {
     /* When set, every /v1/ route requires it as "Authorization: Bearer" or
      * "X-Ratekit-Token" (the data plane's RATEKIT_CHECK_TOKEN). */
     const char *required_token;
+    /* Serve with one event loop per thread (loop.h) rather than libmicrohttpd's
+     * pool: for a store that answers asynchronously. */
+    bool event_loops;
 } rk_listener_config_t;
 
 typedef struct rk_listener rk_listener_t;

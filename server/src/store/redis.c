@@ -26,13 +26,15 @@
  * a while (Redis restarted: EOF or reset on the first reply) is replaced and
  * the command sent once more, so a restart costs no failed check.
  *
- * Requests in flight together. decide_async() (the check path of
- * suspended connections) queues its requests for one I/O thread, which
- * takes everything queued at once and sends it in one pipeline on its own
- * connection: while a round trip is out, the next requests gather, so
- * concurrent checks share round trips instead of each pool thread waiting
- * for its own. decide() (batches, releases, the admin plane) still runs on
- * the calling thread's connection.
+ * Requests in flight together. decide_async() is the check path of
+ * suspended connections. On a data-plane event loop (../http/loop.h) it
+ * queues the requests on that loop's own connection, which sends what one
+ * round of HTTP work queued in one pipelined write and reads the replies
+ * when the loop sees them come in: the whole check stays on one thread,
+ * and while a round trip is out the next requests gather, so concurrent
+ * checks share round trips. Anywhere else it decides at once, like
+ * decide() (batches, releases, the admin plane), on the calling thread's
+ * connection.
  *
  * The key layout, the scripts, the EVALSHA arguments, the reply parsing and
  * the breaker gate are shared with the cluster store (redis_common.c).
@@ -45,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../http/loop.h"
 #include "../log.h"
 #include "redis_common.h"
 #include "thread_records.h"
@@ -66,26 +69,23 @@ struct rk_redis_store {
     rk_thread_records_t conns; /* each thread's rk_redis_conn_t */
 
     rk_redis_gate_t gate; /* circuit breaker shared by every thread */
-
-    /* decide_async(): jobs queued for the I/O thread (see io_main). */
-    pthread_mutex_t async_lock; /* guards the fields below */
-    pthread_cond_t async_wake;
-    struct async_job *queue_head, *queue_tail;
-    struct async_job *spare_jobs; /* nodes for reuse: no malloc per request */
-    bool io_started, io_waiting, io_stop;
-    pthread_t io_thread;
 };
 
 /* ================================================================ */
 /* Connections                                                       */
 /* ================================================================ */
 
-/* Frees a thread's context (NULL is fine). */
-static void conn_drop(rk_redis_conn_t *c) {
-    if (c->ctx) {
-        redisFree(c->ctx);
-        c->ctx = NULL;
+/* Frees a context (NULL is fine). */
+static void ctx_drop(redisContext **ctx) {
+    if (*ctx) {
+        redisFree(*ctx);
+        *ctx = NULL;
     }
+}
+
+/* Frees a thread's context. */
+static void conn_drop(rk_redis_conn_t *c) {
+    ctx_drop(&c->ctx);
 }
 
 static void conn_record_drop(rk_thread_record_t *r) {
@@ -98,12 +98,12 @@ static rk_redis_conn_t *thread_conn(rk_redis_store_t *s) {
 }
 
 /*
- * Connects this thread: TCP with the connect timeout, the command timeout on
- * the socket, then AUTH, SELECT and SCRIPT LOAD of every script in one
- * round trip. On RK_ERR the thread stays disconnected and err says why.
+ * Connects *slot: TCP with the connect timeout, the command timeout on the
+ * socket, then AUTH, SELECT and SCRIPT LOAD of every script in one round
+ * trip. On RK_ERR *slot stays NULL and err says why.
  */
-static rk_status_t conn_open(rk_redis_store_t *s, rk_redis_conn_t *c, char *err, size_t errlen) {
-    conn_drop(c);
+static rk_status_t conn_open(rk_redis_store_t *s, redisContext **slot, char *err, size_t errlen) {
+    ctx_drop(slot);
     redisContext *ctx = rk_redis_connect(&s->common, s->url.host, s->url.port, err, errlen);
     if (!ctx)
         return RK_ERR;
@@ -165,7 +165,7 @@ static rk_status_t conn_open(rk_redis_store_t *s, rk_redis_conn_t *c, char *err,
         redisFree(ctx);
         return RK_ERR;
     }
-    c->ctx = ctx;
+    *slot = ctx;
     return RK_OK;
 }
 
@@ -236,12 +236,12 @@ static pass_result_t run_pass(rk_redis_store_t *s, redisContext *ctx, const rk_s
  * one more when the connection turns out to have been closed by the server
  * before anything was answered. RK_ERR on any other failure.
  */
-static rk_status_t run_scripts(rk_redis_store_t *s, rk_redis_conn_t *c, const rk_store_req_t *reqs,
+static rk_status_t run_scripts(rk_redis_store_t *s, redisContext **ctx, const rk_store_req_t *reqs,
                                size_t n, rk_redis_op_t op, const char *lease_id, rk_decision_t *out,
                                bool *released) {
     bool fresh = false;
-    if (!c->ctx) {
-        if (conn_open(s, c, NULL, 0) != RK_OK)
+    if (!*ctx) {
+        if (conn_open(s, ctx, NULL, 0) != RK_OK)
             return RK_ERR;
         fresh = true;
     }
@@ -252,15 +252,15 @@ static rk_status_t run_scripts(rk_redis_store_t *s, rk_redis_conn_t *c, const rk
         int io_errno = 0;
         bool replied = false;
         pass_result_t res =
-            run_pass(s, c->ctx, reqs, n, op, lease_id, out, released, &io_errno, &replied);
+            run_pass(s, *ctx, reqs, n, op, lease_id, out, released, &io_errno, &replied);
         if (res == PASS_OK)
             return RK_OK;
         if (res == PASS_FAILED)
             return RK_ERR;
         if (res == PASS_IO) {
-            bool retry = !fresh && !replied && rk_redis_looks_stale(c->ctx, io_errno);
-            conn_drop(c);
-            if (!retry || conn_open(s, c, NULL, 0) != RK_OK)
+            bool retry = !fresh && !replied && rk_redis_looks_stale(*ctx, io_errno);
+            ctx_drop(ctx);
+            if (!retry || conn_open(s, ctx, NULL, 0) != RK_OK)
                 return RK_ERR;
             fresh = true;
             continue;
@@ -269,13 +269,13 @@ static rk_status_t run_scripts(rk_redis_store_t *s, rk_redis_conn_t *c, const rk
         if (reloaded)
             return RK_ERR;
         reloaded = true;
-        if (rk_redis_append_script_loads(&s->common, c->ctx) != REDIS_OK) {
-            conn_drop(c);
+        if (rk_redis_append_script_loads(&s->common, *ctx) != REDIS_OK) {
+            ctx_drop(ctx);
             return RK_ERR;
         }
-        if (rk_redis_read_script_loads(&s->common, c->ctx, NULL, 0) != RK_OK) {
-            if (c->ctx->err)
-                conn_drop(c);
+        if (rk_redis_read_script_loads(&s->common, *ctx, NULL, 0) != RK_OK) {
+            if ((*ctx)->err)
+                ctx_drop(ctx);
             return RK_ERR;
         }
     }
@@ -289,7 +289,7 @@ static rk_status_t guarded_scripts(rk_redis_store_t *s, const rk_store_req_t *re
     if (!rk_redis_gate_enter(&s->gate, &ticket))
         return RK_ERR;
     rk_redis_conn_t *c = thread_conn(s);
-    rk_status_t st = c ? run_scripts(s, c, reqs, n, op, lease_id, out, released) : RK_ERR;
+    rk_status_t st = c ? run_scripts(s, &c->ctx, reqs, n, op, lease_id, out, released) : RK_ERR;
     rk_redis_gate_leave(&s->gate, ticket, st == RK_OK, s->who);
     return st;
 }
@@ -310,7 +310,7 @@ static rk_status_t guarded_command(rk_redis_store_t *s, int argc, const char **a
     for (int attempt = 0; c && attempt < 2; attempt++) {
         bool fresh = false;
         if (!c->ctx) {
-            if (conn_open(s, c, NULL, 0) != RK_OK)
+            if (conn_open(s, &c->ctx, NULL, 0) != RK_OK)
                 break;
             fresh = true;
         }
@@ -343,7 +343,7 @@ static rk_status_t guarded_command(rk_redis_store_t *s, int argc, const char **a
 /* Requests in flight together (decide_async)                        */
 /* ================================================================ */
 
-/* Most requests one round trip of the I/O thread sends. */
+/* Most requests one pipelined round trip of a loop sends. */
 #define PIPELINE_MAX 512
 
 /* One decide_async() call, queued. */
@@ -354,114 +354,277 @@ typedef struct async_job {
     void (*done)(void *ctx, rk_status_t st);
     void *ctx;
     struct async_job *next;
+    rk_status_t st; /* on an event loop: RK_ERR once a reply was wrong */
+    bool noscript;  /* on an event loop: some reply was NOSCRIPT */
 } async_job_t;
 
+/* ================================================================ */
+/* On an event loop (../http/loop.h)                                 */
+/* ================================================================ */
+
 /*
- * The I/O thread: takes every queued job (up to PIPELINE_MAX requests),
- * decides them in one pipelined round trip through the breaker, hands each
- * job its decisions and calls its done(), then looks again. Exits once
- * asked to and the queue is empty.
+ * A loop's own connection and the jobs it carries: those the current round
+ * of HTTP work queued (waiting), and those of the one pipeline out
+ * (flight, in the order their replies come). What arrives while a
+ * pipeline is out gathers for the next one. Only the loop's thread
+ * touches it.
  */
-static void *io_main(void *arg) {
-    rk_redis_store_t *s = arg;
-    rk_store_req_t reqs[PIPELINE_MAX]; /* 64 KiB of this thread's stack */
-    rk_decision_t out[PIPELINE_MAX];
-    for (;;) {
-        pthread_mutex_lock(&s->async_lock);
-        while (!s->queue_head && !s->io_stop) {
-            s->io_waiting = true;
-            pthread_cond_wait(&s->async_wake, &s->async_lock);
-            s->io_waiting = false;
-        }
-        async_job_t *batch = s->queue_head, *last = NULL;
-        size_t total = 0;
-        for (async_job_t *j = batch; j && total + j->n <= PIPELINE_MAX; j = j->next) {
-            total += j->n;
-            last = j;
-        }
-        if (!batch) {
-            pthread_mutex_unlock(&s->async_lock);
-            break; /* asked to stop, nothing left */
-        }
-        s->queue_head = last->next;
-        if (!s->queue_head)
-            s->queue_tail = NULL;
-        last->next = NULL;
-        pthread_mutex_unlock(&s->async_lock);
+typedef struct {
+    rk_loop_source_t src; /* first */
+    rk_redis_store_t *s;
+    redisContext *ctx;
+    async_job_t *waiting, *waiting_tail;
+    async_job_t *flight;
+    size_t reading_at;          /* the flight head's request the next reply answers */
+    async_job_t *noscript;      /* answered, some of it NOSCRIPT: to send again */
+    bool fresh;                 /* ctx was opened for the pipeline out */
+    bool replied;               /* a reply of the pipeline out was read */
+    bool failed;                /* a reply of the pipeline out was wrong */
+    rk_breaker_ticket_t ticket; /* the pipeline out's */
+    async_job_t *spare;         /* nodes for reuse: no malloc per request */
+} loop_pipe_t;
 
-        size_t at = 0;
-        for (async_job_t *j = batch; j; j = j->next) {
-            memcpy(reqs + at, j->reqs, j->n * sizeof *reqs);
-            at += j->n;
-        }
-        bool unused = false;
-        rk_status_t st = guarded_scripts(s, reqs, total, RK_REDIS_OP_DECIDE, NULL, out, &unused);
-        at = 0;
-        for (async_job_t *j = batch; j; j = j->next) {
-            if (st == RK_OK)
-                memcpy(j->out, out + at, j->n * sizeof *out);
-            at += j->n;
-            j->done(j->ctx, st); /* the caller's objects may be gone after this */
-        }
-        pthread_mutex_lock(&s->async_lock);
-        last->next = s->spare_jobs;
-        s->spare_jobs = batch;
-        pthread_mutex_unlock(&s->async_lock);
-    }
-    return NULL;
+static void pipe_recycle(loop_pipe_t *p, async_job_t *j) {
+    j->next = p->spare;
+    p->spare = j;
 }
 
-/* Queues n requests for the I/O thread (started on first use). */
-static rk_status_t redis_decide_async(rk_store_t *base, const rk_store_req_t *reqs, size_t n,
-                                      rk_decision_t *out, void (*done)(void *ctx, rk_status_t st),
-                                      void *ctx) {
-    rk_redis_store_t *s = (rk_redis_store_t *)base;
-    if (n == 0 || n > PIPELINE_MAX)
-        return RK_ERR;
-    for (size_t i = 0; i < n; i++)
-        if (!rk_redis_req_valid(&s->common, &reqs[i], reqs[i].lease_id))
-            return RK_ERR;
-    pthread_mutex_lock(&s->async_lock);
-    if (RK_UNLIKELY(!s->io_started)) {
-        if (s->io_stop || pthread_create(&s->io_thread, NULL, io_main, s) != 0) {
-            pthread_mutex_unlock(&s->async_lock);
-            return RK_ERR;
-        }
-        s->io_started = true;
-    }
-    async_job_t *j = s->spare_jobs;
-    if (j)
-        s->spare_jobs = j->next;
-    else if (!(j = malloc(sizeof *j))) {
-        pthread_mutex_unlock(&s->async_lock);
-        return RK_ERR;
-    }
-    *j = (async_job_t){.reqs = reqs, .n = n, .out = out, .done = done, .ctx = ctx};
-    if (s->queue_tail)
-        s->queue_tail->next = j;
-    else
-        s->queue_head = j;
-    s->queue_tail = j;
-    if (s->io_waiting)
-        pthread_cond_signal(&s->async_wake);
-    pthread_mutex_unlock(&s->async_lock);
-    return RK_OK;
+/* Ends a job: its node goes back to the spares, then done() with st. */
+static void pipe_finish(loop_pipe_t *p, async_job_t *j, rk_status_t st) {
+    async_job_t job = *j;
+    pipe_recycle(p, j);
+    job.done(job.ctx, st); /* resumes a connection: the job's memory may go */
 }
 
-/* Stops the I/O thread once it has answered every queued job; frees the spare nodes. */
-static void async_stop(rk_redis_store_t *s) {
-    pthread_mutex_lock(&s->async_lock);
-    s->io_stop = true;
-    bool started = s->io_started;
-    pthread_cond_signal(&s->async_wake);
-    pthread_mutex_unlock(&s->async_lock);
-    if (started)
-        pthread_join(s->io_thread, NULL);
-    while (s->spare_jobs) {
-        async_job_t *next = s->spare_jobs->next;
-        free(s->spare_jobs);
-        s->spare_jobs = next;
+static void pipe_finish_all(loop_pipe_t *p, async_job_t **list, rk_status_t st) {
+    while (*list) {
+        async_job_t *j = *list;
+        *list = j->next;
+        pipe_finish(p, j, st);
     }
+}
+
+/* Fails every job the round queued (the connection or the breaker said no). */
+static void pipe_fail_waiting(loop_pipe_t *p) {
+    pipe_finish_all(p, &p->waiting, RK_ERR);
+    p->waiting_tail = NULL;
+}
+
+static int64_t command_timeout_ms(const rk_redis_store_t *s) {
+    return (int64_t)s->common.command_tv.tv_sec * 1000 + s->common.command_tv.tv_usec / 1000;
+}
+
+/*
+ * The connection failed (io_errno) with a pipeline out: drop it and end the
+ * pipeline. When Redis had closed it before reading anything (it restarted
+ * while the connection sat idle), nothing was run: the jobs are sent once
+ * more on a new connection, waiting on this thread, so that a restart
+ * costs no failed check.
+ */
+static void pipe_broken(loop_pipe_t *p, int io_errno) {
+    rk_redis_store_t *s = p->s;
+    bool stale = !p->fresh && !p->replied && rk_redis_looks_stale(p->ctx, io_errno);
+    ctx_drop(&p->ctx);
+    p->src.deadline_ms = 0;
+    p->reading_at = 0;
+    bool ok = stale;
+    while (p->flight) {
+        async_job_t *j = p->flight;
+        p->flight = j->next;
+        bool released = false;
+        rk_status_t st = stale ? run_scripts(s, &p->ctx, j->reqs, j->n, RK_REDIS_OP_DECIDE, NULL,
+                                             j->out, &released)
+                               : RK_ERR;
+        ok = ok && st == RK_OK;
+        pipe_finish(p, j, st);
+    }
+    pipe_finish_all(p, &p->noscript, RK_ERR);
+    p->src.fd = p->ctx ? p->ctx->fd : -1;
+    rk_redis_gate_leave(&s->gate, p->ticket, ok, s->who);
+}
+
+/*
+ * Redis had lost the scripts (restarted, SCRIPT FLUSH): loads them again and
+ * sends the requests that got NOSCRIPT once more, waiting for the answers
+ * on this thread. Rare enough that two blocking round trips are fine.
+ */
+static void pipe_resend_noscript(loop_pipe_t *p) {
+    rk_redis_store_t *s = p->s;
+    bool ok = rk_redis_append_script_loads(&s->common, p->ctx) == REDIS_OK &&
+              rk_redis_read_script_loads(&s->common, p->ctx, NULL, 0) == RK_OK;
+    while (p->noscript) {
+        async_job_t *j = p->noscript;
+        p->noscript = j->next;
+        int io_errno = 0;
+        bool replied = false, released = false;
+        ok = ok && run_pass(s, p->ctx, j->reqs, j->n, RK_REDIS_OP_DECIDE, NULL, j->out, &released,
+                            &io_errno, &replied) == PASS_OK;
+        pipe_finish(p, j, ok && j->st == RK_OK ? RK_OK : RK_ERR);
+    }
+    if (!ok && p->ctx->err) {
+        ctx_drop(&p->ctx);
+        p->src.fd = -1;
+    }
+    if (!ok)
+        p->failed = true;
+}
+
+/* Reads the replies that came in; ends each job as its last reply arrives. */
+static void pipe_take_replies(loop_pipe_t *p) {
+    while (p->flight) {
+        void *reply = NULL;
+        if (redisGetReplyFromReader(p->ctx, &reply) != REDIS_OK) {
+            pipe_broken(p, EPROTO);
+            return;
+        }
+        if (!reply)
+            return; /* the rest has not come yet */
+        p->replied = true;
+        async_job_t *j = p->flight;
+        size_t i = p->reading_at++;
+        bool released = false;
+        if (is_noscript(reply)) {
+            j->noscript = true;
+            j->out[i].limit = PENDING;
+        } else if (!rk_redis_parse_reply(reply, &j->reqs[i], RK_REDIS_OP_DECIDE, &j->out[i],
+                                         &released)) {
+            j->st = RK_ERR;
+        }
+        freeReplyObject(reply);
+        if (p->reading_at < j->n)
+            continue;
+        p->flight = j->next;
+        p->reading_at = 0;
+        if (j->st != RK_OK)
+            p->failed = true;
+        if (j->noscript) {
+            j->next = p->noscript;
+            p->noscript = j;
+        } else {
+            pipe_finish(p, j, j->st);
+        }
+    }
+    /* The whole pipeline is answered. */
+    p->src.deadline_ms = 0;
+    if (p->noscript)
+        pipe_resend_noscript(p);
+    rk_redis_gate_leave(&p->s->gate, p->ticket, !p->failed, p->s->who);
+}
+
+static void pipe_on_ready(rk_loop_source_t *src, bool readable) {
+    loop_pipe_t *p = (loop_pipe_t *)src;
+    if (!p->flight) { /* idle, yet readable: Redis closed it (or spoke out of turn) */
+        ctx_drop(&p->ctx);
+        p->src.fd = -1;
+        p->src.deadline_ms = 0;
+        return;
+    }
+    if (readable) {
+        errno = 0;
+        if (redisBufferRead(p->ctx) != REDIS_OK) {
+            pipe_broken(p, errno);
+            return;
+        }
+        pipe_take_replies(p);
+        if (!p->flight)
+            return;
+    }
+    if (rk_mono_ms() >= p->src.deadline_ms)
+        pipe_broken(p, ETIMEDOUT); /* the command timeout: the replies are given up */
+}
+
+/* Sends the waiting jobs' requests in one pipeline (one write), through the breaker. */
+static void pipe_send(loop_pipe_t *p) {
+    rk_redis_store_t *s = p->s;
+    if (!rk_redis_gate_enter(&s->gate, &p->ticket)) {
+        pipe_fail_waiting(p);
+        return;
+    }
+    p->fresh = false;
+    if (!p->ctx) {
+        if (conn_open(s, &p->ctx, NULL, 0) != RK_OK) {
+            rk_redis_gate_leave(&s->gate, p->ticket, false, s->who);
+            pipe_fail_waiting(p);
+            return;
+        }
+        p->fresh = true;
+    }
+    /* At most PIPELINE_MAX requests (a job is never split); the rest waits for the next. */
+    async_job_t *last = p->waiting;
+    size_t total = last->n;
+    while (last->next && total + last->next->n <= PIPELINE_MAX) {
+        last = last->next;
+        total += last->n;
+    }
+    p->flight = p->waiting;
+    p->waiting = last->next;
+    if (!p->waiting)
+        p->waiting_tail = NULL;
+    last->next = NULL;
+    p->reading_at = 0;
+    p->replied = p->failed = false;
+    p->src.fd = p->ctx->fd;
+    p->src.deadline_ms = rk_mono_ms() + command_timeout_ms(s);
+    for (async_job_t *j = p->flight; j; j = j->next)
+        for (size_t i = 0; i < j->n; i++)
+            if (rk_redis_append_eval(&s->common, p->ctx, &j->reqs[i], RK_REDIS_OP_DECIDE, NULL) !=
+                REDIS_OK) {
+                pipe_broken(p, 0);
+                return;
+            }
+    int written = 0;
+    while (!written) {
+        errno = 0;
+        if (redisBufferWrite(p->ctx, &written) != REDIS_OK) { /* bounded by the command timeout */
+            pipe_broken(p, errno);
+            return;
+        }
+    }
+}
+
+static bool pipe_after_round(rk_loop_source_t *src) {
+    loop_pipe_t *p = (loop_pipe_t *)src;
+    if (!p->waiting || p->flight)
+        return false;
+    pipe_send(p);
+    return !p->flight; /* nothing went out: the jobs were answered as failed */
+}
+
+static void pipe_close(rk_loop_source_t *src) {
+    loop_pipe_t *p = (loop_pipe_t *)src;
+    if (p->flight) {
+        rk_redis_gate_leave(&p->s->gate, p->ticket, false, p->s->who);
+        pipe_finish_all(p, &p->flight, RK_ERR);
+    }
+    pipe_fail_waiting(p);
+    ctx_drop(&p->ctx);
+    while (p->spare) {
+        async_job_t *next = p->spare->next;
+        free(p->spare);
+        p->spare = next;
+    }
+    free(p);
+}
+
+/* The store's pipe on this loop, made on first use; NULL when out of memory. */
+static loop_pipe_t *loop_pipe(rk_redis_store_t *s, rk_loop_t *loop) {
+    loop_pipe_t *p = (loop_pipe_t *)rk_loop_find(loop, s);
+    if (p)
+        return p;
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->s = s;
+    p->src = (rk_loop_source_t){.owner = s,
+                                .fd = -1,
+                                .on_ready = pipe_on_ready,
+                                .after_round = pipe_after_round,
+                                .close = pipe_close};
+    if (!rk_loop_attach(loop, &p->src)) {
+        free(p);
+        return NULL;
+    }
+    return p;
 }
 
 /* Decides n requests in one round trip (see run_scripts). */
@@ -475,6 +638,39 @@ static rk_status_t redis_decide(rk_store_t *base, const rk_store_req_t *reqs, si
             return RK_ERR;
     bool unused = false;
     return guarded_scripts(s, reqs, n, RK_REDIS_OP_DECIDE, NULL, out, &unused);
+}
+
+/*
+ * On a loop thread: queues the job on the loop's pipe, sent when the round
+ * ends. Anywhere else: decides at once, done() being called before return.
+ */
+static rk_status_t redis_decide_async(rk_store_t *base, const rk_store_req_t *reqs, size_t n,
+                                      rk_decision_t *out, void (*done)(void *ctx, rk_status_t st),
+                                      void *ctx) {
+    rk_redis_store_t *s = (rk_redis_store_t *)base;
+    if (n == 0 || n > PIPELINE_MAX)
+        return RK_ERR;
+    for (size_t i = 0; i < n; i++)
+        if (!rk_redis_req_valid(&s->common, &reqs[i], reqs[i].lease_id))
+            return RK_ERR;
+    rk_loop_t *loop = rk_loop_current();
+    loop_pipe_t *p = loop ? loop_pipe(s, loop) : NULL;
+    if (!p) {
+        done(ctx, redis_decide(base, reqs, n, out));
+        return RK_OK;
+    }
+    async_job_t *j = p->spare;
+    if (j)
+        p->spare = j->next;
+    else if (!(j = malloc(sizeof *j)))
+        return RK_ERR;
+    *j = (async_job_t){.reqs = reqs, .n = n, .out = out, .done = done, .ctx = ctx, .st = RK_OK};
+    if (p->waiting_tail)
+        p->waiting_tail->next = j;
+    else
+        p->waiting = j;
+    p->waiting_tail = j;
+    return RK_OK;
 }
 
 /* Ends a lease: the concurrency script with op "release". */
@@ -532,10 +728,7 @@ static void redis_destroy(rk_store_t *base) {
     rk_redis_store_t *s = (rk_redis_store_t *)base;
     if (!s)
         return;
-    async_stop(s); /* its connection is freed as the thread exits */
     rk_thread_records_destroy(&s->conns);
-    pthread_mutex_destroy(&s->async_lock);
-    pthread_cond_destroy(&s->async_wake);
     free(s);
 }
 
@@ -569,8 +762,6 @@ rk_store_t *rk_redis_store_new(const rk_redis_config_t *cfg, char *err, size_t e
         free(s);
         return NULL;
     }
-    pthread_mutex_init(&s->async_lock, NULL);
-    pthread_cond_init(&s->async_wake, NULL);
     rk_redis_gate_init(&s->gate);
     rk_redis_ignore_sigpipe();
     return &s->base;
@@ -587,7 +778,7 @@ rk_status_t rk_redis_store_ping(rk_store_t *base, char *err, size_t errlen) {
         rk_redis_set_err(err, errlen, "redis: out of memory");
         return RK_ERR;
     }
-    if (!c->ctx && conn_open(s, c, err, errlen) != RK_OK)
+    if (!c->ctx && conn_open(s, &c->ctx, err, errlen) != RK_OK)
         return RK_ERR;
     redisReply *r = redisCommand(c->ctx, "PING");
     if (!r || r->type != REDIS_REPLY_STATUS) {

@@ -30,13 +30,15 @@ typedef struct {
     /* Decides n requests in order; RK_ERR when the store failed (out undefined). */
     rk_status_t (*decide)(rk_store_t *s, const rk_store_req_t *reqs, size_t n, rk_decision_t *out);
     /*
-     * Optional (NULL: the store only has decide()). Starts deciding n
-     * requests as decide() would and returns at once; done(ctx, status) is
-     * then called exactly once, from a thread of the store, when out[] is
-     * filled (RK_OK) or the store failed (RK_ERR, out undefined). reqs, the
-     * strings they point at and out must live until then. The store may
-     * send them in one round trip with whatever else is in flight. RK_ERR
-     * when it cannot start them (done is then never called).
+     * Optional (NULL: the store only has decide()). Decides n requests as
+     * decide() would; done(ctx, status) is called exactly once, when out[]
+     * is filled (RK_OK) or the store failed (RK_ERR, out undefined). On a
+     * data-plane event loop (../http/loop.h) it returns at once and done()
+     * comes later on that loop's thread, the requests having gone out in
+     * one round trip with the rest of the loop's round; on any other
+     * thread done() may be called before it returns. reqs, the strings
+     * they point at and out must live until done(). RK_ERR when it cannot
+     * start them (done is then never called).
      */
     rk_status_t (*decide_async)(rk_store_t *s, const rk_store_req_t *reqs, size_t n,
                                 rk_decision_t *out, void (*done)(void *ctx, rk_status_t st),

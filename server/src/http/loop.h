@@ -1,0 +1,74 @@
+/*
+ * loop.h — the data plane's event loops, when the store talks to a server.
+ *
+ * With a store that answers asynchronously (Redis), the data plane runs
+ * one event loop per thread instead of libmicrohttpd's thread pool. Each
+ * loop owns one libmicrohttpd daemon (all of them sharing the listening
+ * socket) and the store's socket for that thread: the checks a round of
+ * HTTP work submits go out in one pipelined write when the round ends, and
+ * the connections they suspended are resumed by the same thread when the
+ * replies come in. Nothing crosses threads on the way: no queue, no lock,
+ * no wake-up of another thread.
+ *
+ * A store plugs in through an rk_loop_source_t attached to the loop of the
+ * calling thread (rk_loop_current()).
+ */
+#ifndef RK_LOOP_H
+#define RK_LOOP_H
+
+#include "../common.h"
+
+typedef struct rk_loop rk_loop_t;
+
+typedef struct rk_loop_source rk_loop_source_t;
+
+/* What a store keeps on a loop. Every callback runs on the loop's thread. */
+struct rk_loop_source {
+    const void *owner;   /* who attached it (rk_loop_find) */
+    int fd;              /* watched for reading; -1: none now */
+    int64_t deadline_ms; /* rk_mono_ms() at which on_ready() is called anyway; 0: none */
+    /* fd is readable (or hung up), or the deadline passed (readable false). */
+    void (*on_ready)(rk_loop_source_t *src, bool readable);
+    /* A round of HTTP work ended: send what it submitted. True when it
+     * answered some checks itself (a failure): the daemon runs again. */
+    bool (*after_round)(rk_loop_source_t *src);
+    /* The loop ends: answer what is pending and free the source. */
+    void (*close)(rk_loop_source_t *src);
+};
+
+/* The loop the calling thread runs, or NULL. */
+rk_loop_t *rk_loop_current(void);
+
+/* The source `owner` attached to loop, or NULL. */
+rk_loop_source_t *rk_loop_find(rk_loop_t *loop, const void *owner);
+
+/* Attaches src to loop (one source per loop); false when it has one. */
+bool rk_loop_attach(rk_loop_t *loop, rk_loop_source_t *src);
+
+/* ---- for server.c ---- */
+
+struct MHD_Daemon;
+
+typedef struct rk_loops rk_loops_t;
+
+/*
+ * Starts n loops, each running one of daemons[0..n) (started without an
+ * internal thread, with MHD_USE_EPOLL and MHD_USE_ITC). NULL when a thread
+ * cannot be started.
+ */
+rk_loops_t *rk_loops_start(struct MHD_Daemon *const *daemons, unsigned n);
+
+/*
+ * Wakes the loop running daemon, unless it is the calling thread's: a
+ * connection was resumed from another thread, which libmicrohttpd 0.9.75
+ * does not make its epoll descriptor report.
+ */
+void rk_loops_wake(rk_loops_t *loops, const struct MHD_Daemon *daemon);
+
+/* Stops accepting new connections (each loop quiesces its own daemon). */
+void rk_loops_quiesce(rk_loops_t *loops);
+
+/* Ends the loops (each closes its source) and joins them; the daemons are left to stop. */
+void rk_loops_stop(rk_loops_t *loops);
+
+#endif
