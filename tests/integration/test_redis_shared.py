@@ -54,6 +54,22 @@ def test_keys_follow_the_documented_layout_with_a_ttl(make_server, redis):
     assert 0 < ttl <= 60000
 
 
+def test_checks_go_on_exactly_after_redis_forgets_the_scripts(make_server, redis):
+    """SCRIPT FLUSH (or a restart that kept the data): the scripts are loaded
+    again and the checks that met NOSCRIPT are sent once more. None fails
+    over, none is counted twice."""
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_THREADS": "1"})
+    s.create_rule(id="flush", algorithm="fixed_window", limit=6, window="1h")
+    before = [s.check("flush", "k").json() for _ in range(3)]
+    redis.cli("SCRIPT", "FLUSH")
+    # several at once on one thread, so that NOSCRIPT replies share a pipeline
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        after = list(pool.map(lambda _: s.check("flush", "k").json(), range(5)))
+    assert all(a["allowed"] for a in before)
+    assert [a["results"][0].get("fail_mode") for a in after] == [None] * 5
+    assert sorted(a["allowed"] for a in after) == [False, False, True, True, True]
+
+
 def test_fail_modes_when_redis_is_gone(make_server, redis):
     env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "100"}
     s = make_server(env=env)
