@@ -70,6 +70,34 @@ def test_checks_go_on_exactly_after_redis_forgets_the_scripts(make_server, redis
     assert sorted(a["allowed"] for a in after) == [False, False, True, True, True]
 
 
+def test_a_lease_taken_on_one_instance_is_released_on_another(make_server, redis):
+    env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_THREADS": "1"}
+    a = make_server(env=env)
+    b = make_server(env=env, db_path=a.db_path)
+    a.create_rule(id="jobs", algorithm="concurrency", limit=3, window="30s")
+    deadline = time.time() + 3
+    while time.time() < deadline and b.check("jobs", "probe").status == 404:
+        time.sleep(0.05)
+
+    def acquire(s):
+        return request("POST", s.data + "/v1/acquire", {"rule": "jobs", "key": "w"}).json()
+
+    def release(lease):
+        return request("POST", b.data + "/v1/release", {"lease": lease["lease"]})
+
+    leases = [acquire(a) for _ in range(3)]
+    assert all(lease["allowed"] for lease in leases) and not acquire(b)["allowed"]
+    # three releases at once on b's one thread: each ends its lease
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        answers = [r.json() for r in pool.map(release, leases)]
+    assert answers == [{"released": True}] * 3
+    assert [acquire(b)["allowed"] for _ in range(4)] == [True, True, True, False]
+    assert release(leases[0]).json() == {"released": False}
+    redis.stop()
+    r = release(leases[1])
+    assert r.status == 503 and r.json()["error"]["code"] == "store_unavailable"
+
+
 def test_fail_modes_when_redis_is_gone(make_server, redis):
     env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "100"}
     s = make_server(env=env)

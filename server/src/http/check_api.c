@@ -269,42 +269,82 @@ static enum MHD_Result handle_batch(rk_request_t *req) {
                                  now);
 }
 
+/* A release while its connection is suspended (in the request's job area). */
+typedef struct {
+    rk_store_req_t sreq;
+    char text[RK_RULE_ID_MAX + RK_LEASE_ID_LEN + RK_STORE_KEY_MAX + 4]; /* id, lease, key */
+    bool released;
+    rk_status_t st;
+    rk_request_t *req;
+} release_job_t;
+
+_Static_assert(sizeof(release_job_t) <= RK_REQUEST_JOB_AREA, "a release fits the job area");
+
+static enum MHD_Result answer_release(rk_request_t *req, rk_status_t st, bool released) {
+    if (st != RK_OK)
+        return rk_reply_error(req, 503, "store_unavailable", "The store did not answer");
+    return rk_reply_buf(req, 200, "application/json",
+                        released ? "{\"released\":true}" : "{\"released\":false}",
+                        released ? 17 : 18);
+}
+
+static enum MHD_Result release_resumed(rk_request_t *req) {
+    release_job_t *j = rk_request_job_area(req);
+    return answer_release(req, j->st, j->released);
+}
+
+/* The store ended the lease (or failed): wake the connection up. */
+static void release_done(void *ctx, rk_status_t st) {
+    release_job_t *j = ctx;
+    j->st = st;
+    rk_request_resume(j->req); /* the last touch: the request may end after it */
+}
+
 /*
  * POST /v1/release {"lease": "<rule>.<id>.<key>"}: ends a lease.
- * Answers {"released": true|false}.
+ * Answers {"released": true|false}. On a store that answers
+ * asynchronously, the connection waits suspended, as a check does.
  */
 static enum MHD_Result handle_release(rk_request_t *req) {
     enum MHD_Result sent;
     cJSON *root = parse_body(req, &sent);
     if (!root)
         return sent;
+    release_job_t *j = rk_request_job_area(req);
     const cJSON *lease = cJSON_GetObjectItemCaseSensitive(root, "lease");
-    char text[RK_RULE_ID_MAX + RK_LEASE_ID_LEN + RK_STORE_KEY_MAX + 4];
-    bool ok = cJSON_IsString(lease) && strlen(lease->valuestring) < sizeof text;
+    bool ok = cJSON_IsString(lease) && strlen(lease->valuestring) < sizeof j->text;
     if (ok)
-        strcpy(text, lease->valuestring);
+        strcpy(j->text, lease->valuestring);
     cJSON_Delete(root);
-    char *dot1 = ok ? strchr(text, '.') : NULL;
+    char *dot1 = ok ? strchr(j->text, '.') : NULL;
     char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
     if (!dot2 || (size_t)(dot2 - dot1 - 1) != RK_LEASE_ID_LEN || !dot2[1])
         return rk_reply_error(req, 400, "invalid_request",
                               "\"lease\" must be a lease returned by /v1/acquire");
     *dot1 = *dot2 = '\0';
-    const rk_rule_t *rule = rk_ruleset_find(rk_rules_current(), text);
+    const rk_rule_t *rule = rk_ruleset_find(rk_rules_current(), j->text);
     if (!rule)
-        return rk_reply_error(req, 404, "unknown_rule", "No rule named '%s'", text);
-    rk_store_req_t sreq = {.rule_id = rule->id,
-                           .key = dot2 + 1,
-                           .limit = rule->limit,
-                           .cost = 0,
-                           .now_ms = -1,
-                           .lease_id = dot1 + 1};
-    bool released = false;
-    if (rk_rt.store->ops->release(rk_rt.store, &sreq, dot1 + 1, &released) != RK_OK)
-        return rk_reply_error(req, 503, "store_unavailable", "The store did not answer");
-    return rk_reply_buf(req, 200, "application/json",
-                        released ? "{\"released\":true}" : "{\"released\":false}",
-                        released ? 17 : 18);
+        return rk_reply_error(req, 404, "unknown_rule", "No rule named '%s'", j->text);
+    /* The rule id is the copy in text: the ruleset may change while the store works. */
+    j->sreq = (rk_store_req_t){.rule_id = j->text,
+                               .key = dot2 + 1,
+                               .limit = rule->limit,
+                               .cost = 0,
+                               .now_ms = -1,
+                               .lease_id = dot1 + 1};
+    j->released = false;
+    rk_store_t *store = rk_rt.store;
+    if (!store->ops->release_async) {
+        rk_status_t st = store->ops->release(store, &j->sreq, dot1 + 1, &j->released);
+        return answer_release(req, st, j->released);
+    }
+    j->req = req;
+    req->resume = release_resumed;
+    MHD_suspend_connection(req->conn); /* before the store can resume it */
+    if (store->ops->release_async(store, &j->sreq, dot1 + 1, &j->released, release_done, j) !=
+        RK_OK)
+        release_done(j, RK_ERR);
+    return MHD_YES;
 }
 
 static enum MHD_Result handle_healthz(rk_request_t *req) {

@@ -346,16 +346,20 @@ static rk_status_t guarded_command(rk_redis_store_t *s, int argc, const char **a
 /* Most requests one pipelined round trip of a loop sends. */
 #define PIPELINE_MAX 512
 
-/* One decide_async() call, queued. */
+/* One decide_async() or release_async() call, queued on a loop. */
 typedef struct async_job {
     const rk_store_req_t *reqs;
     size_t n;
     rk_decision_t *out;
+    rk_redis_op_t op;
+    const char *lease_id;  /* op release: the lease to end */
+    bool *released;        /* op release: whether it was live */
+    rk_decision_t scratch; /* op release: its out */
     void (*done)(void *ctx, rk_status_t st);
     void *ctx;
     struct async_job *next;
-    rk_status_t st; /* on an event loop: RK_ERR once a reply was wrong */
-    bool noscript;  /* on an event loop: some reply was NOSCRIPT */
+    rk_status_t st; /* RK_ERR once a reply was wrong */
+    bool noscript;  /* some reply was NOSCRIPT */
 } async_job_t;
 
 /* ================================================================ */
@@ -431,10 +435,9 @@ static void pipe_broken(loop_pipe_t *p, int io_errno) {
     while (p->flight) {
         async_job_t *j = p->flight;
         p->flight = j->next;
-        bool released = false;
-        rk_status_t st = stale ? run_scripts(s, &p->ctx, j->reqs, j->n, RK_REDIS_OP_DECIDE, NULL,
-                                             j->out, &released)
-                               : RK_ERR;
+        rk_status_t st =
+            stale ? run_scripts(s, &p->ctx, j->reqs, j->n, j->op, j->lease_id, j->out, j->released)
+                  : RK_ERR;
         ok = ok && st == RK_OK;
         pipe_finish(p, j, st);
     }
@@ -456,8 +459,8 @@ static void pipe_resend_noscript(loop_pipe_t *p) {
         async_job_t *j = p->noscript;
         p->noscript = j->next;
         int io_errno = 0;
-        bool replied = false, released = false;
-        ok = ok && run_pass(s, p->ctx, j->reqs, j->n, RK_REDIS_OP_DECIDE, NULL, j->out, &released,
+        bool replied = false;
+        ok = ok && run_pass(s, p->ctx, j->reqs, j->n, j->op, j->lease_id, j->out, j->released,
                             &io_errno, &replied) == PASS_OK;
         pipe_finish(p, j, ok && j->st == RK_OK ? RK_OK : RK_ERR);
     }
@@ -482,12 +485,10 @@ static void pipe_take_replies(loop_pipe_t *p) {
         p->replied = true;
         async_job_t *j = p->flight;
         size_t i = p->reading_at++;
-        bool released = false;
         if (is_noscript(reply)) {
             j->noscript = true;
             j->out[i].limit = PENDING;
-        } else if (!rk_redis_parse_reply(reply, &j->reqs[i], RK_REDIS_OP_DECIDE, &j->out[i],
-                                         &released)) {
+        } else if (!rk_redis_parse_reply(reply, &j->reqs[i], j->op, &j->out[i], j->released)) {
             j->st = RK_ERR;
         }
         freeReplyObject(reply);
@@ -567,7 +568,7 @@ static void pipe_send(loop_pipe_t *p) {
     p->src.deadline_ms = rk_mono_ms() + command_timeout_ms(s);
     for (async_job_t *j = p->flight; j; j = j->next)
         for (size_t i = 0; i < j->n; i++)
-            if (rk_redis_append_eval(&s->common, p->ctx, &j->reqs[i], RK_REDIS_OP_DECIDE, NULL) !=
+            if (rk_redis_append_eval(&s->common, p->ctx, &j->reqs[i], j->op, j->lease_id) !=
                 REDIS_OK) {
                 pipe_broken(p, 0);
                 return;
@@ -627,6 +628,36 @@ static loop_pipe_t *loop_pipe(rk_redis_store_t *s, rk_loop_t *loop) {
     return p;
 }
 
+/* The store's pipe on the calling thread's loop; NULL off a loop (or out of memory). */
+static loop_pipe_t *current_pipe(rk_redis_store_t *s) {
+    rk_loop_t *loop = rk_loop_current();
+    return loop ? loop_pipe(s, loop) : NULL;
+}
+
+/* Queues a copy of *job (its requests, op and outputs) on the pipe, for the round's pipeline. */
+static rk_status_t pipe_queue(loop_pipe_t *p, const async_job_t *job,
+                              void (*done)(void *ctx, rk_status_t st), void *ctx) {
+    async_job_t *j = p->spare;
+    if (j)
+        p->spare = j->next;
+    else if (!(j = malloc(sizeof *j)))
+        return RK_ERR;
+    *j = *job;
+    j->done = done;
+    j->ctx = ctx;
+    j->next = NULL;
+    j->st = RK_OK;
+    j->noscript = false;
+    if (j->op == RK_REDIS_OP_RELEASE)
+        j->out = &j->scratch;
+    if (p->waiting_tail)
+        p->waiting_tail->next = j;
+    else
+        p->waiting = j;
+    p->waiting_tail = j;
+    return RK_OK;
+}
+
 /* Decides n requests in one round trip (see run_scripts). */
 static rk_status_t redis_decide(rk_store_t *base, const rk_store_req_t *reqs, size_t n,
                                 rk_decision_t *out) {
@@ -653,24 +684,13 @@ static rk_status_t redis_decide_async(rk_store_t *base, const rk_store_req_t *re
     for (size_t i = 0; i < n; i++)
         if (!rk_redis_req_valid(&s->common, &reqs[i], reqs[i].lease_id))
             return RK_ERR;
-    rk_loop_t *loop = rk_loop_current();
-    loop_pipe_t *p = loop ? loop_pipe(s, loop) : NULL;
+    loop_pipe_t *p = current_pipe(s);
     if (!p) {
         done(ctx, redis_decide(base, reqs, n, out));
         return RK_OK;
     }
-    async_job_t *j = p->spare;
-    if (j)
-        p->spare = j->next;
-    else if (!(j = malloc(sizeof *j)))
-        return RK_ERR;
-    *j = (async_job_t){.reqs = reqs, .n = n, .out = out, .done = done, .ctx = ctx, .st = RK_OK};
-    if (p->waiting_tail)
-        p->waiting_tail->next = j;
-    else
-        p->waiting = j;
-    p->waiting_tail = j;
-    return RK_OK;
+    async_job_t job = {.reqs = reqs, .n = n, .out = out, .op = RK_REDIS_OP_DECIDE};
+    return pipe_queue(p, &job, done, ctx);
 }
 
 /* Ends a lease: the concurrency script with op "release". */
@@ -732,11 +752,30 @@ static void redis_destroy(rk_store_t *base) {
     free(s);
 }
 
+/* release() on a loop's pipe, as redis_decide_async() decides. */
+static rk_status_t redis_release_async(rk_store_t *base, const rk_store_req_t *req,
+                                       const char *lease_id, bool *released,
+                                       void (*done)(void *ctx, rk_status_t st), void *ctx) {
+    rk_redis_store_t *s = (rk_redis_store_t *)base;
+    *released = false;
+    if (!lease_id || !rk_redis_req_valid(&s->common, req, lease_id))
+        return RK_ERR;
+    loop_pipe_t *p = current_pipe(s);
+    if (!p) {
+        done(ctx, redis_release(base, req, lease_id, released));
+        return RK_OK;
+    }
+    async_job_t job = {
+        .reqs = req, .n = 1, .op = RK_REDIS_OP_RELEASE, .lease_id = lease_id, .released = released};
+    return pipe_queue(p, &job, done, ctx);
+}
+
 static const rk_store_ops_t redis_ops = {
     .name = "redis",
     .decide = redis_decide,
     .decide_async = redis_decide_async,
     .release = redis_release,
+    .release_async = redis_release_async,
     .reset = redis_reset,
     .healthy = redis_healthy,
     .key_count = redis_key_count,

@@ -46,6 +46,11 @@ typedef struct {
     /* Ends a concurrency lease; *released tells whether it was live. */
     rk_status_t (*release)(rk_store_t *s, const rk_store_req_t *req, const char *lease_id,
                            bool *released);
+    /* Optional: release() as decide_async() is to decide(); req, lease_id and
+     * released must live until done(). */
+    rk_status_t (*release_async)(rk_store_t *s, const rk_store_req_t *req, const char *lease_id,
+                                 bool *released, void (*done)(void *ctx, rk_status_t st),
+                                 void *ctx);
     /* Forgets the state of one (rule, key, algorithm). */
     rk_status_t (*reset)(rk_store_t *s, const char *rule_id, const char *key, rk_algorithm_t alg);
     /* Whether the last operations succeeded (for /readyz and metrics). */
