@@ -52,7 +52,6 @@ LIMIT = 1000000        # high enough that the load is mostly allowed
 ALG_LIMIT = {"sliding_log": 100000, "concurrency": 10000}
 WINDOW_MS = 3600000
 FIXED_STATE = ["fixed_window", "sliding_window", "token_bucket", "gcra", "leaky_bucket"]
-REPEAT_WARMUP = 0.2    # seconds before each run after a row's first
 HOT_LIMIT = 10         # the hot key: denied after its first 10 requests
 KEYS = 10000
 BUSY_SHARE = 0.10      # a row is flagged when other processes used more of the CPU
@@ -370,6 +369,16 @@ def start_express(procs, work, redis_port, workers):
 
 # ---- measuring -----------------------------------------------------------------
 
+def median_run(runs, measure):
+    """The run whose measure is the median, with every run's measure in "runs"
+    and the busiest share of the CPU other processes took in any of them."""
+    ordered = sorted(runs, key=measure)
+    middle = dict(ordered[len(ordered) // 2])
+    middle["runs"] = [measure(r) for r in ordered]
+    middle["others_cpu_share"] = max(r["others_cpu_share"] for r in ordered)
+    return middle
+
+
 class Bench:
     def __init__(self, args, work, procs):
         self.args = args
@@ -408,28 +417,33 @@ class Bench:
         result["others_cpu_share"] = round(max(0.0, others) / cores_s, 3)
         return result
 
-    def median_of_runs(self, name, server, extra, measure, rate=None, warmup=None):
-        """--repeat runs back to back (the first warms up); the run whose
-        measure is the median, with every run's measure in "runs". One run on
-        a shared machine can be off by 15%; the median of three rarely is."""
-        runs = []
-        for i in range(self.args.repeat):
-            runs.append(self.load(name, server.url, extra, rate=rate,
-                                  warmup=warmup if i == 0 else REPEAT_WARMUP))
-        runs.sort(key=measure)
-        middle = runs[len(runs) // 2]
-        middle["runs"] = [measure(r) for r in runs]
-        middle["others_cpu_share"] = max(r["others_cpu_share"] for r in runs)
-        return middle
+    def measure(self, specs):
+        """Runs every row of specs (name, kind, server, loader arguments) once
+        per round, closed loop then open loop, for --repeat rounds; each row
+        reports its median run. Taking turns spreads a burst of load from the
+        machine's neighbours over every row, instead of over the few rows
+        measured while it lasted: ratios within one run hold better. One run
+        on a shared machine can be off by 15%; the median of three rarely is."""
+        runs = {name: {"closed": [], "open": [], "deaths": []} for name, _, _, _ in specs}
+        for rnd in range(1, self.args.repeat + 1):
+            for name, _, server, extra in specs:
+                r = runs[name]
+                r["closed"].append(self.load(name, server.url, extra))
+                r["deaths"].append(server.check_alive())
+                r["open"].append(self.load(name, server.url, extra, rate=self.args.rate,
+                                           warmup=self.args.open_warmup))
+                r["deaths"].append(server.check_alive())
+                say(f"round {rnd}/{self.args.repeat}: {name:<42} "
+                    f"{r['closed'][-1]['throughput_rps']:>9,.0f} req/s, "
+                    f"p99 {r['open'][-1]['latency_us']['p99']} us at {self.args.rate}/s")
+        say("medians:")
+        for name, kind, _, _ in specs:
+            r = runs[name]
+            closed = median_run(r["closed"], lambda x: x["throughput_rps"])
+            opened = median_run(r["open"], lambda x: x["latency_us"]["p99"])
+            self.add_row(name, kind, closed, opened, [d for d in r["deaths"] if d])
 
-    def row(self, name, kind, server, extra):
-        """Closed-loop runs (throughput) and open-loop runs (latency) of one configuration."""
-        closed = self.median_of_runs(name, server, extra, lambda r: r["throughput_rps"])
-        deaths = [server.check_alive()]
-        opened = self.median_of_runs(name, server, extra, lambda r: r["latency_us"]["p99"],
-                                     rate=self.args.rate, warmup=self.args.open_warmup)
-        deaths.append(server.check_alive())
-        deaths = [d for d in deaths if d]
+    def add_row(self, name, kind, closed, opened, deaths):
         self.rows.append({"name": name, "kind": kind, "closed": closed, "open": opened,
                           "server_died": deaths})
         lat = opened["latency_us"]
@@ -497,11 +511,13 @@ class Bench:
 def run_all(b, procs, work):
     check = lambda rule: ["--rule", rule, "--keys", str(KEYS), "--dist", "uniform"]
 
-    # HTTP references
-    srv = Server(procs, "nginx", lambda: start_nginx(procs, work, "nginx-204",
-                                                      "return204.conf.in", {}))
-    b.row("nginx return 204", "http", srv, ["--target", "get"])
-    srv.stop(signal.SIGQUIT)
+    rp, redis_port = start_redis(procs, work)
+    sha = redis_cli(redis_port, "SCRIPT", "LOAD", open(TOKEN_BUCKET_LUA).read())
+    if sha != hashlib.sha1(open(TOKEN_BUCKET_LUA, "rb").read()).hexdigest():
+        raise RuntimeError("SCRIPT LOAD answered an unexpected sha")
+    # The store references, on a Redis nothing else uses yet.
+    b.redis_benchmark(redis_port, sha, 1)
+    b.redis_benchmark(redis_port, sha, 16)
 
     def trivial_mhd():
         port = free_port()
@@ -509,48 +525,43 @@ def run_all(b, procs, work):
         wait_for_port(port, p)
         return p, port
 
-    srv = Server(procs, "trivial-mhd", trivial_mhd)
-    b.row("trivial-mhd (POST check body, fixed answer)", "http", srv, check("bench"))
-    srv.stop()
-
-    # ratekitd on the embedded store
-    srv = Server(procs, "ratekitd", lambda: start_ratekitd(procs, work, "ratekitd-memory"))
-    for alg in ALGORITHMS:
-        b.row(f"ratekitd embedded {alg}", "embedded", srv, check(rule_id(alg)))
-    srv.stop()
-
-    # Redis: the store references, then ratekitd, then the peers
-    rp, redis_port = start_redis(procs, work)
-    sha = redis_cli(redis_port, "SCRIPT", "LOAD", open(TOKEN_BUCKET_LUA).read())
-    if sha != hashlib.sha1(open(TOKEN_BUCKET_LUA, "rb").read()).hexdigest():
-        raise RuntimeError("SCRIPT LOAD answered an unexpected sha")
-    b.redis_benchmark(redis_port, sha, 1)
-    b.redis_benchmark(redis_port, sha, 16)
-
-    srv = Server(procs, "ratekitd",
-                 lambda: start_ratekitd(procs, work, "ratekitd-redis", redis_port))
-    b.redis_memory(srv.port, redis_port)
-    for alg in ALGORITHMS:
-        b.row(f"ratekitd Redis {alg}", "redis", srv, check(rule_id(alg)))
-    b.row("ratekitd Redis forward-auth /v1/auth", "redis", srv,
-          ["--target", "auth", "--path", "/api/items", "--keys", str(KEYS)])
-    b.row("ratekitd Redis hot key (all denied)", "hot", srv,
-          ["--rule", "bench-hot", "--key", "hot-key"])
-    srv.stop()
-
-    srv = Server(procs, "nginx", lambda: start_nginx(procs, work, "nginx-lua",
+    # Every server runs for the whole bench, idle while the others take their turn.
+    nginx = Server(procs, "nginx", lambda: start_nginx(procs, work, "nginx-204",
+                                                        "return204.conf.in", {}))
+    trivial = Server(procs, "trivial-mhd", trivial_mhd)
+    embedded = Server(procs, "ratekitd",
+                      lambda: start_ratekitd(procs, work, "ratekitd-memory"))
+    on_redis = Server(procs, "ratekitd",
+                      lambda: start_ratekitd(procs, work, "ratekitd-redis", redis_port))
+    b.redis_memory(on_redis.port, redis_port)
+    lua = Server(procs, "nginx", lambda: start_nginx(procs, work, "nginx-lua",
                                                       "lua-check.conf.in", {
         "REDIS_PORT": redis_port, "SHA": sha, "SCRIPT": TOKEN_BUCKET_LUA, "LIMIT": LIMIT,
         "WINDOW_MS": WINDOW_MS, "LUA_DIR": os.path.join(PEERS, "nginx")}))
-    b.row("peer nginx+Lua EVALSHA token_bucket", "peer-lua", srv, check("peer-lua"))
-    srv.stop(signal.SIGQUIT)
-
     # One process is how the targets' reference was measured; one worker per
     # core is how one would deploy it: both are shown.
-    for workers, kind in ((1, "peer-express"), (os.cpu_count() or 2, "peer-express-pool")):
-        srv = Server(procs, "express", lambda w=workers: start_express(procs, work, redis_port, w))
-        b.row(f"peer Express + rate-limiter-flexible, {express_label(workers)}", kind, srv,
-              check("peer-express"))
+    express = [(w, kind, Server(procs, "express",
+                                lambda w=w: start_express(procs, work, redis_port, w)))
+               for w, kind in ((1, "peer-express"), (os.cpu_count() or 2, "peer-express-pool"))]
+
+    specs = [("nginx return 204", "http", nginx, ["--target", "get"]),
+             ("trivial-mhd (POST check body, fixed answer)", "http", trivial, check("bench"))]
+    specs += [(f"ratekitd embedded {alg}", "embedded", embedded, check(rule_id(alg)))
+              for alg in ALGORITHMS]
+    specs += [(f"ratekitd Redis {alg}", "redis", on_redis, check(rule_id(alg)))
+              for alg in ALGORITHMS]
+    specs += [("ratekitd Redis forward-auth /v1/auth", "redis", on_redis,
+               ["--target", "auth", "--path", "/api/items", "--keys", str(KEYS)]),
+              ("ratekitd Redis hot key (all denied)", "hot", on_redis,
+               ["--rule", "bench-hot", "--key", "hot-key"]),
+              ("peer nginx+Lua EVALSHA token_bucket", "peer-lua", lua, check("peer-lua"))]
+    specs += [(f"peer Express + rate-limiter-flexible, {express_label(w)}", kind, srv,
+               check("peer-express")) for w, kind, srv in express]
+    b.measure(specs)
+
+    for srv in (nginx, lua):
+        srv.stop(signal.SIGQUIT)
+    for srv in [trivial, embedded, on_redis] + [srv for _, _, srv in express]:
         srv.stop()
     procs.stop(rp)
 
@@ -695,8 +706,9 @@ def write_results(b, machine, table, goals, elapsed, day=None):
     settings = (f"ratekit-load {a.threads} threads, {a.connections} connections, HTTP/1.1 "
                 f"keep-alive: closed loop for {a.duration:g} s after a {a.warmup:g} s warm-up "
                 f"(throughput), then open loop at {a.rate:,} req/s for {a.duration:g} s "
-                f"(latency from intended send times); each {getattr(a, 'repeat', 1)} times back "
-                f"to back, the median run reported (throughput; p99). Direct checks draw from {KEYS:,} keys "
+                f"(latency from intended send times); the rows take turns for "
+                f"{getattr(a, 'repeat', 1)} rounds, each reporting its median run (throughput; "
+                f"p99). Direct checks draw from {KEYS:,} keys "
                 f"uniformly; rules allow {LIMIT:,} per hour (sliding_log {ALG_LIMIT['sliding_log']:,}, "
                 f"concurrency {ALG_LIMIT['concurrency']:,} leases; the hot key: {HOT_LIMIT}). "
                 f"A row is marked when processes outside the bench used more than "
