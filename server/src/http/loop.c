@@ -27,6 +27,7 @@ struct rk_loop {
     int wake_fd;        /* eventfd: the phase changed */
     _Atomic int *phase; /* the loops' shared phase */
     bool quiesced;
+    bool resumed; /* a connection was resumed on this thread since the daemon last ran */
     rk_loop_source_t *source;
     pthread_t thread;
     bool started;
@@ -101,11 +102,12 @@ static void one_round(rk_loop_t *lp) {
         if (readable || late)
             src->on_ready(src, readable);
     }
-    /* A connection resumed after MHD_run() returned is not reported by the
-     * daemon's epoll descriptor (0.9.75): run the daemon again at once. */
-    do
+    do {
+        lp->resumed = false; /* the run takes those resumed so far */
         MHD_run(lp->daemon);
-    while (lp->source && lp->source->after_round(lp->source));
+        if (lp->source)
+            lp->source->after_round(lp->source);
+    } while (lp->resumed);
 }
 
 static void *loop_main(void *arg) {
@@ -138,15 +140,11 @@ static void set_phase(rk_loops_t *loops, int phase) {
         poke(loops->loop[i].wake_fd);
 }
 
-void rk_loops_wake(rk_loops_t *loops, const struct MHD_Daemon *daemon) {
-    for (unsigned i = 0; i < loops->n; i++) {
-        rk_loop_t *lp = &loops->loop[i];
-        if (lp->daemon == daemon) {
-            if (lp != current)
-                poke(lp->wake_fd);
-            return;
-        }
-    }
+void rk_loop_resumed(rk_loop_t *loop) {
+    if (loop == current)
+        loop->resumed = true;
+    else
+        poke(loop->wake_fd);
 }
 
 rk_loops_t *rk_loops_start(struct MHD_Daemon *const *daemons, unsigned n) {

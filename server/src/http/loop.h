@@ -29,9 +29,8 @@ struct rk_loop_source {
     int64_t deadline_ms; /* rk_mono_ms() at which on_ready() is called anyway; 0: none */
     /* fd is readable (or hung up), or the deadline passed (readable false). */
     void (*on_ready)(rk_loop_source_t *src, bool readable);
-    /* A round of HTTP work ended: send what it submitted. True when it
-     * answered some checks itself (a failure): the daemon runs again. */
-    bool (*after_round)(rk_loop_source_t *src);
+    /* A round of HTTP work ended: send what it submitted. */
+    void (*after_round)(rk_loop_source_t *src);
     /* The loop ends: answer what is pending and free the source. */
     void (*close)(rk_loop_source_t *src);
 };
@@ -59,11 +58,13 @@ typedef struct rk_loops rk_loops_t;
 rk_loops_t *rk_loops_start(struct MHD_Daemon *const *daemons, unsigned n);
 
 /*
- * Wakes the loop running daemon, unless it is the calling thread's: a
- * connection was resumed from another thread, which libmicrohttpd 0.9.75
- * does not make its epoll descriptor report.
+ * Tells loop that one of its connections was resumed (after
+ * MHD_resume_connection): libmicrohttpd 0.9.75, run from an external loop,
+ * does not make its epoll descriptor report a resume. On the loop's own
+ * thread, the daemon runs again before the loop waits; from another thread,
+ * the loop is woken.
  */
-void rk_loops_wake(rk_loops_t *loops, const struct MHD_Daemon *daemon);
+void rk_loop_resumed(rk_loop_t *loop);
 
 /* Stops accepting new connections (each loop quiesces its own daemon). */
 void rk_loops_quiesce(rk_loops_t *loops);

@@ -42,7 +42,8 @@ struct rk_listener {
 typedef struct {
     rk_request_t req;
     rk_listener_t *listener;
-    char *body; /* inline_body, or heap when larger */
+    rk_loop_t *loop; /* the event loop serving the connection; NULL in the pool */
+    char *body;      /* inline_body, or heap when larger */
     size_t body_len, body_cap;
     bool too_large;
     char actor[64];
@@ -138,15 +139,10 @@ char *rk_request_answer_buf(rk_request_t *req, size_t *cap) {
 }
 
 void rk_request_resume(rk_request_t *req) {
-    request_state_t *st = req->state;
-    rk_loops_t *loops = st->listener->loops;
-    struct MHD_Connection *conn = req->conn;
-    const union MHD_ConnectionInfo *info =
-        loops ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON) : NULL;
-    struct MHD_Daemon *daemon = info ? info->daemon : NULL;
-    MHD_resume_connection(conn);
-    if (daemon)
-        rk_loops_wake(loops, daemon);
+    rk_loop_t *loop = ((request_state_t *)req->state)->loop; /* read first: req may end */
+    MHD_resume_connection(req->conn);
+    if (loop)
+        rk_loop_resumed(loop);
 }
 
 static rk_token_resolver_t token_resolver;
@@ -368,6 +364,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         memset(st, 0, offsetof(request_state_t, params_buf));
         st->listener = l;
+        st->loop = rk_loop_current();
         st->body = st->inline_body;
         st->body_cap = INLINE_BODY;
         st->inline_body[0] = '\0';

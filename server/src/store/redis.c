@@ -336,11 +336,7 @@ static rk_status_t guarded_command(rk_redis_store_t *s, int argc, const char **a
 }
 
 /* ================================================================ */
-/* Store operations                                                  */
-/* ================================================================ */
-
-/* ================================================================ */
-/* Requests in flight together (decide_async)                        */
+/* On an event loop (../http/loop.h)                                 */
 /* ================================================================ */
 
 /* Most requests one pipelined round trip of a loop sends. */
@@ -361,10 +357,6 @@ typedef struct async_job {
     rk_status_t st; /* RK_ERR once a reply was wrong */
     bool noscript;  /* some reply was NOSCRIPT */
 } async_job_t;
-
-/* ================================================================ */
-/* On an event loop (../http/loop.h)                                 */
-/* ================================================================ */
 
 /*
  * A loop's own connection and the jobs it carries: those the current round
@@ -583,12 +575,10 @@ static void pipe_send(loop_pipe_t *p) {
     }
 }
 
-static bool pipe_after_round(rk_loop_source_t *src) {
+static void pipe_after_round(rk_loop_source_t *src) {
     loop_pipe_t *p = (loop_pipe_t *)src;
-    if (!p->waiting || p->flight)
-        return false;
-    pipe_send(p);
-    return !p->flight; /* nothing went out: the jobs were answered as failed */
+    if (p->waiting && !p->flight)
+        pipe_send(p);
 }
 
 static void pipe_close(rk_loop_source_t *src) {
@@ -679,16 +669,16 @@ static rk_status_t redis_decide_async(rk_store_t *base, const rk_store_req_t *re
                                       rk_decision_t *out, void (*done)(void *ctx, rk_status_t st),
                                       void *ctx) {
     rk_redis_store_t *s = (rk_redis_store_t *)base;
-    if (n == 0 || n > PIPELINE_MAX)
-        return RK_ERR;
-    for (size_t i = 0; i < n; i++)
-        if (!rk_redis_req_valid(&s->common, &reqs[i], reqs[i].lease_id))
-            return RK_ERR;
     loop_pipe_t *p = current_pipe(s);
     if (!p) {
         done(ctx, redis_decide(base, reqs, n, out));
         return RK_OK;
     }
+    if (n == 0 || n > PIPELINE_MAX)
+        return RK_ERR;
+    for (size_t i = 0; i < n; i++)
+        if (!rk_redis_req_valid(&s->common, &reqs[i], reqs[i].lease_id))
+            return RK_ERR;
     async_job_t job = {.reqs = reqs, .n = n, .out = out, .op = RK_REDIS_OP_DECIDE};
     return pipe_queue(p, &job, done, ctx);
 }
@@ -757,14 +747,14 @@ static rk_status_t redis_release_async(rk_store_t *base, const rk_store_req_t *r
                                        const char *lease_id, bool *released,
                                        void (*done)(void *ctx, rk_status_t st), void *ctx) {
     rk_redis_store_t *s = (rk_redis_store_t *)base;
-    *released = false;
-    if (!lease_id || !rk_redis_req_valid(&s->common, req, lease_id))
-        return RK_ERR;
     loop_pipe_t *p = current_pipe(s);
     if (!p) {
         done(ctx, redis_release(base, req, lease_id, released));
         return RK_OK;
     }
+    *released = false;
+    if (!lease_id || !rk_redis_req_valid(&s->common, req, lease_id))
+        return RK_ERR;
     async_job_t job = {
         .reqs = req, .n = 1, .op = RK_REDIS_OP_RELEASE, .lease_id = lease_id, .released = released};
     return pipe_queue(p, &job, done, ctx);
