@@ -92,7 +92,7 @@ def test_concurrency_denials_are_not_remembered(make_server, redis):
                    {"rule": "jobs", "key": "k"}).json()["allowed"] is True
 
 
-def test_the_embedded_store_answers_the_same_with_the_cache(server):
+def test_the_embedded_store_answers_a_denied_key_as_the_cache_would(server):
     server.create_rule(id="emb", algorithm="sliding_window", limit=5, window="1h")
     first = deny(server, "emb", "k", 5)
     again = [server.check("emb", "k").json() for _ in range(20)]

@@ -98,6 +98,40 @@ def test_a_lease_taken_on_one_instance_is_released_on_another(make_server, redis
     assert r.status == 503 and r.json()["error"]["code"] == "store_unavailable"
 
 
+def test_a_batch_on_redis_is_exact_and_never_holds_its_thread(make_server, redis):
+    """A batch of 100 is decided in order and exactly; while Redis does not
+    answer it, the thread that took it serves other requests."""
+    env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_THREADS": "1",
+           "RATEKIT_REDIS_TIMEOUT_MS": "1000"}
+    s = make_server(env=env)
+    s.create_rule(id="bulk", algorithm="fixed_window", limit=60, window="1h")
+    checks = [{"rule": "bulk", "key": "k"}] * 98 + [{"rule": "nope", "key": "k"},
+                                                    {"rule": "bulk", "key": "other"}]
+    results = request("POST", s.data + "/v1/check/batch", {"checks": checks}).json()["results"]
+    assert [r.get("allowed") for r in results[:98]] == [True] * 60 + [False] * 38
+    assert results[98]["error"]["code"] == "unknown_rule" and results[99]["allowed"] is True
+    assert all(r.get("results", [{}])[0].get("fail_mode") is None for r in results)
+    assert s.check("bulk", "k").json()["allowed"] is False  # the batch's counts are in Redis
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            pending = pool.submit(request, "POST", s.data + "/v1/check/batch",
+                                  {"checks": [{"rule": "bulk", "key": "k2"}] * 100}, timeout=10)
+            time.sleep(0.1)
+            t = time.monotonic()
+            assert request("GET", s.data + "/healthz", timeout=5).status == 200
+            assert time.monotonic() - t < 0.5, "the batch held the thread"
+            waited = pending.result()
+            elapsed = time.monotonic() - started
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    assert waited.status == 200 and 0.9 < elapsed < 3, elapsed
+    fell_back = waited.json()["results"]
+    assert all(r["results"][0]["fail_mode"] == "local" for r in fell_back)
+    assert sum(r["allowed"] for r in fell_back) == 60  # decided locally, still exactly
+
+
 def test_fail_modes_when_redis_is_gone(make_server, redis):
     env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "100"}
     s = make_server(env=env)

@@ -12,7 +12,9 @@
 
 Test(jsonw, formats_integers_as_printf_does) {
     const int64_t values[] = {
-        0, 1, -1, 9, 10, 99, 100, 1795396020000, -1795396020000, INT64_MAX, INT64_MIN};
+        0,         1,        -1,   9,     10,  11,   99,      100,           101,
+        999,       1000,     1001, 12345, -10, -100, -999999, 1795396020000, -1795396020000,
+        INT64_MAX, INT64_MIN};
     for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
         char got[RK_JW_INT_MAX], want[32];
         size_t n = rk_jw_format_int(values[i], got);

@@ -92,10 +92,13 @@ static void decide_failed(rk_check_item_t *it, rk_fail_mode_t mode) {
 
 /*
  * Whether the deny cache may answer or remember this item: on the live clock
- * only (an explicit now_ms is a replay, which the cache knows nothing of).
+ * only (an explicit now_ms is a replay, which the cache knows nothing of),
+ * and in front of a remote store only: the embedded store answers a denied
+ * key as fast as the cache would, so asking both would only cost a lookup.
  */
 static bool cacheable(const rk_check_item_t *it, int64_t now_ms) {
-    return now_ms < 0 && !it->lease_id[0] && rk_deny_cache_applies(&it->limit, it->cost);
+    return now_ms < 0 && rk_rt.store != rk_rt.fallback && !it->lease_id[0] &&
+           rk_deny_cache_applies(&it->limit, it->cost);
 }
 
 /*
@@ -176,7 +179,7 @@ void rk_check_run(rk_check_item_t *items, size_t n, int64_t now_ms) {
     rk_store_req_t reqs[RK_CHECK_MAX_ITEMS];
     rk_decision_t out[RK_CHECK_MAX_ITEMS];
     size_t map[RK_CHECK_MAX_ITEMS];
-    int64_t sent_mono = rk_mono_ms();
+    int64_t sent_mono = started / 1000000; /* rk_mono_ms(), without a second clock read */
     size_t m = plan_items(items, n, now_ms, sent_mono, reqs, map);
     if (m > 0) {
         rk_status_t st = rk_rt.store->ops->decide(rk_rt.store, reqs, m, out);
@@ -195,7 +198,7 @@ bool rk_check_prepare(rk_check_job_t *job, rk_check_item_t *items, size_t n) {
     job->started_ns = mono_ns();
     job->items = items;
     job->n = n < RK_CHECK_ASYNC_MAX ? n : RK_CHECK_ASYNC_MAX;
-    job->sent_mono_ms = rk_mono_ms();
+    job->sent_mono_ms = job->started_ns / 1000000;
     job->m = plan_items(items, job->n, -1, job->sent_mono_ms, job->reqs, job->map);
     if (job->m > 0)
         return false;

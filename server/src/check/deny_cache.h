@@ -5,10 +5,11 @@
  * turn that denial into an allowance before R has passed (a denied request
  * consumes nothing, and every other request of the key is denied too), for
  * every algorithm but concurrency (a release frees a slot early) and a
- * shaping leaky bucket (it answers delays, not denials). So the check path
- * remembers the denial and answers the key's further cost-1 checks itself
- * until then, without asking the store: a key under attack costs Redis one
- * call per retry_after_ms, not one per request.
+ * shaping leaky bucket (it answers delays, not denials). So, in front of a
+ * remote store, the check path remembers the denial and answers the key's
+ * further cost-1 checks itself until then, without asking the store: a key
+ * under attack costs Redis one call per retry_after_ms, not one per
+ * request. (The embedded store answers as fast without it.)
  *
  * The table is per process, fixed in size (slots are overwritten, never
  * allocated), split into shards each under its own mutex held only for a

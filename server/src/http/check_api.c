@@ -37,6 +37,8 @@ static bool fail(check_error_t *e, unsigned status, const char *code, const char
 
 /* The lists' verdict on a direct check's key: as a key, and as an address when it is one. */
 static rk_list_verdict_t list_verdict(const char *key, size_t len) {
+    if (rk_lists_empty())
+        return RK_LIST_NONE;
     int64_t now = rk_now_ms();
     rk_list_verdict_t v = rk_lists_check_key(key, now);
     rk_ip_t ip;
@@ -212,7 +214,34 @@ static enum MHD_Result handle_acquire(rk_request_t *req) {
     return check_one(req, true);
 }
 
-/* POST /v1/check/batch {"checks": [...]}: answers {"results": [...]} in order. */
+/* What a batch's answer needs besides its decided items (a block of the request). */
+typedef struct {
+    size_t n;                              /* checks in the array */
+    int item[BATCH_MAX];                   /* check i's item among the decided, or -1 */
+    rk_list_verdict_t verdicts[BATCH_MAX]; /* of a check the lists answered */
+    check_error_t errors[BATCH_MAX];       /* of an invalid check (code NULL: valid) */
+} batch_t;
+
+static enum MHD_Result answer_batch(rk_request_t *req, rk_check_item_t *items, size_t n,
+                                    int64_t now_ms, uintptr_t arg) {
+    (void)n;
+    const batch_t *b = (const batch_t *)arg;
+    const rk_check_item_t *answers[BATCH_MAX];
+    const char *error_codes[BATCH_MAX];
+    const char *error_messages[BATCH_MAX];
+    for (size_t i = 0; i < b->n; i++) {
+        answers[i] = b->item[i] >= 0 ? &items[b->item[i]] : NULL;
+        error_codes[i] = b->errors[i].code;
+        error_messages[i] = b->errors[i].message;
+    }
+    return rk_reply_batch_answer(req, answers, b->verdicts, error_codes, error_messages, b->n,
+                                 now_ms);
+}
+
+/*
+ * POST /v1/check/batch {"checks": [...]}: answers {"results": [...]} in
+ * order. Every valid check goes to the store at once, in one round trip.
+ */
 static enum MHD_Result handle_batch(rk_request_t *req) {
     enum MHD_Result sent;
     cJSON *root = parse_body(req, &sent);
@@ -225,48 +254,35 @@ static enum MHD_Result handle_batch(rk_request_t *req) {
         return rk_reply_error(req, 400, "invalid_request",
                               "\"checks\" must be an array of 1 to %d checks", BATCH_MAX);
     }
+    batch_t *b = rk_request_alloc(req, sizeof *b);
+    if (!b) {
+        cJSON_Delete(root);
+        return rk_reply_error(req, 503, "unavailable", "Out of memory");
+    }
     static _Thread_local rk_check_item_t items[BATCH_MAX];
-    check_error_t errors[BATCH_MAX];
-    rk_list_verdict_t verdicts[BATCH_MAX];
-    bool valid[BATCH_MAX];
-    rk_check_item_t *ok_items[BATCH_MAX];
     const rk_ruleset_t *rules = rk_rules_current();
     size_t nok = 0;
-    int i = 0;
-    for (const cJSON *c = checks->child; c && i < n; c = c->next, i++) {
-        verdicts[i] = RK_LIST_NONE;
+    b->n = (size_t)n;
+    size_t i = 0;
+    for (const cJSON *c = checks->child; c && i < b->n; c = c->next, i++) {
+        b->item[i] = -1;
+        b->verdicts[i] = RK_LIST_NONE;
+        bool valid;
         if (!cJSON_IsObject(c)) {
-            valid[i] =
-                fail(&errors[i], 400, "invalid_request", "a check must be a JSON object%s", NULL);
+            valid = fail(&b->errors[i], 400, "invalid_request", "a check must be a JSON object%s",
+                         NULL);
         } else {
             rk_jv_t rule = jv_of(c, "rule"), key = jv_of(c, "key"), cost = jv_of(c, "cost");
-            valid[i] =
-                parse_direct(&rule, &key, &cost, rules, &items[nok], &verdicts[i], &errors[i]);
+            valid = parse_direct(&rule, &key, &cost, rules, &items[nok], &b->verdicts[i],
+                                 &b->errors[i]);
         }
-        if (valid[i] && verdicts[i] == RK_LIST_NONE)
-            ok_items[i] = &items[nok++];
+        if (valid)
+            b->errors[i].code = NULL;
+        if (valid && b->verdicts[i] == RK_LIST_NONE)
+            b->item[i] = (int)nok++;
     }
     cJSON_Delete(root);
-    int64_t now = rk_now_ms();
-    /* Every valid check of the batch in one round trip. */
-    for (size_t start = 0; start < nok; start += RK_CHECK_MAX_ITEMS) {
-        size_t len = nok - start < RK_CHECK_MAX_ITEMS ? nok - start : RK_CHECK_MAX_ITEMS;
-        rk_check_run(items + start, len, -1);
-    }
-    const rk_check_item_t *answers[BATCH_MAX];
-    const char *error_codes[BATCH_MAX];
-    const char *error_messages[BATCH_MAX];
-    for (i = 0; i < n; i++) {
-        /* The loop above set valid[i], verdicts[i] and, as they say, ok_items[i] or errors[i]
-         * for each of the array's n checks. */
-        // cppcheck-suppress uninitvar
-        answers[i] = valid[i] && verdicts[i] == RK_LIST_NONE ? ok_items[i] : NULL;
-        // cppcheck-suppress uninitvar
-        error_codes[i] = valid[i] ? NULL : errors[i].code;
-        error_messages[i] = valid[i] ? NULL : errors[i].message;
-    }
-    return rk_reply_batch_answer(req, answers, verdicts, error_codes, error_messages, (size_t)n,
-                                 now);
+    return rk_decide_then_answer(req, items, nok, answer_batch, (uintptr_t)b);
 }
 
 /* A release while its connection is suspended (in the request's job area). */

@@ -31,7 +31,8 @@ typedef struct rk_request {
     /* Set by a handler that suspended the connection: called, instead of the
      * route's handler, when the connection is resumed (server.c). */
     enum MHD_Result (*resume)(struct rk_request *req);
-    void *state; /* the request's state, owned by server.c */
+    void *resume_ctx; /* for resume, as its handler left it */
+    void *state;      /* the request's state, owned by server.c */
 } rk_request_t;
 
 typedef enum MHD_Result (*rk_handler_t)(rk_request_t *req);
@@ -71,6 +72,17 @@ void rk_request_resume(rk_request_t *req);
  * the work it hands to another thread (server.c).
  */
 void *rk_request_job_area(rk_request_t *req);
+
+/* Most bytes of one rk_request_alloc(). */
+#define RK_REQUEST_ALLOC_MAX (1024 * 1024)
+
+/*
+ * size bytes (zeroed, aligned for any type, at most RK_REQUEST_ALLOC_MAX)
+ * that live until the request completes, for the work of a handler that
+ * suspends the connection and does not fit the job area. NULL when out of
+ * memory.
+ */
+void *rk_request_alloc(rk_request_t *req, size_t size);
 
 /*
  * Parses the body as exactly one JSON value (no trailing bytes, no NUL

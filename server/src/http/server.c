@@ -46,6 +46,7 @@ typedef struct {
     char *body;      /* inline_body, or heap when larger */
     size_t body_len, body_cap;
     bool too_large;
+    struct request_block *blocks; /* rk_request_alloc()'s, freed at completion */
     char actor[64];
     char params_buf[PARAMS_BUF];
     char inline_body[INLINE_BODY];
@@ -125,6 +126,32 @@ static void state_free(request_state_t *st) {
         return;
     }
     free(st);
+}
+
+/* A block of rk_request_alloc(), on the request's list. */
+typedef struct request_block {
+    struct request_block *next;
+    _Alignas(max_align_t) unsigned char bytes[];
+} request_block_t;
+
+void *rk_request_alloc(rk_request_t *req, size_t size) {
+    request_state_t *st = req->state;
+    if (size > RK_REQUEST_ALLOC_MAX)
+        return NULL;
+    request_block_t *b = calloc(1, sizeof *b + size);
+    if (!b)
+        return NULL;
+    b->next = st->blocks;
+    st->blocks = b;
+    return b->bytes;
+}
+
+static void free_blocks(request_state_t *st) {
+    while (st->blocks) {
+        request_block_t *next = st->blocks->next;
+        free(st->blocks);
+        st->blocks = next;
+    }
 }
 
 void *rk_request_job_area(rk_request_t *req) {
@@ -412,6 +439,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     if (st->body != st->inline_body)
         free(st->body);
+    free_blocks(st);
     state_free(st);
     *req_cls = NULL;
     atomic_fetch_sub_explicit(&l->inflight, 1, memory_order_relaxed);

@@ -29,10 +29,13 @@
  * a fresh one; a decision never moves an expiry earlier (a request stamped
  * behind the state's own time gets a ttl counted from that later time). An
  * expired entry found by a lookup is treated as fresh (after asking the
- * algorithm, which knows the state's time); and every decision first
- * examines SWEEP_SLOTS slots of its shard from a moving cursor and frees
- * the expired ones, so garbage is collected a little at a time with no
- * background thread and no request ever scans a whole table.
+ * algorithm, which knows the state's time); and a decision that inserts
+ * (what makes garbage), like every SWEEP_EVERY-th decision of a shard (so
+ * that a table whose keys stop coming back still empties), first examines
+ * SWEEP_SLOTS slots of its shard from a moving cursor and frees the expired
+ * ones. Garbage is collected a little at a time with no background thread,
+ * no request ever scans a whole table, and a decision on a live key rarely
+ * pays for reading slots it does not need.
  *
  * Bound. At most max_keys entries, counted in one atomic counter that an
  * insert reserves a place in. When the store is full an insert first looks
@@ -63,7 +66,8 @@
 
 #define SHARD_BITS 8
 #define SHARD_COUNT (1u << SHARD_BITS)
-#define SWEEP_SLOTS 8      /* slots a decision examines for expired entries */
+#define SWEEP_SLOTS 8      /* slots a sweep examines for expired entries */
+#define SWEEP_EVERY 8      /* a shard's decisions between sweeps, inserts aside (a power of two) */
 #define FULL_SCAN_SLOTS 64 /* slots of a shard examined for an expired entry when full */
 #define FULL_SCAN_SHARDS 8 /* other shards searched (trylock) for one */
 #define EVICT_SAMPLE 5     /* entries compared to choose a victim */
@@ -97,9 +101,10 @@ typedef struct {
     _Alignas(64) pthread_mutex_t lock;
     entry_t *slots; /* mmap'd, cap entries; NULL until the first insert */
     size_t cap;
-    size_t len;    /* live entries */
-    size_t cursor; /* where the next sweep starts */
-    uint64_t rng;  /* xorshift64 state for eviction samples */
+    size_t len;     /* live entries */
+    size_t cursor;  /* where the next sweep starts */
+    unsigned ticks; /* decisions, for SWEEP_EVERY */
+    uint64_t rng;   /* xorshift64 state for eviction samples */
 } shard_t;
 
 typedef struct {
@@ -650,7 +655,16 @@ static rk_status_t decide_fresh(memory_store_t *s, shard_t *sh, const rk_store_r
     return rc;
 }
 
-/* Decides one request: sweep a few slots, then look up and decide. */
+/* Sweeps SWEEP_SLOTS slots of sh (its lock held); entries may move. */
+static void shard_sweep_some(memory_store_t *s, shard_t *sh, int64_t now_ms) {
+    size_t swept = shard_sweep(sh, now_ms, SWEEP_SLOTS, false);
+    if (swept > 0) {
+        atomic_fetch_sub_explicit(&s->count, swept, memory_order_relaxed);
+        shard_maybe_shrink(sh, s->page);
+    }
+}
+
+/* Decides one request: look up, sweep when due (see Expiry), decide. */
 static rk_status_t decide_one(memory_store_t *s, const rk_store_req_t *r, rk_decision_t *out) {
     rk_algorithm_t alg = r->limit.algorithm;
     int64_t now_ms = request_now(s, r->now_ms);
@@ -666,12 +680,12 @@ static rk_status_t decide_one(memory_store_t *s, const rk_store_req_t *r, rk_dec
     rk_status_t rc = RK_OK;
 
     pthread_mutex_lock(&sh->lock);
-    size_t swept = shard_sweep(sh, now_ms, SWEEP_SLOTS, false);
-    if (swept > 0) {
-        atomic_fetch_sub_explicit(&s->count, swept, memory_order_relaxed);
-        shard_maybe_shrink(sh, s->page);
-    }
+    bool swept = (++sh->ticks & (SWEEP_EVERY - 1)) == 0;
+    if (swept)
+        shard_sweep_some(s, sh, now_ms);
     entry_t *e = table_find(sh, lo, hi);
+    if (!e && !swept)
+        shard_sweep_some(s, sh, now_ms); /* no entry held: moving them is safe */
     bool cleared = false;
     if (e && entry_expires(e) <= now_ms && state_ttl_ms(&r->limit, &e->state, now_ms) <= 0) {
         if (cost == 0) {
