@@ -132,6 +132,26 @@ def test_a_batch_on_redis_is_exact_and_never_holds_its_thread(make_server, redis
     assert sum(r["allowed"] for r in fell_back) == 60  # decided locally, still exactly
 
 
+def test_a_request_many_rules_match_is_decided_by_every_rule_on_redis(make_server, redis):
+    """Six rules match one request (more than one store job holds): each is
+    decided in Redis, none fails over, and the tightest one denies."""
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_THREADS": "1"})
+    for i in range(6):
+        s.create_rule(id=f"many-{i}", algorithm="token_bucket", limit=2 + i, window="1h",
+                      match={"path": "/api/*"}, key=["ip"])
+    body = {"request": {"method": "GET", "path": "/api/x", "ip": "198.51.100.7"}}
+    answers = [request("POST", s.data + "/v1/check", body).json() for _ in range(3)]
+    assert [a["allowed"] for a in answers] == [True, True, False]
+    assert answers[2]["rule"] == "many-0"
+    for a in answers:
+        assert sorted(r["rule"] for r in a["results"]) == [f"many-{i}" for i in range(6)]
+        assert all(r.get("fail_mode") is None for r in a["results"])
+    # the rules' counts are in Redis: 2 each, the denied request counted nowhere
+    remaining = {r["rule"]: r["remaining"] for r in answers[1]["results"]}
+    assert remaining == {f"many-{i}": i for i in range(6)}
+    assert len(redis.cli("KEYS", "ratekit:{many-*").split()) == 6
+
+
 def test_fail_modes_when_redis_is_gone(make_server, redis):
     env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "100"}
     s = make_server(env=env)
