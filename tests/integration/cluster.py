@@ -84,7 +84,8 @@ class RedisCluster:
                     ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                      "--appendonly", "no", "--dir", d, "--cluster-enabled", "yes",
                      "--cluster-config-file", "nodes.conf",
-                     "--cluster-node-timeout", str(node_timeout_ms), "--loglevel", "warning"],
+                     "--cluster-node-timeout", str(node_timeout_ms), "--loglevel", "warning",
+                     "--repl-diskless-sync-delay", "0"],
                     stdout=subprocess.DEVNULL)
             for port in self.ports:
                 self._wait(lambda: self.cli(port, "PING") == "PONG", f"node {port} to start")
@@ -98,10 +99,14 @@ class RedisCluster:
                                    for p in self.ports), "the nodes to meet")
             for i, port in enumerate(self.ports[masters:]):
                 self.cli(port, "CLUSTER", "REPLICATE", self.ids[self.ports[i % masters]])
+            # a replica can take over only once it has synced: until then a lost
+            # master is never failed over
             self._wait(lambda: all("cluster_state:ok" in self.cli(p, "CLUSTER", "INFO")
                                    for p in self.ports) and
                        all(f"connected_slaves:{replicas}" in self.cli(p, "INFO", "replication")
-                           for p in self.ports[:masters]), "cluster_state:ok")
+                           for p in self.ports[:masters]) and
+                       all("master_link_status:up" in self.cli(p, "INFO", "replication")
+                           for p in self.ports[masters:]), "cluster_state:ok, replicas synced")
         except BaseException:
             self.stop()
             raise

@@ -1,14 +1,15 @@
 /*
  * loop.h — the data plane's event loops, when the store talks to a server.
  *
- * With a store that answers asynchronously (Redis), the data plane runs
- * one event loop per thread instead of libmicrohttpd's thread pool. Each
- * loop owns one libmicrohttpd daemon (all of them sharing the listening
- * socket) and the store's socket for that thread: the checks a round of
- * HTTP work submits go out in one pipelined write when the round ends, and
- * the connections they suspended are resumed by the same thread when the
- * replies come in. Nothing crosses threads on the way: no queue, no lock,
- * no wake-up of another thread.
+ * With a store that answers asynchronously (Redis, Redis Cluster), the
+ * data plane runs one event loop per thread instead of libmicrohttpd's
+ * thread pool. Each loop owns one libmicrohttpd daemon (all of them sharing
+ * the listening socket) and the store's connections for that thread: the
+ * checks a round of HTTP work submits go out together when the round ends
+ * (on Redis in one pipelined write whose replies the loop reads as they
+ * come; on a cluster in one batch the loop waits for), and the connections
+ * they suspended are resumed by the same thread. Nothing crosses threads on
+ * the way: no queue, no lock, no wake-up of another thread.
  *
  * A store plugs in through an rk_loop_source_t attached to the loop of the
  * calling thread (rk_loop_current()).

@@ -27,6 +27,11 @@
  * request (unreachable node, timeout, error reply, malformed reply) makes the
  * whole call RK_ERR, and the check path applies its fail mode.
  *
+ * Event loops. On the data plane's event loops (http/loop.h) a check is
+ * queued instead, and every check of a loop's round goes out in one batch
+ * when the round ends: concurrent requests share round trips, as they do on
+ * a single Redis. Each check keeps its own outcome within the batch.
+ *
  * Breakers. One per node, not one for the cluster: when a master dies, only
  * the keys of its slots fail over (fast, once its breaker is open) while the
  * other masters keep deciding; the breaker's cool-down is also that node's
@@ -41,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../http/loop.h"
 #include "../log.h"
 #include "redis_common.h"
 #include "thread_records.h"
@@ -658,22 +664,25 @@ static bool take_script(batch_t *b, size_t i, redisReply **r) {
     return rk_redis_parse_reply(*r, &b->reqs[i], b->op, &b->out[i], b->released);
 }
 
-/* Runs n script calls (decide or release) across the cluster. */
-static rk_status_t run_scripts(rk_cluster_store_t *s, const rk_store_req_t *reqs, size_t n,
-                               rk_redis_op_t op, const char *lease_id, rk_decision_t *out,
-                               bool *released) {
+/*
+ * Runs n script calls (decide or release) across the cluster, with jobs[]
+ * (n of them) as the batch's bookkeeping: afterwards jobs[i].state tells
+ * whether request i was answered (JOB_DONE) or failed.
+ */
+static rk_status_t run_scripts_with(rk_cluster_store_t *s, const rk_store_req_t *reqs, size_t n,
+                                    rk_redis_op_t op, const char *lease_id, rk_decision_t *out,
+                                    bool *released, job_t *jobs) {
     thread_conns_t *t = thread_conns(s);
-    job_t stack_jobs[STACK_JOBS];
-    job_t *jobs = n <= STACK_JOBS ? stack_jobs : calloc(n, sizeof *jobs);
-    if (!t || !jobs)
-        return RK_ERR;
     for (size_t i = 0; i < n; i++) {
         char key[RK_REDIS_KEY_BUF];
         size_t len = rk_redis_build_key(&s->common, reqs[i].rule_id, reqs[i].key,
                                         reqs[i].limit.algorithm, key);
-        jobs[i] = (job_t){
-            .slot = rk_redis_cluster_keyslot(key, len), .state = JOB_PENDING, .moved_by = -1};
+        jobs[i] = (job_t){.slot = rk_redis_cluster_keyslot(key, len),
+                          .state = t ? JOB_PENDING : JOB_FAILED,
+                          .moved_by = -1};
     }
+    if (!t)
+        return RK_ERR;
     route_jobs(s, t, jobs, n);
     batch_t b = {.append = append_script,
                  .take = take_script,
@@ -686,9 +695,21 @@ static rk_status_t run_scripts(rk_cluster_store_t *s, const rk_store_req_t *reqs
                  .out = out,
                  .released = released};
     rk_status_t st = run_batch(&b, t);
+    atomic_store_explicit(&s->last_ok, st == RK_OK, memory_order_relaxed);
+    return st;
+}
+
+/* run_scripts_with() on jobs of its own. */
+static rk_status_t run_scripts(rk_cluster_store_t *s, const rk_store_req_t *reqs, size_t n,
+                               rk_redis_op_t op, const char *lease_id, rk_decision_t *out,
+                               bool *released) {
+    job_t stack_jobs[STACK_JOBS];
+    job_t *jobs = n <= STACK_JOBS ? stack_jobs : calloc(n, sizeof *jobs);
+    if (!jobs)
+        return RK_ERR;
+    rk_status_t st = run_scripts_with(s, reqs, n, op, lease_id, out, released, jobs);
     if (jobs != stack_jobs)
         free(jobs);
-    atomic_store_explicit(&s->last_ok, st == RK_OK, memory_order_relaxed);
     return st;
 }
 
@@ -788,6 +809,136 @@ static rk_status_t cluster_release(rk_store_t *base, const rk_store_req_t *req,
     return run_scripts(s, req, 1, RK_REDIS_OP_RELEASE, lease_id, &scratch, released);
 }
 
+/* ---- on an event loop: the checks of a round in one batch ---- */
+
+/*
+ * On a data-plane event loop (http/loop.h) a check does not call the
+ * cluster at once: it is queued, and when the loop's round of HTTP work
+ * ends, every check queued in it goes out in one batch (one pipelined round
+ * trip to each node concerned, redirections followed as in any batch). The
+ * loop waits for that batch, then resumes the connections; the requests
+ * that came in meanwhile make the next batch. Each check keeps its own
+ * outcome: one whose keys live on a failing node fails over alone.
+ */
+
+#define ROUND_ITEMS_MAX 1024 /* requests per batch; a busier round makes several */
+
+typedef struct {
+    const rk_store_req_t *reqs;
+    size_t n;
+    rk_decision_t *out;
+    void (*done)(void *ctx, rk_status_t st);
+    void *ctx;
+} round_check_t;
+
+typedef struct {
+    rk_loop_source_t src; /* first: the loop hands it back as its source */
+    rk_cluster_store_t *s;
+    round_check_t *checks; /* queued in this round */
+    size_t nchecks, checks_cap;
+    rk_store_req_t reqs[ROUND_ITEMS_MAX]; /* one batch's requests, flat */
+    rk_decision_t out[ROUND_ITEMS_MAX];
+    job_t jobs[ROUND_ITEMS_MAX];
+} round_pipe_t;
+
+/* Sends checks[first..) as one batch, as many as fit; answers them; returns the next to send. */
+static size_t round_send(round_pipe_t *p, size_t first) {
+    size_t last = first, total = 0;
+    for (; last < p->nchecks && total + p->checks[last].n <= ROUND_ITEMS_MAX; last++) {
+        memcpy(p->reqs + total, p->checks[last].reqs, p->checks[last].n * sizeof *p->reqs);
+        total += p->checks[last].n;
+    }
+    bool unused = false;
+    run_scripts_with(p->s, p->reqs, total, RK_REDIS_OP_DECIDE, NULL, p->out, &unused, p->jobs);
+    size_t at = 0;
+    for (size_t c = first; c < last; c++) {
+        const round_check_t rc = p->checks[c]; /* a copy: done() may queue, moving checks */
+        rk_status_t st = RK_OK;
+        for (size_t i = 0; i < rc.n; i++)
+            if (p->jobs[at + i].state != JOB_DONE)
+                st = RK_ERR;
+        memcpy(rc.out, p->out + at, rc.n * sizeof *rc.out);
+        at += rc.n;
+        rc.done(rc.ctx, st);
+    }
+    return last;
+}
+
+static void round_after(rk_loop_source_t *src) {
+    round_pipe_t *p = (round_pipe_t *)src;
+    for (size_t next = 0; next < p->nchecks;)
+        next = round_send(p, next);
+    p->nchecks = 0;
+}
+
+static void round_on_ready(rk_loop_source_t *src, bool readable) {
+    (void)src; /* no descriptor, no deadline: never called */
+    (void)readable;
+}
+
+static void round_close(rk_loop_source_t *src) {
+    round_pipe_t *p = (round_pipe_t *)src;
+    for (size_t c = 0; c < p->nchecks; c++)
+        p->checks[c].done(p->checks[c].ctx, RK_ERR);
+    free(p->checks);
+    free(p);
+}
+
+/* The store's pipe on the calling thread's loop, made on first use; NULL off a loop. */
+static round_pipe_t *current_round_pipe(rk_cluster_store_t *s) {
+    rk_loop_t *loop = rk_loop_current();
+    if (!loop)
+        return NULL;
+    round_pipe_t *p = (round_pipe_t *)rk_loop_find(loop, s);
+    if (p)
+        return p;
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->s = s;
+    p->src = (rk_loop_source_t){.owner = s,
+                                .fd = -1,
+                                .on_ready = round_on_ready,
+                                .after_round = round_after,
+                                .close = round_close};
+    if (!rk_loop_attach(loop, &p->src)) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/*
+ * On a loop thread: queues the check for the round's batch. Anywhere else
+ * (or out of memory for the pipe): decides at once, done() being called
+ * before return.
+ */
+static rk_status_t cluster_decide_async(rk_store_t *base, const rk_store_req_t *reqs, size_t n,
+                                        rk_decision_t *out, void (*done)(void *ctx, rk_status_t st),
+                                        void *ctx) {
+    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
+    round_pipe_t *p = current_round_pipe(s);
+    if (!p) {
+        done(ctx, cluster_decide(base, reqs, n, out));
+        return RK_OK;
+    }
+    if (n == 0 || n > ROUND_ITEMS_MAX)
+        return RK_ERR;
+    for (size_t i = 0; i < n; i++)
+        if (!rk_redis_req_valid(&s->common, &reqs[i], reqs[i].lease_id))
+            return RK_ERR;
+    if (p->nchecks == p->checks_cap) {
+        size_t cap = p->checks_cap ? p->checks_cap * 2 : 64;
+        round_check_t *grown = realloc(p->checks, cap * sizeof *grown);
+        if (!grown)
+            return RK_ERR;
+        p->checks = grown;
+        p->checks_cap = cap;
+    }
+    p->checks[p->nchecks++] = (round_check_t){reqs, n, out, done, ctx};
+    return RK_OK;
+}
+
 /* DEL of the key on the node owning it. */
 static rk_status_t cluster_reset(rk_store_t *base, const char *rule_id, const char *key,
                                  rk_algorithm_t alg) {
@@ -870,6 +1021,7 @@ static void cluster_destroy(rk_store_t *base) {
 static const rk_store_ops_t cluster_ops = {
     .name = "redis-cluster",
     .decide = cluster_decide,
+    .decide_async = cluster_decide_async,
     .release = cluster_release,
     .reset = cluster_reset,
     .healthy = cluster_healthy,
