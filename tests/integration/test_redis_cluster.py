@@ -219,6 +219,40 @@ def test_instances_with_their_own_files_share_rules_and_statistics(make_server, 
         assert 0 < int(redis_cluster.cli(port, "TTL", key)) <= 960
 
 
+def test_leases_taken_on_one_instance_are_released_on_another_amid_checks(
+        make_server, redis_cluster, workdir):
+    """Releases and checks sent at once to one thread share its rounds to the
+    cluster: every release ends its lease, every check is decided there."""
+    env = _env(redis_cluster, RATEKIT_THREADS="1")
+    a = make_server(env=env, db_path=os.path.join(workdir, "leases.db"))
+    b = make_server(env=env, db_path=os.path.join(workdir, "leases.db"))
+    a.create_rule(id="jobs", algorithm="concurrency", limit=4, window="30s")
+    a.create_rule(id="calls", algorithm="fixed_window", limit=1000, window="1h")
+    _wait_rule(b, "jobs")
+    _wait_rule(b, "calls")
+
+    def acquire(s, key):
+        return request("POST", s.data + "/v1/acquire", {"rule": "jobs", "key": key}).json()
+
+    # keys spread over the masters, four leases each
+    keys = [f"w{i}" for i in range(6)]
+    assert len({redis_cluster.slot_owner(keyslot(_state_key("jobs", k, "concurrency")))
+                for k in keys}) > 1
+    leases = [acquire(a, k) for k in keys for _ in range(4)]
+    assert all(x["allowed"] for x in leases) and not acquire(b, keys[0])["allowed"]
+
+    def release(lease):
+        return request("POST", b.data + "/v1/release", {"lease": lease["lease"]}).json()
+
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        released = pool.map(release, leases)
+        checked = pool.map(lambda i: b.check("calls", f"c{i}").json(), range(24))
+        released, checked = list(released), list(checked)
+    assert released == [{"released": True}] * len(leases)
+    assert all(c["allowed"] and _fail_mode(c) is None for c in checked)
+    assert all(acquire(b, k)["allowed"] for k in keys)
+
+
 def test_bad_seed_lists_stop_startup_with_one_line(make_server):
     for seeds in ("127.0.0.1", "127.0.0.1:7000,,127.0.0.1:7001", "::1:7000", "host:99999"):
         s = make_server(env={"RATEKIT_REDIS_CLUSTER": seeds}, start=False)

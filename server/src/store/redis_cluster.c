@@ -823,10 +823,13 @@ static rk_status_t cluster_release(rk_store_t *base, const rk_store_req_t *req,
 
 #define ROUND_ITEMS_MAX 1024 /* requests per batch; a busier round makes several */
 
+/* A queued check, or a lease release (lease_id set; n is 1). */
 typedef struct {
     const rk_store_req_t *reqs;
     size_t n;
     rk_decision_t *out;
+    const char *lease_id;
+    bool *released;
     void (*done)(void *ctx, rk_status_t st);
     void *ctx;
 } round_check_t;
@@ -841,10 +844,22 @@ typedef struct {
     job_t jobs[ROUND_ITEMS_MAX];
 } round_pipe_t;
 
-/* Sends checks[first..) as one batch, as many as fit; answers them; returns the next to send. */
+/*
+ * Sends checks[first..) as one batch, as many checks as fit up to the next
+ * release (a release goes alone); answers them; returns the next to send.
+ */
 static size_t round_send(round_pipe_t *p, size_t first) {
+    if (p->checks[first].lease_id) {
+        const round_check_t rc = p->checks[first];
+        rk_decision_t scratch;
+        rc.done(rc.ctx, run_scripts(p->s, rc.reqs, 1, RK_REDIS_OP_RELEASE, rc.lease_id, &scratch,
+                                    rc.released));
+        return first + 1;
+    }
     size_t last = first, total = 0;
-    for (; last < p->nchecks && total + p->checks[last].n <= ROUND_ITEMS_MAX; last++) {
+    for (; last < p->nchecks && !p->checks[last].lease_id &&
+           total + p->checks[last].n <= ROUND_ITEMS_MAX;
+         last++) {
         memcpy(p->reqs + total, p->checks[last].reqs, p->checks[last].n * sizeof *p->reqs);
         total += p->checks[last].n;
     }
@@ -908,6 +923,20 @@ static round_pipe_t *current_round_pipe(rk_cluster_store_t *s) {
     return p;
 }
 
+/* Queues c on the pipe for the round's batch. */
+static rk_status_t round_queue(round_pipe_t *p, const round_check_t *c) {
+    if (p->nchecks == p->checks_cap) {
+        size_t cap = p->checks_cap ? p->checks_cap * 2 : 64;
+        round_check_t *grown = realloc(p->checks, cap * sizeof *grown);
+        if (!grown)
+            return RK_ERR;
+        p->checks = grown;
+        p->checks_cap = cap;
+    }
+    p->checks[p->nchecks++] = *c;
+    return RK_OK;
+}
+
 /*
  * On a loop thread: queues the check for the round's batch. Anywhere else
  * (or out of memory for the pipe): decides at once, done() being called
@@ -927,16 +956,29 @@ static rk_status_t cluster_decide_async(rk_store_t *base, const rk_store_req_t *
     for (size_t i = 0; i < n; i++)
         if (!rk_redis_req_valid(&s->common, &reqs[i], reqs[i].lease_id))
             return RK_ERR;
-    if (p->nchecks == p->checks_cap) {
-        size_t cap = p->checks_cap ? p->checks_cap * 2 : 64;
-        round_check_t *grown = realloc(p->checks, cap * sizeof *grown);
-        if (!grown)
-            return RK_ERR;
-        p->checks = grown;
-        p->checks_cap = cap;
+    return round_queue(
+        p, &(round_check_t){.reqs = reqs, .n = n, .out = out, .done = done, .ctx = ctx});
+}
+
+/* release() as cluster_decide_async() is to decide(). */
+static rk_status_t cluster_release_async(rk_store_t *base, const rk_store_req_t *req,
+                                         const char *lease_id, bool *released,
+                                         void (*done)(void *ctx, rk_status_t st), void *ctx) {
+    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
+    round_pipe_t *p = current_round_pipe(s);
+    if (!p) {
+        done(ctx, cluster_release(base, req, lease_id, released));
+        return RK_OK;
     }
-    p->checks[p->nchecks++] = (round_check_t){reqs, n, out, done, ctx};
-    return RK_OK;
+    *released = false;
+    if (!lease_id || !rk_redis_req_valid(&s->common, req, lease_id))
+        return RK_ERR;
+    return round_queue(p, &(round_check_t){.reqs = req,
+                                           .n = 1,
+                                           .lease_id = lease_id,
+                                           .released = released,
+                                           .done = done,
+                                           .ctx = ctx});
 }
 
 /* DEL of the key on the node owning it. */
@@ -1023,6 +1065,7 @@ static const rk_store_ops_t cluster_ops = {
     .decide = cluster_decide,
     .decide_async = cluster_decide_async,
     .release = cluster_release,
+    .release_async = cluster_release_async,
     .reset = cluster_reset,
     .healthy = cluster_healthy,
     .key_count = cluster_key_count,
