@@ -2,10 +2,11 @@
 """make bench: one run, one table, on loopback.
 
 Starts every server on free loopback ports (nginx `return 204`,
-build/trivial-mhd, redis-server, ratekitd on the embedded store and on Redis,
-the nginx + Lua peer and the Express + rate-limiter-flexible peer), measures
-each with build/ratekit-load using the same loader settings, stops each by
-its PID, prints one table and writes it, with the machine's description, to
+build/trivial-mhd, redis-server, a 3-master Redis Cluster, ratekitd on the
+embedded store, on Redis and on the cluster, the nginx + Lua peer and the
+Express + rate-limiter-flexible peer), measures each with build/ratekit-load
+using the same loader settings, stops each by its PID, prints one table and
+writes it, with the machine's description, to
 loadtest/results/<date>-<host>.md and .json.
 
 Each row: a closed-loop run (maximum throughput) after a warm-up, then a
@@ -296,6 +297,45 @@ def start_redis(procs, work):
     return p, port
 
 
+CLUSTER_MASTERS = 3
+
+
+def start_cluster(procs, work):
+    """A Redis Cluster of CLUSTER_MASTERS masters (no replicas), slots split
+    evenly; its seed list. Each node needs its port and port + 10000 (the
+    cluster bus) free."""
+    ports = []
+    while len(ports) < CLUSTER_MASTERS:
+        port = free_port()
+        if port + 10000 > 65535 or port in ports:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        d = os.path.join(work, f"cluster-{port}")
+        os.makedirs(d, exist_ok=True)
+        p = procs.start(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                         "--appendonly", "no", "--dir", d, "--cluster-enabled", "yes",
+                         "--cluster-config-file", "nodes.conf", "--loglevel", "warning"],
+                        os.path.join(d, "redis.log"))
+        wait_for_port(port, p)
+        ports.append(port)
+    slots = 16384
+    for i, port in enumerate(ports):
+        redis_cli(port, "CLUSTER", "ADDSLOTSRANGE", str(i * slots // len(ports)),
+                  str((i + 1) * slots // len(ports) - 1))
+    for port in ports[1:]:
+        redis_cli(port, "CLUSTER", "MEET", "127.0.0.1", str(ports[0]))
+    deadline = time.monotonic() + 30
+    while not all("cluster_state:ok" in redis_cli(p, "CLUSTER", "INFO") for p in ports):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+        time.sleep(0.1)
+    return ",".join(f"127.0.0.1:{p}" for p in ports)
+
+
 def redis_cli(port, *args):
     out = subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True,
                          check=True)
@@ -306,7 +346,7 @@ def rule_id(alg):
     return "bench-" + alg.replace("_", "-")
 
 
-def start_ratekitd(procs, work, name, redis_port=None):
+def start_ratekitd(procs, work, name, redis_port=None, cluster=None):
     d = os.path.join(work, name)
     os.makedirs(d, exist_ok=True)
     data, admin = free_port(), free_port()
@@ -320,6 +360,9 @@ def start_ratekitd(procs, work, name, redis_port=None):
     })
     if redis_port:
         env["RATEKIT_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}"
+        env["RATEKIT_ENV"] = "production"
+    if cluster:
+        env["RATEKIT_REDIS_CLUSTER"] = cluster
         env["RATEKIT_ENV"] = "production"
     p = procs.start([RATEKITD], os.path.join(d, "ratekitd.log"), env=env, cwd=d)
     wait_for_port(data, p)
@@ -534,6 +577,9 @@ def run_all(b, procs, work):
     on_redis = Server(procs, "ratekitd",
                       lambda: start_ratekitd(procs, work, "ratekitd-redis", redis_port))
     b.redis_memory(on_redis.port, redis_port)
+    seeds = start_cluster(procs, work)
+    on_cluster = Server(procs, "ratekitd",
+                        lambda: start_ratekitd(procs, work, "ratekitd-cluster", cluster=seeds))
     lua = Server(procs, "nginx", lambda: start_nginx(procs, work, "nginx-lua",
                                                       "lua-check.conf.in", {
         "REDIS_PORT": redis_port, "SHA": sha, "SCRIPT": TOKEN_BUCKET_LUA, "LIMIT": LIMIT,
@@ -554,6 +600,8 @@ def run_all(b, procs, work):
                ["--target", "auth", "--path", "/api/items", "--keys", str(KEYS)]),
               ("ratekitd Redis hot key (all denied)", "hot", on_redis,
                ["--rule", "bench-hot", "--key", "hot-key"]),
+              (f"ratekitd Redis Cluster ({CLUSTER_MASTERS} masters) token_bucket", "cluster",
+               on_cluster, check(rule_id("token_bucket"))),
               ("peer nginx+Lua EVALSHA token_bucket", "peer-lua", lua, check("peer-lua"))]
     specs += [(f"peer Express + rate-limiter-flexible, {express_label(w)}", kind, srv,
                check("peer-express")) for w, kind, srv in express]
@@ -561,9 +609,9 @@ def run_all(b, procs, work):
 
     for srv in (nginx, lua):
         srv.stop(signal.SIGQUIT)
-    for srv in [trivial, embedded, on_redis] + [srv for _, _, srv in express]:
+    for srv in [trivial, embedded, on_redis, on_cluster] + [srv for _, _, srv in express]:
         srv.stop()
-    procs.stop(rp)
+    procs.stop_all()  # Redis and the cluster's nodes
 
     b.embedded_memory()
 
@@ -602,9 +650,9 @@ def build_table(b):
                  f"{lat['p50']:,} us{sat}", f"{lat['p99']:,} us{sat}",
                  ratio(rps(r), nginx),
                  ratio(rps(r), mhd) if k == "embedded" else "",
-                 ratio(rps(r), lua) if k in ("redis", "hot") else "",
-                 ratio(rps(r), express) if k in ("redis", "hot", "peer-lua", "peer-express-pool")
-                 else ""]
+                 ratio(rps(r), lua) if k in ("redis", "hot", "cluster") else "",
+                 ratio(rps(r), express)
+                 if k in ("redis", "hot", "cluster", "peer-lua", "peer-express-pool") else ""]
         lines.append("| " + " | ".join(cells) + " |")
     for s in b.store_refs:
         lines.append(f"| {s['name']} | {s['throughput_rps']:,.0f} EVALSHA/s | | | "
