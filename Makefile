@@ -34,7 +34,7 @@ DASHBOARD_SRC := $(shell find dashboard/src dashboard/public dashboard/index.htm
 	dashboard/package.json dashboard/package-lock.json -type f 2>/dev/null)
 
 .PHONY: all run run-redis test test-unit test-store test-integration deps deps-test clean format \
-	format-check lint help dashboard dist dist-check fuzz test-fuzz test-e2e
+	format-check lint help dashboard dist dist-check fuzz test-fuzz test-e2e screenshots
 all: build/ratekitd dashboard
 
 help:
@@ -45,7 +45,8 @@ help:
 	@echo "make format     clang-format the C sources;  make lint: clang-tidy and cppcheck"
 	@echo "make deps       install the Debian packages the build needs"
 	@echo "make fuzz       run each libFuzzer harness for FUZZ_SECONDS (60)"
-	@echo "make bench      measure ratekitd against nginx, Redis and peers (about 5 min; not in make test)"
+	@echo "make bench      measure ratekitd against nginx, Redis and peers (about 9 min; not in make test)"
+	@echo "make screenshots  the dashboard flows again, refreshing docs/screenshots"
 	@echo "make dist       build dist/ratekit-kit-$(VERSION).zip;  make dist-check: unzip it and run its tests"
 
 # ---- dependencies ----------------------------------------------------------
@@ -192,6 +193,12 @@ test-integration: all build/ratekitd-san
 test-e2e: all build/ratekitd-san
 	@bash tools/build-dashboard.sh --install
 	@cd dashboard && RATEKIT_BIN=build/ratekitd-san node --test --test-concurrency=1 e2e/
+
+# The end-to-end flows again, refreshing the README's pictures in docs/screenshots.
+screenshots: all build/ratekitd-san
+	@bash tools/build-dashboard.sh --install
+	@cd dashboard && RATEKIT_BIN=build/ratekitd-san RATEKIT_SCREENSHOTS=docs/screenshots \
+		node --test --test-concurrency=1 e2e/
 
 # ---- hygiene ---------------------------------------------------------------
 format:

@@ -16,7 +16,11 @@ import { chromium } from 'playwright-core';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(here, '..', '..');
 export const DIST = path.join(REPO, 'dashboard', 'dist');
-export const SCREENSHOTS = path.join(REPO, 'docs', 'screenshots');
+// Pictures of the passing flows: build/screenshots, or docs/screenshots with
+// `make screenshots` (RATEKIT_SCREENSHOTS), so that a test run leaves the tree as it was.
+export const SCREENSHOTS = process.env.RATEKIT_SCREENSHOTS
+  ? path.resolve(REPO, process.env.RATEKIT_SCREENSHOTS)
+  : path.join(REPO, 'build', 'screenshots');
 const RATEKITD = process.env.RATEKIT_BIN ? path.resolve(REPO, process.env.RATEKIT_BIN) : path.join(REPO, 'build', 'ratekitd');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const TOKEN = 'e2e-admin-token-0123456789abcdef';
@@ -188,7 +192,7 @@ export async function screenshot(page, name, options = {}) {
   await page.screenshot({ path: path.join(SCREENSHOTS, name), ...options });
 }
 
-/* A picture of one element (a card) for docs/screenshots. */
+/* A picture of one element (a card), in SCREENSHOTS. */
 export async function screenshotOf(locator, name) {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   await locator.screenshot({ path: path.join(SCREENSHOTS, name) });
