@@ -23,6 +23,39 @@ int64_t rk_mono_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* "00" to "99": two digits per division (a check answer writes a dozen numbers, a Redis call five).
+ */
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                     "25262728293031323334353637383940414243444546474849"
+                                     "50515253545556575859606162636465666768697071727374"
+                                     "75767778798081828384858687888990919293949596979899";
+
+size_t rk_format_int(int64_t v, char out[RK_INT_TEXT_MAX]) {
+    char digits[20];
+    size_t n = sizeof digits; /* filled from the end */
+    /* in unsigned arithmetic, so that INT64_MIN negates */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    while (u >= 100) {
+        const char *pair = &digit_pairs[(u % 100) * 2];
+        u /= 100;
+        digits[--n] = pair[1];
+        digits[--n] = pair[0];
+    }
+    if (u >= 10) {
+        digits[--n] = digit_pairs[u * 2 + 1];
+        digits[--n] = digit_pairs[u * 2];
+    } else {
+        digits[--n] = (char)('0' + u);
+    }
+    size_t len = 0;
+    if (v < 0)
+        out[len++] = '-';
+    memcpy(out + len, digits + n, sizeof digits - n);
+    len += sizeof digits - n;
+    out[len] = '\0';
+    return len;
+}
+
 rk_status_t rk_random_bytes(void *buf, size_t n) {
     unsigned char *p = buf;
     while (n > 0) {

@@ -26,6 +26,12 @@ int64_t rk_now_ms(void);
 /* Monotonic time in milliseconds (for timeouts and intervals, never stored). */
 int64_t rk_mono_ms(void);
 
+/* Bytes a formatted int64 needs, with its NUL. */
+#define RK_INT_TEXT_MAX 21
+
+/* Writes v in decimal into out (NUL-terminated, as "%lld" would); its length. */
+size_t rk_format_int(int64_t v, char out[RK_INT_TEXT_MAX]);
+
 /* Fills buf with n cryptographically random bytes; RK_ERR if the OS refuses. */
 rk_status_t rk_random_bytes(void *buf, size_t n);
 

@@ -16,8 +16,8 @@ Test(jsonw, formats_integers_as_printf_does) {
         999,       1000,     1001, 12345, -10, -100, -999999, 1795396020000, -1795396020000,
         INT64_MAX, INT64_MIN};
     for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
-        char got[RK_JW_INT_MAX], want[32];
-        size_t n = rk_jw_format_int(values[i], got);
+        char got[RK_INT_TEXT_MAX], want[32];
+        size_t n = rk_format_int(values[i], got);
         snprintf(want, sizeof want, "%" PRId64, values[i]);
         cr_assert_str_eq(got, want);
         cr_assert_eq(n, strlen(want));

@@ -23,8 +23,8 @@ static void put(char **at, char *end, const char *text, size_t len) {
 }
 
 static void put_int(char **at, char *end, int64_t v) {
-    char num[RK_JW_INT_MAX];
-    put(at, end, num, rk_jw_format_int(v, num));
+    char num[RK_INT_TEXT_MAX];
+    put(at, end, num, rk_format_int(v, num));
 }
 
 /* "\"<rule>\";<name>=<a>" followed by ";<name2>=<b>", as the IETF RateLimit fields. */
@@ -52,12 +52,12 @@ void rk_check_headers(const rk_check_item_t *items, size_t n, int64_t now_ms, rk
               ";w=", ceil_div(it->limit.window_ms, 1000));
     put_field(h->ratelimit, sizeof h->ratelimit, it->rule->id, "r=", d->remaining,
               ";t=", ceil_div(d->reset_ms, 1000));
-    rk_jw_format_int(d->limit, h->limit);
-    rk_jw_format_int(d->remaining, h->remaining);
-    rk_jw_format_int(ceil_div(now_ms + d->reset_ms, 1000), h->reset);
+    rk_format_int(d->limit, h->limit);
+    rk_format_int(d->remaining, h->remaining);
+    rk_format_int(ceil_div(now_ms + d->reset_ms, 1000), h->reset);
     if (denied)
-        rk_jw_format_int(d->retry_after_ms > 0 ? ceil_div(d->retry_after_ms, 1000) : 1,
-                         h->retry_after);
+        rk_format_int(d->retry_after_ms > 0 ? ceil_div(d->retry_after_ms, 1000) : 1,
+                      h->retry_after);
 }
 
 void rk_add_rl_headers(struct MHD_Response *resp, const rk_rl_headers_t *h) {

@@ -89,41 +89,9 @@ void rk_jw_str(rk_jw_t *w, const char *s) {
     rk_jw_raw(w, "\"", 1);
 }
 
-/* "00" to "99": two digits per division, as the check answer writes a dozen numbers. */
-static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
-                                     "25262728293031323334353637383940414243444546474849"
-                                     "50515253545556575859606162636465666768697071727374"
-                                     "75767778798081828384858687888990919293949596979899";
-
-size_t rk_jw_format_int(int64_t v, char out[RK_JW_INT_MAX]) {
-    char digits[20];
-    size_t n = sizeof digits; /* filled from the end */
-    /* in unsigned arithmetic, so that INT64_MIN negates */
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    while (u >= 100) {
-        const char *pair = &digit_pairs[(u % 100) * 2];
-        u /= 100;
-        digits[--n] = pair[1];
-        digits[--n] = pair[0];
-    }
-    if (u >= 10) {
-        digits[--n] = digit_pairs[u * 2 + 1];
-        digits[--n] = digit_pairs[u * 2];
-    } else {
-        digits[--n] = (char)('0' + u);
-    }
-    size_t len = 0;
-    if (v < 0)
-        out[len++] = '-';
-    memcpy(out + len, digits + n, sizeof digits - n);
-    len += sizeof digits - n;
-    out[len] = '\0';
-    return len;
-}
-
 void rk_jw_int(rk_jw_t *w, int64_t v) {
-    char num[RK_JW_INT_MAX];
-    rk_jw_raw(w, num, rk_jw_format_int(v, num));
+    char num[RK_INT_TEXT_MAX];
+    rk_jw_raw(w, num, rk_format_int(v, num));
 }
 
 /* Writes ,"name": (one reservation, one pass) and room for extra more bytes. */
@@ -142,10 +110,10 @@ static void member(rk_jw_t *w, const char *name, size_t extra) {
 }
 
 void rk_jw_member_int(rk_jw_t *w, const char *name, int64_t v) {
-    member(w, name, RK_JW_INT_MAX);
+    member(w, name, RK_INT_TEXT_MAX);
     if (w->failed)
         return;
-    w->len += rk_jw_format_int(v, w->buf + w->len); /* room reserved above */
+    w->len += rk_format_int(v, w->buf + w->len); /* room reserved above */
 }
 
 void rk_jw_member_str(rk_jw_t *w, const char *name, const char *v) {

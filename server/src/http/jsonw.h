@@ -22,10 +22,6 @@ void rk_jw_lit(rk_jw_t *w, const char *s); /* a NUL-terminated literal, unescape
 void rk_jw_str(rk_jw_t *w, const char *s); /* a quoted, escaped JSON string */
 void rk_jw_int(rk_jw_t *w, int64_t v);
 
-/* Bytes a formatted int64 needs, with its NUL. */
-#define RK_JW_INT_MAX 21
-/* Writes v in decimal into out (NUL-terminated, as "%lld"); its length. */
-size_t rk_jw_format_int(int64_t v, char out[RK_JW_INT_MAX]);
 /* ,"name":<int> and friends: a member after the first. */
 void rk_jw_member_int(rk_jw_t *w, const char *name, int64_t v);
 void rk_jw_member_str(rk_jw_t *w, const char *name, const char *v);

@@ -130,11 +130,6 @@ size_t rk_redis_build_key(const rk_redis_common_t *c, const char *rule_id, const
 }
 
 /* Decimal text of v into buf (24 bytes); its length. */
-static size_t int_text(int64_t v, char *buf) {
-    int n = snprintf(buf, 24, "%" PRId64, v);
-    return (size_t)n;
-}
-
 bool rk_redis_req_valid(const rk_redis_common_t *c, const rk_store_req_t *req,
                         const char *lease_id) {
     char key[RK_REDIS_KEY_BUF];
@@ -147,29 +142,58 @@ bool rk_redis_req_valid(const rk_redis_common_t *c, const rk_store_req_t *req,
  * Arguments are built in stack buffers: hiredis copies them into its output
  * buffer. The request must have passed rk_redis_req_valid().
  */
+/* Appends the RESP bulk string "$<len>\r\n<bytes>\r\n" at `at` (room checked by the caller). */
+static char *put_bulk(char *at, const char *bytes, size_t len) {
+    *at++ = '$';
+    at += rk_format_int((int64_t)len, at);
+    memcpy(at, "\r\n", 2);
+    memcpy(at + 2, bytes, len);
+    memcpy(at + 2 + len, "\r\n", 2);
+    return at + len + 4;
+}
+
+static char *put_int_bulk(char *at, int64_t v) {
+    char num[RK_INT_TEXT_MAX];
+    return put_bulk(at, num, rk_format_int(v, num));
+}
+
+/* Room for one EVALSHA: each argument's "$<len>\r\n...\r\n" and its bytes. */
+#define EVAL_CMD_MAX                                                                               \
+    (8 + EVAL_ARGC * 26 + RK_REDIS_SHA_HEX + RK_REDIS_KEY_BUF + 5 * RK_INT_TEXT_MAX +              \
+     RK_REDIS_LEASE_MAX + 16)
+
+/*
+ * Written in RESP here, into a buffer on the stack, and appended as it is:
+ * redisAppendCommandArgv() would format each argument into a growing
+ * string on the heap, a cost paid on every check.
+ */
 int rk_redis_append_eval(const rk_redis_common_t *c, redisContext *ctx, const rk_store_req_t *req,
                          rk_redis_op_t op, const char *lease_id) {
-    char key[RK_REDIS_KEY_BUF], num[5][24];
+    char key[RK_REDIS_KEY_BUF], cmd[EVAL_CMD_MAX];
     const rk_limit_t *lim = &req->limit;
-    const char *argv[EVAL_ARGC];
-    size_t lens[EVAL_ARGC];
     const char *lease = op == RK_REDIS_OP_RELEASE ? lease_id : req->lease_id;
     if (!lease)
         lease = "";
     bool decide = op == RK_REDIS_OP_DECIDE;
-    argv[0] = "EVALSHA", lens[0] = 7;
-    argv[1] = c->sha[lim->algorithm], lens[1] = RK_REDIS_SHA_HEX;
-    argv[2] = "1", lens[2] = 1;
-    argv[3] = key, lens[3] = rk_redis_build_key(c, req->rule_id, req->key, lim->algorithm, key);
-    argv[4] = num[0], lens[4] = int_text(lim->limit, num[0]);
-    argv[5] = num[1], lens[5] = int_text(lim->window_ms, num[1]);
-    argv[6] = num[2], lens[6] = int_text(lim->burst, num[2]);
-    argv[7] = num[3], lens[7] = int_text(req->cost, num[3]);
-    argv[8] = num[4], lens[8] = int_text(req->now_ms < 0 ? -1 : req->now_ms, num[4]);
-    argv[9] = lim->shape ? "1" : "0", lens[9] = 1;
-    argv[10] = lease, lens[10] = strlen(lease); /* bounded by rk_redis_req_valid() */
-    argv[11] = decide ? "decide" : "release", lens[11] = decide ? 6 : 7;
-    return redisAppendCommandArgv(ctx, EVAL_ARGC, argv, lens);
+    size_t key_len = rk_redis_build_key(c, req->rule_id, req->key, lim->algorithm, key);
+    char *at = cmd;
+    _Static_assert(EVAL_ARGC == 12, "the header below counts 12 arguments");
+    memcpy(at, "*12\r\n", 5);
+    at += 5;
+    at = put_bulk(at, "EVALSHA", 7);
+    at = put_bulk(at, c->sha[lim->algorithm], RK_REDIS_SHA_HEX);
+    at = put_bulk(at, "1", 1);
+    at = put_bulk(at, key, key_len);
+    at = put_int_bulk(at, lim->limit);
+    at = put_int_bulk(at, lim->window_ms);
+    at = put_int_bulk(at, lim->burst);
+    at = put_int_bulk(at, req->cost);
+    at = put_int_bulk(at, req->now_ms < 0 ? -1 : req->now_ms);
+    at = put_bulk(at, lim->shape ? "1" : "0", 1);
+    at = put_bulk(at, lease,
+                  strnlen(lease, RK_REDIS_LEASE_MAX)); /* checked by rk_redis_req_valid() */
+    at = put_bulk(at, decide ? "decide" : "release", decide ? 6 : 7);
+    return redisAppendFormattedCommand(ctx, cmd, (size_t)(at - cmd));
 }
 
 /* Reads an integer element of an array reply. */
