@@ -745,12 +745,22 @@ def targets(b):
     return out
 
 
-def write_results(b, machine, table, goals, elapsed, day=None):
+def results_base(day, host):
+    """results/<day>-<host>, or -2, -3, ... when runs of that day are kept already."""
+    base = os.path.join(RESULTS, f"{day}-{host}")
+    n = 1
+    while os.path.exists((base if n == 1 else f"{base}-{n}") + ".json"):
+        n += 1
+    return base if n == 1 else f"{base}-{n}"
+
+
+def write_results(b, machine, table, goals, elapsed, day=None, base=None):
+    """Writes <base>.md and .json (base: a new results_base() unless given)."""
     a = b.args
     os.makedirs(RESULTS, exist_ok=True)
     day = day or datetime.date.today().isoformat()
     host = re.sub(r"[^A-Za-z0-9_.-]+", "-", machine["host"])[:40] or "host"
-    base = os.path.join(RESULTS, f"{day}-{host}")
+    base = base or results_base(day, host)
     settings = (f"ratekit-load {a.threads} threads, {a.connections} connections, HTTP/1.1 "
                 f"keep-alive: closed loop for {a.duration:g} s after a {a.warmup:g} s warm-up "
                 f"(throughput), then open loop at {a.rate:,} req/s for {a.duration:g} s "
@@ -813,7 +823,7 @@ def main():
                                           saved["memory_bytes_per_key"])
         table, goals = build_table(b), targets(b)
         base = write_results(b, saved["machine"], table, goals, saved["elapsed_s"],
-                             day=saved["date"])
+                             day=saved["date"], base=os.path.splitext(args.render)[0])
         print(table)
         print(f"\nwritten: {os.path.relpath(base, ROOT)}.md and .json")
         return
