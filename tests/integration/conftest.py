@@ -18,10 +18,20 @@ BIN = os.path.join(ROOT, os.environ.get("RATEKIT_BIN", "build/ratekitd"))
 ADMIN_TOKEN = "test-admin-token-0123456789"
 
 
+_HANDED_OUT = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, never one handed out before in this session: a
+    port is only taken when its server binds it, and two servers given the
+    same one would race for it."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_for_port(port, proc=None, timeout=10.0):

@@ -298,6 +298,20 @@ def test_a_bad_setting_stops_startup_with_one_line_naming_it(workdir):
     assert r.returncode != 0 and "RATEKIT_THREADS" in r.stderr
 
 
+def test_a_second_instance_on_a_port_in_use_stops_with_one_line(server, make_server, workdir):
+    """Two processes on one port would split the traffic and, on the embedded
+    store, each keep its own counts: the second must refuse to start."""
+    for name, port in (("RATEKIT_LISTEN", server.data_port),
+                       ("RATEKIT_ADMIN_LISTEN", server.admin_port)):
+        env = {"RATEKIT_DB": os.path.join(workdir, "second.db"), "RATEKIT_LISTEN": "127.0.0.1:0",
+               "RATEKIT_ADMIN_LISTEN": "127.0.0.1:0", name: f"127.0.0.1:{port}"}
+        r = run_bin(env=env)
+        assert r.returncode != 0
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        assert len(lines) == 1 and name in lines[0] and "in use" in lines[0], r.stderr
+    assert request("GET", server.data + "/healthz").status == 200
+
+
 def test_admin_token_is_required_when_admin_plane_is_not_loopback(make_server):
     s = make_server(env={"RATEKIT_ADMIN_TOKEN": "", "RATEKIT_ADMIN_LISTEN": "0.0.0.0:0"},
                     start=False)

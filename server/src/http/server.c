@@ -483,8 +483,7 @@ static rk_status_t start_loops(rk_listener_t *l, unsigned flags, const struct so
     unsigned per_daemon = l->cfg.max_connections / n ? l->cfg.max_connections / n : 1;
     flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     l->daemons[0] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR,
-                                     addr, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-                                     COMMON_OPTIONS(l, per_daemon), MHD_OPTION_END);
+                                     addr, COMMON_OPTIONS(l, per_daemon), MHD_OPTION_END);
     const union MHD_DaemonInfo *info =
         l->daemons[0] ? MHD_get_daemon_info(l->daemons[0], MHD_DAEMON_INFO_LISTEN_FD) : NULL;
     l->ndaemons = l->daemons[0] ? 1 : 0;
@@ -512,10 +511,9 @@ static rk_status_t start_pool(rk_listener_t *l, unsigned flags, const struct soc
                               unsigned n) {
     flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
              MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    l->daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR, addr,
-                         MHD_OPTION_THREAD_POOL_SIZE, n, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-                         (unsigned)1, COMMON_OPTIONS(l, l->cfg.max_connections), MHD_OPTION_END);
+    l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR, addr,
+                                 MHD_OPTION_THREAD_POOL_SIZE, n,
+                                 COMMON_OPTIONS(l, l->cfg.max_connections), MHD_OPTION_END);
     return l->daemon ? RK_OK : RK_ERR;
 }
 

@@ -154,7 +154,8 @@ static char *put_bulk(char *at, const char *bytes, size_t len) {
 
 static char *put_int_bulk(char *at, int64_t v) {
     char num[RK_INT_TEXT_MAX];
-    return put_bulk(at, num, rk_format_int(v, num));
+    size_t len = rk_format_int(v, num);
+    return put_bulk(at, num, len);
 }
 
 /* Room for one EVALSHA: each argument's "$<len>\r\n...\r\n" and its bytes. */
