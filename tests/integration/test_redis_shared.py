@@ -195,6 +195,24 @@ def test_a_hung_redis_never_hangs_a_check_and_checks_come_back(make_server, redi
     assert back, "checks did not return to Redis within 2 s"
 
 
+def test_sigterm_is_prompt_while_a_hung_redis_holds_a_publish(make_server, redis):
+    """A rule change is being published to a Redis that does not answer: the
+    process still stops within a second or so, not after the sync's 5 s
+    command timeout."""
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url})
+    s.create_rule(id="before", algorithm="fixed_window", limit=5, window="1m")
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        s.create_rule(id="during", algorithm="fixed_window", limit=5, window="1m")
+        time.sleep(0.3)  # the publish is on its way to the stopped Redis
+        started = time.monotonic()
+        rc = s.stop()
+        took = time.monotonic() - started
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    assert rc == 0 and took < 2.0, (rc, took)
+
+
 def test_redis_restart_is_survived(make_server, make_redis, workdir):
     r1 = make_redis()
     port = r1.port

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "../auth/tokens.h"
@@ -72,11 +73,15 @@ static struct {
     pthread_mutex_t lock; /* guards the flags below */
     pthread_cond_t cond;
     bool stopping, dirty, check_now;
+    /* The sockets the threads may be blocked on (-1: none), shut down by
+     * rk_rules_sync_stop() so that a hung Redis cannot hold a shutdown for
+     * a command timeout. Under lock. */
+    int worker_fd, subscriber_fd;
     _Atomic int64_t applied; /* the newest version published or applied here */
     /* The local ruleset version last published or applied: a newer one
      * means a local change not yet published, which an import must not undo. */
     _Atomic int64_t synced;
-} g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER, .worker_fd = -1, .subscriber_fd = -1};
 
 /* Set on the worker while it imports: its commit must not be published again. */
 static _Thread_local bool importing;
@@ -107,6 +112,26 @@ static void wake_worker(bool publish, bool check) {
     g.check_now |= check;
     pthread_cond_broadcast(&g.cond);
     pthread_mutex_unlock(&g.lock);
+}
+
+/*
+ * Records c as the connection a thread uses (slot: g.worker_fd or
+ * g.subscriber_fd; c NULL before the thread frees it). One made while the
+ * sync stops is shut down at once.
+ */
+static void track(int *slot, const redisContext *c) {
+    pthread_mutex_lock(&g.lock);
+    *slot = c ? c->fd : -1;
+    if (*slot >= 0 && g.stopping)
+        shutdown(*slot, SHUT_RDWR);
+    pthread_mutex_unlock(&g.lock);
+}
+
+/* Frees a thread's connection after forgetting it. */
+static void drop(int *slot, redisContext **c) {
+    track(slot, NULL);
+    redisFree(*c);
+    *c = NULL;
 }
 
 static void raise_applied(int64_t version) {
@@ -170,13 +195,15 @@ static redisReply *worker_command(redisContext **c, int argc, const char **argv,
         }
         return r;
     }
-    if (!*c && !(*c = connect_redis(err, errlen)))
-        return NULL;
+    if (!*c) {
+        if (!(*c = connect_redis(err, errlen)))
+            return NULL;
+        track(&g.worker_fd, *c);
+    }
     redisReply *r = redisCommandArgv(*c, argc, argv, lens);
     if (!r) {
         snprintf(err, errlen, "%s", (*c)->errstr);
-        redisFree(*c);
-        *c = NULL;
+        drop(&g.worker_fd, c);
     }
     return r;
 }
@@ -421,7 +448,7 @@ static void *worker_main(void *arg) {
         }
     }
     pthread_mutex_unlock(&g.lock);
-    redisFree(c);
+    drop(&g.worker_fd, &c);
     return NULL;
 }
 
@@ -483,6 +510,7 @@ static void *subscriber_main(void *arg) {
         char err[256];
         redisContext *c = connect_subscriber(err, sizeof err);
         if (c) {
+            track(&g.subscriber_fd, c);
             redisReply *r = redisCommand(c, "SUBSCRIBE %s", g.key);
             bool ok = r && r->type == REDIS_REPLY_ARRAY;
             freeReplyObject(r);
@@ -491,7 +519,7 @@ static void *subscriber_main(void *arg) {
                 wake_worker(false, true); /* catch up on what was published meanwhile */
                 listen_messages(c);
             }
-            redisFree(c);
+            drop(&g.subscriber_fd, &c);
         }
         pthread_mutex_lock(&g.lock);
         if (!g.stopping)
@@ -576,6 +604,10 @@ void rk_rules_sync_stop(void) {
     pthread_mutex_lock(&g.lock);
     g.stopping = true;
     pthread_cond_broadcast(&g.cond);
+    if (g.worker_fd >= 0)
+        shutdown(g.worker_fd, SHUT_RDWR);
+    if (g.subscriber_fd >= 0)
+        shutdown(g.subscriber_fd, SHUT_RDWR);
     pthread_mutex_unlock(&g.lock);
     pthread_join(g.subscriber, NULL);
     pthread_join(g.worker, NULL);
