@@ -58,15 +58,18 @@ rk_loop_t *rk_loop_current(void) {
     return current;
 }
 
-rk_loop_source_t *rk_loop_find(rk_loop_t *loop, const void *owner) {
-    return loop->source && loop->source->owner == owner ? loop->source : NULL;
-}
-
-bool rk_loop_attach(rk_loop_t *loop, rk_loop_source_t *src) {
-    if (loop->source)
-        return false;
-    loop->source = src;
-    return true;
+rk_loop_source_t *rk_loop_source(const rk_loop_source_t *proto, size_t size) {
+    rk_loop_t *lp = current;
+    if (!lp)
+        return NULL;
+    if (lp->source)
+        return lp->source->owner == proto->owner ? lp->source : NULL;
+    rk_loop_source_t *src = calloc(1, size);
+    if (src) {
+        *src = *proto;
+        lp->source = src;
+    }
+    return src;
 }
 
 /* How long a poll may wait: libmicrohttpd's timeout and the source's deadline. */

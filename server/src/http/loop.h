@@ -11,8 +11,8 @@
  * they suspended are resumed by the same thread. Nothing crosses threads on
  * the way: no queue, no lock, no wake-up of another thread.
  *
- * A store plugs in through an rk_loop_source_t attached to the loop of the
- * calling thread (rk_loop_current()).
+ * A store plugs in through an rk_loop_source_t on the loop of the calling
+ * thread (rk_loop_source()).
  */
 #ifndef RK_LOOP_H
 #define RK_LOOP_H
@@ -25,10 +25,11 @@ typedef struct rk_loop_source rk_loop_source_t;
 
 /* What a store keeps on a loop. Every callback runs on the loop's thread. */
 struct rk_loop_source {
-    const void *owner;   /* who attached it (rk_loop_find) */
+    const void *owner;   /* who keeps it (rk_loop_source) */
     int fd;              /* watched for reading; -1: none now */
     int64_t deadline_ms; /* rk_mono_ms() at which on_ready() is called anyway; 0: none */
-    /* fd is readable (or hung up), or the deadline passed (readable false). */
+    /* fd is readable (or hung up), or the deadline passed (readable false);
+     * NULL for a source with neither. */
     void (*on_ready)(rk_loop_source_t *src, bool readable);
     /* A round of HTTP work ended: send what it submitted. */
     void (*after_round)(rk_loop_source_t *src);
@@ -39,11 +40,14 @@ struct rk_loop_source {
 /* The loop the calling thread runs, or NULL. */
 rk_loop_t *rk_loop_current(void);
 
-/* The source `owner` attached to loop, or NULL. */
-rk_loop_source_t *rk_loop_find(rk_loop_t *loop, const void *owner);
-
-/* Attaches src to loop (one source per loop); false when it has one. */
-bool rk_loop_attach(rk_loop_t *loop, rk_loop_source_t *src);
+/*
+ * The source proto->owner keeps on the calling thread's loop, made on first
+ * use: a zeroed block of size bytes (the source first, the owner's own
+ * fields after it) starting as a copy of *proto. Its close() frees it.
+ * NULL off a loop, when out of memory, or when another owner holds the
+ * loop's one source.
+ */
+rk_loop_source_t *rk_loop_source(const rk_loop_source_t *proto, size_t size);
 
 /* ---- for server.c ---- */
 

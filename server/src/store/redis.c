@@ -597,31 +597,18 @@ static void pipe_close(rk_loop_source_t *src) {
     free(p);
 }
 
-/* The store's pipe on this loop, made on first use; NULL when out of memory. */
-static loop_pipe_t *loop_pipe(rk_redis_store_t *s, rk_loop_t *loop) {
-    loop_pipe_t *p = (loop_pipe_t *)rk_loop_find(loop, s);
-    if (p)
-        return p;
-    p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->s = s;
-    p->src = (rk_loop_source_t){.owner = s,
-                                .fd = -1,
-                                .on_ready = pipe_on_ready,
-                                .after_round = pipe_after_round,
-                                .close = pipe_close};
-    if (!rk_loop_attach(loop, &p->src)) {
-        free(p);
-        return NULL;
-    }
-    return p;
-}
-
-/* The store's pipe on the calling thread's loop; NULL off a loop (or out of memory). */
+/* The store's pipe on the calling thread's loop, made on first use; NULL off a loop (or out of
+ * memory). */
 static loop_pipe_t *current_pipe(rk_redis_store_t *s) {
-    rk_loop_t *loop = rk_loop_current();
-    return loop ? loop_pipe(s, loop) : NULL;
+    const rk_loop_source_t proto = {.owner = s,
+                                    .fd = -1,
+                                    .on_ready = pipe_on_ready,
+                                    .after_round = pipe_after_round,
+                                    .close = pipe_close};
+    loop_pipe_t *p = (loop_pipe_t *)rk_loop_source(&proto, sizeof *p);
+    if (p)
+        p->s = s; /* the same store every time */
+    return p;
 }
 
 /* Queues a copy of *job (its requests, op and outputs) on the pipe, for the round's pipeline. */

@@ -886,11 +886,6 @@ static void round_after(rk_loop_source_t *src) {
     p->nchecks = 0;
 }
 
-static void round_on_ready(rk_loop_source_t *src, bool readable) {
-    (void)src; /* no descriptor, no deadline: never called */
-    (void)readable;
-}
-
 static void round_close(rk_loop_source_t *src) {
     round_pipe_t *p = (round_pipe_t *)src;
     for (size_t c = 0; c < p->nchecks; c++)
@@ -901,25 +896,11 @@ static void round_close(rk_loop_source_t *src) {
 
 /* The store's pipe on the calling thread's loop, made on first use; NULL off a loop. */
 static round_pipe_t *current_round_pipe(rk_cluster_store_t *s) {
-    rk_loop_t *loop = rk_loop_current();
-    if (!loop)
-        return NULL;
-    round_pipe_t *p = (round_pipe_t *)rk_loop_find(loop, s);
+    const rk_loop_source_t proto = {
+        .owner = s, .fd = -1, .after_round = round_after, .close = round_close};
+    round_pipe_t *p = (round_pipe_t *)rk_loop_source(&proto, sizeof *p);
     if (p)
-        return p;
-    p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->s = s;
-    p->src = (rk_loop_source_t){.owner = s,
-                                .fd = -1,
-                                .on_ready = round_on_ready,
-                                .after_round = round_after,
-                                .close = round_close};
-    if (!rk_loop_attach(loop, &p->src)) {
-        free(p);
-        return NULL;
-    }
+        p->s = s; /* the same store every time */
     return p;
 }
 
