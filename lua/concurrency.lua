@@ -5,17 +5,19 @@
 -- KEYS[1]  state key "<prefix>:{<rule_id>:<key>}:concurrency"
 -- ARGV     limit, window_ms, burst (unused), cost (units of the lease; 0
 --          peeks), now_ms (-1: Redis TIME), shape (unused), lease id
---          (required when cost > 0), op: "decide" (default, acquires) or
---          "release"
+--          (required when cost > 0; ids are unique, ratekitd draws them at
+--          random), op: "decide" (default, acquires) or "release"
 -- Reply    decide: {allowed (0/1), remaining, reset_ms, retry_after_ms, 0}
 --          release: {released (0/1)}: 1 if the lease was live
--- State    a sorted set: score = expiry (ms), member "<lease_id>:<units>".
---          A lease is live while now < expiry. Acquiring with the id of a
---          live lease renews it (its units are not counted against the new
---          acquisition). PEXPIRE until the last lease expires. An acquire
---          writes (expired leases removed, the lease added) only when it is
---          allowed with cost > 0; a release removes the lease and deletes
---          the key when no live lease is left.
+-- State    a sorted set: score = expiry (ms), member "<lease_id>:<units>",
+--          and the member "#" whose score is minus the units of all the
+--          leases in the set, expired or not (so an acquire never reads the
+--          live leases: it reads the last one, "#" and the expired ones it
+--          drops). A lease is live while now < expiry. PEXPIRE until the
+--          last lease expires. An acquire writes (expired leases removed, the
+--          lease added) only when it is allowed with cost > 0; a release
+--          removes the lease and deletes the key when no live lease is left.
+--          A set without "#" (written by an older ratekit) is summed once.
 if redis.replicate_commands then
     redis.replicate_commands()
 end
@@ -62,90 +64,122 @@ local cost = clamp(int(ARGV[4], 1), 0, COST_MAX)
 local lease_id = ARGV[7] or ''
 local op = ARGV[8] or 'decide'
 
-local function lease_name(member)
-    local name, units = string.match(member, '^(.*):(%d+)$')
-    return name, tonumber(units) or 0
+local function units_of(member)
+    return tonumber(string.match(member, ':(%d+)$')) or 0
+end
+
+-- The units of every lease in the set: minus the score of "#", or their sum
+-- for a set an older ratekit wrote without it.
+local function held_units()
+    local sum = redis.call('ZSCORE', key, '#')
+    if sum then
+        return -tonumber(sum)
+    end
+    local total = 0
+    local all = redis.call('ZRANGEBYSCORE', key, '(0', '+inf')
+    for i = 1, #all do
+        total = total + units_of(all[i])
+    end
+    return total
+end
+
+local function set_held(units)
+    if units > 0 then
+        redis.call('ZADD', key, fmt(-units), '#')
+    else
+        redis.call('ZREM', key, '#')
+    end
+end
+
+-- The latest expiry, or nil for no lease ("#" scores below every lease).
+local function last_expiry()
+    local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    if last[1] and last[1] ~= '#' then
+        return clamp(tonumber(last[2]), 0, NOW_MAX + WINDOW_MAX)
+    end
+    return nil
+end
+
+-- The member of lease_id, found by Redis (ZSCAN MATCH), not by the script.
+local function find_lease(id)
+    local pattern = string.gsub(id, '[%*%?%[%]\\]', '\\%0') .. ':*'
+    local cursor = '0'
+    repeat
+        local page = redis.call('ZSCAN', key, cursor, 'MATCH', pattern, 'COUNT', 1000)
+        cursor = page[1]
+        if page[2][1] then
+            return page[2][1], tonumber(page[2][2])
+        end
+    until cursor == '0'
+    return nil
 end
 
 if op == 'release' then
-    local all = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-    local was_live = false
-    local found = false
-    for i = 1, #all, 2 do
-        if lease_id ~= '' and lease_name(all[i]) == lease_id then
-            was_live = tonumber(all[i + 1]) > now
-            redis.call('ZREM', key, all[i])
-            found = true
-            break
-        end
+    local member, expires = nil, nil
+    if lease_id ~= '' then
+        member, expires = find_lease(lease_id)
     end
-    local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-    if last[2] then
-        local expires = tonumber(last[2])
-        if expires <= now then
-            redis.call('DEL', key)
-        elseif found then
-            redis.call('PEXPIRE', key, fmt(expires - now))
-        end
+    if member then
+        local held = held_units() - units_of(member)
+        redis.call('ZREM', key, member)
+        set_held(held)
     end
-    return {was_live and 1 or 0}
+    local last = last_expiry()
+    if last == nil or last <= now then
+        redis.call('DEL', key)
+    elseif member then
+        redis.call('PEXPIRE', key, fmt(last - now))
+    end
+    return {(member and expires > now) and 1 or 0}
 end
 
 if cost > 0 and lease_id == '' then
     return redis.error_reply('ERR a lease id is required to acquire')
 end
 
-local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-if last[2] then
-    now = math.max(now, clamp(tonumber(last[2]), 0, NOW_MAX + WINDOW_MAX) - window)
+local last = last_expiry()
+if last then
+    now = math.max(now, last - window)
 end
--- Live leases, soonest expiry first.
-local leases = redis.call('ZRANGEBYSCORE', key, '(' .. fmt(now), '+inf', 'WITHSCORES')
-local live, renewed_units, renewed_member = 0, 0, nil
-for i = 1, #leases, 2 do
-    local name, units = lease_name(leases[i])
-    live = live + units
-    if lease_id ~= '' and name == lease_id then
-        renewed_units, renewed_member = units, leases[i]
+-- Live units: every lease's, but the expired ones'.
+local held = 0
+local expired = {}
+if last then
+    held = held_units()
+    expired = redis.call('ZRANGEBYSCORE', key, '(0', fmt(now))
+    for i = 1, #expired do
+        held = held - units_of(expired[i])
     end
 end
-local others = live - renewed_units
 
-local allowed = cost <= limit and others <= limit - cost
-local held = live
-local last_expiry = now
-if #leases > 0 then
-    last_expiry = tonumber(leases[#leases])
-end
+local allowed = cost <= limit and held <= limit - cost
 if allowed and cost > 0 then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(now))
-    if renewed_member then
-        redis.call('ZREM', key, renewed_member)
+    if #expired > 0 then
+        redis.call('ZREMRANGEBYSCORE', key, '(0', fmt(now))
     end
-    redis.call('ZADD', key, fmt(now + window), lease_id .. ':' .. fmt(cost))
-    last_expiry = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2])
-    redis.call('PEXPIRE', key, fmt(last_expiry - now))
-    held = others + cost
+    held = held + cost
+    redis.call('ZADD', key, fmt(now + window), lease_id .. ':' .. fmt(cost), fmt(-held), '#')
+    last = now + window -- now >= last - window: the new lease expires last
+    redis.call('PEXPIRE', key, fmt(window))
 end
 local reset = 0
 if held > 0 then
-    reset = last_expiry - now
+    reset = last - now
 end
 local retry = 0
 if not allowed then
     if cost > limit then
         retry = math.max(reset, window)
     else
-        -- Wait until enough leases (other than the renewed one) expire.
-        local to_free = others + cost - limit
+        -- Wait until enough leases expire: at most to_free of them, soonest first.
+        local to_free = held + cost - limit
+        local leases = redis.call('ZRANGEBYSCORE', key, '(' .. fmt(now), '+inf', 'WITHSCORES',
+            'LIMIT', 0, to_free)
         for i = 1, #leases, 2 do
-            if leases[i] ~= renewed_member then
-                local _, units = lease_name(leases[i])
-                to_free = to_free - units
-                if to_free <= 0 then
-                    retry = tonumber(leases[i + 1]) - now
-                    break
-                end
+            to_free = to_free - units_of(leases[i])
+            if to_free <= 0 then
+                retry = tonumber(leases[i + 1]) - now
+                break
             end
         end
     end

@@ -330,7 +330,7 @@ static void check_ttl(const char *key, long long pttl, bool wrote, int64_t ttl_m
 static int64_t lease_clamped_now(const rk_limit_t *lim, const rk_lease_set_t *set, int64_t now) {
     if (now < 0)
         now = 0;
-    if (set->len > 0 && set->leases[set->len - 1].expires_ms - lim->window_ms > now)
+    if (set->len > set->head && set->leases[set->len - 1].expires_ms - lim->window_ms > now)
         now = set->leases[set->len - 1].expires_ms - lim->window_ms;
     return now;
 }
@@ -354,7 +354,8 @@ static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed,
     int64_t cap = lim.limit;
     if (alg == RK_ALG_TOKEN_BUCKET || alg == RK_ALG_GCRA || alg == RK_ALG_LEAKY_BUCKET)
         cap = lim.burst;
-    static const char *const lease_ids[] = {"a1", "b2", "c3", "d4", "e5", "f6", "g7", "h8"};
+    char lease_ids[64][16]; /* the latest ids acquired: releases pick one of them */
+    int issued = 0;
 
     for (int i = 0; i < steps; i++) {
         int k = (int)(rnd() % KEYS_PER_RUN);
@@ -368,8 +369,9 @@ static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed,
         bool wrote = false;
         int64_t ttl = 0;
         if (alg == RK_ALG_CONCURRENCY) {
-            s.lease_id = lease_ids[rnd() % RK_ARRAY_LEN(lease_ids)];
-            if (chance(25)) {
+            if (issued > 0 && chance(25)) {
+                /* Mostly a lease acquired on this key or another, sometimes none left. */
+                s.lease_id = lease_ids[rnd() % (uint64_t)(issued < 64 ? issued : 64)];
                 s.op = "release";
                 bool c_released = rk_lease_release(&state[k].leases, now, s.lease_id);
                 bool lua_released = false;
@@ -386,6 +388,9 @@ static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed,
                               i, ttl_after);
                 continue;
             }
+            s.lease_id = lease_ids[issued % 64]; /* a fresh id, as ratekitd draws */
+            snprintf(lease_ids[issued % 64], sizeof lease_ids[0], "l%d", i);
+            issued++;
             cr_assert_eq(rk_lease_acquire(&lim, &state[k].leases, now, s.cost, s.lease_id, &c),
                          RK_OK);
             wrote = c.allowed && s.cost > 0;
@@ -538,4 +543,53 @@ Test(lua_differential, fixed_size_states_are_integers) {
         cr_assert(d.allowed);
         cr_assert_eq(d.remaining, 98);
     }
+}
+
+/* One concurrency step on key at now, through run_script. */
+static rk_decision_t lease_step(const char *sha, const char *key, int64_t limit, const char *op,
+                                int64_t cost, int64_t now, const char *id, bool *released) {
+    rk_limit_t lim = {.algorithm = RK_ALG_CONCURRENCY, .limit = limit, .window_ms = 1000};
+    step_t s = {.op = op, .cost = cost, .now_ms = now, .lease_id = id};
+    rk_decision_t d = {0};
+    long long pttl;
+    run_script(sha, key, &lim, &s, &d, released, &pttl);
+    return d;
+}
+
+Test(lua_differential, concurrency_script_sums_a_set_written_without_its_count) {
+    /* A set as an older ratekit wrote it: the leases, no "#" member. */
+    char sha[41];
+    load_script(RK_ALG_CONCURRENCY, sha);
+    const char *key = "ratekit:{c:old}:concurrency";
+    command_int("DEL %s", key);
+    command_int("ZADD %s 900 %s 1500 %s 1600 %s", key, "gone:5", "a:2", "b:1");
+    cr_assert_not(lease_step(sha, key, 4, "decide", 2, 1000, "c", NULL).allowed,
+                  "a and b hold 3 of 4 units");
+    rk_decision_t d = lease_step(sha, key, 4, "decide", 1, 1000, "c", NULL);
+    cr_assert(d.allowed);
+    cr_assert_eq(d.remaining, 0);
+    bool released = false;
+    lease_step(sha, key, 4, "release", 0, 1000, "a", &released);
+    cr_assert(released);
+    cr_assert_eq(lease_step(sha, key, 4, "decide", 0, 1000, NULL, NULL).remaining, 2);
+}
+
+Test(lua_differential, concurrency_release_takes_the_id_literally) {
+    /* The release finds its lease with ZSCAN MATCH: glob characters in an id
+     * must not match another lease. */
+    char sha[41];
+    load_script(RK_ALG_CONCURRENCY, sha);
+    const char *key = "ratekit:{c:glob}:concurrency";
+    command_int("DEL %s", key);
+    cr_assert(lease_step(sha, key, 5, "decide", 1, 1000, "ab", NULL).allowed);
+    bool released = true;
+    static const char *const patterns[] = {"a*", "a?", "[a]b", "*", "a\\b"};
+    for (size_t i = 0; i < RK_ARRAY_LEN(patterns); i++) {
+        lease_step(sha, key, 5, "release", 0, 1001, patterns[i], &released);
+        cr_assert_not(released, "release of \"%s\" ended lease \"ab\"", patterns[i]);
+    }
+    cr_assert_eq(lease_step(sha, key, 5, "decide", 0, 1001, NULL, NULL).remaining, 4);
+    lease_step(sha, key, 5, "release", 0, 1001, "ab", &released);
+    cr_assert(released);
+    cr_assert_eq(command_int("EXISTS %s", key), 0, "the last lease took the key with it");
 }

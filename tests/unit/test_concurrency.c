@@ -20,7 +20,7 @@ static rk_lease_set_t set_copy(const rk_lease_set_t *set) {
     c.leases = malloc(sizeof *c.leases * (set->cap ? set->cap : 1));
     cr_assert_not_null(c.leases);
     if (set->len)
-        memcpy(c.leases, set->leases, sizeof *c.leases * set->len);
+        memcpy(c.leases, set->leases, sizeof *c.leases * set->len); /* [0, head) too */
     return c;
 }
 
@@ -75,15 +75,30 @@ Test(concurrency, leases_hold_their_cost_in_units) {
     rk_lease_set_free(&set);
 }
 
-Test(concurrency, acquiring_a_live_lease_again_renews_it) {
-    rk_limit_t lim = CC(1, 1000);
+Test(concurrency, a_full_set_under_churn_stays_exact_and_compact) {
+    /* The limit's worth of leases, then one expiring and one acquired per ms:
+     * the dropped leases are never counted, and their room is reused instead
+     * of the array growing with every acquisition. */
+    enum { LIMIT = 1000 };
+    rk_limit_t lim = CC(LIMIT, LIMIT);
     rk_lease_set_t set = {0};
-    acquire(&lim, &set, 0, 1, "a");
-    rk_decision_t d = acquire(&lim, &set, 600, 1, "a");
-    cr_assert(d.allowed);
-    cr_assert_eq(d.reset_ms, 1000);
-    cr_assert_eq(set.len, 1);
-    cr_assert_not(acquire(&lim, &set, 1500, 1, "b").allowed);
+    char id[16];
+    for (int t = 0; t < 20 * LIMIT; t++) {
+        snprintf(id, sizeof id, "l%d", t);
+        rk_decision_t d = acquire(&lim, &set, t, 1, id);
+        cr_assert(d.allowed, "t=%d", t);
+        cr_assert_eq(d.remaining, t < LIMIT ? LIMIT - 1 - t : 0, "t=%d", t);
+        if (t >= LIMIT) {
+            rk_decision_t denied = acquire(&lim, &set, t, 1, "x");
+            cr_assert_not(denied.allowed);
+            cr_assert_eq(denied.retry_after_ms, 1, "the oldest live lease expires next");
+        }
+    }
+    cr_assert_eq(set.units, LIMIT);
+    cr_assert_leq(set.cap, 4 * LIMIT, "%u slots for %d live leases", set.cap, LIMIT);
+    cr_assert(rk_lease_release(&set, 20 * LIMIT - 1, "l19500"));
+    cr_assert_eq(set.units, LIMIT - 1);
+    cr_assert(acquire(&lim, &set, 20 * LIMIT - 1, 1, "y").allowed);
     rk_lease_set_free(&set);
 }
 
@@ -137,13 +152,13 @@ Test(concurrency, the_largest_limit_and_window_do_not_overflow) {
 }
 
 Test(concurrency, retry_after_and_reset_are_exact_in_random_sequences) {
-    static const char *const ids[] = {"a", "b", "c", "d", "e", "f"};
     for (int walk = 0; walk < 150; walk++) {
         rk_limit_t lim = CC(fx_rand(1, 8), fx_rand(1, 3) == 1 ? fx_rand(1, 7) : 1000);
         rk_lease_set_t set = {0};
         int64_t now = fx_rand(0, 100000);
+        char ids[150][16];
         for (int i = 0; i < 150; i++) {
-            const char *id = ids[fx_rand(0, 5)];
+            snprintf(ids[i], sizeof ids[i], "l%d", i); /* a fresh id, as ratekitd draws */
             int64_t cost = fx_rand(0, 9) == 0 ? 0 : fx_rand(1, 4) == 1 ? fx_rand(1, 10) : 1;
             rk_decision_t peek = try_acquire(&lim, &set, now, 0, NULL);
             cr_assert_eq(rk_lease_ttl_ms(&set, now) >= peek.reset_ms, true);
@@ -156,16 +171,16 @@ Test(concurrency, retry_after_and_reset_are_exact_in_random_sequences) {
                 cr_assert_lt(try_acquire(&lim, &set, now + peek.reset_ms - 1, 0, NULL).remaining,
                              lim.limit);
             }
-            rk_decision_t d = try_acquire(&lim, &set, now, cost, id);
+            rk_decision_t d = try_acquire(&lim, &set, now, cost, ids[i]);
             if (!d.allowed && cost <= lim.limit) {
-                cr_assert(try_acquire(&lim, &set, now + d.retry_after_ms, cost, id).allowed);
+                cr_assert(try_acquire(&lim, &set, now + d.retry_after_ms, cost, ids[i]).allowed);
                 cr_assert_not(
-                    try_acquire(&lim, &set, now + d.retry_after_ms - 1, cost, id).allowed);
+                    try_acquire(&lim, &set, now + d.retry_after_ms - 1, cost, ids[i]).allowed);
             }
-            if (fx_rand(0, 4) == 0)
-                rk_lease_release(&set, now, id);
+            if (i > 0 && fx_rand(0, 4) == 0)
+                rk_lease_release(&set, now, ids[fx_rand(0, i - 1)]);
             else
-                acquire(&lim, &set, now, cost, id);
+                acquire(&lim, &set, now, cost, ids[i]);
             now += fx_rand(0, 2) == 0 ? 0 : fx_rand(0, lim.window_ms / 2 + 1);
         }
         rk_lease_set_free(&set);

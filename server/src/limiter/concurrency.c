@@ -1,19 +1,20 @@
 /*
  * concurrency.c — leases: at most `limit` units held at once.
  *
- * State (rk_lease_set_t): the leases, sorted by expiry. A lease acquired at
- * now with cost units expires at now + window_ms and is live while
- * now < expiry. Lua: a sorted set, score = expiry (ms), member
- * "<lease_id>:<units>".
+ * State (rk_lease_set_t): the leases, sorted by expiry, and the sum of
+ * their units. A lease acquired at now with cost units expires at now +
+ * window_ms and is live while now < expiry. Lua: a sorted set, score =
+ * expiry (ms), member "<lease_id>:<units>", and the sum as the negated score
+ * of the member "#".
  *
  * now is clamped to >= (latest expiry - window), the time of the latest
- * acquisition. The limit is bounded by RK_CONCURRENCY_LIMIT_MAX. Acquiring
- * with the id of a live lease renews it: its units do not count against the
- * new acquisition and it is replaced when that is allowed. Expired leases are
- * dropped only when a lease is acquired (a denied request or a peek writes
- * nothing).
+ * acquisition, so a new lease always expires last and is appended. The
+ * limit is bounded by RK_CONCURRENCY_LIMIT_MAX. Expired leases are dropped
+ * only when a lease is acquired (a denied request or a peek writes nothing).
+ * An acquire costs a binary search plus the expired leases it sums, never a
+ * walk over the live ones.
  *
- * - allowed iff (live units but the renewed lease's) + cost <= limit;
+ * - allowed iff live units + cost <= limit;
  * - remaining = limit - live units (after the request), at least 0;
  * - reset_ms = until the last live lease expires, 0 when none is live;
  * - retry_after_ms = until enough leases have expired for the request to
@@ -38,79 +39,82 @@ typedef struct {
     int64_t window_ms; /* bounded */
     uint32_t first_live;
     int64_t live_units;
-    int64_t renewed_units; /* units of the live lease with the request's id */
-    int64_t renewed_index; /* its index, -1 if none */
 } lease_view_t;
 
-/* Reads the set as of now_ms (never writes it). O(leases). */
-static lease_view_t lease_view(const rk_limit_t *lim, const rk_lease_set_t *set, int64_t now_ms,
-                               const char *lease_id) {
+static int64_t last_expiry_ms(const rk_lease_set_t *set) {
+    return set->leases[set->len - 1].expires_ms;
+}
+
+/* The first lease of the set live at now (set->len when none is). */
+static uint32_t first_live_at(const rk_lease_set_t *set, int64_t now) {
+    uint32_t lo = set->head, hi = set->len;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (set->leases[mid].expires_ms <= now)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Reads the set as of now_ms (never writes it). */
+static lease_view_t lease_view(const rk_limit_t *lim, const rk_lease_set_t *set, int64_t now_ms) {
     lease_view_t v;
     v.limit = rk_clamp(lim->limit, 1, RK_CONCURRENCY_LIMIT_MAX);
     v.window_ms = rk_clamp(lim->window_ms, 1, RK_WINDOW_MS_MAX);
     v.now = rk_bound_now(now_ms);
-    if (set->len > 0)
-        v.now =
-            rk_max64(v.now, rk_clamp(set->leases[set->len - 1].expires_ms, 0, LEASE_EXPIRY_MAX) -
-                                v.window_ms);
-    v.first_live = 0;
-    while (v.first_live < set->len && set->leases[v.first_live].expires_ms <= v.now)
-        v.first_live++;
-    v.live_units = 0;
-    v.renewed_units = 0;
-    v.renewed_index = -1;
-    for (uint32_t i = v.first_live; i < set->len; i++) {
-        v.live_units += set->leases[i].units;
-        if (lease_id && *lease_id && strcmp(set->leases[i].id, lease_id) == 0) {
-            v.renewed_units = set->leases[i].units;
-            v.renewed_index = i;
-        }
-    }
+    if (set->len > set->head)
+        v.now = rk_max64(v.now, rk_clamp(last_expiry_ms(set), 0, LEASE_EXPIRY_MAX) - v.window_ms);
+    v.first_live = first_live_at(set, v.now);
+    v.live_units = set->units;
+    for (uint32_t i = set->head; i < v.first_live; i++)
+        v.live_units -= set->leases[i].units;
     return v;
 }
 
-static int64_t last_live_expiry_ms(const rk_lease_set_t *set, const lease_view_t *v) {
-    return set->len > v->first_live ? set->leases[set->len - 1].expires_ms : v->now;
-}
-
-/* Time until enough leases (other than the renewed one) expire for `cost`. */
+/* Time until enough leases expire for `cost`. */
 static int64_t lease_retry_ms(const rk_lease_set_t *set, const lease_view_t *v, int64_t cost) {
-    int64_t to_free = v->live_units - v->renewed_units + cost - v->limit;
+    int64_t to_free = v->live_units + cost - v->limit;
     for (uint32_t i = v->first_live; i < set->len; i++) {
-        if ((int64_t)i == v->renewed_index)
-            continue;
         to_free -= set->leases[i].units;
         if (to_free <= 0)
             return set->leases[i].expires_ms - v->now;
     }
-    return last_live_expiry_ms(set, v) - v->now; /* not reached: others hold enough */
+    return last_expiry_ms(set) - v->now; /* not reached: the live leases hold enough */
 }
 
-/* Removes leases [from, from + n). */
-static void lease_remove(rk_lease_set_t *set, uint32_t from, uint32_t n) {
-    if (n == 0)
-        return;
-    memmove(set->leases + from, set->leases + from + n,
-            (size_t)(set->len - from - n) * sizeof *set->leases);
-    set->len -= n;
+/* Drops the leases before `first` (expired). */
+static void lease_drop_before(rk_lease_set_t *set, uint32_t first) {
+    for (uint32_t i = set->head; i < first; i++)
+        set->units -= set->leases[i].units;
+    set->head = first;
+    if (set->head == set->len)
+        set->head = set->len = 0;
 }
 
-/* Inserts a lease keeping the set sorted by expiry; RK_ERR on OOM. */
-static rk_status_t lease_insert(rk_lease_set_t *set, const rk_lease_t *lease) {
+/*
+ * Appends a lease (it expires last). A full array is compacted when at
+ * least half of it is dropped leases, and doubled otherwise, so that an
+ * append is O(1) amortized. RK_ERR on OOM.
+ */
+static rk_status_t lease_append(rk_lease_set_t *set, const rk_lease_t *lease) {
+    if (set->len == set->cap && set->head >= set->cap / 2 && set->head > 0) {
+        memmove(set->leases, set->leases + set->head,
+                (size_t)(set->len - set->head) * sizeof *set->leases);
+        set->len -= set->head;
+        set->head = 0;
+    }
     if (set->len == set->cap) {
-        uint32_t cap = set->cap ? set->cap * 2 : 8;
+        uint32_t cap = set->cap ? set->cap * 2 : 4;
         rk_lease_t *leases = realloc(set->leases, (size_t)cap * sizeof *leases);
         if (!leases)
             return RK_ERR;
         set->leases = leases;
         set->cap = cap;
     }
-    uint32_t at = set->len;
-    while (at > 0 && set->leases[at - 1].expires_ms > lease->expires_ms)
-        at--;
-    memmove(set->leases + at + 1, set->leases + at, (size_t)(set->len - at) * sizeof *set->leases);
-    set->leases[at] = *lease;
-    set->len++;
+    set->leases[set->len++] = *lease;
+    set->units += lease->units;
     return RK_OK;
 }
 
@@ -119,26 +123,23 @@ rk_status_t rk_lease_acquire(const rk_limit_t *lim, rk_lease_set_t *set, int64_t
     cost = rk_bound_cost(cost);
     if (cost > 0 && (!lease_id || !*lease_id || strlen(lease_id) > RK_LEASE_ID_LEN))
         return RK_ERR;
-    lease_view_t v = lease_view(lim, set, now_ms, lease_id);
+    lease_view_t v = lease_view(lim, set, now_ms);
 
     memset(out, 0, sizeof *out);
     out->limit = lim->limit;
-    int64_t others = v.live_units - v.renewed_units;
-    out->allowed = cost <= v.limit && others <= v.limit - cost;
+    out->allowed = cost <= v.limit && v.live_units <= v.limit - cost;
     int64_t held = v.live_units;
     if (out->allowed && cost > 0) {
         rk_lease_t lease = {.units = cost, .expires_ms = v.now + v.window_ms};
         memcpy(lease.id, lease_id, strlen(lease_id) + 1);
-        if (v.renewed_index >= 0)
-            lease_remove(set, (uint32_t)v.renewed_index, 1);
-        lease_remove(set, 0, v.first_live);
-        if (lease_insert(set, &lease) != RK_OK)
+        lease_drop_before(set, v.first_live);
+        if (lease_append(set, &lease) != RK_OK)
             return RK_ERR;
-        v.first_live = 0;
-        held = others + cost;
+        v.first_live = set->head;
+        held = v.live_units + cost;
     }
     out->remaining = rk_max64(0, v.limit - held);
-    out->reset_ms = held > 0 ? last_live_expiry_ms(set, &v) - v.now : 0;
+    out->reset_ms = held > 0 ? last_expiry_ms(set) - v.now : 0;
     if (!out->allowed)
         out->retry_after_ms = cost > v.limit ? rk_retry_never(out->reset_ms, v.window_ms)
                                              : lease_retry_ms(set, &v, cost);
@@ -152,23 +153,28 @@ void rk_lease_peek(const rk_limit_t *lim, rk_lease_set_t *set, int64_t now_ms, r
 bool rk_lease_release(rk_lease_set_t *set, int64_t now_ms, const char *lease_id) {
     int64_t now = rk_bound_now(now_ms);
     bool was_live = false;
-    for (uint32_t i = 0; lease_id && *lease_id && i < set->len; i++) {
+    for (uint32_t i = set->head; lease_id && *lease_id && i < set->len; i++) {
         if (strcmp(set->leases[i].id, lease_id) == 0) {
             was_live = set->leases[i].expires_ms > now;
-            lease_remove(set, i, 1);
+            set->units -= set->leases[i].units;
+            memmove(set->leases + i, set->leases + i + 1,
+                    (size_t)(set->len - i - 1) * sizeof *set->leases);
+            set->len--;
             break;
         }
     }
-    if (set->len > 0 && set->leases[set->len - 1].expires_ms <= now)
-        set->len = 0;
+    if (set->len == set->head || last_expiry_ms(set) <= now) {
+        set->head = set->len = 0;
+        set->units = 0;
+    }
     return was_live;
 }
 
 int64_t rk_lease_ttl_ms(const rk_lease_set_t *set, int64_t now_ms) {
     int64_t now = rk_bound_now(now_ms);
-    if (set->len == 0)
+    if (set->len == set->head)
         return 0;
-    return rk_max64(0, set->leases[set->len - 1].expires_ms - now);
+    return rk_max64(0, last_expiry_ms(set) - now);
 }
 
 void rk_lease_set_free(rk_lease_set_t *set) {

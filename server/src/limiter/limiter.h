@@ -48,7 +48,7 @@ typedef enum {
 #define RK_WINDOW_MS_MAX (7LL * 86400 * 1000) /* one week */
 #define RK_COST_MAX 1000000000LL
 #define RK_SLIDING_LOG_LIMIT_MAX 100000LL /* the log keeps one entry per unit */
-/* Every acquire sums the live leases (O(leases) in C and in Lua). */
+/* A key holds at most this many live leases (memory; a denial walks up to cost of them). */
 #define RK_CONCURRENCY_LIMIT_MAX 10000LL
 #define RK_NOW_MS_MAX (1LL << 47)
 
@@ -138,17 +138,19 @@ typedef struct {
 } rk_lease_t;
 
 typedef struct {
-    rk_lease_t *leases; /* owned */
-    uint32_t len, cap;
+    rk_lease_t *leases; /* owned; the set is leases[head, len), by expiry */
+    uint32_t head, len, cap;
+    int64_t units; /* the units of leases[head, len), expired or not */
 } rk_lease_set_t;
 
 /*
  * Acquires one lease named lease_id (1..RK_LEASE_ID_LEN characters) holding
  * `cost` units, expiring window_ms after now; allowed while live units +
- * cost <= limit. Acquiring with the id of a live lease renews it. cost 0
- * peeks (lease_id may then be NULL). Expired leases are dropped when a lease
- * is acquired. RK_ERR on OOM, or for a missing or too long id with cost > 0.
- * See concurrency.c.
+ * cost <= limit. Lease ids are unique (ratekitd draws them at random): an id
+ * already in the set is not looked for. cost 0 peeks (lease_id may then be
+ * NULL). Expired leases are dropped when a lease is acquired. RK_ERR on OOM,
+ * or for a missing or too long id with cost > 0. O(log leases), amortized,
+ * plus the expired leases it drops; see concurrency.c.
  */
 rk_status_t rk_lease_acquire(const rk_limit_t *lim, rk_lease_set_t *set, int64_t now_ms,
                              int64_t cost, const char *lease_id, rk_decision_t *out);
