@@ -23,8 +23,7 @@ int64_t rk_mono_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* "00" to "99": two digits per division (a check answer writes a dozen numbers, a Redis call five).
- */
+/* "00" to "99": two digits per division (an answer writes a dozen numbers). */
 static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
                                      "25262728293031323334353637383940414243444546474849"
                                      "50515253545556575859606162636465666768697071727374"

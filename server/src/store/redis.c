@@ -641,9 +641,8 @@ static rk_status_t redis_decide(rk_store_t *base, const rk_store_req_t *reqs, si
     rk_redis_store_t *s = (rk_redis_store_t *)base;
     if (n == 0)
         return RK_OK;
-    for (size_t i = 0; i < n; i++)
-        if (!rk_redis_req_valid(&s->common, &reqs[i], reqs[i].lease_id))
-            return RK_ERR;
+    if (!rk_redis_reqs_valid(reqs, n))
+        return RK_ERR;
     bool unused = false;
     return guarded_scripts(s, reqs, n, RK_REDIS_OP_DECIDE, NULL, out, &unused);
 }
@@ -661,11 +660,8 @@ static rk_status_t redis_decide_async(rk_store_t *base, const rk_store_req_t *re
         done(ctx, redis_decide(base, reqs, n, out));
         return RK_OK;
     }
-    if (n == 0 || n > PIPELINE_MAX)
+    if (n == 0 || n > PIPELINE_MAX || !rk_redis_reqs_valid(reqs, n))
         return RK_ERR;
-    for (size_t i = 0; i < n; i++)
-        if (!rk_redis_req_valid(&s->common, &reqs[i], reqs[i].lease_id))
-            return RK_ERR;
     async_job_t job = {.reqs = reqs, .n = n, .out = out, .op = RK_REDIS_OP_DECIDE};
     return pipe_queue(p, &job, done, ctx);
 }
@@ -675,7 +671,7 @@ static rk_status_t redis_release(rk_store_t *base, const rk_store_req_t *req, co
                                  bool *released) {
     rk_redis_store_t *s = (rk_redis_store_t *)base;
     *released = false;
-    if (!lease_id || !rk_redis_req_valid(&s->common, req, lease_id))
+    if (!lease_id || !rk_redis_req_valid(req, lease_id))
         return RK_ERR;
     rk_decision_t scratch;
     return guarded_scripts(s, req, 1, RK_REDIS_OP_RELEASE, lease_id, &scratch, released);
@@ -740,7 +736,7 @@ static rk_status_t redis_release_async(rk_store_t *base, const rk_store_req_t *r
         return RK_OK;
     }
     *released = false;
-    if (!lease_id || !rk_redis_req_valid(&s->common, req, lease_id))
+    if (!lease_id || !rk_redis_req_valid(req, lease_id))
         return RK_ERR;
     async_job_t job = {
         .reqs = req, .n = 1, .op = RK_REDIS_OP_RELEASE, .lease_id = lease_id, .released = released};

@@ -792,9 +792,8 @@ static rk_status_t cluster_decide(rk_store_t *base, const rk_store_req_t *reqs, 
     rk_cluster_store_t *s = (rk_cluster_store_t *)base;
     if (n == 0)
         return RK_OK;
-    for (size_t i = 0; i < n; i++)
-        if (!rk_redis_req_valid(&s->common, &reqs[i], reqs[i].lease_id))
-            return RK_ERR;
+    if (!rk_redis_reqs_valid(reqs, n))
+        return RK_ERR;
     bool unused = false;
     return run_scripts(s, reqs, n, RK_REDIS_OP_DECIDE, NULL, out, &unused);
 }
@@ -803,7 +802,7 @@ static rk_status_t cluster_release(rk_store_t *base, const rk_store_req_t *req,
                                    const char *lease_id, bool *released) {
     rk_cluster_store_t *s = (rk_cluster_store_t *)base;
     *released = false;
-    if (!lease_id || !rk_redis_req_valid(&s->common, req, lease_id))
+    if (!lease_id || !rk_redis_req_valid(req, lease_id))
         return RK_ERR;
     rk_decision_t scratch;
     return run_scripts(s, req, 1, RK_REDIS_OP_RELEASE, lease_id, &scratch, released);
@@ -932,11 +931,8 @@ static rk_status_t cluster_decide_async(rk_store_t *base, const rk_store_req_t *
         done(ctx, cluster_decide(base, reqs, n, out));
         return RK_OK;
     }
-    if (n == 0 || n > ROUND_ITEMS_MAX)
+    if (n == 0 || n > ROUND_ITEMS_MAX || !rk_redis_reqs_valid(reqs, n))
         return RK_ERR;
-    for (size_t i = 0; i < n; i++)
-        if (!rk_redis_req_valid(&s->common, &reqs[i], reqs[i].lease_id))
-            return RK_ERR;
     return round_queue(
         p, &(round_check_t){.reqs = reqs, .n = n, .out = out, .done = done, .ctx = ctx});
 }
@@ -952,7 +948,7 @@ static rk_status_t cluster_release_async(rk_store_t *base, const rk_store_req_t 
         return RK_OK;
     }
     *released = false;
-    if (!lease_id || !rk_redis_req_valid(&s->common, req, lease_id))
+    if (!lease_id || !rk_redis_req_valid(req, lease_id))
         return RK_ERR;
     return round_queue(p, &(round_check_t){.reqs = req,
                                            .n = 1,

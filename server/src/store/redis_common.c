@@ -102,16 +102,21 @@ void rk_redis_describe_failure(const redisContext *ctx, const redisReply *r, con
 /* Keys and script calls                                             */
 /* ================================================================ */
 
+/* Whether a key can be built: a known algorithm, a bounded rule id and key. */
+static bool key_fits(const char *rule_id, const char *key, rk_algorithm_t alg) {
+    if (!rule_id || !key || (unsigned)alg >= RK_ALG_COUNT)
+        return false;
+    size_t rlen = strnlen(rule_id, RK_REDIS_RULE_ID_MAX + 1);
+    return rlen > 0 && rlen <= RK_REDIS_RULE_ID_MAX &&
+           strnlen(key, RK_STORE_KEY_MAX + 1) <= RK_STORE_KEY_MAX;
+}
+
 size_t rk_redis_build_key(const rk_redis_common_t *c, const char *rule_id, const char *key,
                           rk_algorithm_t alg, char *buf) {
+    if (!key_fits(rule_id, key, alg))
+        return 0;
     const char *alg_name = rk_algorithm_name(alg);
-    if (!rule_id || !key || !alg_name)
-        return 0;
-    size_t rlen = strnlen(rule_id, RK_REDIS_RULE_ID_MAX + 1),
-           klen = strnlen(key, RK_STORE_KEY_MAX + 1);
-    if (rlen == 0 || rlen > RK_REDIS_RULE_ID_MAX || klen > RK_STORE_KEY_MAX)
-        return 0;
-    size_t alen = strlen(alg_name), n = 0;
+    size_t rlen = strlen(rule_id), klen = strlen(key), alen = strlen(alg_name), n = 0;
     memcpy(buf + n, c->prefix, c->prefix_len);
     n += c->prefix_len;
     memcpy(buf + n, ":{", 2);
@@ -129,19 +134,18 @@ size_t rk_redis_build_key(const rk_redis_common_t *c, const char *rule_id, const
     return n;
 }
 
-/* Decimal text of v into buf (24 bytes); its length. */
-bool rk_redis_req_valid(const rk_redis_common_t *c, const rk_store_req_t *req,
-                        const char *lease_id) {
-    char key[RK_REDIS_KEY_BUF];
-    return (unsigned)req->limit.algorithm < RK_ALG_COUNT &&
-           rk_redis_build_key(c, req->rule_id, req->key, req->limit.algorithm, key) > 0 &&
+bool rk_redis_req_valid(const rk_store_req_t *req, const char *lease_id) {
+    return key_fits(req->rule_id, req->key, req->limit.algorithm) &&
            (!lease_id || strnlen(lease_id, RK_REDIS_LEASE_MAX + 1) <= RK_REDIS_LEASE_MAX);
 }
 
-/*
- * Arguments are built in stack buffers: hiredis copies them into its output
- * buffer. The request must have passed rk_redis_req_valid().
- */
+bool rk_redis_reqs_valid(const rk_store_req_t *reqs, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!rk_redis_req_valid(&reqs[i], reqs[i].lease_id))
+            return false;
+    return true;
+}
+
 /* Appends the RESP bulk string "$<len>\r\n<bytes>\r\n" at `at` (room checked by the caller). */
 static char *put_bulk(char *at, const char *bytes, size_t len) {
     *at++ = '$';

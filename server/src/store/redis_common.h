@@ -63,8 +63,9 @@ size_t rk_redis_build_key(const rk_redis_common_t *c, const char *rule_id, const
                           rk_algorithm_t alg, char *buf);
 
 /* Whether a request can be sent at all (bounded names and lease, known algorithm). */
-bool rk_redis_req_valid(const rk_redis_common_t *c, const rk_store_req_t *req,
-                        const char *lease_id);
+bool rk_redis_req_valid(const rk_store_req_t *req, const char *lease_id);
+/* Whether every request of a batch can (each with its own lease id). */
+bool rk_redis_reqs_valid(const rk_store_req_t *reqs, size_t n);
 
 /*
  * Appends one EVALSHA of the request's script to ctx's pipeline (nothing is
