@@ -102,6 +102,25 @@ Test(concurrency, a_full_set_under_churn_stays_exact_and_compact) {
     rk_lease_set_free(&set);
 }
 
+Test(concurrency, any_number_of_expired_leases_is_found_exactly) {
+    /* The search for the first live lease gallops from the oldest: every
+     * count of expired leases, from none to all. */
+    enum { N = 2000, W = 10000 };
+    rk_limit_t lim = CC(N, W);
+    rk_lease_set_t set = {0};
+    char id[16];
+    for (int t = 0; t < N; t++) {
+        snprintf(id, sizeof id, "l%d", t);
+        acquire(&lim, &set, t, 1, id);
+    }
+    for (int k = 0; k <= N; k++) {
+        cr_assert_eq(try_acquire(&lim, &set, W + k - 1, 0, NULL).remaining, k, "%d expired", k);
+        if (k < N)
+            cr_assert_eq(try_acquire(&lim, &set, W + k - 1, k + 1, "x").retry_after_ms, 1);
+    }
+    rk_lease_set_free(&set);
+}
+
 Test(concurrency, denied_request_and_peek_change_nothing) {
     rk_limit_t lim = CC(1, 1000);
     rk_lease_set_t set = {0};

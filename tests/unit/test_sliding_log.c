@@ -117,6 +117,27 @@ Test(sliding_log, the_largest_limit_holds_one_entry_per_unit) {
     rk_log_free(&log);
 }
 
+Test(sliding_log, any_number_of_expired_entries_is_found_exactly) {
+    /* The search for the first live entry gallops from the oldest: every
+     * count of expired entries, from none to all, across the ring's wrap. */
+    enum { N = 2000, W = 10000 };
+    rk_limit_t lim = SL(N, W);
+    rk_log_t log = {0};
+    for (int t = 0; t < N; t++)
+        log_decide(&lim, &log, t, 1);
+    const int base = 2 * W; /* every entry above has expired: the ring wraps */
+    for (int i = 0; i < N; i++)
+        cr_assert(log_decide(&lim, &log, base + i, 1).allowed, "i=%d", i);
+    cr_assert_neq(log.head, 0);
+    for (int k = 0; k <= N; k++) {
+        rk_decision_t d = log_try(&lim, &log, base + W + k - 1, 0);
+        cr_assert_eq(d.remaining, k, "%d entries expired", k);
+        if (k < N)
+            cr_assert_eq(log_try(&lim, &log, base + W + k - 1, k + 1).retry_after_ms, 1);
+    }
+    rk_log_free(&log);
+}
+
 Test(sliding_log, retry_after_and_reset_are_exact_in_random_sequences) {
     for (int walk = 0; walk < 150; walk++) {
         rk_limit_t lim = SL(fx_rand(1, 8), fx_rand(1, 3) == 1 ? fx_rand(1, 7) : 1000);

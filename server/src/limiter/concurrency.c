@@ -11,8 +11,9 @@
  * acquisition, so a new lease always expires last and is appended. The
  * limit is bounded by RK_CONCURRENCY_LIMIT_MAX. Expired leases are dropped
  * only when a lease is acquired (a denied request or a peek writes nothing).
- * An acquire costs a binary search plus the expired leases it sums, never a
- * walk over the live ones.
+ * The set keeps the expiries of its first and last leases, so an acquire
+ * that drops nothing reads no lease, and one that drops k reads O(log k)
+ * leases near the head; it never walks the live ones.
  *
  * - allowed iff live units + cost <= limit;
  * - remaining = limit - live units (after the request), at least 0;
@@ -42,15 +43,28 @@ typedef struct {
 } lease_view_t;
 
 static int64_t last_expiry_ms(const rk_lease_set_t *set) {
-    return set->leases[set->len - 1].expires_ms;
+    return set->last_expiry_ms;
 }
 
-/* The first lease of the set live at now (set->len when none is). */
+/*
+ * The first lease of the set live at now (set->len when none is). It
+ * gallops from the oldest lease, so k expired leases cost O(log k) reads
+ * near the head, where a binary search over the set would read O(log n)
+ * cache lines spread over it (the array of a busy key spans many pages).
+ */
 static uint32_t first_live_at(const rk_lease_set_t *set, int64_t now) {
-    uint32_t lo = set->head, hi = set->len;
-    while (lo < hi) {
+    const rk_lease_t *l = set->leases;
+    if (set->head == set->len || set->first_expiry_ms > now)
+        return set->head;
+    uint32_t lo = set->head, step = 1; /* l[lo] has expired */
+    while (step < set->len - lo && l[lo + step].expires_ms <= now) {
+        lo += step;
+        step = step <= (set->len - lo) / 2 ? step * 2 : set->len - lo;
+    }
+    uint32_t hi = step < set->len - lo ? lo + step : set->len;
+    for (lo++; lo < hi;) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (set->leases[mid].expires_ms <= now)
+        if (l[mid].expires_ms <= now)
             lo = mid + 1;
         else
             hi = mid;
@@ -86,11 +100,15 @@ static int64_t lease_retry_ms(const rk_lease_set_t *set, const lease_view_t *v, 
 
 /* Drops the leases before `first` (expired). */
 static void lease_drop_before(rk_lease_set_t *set, uint32_t first) {
+    if (first == set->head)
+        return;
     for (uint32_t i = set->head; i < first; i++)
         set->units -= set->leases[i].units;
     set->head = first;
     if (set->head == set->len)
         set->head = set->len = 0;
+    else
+        set->first_expiry_ms = set->leases[first].expires_ms;
 }
 
 /*
@@ -106,15 +124,18 @@ static rk_status_t lease_append(rk_lease_set_t *set, const rk_lease_t *lease) {
         set->head = 0;
     }
     if (set->len == set->cap) {
-        uint32_t cap = set->cap ? set->cap * 2 : 4;
+        uint32_t cap = set->cap ? set->cap * 2 : 2;
         rk_lease_t *leases = realloc(set->leases, (size_t)cap * sizeof *leases);
         if (!leases)
             return RK_ERR;
         set->leases = leases;
         set->cap = cap;
     }
+    if (set->len == set->head)
+        set->first_expiry_ms = lease->expires_ms;
     set->leases[set->len++] = *lease;
     set->units += lease->units;
+    set->last_expiry_ms = lease->expires_ms;
     return RK_OK;
 }
 
@@ -160,6 +181,10 @@ bool rk_lease_release(rk_lease_set_t *set, int64_t now_ms, const char *lease_id)
             memmove(set->leases + i, set->leases + i + 1,
                     (size_t)(set->len - i - 1) * sizeof *set->leases);
             set->len--;
+            if (set->len > set->head) {
+                set->first_expiry_ms = set->leases[set->head].expires_ms;
+                set->last_expiry_ms = set->leases[set->len - 1].expires_ms;
+            }
             break;
         }
     }

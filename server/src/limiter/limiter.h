@@ -141,6 +141,9 @@ typedef struct {
     rk_lease_t *leases; /* owned; the set is leases[head, len), by expiry */
     uint32_t head, len, cap;
     int64_t units; /* the units of leases[head, len), expired or not */
+    /* the expiries of leases[head] and leases[len - 1] (when len > head):
+     * an acquire that drops no lease reads none */
+    int64_t first_expiry_ms, last_expiry_ms;
 } rk_lease_set_t;
 
 /*
@@ -149,8 +152,8 @@ typedef struct {
  * cost <= limit. Lease ids are unique (ratekitd draws them at random): an id
  * already in the set is not looked for. cost 0 peeks (lease_id may then be
  * NULL). Expired leases are dropped when a lease is acquired. RK_ERR on OOM,
- * or for a missing or too long id with cost > 0. O(log leases), amortized,
- * plus the expired leases it drops; see concurrency.c.
+ * or for a missing or too long id with cost > 0. O(1) amortized, plus the
+ * expired leases it drops (whose units it subtracts); see concurrency.c.
  */
 rk_status_t rk_lease_acquire(const rk_limit_t *lim, rk_lease_set_t *set, int64_t now_ms,
                              int64_t cost, const char *lease_id, rk_decision_t *out);

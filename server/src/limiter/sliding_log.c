@@ -23,8 +23,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cap is a power of two (4, doubled as needed), so a mask wraps the ring. */
 static int64_t log_at(const rk_log_t *log, uint32_t i) {
-    return log->ts[(log->head + i) % log->cap];
+    return log->ts[(log->head + i) & (log->cap - 1)];
+}
+
+/*
+ * The index (from head) of the first entry later than `cut`, log->len when
+ * none is. It gallops from the oldest entry, so finding k expired entries
+ * costs O(log k) reads near the head, and none expired costs one: a binary
+ * search over the whole log would read O(log n) cache lines spread over it.
+ */
+static uint32_t log_first_after(const rk_log_t *log, int64_t cut) {
+    if (log->len == 0 || log_at(log, 0) > cut)
+        return 0;
+    uint32_t lo = 0, bound = 1; /* log_at(lo) <= cut */
+    while (bound < log->len && log_at(log, bound) <= cut) {
+        lo = bound;
+        bound = bound <= log->len / 2 ? bound * 2 : log->len;
+    }
+    uint32_t hi = bound < log->len ? bound : log->len;
+    for (lo++; lo < hi;) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (log_at(log, mid) <= cut)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 typedef struct {
@@ -35,7 +61,7 @@ typedef struct {
     int64_t window_ms;   /* bounded */
 } log_view_t;
 
-/* Reads the log as of now_ms (never writes it). O(log n). */
+/* Reads the log as of now_ms (never writes it). */
 static log_view_t log_view(const rk_limit_t *lim, const rk_log_t *log, int64_t now_ms) {
     log_view_t v;
     v.limit = rk_clamp(lim->limit, 1, RK_SLIDING_LOG_LIMIT_MAX);
@@ -43,28 +69,19 @@ static log_view_t log_view(const rk_limit_t *lim, const rk_log_t *log, int64_t n
     v.now = rk_bound_now(now_ms);
     if (log->len > 0)
         v.now = rk_max64(v.now, log_at(log, log->len - 1));
-    int64_t expired_at_or_before = v.now - v.window_ms;
-    uint32_t lo = 0, hi = log->len; /* first index with ts > expired_at_or_before */
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (log_at(log, mid) <= expired_at_or_before)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    v.first_live = lo;
-    v.live = (int64_t)(log->len - lo);
+    v.first_live = log_first_after(log, v.now - v.window_ms);
+    v.live = (int64_t)(log->len - v.first_live);
     return v;
 }
 
 /* Makes room for `more` entries after dropping the expired ones; RK_ERR on OOM. */
 static rk_status_t log_reserve(rk_log_t *log, uint32_t drop, uint32_t more) {
-    log->head = log->cap ? (log->head + drop) % log->cap : 0;
+    log->head = log->cap ? (log->head + drop) & (log->cap - 1) : 0;
     log->len -= drop;
     uint32_t need = log->len + more;
     if (need <= log->cap)
         return RK_OK;
-    uint32_t cap = log->cap ? log->cap : 16;
+    uint32_t cap = log->cap ? log->cap : 4;
     while (cap < need)
         cap *= 2;
     int64_t *ts = malloc((size_t)cap * sizeof *ts);
@@ -91,7 +108,7 @@ rk_status_t rk_log_decide(const rk_limit_t *lim, rk_log_t *log, int64_t now_ms, 
         if (log_reserve(log, v.first_live, (uint32_t)cost) != RK_OK)
             return RK_ERR;
         for (int64_t i = 0; i < cost; i++)
-            log->ts[(log->head + log->len++) % log->cap] = v.now;
+            log->ts[(log->head + log->len++) & (log->cap - 1)] = v.now;
         v.first_live = 0;
         v.live = log->len;
     }
