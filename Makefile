@@ -173,8 +173,12 @@ build/memory-per-key: loadtest/memory_per_key.c $(filter-out build/obj/server/sr
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS_COMMON) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+build/deep-keys: loadtest/deep_keys.c $(filter-out build/obj/server/src/main.o,$(OBJ))
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS_COMMON) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 # Not part of `make test`: slow (about 5 minutes) and noisy. Writes loadtest/results/.
-bench: build/ratekitd build/ratekit-load build/trivial-mhd build/memory-per-key
+bench: build/ratekitd build/ratekit-load build/trivial-mhd build/memory-per-key build/deep-keys
 	@$(PYTHON) loadtest/bench.py
 
 # ---- tests -----------------------------------------------------------------
@@ -201,11 +205,13 @@ screenshots: all build/ratekitd-san
 		node --test --test-concurrency=1 e2e/
 
 # ---- hygiene ---------------------------------------------------------------
+FORMATTED = $(SRC) $(HDR) $(UNIT_SRC) $(STORE_SRC) $(LOAD_SRC) $(wildcard loadtest/*.c loadtest/load/*.h)
+
 format:
-	clang-format -i $(SRC) $(HDR) $(UNIT_SRC) $(STORE_SRC)
+	clang-format -i $(FORMATTED)
 
 format-check:
-	@clang-format --dry-run --Werror $(SRC) $(HDR) $(UNIT_SRC) $(STORE_SRC) && echo "clang-format: clean"
+	@clang-format --dry-run --Werror $(FORMATTED) && echo "clang-format: clean"
 
 lint: $(GEN)
 	clang-tidy --quiet $(SRC) -- $(CFLAGS_COMMON)

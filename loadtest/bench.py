@@ -39,6 +39,7 @@ LOAD = os.path.join(ROOT, "build", "ratekit-load")
 RATEKITD = os.path.join(ROOT, "build", "ratekitd")
 TRIVIAL_MHD = os.path.join(ROOT, "build", "trivial-mhd")
 MEMORY_PER_KEY = os.path.join(ROOT, "build", "memory-per-key")
+DEEP_KEYS = os.path.join(ROOT, "build", "deep-keys")
 PEERS = os.path.join(ROOT, "loadtest", "peers")
 RESULTS = os.path.join(ROOT, "loadtest", "results")
 TOKEN_BUCKET_LUA = os.path.join(ROOT, "lua", "token_bucket.lua")
@@ -55,6 +56,8 @@ WINDOW_MS = 3600000
 FIXED_STATE = ["fixed_window", "sliding_window", "token_bucket", "gcra", "leaky_bucket"]
 HOT_LIMIT = 10         # the hot key: denied after its first 10 requests
 KEYS = 10000
+DEEP_KEYS_DEPTH = 300  # checks per key before deep-keys times them (the HTTP rows'
+                       # sliding_log and concurrency keys reach about 120 entries)
 BUSY_SHARE = 0.10      # a row is flagged when other processes used more of the CPU
 
 
@@ -212,7 +215,7 @@ def install_dependencies():
         say("npm ci in loadtest/peers/express")
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=express,
                        check=True, stdout=subprocess.DEVNULL)
-    for path in (LOAD, RATEKITD, TRIVIAL_MHD, MEMORY_PER_KEY):
+    for path in (LOAD, RATEKITD, TRIVIAL_MHD, MEMORY_PER_KEY, DEEP_KEYS):
         if not os.access(path, os.X_OK):
             raise SystemExit(f"bench: {path} is missing: run `make bench`")
 
@@ -430,6 +433,7 @@ class Bench:
         self.rows = []       # dicts: name, kind, closed, open
         self.store_refs = []  # redis-benchmark rows
         self.memory = {}      # alg -> {"embedded": B/key, "redis": B/key}
+        self.deep_keys = {}   # "keys", "depth", alg -> ns per check
 
     def load(self, label, url, extra, rate=None, warmup=None):
         """One ratekit-load run; returns its JSON result."""
@@ -534,6 +538,20 @@ class Bench:
         say("embedded bytes/key at %d keys: %s" % (self.args.memory_keys, ", ".join(
             f"{a} {v.get('embedded', 0):.0f}" for a, v in self.memory.items())))
 
+    def embedded_deep_keys(self):
+        out = subprocess.run([DEEP_KEYS, str(DEEP_KEYS_DEPTH)], capture_output=True, text=True,
+                             timeout=600)
+        for line in out.stdout.splitlines():
+            m = re.match(r"(\d+) keys, (\d+) allowed checks", line)
+            if m:
+                self.deep_keys.update(keys=int(m.group(1)), depth=int(m.group(2)))
+            m = re.match(r"(\w+)\s+([\d.]+) ns/check", line)
+            if m:
+                self.deep_keys[m.group(1)] = float(m.group(2))
+        if out.returncode != 0:
+            say(f"deep-keys failed: {out.stderr.strip()[-300:]}")
+        say("embedded store alone, deep keys: " + out.stdout.strip().replace("\n", "; "))
+
     def redis_memory(self, ratekitd_port, redis_port):
         for alg in ALGORITHMS:
             rule, key = "mem-" + alg.replace("_", "-"), "user-0000001"
@@ -614,6 +632,7 @@ def run_all(b, procs, work):
     procs.stop_all()  # Redis and the cluster's nodes
 
     b.embedded_memory()
+    b.embedded_deep_keys()
 
 
 # ---- the table -----------------------------------------------------------------
@@ -662,6 +681,12 @@ def build_table(b):
         if "embedded" in m:
             lines.append(f"| memory: embedded {alg}, {a.memory_keys:,} keys | "
                          f"{m['embedded']:.1f} B/key | | | | | | |")
+    deep, tb = b.deep_keys, b.deep_keys.get("token_bucket")
+    for alg in ("token_bucket", "sliding_log", "concurrency"):
+        if alg in deep:
+            versus = f" ({deep[alg] / tb:.2f}x token_bucket)" if tb and alg != "token_bucket" else ""
+            lines.append(f"| embedded store alone, {deep['keys']:,} keys after {deep['depth']} "
+                         f"checks each: {alg} | {deep[alg]:,.0f} ns/check{versus} | | | | | | |")
     for alg in ALGORITHMS:
         m = b.memory.get(alg, {})
         if "redis" in m:
@@ -790,6 +815,7 @@ def write_results(b, machine, table, goals, elapsed, day=None, base=None):
         settings = {k: v for k, v in vars(a).items() if k != "render"}
         json.dump({"date": day, "machine": machine, "settings": settings, "rows": b.rows,
                    "store_references": b.store_refs, "memory_bytes_per_key": b.memory,
+                   "deep_keys_ns_per_check": b.deep_keys,
                    "targets": goals, "elapsed_s": round(elapsed, 1)}, f, indent=1)
     return base
 
@@ -821,6 +847,7 @@ def main():
         b = Bench(args, None, None)
         b.rows, b.store_refs, b.memory = (saved["rows"], saved["store_references"],
                                           saved["memory_bytes_per_key"])
+        b.deep_keys = saved.get("deep_keys_ns_per_check", {})
         table, goals = build_table(b), targets(b)
         base = write_results(b, saved["machine"], table, goals, saved["elapsed_s"],
                              day=saved["date"], base=os.path.splitext(args.render)[0])

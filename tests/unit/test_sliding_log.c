@@ -58,6 +58,19 @@ Test(sliding_log, counts_exactly_the_units_of_the_last_window) {
     rk_log_free(&log);
 }
 
+Test(sliding_log, entries_left_after_a_partial_expiry_all_count) {
+    rk_limit_t lim = SL(3, 1000);
+    rk_log_t log = {0};
+    for (int t = 0; t <= 20; t += 10)
+        cr_assert(log_decide(&lim, &log, t, 1).allowed);
+    cr_assert(log_decide(&lim, &log, 1005, 1).allowed, "the entry of 0 has expired");
+    rk_decision_t d = log_decide(&lim, &log, 1009, 1); /* 10, 20 and 1005 are live */
+    cr_assert_not(d.allowed);
+    cr_assert_eq(d.retry_after_ms, 1);
+    cr_assert(log_decide(&lim, &log, 1010, 1).allowed);
+    rk_log_free(&log);
+}
+
 Test(sliding_log, denied_request_and_peek_change_nothing) {
     rk_limit_t lim = SL(2, 100);
     rk_log_t log = {0};

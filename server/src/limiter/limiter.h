@@ -119,6 +119,9 @@ typedef struct {
     uint32_t cap; /* allocated entries */
     uint32_t head;
     uint32_t len;
+    /* the first and the last entries (when len > 0): a check that drops no
+     * entry reads none before it appends */
+    int64_t oldest_ms, newest_ms;
 } rk_log_t;
 
 /* Decides against the log; grows it as needed. RK_ERR only on OOM. */

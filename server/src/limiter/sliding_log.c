@@ -1,7 +1,9 @@
 /*
  * sliding_log.c — the exact sliding window: one timestamp per admitted unit.
  *
- * State (rk_log_t): a ring buffer of timestamps (ms), oldest first. An
+ * State (rk_log_t): a ring buffer of timestamps (ms), oldest first, and
+ * copies of its first and last ones, so that a check that drops nothing
+ * reads no entry of a log spread over many pages before it appends. An
  * entry admitted at t is live while now < t + window. Lua: a sorted set,
  * score = timestamp, member "<timestamp>:<n>" (n = 0, 1, ... among the
  * entries of that millisecond, so every unit is its own member).
@@ -31,11 +33,11 @@ static int64_t log_at(const rk_log_t *log, uint32_t i) {
 /*
  * The index (from head) of the first entry later than `cut`, log->len when
  * none is. It gallops from the oldest entry, so finding k expired entries
- * costs O(log k) reads near the head, and none expired costs one: a binary
+ * costs O(log k) reads near the head, and none expired costs none: a binary
  * search over the whole log would read O(log n) cache lines spread over it.
  */
 static uint32_t log_first_after(const rk_log_t *log, int64_t cut) {
-    if (log->len == 0 || log_at(log, 0) > cut)
+    if (log->len == 0 || log->oldest_ms > cut)
         return 0;
     uint32_t lo = 0, bound = 1; /* log_at(lo) <= cut */
     while (bound < log->len && log_at(log, bound) <= cut) {
@@ -68,7 +70,7 @@ static log_view_t log_view(const rk_limit_t *lim, const rk_log_t *log, int64_t n
     v.window_ms = rk_clamp(lim->window_ms, 1, RK_WINDOW_MS_MAX);
     v.now = rk_bound_now(now_ms);
     if (log->len > 0)
-        v.now = rk_max64(v.now, log_at(log, log->len - 1));
+        v.now = rk_max64(v.now, log->newest_ms);
     v.first_live = log_first_after(log, v.now - v.window_ms);
     v.live = (int64_t)(log->len - v.first_live);
     return v;
@@ -78,6 +80,8 @@ static log_view_t log_view(const rk_limit_t *lim, const rk_log_t *log, int64_t n
 static rk_status_t log_reserve(rk_log_t *log, uint32_t drop, uint32_t more) {
     log->head = log->cap ? (log->head + drop) & (log->cap - 1) : 0;
     log->len -= drop;
+    if (drop > 0 && log->len > 0)
+        log->oldest_ms = log_at(log, 0);
     uint32_t need = log->len + more;
     if (need <= log->cap)
         return RK_OK;
@@ -107,13 +111,16 @@ rk_status_t rk_log_decide(const rk_limit_t *lim, rk_log_t *log, int64_t now_ms, 
     if (out->allowed && cost > 0) {
         if (log_reserve(log, v.first_live, (uint32_t)cost) != RK_OK)
             return RK_ERR;
+        if (log->len == 0)
+            log->oldest_ms = v.now;
         for (int64_t i = 0; i < cost; i++)
             log->ts[(log->head + log->len++) & (log->cap - 1)] = v.now;
+        log->newest_ms = v.now;
         v.first_live = 0;
         v.live = log->len;
     }
     out->remaining = rk_max64(0, v.limit - v.live);
-    out->reset_ms = v.live > 0 ? log_at(log, log->len - 1) + v.window_ms - v.now : 0;
+    out->reset_ms = v.live > 0 ? log->newest_ms + v.window_ms - v.now : 0;
     if (!out->allowed) {
         if (cost > v.limit) {
             out->retry_after_ms = rk_retry_never(out->reset_ms, v.window_ms);
@@ -128,7 +135,7 @@ rk_status_t rk_log_decide(const rk_limit_t *lim, rk_log_t *log, int64_t now_ms, 
 
 int64_t rk_log_ttl_ms(const rk_limit_t *lim, const rk_log_t *log, int64_t now_ms) {
     log_view_t v = log_view(lim, log, now_ms);
-    return v.live > 0 ? log_at(log, log->len - 1) + v.window_ms - v.now : 0;
+    return v.live > 0 ? log->newest_ms + v.window_ms - v.now : 0;
 }
 
 void rk_log_free(rk_log_t *log) {
