@@ -56,8 +56,9 @@ WINDOW_MS = 3600000
 FIXED_STATE = ["fixed_window", "sliding_window", "token_bucket", "gcra", "leaky_bucket"]
 HOT_LIMIT = 10         # the hot key: denied after its first 10 requests
 KEYS = 10000
-DEEP_KEYS_DEPTH = 300  # checks per key before deep-keys times them (the HTTP rows'
-                       # sliding_log and concurrency keys reach about 120 entries)
+DEEP_KEYS_DEPTH = 300  # checks per key before deep-keys times them: deeper than the
+                       # HTTP rows leave a key (145 sliding_log entries, 120 leases in
+                       # run 7: their requests over 3 rounds, warm-ups included, / KEYS)
 BUSY_SHARE = 0.10      # a row is flagged when other processes used more of the CPU
 
 

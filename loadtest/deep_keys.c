@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common.h"
 #include "store/store.h"
 
 #define KEYS 10000
@@ -39,19 +40,13 @@ static double mono_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The 32 hex digits of n, zero-padded (snprintf would cost more than the check). */
-static void hex_id(uint64_t n, char out[RK_LEASE_ID_LEN + 1]) {
-    for (int i = RK_LEASE_ID_LEN - 1; i >= 0; i--, n >>= 4)
-        out[i] = "0123456789abcdef"[n & 15];
-    out[RK_LEASE_ID_LEN] = '\0';
-}
-
 /* One allowed check of key k; the clock moves 1 ms every 100 checks. */
 static int check(bench_t *b, unsigned k) {
     char key[16] = "user-", lease[RK_LEASE_ID_LEN + 1];
     for (int i = 9; i >= 5; i--, k /= 10)
         key[i] = (char)('0' + k % 10);
-    hex_id(b->checks, lease);
+    uint64_t id[2] = {b->checks, 0}; /* a fresh 32-digit id (snprintf would cost more) */
+    rk_hex(id, sizeof id, lease);
     rk_store_req_t r = {.rule_id = "bench",
                         .key = key,
                         .limit = b->limit,

@@ -42,10 +42,6 @@ typedef struct {
     int64_t live_units;
 } lease_view_t;
 
-static int64_t last_expiry_ms(const rk_lease_set_t *set) {
-    return set->last_expiry_ms;
-}
-
 /*
  * The first lease of the set live at now (set->len when none is). It
  * gallops from the oldest lease, so k expired leases cost O(log k) reads
@@ -79,7 +75,7 @@ static lease_view_t lease_view(const rk_limit_t *lim, const rk_lease_set_t *set,
     v.window_ms = rk_clamp(lim->window_ms, 1, RK_WINDOW_MS_MAX);
     v.now = rk_bound_now(now_ms);
     if (set->len > set->head)
-        v.now = rk_max64(v.now, rk_clamp(last_expiry_ms(set), 0, LEASE_EXPIRY_MAX) - v.window_ms);
+        v.now = rk_max64(v.now, rk_clamp(set->last_expiry_ms, 0, LEASE_EXPIRY_MAX) - v.window_ms);
     v.first_live = first_live_at(set, v.now);
     v.live_units = set->units;
     for (uint32_t i = set->head; i < v.first_live; i++)
@@ -95,7 +91,7 @@ static int64_t lease_retry_ms(const rk_lease_set_t *set, const lease_view_t *v, 
         if (to_free <= 0)
             return set->leases[i].expires_ms - v->now;
     }
-    return last_expiry_ms(set) - v->now; /* not reached: the live leases hold enough */
+    return set->last_expiry_ms - v->now; /* not reached: the live leases hold enough */
 }
 
 /* Drops the leases before `first` (expired). */
@@ -160,7 +156,7 @@ rk_status_t rk_lease_acquire(const rk_limit_t *lim, rk_lease_set_t *set, int64_t
         held = v.live_units + cost;
     }
     out->remaining = rk_max64(0, v.limit - held);
-    out->reset_ms = held > 0 ? last_expiry_ms(set) - v.now : 0;
+    out->reset_ms = held > 0 ? set->last_expiry_ms - v.now : 0;
     if (!out->allowed)
         out->retry_after_ms = cost > v.limit ? rk_retry_never(out->reset_ms, v.window_ms)
                                              : lease_retry_ms(set, &v, cost);
@@ -188,7 +184,7 @@ bool rk_lease_release(rk_lease_set_t *set, int64_t now_ms, const char *lease_id)
             break;
         }
     }
-    if (set->len == set->head || last_expiry_ms(set) <= now) {
+    if (set->len == set->head || set->last_expiry_ms <= now) {
         set->head = set->len = 0;
         set->units = 0;
     }
@@ -199,7 +195,7 @@ int64_t rk_lease_ttl_ms(const rk_lease_set_t *set, int64_t now_ms) {
     int64_t now = rk_bound_now(now_ms);
     if (set->len == set->head)
         return 0;
-    return rk_max64(0, last_expiry_ms(set) - now);
+    return rk_max64(0, set->last_expiry_ms - now);
 }
 
 void rk_lease_set_free(rk_lease_set_t *set) {
