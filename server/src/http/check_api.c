@@ -285,7 +285,7 @@ static enum MHD_Result handle_batch(rk_request_t *req) {
     return rk_decide_then_answer(req, items, nok, answer_batch, (uintptr_t)b);
 }
 
-/* A release while its connection is suspended (in the request's job area). */
+/* A release while its request is parked (in the request's job area). */
 typedef struct {
     rk_store_req_t sreq;
     char text[RK_RULE_ID_MAX + RK_LEASE_ID_LEN + RK_STORE_KEY_MAX + 4]; /* id, lease, key */
@@ -319,7 +319,7 @@ static void release_done(void *ctx, rk_status_t st) {
 /*
  * POST /v1/release {"lease": "<rule>.<id>.<key>"}: ends a lease.
  * Answers {"released": true|false}. On a store that answers
- * asynchronously, the connection waits suspended, as a check does.
+ * asynchronously, the request waits parked, as a check does.
  */
 static enum MHD_Result handle_release(rk_request_t *req) {
     enum MHD_Result sent;
@@ -356,7 +356,7 @@ static enum MHD_Result handle_release(rk_request_t *req) {
     }
     j->req = req;
     req->resume = release_resumed;
-    MHD_suspend_connection(req->conn); /* before the store can resume it */
+    rk_request_park(req); /* before the store can resume it */
     if (store->ops->release_async(store, &j->sreq, dot1 + 1, &j->released, release_done, j) !=
         RK_OK)
         release_done(j, RK_ERR);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 /*
- * A check decided while its connection is suspended. Everything it needs
+ * A check decided while its request is parked. Everything it needs
  * lives until the request completes: in the request's job area, or, when
  * its items do not fit there (a batch, a request many rules match), in a
  * block of rk_request_alloc(). The items go to the store in jobs of
@@ -92,7 +92,7 @@ enum MHD_Result rk_decide_then_answer(rk_request_t *req, rk_check_item_t *items,
     atomic_init(&p->waiting, submit);
     req->resume = answer_resumed;
     req->resume_ctx = p;
-    MHD_suspend_connection(req->conn);  /* before the store can resume it */
+    rk_request_park(req);               /* before the store can resume it */
     for (size_t j = 0; j < submit; j++) /* p may be gone once the last is answered */
         rk_check_submit(&p->jobs[j], decided, p);
     return MHD_YES;

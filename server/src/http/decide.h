@@ -1,9 +1,9 @@
 /*
  * decide.h — decides the items of a request and then answers it, without
  * holding a pool thread while the store works: on a store that answers
- * asynchronously (Redis), the connection is suspended, the check joins the
- * round trip shared with the other checks in flight, and the answer is
- * written when the connection is resumed. Used by /v1/check, /v1/check/batch
+ * asynchronously (Redis), the request is parked (rk_request_park), the
+ * check joins the round trip shared with the other checks in flight, and
+ * the answer is written when the request is resumed. Used by /v1/check, /v1/check/batch
  * and /v1/auth.
  */
 #ifndef RK_DECIDE_H

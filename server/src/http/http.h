@@ -57,7 +57,17 @@ const char *rk_request_header(const rk_request_t *req, const char *name);
 char *rk_request_answer_buf(rk_request_t *req, size_t *cap);
 
 /*
- * Resumes the suspended connection of req, from any thread, and wakes the
+ * Makes req wait for rk_request_resume() called on this thread (a store's
+ * answer on an event loop, loop.h), before the work that resumes it starts.
+ * On a loop the connection is not suspended: suspending and resuming cost
+ * two epoll_ctl calls, as much as the rest of a check's system calls.
+ * libmicrohttpd calls its handler again each round, which answers nothing
+ * until woken. Off a loop, the connection is suspended.
+ */
+void rk_request_park(rk_request_t *req);
+
+/*
+ * Resumes the suspended (or parked) connection of req, from any thread, and wakes the
  * event loop that serves it (loop.h) when that is another thread's. The
  * last touch of req: the request may end as soon as it is resumed.
  */

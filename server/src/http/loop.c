@@ -21,13 +21,16 @@
 
 enum { RUNNING, QUIESCING, STOPPING };
 
+enum { RK_LOOP_PARKED_WAIT_MS = 1 };
+
 struct rk_loop {
     struct MHD_Daemon *daemon;
     int epoll_fd;       /* the daemon's */
     int wake_fd;        /* eventfd: the phase changed */
     _Atomic int *phase; /* the loops' shared phase */
     bool quiesced;
-    bool resumed; /* a connection was resumed on this thread since the daemon last ran */
+    bool resumed;    /* a connection was resumed on this thread since the daemon last ran */
+    unsigned parked; /* requests parked on this loop, not woken yet */
     rk_loop_source_t *source;
     pthread_t thread;
     bool started;
@@ -78,6 +81,11 @@ static int poll_timeout(rk_loop_t *lp) {
     MHD_UNSIGNED_LONG_LONG mhd_ms;
     if (MHD_get_timeout(lp->daemon, &mhd_ms) == MHD_YES)
         wait = mhd_ms > INT_MAX ? INT_MAX : (int64_t)mhd_ms;
+    /* Parked requests make that 0 (the daemon would call their handlers in a
+     * busy loop): wait for the source that wakes them, but not long, since
+     * another connection may have work the daemon left for its next run. */
+    if (wait == 0 && lp->parked > 0)
+        wait = RK_LOOP_PARKED_WAIT_MS;
     rk_loop_source_t *src = lp->source;
     if (src && src->deadline_ms > 0) {
         int64_t left = src->deadline_ms - rk_mono_ms();
@@ -148,6 +156,10 @@ void rk_loop_resumed(rk_loop_t *loop) {
         loop->resumed = true;
     else
         poke(loop->wake_fd);
+}
+
+void rk_loop_parked(rk_loop_t *loop, int delta) {
+    loop->parked += (unsigned)delta;
 }
 
 rk_loops_t *rk_loops_start(struct MHD_Daemon *const *daemons, unsigned n) {

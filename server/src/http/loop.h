@@ -7,9 +7,10 @@
  * the listening socket) and the store's connections for that thread: the
  * checks a round of HTTP work submits go out together when the round ends
  * (on Redis in one pipelined write whose replies the loop reads as they
- * come; on a cluster in one batch the loop waits for), and the connections
- * they suspended are resumed by the same thread. Nothing crosses threads on
- * the way: no queue, no lock, no wake-up of another thread.
+ * come; on a cluster in one batch the loop waits for), and the requests
+ * they parked (rk_request_park) are resumed by the same thread. Nothing
+ * crosses threads on the way: no queue, no lock, no wake-up of another
+ * thread.
  *
  * A store plugs in through an rk_loop_source_t on the loop of the calling
  * thread (rk_loop_source()).
@@ -70,6 +71,14 @@ rk_loops_t *rk_loops_start(struct MHD_Daemon *const *daemons, unsigned n);
  * the loop is woken.
  */
 void rk_loop_resumed(rk_loop_t *loop);
+
+/*
+ * Counts the requests parked on loop (rk_request_park), delta +1 or -1, on
+ * the loop's thread. A parked request keeps libmicrohttpd's timeout at 0;
+ * while some are, the loop waits for its source instead, a millisecond at
+ * most.
+ */
+void rk_loop_parked(rk_loop_t *loop, int delta);
 
 /* Stops accepting new connections (each loop quiesces its own daemon). */
 void rk_loops_quiesce(rk_loops_t *loops);

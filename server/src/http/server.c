@@ -46,6 +46,10 @@ typedef struct {
     char *body;      /* inline_body, or heap when larger */
     size_t body_len, body_cap;
     bool too_large;
+    /* Waiting on its loop without being suspended (rk_request_park): until
+     * woken, its handler answers nothing each time libmicrohttpd calls it. */
+    bool parked, woken;
+    bool orphaned;                /* its connection closed while parked: freed when woken */
     struct request_block *blocks; /* rk_request_alloc()'s, freed at completion */
     char actor[64];
     char params_buf[PARAMS_BUF];
@@ -165,8 +169,38 @@ char *rk_request_answer_buf(rk_request_t *req, size_t *cap) {
     return st->answer;
 }
 
+/* Everything a request holds, given back at its completion. */
+static void request_free(request_state_t *st) {
+    if (st->body != st->inline_body)
+        free(st->body);
+    free_blocks(st);
+    state_free(st);
+}
+
+void rk_request_park(rk_request_t *req) {
+    request_state_t *st = req->state;
+    if (!st->loop) {
+        MHD_suspend_connection(req->conn);
+        return;
+    }
+    st->parked = true;
+    st->woken = false;
+    rk_loop_parked(st->loop, 1);
+}
+
 void rk_request_resume(rk_request_t *req) {
-    rk_loop_t *loop = ((request_state_t *)req->state)->loop; /* read first: req may end */
+    request_state_t *st = req->state;
+    rk_loop_t *loop = st->loop; /* read first: req may end */
+    if (st->parked) {
+        rk_loop_parked(loop, -1);
+        if (st->orphaned) {
+            request_free(st);
+            return;
+        }
+        st->woken = true; /* answered the next time the daemon calls its handler */
+        rk_loop_resumed(loop);
+        return;
+    }
     MHD_resume_connection(req->conn);
     if (loop)
         rk_loop_resumed(loop);
@@ -420,6 +454,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (st->req.responded)
         return MHD_YES;
     if (st->req.resume) { /* resumed: the handler that suspended it answers */
+        if (st->parked && !st->woken)
+            return MHD_YES; /* still waiting: libmicrohttpd calls again next round */
+        st->parked = false;
         rk_handler_t resume = st->req.resume;
         st->req.resume = NULL;
         return resume(&st->req);
@@ -437,11 +474,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     request_state_t *st = *req_cls;
     if (!st)
         return;
-    if (st->body != st->inline_body)
-        free(st->body);
-    free_blocks(st);
-    state_free(st);
     *req_cls = NULL;
+    if (st->parked && !st->woken)
+        st->orphaned = true; /* the store still writes in it: freed when it answers */
+    else
+        request_free(st);
     atomic_fetch_sub_explicit(&l->inflight, 1, memory_order_relaxed);
 }
 
