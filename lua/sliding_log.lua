@@ -70,7 +70,12 @@ if live > 0 then
 end
 if allowed and cost > 0 then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(expired_at_or_before))
-    local n = redis.call('ZCOUNT', key, fmt(now), fmt(now))
+    -- Units already admitted in this millisecond (only when the newest
+    -- entry is of now: now is never before it).
+    local n = 0
+    if newest[2] and tonumber(newest[2]) == now then
+        n = redis.call('ZCOUNT', key, fmt(now), fmt(now))
+    end
     local score = fmt(now)
     local i = 0
     while i < cost do
