@@ -3,8 +3,8 @@
  * holding a pool thread while the store works: on a store that answers
  * asynchronously (Redis), the request is parked (rk_request_park), the
  * check joins the round trip shared with the other checks in flight, and
- * the answer is written when the request is resumed. Used by /v1/check, /v1/check/batch
- * and /v1/auth.
+ * the answer is written when the request is resumed. Used by /v1/check,
+ * /v1/check/batch and /v1/auth.
  */
 #ifndef RK_DECIDE_H
 #define RK_DECIDE_H

@@ -67,8 +67,9 @@ char *rk_request_answer_buf(rk_request_t *req, size_t *cap);
 void rk_request_park(rk_request_t *req);
 
 /*
- * Resumes the suspended (or parked) connection of req, from any thread, and wakes the
- * event loop that serves it (loop.h) when that is another thread's. The
+ * Resumes the suspended connection of req, from any thread, and wakes the
+ * event loop that serves it (loop.h) when that is another thread's; or
+ * wakes req if parked (on its loop's thread only). The
  * last touch of req: the request may end as soon as it is resumed.
  */
 void rk_request_resume(rk_request_t *req);

@@ -21,7 +21,7 @@
 
 enum { RUNNING, QUIESCING, STOPPING };
 
-enum { RK_LOOP_PARKED_WAIT_MS = 1 };
+enum { PARKED_WAIT_MS = 1 }; /* the longest wait while requests are parked */
 
 struct rk_loop {
     struct MHD_Daemon *daemon;
@@ -85,7 +85,7 @@ static int poll_timeout(rk_loop_t *lp) {
      * busy loop): wait for the source that wakes them, but not long, since
      * another connection may have work the daemon left for its next run. */
     if (wait == 0 && lp->parked > 0)
-        wait = RK_LOOP_PARKED_WAIT_MS;
+        wait = PARKED_WAIT_MS;
     rk_loop_source_t *src = lp->source;
     if (src && src->deadline_ms > 0) {
         int64_t left = src->deadline_ms - rk_mono_ms();

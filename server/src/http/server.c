@@ -46,10 +46,10 @@ typedef struct {
     char *body;      /* inline_body, or heap when larger */
     size_t body_len, body_cap;
     bool too_large;
-    /* Waiting on its loop without being suspended (rk_request_park): until
-     * woken, its handler answers nothing each time libmicrohttpd calls it. */
-    bool parked, woken;
-    bool orphaned;                /* its connection closed while parked: freed when woken */
+    /* Waiting on its loop without being suspended (rk_request_park): while
+     * PARKED, its handler answers nothing each time libmicrohttpd calls it;
+     * ORPHANED: its connection closed meanwhile, so it is freed when woken. */
+    enum { NOT_PARKED, PARKED, WOKEN, ORPHANED } parking;
     struct request_block *blocks; /* rk_request_alloc()'s, freed at completion */
     char actor[64];
     char params_buf[PARAMS_BUF];
@@ -183,21 +183,20 @@ void rk_request_park(rk_request_t *req) {
         MHD_suspend_connection(req->conn);
         return;
     }
-    st->parked = true;
-    st->woken = false;
+    st->parking = PARKED;
     rk_loop_parked(st->loop, 1);
 }
 
 void rk_request_resume(rk_request_t *req) {
     request_state_t *st = req->state;
     rk_loop_t *loop = st->loop; /* read first: req may end */
-    if (st->parked) {
+    if (st->parking != NOT_PARKED) {
         rk_loop_parked(loop, -1);
-        if (st->orphaned) {
+        if (st->parking == ORPHANED) {
             request_free(st);
             return;
         }
-        st->woken = true; /* answered the next time the daemon calls its handler */
+        st->parking = WOKEN; /* answered the next time the daemon calls its handler */
         rk_loop_resumed(loop);
         return;
     }
@@ -454,9 +453,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (st->req.responded)
         return MHD_YES;
     if (st->req.resume) { /* resumed: the handler that suspended it answers */
-        if (st->parked && !st->woken)
+        if (st->parking == PARKED)
             return MHD_YES; /* still waiting: libmicrohttpd calls again next round */
-        st->parked = false;
+        st->parking = NOT_PARKED;
         rk_handler_t resume = st->req.resume;
         st->req.resume = NULL;
         return resume(&st->req);
@@ -475,8 +474,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!st)
         return;
     *req_cls = NULL;
-    if (st->parked && !st->woken)
-        st->orphaned = true; /* the store still writes in it: freed when it answers */
+    if (st->parking == PARKED)
+        st->parking = ORPHANED; /* the store still writes in it: freed when it answers */
     else
         request_free(st);
     atomic_fetch_sub_explicit(&l->inflight, 1, memory_order_relaxed);
