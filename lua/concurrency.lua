@@ -3,10 +3,12 @@
 -- as server/src/limiter/concurrency.c.
 --
 -- KEYS[1]  state key "<prefix>:{<rule_id>:<key>}:concurrency"
--- ARGV     limit, window_ms, burst (unused), cost (units of the lease; 0
---          peeks), now_ms (-1: Redis TIME), shape (unused), lease id
---          (required when cost > 0; ids are unique, ratekitd draws them at
---          random), op: "decide" (default, acquires) or "release"
+-- ARGV     limit, window_ms, burst (unused), cost (decide: units of the
+--          lease, 0 peeks; release: the units the lease was acquired with,
+--          so that it is found by its member, or 0 to look for it by id),
+--          now_ms (-1: Redis TIME), shape (unused), lease id (required when
+--          cost > 0; ids are unique, ratekitd draws them at random), op:
+--          "decide" (default, acquires) or "release"
 -- Reply    decide: {allowed (0/1), remaining, reset_ms, retry_after_ms, 0}
 --          release: {released (0/1)}: 1 if the lease was live
 -- State    a sorted set: score = expiry (ms), member "<lease_id>:<units>",
@@ -100,8 +102,18 @@ local function last_expiry()
     return nil
 end
 
--- The member of lease_id, found by Redis (ZSCAN MATCH), not by the script.
-local function find_lease(id)
+-- The member of lease_id and its expiry. With its units, the member is read
+-- directly (O(1)); without, it is found by Redis (ZSCAN MATCH), which walks
+-- the set.
+local function find_lease(id, units)
+    if units > 0 then
+        local member = id .. ':' .. fmt(units)
+        local expires = redis.call('ZSCORE', key, member)
+        if expires then
+            return member, tonumber(expires)
+        end
+        return nil
+    end
     local pattern = string.gsub(id, '[%*%?%[%]\\]', '\\%0') .. ':*'
     local cursor = '0'
     repeat
@@ -117,7 +129,7 @@ end
 if op == 'release' then
     local member, expires = nil, nil
     if lease_id ~= '' then
-        member, expires = find_lease(lease_id)
+        member, expires = find_lease(lease_id, cost)
     end
     if member then
         local held = held_units() - units_of(member)

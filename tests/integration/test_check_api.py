@@ -94,12 +94,21 @@ def test_concurrency_leases_acquire_and_release(server):
     assert r.status == 400 and r.json()["error"]["code"] == "invalid_request"
     r = request("POST", server.data + "/v1/release", {"lease": "nonsense"})
     assert r.status == 400
+    # a lease names its units; one of other units is another lease; one
+    # without units is found by its id
+    e = request("POST", server.data + "/v1/acquire",
+                {"rule": "workers", "key": "u3", "cost": 2}).json()
+    assert e["allowed"] and e["lease"].endswith("-2.u3"), e
+    for text, released in ((e["lease"].replace("-2.", "-1."), False),
+                           (e["lease"].replace("-2.", "."), True)):
+        r = request("POST", server.data + "/v1/release", {"lease": text})
+        assert r.json() == {"released": released}, text
     # lease ids stay unguessable and distinct past the server's buffer of random bytes
     server.create_rule(**rule("pool", algorithm="concurrency", limit=1000, window="30s"))
     leases = [request("POST", server.data + "/v1/acquire", {"rule": "pool", "key": "u2"}).json()
               ["lease"] for _ in range(600)]
     assert len(set(leases)) == 600
-    ids = [x.split(".")[1] for x in leases]  # a lease reads <rule>.<id>.<key>
+    ids = [x.split(".")[1].split("-")[0] for x in leases]  # <rule>.<id>-<units>.<key>
     assert len(set(ids)) == 600 and all(len(i) == 32 and set(i) <= set("0123456789abcdef")
                                         for i in ids)
 

@@ -3,6 +3,7 @@ redis-server, and what a check does when Redis fails."""
 
 import concurrent.futures
 import multiprocessing
+import re
 import signal
 import socket
 import struct
@@ -101,6 +102,39 @@ def test_a_lease_taken_on_one_instance_is_released_on_another(make_server, redis
     redis.stop()
     r = release(leases[1])
     assert r.status == 503 and r.json()["error"]["code"] == "store_unavailable"
+
+
+def test_a_release_reads_its_lease_without_walking_the_key(make_server, redis):
+    """A lease names its units, so that a release on Redis reads the one
+    member it ends instead of scanning the key's leases (thousands, on a
+    busy key); a lease text without units is still released, by a scan."""
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url})
+    s.create_rule(id="exports", algorithm="concurrency", limit=10, window="30s")
+
+    def acquire(cost):
+        body = {"rule": "exports", "key": "acme", "cost": cost}
+        return request("POST", s.data + "/v1/acquire", body).json()
+
+    def release(lease):
+        return request("POST", s.data + "/v1/release", {"lease": lease})
+
+    a, b = acquire(3), acquire(4)
+    assert (a["allowed"], a["remaining"], b["allowed"], b["remaining"]) == (True, 7, True, 3)
+    assert re.fullmatch(r"exports\.[0-9a-f]{32}-3\.acme", a["lease"]), a["lease"]
+    redis.cli("CONFIG", "RESETSTAT")
+    assert release(a["lease"]).json() == {"released": True}
+    assert "cmdstat_zscan" not in redis.cli("INFO", "commandstats")
+    assert "cmdstat_zscore" in redis.cli("INFO", "commandstats")
+    assert not acquire(7)["allowed"] and acquire(6)["allowed"]
+    without_units = b["lease"].replace("-4.acme", ".acme")
+    assert release(without_units).json() == {"released": True}
+    assert "cmdstat_zscan" in redis.cli("INFO", "commandstats")
+    assert acquire(4)["allowed"] and not acquire(1)["allowed"]
+    wrong_units = a["lease"].replace("-3.", "-5.")
+    assert release(wrong_units).json() == {"released": False}
+    for bad in ("-0.", "-.", "-x.", "-12345678901."):
+        r = release(a["lease"].replace("-3.", bad))
+        assert r.status == 400 and r.json()["error"]["code"] == "invalid_request", bad
 
 
 def test_a_batch_on_redis_is_exact_and_never_holds_its_thread(make_server, redis):

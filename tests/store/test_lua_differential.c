@@ -355,6 +355,7 @@ static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed,
     if (alg == RK_ALG_TOKEN_BUCKET || alg == RK_ALG_GCRA || alg == RK_ALG_LEAKY_BUCKET)
         cap = lim.burst;
     char lease_ids[64][16]; /* the latest ids acquired: releases pick one of them */
+    int64_t lease_units[64];
     int issued = 0;
 
     for (int i = 0; i < steps; i++) {
@@ -371,9 +372,13 @@ static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed,
         if (alg == RK_ALG_CONCURRENCY) {
             if (issued > 0 && chance(25)) {
                 /* Mostly a lease acquired on this key or another, sometimes none left. */
-                s.lease_id = lease_ids[rnd() % (uint64_t)(issued < 64 ? issued : 64)];
+                size_t pick = rnd() % (uint64_t)(issued < 64 ? issued : 64);
+                s.lease_id = lease_ids[pick];
                 s.op = "release";
-                bool c_released = rk_lease_release(&state[k].leases, now, s.lease_id);
+                /* Mostly the units it was acquired with (found by its member),
+                 * sometimes none (searched for), sometimes others (not found). */
+                s.cost = chance(60) ? lease_units[pick] : chance(50) ? 0 : s.cost;
+                bool c_released = rk_lease_release(&state[k].leases, now, s.lease_id, s.cost);
                 bool lua_released = false;
                 long long pttl;
                 run_script(sha, keys[k], &lim, &s, NULL, &lua_released, &pttl);
@@ -390,6 +395,7 @@ static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed,
             }
             s.lease_id = lease_ids[issued % 64]; /* a fresh id, as ratekitd draws */
             snprintf(lease_ids[issued % 64], sizeof lease_ids[0], "l%d", i);
+            lease_units[issued % 64] = s.cost;
             issued++;
             cr_assert_eq(rk_lease_acquire(&lim, &state[k].leases, now, s.cost, s.lease_id, &c),
                          RK_OK);
@@ -572,6 +578,36 @@ Test(lua_differential, concurrency_script_sums_a_set_written_without_its_count) 
     lease_step(sha, key, 4, "release", 0, 1000, "a", &released);
     cr_assert(released);
     cr_assert_eq(lease_step(sha, key, 4, "decide", 0, 1000, NULL, NULL).remaining, 2);
+}
+
+Test(lua_differential, concurrency_release_with_units_reads_one_member_of_a_large_set) {
+    /* 3,000 live leases: a release that names its lease's units finds it
+     * by its member, without walking the set (no ZSCAN); one that does not
+     * still finds it. */
+    char sha[41];
+    load_script(RK_ALG_CONCURRENCY, sha);
+    const char *key = "ratekit:{c:big}:concurrency";
+    command_int("DEL %s", key);
+    char id[16];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(id, sizeof id, "l%d", i);
+        cr_assert(lease_step(sha, key, 10000, "decide", 1 + i % 3, 1000, id, NULL).allowed);
+    }
+    redisReply *r = redisCommand(conn, "CONFIG RESETSTAT");
+    freeReplyObject(r);
+    bool released = true;
+    lease_step(sha, key, 10000, "release", 1, 1001, "l1234", &released);
+    cr_assert_not(released, "l1234 holds 2 units, not 1");
+    lease_step(sha, key, 10000, "release", 2, 1001, "l1234", &released);
+    cr_assert(released);
+    r = redisCommand(conn, "INFO commandstats");
+    cr_assert(r && r->type == REDIS_REPLY_STRING);
+    cr_assert_null(strstr(r->str, "cmdstat_zscan:"), "a release with units scanned the set");
+    freeReplyObject(r);
+    lease_step(sha, key, 10000, "release", 0, 1001, "l1236", &released);
+    cr_assert(released, "found by its id alone");
+    cr_assert_eq(lease_step(sha, key, 10000, "decide", 0, 1001, NULL, NULL).remaining,
+                 10000 - (6000 - 2 - 1));
 }
 
 Test(lua_differential, concurrency_release_takes_the_id_literally) {

@@ -43,9 +43,20 @@ Test(concurrency, admits_limit_live_leases_and_release_frees_one) {
     d = acquire(&lim, &set, 20, 1, "c");
     cr_assert_not(d.allowed);
     cr_assert_eq(d.retry_after_ms, 29980); /* when "a" expires */
-    cr_assert(rk_lease_release(&set, 30, "a"));
-    cr_assert_not(rk_lease_release(&set, 30, "a"), "released twice");
+    cr_assert(rk_lease_release(&set, 30, "a", 0));
+    cr_assert_not(rk_lease_release(&set, 30, "a", 0), "released twice");
     cr_assert(acquire(&lim, &set, 40, 1, "c").allowed);
+    rk_lease_set_free(&set);
+}
+
+Test(concurrency, a_release_naming_units_ends_only_a_lease_of_those_units) {
+    rk_limit_t lim = CC(5, 30000);
+    rk_lease_set_t set = {0};
+    cr_assert(acquire(&lim, &set, 0, 3, "a").allowed);
+    cr_assert_not(rk_lease_release(&set, 10, "a", 2), "a holds 3 units, not 2");
+    cr_assert_eq(acquire(&lim, &set, 10, 0, NULL).remaining, 2);
+    cr_assert(rk_lease_release(&set, 10, "a", 3));
+    cr_assert_eq(acquire(&lim, &set, 10, 0, NULL).remaining, 5);
     rk_lease_set_free(&set);
 }
 
@@ -55,7 +66,7 @@ Test(concurrency, an_unreleased_lease_expires_after_the_window) {
     acquire(&lim, &set, 0, 1, "a");
     cr_assert_not(acquire(&lim, &set, 999, 1, "b").allowed);
     cr_assert(acquire(&lim, &set, 1000, 1, "b").allowed);
-    cr_assert_not(rk_lease_release(&set, 1500, "a"), "a had expired");
+    cr_assert_not(rk_lease_release(&set, 1500, "a", 0), "a had expired");
     cr_assert_eq(rk_lease_ttl_ms(&set, 1500), 500);
     rk_lease_set_free(&set);
 }
@@ -96,7 +107,7 @@ Test(concurrency, a_full_set_under_churn_stays_exact_and_compact) {
     }
     cr_assert_eq(set.units, LIMIT);
     cr_assert_leq(set.cap, 4 * LIMIT, "%u slots for %d live leases", set.cap, LIMIT);
-    cr_assert(rk_lease_release(&set, 20 * LIMIT - 1, "l19500"));
+    cr_assert(rk_lease_release(&set, 20 * LIMIT - 1, "l19500", 0));
     cr_assert_eq(set.units, LIMIT - 1);
     cr_assert(acquire(&lim, &set, 20 * LIMIT - 1, 1, "y").allowed);
     rk_lease_set_free(&set);
@@ -197,7 +208,7 @@ Test(concurrency, retry_after_and_reset_are_exact_in_random_sequences) {
                     try_acquire(&lim, &set, now + d.retry_after_ms - 1, cost, ids[i]).allowed);
             }
             if (i > 0 && fx_rand(0, 4) == 0)
-                rk_lease_release(&set, now, ids[fx_rand(0, i - 1)]);
+                rk_lease_release(&set, now, ids[fx_rand(0, i - 1)], 0);
             else
                 acquire(&lim, &set, now, cost, ids[i]);
             now += fx_rand(0, 2) == 0 ? 0 : fx_rand(0, lim.window_ms / 2 + 1);

@@ -83,12 +83,13 @@ static void write_decision(rk_jw_t *w, const rk_decision_t *d, bool allowed) {
         rk_jw_member_int(w, "delay_ms", d->delay_ms);
 }
 
-/* The lease of an allowed concurrency check: "<rule>.<lease id>.<key>". */
+/* The lease of an allowed concurrency check that holds units (RK_LEASE_TEXT_MAX). */
 static void write_lease(rk_jw_t *w, const rk_check_item_t *it) {
-    if (!it->lease_id[0] || !it->decision.allowed)
+    if (!it->lease_id[0] || !it->decision.allowed || it->cost <= 0)
         return;
-    char lease[RK_RULE_ID_MAX + RK_LEASE_ID_LEN + RK_STORE_KEY_MAX + 4];
-    snprintf(lease, sizeof lease, "%s.%s.%s", it->rule->id, it->lease_id, it->key);
+    char lease[RK_LEASE_TEXT_MAX + 1];
+    snprintf(lease, sizeof lease, "%s.%s-%lld.%s", it->rule->id, it->lease_id, (long long)it->cost,
+             it->key);
     rk_jw_member_str(w, "lease", lease);
 }
 

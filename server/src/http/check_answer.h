@@ -12,6 +12,14 @@
 #include "http.h"
 #include "jsonw.h"
 
+/*
+ * A lease as /v1/acquire answers it: "<rule>.<lease id>-<units>.<key>". Its
+ * units let a Redis store find it by its sorted-set member instead of
+ * searching the set (a lease without them, "<rule>.<lease id>.<key>", is
+ * still released: by a search).
+ */
+#define RK_LEASE_TEXT_MAX (RK_RULE_ID_MAX + RK_LEASE_ID_LEN + RK_STORE_KEY_MAX + 24)
+
 typedef struct {
     char policy[128];     /* RateLimit-Policy */
     char ratelimit[128];  /* RateLimit */

@@ -288,7 +288,7 @@ static enum MHD_Result handle_batch(rk_request_t *req) {
 /* A release while its request is parked (in the request's job area). */
 typedef struct {
     rk_store_req_t sreq;
-    char text[RK_RULE_ID_MAX + RK_LEASE_ID_LEN + RK_STORE_KEY_MAX + 4]; /* id, lease, key */
+    char text[RK_LEASE_TEXT_MAX + 1]; /* the lease, cut into rule, id and key */
     bool released;
     rk_status_t st;
     rk_request_t *req;
@@ -316,8 +316,40 @@ static void release_done(void *ctx, rk_status_t st) {
     rk_request_resume(j->req); /* the last touch: the request may end after it */
 }
 
+/* A lease's parts, cut out of its text (RK_LEASE_TEXT_MAX). */
+typedef struct {
+    const char *rule_id, *lease_id, *key;
+    int64_t units; /* 0 for a lease written without them */
+} lease_parts_t;
+
 /*
- * POST /v1/release {"lease": "<rule>.<id>.<key>"}: ends a lease.
+ * Cuts "<rule>.<id>-<units>.<key>" or "<rule>.<id>.<key>" (id: RK_LEASE_ID_LEN
+ * characters) in place; false when text is neither.
+ */
+static bool parse_lease(char *text, lease_parts_t *out) {
+    char *id = strchr(text, '.');
+    if (!id || strnlen(++id, RK_LEASE_ID_LEN) != RK_LEASE_ID_LEN)
+        return false;
+    char *end = id + RK_LEASE_ID_LEN;
+    out->units = 0;
+    if (*end == '-') {
+        char *digits = end + 1;
+        for (end = digits; *end >= '0' && *end <= '9' && end - digits < 10; end++)
+            out->units = out->units * 10 + (*end - '0');
+        if (end == digits || out->units < 1 || out->units > RK_COST_MAX)
+            return false;
+    }
+    if (*end != '.' || !end[1])
+        return false;
+    id[-1] = id[RK_LEASE_ID_LEN] = *end = '\0';
+    out->rule_id = text;
+    out->lease_id = id;
+    out->key = end + 1;
+    return true;
+}
+
+/*
+ * POST /v1/release {"lease": "<rule>.<id>-<units>.<key>"}: ends a lease.
  * Answers {"released": true|false}. On a store that answers
  * asynchronously, the request waits parked, as a check does.
  */
@@ -332,32 +364,30 @@ static enum MHD_Result handle_release(rk_request_t *req) {
     if (ok)
         strcpy(j->text, lease->valuestring);
     cJSON_Delete(root);
-    char *dot1 = ok ? strchr(j->text, '.') : NULL;
-    char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
-    if (!dot2 || (size_t)(dot2 - dot1 - 1) != RK_LEASE_ID_LEN || !dot2[1])
+    lease_parts_t p;
+    if (!ok || !parse_lease(j->text, &p))
         return rk_reply_error(req, 400, "invalid_request",
                               "\"lease\" must be a lease returned by /v1/acquire");
-    *dot1 = *dot2 = '\0';
-    const rk_rule_t *rule = rk_ruleset_find(rk_rules_current(), j->text);
+    const rk_rule_t *rule = rk_ruleset_find(rk_rules_current(), p.rule_id);
     if (!rule)
-        return rk_reply_error(req, 404, "unknown_rule", "No rule named '%s'", j->text);
+        return rk_reply_error(req, 404, "unknown_rule", "No rule named '%s'", p.rule_id);
     /* The rule id is the copy in text: the ruleset may change while the store works. */
-    j->sreq = (rk_store_req_t){.rule_id = j->text,
-                               .key = dot2 + 1,
+    j->sreq = (rk_store_req_t){.rule_id = p.rule_id,
+                               .key = p.key,
                                .limit = rule->limit,
-                               .cost = 0,
+                               .cost = p.units,
                                .now_ms = -1,
-                               .lease_id = dot1 + 1};
+                               .lease_id = p.lease_id};
     j->released = false;
     rk_store_t *store = rk_rt.store;
     if (!store->ops->release_async) {
-        rk_status_t st = store->ops->release(store, &j->sreq, dot1 + 1, &j->released);
+        rk_status_t st = store->ops->release(store, &j->sreq, p.lease_id, &j->released);
         return answer_release(req, st, j->released);
     }
     j->req = req;
     req->resume = release_resumed;
     rk_request_park(req); /* before the store can resume it */
-    if (store->ops->release_async(store, &j->sreq, dot1 + 1, &j->released, release_done, j) !=
+    if (store->ops->release_async(store, &j->sreq, p.lease_id, &j->released, release_done, j) !=
         RK_OK)
         release_done(j, RK_ERR);
     return MHD_YES;

@@ -167,11 +167,12 @@ void rk_lease_peek(const rk_limit_t *lim, rk_lease_set_t *set, int64_t now_ms, r
     (void)rk_lease_acquire(lim, set, now_ms, 0, NULL, out); /* cost 0 cannot fail */
 }
 
-bool rk_lease_release(rk_lease_set_t *set, int64_t now_ms, const char *lease_id) {
+bool rk_lease_release(rk_lease_set_t *set, int64_t now_ms, const char *lease_id, int64_t units) {
     int64_t now = rk_bound_now(now_ms);
     bool was_live = false;
     for (uint32_t i = set->head; lease_id && *lease_id && i < set->len; i++) {
-        if (strcmp(set->leases[i].id, lease_id) == 0) {
+        if (strcmp(set->leases[i].id, lease_id) == 0 &&
+            (units <= 0 || set->leases[i].units == units)) {
             was_live = set->leases[i].expires_ms > now;
             set->units -= set->leases[i].units;
             memmove(set->leases + i, set->leases + i + 1,

@@ -160,8 +160,12 @@ typedef struct {
  */
 rk_status_t rk_lease_acquire(const rk_limit_t *lim, rk_lease_set_t *set, int64_t now_ms,
                              int64_t cost, const char *lease_id, rk_decision_t *out);
-/* Ends a lease; true if it was live. */
-bool rk_lease_release(rk_lease_set_t *set, int64_t now_ms, const char *lease_id);
+/*
+ * Ends the lease lease_id acquired with `units` (0: whatever its units, as
+ * the Lua script, which then has to search its set for the id); true if it
+ * was live.
+ */
+bool rk_lease_release(rk_lease_set_t *set, int64_t now_ms, const char *lease_id, int64_t units);
 /* Current decision without acquiring (as a cost-0 check). */
 void rk_lease_peek(const rk_limit_t *lim, rk_lease_set_t *set, int64_t now_ms, rk_decision_t *out);
 int64_t rk_lease_ttl_ms(const rk_lease_set_t *set, int64_t now_ms);

@@ -737,7 +737,7 @@ static rk_status_t memory_release(rk_store_t *store, const rk_store_req_t *req,
     pthread_mutex_lock(&sh->lock);
     entry_t *e = table_find(sh, lo, hi);
     if (e && entry_expires(e) > now_ms) {
-        *released = rk_lease_release(e->state.leases, now_ms, lease_id);
+        *released = rk_lease_release(e->state.leases, now_ms, lease_id, req->cost);
         int64_t ttl = rk_lease_ttl_ms(e->state.leases, now_ms);
         if (ttl > 0)
             e->meta = make_meta(RK_ALG_CONCURRENCY, now_ms + ttl);
