@@ -147,8 +147,8 @@ rk_status_t rk_lease_acquire(const rk_limit_t *lim, rk_lease_set_t *set, int64_t
     out->allowed = cost <= v.limit && v.live_units <= v.limit - cost;
     int64_t held = v.live_units;
     if (out->allowed && cost > 0) {
-        rk_lease_t lease = {.units = cost, .expires_ms = v.now + v.window_ms};
-        memcpy(lease.id, lease_id, strlen(lease_id) + 1);
+        rk_lease_t lease = {.units = (int32_t)cost, .expires_ms = v.now + v.window_ms};
+        memcpy(lease.id, lease_id, strlen(lease_id));
         lease_drop_before(set, v.first_live);
         if (lease_append(set, &lease) != RK_OK)
             return RK_ERR;
@@ -167,11 +167,17 @@ void rk_lease_peek(const rk_limit_t *lim, rk_lease_set_t *set, int64_t now_ms, r
     (void)rk_lease_acquire(lim, set, now_ms, 0, NULL, out); /* cost 0 cannot fail */
 }
 
+/* Whether l is the lease id (len: 1..RK_LEASE_ID_LEN characters). */
+static bool lease_is(const rk_lease_t *l, const char *id, size_t len) {
+    return (len == RK_LEASE_ID_LEN || l->id[len] == '\0') && memcmp(l->id, id, len) == 0;
+}
+
 bool rk_lease_release(rk_lease_set_t *set, int64_t now_ms, const char *lease_id, int64_t units) {
     int64_t now = rk_bound_now(now_ms);
     bool was_live = false;
-    for (uint32_t i = set->head; lease_id && *lease_id && i < set->len; i++) {
-        if (strcmp(set->leases[i].id, lease_id) == 0 &&
+    size_t len = lease_id ? strnlen(lease_id, RK_LEASE_ID_LEN + 1) : 0;
+    for (uint32_t i = set->head; len > 0 && len <= RK_LEASE_ID_LEN && i < set->len; i++) {
+        if (lease_is(&set->leases[i], lease_id, len) &&
             (units <= 0 || set->leases[i].units == units)) {
             was_live = set->leases[i].expires_ms > now;
             set->units -= set->leases[i].units;

@@ -135,9 +135,9 @@ void rk_log_free(rk_log_t *log);
 #define RK_LEASE_ID_LEN 32 /* hex characters */
 
 typedef struct {
-    char id[RK_LEASE_ID_LEN + 1];
-    int64_t units; /* the cost it was acquired with */
     int64_t expires_ms;
+    int32_t units;            /* the cost it was acquired with: at most the limit */
+    char id[RK_LEASE_ID_LEN]; /* padded with NULs; unterminated when RK_LEASE_ID_LEN long */
 } rk_lease_t;
 
 typedef struct {
