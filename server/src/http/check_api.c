@@ -333,11 +333,12 @@ static bool parse_lease(char *text, lease_parts_t *out) {
     char *end = id + RK_LEASE_ID_LEN;
     out->units = 0;
     if (*end == '-') {
-        char *digits = end + 1;
-        for (end = digits; *end >= '0' && *end <= '9' && end - digits < 10; end++)
-            out->units = out->units * 10 + (*end - '0');
-        if (end == digits || out->units < 1 || out->units > RK_COST_MAX)
+        if (end[1] < '0' || end[1] > '9') /* strtoll would take a sign or a space */
             return false;
+        long long units = strtoll(end + 1, &end, 10); /* LLONG_MAX when too long */
+        if (units < 1 || units > RK_COST_MAX)
+            return false;
+        out->units = units;
     }
     if (*end != '.' || !end[1])
         return false;
