@@ -179,16 +179,24 @@ def _send_check(port, rule, key):
     return c
 
 
+def _one_loop_server(make_server, redis, timeout_ms, **rule):
+    """A server on one event loop and Redis, with the rule, whose first
+    check was decided by Redis."""
+    env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_THREADS": "1",
+           "RATEKIT_REDIS_TIMEOUT_MS": str(timeout_ms)}
+    s = make_server(env=env)
+    s.create_rule(**rule)
+    assert s.check(rule["id"], "warm").json()["results"][0].get("fail_mode") is None
+    return s
+
+
 def test_clients_that_hang_up_while_redis_decides_cost_nothing(make_server, redis):
     """Checks waiting on a Redis that does not answer, whose clients then hang
     up: once Redis answers, they are counted and dropped, the server goes on
     serving on the same threads, and exits clean (the sanitizers watch the
     requests freed after their connections)."""
-    env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_THREADS": "1",
-           "RATEKIT_REDIS_TIMEOUT_MS": "2000"}
-    s = make_server(env=env)
-    s.create_rule(id="gone", algorithm="fixed_window", limit=100, window="1h")
-    assert s.check("gone", "warm").json()["results"][0].get("fail_mode") is None
+    s = _one_loop_server(make_server, redis, 2000, id="gone", algorithm="fixed_window",
+                         limit=100, window="1h")
     redis.proc.send_signal(signal.SIGSTOP)
     try:
         waiting = [_send_check(s.data_port, "gone", "k") for _ in range(20)]
@@ -269,6 +277,41 @@ def test_a_hung_redis_never_hangs_a_check_and_checks_come_back(make_server, redi
         back = s.check("hung", "k").json()["results"][0].get("fail_mode") is None
         time.sleep(0.05)
     assert back, "checks did not return to Redis within 2 s"
+
+
+def test_a_check_waits_for_redis_at_most_the_timeout_whatever_else_is_out(make_server, redis):
+    """Checks sent while others are still out on the thread's connection are
+    sent at once, behind them, not held until they come back: when Redis
+    hangs, they fall over together, each within RATEKIT_REDIS_TIMEOUT_MS of
+    its own start (held, each would wait for the timeout of those before
+    it, then its own). The hang is one failure for the breaker, however
+    many checks were out: the first check after it is on Redis again."""
+    s = _one_loop_server(make_server, redis, 1000, id="behind", algorithm="token_bucket",
+                         limit=1000, window="1m")
+    redis.proc.send_signal(signal.SIGSTOP)
+
+    def timed(key):
+        t = time.monotonic()
+        r = s.check("behind", key, timeout=10)
+        return r, time.monotonic() - t
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            out = []
+            for key in "abcd":  # four rounds, so four batches out
+                out.append(pool.submit(timed, key))
+                time.sleep(0.2)
+            answers = [f.result() for f in out]
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    for r, _ in answers:
+        assert r.status == 200 and r.json()["results"][0]["fail_mode"] == "local"
+    waited = [round(t, 2) for _, t in answers]
+    assert 0.9 < waited[0] < 1.4, waited
+    assert waited[-1] < 0.7, f"checks held behind the first: {waited}"
+    r = s.check("behind", "k")
+    assert r.json()["results"][0].get("fail_mode") is None, "one hang opened the breaker"
+    assert "is failing" not in s.output()
 
 
 def test_sigterm_is_prompt_while_a_hung_redis_holds_a_publish(make_server, redis):

@@ -29,10 +29,10 @@
  * Requests in flight together. decide_async() is the check path of
  * suspended connections. On a data-plane event loop (../http/loop.h) it
  * queues the requests on that loop's own connection, which sends what one
- * round of HTTP work queued in one pipelined write and reads the replies
- * when the loop sees them come in: the whole check stays on one thread,
- * and while a round trip is out the next requests gather, so concurrent
- * checks share round trips. Anywhere else it decides at once, like
+ * round of HTTP work queued in one pipelined write, behind the writes still
+ * out, and reads the replies when the loop sees them come in: the whole
+ * check stays on one thread, concurrent checks share round trips, and no
+ * check waits for another's reply to be sent. Anywhere else it decides at once, like
  * decide() (batches, releases, the admin plane), on the calling thread's
  * connection.
  *
@@ -339,7 +339,7 @@ static rk_status_t guarded_command(rk_redis_store_t *s, int argc, const char **a
 /* On an event loop (../http/loop.h)                                 */
 /* ================================================================ */
 
-/* Most requests one pipelined round trip of a loop sends. */
+/* Most requests a loop has out on its connection at once. */
 #define PIPELINE_MAX 512
 
 /* One decide_async() or release_async() call, queued on a loop. */
@@ -354,30 +354,34 @@ typedef struct async_job {
     void (*done)(void *ctx, rk_status_t st);
     void *ctx;
     struct async_job *next;
-    rk_status_t st; /* RK_ERR once a reply was wrong */
-    bool noscript;  /* some reply was NOSCRIPT */
+    rk_status_t st;             /* RK_ERR once a reply was wrong */
+    bool noscript;              /* some reply was NOSCRIPT */
+    int64_t sent_ms;            /* when its batch was sent (monotonic) */
+    bool batch_end;             /* the last job of its batch, which holds... */
+    rk_breaker_ticket_t ticket; /* ...the batch's pass through the breaker */
 } async_job_t;
 
 /*
  * A loop's own connection and the jobs it carries: those the current round
- * of HTTP work queued (waiting), and those of the one pipeline out
- * (flight, in the order their replies come). What arrives while a
- * pipeline is out gathers for the next one. Only the loop's thread
- * touches it.
+ * of HTTP work queued (waiting), and those out on the connection (flight,
+ * in the order their replies come), sent in batches, a round's jobs being
+ * one batch. A batch goes out as soon as its round ends, behind the
+ * batches still out: Redis answers in order, so it need not wait for them.
+ * Only the loop's thread touches it.
  */
 typedef struct {
     rk_loop_source_t src; /* first */
     rk_redis_store_t *s;
     redisContext *ctx;
     async_job_t *waiting, *waiting_tail;
-    async_job_t *flight;
-    size_t reading_at;          /* the flight head's request the next reply answers */
-    async_job_t *noscript;      /* answered, some of it NOSCRIPT: to send again */
-    bool fresh;                 /* ctx was opened for the pipeline out */
-    bool replied;               /* a reply of the pipeline out was read */
-    bool failed;                /* a reply of the pipeline out was wrong */
-    rk_breaker_ticket_t ticket; /* the pipeline out's */
-    async_job_t *spare;         /* nodes for reuse: no malloc per request */
+    async_job_t *flight, *flight_tail;
+    size_t out;            /* requests in flight */
+    size_t reading_at;     /* the flight head's request the next reply answers */
+    async_job_t *noscript; /* answered, some of it NOSCRIPT: to send again */
+    bool fresh;            /* ctx was opened when the flight began */
+    bool replied;          /* a reply was read since the flight began */
+    bool failed;           /* a reply of the flight head's batch was wrong */
+    async_job_t *spare;    /* nodes for reuse: no malloc per request */
 } loop_pipe_t;
 
 static void pipe_recycle(loop_pipe_t *p, async_job_t *j) {
@@ -410,32 +414,63 @@ static int64_t command_timeout_ms(const rk_redis_store_t *s) {
     return (int64_t)s->common.command_tv.tv_sec * 1000 + s->common.command_tv.tv_usec / 1000;
 }
 
+/* Replies are late once the oldest batch out has waited the command timeout. */
+static void pipe_set_deadline(loop_pipe_t *p) {
+    p->src.deadline_ms = p->flight ? p->flight->sent_ms + command_timeout_ms(p->s) : 0;
+}
+
+/* Takes the flight's head job off (its reply is read, or never will be). */
+static async_job_t *flight_pop(loop_pipe_t *p) {
+    async_job_t *j = p->flight;
+    p->flight = j->next;
+    if (!p->flight)
+        p->flight_tail = NULL;
+    p->out -= j->n;
+    p->reading_at = 0;
+    return j;
+}
+
 /*
- * The connection failed (io_errno) with a pipeline out: drop it and end the
- * pipeline. When Redis had closed it before reading anything (it restarted
+ * Ends every job out with the connection, which is gone: sent once more on
+ * a new one when `again` (see pipe_broken), failed otherwise. The breaker
+ * counts one failure, however many batches were out (a probe is always
+ * answered).
+ */
+static void flight_end(loop_pipe_t *p, bool again) {
+    rk_redis_store_t *s = p->s;
+    bool ok = again, counted = false; /* ok: the batch's */
+    while (p->flight) {
+        async_job_t *j = flight_pop(p);
+        rk_status_t st =
+            again ? run_scripts(s, &p->ctx, j->reqs, j->n, j->op, j->lease_id, j->out, j->released)
+                  : RK_ERR;
+        ok = ok && st == RK_OK;
+        bool batch_end = j->batch_end;
+        rk_breaker_ticket_t ticket = j->ticket;
+        pipe_finish(p, j, st); /* j is recycled */
+        if (!batch_end)
+            continue;
+        if (ok || !counted || ticket == RK_BREAKER_PROBE)
+            rk_redis_gate_leave(&s->gate, ticket, ok, s->who);
+        counted = counted || !ok;
+        ok = again;
+    }
+}
+
+/*
+ * The connection failed (io_errno) with batches out: drop it and end them.
+ * When Redis had closed it before reading anything (it restarted
  * while the connection sat idle), nothing was run: the jobs are sent once
  * more on a new connection, waiting on this thread, so that a restart
  * costs no failed check.
  */
 static void pipe_broken(loop_pipe_t *p, int io_errno) {
-    rk_redis_store_t *s = p->s;
     bool stale = !p->fresh && !p->replied && rk_redis_looks_stale(p->ctx, io_errno);
     ctx_drop(&p->ctx);
-    p->src.deadline_ms = 0;
-    p->reading_at = 0;
-    bool ok = stale;
-    while (p->flight) {
-        async_job_t *j = p->flight;
-        p->flight = j->next;
-        rk_status_t st =
-            stale ? run_scripts(s, &p->ctx, j->reqs, j->n, j->op, j->lease_id, j->out, j->released)
-                  : RK_ERR;
-        ok = ok && st == RK_OK;
-        pipe_finish(p, j, st);
-    }
+    flight_end(p, stale);
     pipe_finish_all(p, &p->noscript, RK_ERR);
+    pipe_set_deadline(p);
     p->src.fd = p->ctx ? p->ctx->fd : -1;
-    rk_redis_gate_leave(&s->gate, p->ticket, ok, s->who);
 }
 
 /*
@@ -445,6 +480,11 @@ static void pipe_broken(loop_pipe_t *p, int io_errno) {
  */
 static void pipe_resend_noscript(loop_pipe_t *p) {
     rk_redis_store_t *s = p->s;
+    rk_breaker_ticket_t ticket;
+    if (!rk_redis_gate_enter(&s->gate, &ticket)) {
+        pipe_finish_all(p, &p->noscript, RK_ERR);
+        return;
+    }
     bool ok = rk_redis_append_script_loads(&s->common, p->ctx) == REDIS_OK &&
               rk_redis_read_script_loads(&s->common, p->ctx, NULL, 0) == RK_OK;
     while (p->noscript) {
@@ -460,8 +500,7 @@ static void pipe_resend_noscript(loop_pipe_t *p) {
         ctx_drop(&p->ctx);
         p->src.fd = -1;
     }
-    if (!ok)
-        p->failed = true;
+    rk_redis_gate_leave(&s->gate, ticket, ok, s->who);
 }
 
 /* Reads the replies that came in; ends each job as its last reply arrives. */
@@ -486,22 +525,25 @@ static void pipe_take_replies(loop_pipe_t *p) {
         freeReplyObject(reply);
         if (p->reading_at < j->n)
             continue;
-        p->flight = j->next;
-        p->reading_at = 0;
-        if (j->st != RK_OK)
-            p->failed = true;
-        if (j->noscript) {
+        flight_pop(p);
+        bool batch_end = j->batch_end;
+        rk_breaker_ticket_t ticket = j->ticket;
+        p->failed = p->failed || j->st != RK_OK;
+        if (j->noscript) { /* sent again once the flight is answered */
             j->next = p->noscript;
             p->noscript = j;
         } else {
-            pipe_finish(p, j, j->st);
+            pipe_finish(p, j, j->st); /* j is recycled */
         }
+        if (batch_end) { /* the batch is answered: one call for the breaker */
+            rk_redis_gate_leave(&p->s->gate, ticket, !p->failed, p->s->who);
+            p->failed = false;
+        }
+        pipe_set_deadline(p);
     }
-    /* The whole pipeline is answered. */
-    p->src.deadline_ms = 0;
+    /* Everything out is answered. */
     if (p->noscript)
         pipe_resend_noscript(p);
-    rk_redis_gate_leave(&p->s->gate, p->ticket, !p->failed, p->s->who);
 }
 
 static void pipe_on_ready(rk_loop_source_t *src, bool readable) {
@@ -526,39 +568,58 @@ static void pipe_on_ready(rk_loop_source_t *src, bool readable) {
         pipe_broken(p, ETIMEDOUT); /* the command timeout: the replies are given up */
 }
 
-/* Sends the waiting jobs' requests in one pipeline (one write), through the breaker. */
+/*
+ * Sends waiting jobs' requests as one batch (one write), through the
+ * breaker, behind the batches out. At most PIPELINE_MAX requests are out
+ * at once (a job is never split): the rest waits for replies, so that the
+ * replies out always fit the socket's buffers.
+ */
 static void pipe_send(loop_pipe_t *p) {
     rk_redis_store_t *s = p->s;
-    if (!rk_redis_gate_enter(&s->gate, &p->ticket)) {
+    size_t room = PIPELINE_MAX - p->out;
+    if (p->waiting->n > room)
+        return;
+    rk_breaker_ticket_t ticket;
+    if (!rk_redis_gate_enter(&s->gate, &ticket)) {
         pipe_fail_waiting(p);
         return;
     }
-    p->fresh = false;
-    if (!p->ctx) {
-        if (conn_open(s, &p->ctx, NULL, 0) != RK_OK) {
-            rk_redis_gate_leave(&s->gate, p->ticket, false, s->who);
-            pipe_fail_waiting(p);
-            return;
+    if (!p->flight) { /* the flight begins */
+        p->fresh = false;
+        if (!p->ctx) {
+            if (conn_open(s, &p->ctx, NULL, 0) != RK_OK) {
+                rk_redis_gate_leave(&s->gate, ticket, false, s->who);
+                pipe_fail_waiting(p);
+                return;
+            }
+            p->fresh = true;
         }
-        p->fresh = true;
+        p->replied = p->failed = false;
+        p->src.fd = p->ctx->fd;
     }
-    /* At most PIPELINE_MAX requests (a job is never split); the rest waits for the next. */
-    async_job_t *last = p->waiting;
+    async_job_t *first = p->waiting, *last = first;
     size_t total = last->n;
-    while (last->next && total + last->next->n <= PIPELINE_MAX) {
+    while (last->next && total + last->next->n <= room) {
         last = last->next;
         total += last->n;
     }
-    p->flight = p->waiting;
     p->waiting = last->next;
     if (!p->waiting)
         p->waiting_tail = NULL;
     last->next = NULL;
-    p->reading_at = 0;
-    p->replied = p->failed = false;
-    p->src.fd = p->ctx->fd;
-    p->src.deadline_ms = rk_mono_ms() + command_timeout_ms(s);
-    for (async_job_t *j = p->flight; j; j = j->next)
+    last->batch_end = true;
+    last->ticket = ticket;
+    int64_t now = rk_mono_ms();
+    for (async_job_t *j = first; j; j = j->next)
+        j->sent_ms = now;
+    if (p->flight_tail)
+        p->flight_tail->next = first;
+    else
+        p->flight = first;
+    p->flight_tail = last;
+    p->out += total;
+    pipe_set_deadline(p);
+    for (async_job_t *j = first; j; j = j->next)
         for (size_t i = 0; i < j->n; i++)
             if (rk_redis_append_eval(&s->common, p->ctx, &j->reqs[i], j->op, j->lease_id) !=
                 REDIS_OK) {
@@ -577,16 +638,15 @@ static void pipe_send(loop_pipe_t *p) {
 
 static void pipe_after_round(rk_loop_source_t *src) {
     loop_pipe_t *p = (loop_pipe_t *)src;
-    if (p->waiting && !p->flight)
+    /* Jobs that met NOSCRIPT are sent again once the flight is answered:
+     * new batches wait for that, lest the flight never end. */
+    if (p->waiting && !p->noscript)
         pipe_send(p);
 }
 
 static void pipe_close(rk_loop_source_t *src) {
     loop_pipe_t *p = (loop_pipe_t *)src;
-    if (p->flight) {
-        rk_redis_gate_leave(&p->s->gate, p->ticket, false, p->s->who);
-        pipe_finish_all(p, &p->flight, RK_ERR);
-    }
+    flight_end(p, false);
     pipe_fail_waiting(p);
     ctx_drop(&p->ctx);
     while (p->spare) {
@@ -611,7 +671,7 @@ static loop_pipe_t *current_pipe(rk_redis_store_t *s) {
     return p;
 }
 
-/* Queues a copy of *job (its requests, op and outputs) on the pipe, for the round's pipeline. */
+/* Queues a copy of *job (its requests, op and outputs) on the pipe, for the round's batch. */
 static rk_status_t pipe_queue(loop_pipe_t *p, const async_job_t *job,
                               void (*done)(void *ctx, rk_status_t st), void *ctx) {
     async_job_t *j = p->spare;
@@ -625,6 +685,7 @@ static rk_status_t pipe_queue(loop_pipe_t *p, const async_job_t *job,
     j->next = NULL;
     j->st = RK_OK;
     j->noscript = false;
+    j->batch_end = false;
     if (j->op == RK_REDIS_OP_RELEASE)
         j->out = &j->scratch;
     if (p->waiting_tail)
