@@ -568,35 +568,25 @@ static void pipe_on_ready(rk_loop_source_t *src, bool readable) {
         pipe_broken(p, ETIMEDOUT); /* the command timeout: the replies are given up */
 }
 
+/* The connection, for a flight that begins; false when Redis cannot be reached. */
+static bool flight_begin(loop_pipe_t *p) {
+    p->fresh = false;
+    if (!p->ctx) {
+        if (conn_open(p->s, &p->ctx, NULL, 0) != RK_OK)
+            return false;
+        p->fresh = true;
+    }
+    p->replied = p->failed = false;
+    p->src.fd = p->ctx->fd;
+    return true;
+}
+
 /*
- * Sends waiting jobs' requests as one batch (one write), through the
- * breaker, behind the batches out. At most PIPELINE_MAX requests are out
- * at once (a job is never split): the rest waits for replies, so that the
- * replies out always fit the socket's buffers.
+ * Moves the waiting jobs that fit in room requests (at least the first,
+ * which the caller checked fits) to the flight's tail, as one batch holding
+ * ticket; returns its first job.
  */
-static void pipe_send(loop_pipe_t *p) {
-    rk_redis_store_t *s = p->s;
-    size_t room = PIPELINE_MAX - p->out;
-    if (p->waiting->n > room)
-        return;
-    rk_breaker_ticket_t ticket;
-    if (!rk_redis_gate_enter(&s->gate, &ticket)) {
-        pipe_fail_waiting(p);
-        return;
-    }
-    if (!p->flight) { /* the flight begins */
-        p->fresh = false;
-        if (!p->ctx) {
-            if (conn_open(s, &p->ctx, NULL, 0) != RK_OK) {
-                rk_redis_gate_leave(&s->gate, ticket, false, s->who);
-                pipe_fail_waiting(p);
-                return;
-            }
-            p->fresh = true;
-        }
-        p->replied = p->failed = false;
-        p->src.fd = p->ctx->fd;
-    }
+static async_job_t *batch_take(loop_pipe_t *p, size_t room, rk_breaker_ticket_t ticket) {
     async_job_t *first = p->waiting, *last = first;
     size_t total = last->n;
     while (last->next && total + last->next->n <= room) {
@@ -619,7 +609,31 @@ static void pipe_send(loop_pipe_t *p) {
     p->flight_tail = last;
     p->out += total;
     pipe_set_deadline(p);
-    for (async_job_t *j = first; j; j = j->next)
+    return first;
+}
+
+/*
+ * Sends waiting jobs' requests as one batch (one write), through the
+ * breaker, behind the batches out. At most PIPELINE_MAX requests are out
+ * at once (a job is never split): the rest waits for replies, so that the
+ * replies out always fit the socket's buffers.
+ */
+static void pipe_send(loop_pipe_t *p) {
+    rk_redis_store_t *s = p->s;
+    size_t room = PIPELINE_MAX - p->out;
+    if (p->waiting->n > room)
+        return;
+    rk_breaker_ticket_t ticket;
+    if (!rk_redis_gate_enter(&s->gate, &ticket)) {
+        pipe_fail_waiting(p);
+        return;
+    }
+    if (!p->flight && !flight_begin(p)) {
+        rk_redis_gate_leave(&s->gate, ticket, false, s->who);
+        pipe_fail_waiting(p);
+        return;
+    }
+    for (async_job_t *j = batch_take(p, room, ticket); j; j = j->next)
         for (size_t i = 0; i < j->n; i++)
             if (rk_redis_append_eval(&s->common, p->ctx, &j->reqs[i], j->op, j->lease_id) !=
                 REDIS_OK) {
