@@ -173,8 +173,25 @@ export async function createRule(stack, rule) {
   return r.body;
 }
 
-/* POST /v1/check on the data plane, n times. */
+const EDGE_MARGIN_MS = 2000;
+
+/*
+ * A fixed window turns over on the clock (floor(now/window)*window): checks
+ * that straddle that edge would see a fresh count. Before checks against a
+ * fixed window of a minute to an hour, waits until EDGE_MARGIN_MS of it are
+ * left at least.
+ */
+async function clearOfWindowEdge(stack, ruleId) {
+  const r = await adminApi(stack, 'GET', `/api/v1/rules/${encodeURIComponent(ruleId)}`);
+  const windowMs = r.body && r.body.algorithm === 'fixed_window' ? r.body.window_ms : 0;
+  if (!(windowMs >= 60000 && windowMs <= 3600000)) return;
+  const left = windowMs - (Date.now() % windowMs);
+  if (left < EDGE_MARGIN_MS) await new Promise((done) => setTimeout(done, left + 50));
+}
+
+/* POST /v1/check on the data plane, n times, within one fixed window. */
 export async function fireChecks(stack, rule, key, n) {
+  await clearOfWindowEdge(stack, rule);
   const decisions = [];
   for (let i = 0; i < n; i++) {
     const res = await fetch(`${stack.dataUrl}/v1/check`, {
