@@ -8,8 +8,8 @@
  * checks a round of HTTP work submits go out together when the round ends
  * (on Redis in one pipelined write, behind those still out, whose replies
  * the loop reads as they come; on a cluster in one batch the loop waits
- * for), and the requests
- * they parked (rk_request_park) are resumed by the same thread. Nothing
+ * for), and the requests they parked (rk_request_park) are resumed by the
+ * same thread. Nothing
  * crosses threads on the way: no queue, no lock, no wake-up of another
  * thread.
  *

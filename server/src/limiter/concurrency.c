@@ -24,8 +24,9 @@
  *
  * Release (no window at hand, so now is not clamped) removes the lease,
  * live or not, of the units named when they are (as the script reads the
- * member "<lease_id>:<units>"), and tells whether it was live; when no live lease is left
- * the set is emptied, as the Lua script then deletes its key.
+ * member "<lease_id>:<units>"), and tells whether it was live; when no
+ * live lease is left the set is emptied, as the Lua script then deletes
+ * its key.
  */
 #include "limiter_internal.h"
 

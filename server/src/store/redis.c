@@ -32,9 +32,9 @@
  * round of HTTP work queued in one pipelined write, behind the writes still
  * out, and reads the replies when the loop sees them come in: the whole
  * check stays on one thread, concurrent checks share round trips, and no
- * check waits for another's reply to be sent. Anywhere else it decides at once, like
- * decide() (batches, releases, the admin plane), on the calling thread's
- * connection.
+ * check waits for another's reply to be sent. Anywhere else it decides at
+ * once, like decide() (batches, releases, the admin plane), on the calling
+ * thread's connection.
  *
  * The key layout, the scripts, the EVALSHA arguments, the reply parsing and
  * the breaker gate are shared with the cluster store (redis_common.c).
@@ -459,10 +459,10 @@ static void flight_end(loop_pipe_t *p, bool again) {
 
 /*
  * The connection failed (io_errno) with batches out: drop it and end them.
- * When Redis had closed it before reading anything (it restarted
- * while the connection sat idle), nothing was run: the jobs are sent once
- * more on a new connection, waiting on this thread, so that a restart
- * costs no failed check.
+ * When Redis had closed it before reading anything (it restarted while the
+ * connection sat idle), nothing was run: the jobs are sent once more on a
+ * new connection, waiting on this thread, so that a restart costs no
+ * failed check.
  */
 static void pipe_broken(loop_pipe_t *p, int io_errno) {
     bool stale = !p->fresh && !p->replied && rk_redis_looks_stale(p->ctx, io_errno);
