@@ -89,20 +89,25 @@ Test(memory_store, answers_the_same_decisions_as_the_algorithm_for_every_cell_al
     s->ops->destroy(s);
 }
 
+/* Limits 1 to 3 keep logs near the 2 entries packed in an entry (memory_state.h). */
 Test(memory_store, answers_the_same_decisions_as_the_algorithm_for_sliding_log) {
     rk_store_t *s = rk_memory_store_new(1000);
-    rk_limit_t lim = limit_of(RK_ALG_SLIDING_LOG, 20, 1000, 20);
-    rk_log_t log = {0};
-    uint64_t rng = 12345;
-    int64_t now = T0;
-    for (int step = 0; step < 3000; step++) {
-        now = next_time(&rng, now, lim.window_ms);
-        int64_t cost = (int64_t)(next_random(&rng) % 4);
-        rk_decision_t want, got = decide(s, request("log", "k", lim, cost, now));
-        cr_assert_eq(rk_log_decide(&lim, &log, now, cost, &want), RK_OK);
-        assert_same_decision(&got, &want, step);
+    const int64_t limits[] = {1, 2, 3, 20};
+    for (size_t i = 0; i < RK_ARRAY_LEN(limits); i++) {
+        rk_limit_t lim = limit_of(RK_ALG_SLIDING_LOG, limits[i], 1000, limits[i]);
+        rk_log_t log = {0};
+        uint64_t rng = 12345 + i;
+        int64_t now = T0;
+        for (int step = 0; step < 3000; step++) {
+            now = next_time(&rng, now, lim.window_ms);
+            int64_t cost = (int64_t)(next_random(&rng) % 4);
+            rk_decision_t want, got = decide(s, request("log", "k", lim, cost, now));
+            cr_assert_eq(rk_log_decide(&lim, &log, now, cost, &want), RK_OK);
+            assert_same_decision(&got, &want, step);
+        }
+        rk_log_free(&log);
+        s->ops->reset(s, "log", "k", RK_ALG_SLIDING_LOG);
     }
-    rk_log_free(&log);
     s->ops->destroy(s);
 }
 
@@ -457,4 +462,85 @@ Test(memory_store, destroy_frees_every_kind_of_state) {
     }
     cr_assert_eq(s->ops->key_count(s), 3000);
     s->ops->destroy(s);
+}
+
+/*
+ * Leases through the store against the algorithm on a set of its own:
+ * acquires, releases (by id, with or without units) and peeks, with ids an
+ * entry can pack (32 lowercase hex digits) and ids it cannot, so that sets
+ * move between their packed and boxed forms (memory_state.h).
+ */
+Test(memory_store, answers_the_same_decisions_as_the_algorithm_for_concurrency) {
+    /* Four ids an entry packs, then two it cannot. */
+    static const char *const ids[] = {LEASE_A,         LEASE_B,
+                                      LEASE_C,         "0123456789abcdef0123456789abcdef",
+                                      "LEASE-not-hex", "ABCDEFABCDEFABCDEFABCDEFABCDEFAB"};
+    rk_store_t *s = rk_memory_store_new(1000);
+    const int64_t limits[] = {1, 2, 5};
+    for (size_t i = 0; i < RK_ARRAY_LEN(limits); i++) {
+        rk_limit_t lim = limit_of(RK_ALG_CONCURRENCY, limits[i], 1000, limits[i]);
+        rk_lease_set_t set = {0};
+        uint64_t rng = 777 + i;
+        int64_t now = T0;
+        for (int step = 0; step < 4000; step++) {
+            now = next_time(&rng, now, lim.window_ms);
+            uint64_t r = next_random(&rng);
+            const char *id = ids[(r >> 8) % RK_ARRAY_LEN(ids)];
+            int64_t cost = (int64_t)((r >> 16) % 3);
+            if (r % 3 == 0) {
+                rk_store_req_t req = request("conc", "k", lim, cost, now);
+                bool got = false;
+                cr_assert_eq(s->ops->release(s, &req, id, &got), RK_OK);
+                bool want = rk_lease_release(&set, now, id, cost);
+                cr_assert_eq(got, want, "step %d: release of %s", step, id);
+                continue;
+            }
+            rk_store_req_t req = request("conc", "k", lim, cost, now);
+            req.lease_id = id;
+            rk_decision_t want, got = decide(s, req);
+            cr_assert_eq(rk_lease_acquire(&lim, &set, now, cost, id, &want), RK_OK);
+            assert_same_decision(&got, &want, step);
+        }
+        rk_lease_set_free(&set);
+        s->ops->reset(s, "conc", "k", RK_ALG_CONCURRENCY);
+    }
+    s->ops->destroy(s);
+}
+
+#ifdef __SANITIZE_ADDRESS__
+size_t __sanitizer_get_current_allocated_bytes(void); /* the ASan runtime's */
+static size_t heap_bytes(void) {
+    return __sanitizer_get_current_allocated_bytes();
+}
+#else
+#include <malloc.h>
+static size_t heap_bytes(void) {
+    return mallinfo2().uordblks;
+}
+#endif
+
+/* Heap bytes per key after `requests` requests on each of n keys of alg. */
+static double heap_per_key(rk_algorithm_t alg, int requests) {
+    enum { KEYS = 5000 };
+    rk_store_t *s = rk_memory_store_new(KEYS);
+    char key[32];
+    size_t before = heap_bytes();
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof key, "client-%d", i);
+        for (int n = 0; n < requests; n++)
+            cr_assert(decide(s, request("r", key, limit_of(alg, 10, 60000, 10), 1, T0)).allowed);
+    }
+    double per_key = (double)(heap_bytes() - before) / KEYS;
+    cr_assert_eq(s->ops->key_count(s), KEYS);
+    s->ops->destroy(s);
+    return per_key;
+}
+
+/* A key of a request or two costs its table slot only; a busier one a box. */
+Test(memory_store, small_sliding_log_and_concurrency_states_take_no_heap) {
+    cr_assert_lt(heap_per_key(RK_ALG_SLIDING_LOG, 1), 1.0);
+    cr_assert_lt(heap_per_key(RK_ALG_SLIDING_LOG, 2), 1.0);
+    cr_assert_lt(heap_per_key(RK_ALG_CONCURRENCY, 1), 1.0);
+    cr_assert_gt(heap_per_key(RK_ALG_SLIDING_LOG, 3), 40.0, "a box and its entries");
+    cr_assert_gt(heap_per_key(RK_ALG_CONCURRENCY, 2), 40.0, "a box and its leases");
 }

@@ -123,9 +123,13 @@ static rk_status_t lease_append(rk_lease_set_t *set, const rk_lease_t *lease) {
     }
     if (set->len == set->cap) {
         uint32_t cap = set->cap ? set->cap * 2 : 2;
-        rk_lease_t *leases = realloc(set->leases, (size_t)cap * sizeof *leases);
+        rk_lease_t *leases = set->borrowed ? malloc((size_t)cap * sizeof *leases)
+                                           : realloc(set->leases, (size_t)cap * sizeof *leases);
         if (!leases)
             return RK_ERR;
+        if (set->borrowed)
+            memcpy(leases, set->leases, (size_t)set->len * sizeof *leases);
+        set->borrowed = false;
         set->leases = leases;
         set->cap = cap;
     }
@@ -208,6 +212,7 @@ int64_t rk_lease_ttl_ms(const rk_lease_set_t *set, int64_t now_ms) {
 }
 
 void rk_lease_set_free(rk_lease_set_t *set) {
-    free(set->leases);
+    if (!set->borrowed)
+        free(set->leases);
     memset(set, 0, sizeof *set);
 }

@@ -119,6 +119,9 @@ typedef struct {
     uint32_t cap; /* allocated entries */
     uint32_t head;
     uint32_t len;
+    /* ts is the caller's (a small state unpacked on its stack): never freed
+     * here, and left for a new buffer when the log outgrows it */
+    bool borrowed;
     /* the first and the last entries (when len > 0): a check that drops no
      * entry reads none before it appends */
     int64_t oldest_ms, newest_ms;
@@ -143,6 +146,7 @@ typedef struct {
 typedef struct {
     rk_lease_t *leases; /* owned; the set is leases[head, len), by expiry */
     uint32_t head, len, cap;
+    bool borrowed; /* leases is the caller's, as rk_log_t's ts */
     int64_t units; /* the units of leases[head, len), expired or not */
     /* the expiries of leases[head] and leases[len - 1] (when len > head):
      * an acquire that drops no lease reads none */

@@ -93,7 +93,9 @@ static rk_status_t log_reserve(rk_log_t *log, uint32_t drop, uint32_t more) {
         return RK_ERR;
     for (uint32_t i = 0; i < log->len; i++)
         ts[i] = log_at(log, i);
-    free(log->ts);
+    if (!log->borrowed)
+        free(log->ts);
+    log->borrowed = false;
     log->ts = ts;
     log->cap = cap;
     log->head = 0;
@@ -139,6 +141,7 @@ int64_t rk_log_ttl_ms(const rk_limit_t *lim, const rk_log_t *log, int64_t now_ms
 }
 
 void rk_log_free(rk_log_t *log) {
-    free(log->ts);
+    if (!log->borrowed)
+        free(log->ts);
     memset(log, 0, sizeof *log);
 }

@@ -18,11 +18,11 @@
  * lands on someone else's entry, nor flood one slot of a table.
  *
  * Size. An entry is 48 bytes: the identity, one word packing the expiry and
- * the algorithm, and the state: the rk_cell_t inline, or a pointer to the
- * variable-size state of sliding_log (rk_log_t) and concurrency
- * (rk_lease_set_t). Tables are filled to at most 80% and grow by a third,
+ * the algorithm, and the state (memory_state.h): the rk_cell_t inline, a
+ * small sliding_log or concurrency state packed inline, or a pointer to the
+ * box of a larger one. Tables are filled to at most 80% and grow by a third,
  * so at least 60% of slots are in use after a growth: at most 80 bytes per
- * key for the cell algorithms, all slack included. Tables are mapped with
+ * key whose state is inline, all slack included. Tables are mapped with
  * mmap so that a table given back on growth returns to the system at once.
  *
  * Expiry. Each entry expires at now + rk_*_ttl_ms(), when its state equals
@@ -55,6 +55,8 @@
  */
 #include "store.h"
 
+#include "memory_state.h"
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -79,12 +81,6 @@
 #define META_EXPIRES_BITS 56
 #define META_EXPIRES_MASK ((UINT64_C(1) << META_EXPIRES_BITS) - 1)
 
-typedef union {
-    rk_cell_t cell;         /* the algorithms of rk_algorithm_uses_cell() */
-    rk_log_t *log;          /* sliding_log, owned */
-    rk_lease_set_t *leases; /* concurrency, owned */
-} state_t;
-
 /*
  * One slot. meta is 0 in an empty slot; in a live one it packs the expiry
  * (ms since the epoch, below 2^56) and algorithm + 1 in the top byte.
@@ -92,7 +88,7 @@ typedef union {
 typedef struct {
     uint64_t id_lo, id_hi;
     uint64_t meta;
-    state_t state;
+    rk_entry_state_t state;
 } entry_t;
 
 _Static_assert(sizeof(entry_t) == 48, "an entry is 48 bytes");
@@ -239,32 +235,6 @@ static inline uint64_t make_meta(rk_algorithm_t alg, int64_t expires_ms) {
     return ((uint64_t)(alg + 1) << META_EXPIRES_BITS) | exp;
 }
 
-/* Frees what a state of algorithm alg owns (nothing for a cell). */
-static void state_free(rk_algorithm_t alg, state_t *st) {
-    if (alg == RK_ALG_SLIDING_LOG && st->log) {
-        rk_log_free(st->log);
-        free(st->log);
-        st->log = NULL;
-    } else if (alg == RK_ALG_CONCURRENCY && st->leases) {
-        rk_lease_set_free(st->leases);
-        free(st->leases);
-        st->leases = NULL;
-    }
-}
-
-/* Brings a kept state back to "never seen", keeping its box. */
-static void state_clear(rk_algorithm_t alg, state_t *st) {
-    if (alg == RK_ALG_SLIDING_LOG) {
-        rk_log_free(st->log);
-        memset(st->log, 0, sizeof *st->log);
-    } else if (alg == RK_ALG_CONCURRENCY) {
-        rk_lease_set_free(st->leases);
-        memset(st->leases, 0, sizeof *st->leases);
-    } else {
-        memset(&st->cell, 0, sizeof st->cell);
-    }
-}
-
 /* ==== tables: Robin Hood linear probing ================================== */
 
 /* The home slot of an identity: id_lo scaled to [0, cap) (no modulo). */
@@ -405,7 +375,7 @@ static size_t shard_sweep(shard_t *sh, int64_t now_ms, size_t budget, bool stop_
     while (budget-- > 0 && sh->len > 0) {
         entry_t *e = &sh->slots[i];
         if (e->meta != 0 && entry_expires(e) <= now_ms) {
-            state_free(entry_algorithm(e), &e->state);
+            rk_state_free(entry_algorithm(e), &e->state);
             table_remove_at(sh, i); /* a later entry may shift into i: look again */
             freed++;
             if (stop_at_first)
@@ -447,7 +417,7 @@ static void shard_evict_sampled(memory_store_t *s, shard_t *sh, int64_t now_ms) 
     entry_t *v = &sh->slots[victim];
     if (entry_expires(v) > now_ms)
         atomic_fetch_add_explicit(&s->evictions, 1, memory_order_relaxed);
-    state_free(entry_algorithm(v), &v->state);
+    rk_state_free(entry_algorithm(v), &v->state);
     table_remove_at(sh, victim);
 }
 
@@ -523,7 +493,7 @@ static rk_status_t shard_insert(memory_store_t *s, shard_t *sh, const entry_t *e
 
 /* Removes a live entry of sh (found by table_find), freeing its state. */
 static void shard_delete(memory_store_t *s, shard_t *sh, entry_t *e) {
-    state_free(entry_algorithm(e), &e->state);
+    rk_state_free(entry_algorithm(e), &e->state);
     table_remove_at(sh, (size_t)(e - sh->slots));
     atomic_fetch_sub_explicit(&s->count, 1, memory_order_relaxed);
 }
@@ -549,78 +519,17 @@ static int64_t request_now(memory_store_t *s, int64_t now_ms) {
 }
 
 /*
- * Runs the algorithm of lim on a state. For concurrency, a positive cost
- * acquires the lease lease_id (an anonymous one, expiring on its own, when
- * the request names none) and cost 0 peeks. RK_ERR only on OOM.
+ * The lease a concurrency request acquires: the one it names, or an
+ * anonymous one (expiring on its own) drawn into buf.
  */
-static rk_status_t state_decide(memory_store_t *s, const rk_limit_t *lim, state_t *st,
-                                int64_t now_ms, int64_t cost, const char *lease_id,
-                                rk_decision_t *out) {
-    switch (lim->algorithm) {
-    case RK_ALG_SLIDING_LOG:
-        return rk_log_decide(lim, st->log, now_ms, cost, out);
-    case RK_ALG_CONCURRENCY:
-        if (cost <= 0) {
-            rk_lease_peek(lim, st->leases, now_ms, out);
-            return RK_OK;
-        }
-        if (!lease_id) {
-            char anonymous[RK_LEASE_ID_LEN + 1];
-            uint64_t n = atomic_fetch_add(&s->anonymous_leases, 1);
-            snprintf(anonymous, sizeof anonymous, "%016" PRIx64 "%016" PRIx64,
-                     UINT64_C(0xa11011ed00000000), n);
-            return rk_lease_acquire(lim, st->leases, now_ms, cost, anonymous, out);
-        }
-        return rk_lease_acquire(lim, st->leases, now_ms, cost, lease_id, out);
-    default:
-        rk_cell_decide(lim, &st->cell, now_ms, cost, out);
-        return RK_OK;
-    }
-}
-
-/* How long after now_ms the state differs from a fresh one. */
-static int64_t state_ttl_ms(const rk_limit_t *lim, const state_t *st, int64_t now_ms) {
-    switch (lim->algorithm) {
-    case RK_ALG_SLIDING_LOG:
-        return rk_log_ttl_ms(lim, st->log, now_ms);
-    case RK_ALG_CONCURRENCY:
-        return rk_lease_ttl_ms(st->leases, now_ms);
-    default:
-        return rk_cell_ttl_ms(lim, &st->cell, now_ms);
-    }
-}
-
-/*
- * Keeps a fresh state that the first request changed, as an entry expiring
- * at expires_ms (now_ms is the request's time, which decides what has
- * expired if something must make room). A sliding_log or concurrency state
- * is moved into a box of its own; *kept false means the caller still owns
- * what *st points to (and no box exists).
- */
-static rk_status_t keep_fresh(memory_store_t *s, shard_t *sh, uint64_t lo, uint64_t hi,
-                              rk_algorithm_t alg, int64_t expires_ms, const state_t *st,
-                              int64_t now_ms, bool *kept) {
-    entry_t e = {.id_lo = lo, .id_hi = hi, .meta = make_meta(alg, expires_ms), .state = *st};
-    *kept = false;
-    if (alg == RK_ALG_SLIDING_LOG) {
-        void *box = malloc(sizeof *e.state.log);
-        if (!box)
-            return RK_ERR;
-        e.state.log = box;
-        *e.state.log = *st->log;
-    } else if (alg == RK_ALG_CONCURRENCY) {
-        void *box = malloc(sizeof *e.state.leases);
-        if (!box)
-            return RK_ERR;
-        e.state.leases = box;
-        *e.state.leases = *st->leases;
-    }
-    rk_status_t rc = shard_insert(s, sh, &e, now_ms, kept);
-    if (!*kept && alg == RK_ALG_SLIDING_LOG)
-        free(e.state.log); /* the contents stay the caller's */
-    else if (!*kept && alg == RK_ALG_CONCURRENCY)
-        free(e.state.leases);
-    return rc;
+static const char *lease_of(memory_store_t *s, const rk_store_req_t *r,
+                            char buf[RK_LEASE_ID_LEN + 1]) {
+    if (r->lease_id || r->limit.algorithm != RK_ALG_CONCURRENCY || r->cost <= 0)
+        return r->lease_id;
+    uint64_t n = atomic_fetch_add(&s->anonymous_leases, 1);
+    snprintf(buf, RK_LEASE_ID_LEN + 1, "%016" PRIx64 "%016" PRIx64, UINT64_C(0xa11011ed00000000),
+             n);
+    return buf;
 }
 
 /*
@@ -629,29 +538,20 @@ static rk_status_t keep_fresh(memory_store_t *s, shard_t *sh, uint64_t lo, uint6
  */
 static rk_status_t decide_fresh(memory_store_t *s, shard_t *sh, const rk_store_req_t *r,
                                 uint64_t lo, uint64_t hi, int64_t now_ms, int64_t cost,
-                                rk_decision_t *out) {
+                                const char *lease_id, rk_decision_t *out) {
     rk_algorithm_t alg = r->limit.algorithm;
-    rk_log_t log = {0};
-    rk_lease_set_t leases = {0};
-    state_t st;
-    memset(&st, 0, sizeof st);
-    if (alg == RK_ALG_SLIDING_LOG)
-        st.log = &log;
-    else if (alg == RK_ALG_CONCURRENCY)
-        st.leases = &leases;
-
-    rk_status_t rc = state_decide(s, &r->limit, &st, now_ms, cost, r->lease_id, out);
-    int64_t ttl = rc == RK_OK && cost > 0 ? state_ttl_ms(&r->limit, &st, now_ms) : 0;
+    entry_t e = {.id_lo = lo, .id_hi = hi};
+    rk_state_init(alg, &e.state);
+    rk_status_t rc = rk_state_decide(&r->limit, &e.state, now_ms, cost, lease_id, out);
+    int64_t ttl = rc == RK_OK && cost > 0 ? rk_state_ttl_ms(&r->limit, &e.state, now_ms) : 0;
     if (ttl > 0) {
         bool kept = false;
-        rc = keep_fresh(s, sh, lo, hi, alg, now_ms + ttl, &st, now_ms, &kept);
+        e.meta = make_meta(alg, now_ms + ttl);
+        rc = shard_insert(s, sh, &e, now_ms, &kept);
         if (kept)
             return RK_OK;
     }
-    if (alg == RK_ALG_SLIDING_LOG)
-        rk_log_free(&log);
-    else if (alg == RK_ALG_CONCURRENCY)
-        rk_lease_set_free(&leases);
+    rk_state_free(alg, &e.state);
     return rc;
 }
 
@@ -674,6 +574,8 @@ static rk_status_t decide_one(memory_store_t *s, const rk_store_req_t *r, rk_dec
         rk_cell_decide(&r->limit, &scratch, now_ms, cost, out); /* denies */
         return RK_OK;
     }
+    char anonymous[RK_LEASE_ID_LEN + 1];
+    const char *lease_id = lease_of(s, r, anonymous);
     uint64_t lo, hi;
     entry_identity(s, r->rule_id, r->key, alg, &lo, &hi);
     shard_t *sh = shard_of(s, hi);
@@ -687,18 +589,18 @@ static rk_status_t decide_one(memory_store_t *s, const rk_store_req_t *r, rk_dec
     if (!e && !swept)
         shard_sweep_some(s, sh, now_ms); /* no entry held: moving them is safe */
     bool cleared = false;
-    if (e && entry_expires(e) <= now_ms && state_ttl_ms(&r->limit, &e->state, now_ms) <= 0) {
+    if (e && entry_expires(e) <= now_ms && rk_state_ttl_ms(&r->limit, &e->state, now_ms) <= 0) {
         if (cost == 0) {
             shard_delete(s, sh, e); /* a peek keeps nothing */
             e = NULL;
         } else {
-            state_clear(alg, &e->state);
+            rk_state_free(alg, &e->state); /* back to "never seen" */
             cleared = true;
         }
     }
     if (e) {
-        rc = state_decide(s, &r->limit, &e->state, now_ms, cost, r->lease_id, out);
-        int64_t ttl = state_ttl_ms(&r->limit, &e->state, now_ms);
+        rc = rk_state_decide(&r->limit, &e->state, now_ms, cost, lease_id, out);
+        int64_t ttl = rk_state_ttl_ms(&r->limit, &e->state, now_ms);
         /* Never earlier than before: a request from a clock that runs
          * behind gets a ttl counted from the state's own later time. */
         if (ttl > 0 && (cleared || now_ms + ttl > entry_expires(e)))
@@ -706,7 +608,7 @@ static rk_status_t decide_one(memory_store_t *s, const rk_store_req_t *r, rk_dec
         else if (ttl <= 0)
             shard_delete(s, sh, e);
     } else {
-        rc = decide_fresh(s, sh, r, lo, hi, now_ms, cost, out);
+        rc = decide_fresh(s, sh, r, lo, hi, now_ms, cost, lease_id, out);
     }
     pthread_mutex_unlock(&sh->lock);
     return rc;
@@ -737,8 +639,9 @@ static rk_status_t memory_release(rk_store_t *store, const rk_store_req_t *req,
     pthread_mutex_lock(&sh->lock);
     entry_t *e = table_find(sh, lo, hi);
     if (e && entry_expires(e) > now_ms) {
-        *released = rk_lease_release(e->state.leases, now_ms, lease_id, req->cost);
-        int64_t ttl = rk_lease_ttl_ms(e->state.leases, now_ms);
+        *released = rk_state_release(&e->state, now_ms, lease_id, req->cost);
+        rk_limit_t leases = {.algorithm = RK_ALG_CONCURRENCY}; /* the ttl needs no more */
+        int64_t ttl = rk_state_ttl_ms(&leases, &e->state, now_ms);
         if (ttl > 0)
             e->meta = make_meta(RK_ALG_CONCURRENCY, now_ms + ttl);
         else
@@ -783,7 +686,7 @@ static void memory_destroy(rk_store_t *store) {
         shard_t *sh = &s->shards[k];
         for (size_t i = 0; sh->slots && i < sh->cap; i++)
             if (sh->slots[i].meta != 0)
-                state_free(entry_algorithm(&sh->slots[i]), &sh->slots[i].state);
+                rk_state_free(entry_algorithm(&sh->slots[i]), &sh->slots[i].state);
         table_unmap(sh->slots, sh->cap, s->page);
         pthread_mutex_destroy(&sh->lock);
     }
