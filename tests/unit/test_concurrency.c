@@ -141,19 +141,53 @@ Test(concurrency, denied_request_and_peek_change_nothing) {
     rk_lease_peek(&lim, &set, 5000, &peek);
     cr_assert_eq(peek.remaining, 1);
     cr_assert_eq(set.len, 1, "a peek does not even drop expired leases");
-    cr_assert_str_eq(set.leases[0].id, "a");
+    char id[RK_LEASE_ID_LEN + 1];
+    rk_lease_id_text(&set.leases[0], id);
+    cr_assert_str_eq(id, "a");
     rk_lease_set_free(&set);
 }
 
-Test(concurrency, refuses_a_missing_or_too_long_lease_id) {
-    rk_limit_t lim = CC(1, 1000);
+Test(concurrency, refuses_a_lease_id_it_cannot_keep) {
+    rk_limit_t lim = CC(4, 1000);
     rk_lease_set_t set = {0};
     rk_decision_t d;
     cr_assert_eq(rk_lease_acquire(&lim, &set, 0, 1, NULL, &d), RK_ERR);
     cr_assert_eq(rk_lease_acquire(&lim, &set, 0, 1, "", &d), RK_ERR);
     cr_assert_eq(rk_lease_acquire(&lim, &set, 0, 1, "0123456789abcdef0123456789abcdef0", &d),
-                 RK_ERR);
+                 RK_ERR, "33 characters");
+    cr_assert_eq(rk_lease_acquire(&lim, &set, 0, 1, "0123456789abcdef0", &d), RK_ERR,
+                 "17 characters, not 32 hex digits");
+    cr_assert_eq(rk_lease_acquire(&lim, &set, 0, 1, "0123456789ABCDEF0123456789abcdef", &d), RK_ERR,
+                 "32 characters, not all lowercase hex");
+    cr_assert_eq(set.len, 0, "nothing acquired");
     cr_assert_eq(rk_lease_acquire(&lim, &set, 0, 1, "0123456789abcdef0123456789abcdef", &d), RK_OK);
+    cr_assert_eq(rk_lease_acquire(&lim, &set, 0, 1, "sixteen-chars-id", &d), RK_OK);
+    rk_lease_set_free(&set);
+}
+
+/* ratekitd's ids (32 hex digits) are kept as 16 bytes, shorter ones as text. */
+Test(concurrency, a_lease_gives_back_the_id_it_was_acquired_with) {
+    static const char *const ids[] = {"0123456789abcdef0123456789abcdef",
+                                      "ffffffffffffffffffffffffffffffff", "a", "sixteen-chars-id"};
+    rk_limit_t lim = CC(8, 1000);
+    rk_lease_set_t set = {0};
+    for (size_t i = 0; i < RK_ARRAY_LEN(ids); i++)
+        cr_assert(acquire(&lim, &set, 0, 1, ids[i]).allowed);
+    cr_assert_eq(sizeof(rk_lease_t), 32, "a lease is 32 bytes");
+    for (size_t i = 0; i < RK_ARRAY_LEN(ids); i++) {
+        char id[RK_LEASE_ID_LEN + 1];
+        rk_lease_id_text(&set.leases[i], id);
+        cr_assert_str_eq(id, ids[i]);
+    }
+    cr_assert_not(rk_lease_release(&set, 1, "0123456789abcdef0123456789abcdee", 0),
+                  "one digit apart");
+    cr_assert_not(rk_lease_release(&set, 1, "0123456789ABCDEF0123456789ABCDEF", 0),
+                  "an id no lease can have");
+    cr_assert_not(rk_lease_release(&set, 1, "7369787465656e2d63686172732d6964", 0),
+                  "the hex digits of \"sixteen-chars-id\": the same bytes, another id");
+    for (size_t i = 0; i < RK_ARRAY_LEN(ids); i++)
+        cr_assert(rk_lease_release(&set, 1, ids[i], 1), "%s", ids[i]);
+    cr_assert_eq(set.len, 0);
     rk_lease_set_free(&set);
 }
 

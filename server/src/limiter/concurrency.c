@@ -22,6 +22,11 @@
  *   pass, if none is released before; cost > limit never passes.
  * - ttl = reset_ms.
  *
+ * A lease keeps its id in 16 bytes (rk_lease_t): every id ratekitd draws
+ * (32 lowercase hex digits), or a shorter one of up to 16 characters. Any
+ * other id is refused here, where the Lua script would take it; ratekitd
+ * never makes one.
+ *
  * Release (no window at hand, so now is not clamped) removes the lease,
  * live or not, of the units named when they are (as the script reads the
  * member "<lease_id>:<units>"), and tells whether it was live; when no
@@ -144,7 +149,8 @@ static rk_status_t lease_append(rk_lease_set_t *set, const rk_lease_t *lease) {
 rk_status_t rk_lease_acquire(const rk_limit_t *lim, rk_lease_set_t *set, int64_t now_ms,
                              int64_t cost, const char *lease_id, rk_decision_t *out) {
     cost = rk_bound_cost(cost);
-    if (cost > 0 && (!lease_id || !*lease_id || strlen(lease_id) > RK_LEASE_ID_LEN))
+    rk_lease_t lease = {0};
+    if (cost > 0 && (!lease_id || !rk_lease_id_set(&lease, lease_id)))
         return RK_ERR;
     lease_view_t v = lease_view(lim, set, now_ms);
 
@@ -153,8 +159,8 @@ rk_status_t rk_lease_acquire(const rk_limit_t *lim, rk_lease_set_t *set, int64_t
     out->allowed = cost <= v.limit && v.live_units <= v.limit - cost;
     int64_t held = v.live_units;
     if (out->allowed && cost > 0) {
-        rk_lease_t lease = {.units = (int32_t)cost, .expires_ms = v.now + v.window_ms};
-        memcpy(lease.id, lease_id, strlen(lease_id));
+        lease.units = (int32_t)cost;
+        lease.expires_ms = v.now + v.window_ms;
         lease_drop_before(set, v.first_live);
         if (lease_append(set, &lease) != RK_OK)
             return RK_ERR;
@@ -173,18 +179,54 @@ void rk_lease_peek(const rk_limit_t *lim, rk_lease_set_t *set, int64_t now_ms, r
     (void)rk_lease_acquire(lim, set, now_ms, 0, NULL, out); /* cost 0 cannot fail */
 }
 
-/* Whether l is the lease id (len: 1..RK_LEASE_ID_LEN characters). */
-static bool lease_is(const rk_lease_t *l, const char *id, size_t len) {
-    return (len == RK_LEASE_ID_LEN || l->id[len] == '\0') && memcmp(l->id, id, len) == 0;
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+bool rk_lease_id_set(rk_lease_t *l, const char *lease_id) {
+    size_t len = strnlen(lease_id, RK_LEASE_ID_LEN + 1);
+    memset(l->id, 0, sizeof l->id);
+    if (len == RK_LEASE_ID_LEN) {
+        l->id_form = RK_LEASE_ID_HEX;
+        for (size_t i = 0; i < RK_LEASE_ID_BYTES; i++) {
+            int hi = hex_digit(lease_id[2 * i]), lo = hex_digit(lease_id[2 * i + 1]);
+            if (hi < 0 || lo < 0)
+                return false;
+            l->id[i] = (uint8_t)(hi << 4 | lo);
+        }
+        return true;
+    }
+    if (len == 0 || len > RK_LEASE_ID_BYTES)
+        return false;
+    l->id_form = (uint8_t)len;
+    memcpy(l->id, lease_id, len);
+    return true;
+}
+
+void rk_lease_id_text(const rk_lease_t *l, char out[RK_LEASE_ID_LEN + 1]) {
+    if (l->id_form == RK_LEASE_ID_HEX) {
+        rk_hex(l->id, RK_LEASE_ID_BYTES, out);
+        return;
+    }
+    size_t len = l->id_form <= RK_LEASE_ID_BYTES ? l->id_form : 0;
+    memcpy(out, l->id, len);
+    out[len] = '\0';
+}
+
+/* Whether l carries the id of want (set by rk_lease_id_set). */
+static bool lease_is(const rk_lease_t *l, const rk_lease_t *want) {
+    return l->id_form == want->id_form && memcmp(l->id, want->id, sizeof l->id) == 0;
 }
 
 bool rk_lease_release(rk_lease_set_t *set, int64_t now_ms, const char *lease_id, int64_t units) {
     int64_t now = rk_bound_now(now_ms);
     bool was_live = false;
-    size_t len = lease_id ? strnlen(lease_id, RK_LEASE_ID_LEN + 1) : 0;
-    for (uint32_t i = set->head; len > 0 && len <= RK_LEASE_ID_LEN && i < set->len; i++) {
-        if (lease_is(&set->leases[i], lease_id, len) &&
-            (units <= 0 || set->leases[i].units == units)) {
+    rk_lease_t want;
+    bool valid = lease_id && rk_lease_id_set(&want, lease_id);
+    for (uint32_t i = set->head; valid && i < set->len; i++) {
+        if (lease_is(&set->leases[i], &want) && (units <= 0 || set->leases[i].units == units)) {
             was_live = set->leases[i].expires_ms > now;
             set->units -= set->leases[i].units;
             memmove(set->leases + i, set->leases + i + 1,

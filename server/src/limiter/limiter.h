@@ -135,13 +135,29 @@ void rk_log_free(rk_log_t *log);
 
 /* ---- concurrency: leases with expiry ---- */
 
-#define RK_LEASE_ID_LEN 32 /* hex characters */
+#define RK_LEASE_ID_LEN 32   /* hex characters, as ratekitd draws lease ids */
+#define RK_LEASE_ID_BYTES 16 /* what a lease keeps of its id */
+#define RK_LEASE_ID_HEX UINT8_C(0xff)
 
+/*
+ * A lease. Its id is kept in RK_LEASE_ID_BYTES: an id of RK_LEASE_ID_LEN
+ * lowercase hex digits (every id ratekitd draws) as the bytes they spell
+ * (id_form RK_LEASE_ID_HEX), any other id of 1..RK_LEASE_ID_BYTES
+ * characters as its text, padded with NULs (id_form: its length). 32 bytes
+ * rather than 48 with the text of a 32-character id.
+ */
 typedef struct {
     int64_t expires_ms;
-    int32_t units;            /* the cost it was acquired with: at most the limit */
-    char id[RK_LEASE_ID_LEN]; /* padded with NULs; unterminated when RK_LEASE_ID_LEN long */
+    int32_t units; /* the cost it was acquired with: at most the limit */
+    uint8_t id_form;
+    uint8_t id[RK_LEASE_ID_BYTES];
 } rk_lease_t;
+
+/* Keeps lease_id in l's id fields; false for an id a lease cannot keep (see rk_lease_t). */
+bool rk_lease_id_set(rk_lease_t *l, const char *lease_id);
+
+/* Writes l's id as text (RK_LEASE_ID_LEN + 1 bytes at most, NUL included) into out. */
+void rk_lease_id_text(const rk_lease_t *l, char out[RK_LEASE_ID_LEN + 1]);
 
 typedef struct {
     rk_lease_t *leases; /* owned; the set is leases[head, len), by expiry */
@@ -154,12 +170,13 @@ typedef struct {
 } rk_lease_set_t;
 
 /*
- * Acquires one lease named lease_id (1..RK_LEASE_ID_LEN characters) holding
+ * Acquires one lease named lease_id (an id rk_lease_t keeps) holding
  * `cost` units, expiring window_ms after now; allowed while live units +
  * cost <= limit. Lease ids are unique (ratekitd draws them at random): an id
  * already in the set is not looked for. cost 0 peeks (lease_id may then be
  * NULL). Expired leases are dropped when a lease is acquired. RK_ERR on OOM,
- * or for a missing or too long id with cost > 0. O(1) amortized, plus the
+ * or for a missing id or one a lease cannot keep with cost > 0. O(1)
+ * amortized, plus the
  * expired leases it drops (whose units it subtracts); see concurrency.c.
  */
 rk_status_t rk_lease_acquire(const rk_limit_t *lim, rk_lease_set_t *set, int64_t now_ms,

@@ -31,7 +31,7 @@
 
 _Static_assert(RK_CONCURRENCY_LIMIT_MAX <= (int64_t)UNITS_MASK, "units fit their bits");
 _Static_assert(RK_NOW_MS_MAX + RK_WINDOW_MS_MAX <= EXPIRY_MAX, "expiries fit their bits");
-_Static_assert(RK_LEASE_ID_LEN == 32, "a packed lease id is 16 bytes");
+_Static_assert(RK_LEASE_ID_BYTES == 16, "a packed lease id is 16 bytes");
 _Static_assert(sizeof(rk_entry_state_t) == 24, "a state is 24 bytes");
 
 static bool is_packed(const rk_entry_state_t *st) {
@@ -86,41 +86,21 @@ static rk_status_t log_decide(const rk_limit_t *lim, rk_entry_state_t *st, int64
 
 /* ---- concurrency ---- */
 
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* The 16 bytes of an id of 32 lowercase hex digits; false for another id. */
-static bool lease_id_bytes(const char id[RK_LEASE_ID_LEN], uint8_t bytes[16]) {
-    for (size_t i = 0; i < 16; i++) {
-        int hi = hex_digit(id[2 * i]), lo = hex_digit(id[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        bytes[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
-
 static void leases_unpack(const rk_entry_state_t *st, rk_lease_set_t *set, rk_lease_t *lease) {
     int64_t units = (int64_t)(st->word[0] >> 1 & UNITS_MASK);
     *set = (rk_lease_set_t){.leases = lease, .cap = 1, .borrowed = true};
     if (units == 0)
         return;
-    char hex[RK_LEASE_ID_LEN + 1];
-    rk_hex(&st->word[1], 16, hex);
-    *lease =
-        (rk_lease_t){.expires_ms = (int64_t)(st->word[0] >> EXPIRY_SHIFT), .units = (int32_t)units};
-    memcpy(lease->id, hex, RK_LEASE_ID_LEN);
+    *lease = (rk_lease_t){.expires_ms = (int64_t)(st->word[0] >> EXPIRY_SHIFT),
+                          .units = (int32_t)units,
+                          .id_form = RK_LEASE_ID_HEX};
+    memcpy(lease->id, &st->word[1], RK_LEASE_ID_BYTES);
     set->len = 1;
     set->units = units;
     set->first_expiry_ms = set->last_expiry_ms = lease->expires_ms;
 }
 
-/* Packs a set of at most one lease with a packable id; false if it is not one. */
+/* Packs a set of at most one lease whose id is hex digits; false if it is not one. */
 static bool leases_pack(const rk_lease_set_t *set, rk_entry_state_t *st) {
     uint32_t live = set->len - set->head;
     if (live == 0) {
@@ -128,13 +108,12 @@ static bool leases_pack(const rk_lease_set_t *set, rk_entry_state_t *st) {
         return true;
     }
     const rk_lease_t *l = &set->leases[set->head];
-    uint8_t id[16];
     if (live > 1 || l->units <= 0 || (uint64_t)l->units > UNITS_MASK || l->expires_ms < 0 ||
-        l->expires_ms > EXPIRY_MAX || !lease_id_bytes(l->id, id))
+        l->expires_ms > EXPIRY_MAX || l->id_form != RK_LEASE_ID_HEX)
         return false;
     uint64_t word0 = (uint64_t)l->expires_ms << EXPIRY_SHIFT | (uint64_t)l->units << 1 | PACKED;
     *st = (rk_entry_state_t){.word = {word0}};
-    memcpy(&st->word[1], id, sizeof id);
+    memcpy(&st->word[1], l->id, RK_LEASE_ID_BYTES);
     return true;
 }
 
