@@ -205,16 +205,6 @@ bool rk_lease_id_set(rk_lease_t *l, const char *lease_id) {
     return true;
 }
 
-void rk_lease_id_text(const rk_lease_t *l, char out[RK_LEASE_ID_LEN + 1]) {
-    if (l->id_form == RK_LEASE_ID_HEX) {
-        rk_hex(l->id, RK_LEASE_ID_BYTES, out);
-        return;
-    }
-    size_t len = l->id_form <= RK_LEASE_ID_BYTES ? l->id_form : 0;
-    memcpy(out, l->id, len);
-    out[len] = '\0';
-}
-
 /* Whether l carries the id of want (set by rk_lease_id_set). */
 static bool lease_is(const rk_lease_t *l, const rk_lease_t *want) {
     return l->id_form == want->id_form && memcmp(l->id, want->id, sizeof l->id) == 0;

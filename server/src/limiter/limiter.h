@@ -156,9 +156,6 @@ typedef struct {
 /* Keeps lease_id in l's id fields; false for an id a lease cannot keep (see rk_lease_t). */
 bool rk_lease_id_set(rk_lease_t *l, const char *lease_id);
 
-/* Writes l's id as text (RK_LEASE_ID_LEN + 1 bytes at most, NUL included) into out. */
-void rk_lease_id_text(const rk_lease_t *l, char out[RK_LEASE_ID_LEN + 1]);
-
 typedef struct {
     rk_lease_t *leases; /* owned; the set is leases[head, len), by expiry */
     uint32_t head, len, cap;
