@@ -80,6 +80,20 @@ void rk_hex(const void *bytes, size_t n, char *out) {
     out[2 * n] = '\0';
 }
 
+rk_status_t rk_unhex(const char *text, void *out, size_t n) {
+    unsigned char *b = out;
+    if (!text || strlen(text) != 2 * n)
+        return RK_ERR;
+    for (size_t i = 0; i < 2 * n; i++) {
+        char c = text[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return RK_ERR;
+        b[i / 2] = (unsigned char)(i % 2 ? (b[i / 2] << 4) | v : v);
+    }
+    return RK_OK;
+}
+
 void rk_format_time(int64_t epoch_ms, char out[32]) {
     time_t secs = (time_t)(epoch_ms / 1000);
     struct tm tm;

@@ -38,6 +38,10 @@ rk_status_t rk_random_bytes(void *buf, size_t n);
 /* Writes n bytes as lower-case hex plus a NUL into out (2n+1 bytes). */
 void rk_hex(const void *bytes, size_t n, char *out);
 
+/* The inverse of rk_hex: exactly 2n lower-case hex characters into n bytes.
+ * RK_ERR when malformed. */
+rk_status_t rk_unhex(const char *text, void *out, size_t n);
+
 /* Formats an epoch time in ms as "YYYY-MM-DDTHH:MM:SSZ" (21 bytes with NUL). */
 void rk_format_time(int64_t epoch_ms, char out[32]);
 

@@ -153,20 +153,6 @@ static void snapshot_free(snapshot_t *s) {
     }
 }
 
-/* Decodes exactly 2n hex characters into out; RK_ERR when malformed. */
-static rk_status_t unhex(const char *text, unsigned char *out, size_t n) {
-    if (!text || strlen(text) != 2 * n)
-        return RK_ERR;
-    for (size_t i = 0; i < 2 * n; i++) {
-        char c = text[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (v < 0)
-            return RK_ERR;
-        out[i / 2] = (unsigned char)(i % 2 ? (out[i / 2] << 4) | v : v);
-    }
-    return RK_OK;
-}
-
 /*
  * Reads every token into a new snapshot (sorted by id), carrying over the
  * in-memory last-used times of prev. NULL on error. Call with lock held.
@@ -195,8 +181,8 @@ static snapshot_t *snapshot_load(const snapshot_t *prev) {
         memset(e, 0, sizeof *e);
         const char *id = (const char *)sqlite3_column_text(st, 0);
         if (!id || strlen(id) != RK_TOKEN_ID_LEN ||
-            unhex((const char *)sqlite3_column_text(st, 3), e->salt, SALT_BYTES) != RK_OK ||
-            unhex((const char *)sqlite3_column_text(st, 4), e->hash, sizeof e->hash) != RK_OK) {
+            rk_unhex((const char *)sqlite3_column_text(st, 3), e->salt, SALT_BYTES) != RK_OK ||
+            rk_unhex((const char *)sqlite3_column_text(st, 4), e->hash, sizeof e->hash) != RK_OK) {
             rk_warn("tokens: a stored token is malformed, skipped");
             continue;
         }
@@ -544,8 +530,8 @@ static bool exported_token_valid(const cJSON *t) {
     return id && strlen(id) == RK_TOKEN_ID_LEN && strspn(id, "0123456789abcdef") == strlen(id) &&
            name && strlen(name) <= RK_TOKEN_NAME_MAX &&
            rk_role_parse(str_of(t, "role")) != RK_ROLE_NONE &&
-           unhex(str_of(t, "salt"), salt, SALT_BYTES) == RK_OK &&
-           unhex(str_of(t, "hash"), hash, sizeof hash) == RK_OK;
+           rk_unhex(str_of(t, "salt"), salt, SALT_BYTES) == RK_OK &&
+           rk_unhex(str_of(t, "hash"), hash, sizeof hash) == RK_OK;
 }
 
 /* Whether tokens (an exported array) holds id. */

@@ -9,9 +9,8 @@
  * (on Redis in one pipelined write, behind those still out, whose replies
  * the loop reads as they come; on a cluster in one batch the loop waits
  * for), and the requests they parked (rk_request_park) are resumed by the
- * same thread. Nothing
- * crosses threads on the way: no queue, no lock, no wake-up of another
- * thread.
+ * same thread. Nothing crosses threads on the way: no queue, no lock, no
+ * wake-up of another thread.
  *
  * A store plugs in through an rk_loop_source_t on the loop of the calling
  * thread (rk_loop_source()).

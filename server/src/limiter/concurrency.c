@@ -179,24 +179,12 @@ void rk_lease_peek(const rk_limit_t *lim, rk_lease_set_t *set, int64_t now_ms, r
     (void)rk_lease_acquire(lim, set, now_ms, 0, NULL, out); /* cost 0 cannot fail */
 }
 
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 bool rk_lease_id_set(rk_lease_t *l, const char *lease_id) {
     size_t len = strnlen(lease_id, RK_LEASE_ID_LEN + 1);
     memset(l->id, 0, sizeof l->id);
     if (len == RK_LEASE_ID_LEN) {
         l->id_form = RK_LEASE_ID_HEX;
-        for (size_t i = 0; i < RK_LEASE_ID_BYTES; i++) {
-            int hi = hex_digit(lease_id[2 * i]), lo = hex_digit(lease_id[2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                return false;
-            l->id[i] = (uint8_t)(hi << 4 | lo);
-        }
-        return true;
+        return rk_unhex(lease_id, l->id, RK_LEASE_ID_BYTES) == RK_OK;
     }
     if (len == 0 || len > RK_LEASE_ID_BYTES)
         return false;

@@ -639,9 +639,8 @@ static rk_status_t memory_release(rk_store_t *store, const rk_store_req_t *req,
     pthread_mutex_lock(&sh->lock);
     entry_t *e = table_find(sh, lo, hi);
     if (e && entry_expires(e) > now_ms) {
-        *released = rk_state_release(&e->state, now_ms, lease_id, req->cost);
-        rk_limit_t leases = {.algorithm = RK_ALG_CONCURRENCY}; /* the ttl needs no more */
-        int64_t ttl = rk_state_ttl_ms(&leases, &e->state, now_ms);
+        int64_t ttl = 0;
+        *released = rk_state_release(&e->state, now_ms, lease_id, req->cost, &ttl);
         if (ttl > 0)
             e->meta = make_meta(RK_ALG_CONCURRENCY, now_ms + ttl);
         else

@@ -214,13 +214,18 @@ int64_t rk_state_ttl_ms(const rk_limit_t *lim, const rk_entry_state_t *st, int64
     }
 }
 
-bool rk_state_release(rk_entry_state_t *st, int64_t now_ms, const char *lease_id, int64_t units) {
-    if (!is_packed(st))
-        return rk_lease_release(st->leases, now_ms, lease_id, units);
+bool rk_state_release(rk_entry_state_t *st, int64_t now_ms, const char *lease_id, int64_t units,
+                      int64_t *ttl_ms) {
+    if (!is_packed(st)) {
+        bool was_live = rk_lease_release(st->leases, now_ms, lease_id, units);
+        *ttl_ms = rk_lease_ttl_ms(st->leases, now_ms);
+        return was_live;
+    }
     rk_lease_set_t set;
     rk_lease_t lease;
     leases_unpack(st, &set, &lease);
     bool was_live = rk_lease_release(&set, now_ms, lease_id, units);
+    *ttl_ms = rk_lease_ttl_ms(&set, now_ms);
     (void)leases_store(st, &set); /* fewer leases than it had: it packs again */
     return was_live;
 }

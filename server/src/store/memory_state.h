@@ -45,7 +45,11 @@ rk_status_t rk_state_decide(const rk_limit_t *lim, rk_entry_state_t *st, int64_t
 /* How long after now_ms the state differs from a fresh one. */
 int64_t rk_state_ttl_ms(const rk_limit_t *lim, const rk_entry_state_t *st, int64_t now_ms);
 
-/* Ends a lease of a concurrency state (rk_lease_release); true if it was live. */
-bool rk_state_release(rk_entry_state_t *st, int64_t now_ms, const char *lease_id, int64_t units);
+/*
+ * Ends a lease of a concurrency state (rk_lease_release); true if it was
+ * live. *ttl_ms: how long after now_ms the state still differs from a fresh one.
+ */
+bool rk_state_release(rk_entry_state_t *st, int64_t now_ms, const char *lease_id, int64_t units,
+                      int64_t *ttl_ms);
 
 #endif
