@@ -54,11 +54,12 @@ LIMIT = 1000000        # high enough that the load is mostly allowed
 ALG_LIMIT = {"sliding_log": 100000, "concurrency": 10000}
 WINDOW_MS = 3600000
 FIXED_STATE = ["fixed_window", "sliding_window", "token_bucket", "gcra", "leaky_bucket"]
+LEASE_ROW = "acquire, then release"  # what a concurrency row's requests are
 HOT_LIMIT = 10         # the hot key: denied after its first 10 requests
 KEYS = 10000
 DEEP_KEYS_DEPTH = 300  # checks per key before deep-keys times them: deeper than the
-                       # HTTP rows leave a key (145 sliding_log entries, 120 leases in
-                       # run 7: their requests over 3 rounds, warm-ups included, / KEYS)
+                       # HTTP rows leave a key (145 sliding_log entries in run 7 of
+                       # 2026-12-02: its requests over 3 rounds, warm-ups included, / KEYS)
 BUSY_SHARE = 0.10      # a row is flagged when other processes used more of the CPU
 BUSY_KEY_CHECKS = 3    # checks per key of the second memory measurement: more than a
                        # sliding_log or concurrency state packs into its table slot
@@ -591,6 +592,14 @@ class Bench:
 def run_all(b, procs, work):
     check = lambda rule: ["--rule", rule, "--keys", str(KEYS), "--dist", "uniform"]
 
+    def algorithm_row(store, alg):
+        """A row of direct checks; a concurrency rule's as a client uses it: an
+        acquire, then the release of its lease, each a request."""
+        if alg == "concurrency":
+            return f"ratekitd {store} {alg} ({LEASE_ROW})", check(rule_id(alg)) + [
+                "--target", "lease"]
+        return f"ratekitd {store} {alg}", check(rule_id(alg))
+
     rp, redis_port = start_redis(procs, work)
     if b.args.pin_redis:
         pin_to_last_cpu(rp)
@@ -631,10 +640,10 @@ def run_all(b, procs, work):
 
     specs = [("nginx return 204", "http", nginx, ["--target", "get"]),
              ("trivial-mhd (POST check body, fixed answer)", "http", trivial, check("bench"))]
-    specs += [(f"ratekitd embedded {alg}", "embedded", embedded, check(rule_id(alg)))
-              for alg in ALGORITHMS]
-    specs += [(f"ratekitd Redis {alg}", "redis", on_redis, check(rule_id(alg)))
-              for alg in ALGORITHMS]
+    for store, kind, srv in (("embedded", "embedded", embedded), ("Redis", "redis", on_redis)):
+        for alg in ALGORITHMS:
+            name, args = algorithm_row(store, alg)
+            specs.append((name, kind, srv, args))
     specs += [("ratekitd Redis forward-auth /v1/auth", "redis", on_redis,
                ["--target", "auth", "--path", "/api/items", "--keys", str(KEYS)]),
               ("ratekitd Redis hot key (all denied)", "hot", on_redis,
@@ -823,6 +832,8 @@ def write_results(b, machine, table, goals, elapsed, day=None, base=None):
                 f"p99). Direct checks draw from {KEYS:,} keys "
                 f"uniformly; rules allow {LIMIT:,} per hour (sliding_log {ALG_LIMIT['sliding_log']:,}, "
                 f"concurrency {ALG_LIMIT['concurrency']:,} leases; the hot key: {HOT_LIMIT}). "
+                f"A concurrency row sends an acquire, then the release of the lease it "
+                f"got, each a request of its own. "
                 f"{'The Redis server (not the cluster) is pinned to the last CPU. ' if getattr(a, 'pin_redis', False) else ''}"
                 f"A row is marked when processes outside the bench used more than "
                 f"{BUSY_SHARE:.0%} of the CPU while it ran.")

@@ -2,14 +2,15 @@
  * deep_keys.c — what a check costs the embedded store when its keys hold
  * many entries.
  *
- * sliding_log keeps an entry per admitted unit and concurrency a lease per
- * acquisition, so their keys grow with the traffic (make bench never
- * releases its leases). For each of them, and for token_bucket (one fixed
- * state per key, the reference), it fills KEYS keys with DEPTH allowed
- * checks each, then times random checks over those keys, without HTTP, in
- * ROUNDS rounds that take turns between the algorithms, and prints the
- * median nanoseconds per check. Every check passes a fresh lease id, so
- * that the three do the same work around the algorithm.
+ * sliding_log keeps an entry per admitted unit and concurrency a lease
+ * per acquisition not yet released, so their keys grow with the traffic
+ * (make bench's HTTP rows release every lease they get). For each of
+ * them, and for token_bucket (one fixed state per key, the reference), it
+ * fills KEYS keys with DEPTH allowed checks each, then times random checks
+ * over those keys, without HTTP, in ROUNDS rounds that take turns between
+ * the algorithms, and prints the median nanoseconds per check. Every check
+ * passes a fresh lease id, so that the three do the same work around the
+ * algorithm.
  *
  * Usage: deep_keys [depth]   (default 300)
  */

@@ -36,6 +36,7 @@
 #define READ_CHUNK 16384
 #define READ_MAX (1024 * 1024) /* an answer larger than this is an error */
 #define EVENTS 256
+#define LEASE_MAX 320 /* the longest lease text kept (ratekitd's are under 300) */
 
 typedef enum { CONN_CLOSED, CONN_CONNECTING, CONN_OPEN } conn_state_t;
 
@@ -54,6 +55,8 @@ typedef struct {
     size_t rlen, rcap;
     char *wbuf;
     size_t wlen, woff, wcap;
+    char lease[LEASE_MAX]; /* lease target: the lease held, "" for none */
+    bool releasing;        /* lease target: the request out is its release */
 } conn_t;
 
 struct lt_worker {
@@ -132,6 +135,8 @@ static void conn_close(conn_t *c, int64_t now, bool failed) {
     c->state = CONN_CLOSED;
     c->inflight = c->head = 0;
     c->rlen = c->wlen = c->woff = 0;
+    c->lease[0] = '\0'; /* left to expire on the server */
+    c->releasing = false;
     c->retry_at_ns = failed ? now + RETRY_NS : now;
     w->closed++;
 }
@@ -197,9 +202,10 @@ static void conn_fill(conn_t *c, int64_t now) {
             c->wcap = cap;
         }
         long key = lt_keys_next(&run->keys, &w->rng);
-        size_t len = lt_request_build(o, c->url, key, c->wbuf + c->wlen);
+        size_t len = lt_request_build(o, c->url, key, c->lease, c->wbuf + c->wlen);
         if (len == 0)
             break;
+        c->releasing = c->lease[0] != '\0';
         c->wlen += len;
         c->starts[(c->head + c->inflight) % LT_MAX_PIPELINE] = start;
         c->inflight++;
@@ -234,10 +240,26 @@ static void record(lt_worker_t *w, const lt_response_t *r, int64_t start_ns, int
     else
         bump(&s->status_other, 1);
     bool auth = run->opts->target == LT_TARGET_AUTH;
-    if (lt_response_says(r, true) || (auth && r->status == 200))
+    if (run->opts->target == LT_TARGET_LEASE && lt_response_released(r))
+        bump(&s->released, 1);
+    else if (lt_response_says(r, true) || (auth && r->status == 200))
         bump(&s->allowed, 1);
     else if (lt_response_says(r, false) || r->status == 429 || (auth && r->status == 403))
         bump(&s->denied, 1);
+}
+
+/*
+ * The lease target's answer (one request out at a time): after a release,
+ * the connection holds nothing; after an acquire, the lease it was given,
+ * if any, which its next request releases.
+ */
+static void lease_answered(conn_t *c, const lt_response_t *r) {
+    if (c->releasing) {
+        c->lease[0] = '\0';
+        c->releasing = false;
+        return;
+    }
+    lt_response_lease(r, c->lease, sizeof c->lease);
 }
 
 /* Reads what arrived and handles every complete answer in it. */
@@ -280,6 +302,8 @@ static void conn_read(conn_t *c, int64_t now) {
             return;
         }
         record(w, &r, c->starts[c->head], now);
+        if (w->run->opts->target == LT_TARGET_LEASE)
+            lease_answered(c, &r);
         c->head = (c->head + 1) % LT_MAX_PIPELINE;
         c->inflight--;
         w->outstanding--;
@@ -475,6 +499,7 @@ void lt_run_totals(const lt_run_t *run, lt_totals_t *t) {
     SUM(errors);
     SUM(allowed);
     SUM(denied);
+    SUM(released);
     SUM(reconnects);
     static _Thread_local lt_hist_t merged;
     lt_hist_reset(&merged);

@@ -23,6 +23,7 @@ typedef struct {
     _Atomic uint64_t status_2xx, status_4xx, status_5xx, status_other;
     _Atomic uint64_t errors; /* requests lost to a failed or refused connection */
     _Atomic uint64_t allowed, denied;
+    _Atomic uint64_t released;   /* lease target: releases that ended a live lease */
     _Atomic uint64_t reconnects; /* connections the server closed and we reopened */
 } lt_stats_t;
 
@@ -30,7 +31,7 @@ typedef struct {
 typedef struct {
     double elapsed_s; /* length of the measured window */
     uint64_t completed, status_2xx, status_4xx, status_5xx, status_other, errors;
-    uint64_t allowed, denied, reconnects;
+    uint64_t allowed, denied, released, reconnects;
     double throughput;                 /* completed / elapsed_s */
     double scheduled;                  /* open loop: requests due in the window (rate * elapsed) */
     uint64_t p50, p90, p99, p999, max; /* µs */

@@ -47,8 +47,8 @@ typedef struct {
 static const option_row_t rows[] = {
     {"url", 1, OPT_URL, "URL",
      "base URL on loopback, http://127.0.0.1:PORT[/path]; repeat to spread connections"},
-    {"target", 1, OPT_TARGET, "T", "check (default), context, auth or get"},
-    {"rule", 1, OPT_RULE, "ID", "rule of the direct check form (check target)"},
+    {"target", 1, OPT_TARGET, "T", "check (default), context, auth, get or lease"},
+    {"rule", 1, OPT_RULE, "ID", "rule of the direct check form (check, lease)"},
     {"key", 1, OPT_KEY, "KEY", "one fixed client key instead of drawn ones"},
     {"path", 1, OPT_PATH, "PATH", "path of the protected request (context, auth); /api/items"},
     {"keys", 1, OPT_KEYS, "K", "number of distinct keys drawn from (10000)"},
@@ -226,12 +226,12 @@ static bool apply(lt_options_t *o, int id, const char *arg, bool *warmup_set) {
         return true;
     }
     case OPT_TARGET:
-        for (int t = LT_TARGET_CHECK; t <= LT_TARGET_GET; t++)
+        for (int t = LT_TARGET_CHECK; t <= LT_TARGET_LEASE; t++)
             if (!strcmp(arg, lt_target_name((lt_target_t)t))) {
                 o->target = (lt_target_t)t;
                 return true;
             }
-        fprintf(stderr, "ratekit-load: --target must be check, context, auth or get\n");
+        fprintf(stderr, "ratekit-load: --target must be check, context, auth, get or lease\n");
         return false;
     case OPT_RULE:
         if (copy_text(o->rule, sizeof o->rule, arg) && json_safe(arg))
@@ -382,8 +382,14 @@ int lt_options_parse(lt_options_t *o, int argc, char **argv) {
             return -1;
         }
     }
-    if (o->target == LT_TARGET_CHECK && !o->rule[0]) {
-        fprintf(stderr, "ratekit-load: the check target needs --rule\n");
+    if ((o->target == LT_TARGET_CHECK || o->target == LT_TARGET_LEASE) && !o->rule[0]) {
+        fprintf(stderr, "ratekit-load: the %s target needs --rule\n", lt_target_name(o->target));
+        return -1;
+    }
+    if (o->target == LT_TARGET_LEASE && o->pipeline != 1) {
+        /* a release goes out once its acquire is answered */
+        fprintf(stderr, "ratekit-load: the lease target sends one request at a time per "
+                        "connection; drop --pipeline\n");
         return -1;
     }
     if (o->requests) {
@@ -398,7 +404,7 @@ int lt_options_parse(lt_options_t *o, int argc, char **argv) {
 }
 
 const char *lt_target_name(lt_target_t t) {
-    static const char *const names[] = {"check", "context", "auth", "get"};
+    static const char *const names[] = {"check", "context", "auth", "get", "lease"};
     return names[t];
 }
 

@@ -17,6 +17,7 @@ typedef enum {
     LT_TARGET_CONTEXT, /* POST /v1/check {"request":{method,path,ip,headers}} */
     LT_TARGET_AUTH,    /* GET /v1/auth with X-Original-URI and X-Forwarded-For */
     LT_TARGET_GET,     /* GET <path>, for plain HTTP references */
+    LT_TARGET_LEASE,   /* POST /v1/acquire {"rule","key"}, then /v1/release of its lease */
 } lt_target_t;
 
 /* How keys are drawn from the K keys. */
@@ -65,7 +66,7 @@ typedef struct {
  */
 int lt_options_parse(lt_options_t *o, int argc, char **argv);
 
-/* "check", "context", "auth", "get". */
+/* "check", "context", "auth", "get", "lease". */
 const char *lt_target_name(lt_target_t t);
 /* "uniform", "zipf", "hot". */
 const char *lt_dist_name(lt_dist_t d);

@@ -28,11 +28,11 @@ static void describe_target(FILE *out, const lt_options_t *o) {
     for (int i = 1; i < o->nurls; i++)
         fprintf(out, ", %s", o->urls[i].text);
     fprintf(out, "  %s", lt_target_name(o->target));
-    if (o->target == LT_TARGET_CHECK)
+    if (o->target == LT_TARGET_CHECK || o->target == LT_TARGET_LEASE)
         fprintf(out, " rule=%s", o->rule);
     if (o->target == LT_TARGET_CONTEXT || o->target == LT_TARGET_AUTH)
         fprintf(out, " path=%s", o->request_path);
-    if (o->key[0] && o->target == LT_TARGET_CHECK)
+    if (o->key[0] && (o->target == LT_TARGET_CHECK || o->target == LT_TARGET_LEASE))
         fprintf(out, " key=%s", o->key);
     else if (o->target != LT_TARGET_GET)
         fprintf(out, " keys=%ld %s", o->keys, lt_dist_name(o->dist));
@@ -62,9 +62,12 @@ void lt_report_table(FILE *out, const lt_options_t *o, const lt_totals_t *t) {
             "  status      2xx %" PRIu64 "  4xx %" PRIu64 "  5xx %" PRIu64 "  other %" PRIu64
             "  errors %" PRIu64 "  reconnects %" PRIu64 "\n",
             t->status_2xx, t->status_4xx, t->status_5xx, t->status_other, t->errors, t->reconnects);
-    if (o->target != LT_TARGET_GET || t->allowed || t->denied)
-        fprintf(out, "  decisions   allowed %" PRIu64 "  denied %" PRIu64 "\n", t->allowed,
-                t->denied);
+    if (o->target != LT_TARGET_GET || t->allowed || t->denied) {
+        fprintf(out, "  decisions   allowed %" PRIu64 "  denied %" PRIu64, t->allowed, t->denied);
+        if (o->target == LT_TARGET_LEASE)
+            fprintf(out, "  released %" PRIu64, t->released);
+        fputc('\n', out);
+    }
 }
 
 /* Writes the fields every JSON report has (no braces). */
@@ -93,8 +96,8 @@ static void json_body(FILE *f, const lt_options_t *o, const lt_totals_t *t) {
             t->status_2xx, t->status_4xx, t->status_5xx, t->status_other);
     fprintf(f,
             "  \"errors\": %" PRIu64 ", \"reconnects\": %" PRIu64 ", \"allowed\": %" PRIu64
-            ", \"denied\": %" PRIu64,
-            t->errors, t->reconnects, t->allowed, t->denied);
+            ", \"denied\": %" PRIu64 ", \"released\": %" PRIu64,
+            t->errors, t->reconnects, t->allowed, t->denied, t->released);
 }
 
 int lt_report_json(const char *path, const lt_options_t *o, const lt_totals_t *t) {

@@ -26,16 +26,31 @@ static size_t post_json(const lt_url_t *url, const char *def_path, const char *b
     return (size_t)n + body_len;
 }
 
-size_t lt_request_build(const lt_options_t *o, const lt_url_t *url, long key, char *out) {
+/* The body of a direct check (or acquire): the rule and the fixed or drawn key. */
+static int direct_body(const lt_options_t *o, long key, char *body, size_t size) {
+    if (o->key[0])
+        return snprintf(body, size, "{\"rule\":\"%s\",\"key\":\"%s\"}", o->rule, o->key);
+    return snprintf(body, size, "{\"rule\":\"%s\",\"key\":\"k%ld\"}", o->rule, key);
+}
+
+size_t lt_request_build(const lt_options_t *o, const lt_url_t *url, long key, const char *lease,
+                        char *out) {
     char body[LT_REQUEST_MAX / 2];
     char ip[20];
     int n = 0;
+    const char *path = "/v1/check";
     switch (o->target) {
+    case LT_TARGET_LEASE:
+        if (lease && lease[0]) {
+            n = snprintf(body, sizeof body, "{\"lease\":\"%s\"}", lease);
+            path = "/v1/release";
+            break;
+        }
+        path = "/v1/acquire";
+        n = direct_body(o, key, body, sizeof body);
+        break;
     case LT_TARGET_CHECK:
-        if (o->key[0])
-            n = snprintf(body, sizeof body, "{\"rule\":\"%s\",\"key\":\"%s\"}", o->rule, o->key);
-        else
-            n = snprintf(body, sizeof body, "{\"rule\":\"%s\",\"key\":\"k%ld\"}", o->rule, key);
+        n = direct_body(o, key, body, sizeof body);
         break;
     case LT_TARGET_CONTEXT:
         key_ip(key, ip);
@@ -58,5 +73,5 @@ size_t lt_request_build(const lt_options_t *o, const lt_url_t *url, long key, ch
     }
     if (n <= 0 || (size_t)n >= sizeof body)
         return 0;
-    return post_json(url, "/v1/check", body, (size_t)n, out);
+    return post_json(url, path, body, (size_t)n, out);
 }

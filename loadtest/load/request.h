@@ -19,8 +19,13 @@
  *  auth     GET <path|/v1/auth>, X-Original-Method: GET, X-Original-URI: P,
  *           X-Forwarded-For: <ip>
  *  get      GET <path|/>
- * where <ip> is 10.a.b.c, distinct for each key index.
+ *  lease    POST /v1/acquire {"rule":R,"key":"k<key>"}, or, when the
+ *           connection holds a lease, POST /v1/release {"lease":<lease>}
+ * where <ip> is 10.a.b.c, distinct for each key index. lease is the text of
+ * the lease the connection holds, as its acquire's answer wrote it ("" or
+ * NULL for none).
  */
-size_t lt_request_build(const lt_options_t *o, const lt_url_t *url, long key, char *out);
+size_t lt_request_build(const lt_options_t *o, const lt_url_t *url, long key, const char *lease,
+                        char *out);
 
 #endif

@@ -120,3 +120,28 @@ bool lt_response_says(const lt_response_t *r, bool allowed) {
     const char *needle = allowed ? "\"allowed\":true" : "\"allowed\":false";
     return r->body_len && memmem(r->body, r->body_len, needle, strlen(needle)) != NULL;
 }
+
+bool lt_response_released(const lt_response_t *r) {
+    static const char needle[] = "\"released\":true";
+    return r->body_len && memmem(r->body, r->body_len, needle, sizeof needle - 1) != NULL;
+}
+
+bool lt_response_lease(const lt_response_t *r, char *out, size_t cap) {
+    static const char member[] = "\"lease\":\"";
+    if (cap == 0)
+        return false;
+    out[0] = '\0';
+    const char *at = r->body_len ? memmem(r->body, r->body_len, member, sizeof member - 1) : NULL;
+    if (!at)
+        return false;
+    const char *v = at + sizeof member - 1, *end = r->body + r->body_len;
+    size_t n = 0;
+    for (; v + n < end && v[n] != '"'; n++)
+        if (v[n] == '\\')
+            n++; /* an escaped character, whatever it is */
+    if (v + n >= end || n >= cap)
+        return false;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return true;
+}

@@ -26,4 +26,15 @@ long lt_response_parse(const char *buf, size_t len, lt_response_t *out);
 /* Whether a check answer's body says "allowed":true (or false). */
 bool lt_response_says(const lt_response_t *r, bool allowed);
 
+/* Whether a release answer's body says "released":true. */
+bool lt_response_released(const lt_response_t *r);
+
+/*
+ * Copies the text of an acquire answer's "lease" member, as written
+ * (escapes kept, so that it goes back into a JSON string unchanged), into
+ * out[cap]. Returns false, with out empty, when there is none or it does
+ * not fit.
+ */
+bool lt_response_lease(const lt_response_t *r, char *out, size_t cap);
+
 #endif

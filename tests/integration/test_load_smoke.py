@@ -50,6 +50,28 @@ def test_open_loop_sends_at_the_scheduled_rate_and_sees_denials(load_bin, server
     assert r["allowed"] == 10 and r["denied"] == r["requests"] - 10
 
 
+def test_lease_target_releases_every_lease_it_acquires(load_bin, server, workdir):
+    # One slot and one connection: an acquire finds the slot free only
+    # because the release before it ended the previous lease.
+    server.create_rule(id="smoke-lease", algorithm="concurrency", limit=1, window="1h")
+    p, r = run_load(load_bin, workdir, "--url", server.data, "--target", "lease",
+                    "--rule", "smoke-lease", "--key", "one", "--connections", "1",
+                    "--requests", "400")
+    assert p.returncode == 0, p.stderr
+    assert r["requests"] == 400 and r["errors"] == 0 and r["status"]["2xx"] == 400
+    assert r["allowed"] == 200 and r["denied"] == 0 and r["released"] == 200
+    assert "released 200" in p.stdout
+    # the last request was a release: the slot is free, then taken
+    assert server.check("smoke-lease", "one").json()["allowed"] is True
+    assert server.check("smoke-lease", "one").json()["allowed"] is False
+
+
+def test_lease_target_needs_one_request_in_flight(load_bin):
+    p = subprocess.run([load_bin, "--url", "http://127.0.0.1:9", "--target", "lease",
+                        "--rule", "x", "--pipeline", "4"], capture_output=True, text=True)
+    assert p.returncode == 2 and "--pipeline" in p.stderr
+
+
 def test_refuses_a_target_that_is_not_loopback(load_bin):
     p = subprocess.run([load_bin, "--url", "http://192.0.2.1:80", "--rule", "x"],
                        capture_output=True, text=True)
