@@ -16,7 +16,7 @@ CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Iserver/src -Ibuild/ge
 	-DRK_VERSION='"$(VERSION)"' $(shell pkg-config --cflags-only-other $(PKGS) 2>/dev/null)
 CFLAGS ?= -O2 -g
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lhiredis -lcjson -lsqlite3 -lcrypto) -pthread -lm
-SAN := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN := -O1 -g -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 SRC := $(shell find server/src -name '*.c' | sort)
 LIB_SRC := $(filter-out server/src/main.c,$(SRC))
@@ -114,7 +114,10 @@ run-redis: deps all
 # ---- fuzzing (libFuzzer, clang) -------------------------------------------------
 FUZZ_TARGETS := rule duration path forwarded jwt json check_request
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+# -fno-sanitize-recover: undefined behaviour stops the run as a crash would
+# (else UBSan prints it and the fuzzer goes on as if nothing happened).
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) -fno-omit-frame-pointer
 FUZZ_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRC) $(GEN))
 FUZZ_BIN := $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
 
@@ -125,7 +128,7 @@ build/fuzz/obj/%.o: %.c $(HDR) | $(GEN)
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	@echo "  LINK    $@"
-	@clang $(CFLAGS_COMMON) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+	@clang $(CFLAGS_COMMON) -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LDLIBS)
 
 # Each harness for FUZZ_SECONDS, from the seed corpus; crashes land in build/fuzz/crashes/.
 fuzz: $(FUZZ_BIN)

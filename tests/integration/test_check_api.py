@@ -267,6 +267,15 @@ def test_try_it_answers_decision_and_headers(server):
     assert r["decision"]["allowed"] is False and r["headers"]["Retry-After"]
 
 
+def test_try_it_refuses_a_cost_that_is_not_a_whole_number(server):
+    server.create_rule(**rule("try-cost", limit=5))
+    for cost in (1e300, -1, 2.5, "3", None):
+        r = server.admin("POST", "/api/v1/check", {"rule": "try-cost", "key": "me", "cost": cost})
+        assert r.status == 400 and r.json()["error"]["code"] == "invalid_request", (cost, r)
+    r = server.admin("POST", "/api/v1/check", {"rule": "try-cost", "key": "me", "cost": 2})
+    assert r.status == 200 and r.json()["decision"]["remaining"] == 3
+
+
 def test_info_reports_version_and_store(server):
     r = server.admin("GET", "/api/v1/info")
     assert r.status == 200

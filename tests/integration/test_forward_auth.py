@@ -201,6 +201,16 @@ def test_forged_jwt_buys_no_fresh_limit(make_server):
     assert [a["allowed"] for a in answers] == [True] + [False] * 5
 
 
+def test_a_numeric_claim_keys_by_its_integer_and_a_huge_one_is_not_used(make_server):
+    server = make_server(env={"RATEKIT_JWT_SECRET": "s3cret-s3cret-s3cret"})
+    server.create_rule(id="jwt-num", algorithm="fixed_window", limit=5, window="1m",
+                       key=["jwt:sub", "ip"])
+    keys = [ctx_check(server, "/", headers={"Authorization": "Bearer " + hs256(
+        {"sub": sub}, "s3cret-s3cret-s3cret")})["results"][0]["key"]
+        for sub in (42, -7, 1e300, -1e300, 2.5, 9.3e18)]
+    assert keys == ["jwt:sub:42", "jwt:sub:-7"] + ["ip:203.0.113.7"] * 4
+
+
 def test_plans_override_limits_from_x_plan_or_a_verified_claim(make_server):
     server = make_server(env={"RATEKIT_JWT_SECRET": "plan-secret-plan-secret"})
     server.create_rule(id="planned", algorithm="fixed_window", limit=1, window="1m",

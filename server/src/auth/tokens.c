@@ -520,7 +520,7 @@ static const char *str_of(const cJSON *o, const char *name) {
 
 static int64_t ms_of(const cJSON *o, const char *name) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)v->valuedouble : 0;
+    return rk_json_whole(v, 1) ? (int64_t)v->valuedouble : 0;
 }
 
 /* Whether an exported token is well formed (ids, role, salt and hash). */

@@ -226,8 +226,11 @@ const char *rk_jwt_claim(const rk_jwt_t *jwt, const char *name, char *buf, size_
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(jwt->claims, name);
     if (cJSON_IsString(c) && c->valuestring[0])
         return c->valuestring;
-    if (cJSON_IsNumber(c) && c->valuedouble == (double)(long long)c->valuedouble) {
-        snprintf(buf, cap, "%lld", (long long)c->valuedouble);
+    /* An integer only, within long long's range: converting a double
+     * outside it (1e300 in a signed token) is undefined behaviour. */
+    double v = cJSON_IsNumber(c) ? c->valuedouble : 0.5;
+    if (v >= -0x1p63 && v < 0x1p63 && v == (double)(long long)v) {
+        snprintf(buf, cap, "%lld", (long long)v);
         return buf;
     }
     return NULL;

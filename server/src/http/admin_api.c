@@ -101,7 +101,7 @@ static enum MHD_Result handle_try(rk_request_t *req) {
     const cJSON *cost = cJSON_GetObjectItemCaseSensitive(root, "cost");
     const rk_rule_t *rule =
         cJSON_IsString(rule_id) ? rk_ruleset_find(rk_rules_current(), rule_id->valuestring) : NULL;
-    int64_t cost_units = cJSON_IsNumber(cost) ? (int64_t)cost->valuedouble : 1;
+    int64_t cost_units = !cost ? 1 : rk_json_whole(cost, 0) ? (int64_t)cost->valuedouble : -1;
     bool key_ok = cJSON_IsString(key) && key->valuestring[0];
     rk_check_item_t item;
     bool ready = rule && key_ok && cost_units >= 0 && cost_units <= RK_COST_MAX &&

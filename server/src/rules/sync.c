@@ -388,7 +388,7 @@ static rk_status_t fetch(redisContext **c, bool *publish_wanted, char *err, size
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "version");
     const cJSON *origin = cJSON_GetObjectItemCaseSensitive(doc, "origin");
     rk_status_t rc = RK_OK;
-    if (!cJSON_IsNumber(v)) {
+    if (!rk_json_whole(v, 0)) {
         rk_warn("rules sync: %s in Redis is not a ruleset document; ignored", g.key);
     } else if ((int64_t)v->valuedouble > atomic_load(&g.applied)) {
         int64_t version = (int64_t)v->valuedouble;
