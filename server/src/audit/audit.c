@@ -380,13 +380,11 @@ void rk_audit_stop(void) {
 rk_status_t rk_audit_query(const rk_violation_query_t *q,
                            bool (*fn)(void *ctx, const rk_violation_row_t *row), void *ctx,
                            bool *more, char *err, size_t errlen) {
-    char sql[512] = "SELECT id, at_ms, rule, key, mode, \"limit\", cost, count FROM violations "
-                    "WHERE id < ?1 AND at_ms >= ?2 AND at_ms <= ?3";
-    if (q->rule)
-        strcat(sql, " AND rule = ?4");
-    if (q->key)
-        strcat(sql, " AND key IN (?5, ?6)");
-    strcat(sql, " ORDER BY id DESC LIMIT ?7");
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT id, at_ms, rule, key, mode, \"limit\", cost, count FROM violations "
+             "WHERE id < ?1 AND at_ms >= ?2 AND at_ms <= ?3%s%s ORDER BY id DESC LIMIT ?7",
+             q->rule ? " AND rule = ?4" : "", q->key ? " AND key IN (?5, ?6)" : "");
     *more = false;
     pthread_mutex_lock(&g.read_lock);
     sqlite3_stmt *st = NULL;

@@ -135,7 +135,9 @@ void rk_deny_cache_remember(const rk_rule_t *rule, const rk_limit_t *limit, cons
     s->key_len = (uint16_t)key_len;
     memcpy(s->key, key, key_len);
     s->key[key_len] = '\0';
-    strcpy(s->rule_id, rule->id);
+    size_t id_len = strnlen(rule->id, RK_RULE_ID_MAX); /* ids are at most that long */
+    memcpy(s->rule_id, rule->id, id_len);
+    s->rule_id[id_len] = '\0';
     pthread_mutex_unlock(&shard->lock);
 }
 

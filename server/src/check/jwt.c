@@ -226,10 +226,11 @@ const char *rk_jwt_claim(const rk_jwt_t *jwt, const char *name, char *buf, size_
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(jwt->claims, name);
     if (cJSON_IsString(c) && c->valuestring[0])
         return c->valuestring;
-    /* An integer only, within long long's range: converting a double
-     * outside it (1e300 in a signed token) is undefined behaviour. */
+    /* An integer only, within long long's range [-2^63, 2^63): converting
+     * a double outside it (1e300 in a signed token) is undefined behaviour. */
+    const double two_to_63 = 9223372036854775808.0;
     double v = cJSON_IsNumber(c) ? c->valuedouble : 0.5;
-    if (v >= -0x1p63 && v < 0x1p63 && v == (double)(long long)v) {
+    if (v >= -two_to_63 && v < two_to_63 && v == (double)(long long)v) {
         snprintf(buf, cap, "%lld", (long long)v);
         return buf;
     }

@@ -361,9 +361,10 @@ static enum MHD_Result handle_release(rk_request_t *req) {
         return sent;
     release_job_t *j = rk_request_job_area(req);
     const cJSON *lease = cJSON_GetObjectItemCaseSensitive(root, "lease");
-    bool ok = cJSON_IsString(lease) && strlen(lease->valuestring) < sizeof j->text;
+    size_t len = cJSON_IsString(lease) ? strlen(lease->valuestring) : sizeof j->text;
+    bool ok = len < sizeof j->text;
     if (ok)
-        strcpy(j->text, lease->valuestring);
+        memcpy(j->text, lease->valuestring, len + 1);
     cJSON_Delete(root);
     lease_parts_t p;
     if (!ok || !parse_lease(j->text, &p))

@@ -281,6 +281,7 @@ static const rk_route_t *find_route(request_state_t *st, bool *path_known) {
 
 static enum MHD_Result method_not_allowed(request_state_t *st) {
     char allow[128] = "";
+    size_t used = 0;
     const rk_listener_config_t *cfg = &st->listener->cfg;
     for (size_t t = 0; t < cfg->ntables; t++) {
         for (size_t i = 0; i < cfg->tables[t].len; i++) {
@@ -288,11 +289,9 @@ static enum MHD_Result method_not_allowed(request_state_t *st) {
             rk_request_t probe = {0};
             char buf[PARAMS_BUF];
             if (route_matches(r->pattern, st->req.path, &probe, buf, sizeof buf) &&
-                strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
-                if (allow[0])
-                    strcat(allow, ", ");
-                strcat(allow, r->method);
-            }
+                used + strlen(r->method) + 3 < sizeof allow)
+                used += (size_t)snprintf(allow + used, sizeof allow - used, "%s%s",
+                                         used ? ", " : "", r->method);
         }
     }
     static const char body[] =

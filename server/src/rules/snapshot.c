@@ -193,8 +193,9 @@ static rk_ruleset_t *build(sqlite3 *conn) {
         goto fail;
     set->version = version;
     set->n = b.n;
-    set->rules = b.rules;
+    set->rules = b.rules; /* the set owns them now: ruleset_free frees them on failure */
     b.rules = NULL;
+    b.n = 0;
     if (set->n) {
         qsort(set->rules, set->n, sizeof *set->rules, by_priority);
         set->by_id = malloc(set->n * sizeof *set->by_id);

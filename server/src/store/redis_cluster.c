@@ -351,13 +351,13 @@ typedef enum { JOB_PENDING, JOB_DONE, JOB_FAILED } job_state_t;
 
 typedef struct {
     unsigned slot;
-    int node;       /* where it goes next; -1: nowhere known */
+    int node;      /* where it goes next; -1: nowhere known */
+    int redirects; /* MOVED and ASK followed so far */
+    int moved_by;  /* the node whose MOVED sent it where it is now; -1: none */
+    job_state_t state;
     bool asking;    /* preceded by ASKING (an ASK redirection) */
     bool sent;      /* in the current round */
-    int redirects;  /* MOVED and ASK followed so far */
-    int moved_by;   /* the node whose MOVED sent it where it is now; -1: none */
     bool ping_pong; /* two nodes sent it to each other: ASKING on every try */
-    job_state_t state;
 } job_t;
 
 typedef struct batch batch_t;
