@@ -229,9 +229,9 @@ const char *rk_jwt_claim(const rk_jwt_t *jwt, const char *name, char *buf, size_
     /* An integer only, within long long's range [-2^63, 2^63): converting
      * a double outside it (1e300 in a signed token) is undefined behaviour. */
     const double two_to_63 = 9223372036854775808.0;
-    double v = cJSON_IsNumber(c) ? c->valuedouble : 0.5;
-    if (v >= -two_to_63 && v < two_to_63 && v == (double)(long long)v) {
-        snprintf(buf, cap, "%lld", (long long)v);
+    if (cJSON_IsNumber(c) && c->valuedouble >= -two_to_63 && c->valuedouble < two_to_63 &&
+        c->valuedouble == (double)(long long)c->valuedouble) {
+        snprintf(buf, cap, "%lld", (long long)c->valuedouble);
         return buf;
     }
     return NULL;
