@@ -56,7 +56,6 @@ typedef struct {
     char *wbuf;
     size_t wlen, woff, wcap;
     char lease[LEASE_MAX]; /* lease target: the lease held, "" for none */
-    bool releasing;        /* lease target: the request out is its release */
 } conn_t;
 
 struct lt_worker {
@@ -136,7 +135,6 @@ static void conn_close(conn_t *c, int64_t now, bool failed) {
     c->inflight = c->head = 0;
     c->rlen = c->wlen = c->woff = 0;
     c->lease[0] = '\0'; /* left to expire on the server */
-    c->releasing = false;
     c->retry_at_ns = failed ? now + RETRY_NS : now;
     w->closed++;
 }
@@ -205,7 +203,6 @@ static void conn_fill(conn_t *c, int64_t now) {
         size_t len = lt_request_build(o, c->url, key, c->lease, c->wbuf + c->wlen);
         if (len == 0)
             break;
-        c->releasing = c->lease[0] != '\0';
         c->wlen += len;
         c->starts[(c->head + c->inflight) % LT_MAX_PIPELINE] = start;
         c->inflight++;
@@ -249,17 +246,16 @@ static void record(lt_worker_t *w, const lt_response_t *r, int64_t start_ns, int
 }
 
 /*
- * The lease target's answer (one request out at a time): after a release,
- * the connection holds nothing; after an acquire, the lease it was given,
- * if any, which its next request releases.
+ * The lease target's answer. One request is out at a time, and it was the
+ * release of the lease held if there is one: after it, the connection
+ * holds nothing; after an acquire, the lease it was given, if any, which
+ * its next request releases.
  */
 static void lease_answered(conn_t *c, const lt_response_t *r) {
-    if (c->releasing) {
+    if (c->lease[0])
         c->lease[0] = '\0';
-        c->releasing = false;
-        return;
-    }
-    lt_response_lease(r, c->lease, sizeof c->lease);
+    else
+        lt_response_lease(r, c->lease, sizeof c->lease);
 }
 
 /* Reads what arrived and handles every complete answer in it. */

@@ -116,14 +116,17 @@ long lt_response_parse(const char *buf, size_t len, lt_response_t *out) {
     return (long)(body - buf) + content_length;
 }
 
-bool lt_response_says(const lt_response_t *r, bool allowed) {
-    const char *needle = allowed ? "\"allowed\":true" : "\"allowed\":false";
+/* Whether the body holds needle. */
+static bool body_has(const lt_response_t *r, const char *needle) {
     return r->body_len && memmem(r->body, r->body_len, needle, strlen(needle)) != NULL;
 }
 
+bool lt_response_says(const lt_response_t *r, bool allowed) {
+    return body_has(r, allowed ? "\"allowed\":true" : "\"allowed\":false");
+}
+
 bool lt_response_released(const lt_response_t *r) {
-    static const char needle[] = "\"released\":true";
-    return r->body_len && memmem(r->body, r->body_len, needle, sizeof needle - 1) != NULL;
+    return body_has(r, "\"released\":true");
 }
 
 bool lt_response_lease(const lt_response_t *r, char *out, size_t cap) {
