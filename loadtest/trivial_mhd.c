@@ -7,9 +7,14 @@
  * (answering on the first call costs keep-alive with 0.9.75).
  *
  * What ratekitd does beyond this — parse the check, decide, write the
- * answer and its headers — is what it costs over this reference.
+ * answer and its headers — is what it costs over this reference. With
+ * --ratekit-answer it sends the bytes ratekitd sends for an allowed check
+ * (its rate-limit headers and its body, fixed): what ratekitd costs over
+ * that is its own work alone, the answer's size and headers being the
+ * API's (DESIGN §4).
  *
- * Usage: trivial-mhd PORT [THREADS]   (THREADS default: online cores)
+ * Usage: trivial-mhd PORT [THREADS] [--ratekit-answer]
+ *        (THREADS default: online cores)
  * Listens on 127.0.0.1:PORT until SIGINT or SIGTERM.
  */
 #include <arpa/inet.h>
@@ -23,6 +28,22 @@
 
 static const char answer[] = "{\"allowed\":true,\"limit\":1000000,\"remaining\":999999,"
                              "\"reset_ms\":4,\"retry_after_ms\":0}";
+
+/* What ratekitd answers to an allowed check of the bench's token-bucket rule. */
+static const char ratekit_answer[] =
+    "{\"allowed\":true,\"limit\":1000000,\"remaining\":999999,\"reset_ms\":4,"
+    "\"retry_after_ms\":0,\"rule\":\"bench-token-bucket\",\"mode\":\"enforce\",\"results\":[{"
+    "\"rule\":\"bench-token-bucket\",\"key\":\"k1234\",\"mode\":\"enforce\",\"allowed\":true,"
+    "\"limit\":1000000,\"remaining\":999999,\"reset_ms\":4,\"retry_after_ms\":0}]}";
+static const char *const ratekit_headers[][2] = {
+    {"RateLimit-Policy", "\"bench-token-bucket\";q=1000000;w=3600"},
+    {"RateLimit", "\"bench-token-bucket\";r=999999;t=1"},
+    {"X-RateLimit-Limit", "1000000"},
+    {"X-RateLimit-Remaining", "999999"},
+    {"X-RateLimit-Reset", "1796299126"},
+};
+
+static int as_ratekit; /* --ratekit-answer */
 
 static volatile sig_atomic_t stopping;
 
@@ -52,21 +73,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    const char *body = as_ratekit ? ratekit_answer : answer;
+    size_t len = as_ratekit ? sizeof ratekit_answer - 1 : sizeof answer - 1;
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(sizeof answer - 1, (void *)answer, MHD_RESPMEM_PERSISTENT);
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    for (size_t i = 0; as_ratekit && i < sizeof ratekit_headers / sizeof *ratekit_headers; i++)
+        MHD_add_response_header(resp, ratekit_headers[i][0], ratekit_headers[i][1]);
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return ret;
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[argc - 1], "--ratekit-answer")) {
+        as_ratekit = 1;
+        argc--;
+    }
     long port = argc > 1 ? strtol(argv[1], NULL, 10) : 0;
     long threads = argc > 2 ? strtol(argv[2], NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
     if (port <= 0 || port > 65535 || threads <= 0 || threads > 256) {
-        fprintf(stderr, "usage: %s PORT [THREADS]\n", argv[0]);
+        fprintf(stderr, "usage: %s PORT [THREADS] [--ratekit-answer]\n", argv[0]);
         return 2;
     }
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};

@@ -2,6 +2,7 @@
 instances sharing one redis-server, the event stream, the Prometheus
 metrics and the denial log, against real ratekitd processes."""
 
+import concurrent.futures
 import csv
 import http.client
 import io
@@ -313,6 +314,42 @@ def test_denials_of_one_key_in_one_second_are_one_row_with_a_count(server):
     # The most denied keys count every denial of a row.
     assert server.admin("GET", "/api/v1/stats/top?rule=hammer&window=300").json()["top"] == [
         {"rule": "hammer", "key": "bot", "denied": 48}]
+
+
+def test_a_key_hammered_over_many_connections_is_counted_whole(server):
+    server.create_rule(id="hot", algorithm="fixed_window", limit=1, window="1h")
+
+    def hammer(_):
+        conn = http.client.HTTPConnection("127.0.0.1", server.data_port, timeout=10)
+        denied = 0
+        for _ in range(300):
+            conn.request("POST", "/v1/check", json.dumps({"rule": "hot", "key": "victim"}),
+                          {"Content-Type": "application/json"})
+            denied += not json.loads(conn.getresponse().read())["allowed"]
+        conn.close()
+        return denied
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        denied = sum(pool.map(hammer, range(8)))
+    elapsed = time.monotonic() - started
+    assert denied == 8 * 300 - 1
+    assert wait_until(lambda: stored_violations(server, "hot") == denied, timeout=5), \
+        (stored_violations(server, "hot"), violations_dropped(server))
+    assert violations_dropped(server) == 0
+    # A few rows a second (a server thread's, then the writer's flush), not one per denial.
+    assert stored_rows(server, "hot") <= 8 * (elapsed + 2), (stored_rows(server, "hot"), elapsed)
+
+
+def test_denials_just_before_a_graceful_stop_are_written(make_server):
+    s = make_server()
+    s.create_rule(id="last-words", algorithm="fixed_window", limit=1, window="1h")
+    results = [s.check("last-words", "k").json()["allowed"] for _ in range(6)]
+    assert results == [True] + [False] * 5
+    assert s.stop() == 0  # at once: the denials may not have reached the writer yet
+    with sqlite3.connect(f"file:{s.db_path}?mode=ro", uri=True) as db:
+        assert db.execute("SELECT SUM(count) FROM violations WHERE rule = 'last-words'"
+                          ).fetchone()[0] == 5
 
 
 def test_violations_page_by_cursor_filter_and_export_as_csv(server):

@@ -1,9 +1,14 @@
 /*
  * audit.c — see audit.h.
  *
- * The check path only ever pushes into two lock-free bounded queues
- * (rows, access lines). One writer thread drains them: rows into SQLite in
- * one transaction per batch, access lines to the log. The API's reads use
+ * The check path counts a denial into its thread's pending row when the
+ * denial belongs to the same group (rule, key, mode, limit, cost, second)
+ * as the thread's last one, so that a key under attack costs a counter
+ * increment per request, not a row through the queue. A denial of another
+ * group pushes the pending row into a lock-free bounded queue, as do
+ * access lines into theirs. One writer thread takes the pending rows
+ * every TICK_MS and drains the queues: rows into SQLite in one
+ * transaction per batch, access lines to the log. The API's reads use
  * their own connection behind a mutex; the admin plane reads, never the
  * check path.
  */
@@ -63,9 +68,86 @@ static void copy_str(char *dst, const char *src, size_t cap) {
     dst[n] = '\0';
 }
 
+/* Whether two rows count denials of one group (and may be one row). */
+static bool same_group(const rk_violation_t *a, const rk_violation_t *b) {
+    return a->at_ms / 1000 == b->at_ms / 1000 && a->mode == b->mode && a->limit == b->limit &&
+           a->cost == b->cost && !strcmp(a->rule, b->rule) && !strcmp(a->key, b->key);
+}
+
+/* Queues a row; when the queue is full its denials are counted as dropped. */
+static void queue_row(const rk_violation_t *v) {
+    if (!rk_queue_push(g.rows, v))
+        atomic_fetch_add_explicit(&g.dropped, (uint64_t)v->count, memory_order_relaxed);
+}
+
+/*
+ * A thread's pending row, guarded by its own mutex: the thread takes it with
+ * trylock (it never waits: when the writer holds it, the denial goes to the
+ * queue), the writer when it takes the row. The list owns every thread's;
+ * rk_audit_stop frees them and starts a new generation, so that a thread
+ * still pointing at one of a stopped log makes itself another.
+ */
+typedef struct pending {
+    pthread_mutex_t lock;
+    rk_violation_t row; /* row.count == 0: none */
+    struct pending *next;
+} pending_t;
+
+static struct {
+    pthread_mutex_t lock; /* head */
+    pending_t *head;
+    _Atomic unsigned generation;
+} pendings = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static _Thread_local pending_t *my_pending;
+static _Thread_local unsigned my_generation;
+
+/* This thread's pending row, made on its first denial; NULL when out of memory. */
+static pending_t *this_thread_pending(void) {
+    unsigned generation = atomic_load_explicit(&pendings.generation, memory_order_acquire);
+    if (RK_LIKELY(my_pending != NULL && my_generation == generation))
+        return my_pending;
+    pending_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_lock(&pendings.lock);
+    p->next = pendings.head;
+    pendings.head = p;
+    pthread_mutex_unlock(&pendings.lock);
+    my_pending = p;
+    my_generation = generation;
+    return p;
+}
+
+/* Queues the threads' pending rows. */
+static void take_pending(void) {
+    pthread_mutex_lock(&pendings.lock);
+    for (pending_t *p = pendings.head; p; p = p->next) {
+        pthread_mutex_lock(&p->lock);
+        if (p->row.count > 0) {
+            queue_row(&p->row);
+            p->row.count = 0;
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    pthread_mutex_unlock(&pendings.lock);
+}
+
+static void free_pending(void) {
+    pthread_mutex_lock(&pendings.lock);
+    while (pendings.head) {
+        pending_t *next = pendings.head->next;
+        pthread_mutex_destroy(&pendings.head->lock);
+        free(pendings.head);
+        pendings.head = next;
+    }
+    atomic_fetch_add_explicit(&pendings.generation, 1, memory_order_release);
+    pthread_mutex_unlock(&pendings.lock);
+}
+
 void rk_audit_record(const rk_check_item_t *it, int64_t at_ms) {
-    rk_queue_t *q = g.rows;
-    if (RK_UNLIKELY(!q))
+    if (RK_UNLIKELY(!g.rows))
         return;
     rk_violation_t v;
     v.at_ms = at_ms;
@@ -75,8 +157,19 @@ void rk_audit_record(const rk_check_item_t *it, int64_t at_ms) {
     v.mode = it->rule->mode == RK_MODE_SHADOW ? RK_VIOLATION_SHADOW : RK_VIOLATION_ENFORCE;
     copy_str(v.rule, it->rule->id, sizeof v.rule);
     copy_str(v.key, it->key, sizeof v.key);
-    if (!rk_queue_push(q, &v))
-        atomic_fetch_add_explicit(&g.dropped, 1, memory_order_relaxed);
+    pending_t *p = this_thread_pending();
+    if (!p || pthread_mutex_trylock(&p->lock) != 0) {
+        queue_row(&v);
+        return;
+    }
+    if (p->row.count > 0 && same_group(&p->row, &v)) {
+        p->row.count++;
+    } else {
+        if (p->row.count > 0)
+            queue_row(&p->row);
+        p->row = v;
+    }
+    pthread_mutex_unlock(&p->lock);
 }
 
 void rk_audit_access(const rk_check_item_t *it, const char *decision) {
@@ -166,11 +259,6 @@ typedef struct {
     size_t n;
     uint16_t slot[MERGE_SLOTS];
 } batch_t;
-
-static bool same_group(const rk_violation_t *a, const rk_violation_t *b) {
-    return a->at_ms / 1000 == b->at_ms / 1000 && a->mode == b->mode && a->limit == b->limit &&
-           a->cost == b->cost && !strcmp(a->rule, b->rule) && !strcmp(a->key, b->key);
-}
 
 /* Adds a queued denial to the batch: counted into its group's row, or a new row. */
 static void batch_add(batch_t *b, const rk_violation_t *v) {
@@ -273,6 +361,7 @@ static void *writer_main(void *arg) {
     int64_t last_flush = rk_mono_ms(), next_purge = rk_mono_ms() + 1000;
     for (;;) {
         bool running = is_running();
+        take_pending(); /* every tick: a thread's row waits TICK_MS at most */
         int64_t now = rk_mono_ms();
         size_t waiting = rk_queue_size(g.rows);
         /* Waiting for FLUSH_MS lets a flood coalesce; half a queue must not wait longer. */
@@ -359,6 +448,7 @@ void rk_audit_stop(void) {
     if (!was)
         return;
     pthread_join(g.thread, NULL);
+    free_pending();
     pthread_cond_destroy(&g.wake);
     sqlite3_finalize(g.insert);
     sqlite3_finalize(g.purge);

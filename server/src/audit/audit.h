@@ -1,14 +1,16 @@
 /*
  * audit.h — the denial log. Every denial and every shadow would-deny is
- * queued by the check path (a bounded queue that never blocks: when full,
- * the denial is dropped and counted) and written to SQLite's `violations`
- * table by one background thread, in transactions of up to
- * RK_AUDIT_BATCH rows or every 500 ms. The denials of one rule and key
- * (same mode, limit and cost) within one second of one batch become one
- * row with a count: a client hammering a key costs a few rows a second,
- * not one per request (a row takes about 128 bytes with its indexes: at
- * 100,000 denials a second, a row each would be 1.1 TB a day). Rows past the retention are deleted
- * a little at a time. The same thread writes the access log (RATEKIT_ACCESS_LOG=1), also queued.
+ * counted by the check path into its thread's pending row, or queued (a
+ * bounded queue that never blocks: when full, the denials are dropped and
+ * counted), and written to SQLite's `violations` table by one background
+ * thread, in transactions of up to RK_AUDIT_BATCH rows or every 500 ms.
+ * The denials of one rule and key (same mode, limit and cost) within one
+ * second become one row with a count, per thread and again per batch: a
+ * client hammering a key costs a few rows a second, not one per request (a
+ * row takes about 128 bytes with its indexes: at 100,000 denials a second,
+ * a row each would be 1.1 TB a day). Rows past the retention are deleted a
+ * little at a time. The same thread writes the access log
+ * (RATEKIT_ACCESS_LOG=1), also queued.
  */
 #ifndef RK_AUDIT_H
 #define RK_AUDIT_H
@@ -47,7 +49,7 @@ rk_status_t rk_audit_start(const char *db_path, const char *instance, int64_t re
 /* Writes what is queued, stops the thread, closes. Call after the listeners stopped. */
 void rk_audit_stop(void);
 
-/* Hot path: queues a denial of it (a denied or shadow-denied item) at at_ms. Never blocks. */
+/* Hot path: logs a denial of it (a denied or shadow-denied item) at at_ms. Never blocks. */
 void rk_audit_record(const rk_check_item_t *it, int64_t at_ms);
 /* Hot path (RATEKIT_ACCESS_LOG): queues an access-log line. Never blocks. */
 void rk_audit_access(const rk_check_item_t *it, const char *decision);
