@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "../http/loop.h"
 #include "../log.h"
@@ -382,6 +383,10 @@ typedef struct {
     bool replied;          /* a reply was read since the flight began */
     bool failed;           /* a reply of the flight head's batch was wrong */
     async_job_t *spare;    /* nodes for reuse: no malloc per request */
+    /* A round's requests, written here and sent from here: hiredis's own
+     * output buffer is freed after each write and grown again by realloc. */
+    char *obuf;
+    size_t obuf_cap;
 } loop_pipe_t;
 
 static void pipe_recycle(loop_pipe_t *p, async_job_t *j) {
@@ -612,6 +617,40 @@ static async_job_t *batch_take(loop_pipe_t *p, size_t room, rk_breaker_ticket_t 
     return first;
 }
 
+/* Whether obuf has room for one more request after len bytes (grown if not). */
+static bool obuf_room(loop_pipe_t *p, size_t len) {
+    if (p->obuf_cap - len >= RK_REDIS_EVAL_MAX)
+        return true;
+    size_t cap = p->obuf_cap ? p->obuf_cap * 2 : 64 * RK_REDIS_EVAL_MAX;
+    char *grown = realloc(p->obuf, cap);
+    if (!grown)
+        return false;
+    p->obuf = grown;
+    p->obuf_cap = cap;
+    return true;
+}
+
+/*
+ * Writes obuf's first len bytes to the connection; answers 0, or the errno
+ * of the failure, recorded in the context as hiredis records its own write
+ * errors. The socket blocks, each write for at most the command timeout
+ * (SO_SNDTIMEO), as hiredis's writes do.
+ */
+static int obuf_write(loop_pipe_t *p, size_t len) {
+    for (size_t off = 0; off < len;) {
+        ssize_t n = send(p->ctx->fd, p->obuf + off, len - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+        } else if (n == 0 || errno != EINTR) {
+            int failure = n == 0 ? EPIPE : errno;
+            p->ctx->err = REDIS_ERR_IO;
+            snprintf(p->ctx->errstr, sizeof p->ctx->errstr, "%s", strerror(failure));
+            return failure;
+        }
+    }
+    return 0;
+}
+
 /*
  * Sends waiting jobs' requests as one batch (one write), through the
  * breaker, behind the batches out. At most PIPELINE_MAX requests are out
@@ -633,21 +672,18 @@ static void pipe_send(loop_pipe_t *p) {
         pipe_fail_waiting(p);
         return;
     }
+    size_t len = 0;
     for (async_job_t *j = batch_take(p, room, ticket); j; j = j->next)
-        for (size_t i = 0; i < j->n; i++)
-            if (rk_redis_append_eval(&s->common, p->ctx, &j->reqs[i], j->op, j->lease_id) !=
-                REDIS_OK) {
-                pipe_broken(p, 0);
+        for (size_t i = 0; i < j->n; i++) {
+            if (!obuf_room(p, len)) {
+                pipe_broken(p, ENOMEM);
                 return;
             }
-    int written = 0;
-    while (!written) {
-        errno = 0;
-        if (redisBufferWrite(p->ctx, &written) != REDIS_OK) { /* bounded by the command timeout */
-            pipe_broken(p, errno);
-            return;
+            len += rk_redis_format_eval(&s->common, &j->reqs[i], j->op, j->lease_id, p->obuf + len);
         }
-    }
+    int io_errno = obuf_write(p, len);
+    if (io_errno)
+        pipe_broken(p, io_errno);
 }
 
 static void pipe_after_round(rk_loop_source_t *src) {
@@ -663,6 +699,7 @@ static void pipe_close(rk_loop_source_t *src) {
     flight_end(p, false);
     pipe_fail_waiting(p);
     ctx_drop(&p->ctx);
+    free(p->obuf);
     while (p->spare) {
         async_job_t *next = p->spare->next;
         free(p->spare);

@@ -19,7 +19,6 @@ extern const size_t rk_lua_scripts_len;
 #define DEFAULT_PREFIX "ratekit"
 #define DEFAULT_CONNECT_TIMEOUT_MS 500
 #define DEFAULT_TIMEOUT_MS 250
-#define EVAL_ARGC 12 /* EVALSHA sha 1 key + 8 ARGV */
 
 void rk_redis_set_err(char *err, size_t errlen, const char *fmt, ...) {
     if (!err || errlen == 0)
@@ -162,19 +161,13 @@ static char *put_int_bulk(char *at, int64_t v) {
     return put_bulk(at, num, len);
 }
 
-/* Room for one EVALSHA: each argument's "$<len>\r\n...\r\n" and its bytes. */
-#define EVAL_CMD_MAX                                                                               \
-    (8 + EVAL_ARGC * 26 + RK_REDIS_SHA_HEX + RK_REDIS_KEY_BUF + 5 * RK_INT_TEXT_MAX +              \
-     RK_REDIS_LEASE_MAX + 16)
-
 /*
- * Written in RESP here, into a buffer on the stack, and appended as it is:
- * redisAppendCommandArgv() would format each argument into a growing
- * string on the heap, a cost paid on every check.
+ * Written in RESP here, by hand: redisAppendCommandArgv() would format each
+ * argument into a growing string on the heap, a cost paid on every check.
  */
-int rk_redis_append_eval(const rk_redis_common_t *c, redisContext *ctx, const rk_store_req_t *req,
-                         rk_redis_op_t op, const char *lease_id) {
-    char key[RK_REDIS_KEY_BUF], cmd[EVAL_CMD_MAX];
+size_t rk_redis_format_eval(const rk_redis_common_t *c, const rk_store_req_t *req, rk_redis_op_t op,
+                            const char *lease_id, char *cmd) {
+    char key[RK_REDIS_KEY_BUF];
     const rk_limit_t *lim = &req->limit;
     const char *lease = op == RK_REDIS_OP_RELEASE ? lease_id : req->lease_id;
     if (!lease)
@@ -182,7 +175,7 @@ int rk_redis_append_eval(const rk_redis_common_t *c, redisContext *ctx, const rk
     bool decide = op == RK_REDIS_OP_DECIDE;
     size_t key_len = rk_redis_build_key(c, req->rule_id, req->key, lim->algorithm, key);
     char *at = cmd;
-    _Static_assert(EVAL_ARGC == 12, "the header below counts 12 arguments");
+    _Static_assert(RK_REDIS_EVAL_ARGC == 12, "the header below counts 12 arguments");
     memcpy(at, "*12\r\n", 5);
     at += 5;
     at = put_bulk(at, "EVALSHA", 7);
@@ -198,7 +191,13 @@ int rk_redis_append_eval(const rk_redis_common_t *c, redisContext *ctx, const rk
     at = put_bulk(at, lease,
                   strnlen(lease, RK_REDIS_LEASE_MAX)); /* checked by rk_redis_req_valid() */
     at = put_bulk(at, decide ? "decide" : "release", decide ? 6 : 7);
-    return redisAppendFormattedCommand(ctx, cmd, (size_t)(at - cmd));
+    return (size_t)(at - cmd);
+}
+
+int rk_redis_append_eval(const rk_redis_common_t *c, redisContext *ctx, const rk_store_req_t *req,
+                         rk_redis_op_t op, const char *lease_id) {
+    char cmd[RK_REDIS_EVAL_MAX];
+    return redisAppendFormattedCommand(ctx, cmd, rk_redis_format_eval(c, req, op, lease_id, cmd));
 }
 
 /* Reads an integer element of an array reply. */

@@ -21,6 +21,11 @@
 #define RK_REDIS_KEY_BUF (RK_REDIS_PREFIX_MAX + RK_REDIS_RULE_ID_MAX + RK_STORE_KEY_MAX + 32)
 #define RK_REDIS_LEASE_MAX 64 /* bytes of a lease id */
 #define RK_REDIS_SHA_HEX 40
+#define RK_REDIS_EVAL_ARGC 12 /* EVALSHA sha 1 key + 8 ARGV */
+/* Room for one EVALSHA: each argument's "$<len>\r\n...\r\n" and its bytes. */
+#define RK_REDIS_EVAL_MAX                                                                          \
+    (8 + RK_REDIS_EVAL_ARGC * 26 + RK_REDIS_SHA_HEX + RK_REDIS_KEY_BUF + 5 * RK_INT_TEXT_MAX +     \
+     RK_REDIS_LEASE_MAX + 16)
 
 /* Consecutive failures that open a breaker, and its cool-downs. */
 #define RK_REDIS_BREAKER_THRESHOLD 3
@@ -68,9 +73,13 @@ bool rk_redis_req_valid(const rk_store_req_t *req, const char *lease_id);
 bool rk_redis_reqs_valid(const rk_store_req_t *reqs, size_t n);
 
 /*
- * Appends one EVALSHA of the request's script to ctx's pipeline (nothing is
- * sent yet). lease_id is the lease a release ends (RK_REDIS_OP_RELEASE only).
+ * Writes one EVALSHA of the request's script, in RESP, into cmd (room for
+ * RK_REDIS_EVAL_MAX bytes); answers its length. lease_id is the lease a
+ * release ends (RK_REDIS_OP_RELEASE only).
  */
+size_t rk_redis_format_eval(const rk_redis_common_t *c, const rk_store_req_t *req, rk_redis_op_t op,
+                            const char *lease_id, char *cmd);
+/* The same, appended to ctx's pipeline (nothing is sent yet). */
 int rk_redis_append_eval(const rk_redis_common_t *c, redisContext *ctx, const rk_store_req_t *req,
                          rk_redis_op_t op, const char *lease_id);
 
