@@ -674,6 +674,11 @@ def run_all(b, procs, work):
 
 # ---- the table -----------------------------------------------------------------
 
+def row_named(b, name):
+    """The measured row of that name, or None."""
+    return next((r for r in b.rows if r["name"] == name), None)
+
+
 def ratio(x, ref):
     return f"{x / ref:.2f}x" if ref else "-"
 
@@ -683,8 +688,8 @@ def build_table(b):
     by_kind = lambda k: [r for r in b.rows if r["kind"] == k]
     rps = lambda r: r["closed"]["throughput_rps"] if r else 0
     nginx = rps(next(iter(by_kind("http")), None))
-    mhd = rps(next((r for r in b.rows if r["name"] == TRIVIAL_ROW), None))
-    same = rps(next((r for r in b.rows if r["name"] == TRIVIAL_SAME_ROW), None))
+    mhd = rps(row_named(b, TRIVIAL_ROW))
+    same = rps(row_named(b, TRIVIAL_SAME_ROW))
     lua = rps(next(iter(by_kind("peer-lua")), None))
     express = rps(next(iter(by_kind("peer-express")), None))
     head = (f"| row | throughput | p50 at {a.rate:,}/s | p99 at {a.rate:,}/s | vs nginx 204 | "
@@ -743,7 +748,7 @@ def build_table(b):
 def targets(b):
     """The goals set for ratekitd, each with the measured value and met or missed."""
     a = b.args
-    get = lambda name: next((r for r in b.rows if r["name"] == name), None)
+    get = lambda name: row_named(b, name)
     rps = lambda r: r["closed"]["throughput_rps"] if r else 0
     nginx = rps(get("nginx return 204"))
     mhd = rps(get(TRIVIAL_ROW))
