@@ -34,11 +34,6 @@ rk_status_t rk_algorithm_parse(const char *name, rk_algorithm_t *out) {
     return RK_ERR;
 }
 
-bool rk_algorithm_uses_cell(rk_algorithm_t alg) {
-    return alg == RK_ALG_FIXED_WINDOW || alg == RK_ALG_SLIDING_WINDOW ||
-           alg == RK_ALG_TOKEN_BUCKET || alg == RK_ALG_GCRA || alg == RK_ALG_LEAKY_BUCKET;
-}
-
 /*
  * Dispatches to the algorithm of lim. An algorithm without a cell state
  * (sliding_log, concurrency) is a caller's mistake: it is denied, so that the

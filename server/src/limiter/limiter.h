@@ -95,9 +95,6 @@ const char *rk_algorithm_name(rk_algorithm_t alg);
 /* Parses a name; RK_ERR if unknown. */
 rk_status_t rk_algorithm_parse(const char *name, rk_algorithm_t *out);
 
-/* True for algorithms whose state is an rk_cell_t. */
-bool rk_algorithm_uses_cell(rk_algorithm_t alg);
-
 /*
  * Decides one request against a fixed-size state, updating *cell only when
  * a request with cost > 0 is allowed (exactly when the Lua script writes).

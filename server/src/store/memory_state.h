@@ -2,8 +2,8 @@
  * memory_state.h — the state an embedded-store entry holds (memory.c), and
  * the decisions made on it.
  *
- * A state is 24 bytes inside its entry. The algorithms of
- * rk_algorithm_uses_cell() keep their rk_cell_t there. The states of
+ * A state is 24 bytes inside its entry. The algorithms whose state is a
+ * cell (all but sliding_log and concurrency) keep their rk_cell_t there. The states of
  * sliding_log and concurrency vary in size: a small one is packed into
  * those 24 bytes, a larger one lives in a box of its own (an rk_log_t or
  * rk_lease_set_t on the heap) that the state points to.
@@ -22,7 +22,7 @@
 #include "../limiter/limiter.h"
 
 typedef union {
-    rk_cell_t cell;         /* the algorithms of rk_algorithm_uses_cell() */
+    rk_cell_t cell;         /* every algorithm but sliding_log and concurrency */
     rk_log_t *log;          /* sliding_log, boxed: owned */
     rk_lease_set_t *leases; /* concurrency, boxed: owned */
     uint64_t word[3];       /* sliding_log or concurrency, packed (word[0] odd) */
