@@ -21,6 +21,7 @@ import argparse
 import datetime
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -365,6 +366,14 @@ def redis_cli(port, *args):
     return out.stdout.strip()
 
 
+def evalsha_calls(port):
+    """EVALSHA commands the Redis on port has run since it started."""
+    for line in redis_cli(port, "INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_evalsha:"):
+            return int(line.split("calls=", 1)[1].split(",", 1)[0])
+    return 0
+
+
 def rule_id(alg):
     return "bench-" + alg.replace("_", "-")
 
@@ -454,6 +463,7 @@ class Bench:
         self.store_refs = []  # redis-benchmark rows
         self.memory = {}      # alg -> {"embedded": B/key, "redis": B/key}
         self.deep_keys = {}   # "keys", "depth", alg -> ns per check
+        self.redis_port = None  # the Redis the ratekitd "Redis" rows use
 
     def load(self, label, url, extra, rate=None, warmup=None):
         """One ratekit-load run; returns its JSON result."""
@@ -491,15 +501,25 @@ class Bench:
         machine's neighbours over every row, instead of over the few rows
         measured while it lasted: ratios within one run hold better. One run
         on a shared machine can be off by 15%; the median of three rarely is."""
-        runs = {name: {"closed": [], "open": [], "deaths": []} for name, _, _, _ in specs}
+        runs = {name: {"closed": [], "open": [], "deaths": [], "evalsha": 0, "span": [None, 0]}
+                for name, _, _, _ in specs}
         for rnd in range(1, self.args.repeat + 1):
-            for name, _, server, extra in specs:
+            for name, kind, server, extra in specs:
                 r = runs[name]
+                # The hot key's runs count what they asked of Redis: after the
+                # first denial, the deny cache should answer on its own.
+                counted = kind == "hot" and self.redis_port
+                if counted:
+                    calls0 = evalsha_calls(self.redis_port)
+                    r["span"][0] = r["span"][0] or time.monotonic()
                 r["closed"].append(self.load(name, server.url, extra))
                 r["deaths"].append(server.check_alive())
                 r["open"].append(self.load(name, server.url, extra, rate=self.args.rate,
                                            warmup=self.args.open_warmup))
                 r["deaths"].append(server.check_alive())
+                if counted:
+                    r["evalsha"] += evalsha_calls(self.redis_port) - calls0
+                    r["span"][1] = time.monotonic()
                 say(f"round {rnd}/{self.args.repeat}: {name:<42} "
                     f"{r['closed'][-1]['throughput_rps']:>9,.0f} req/s, "
                     f"p99 {r['open'][-1]['latency_us']['p99']} us at {self.args.rate}/s")
@@ -509,6 +529,11 @@ class Bench:
             closed = median_run(r["closed"], lambda x: x["throughput_rps"])
             opened = median_run(r["open"], lambda x: x["latency_us"]["p99"])
             self.add_row(name, kind, closed, opened, [d for d in r["deaths"] if d])
+            if kind == "hot" and self.redis_port:
+                answered = sum(x["requests"] for x in r["closed"] + r["open"])
+                self.rows[-1]["redis_evalsha"] = {
+                    "calls": r["evalsha"], "answered": answered,
+                    "seconds": round(r["span"][1] - r["span"][0], 1)}
 
     def add_row(self, name, kind, closed, opened, deaths):
         self.rows.append({"name": name, "kind": kind, "closed": closed, "open": opened,
@@ -605,6 +630,7 @@ def run_all(b, procs, work):
         return f"ratekitd {store} {alg}", check(rule_id(alg))
 
     rp, redis_port = start_redis(procs, work)
+    b.redis_port = redis_port
     if b.args.pin_redis:
         pin_to_last_cpu(rp)
     sha = redis_cli(redis_port, "SCRIPT", "LOAD", open(TOKEN_BUCKET_LUA).read())
@@ -704,6 +730,8 @@ def build_table(b):
         note = f" ({errs} errors)" if errs else ""
         if r.get("server_died"):
             note += " (" + "; ".join(r["server_died"]) + ")"
+        if r.get("redis_evalsha"):
+            note += f" (Redis asked {r['redis_evalsha']['calls']:,} times in all its runs)"
         busy = max(c.get("others_cpu_share", 0), o.get("others_cpu_share", 0))
         if busy > BUSY_SHARE:
             note += f" (other processes used {busy:.0%} of the CPU)"
@@ -809,6 +837,18 @@ def targets(b):
         goal("hot key all denied >= embedded throughput", rps(hot) >= rps(tb),
              f"{rps(hot) / rps(tb):.2f}x embedded token_bucket; "
              f"{denied:,} of {hot['closed']['requests']:,} denied")
+    asked = hot and hot.get("redis_evalsha")
+    if asked:
+        # Redis decides the key's first HOT_LIMIT requests and its first denial;
+        # then the deny cache answers until the denial ends (a token comes back
+        # every WINDOW_MS / HOT_LIMIT), when one allowed request and the next
+        # denial go to Redis again. Each of those moments may also send the
+        # requests already in flight on every connection.
+        periods = 1 + math.ceil(asked["seconds"] * 1000 / (WINDOW_MS / HOT_LIMIT))
+        bound = periods * (HOT_LIMIT + 2 * a.connections)
+        goal("hot key: Redis untouched after the first denial", asked["calls"] <= bound,
+             f"{asked['calls']:,} EVALSHA in {asked['seconds']:.0f} s of hot-key runs "
+             f"({asked['answered']:,} answers measured); at most {bound:,} expected")
     mem = b.memory
     if mem:
         # Five algorithms keep a fixed-size state per key; sliding_log keeps an
