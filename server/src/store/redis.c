@@ -36,6 +36,9 @@
  * once, like decide() (batches, releases, the admin plane), on the calling
  * thread's connection.
  *
+ * Every connection reads its replies through an arena (reply_arena.h), so a
+ * check's reply costs no allocation: they are freed with rk_reply_free().
+ *
  * The key layout, the scripts, the EVALSHA arguments, the reply parsing and
  * the breaker gate are shared with the cluster store (redis_common.c).
  */
@@ -51,6 +54,7 @@
 #include "../http/loop.h"
 #include "../log.h"
 #include "redis_common.h"
+#include "reply_arena.h"
 #include "thread_records.h"
 
 typedef struct rk_redis_store rk_redis_store_t;
@@ -79,7 +83,7 @@ struct rk_redis_store {
 /* Frees a context (NULL is fine). */
 static void ctx_drop(redisContext **ctx) {
     if (*ctx) {
-        redisFree(*ctx);
+        rk_reply_context_free(*ctx);
         *ctx = NULL;
     }
 }
@@ -108,6 +112,12 @@ static rk_status_t conn_open(rk_redis_store_t *s, redisContext **slot, char *err
     redisContext *ctx = rk_redis_connect(&s->common, s->url.host, s->url.port, err, errlen);
     if (!ctx)
         return RK_ERR;
+    /* A check's reply is then read without an allocation. */
+    if (!rk_reply_arena_attach(ctx->reader)) {
+        rk_redis_set_err(err, errlen, "redis: out of memory");
+        redisFree(ctx);
+        return RK_ERR;
+    }
 
     char dbtext[16];
     int dblen = snprintf(dbtext, sizeof dbtext, "%d", s->url.db);
@@ -131,7 +141,7 @@ static rk_status_t conn_open(rk_redis_store_t *s, redisContext **slot, char *err
         ok = rk_redis_append_script_loads(&s->common, ctx);
     if (ok != REDIS_OK) {
         rk_redis_set_err(err, errlen, "redis: out of memory");
-        redisFree(ctx);
+        rk_reply_context_free(ctx);
         return RK_ERR;
     }
 
@@ -150,7 +160,7 @@ static rk_status_t conn_open(rk_redis_store_t *s, redisContext **slot, char *err
             rk_redis_describe_failure(ctx, r, what, detail, sizeof detail);
             st = RK_ERR;
         }
-        freeReplyObject(r);
+        rk_reply_free(r);
     }
     if (st == RK_OK || !ctx->err) {
         char loaddetail[256] = "";
@@ -163,7 +173,7 @@ static rk_status_t conn_open(rk_redis_store_t *s, redisContext **slot, char *err
     }
     if (st != RK_OK) {
         rk_redis_set_err(err, errlen, "redis at %s:%d: %s", s->url.host, s->url.port, detail);
-        redisFree(ctx);
+        rk_reply_context_free(ctx);
         return RK_ERR;
     }
     *slot = ctx;
@@ -226,7 +236,7 @@ static pass_result_t run_pass(rk_redis_store_t *s, redisContext *ctx, const rk_s
         } else if (op == RK_REDIS_OP_RELEASE) {
             out[i].limit = 0; /* done */
         }
-        freeReplyObject(r);
+        rk_reply_free(r);
     }
     return res;
 }
@@ -325,7 +335,7 @@ static rk_status_t guarded_command(rk_redis_store_t *s, int argc, const char **a
             break;
         }
         if (r->type == REDIS_REPLY_ERROR) {
-            freeReplyObject(r);
+            rk_reply_free(r);
             break;
         }
         *reply = r;
@@ -527,7 +537,7 @@ static void pipe_take_replies(loop_pipe_t *p) {
         } else if (!rk_redis_parse_reply(reply, &j->reqs[i], j->op, &j->out[i], j->released)) {
             j->st = RK_ERR;
         }
-        freeReplyObject(reply);
+        rk_reply_free(reply);
         if (p->reading_at < j->n)
             continue;
         flight_pop(p);
@@ -803,7 +813,7 @@ static rk_status_t redis_reset(rk_store_t *base, const char *rule_id, const char
     redisReply *r;
     if (guarded_command(s, 2, argv, lens, &r) != RK_OK)
         return RK_ERR;
-    freeReplyObject(r);
+    rk_reply_free(r);
     return RK_OK;
 }
 
@@ -821,7 +831,7 @@ static int64_t redis_key_count(rk_store_t *base) {
     if (guarded_command(s, 1, argv, lens, &r) != RK_OK)
         return -1;
     int64_t n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    freeReplyObject(r);
+    rk_reply_free(r);
     return n;
 }
 
@@ -910,10 +920,10 @@ rk_status_t rk_redis_store_ping(rk_store_t *base, char *err, size_t errlen) {
         rk_redis_describe_failure(c->ctx, r, "PING", detail, sizeof detail);
         rk_redis_set_err(err, errlen, "redis at %s:%d: %s", s->url.host, s->url.port, detail);
         if (r)
-            freeReplyObject(r);
+            rk_reply_free(r);
         conn_drop(c);
         return RK_ERR;
     }
-    freeReplyObject(r);
+    rk_reply_free(r);
     return RK_OK;
 }

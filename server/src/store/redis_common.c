@@ -2,6 +2,7 @@
  * redis_common.c — see redis_common.h.
  */
 #include "redis_common.h"
+#include "reply_arena.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -263,7 +264,7 @@ rk_status_t rk_redis_read_script_loads(const rk_redis_common_t *c, redisContext 
             rk_redis_describe_failure(ctx, r, "SCRIPT LOAD", err, errlen);
             st = RK_ERR;
         }
-        freeReplyObject(r);
+        rk_reply_free_for(ctx, r);
     }
     return st;
 }
