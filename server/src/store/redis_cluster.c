@@ -18,6 +18,9 @@
  * per node index (lazy, with the same connect and command timeouts as the
  * single-node store, and the scripts loaded on each new connection in the
  * same round trip as its first commands: each node has its own script cache).
+ * Each context reads its replies through an arena (reply_arena.h), so a
+ * check's reply costs no allocation; rk_redis_cluster_run() hands out
+ * copies made as hiredis makes its own, for freeReplyObject().
  *
  * Batches. decide(reqs, n) groups the requests by node and pipelines each
  * group: every group is written before any reply is read, so the nodes work
@@ -49,6 +52,7 @@
 #include "../http/loop.h"
 #include "../log.h"
 #include "redis_common.h"
+#include "reply_arena.h"
 #include "thread_records.h"
 
 #define SLOTS 16384
@@ -188,7 +192,7 @@ static void want_refresh(rk_cluster_store_t *s) {
 
 static void conn_drop(thread_conns_t *t, int node) {
     if (t->ctx[node]) {
-        redisFree(t->ctx[node]);
+        rk_reply_context_free(t->ctx[node]);
         t->ctx[node] = NULL;
     }
 }
@@ -207,10 +211,17 @@ static thread_conns_t *thread_conns(rk_cluster_store_t *s) {
 static rk_status_t conn_open(rk_cluster_store_t *s, thread_conns_t *t, int node, char *err,
                              size_t errlen) {
     conn_drop(t, node);
-    t->ctx[node] =
+    redisContext *ctx =
         rk_redis_connect(&s->common, s->nodes[node].host, s->nodes[node].port, err, errlen);
+    /* A check's reply is then read without an allocation. */
+    if (ctx && !rk_reply_arena_attach(ctx->reader)) {
+        rk_redis_set_err(err, errlen, "redis cluster: out of memory");
+        redisFree(ctx);
+        ctx = NULL;
+    }
+    t->ctx[node] = ctx;
     t->need_load[node] = true;
-    return t->ctx[node] ? RK_OK : RK_ERR;
+    return ctx ? RK_OK : RK_ERR;
 }
 
 /* ================================================================ */
@@ -314,7 +325,7 @@ static rk_status_t refresh_map(rk_cluster_store_t *s, thread_conns_t *t, char *e
             st = RK_OK;
         }
         if (r)
-            freeReplyObject(r);
+            rk_reply_free(r);
     }
     free(owner);
     return st;
@@ -516,7 +527,7 @@ static void read_node(batch_t *b, thread_conns_t *t, node_call_t *nc, int node) 
             }
             nc->replied = true;
             asking_failed = r->type == REDIS_REPLY_ERROR;
-            freeReplyObject(r);
+            rk_reply_free(r);
             r = NULL;
         }
         if (redisGetReply(ctx, (void **)&r) != REDIS_OK) {
@@ -568,7 +579,7 @@ static void read_node(batch_t *b, thread_conns_t *t, node_call_t *nc, int node) 
             j->state = JOB_DONE;
         }
         if (r)
-            freeReplyObject(r);
+            rk_reply_free(r);
     }
 }
 
@@ -720,9 +731,14 @@ static int append_command(batch_t *b, size_t i, redisContext *ctx) {
     return redisAppendCommandArgv(ctx, c->argc, c->argv, c->argv_len);
 }
 
+/* A command's reply, copied out of the connection's arena for its caller. */
 static bool take_command(batch_t *b, size_t i, redisReply **r) {
-    b->replies[i] = *r;
+    redisReply *copy = rk_reply_plain_copy(*r);
+    if (!copy)
+        return false;
+    rk_reply_free(*r);
     *r = NULL;
+    b->replies[i] = copy;
     return true;
 }
 

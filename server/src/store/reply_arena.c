@@ -196,6 +196,37 @@ void rk_reply_free(redisReply *reply) {
     }
 }
 
+redisReply *rk_reply_plain_copy(const redisReply *reply) {
+    redisReply *copy = calloc(1, sizeof *copy);
+    if (!copy)
+        return NULL;
+    *copy = *reply;
+    copy->str = NULL;
+    copy->element = NULL;
+    copy->elements = 0;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
+        copy->element = calloc(reply->elements, sizeof *copy->element);
+        if (!copy->element) {
+            freeReplyObject(copy);
+            return NULL;
+        }
+        copy->elements = reply->elements;
+        for (size_t i = 0; i < reply->elements; i++) {
+            if (reply->element[i] && !(copy->element[i] = rk_reply_plain_copy(reply->element[i]))) {
+                freeReplyObject(copy);
+                return NULL;
+            }
+        }
+    } else if (reply->str) {
+        if (!(copy->str = malloc(reply->len + 1))) {
+            freeReplyObject(copy);
+            return NULL;
+        }
+        memcpy(copy->str, reply->str, reply->len + 1);
+    }
+    return copy;
+}
+
 void rk_reply_free_for(const redisContext *ctx, redisReply *reply) {
     if (ctx->reader->fn == &arena_fns)
         rk_reply_free(reply);

@@ -23,6 +23,12 @@ bool rk_reply_arena_attach(redisReader *reader);
 /* Frees a reply read through an arena, or built on the heap by one (NULL is fine). */
 void rk_reply_free(redisReply *reply);
 
+/*
+ * A copy of a reply made as hiredis makes its own (freed with
+ * freeReplyObject()), for a caller outside the store; NULL when out of memory.
+ */
+redisReply *rk_reply_plain_copy(const redisReply *reply);
+
 /* Frees a reply read from ctx, whether its reader has an arena or not. */
 void rk_reply_free_for(const redisContext *ctx, redisReply *reply);
 
