@@ -187,7 +187,8 @@ Test(reply_arena, free_for_tells_an_arena_context_from_a_plain_one) {
 
 Test(reply_arena, a_plain_copy_is_freed_by_hiredis) {
     redisReader *r = arena_reader();
-    const char nested[] = "*4\r\n:5\r\n*2\r\n$2\r\nok\r\n$-1\r\n-MOVED 3999 127.0.0.1:6381\r\n*0\r\n";
+    const char nested[] =
+        "*4\r\n:5\r\n*2\r\n$2\r\nok\r\n$-1\r\n-MOVED 3999 127.0.0.1:6381\r\n*0\r\n";
     redisReply *got = read_one(r, nested, strlen(nested), 0);
     redisReply *copy = rk_reply_plain_copy(got);
     cr_assert_not_null(copy);
