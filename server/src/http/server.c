@@ -78,9 +78,13 @@ typedef struct {
 
 static pthread_key_t spare_key;
 static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+/* This thread's list, read without a call; the key is there to free it. */
+static _Thread_local spare_list_t *this_thread_spares;
 
+/* The key's destructor: runs on the exiting thread, which may still free a state after. */
 static void spare_list_free(void *p) {
     spare_list_t *list = p;
+    this_thread_spares = NULL;
     while (list->head) {
         spare_state_t *next = list->head->next;
         free(list->head);
@@ -95,15 +99,15 @@ static void spare_key_create(void) {
 
 /* This thread's spare list, created on first use; NULL when out of memory. */
 static spare_list_t *spare_list(void) {
+    if (RK_LIKELY(this_thread_spares != NULL))
+        return this_thread_spares;
     pthread_once(&spare_once, spare_key_create);
-    spare_list_t *list = pthread_getspecific(spare_key);
-    if (RK_LIKELY(list != NULL))
-        return list;
-    list = calloc(1, sizeof *list);
+    spare_list_t *list = calloc(1, sizeof *list);
     if (list && pthread_setspecific(spare_key, list) != 0) {
         free(list);
         list = NULL;
     }
+    this_thread_spares = list;
     return list;
 }
 
