@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,28 +29,40 @@ int rk_test_free_port(void) {
     return port;
 }
 
-static int answers_ping(int port) {
+/* The password a server started with these extra arguments asks for, or NULL. */
+static const char *password_of(const char *const *extra_args) {
+    for (size_t i = 0; extra_args && extra_args[i] && extra_args[i + 1]; i++)
+        if (strcmp(extra_args[i], "--requirepass") == 0)
+            return extra_args[i + 1];
+    return NULL;
+}
+
+/*
+ * Whether the server answering on port is the process pid. A port found
+ * free may be taken by another test's server before ours binds it: ours then
+ * exits, and the other one would answer a mere PING.
+ */
+static int answers_as(int port, pid_t pid, const char *password) {
     struct timeval tv = {0, 200000};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    int ok = 0;
+    int ours = 0;
     if (c && !c->err) {
-        redisReply *r = redisCommand(c, "PING");
-        /* A server started with --requirepass answers NOAUTH: it is up too. */
-        ok = r && (r->type == REDIS_REPLY_STATUS ||
-                   (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0));
+        redisReply *a = password ? redisCommand(c, "AUTH %s", password) : NULL;
+        redisReply *r = redisCommand(c, "INFO server");
+        const char *at = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, "process_id:") : NULL;
+        ours = at && atol(at + strlen("process_id:")) == (long)pid;
+        if (a)
+            freeReplyObject(a);
         if (r)
             freeReplyObject(r);
     }
     if (c)
         redisFree(c);
-    return ok;
+    return ours;
 }
 
-void rk_test_redis_start(rk_test_redis_t *r, const char *const *extra_args) {
-    memset(r, 0, sizeof *r);
-    snprintf(r->dir, sizeof r->dir, "/tmp/rk-redis-XXXXXX");
-    if (!mkdtemp(r->dir))
-        cr_fatal("mkdtemp failed");
+/* Starts redis-server on a port found free; false when it exited (the port was taken). */
+static bool start_on_free_port(rk_test_redis_t *r, const char *const *extra_args) {
     r->port = rk_test_free_port();
     char port[16];
     snprintf(port, sizeof port, "%d", r->port);
@@ -70,12 +83,28 @@ void rk_test_redis_start(rk_test_redis_t *r, const char *const *extra_args) {
         _exit(127);
     }
     for (int i = 0; i < 100; i++) {
-        if (answers_ping(r->port))
-            return;
+        if (answers_as(r->port, r->pid, password_of(extra_args)))
+            return true;
+        if (waitpid(r->pid, NULL, WNOHANG) == r->pid) {
+            r->pid = 0;
+            return false;
+        }
         usleep(20000);
     }
     rk_test_redis_stop(r);
     cr_fatal("redis-server did not start on port %d", r->port);
+}
+
+void rk_test_redis_start(rk_test_redis_t *r, const char *const *extra_args) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->dir, sizeof r->dir, "/tmp/rk-redis-XXXXXX");
+    if (!mkdtemp(r->dir))
+        cr_fatal("mkdtemp failed");
+    for (int attempt = 0; attempt < 5; attempt++)
+        if (start_on_free_port(r, extra_args))
+            return;
+    rk_test_redis_stop(r);
+    cr_fatal("redis-server found no free port in 5 tries");
 }
 
 void rk_test_redis_stop(rk_test_redis_t *r) {
