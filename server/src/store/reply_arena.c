@@ -88,7 +88,7 @@ static void *part_new(reply_node_t *n, size_t size) {
         memset(p, 0, size);
         return p;
     }
-    return calloc(1, size ? size : 1);
+    return calloc(1, size); /* never 0: a string has its NUL, an array elements */
 }
 
 static void part_free(const reply_node_t *n, void *p) {
