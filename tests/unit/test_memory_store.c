@@ -264,6 +264,31 @@ Test(memory_store, frees_expired_entries_as_time_passes) {
     s->ops->destroy(s);
 }
 
+/* The places that sweeps free go to the inserts that follow them: the count
+ * must still come back to exactly zero once every key has expired. */
+Test(memory_store, counts_keys_exactly_while_new_keys_replace_expired_ones) {
+    enum { KEYS = 3000, GENERATIONS = 8 };
+    rk_store_t *s = rk_memory_store_new(100000);
+    rk_limit_t lim = limit_of(RK_ALG_FIXED_WINDOW, 5, 1000, 5);
+    char key[32];
+    for (int g = 0; g < GENERATIONS; g++) {
+        for (int i = 0; i < KEYS; i++) {
+            snprintf(key, sizeof key, "g%d-k%d", g, i);
+            cr_assert(decide(s, request("r", key, lim, 1, T0 + g * 2000)).allowed);
+        }
+        int64_t held = s->ops->key_count(s);
+        cr_assert(held >= KEYS && held <= 2 * KEYS, "%lld keys held in generation %d",
+                  (long long)held, g);
+    }
+    for (int i = 0; i < 50000; i++) {
+        snprintf(key, sizeof key, "peek%d", i);
+        decide(s, request("r", key, lim, 0, T0 + GENERATIONS * 2000 + i / 1000));
+    }
+    cr_assert_eq(s->ops->key_count(s), 0, "%lld keys left", (long long)s->ops->key_count(s));
+    cr_assert_eq(rk_memory_store_evictions(s), 0);
+    s->ops->destroy(s);
+}
+
 Test(memory_store, never_holds_more_than_max_keys_and_counts_evictions) {
     enum { MAX = 1000, FLOOD = 30000 };
     rk_store_t *s = rk_memory_store_new(MAX);

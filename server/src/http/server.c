@@ -26,6 +26,12 @@
 #define ANSWER_BUF 4096
 /* Request states a pool thread keeps for reuse (no malloc per request). */
 #define SPARE_STATES 64
+/* Counters of requests in flight, one cache line each, spread over threads. */
+#define INFLIGHT_SLOTS 16
+
+typedef struct {
+    _Alignas(64) _Atomic long n;
+} inflight_slot_t;
 
 struct rk_listener {
     struct MHD_Daemon *daemon; /* the first, or the only one */
@@ -35,7 +41,9 @@ struct rk_listener {
     rk_loops_t *loops;
     rk_listener_config_t cfg;
     char address[128];
-    _Atomic long inflight;
+    /* Each thread counts in its own slot: one counter that every request of
+     * every thread wrote made the cores pass its line to and fro. */
+    inflight_slot_t inflight[INFLIGHT_SLOTS];
 };
 
 /* Everything one request needs, allocated on its first handler call. */
@@ -50,6 +58,7 @@ typedef struct {
      * PARKED, its handler answers nothing each time libmicrohttpd calls it;
      * ORPHANED: its connection closed meanwhile, so it is freed when woken. */
     enum { NOT_PARKED, PARKED, WOKEN, ORPHANED } parking;
+    unsigned inflight_slot;       /* the listener's counter this request is counted in */
     struct request_block *blocks; /* rk_request_alloc()'s, freed at completion */
     char actor[64];
     char params_buf[PARAMS_BUF];
@@ -91,6 +100,23 @@ static void spare_list_free(void *p) {
         list->head = next;
     }
     free(list);
+}
+
+/* This thread's slot among a listener's in-flight counters. */
+static unsigned this_thread_inflight_slot(void) {
+    static atomic_uint next_slot;
+    static _Thread_local unsigned slot_plus_one;
+    if (RK_UNLIKELY(slot_plus_one == 0))
+        slot_plus_one = atomic_fetch_add(&next_slot, 1) % INFLIGHT_SLOTS + 1;
+    return slot_plus_one - 1;
+}
+
+/* Requests of l in flight, summed over its threads' counters. */
+static long inflight_total(rk_listener_t *l) {
+    long n = 0;
+    for (unsigned i = 0; i < INFLIGHT_SLOTS; i++)
+        n += atomic_load(&l->inflight[i].n);
+    return n;
 }
 
 static void spare_key_create(void) {
@@ -439,7 +465,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->req.actor = "anonymous";
         st->req.state = st;
         *req_cls = st;
-        atomic_fetch_add_explicit(&l->inflight, 1, memory_order_relaxed);
+        st->inflight_slot = this_thread_inflight_slot();
+        atomic_fetch_add_explicit(&l->inflight[st->inflight_slot].n, 1, memory_order_relaxed);
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > l->cfg.max_body) {
@@ -477,11 +504,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!st)
         return;
     *req_cls = NULL;
+    atomic_fetch_sub_explicit(&l->inflight[st->inflight_slot].n, 1, memory_order_relaxed);
     if (st->parking == PARKED)
         st->parking = ORPHANED; /* the store still writes in it: freed when it answers */
     else
         request_free(st);
-    atomic_fetch_sub_explicit(&l->inflight, 1, memory_order_relaxed);
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap) {
@@ -573,11 +600,13 @@ rk_listener_t *rk_listener_start(const rk_listener_config_t *cfg, char *err, siz
         snprintf(err, errlen, "cannot parse address %s", cfg->address);
         return NULL;
     }
-    rk_listener_t *l = calloc(1, sizeof *l);
+    size_t size = (sizeof(rk_listener_t) + 63) / 64 * 64; /* its counters are aligned */
+    rk_listener_t *l = aligned_alloc(64, size);
     if (!l) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    memset(l, 0, size);
     l->cfg = *cfg;
     if (!l->cfg.max_body)
         l->cfg.max_body = RK_MAX_BODY;
@@ -616,7 +645,7 @@ void rk_listener_stop(rk_listener_t *l, int64_t grace_ms) {
             close(fd);
     }
     int64_t deadline = rk_mono_ms() + grace_ms;
-    while (atomic_load(&l->inflight) > 0 && rk_mono_ms() < deadline)
+    while (inflight_total(l) > 0 && rk_mono_ms() < deadline)
         usleep(5000);
     rk_loops_stop(l->loops); /* the loops answer what their store still holds */
     stop_daemons(l);

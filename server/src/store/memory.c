@@ -38,16 +38,18 @@
  * pays for reading slots it does not need.
  *
  * Bound. At most max_keys entries, counted in one atomic counter that an
- * insert reserves a place in. When the store is full an insert first looks
- * for an expired entry (a bounded scan of its shard, then of a few other
- * shards taken with trylock), then evicts the entry closest to expiry among
- * EVICT_SAMPLE entries of its shard (as Redis's volatile-ttl sampling
- * does), or of another shard when its own is empty. An eviction is counted
- * when the victim had not expired yet; the search for an expired entry is
- * bounded, so a store full of stale entries may now and then evict a live
- * one. The rare insert that finds nothing it may free without waiting is
- * answered as if fresh and not kept: the store never grows past its bound
- * and never blocks on a second lock.
+ * insert reserves a place in; a decision whose sweep freed entries inserts
+ * into one of their places and gives the rest back, so that the counter
+ * every core shares is written once per decision, seldom more. When the store
+ * is full an insert first looks for an expired entry (a bounded scan of its
+ * shard, then of a few other shards taken with trylock), then evicts the
+ * entry closest to expiry among EVICT_SAMPLE entries of its shard (as
+ * Redis's volatile-ttl sampling does), or of another shard when its own is
+ * empty. An eviction is counted when the victim had not expired yet; the
+ * search for an expired entry is bounded, so a store full of stale entries
+ * may now and then evict a live one. The rare insert that finds nothing it
+ * may free without waiting is answered as if fresh and not kept: the store
+ * never grows past its bound and never blocks on a second lock.
  *
  * Time. now_ms of -1 means the store's clock: rk_now_ms() made monotonic.
  * A given time is clamped to [0, RK_NOW_MS_MAX] as the algorithms do, and
@@ -103,15 +105,21 @@ typedef struct {
     uint64_t rng;   /* xorshift64 state for eviction samples */
 } shard_t;
 
+/*
+ * What every decision reads comes first, and each counter that decisions
+ * write has a cache line of its own: a counter sharing a line with the
+ * fields read on every check made the two cores pass that line to and fro
+ * on every insert.
+ */
 typedef struct {
     rk_store_t base; /* first: a memory_store_t * is an rk_store_t * */
     size_t max_keys;
     size_t page;
     uint64_t sip_k0, sip_k1;
-    atomic_size_t count; /* live entries in all shards */
-    atomic_int_fast64_t evictions;
+    _Alignas(64) atomic_size_t count;           /* places taken: live entries, and places in hand */
+    _Alignas(64) atomic_int_fast64_t clock_ms;  /* latest rk_now_ms() seen */
+    _Alignas(64) atomic_int_fast64_t evictions; /* rare writes, together */
     atomic_uint_fast64_t anonymous_leases;
-    atomic_int_fast64_t clock_ms; /* latest rk_now_ms() seen */
     shard_t shards[SHARD_COUNT];
 } memory_store_t;
 
@@ -472,17 +480,20 @@ static bool take_place(memory_store_t *s, shard_t *sh, int64_t now_ms) {
 }
 
 /*
- * Keeps a new entry (its state owned by the table from then on). *kept is
+ * Keeps a new entry (its state owned by the table from then on), in one of
+ * the *in_hand places the caller's sweep freed when it has one. *kept is
  * false when the bound could not be kept without waiting: the caller still
  * owns the state. RK_ERR when no memory could be mapped.
  */
 static rk_status_t shard_insert(memory_store_t *s, shard_t *sh, const entry_t *e, int64_t now_ms,
-                                bool *kept) {
+                                size_t *in_hand, bool *kept) {
     *kept = false;
-    if (!reserve_place(s) && !take_place(s, sh, now_ms))
+    if (*in_hand > 0)
+        (*in_hand)--;
+    else if (!reserve_place(s) && !take_place(s, sh, now_ms))
         return RK_OK;
     if (shard_make_capacity(sh, s->page) != RK_OK) {
-        atomic_fetch_sub_explicit(&s->count, 1, memory_order_relaxed);
+        (*in_hand)++; /* the caller gives the place back */
         return RK_ERR;
     }
     table_place(sh->slots, sh->cap, *e);
@@ -538,7 +549,7 @@ static const char *lease_of(memory_store_t *s, const rk_store_req_t *r,
  */
 static rk_status_t decide_fresh(memory_store_t *s, shard_t *sh, const rk_store_req_t *r,
                                 uint64_t lo, uint64_t hi, int64_t now_ms, int64_t cost,
-                                const char *lease_id, rk_decision_t *out) {
+                                const char *lease_id, size_t *in_hand, rk_decision_t *out) {
     rk_algorithm_t alg = r->limit.algorithm;
     entry_t e = {.id_lo = lo, .id_hi = hi};
     rk_state_init(alg, &e.state);
@@ -547,7 +558,7 @@ static rk_status_t decide_fresh(memory_store_t *s, shard_t *sh, const rk_store_r
     if (ttl > 0) {
         bool kept = false;
         e.meta = make_meta(alg, now_ms + ttl);
-        rc = shard_insert(s, sh, &e, now_ms, &kept);
+        rc = shard_insert(s, sh, &e, now_ms, in_hand, &kept);
         if (kept)
             return RK_OK;
     }
@@ -555,13 +566,17 @@ static rk_status_t decide_fresh(memory_store_t *s, shard_t *sh, const rk_store_r
     return rc;
 }
 
-/* Sweeps SWEEP_SLOTS slots of sh (its lock held); entries may move. */
-static void shard_sweep_some(memory_store_t *s, shard_t *sh, int64_t now_ms) {
+/*
+ * Sweeps SWEEP_SLOTS slots of sh (its lock held); entries may move. Answers
+ * how many it freed: their places stay taken in the store's count until the
+ * caller gives them back, so that a decision inserting after its sweep
+ * reuses one instead of touching the shared count twice.
+ */
+static size_t shard_sweep_some(memory_store_t *s, shard_t *sh, int64_t now_ms) {
     size_t swept = shard_sweep(sh, now_ms, SWEEP_SLOTS, false);
-    if (swept > 0) {
-        atomic_fetch_sub_explicit(&s->count, swept, memory_order_relaxed);
+    if (swept > 0)
         shard_maybe_shrink(sh, s->page);
-    }
+    return swept;
 }
 
 /* Decides one request: look up, sweep when due (see Expiry), decide. */
@@ -581,13 +596,14 @@ static rk_status_t decide_one(memory_store_t *s, const rk_store_req_t *r, rk_dec
     shard_t *sh = shard_of(s, hi);
     rk_status_t rc = RK_OK;
 
+    size_t in_hand = 0; /* places freed by sweeps, still counted */
     pthread_mutex_lock(&sh->lock);
     bool swept = (++sh->ticks & (SWEEP_EVERY - 1)) == 0;
     if (swept)
-        shard_sweep_some(s, sh, now_ms);
+        in_hand += shard_sweep_some(s, sh, now_ms);
     entry_t *e = table_find(sh, lo, hi);
     if (!e && !swept)
-        shard_sweep_some(s, sh, now_ms); /* no entry held: moving them is safe */
+        in_hand += shard_sweep_some(s, sh, now_ms); /* no entry held: moving them is safe */
     bool cleared = false;
     if (e && entry_expires(e) <= now_ms && rk_state_ttl_ms(&r->limit, &e->state, now_ms) <= 0) {
         if (cost == 0) {
@@ -608,9 +624,11 @@ static rk_status_t decide_one(memory_store_t *s, const rk_store_req_t *r, rk_dec
         else if (ttl <= 0)
             shard_delete(s, sh, e);
     } else {
-        rc = decide_fresh(s, sh, r, lo, hi, now_ms, cost, lease_id, out);
+        rc = decide_fresh(s, sh, r, lo, hi, now_ms, cost, lease_id, &in_hand, out);
     }
     pthread_mutex_unlock(&sh->lock);
+    if (in_hand > 0)
+        atomic_fetch_sub_explicit(&s->count, in_hand, memory_order_relaxed);
     return rc;
 }
 
