@@ -352,7 +352,9 @@ Test(rules_db, lookup_by_id_finds_every_rule_of_a_large_ruleset) {
         cr_assert_not_null(r, "%s", id);
         cr_assert_str_eq(r->id, id);
     }
-    cr_assert_null(rk_ruleset_find(set, "rule-500"));
+    const char *missing[] = {"rule-500", "rule-", "rule-0000", "rule-00", "", "RULE-001"};
+    for (size_t i = 0; i < sizeof missing / sizeof *missing; i++)
+        cr_assert_null(rk_ruleset_find(set, missing[i]), "'%s' found", missing[i]);
     rk_rules_close();
 }
 
