@@ -80,9 +80,15 @@ def cpu_busy_s():
     return (sum(v) - v[3] - v[4]) / CLK_TCK
 
 
-def tree_cpu_s(pids):
-    """CPU seconds used by the given processes and their direct children."""
-    total = 0
+def steal_s():
+    """CPU seconds a virtual machine's host gave to others while it wanted to run."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[8]) / CLK_TCK
+
+
+def process_ticks():
+    """Every process's CPU time so far in clock ticks, by pid: (parent, ticks)."""
+    out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -91,9 +97,24 @@ def tree_cpu_s(pids):
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(d) in pids or int(fields[1]) in pids:
-            total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
+        out[int(d)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return out
+
+
+def others_cpu_s(before, after, ours):
+    """CPU seconds that processes outside the bench used between two
+    process_ticks() snapshots: all but ours, their direct children, this
+    script and its children (the loader). Counted process by process, in
+    the same clock ticks for every one: the machine's busy time less ours
+    mixed tick samples with the loader's exact time, and a run at a low
+    fixed rate made that difference look like someone else's work."""
+    me = os.getpid()
+    total = 0
+    for pid, (ppid, ticks) in after.items():
+        if pid in ours or ppid in ours or pid == me or ppid == me:
+            continue
+        total += ticks - before.get(pid, (ppid, 0))[1]  # one born meanwhile: all of it
+    return max(0, total) / CLK_TCK
 
 
 def wait_for_quiet(max_wait_s=90.0, share=0.15):
@@ -477,16 +498,16 @@ class Bench:
                 "--quiet", "--json", out, "--label", label, *extra]
         if rate:
             args += ["--rate", str(rate)]
-        # What the rest of the machine used meanwhile: busy CPU time less the
-        # loader's, the servers' and Redis's. Others' work skews a row.
+        # What the rest of the machine used meanwhile: other processes, and
+        # the host's other guests (steal time). Others' work skews a row.
         pids = {p.pid for p in self.procs.procs}
-        t0, busy0, ours0 = time.monotonic(), cpu_busy_s(), tree_cpu_s(pids)
+        t0, steal0, ticks0 = time.monotonic(), steal_s(), process_ticks()
         loader0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(args, check=False, stdout=subprocess.DEVNULL,
                        timeout=self.args.duration + 60)
         loader1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         loader = (loader1.ru_utime + loader1.ru_stime) - (loader0.ru_utime + loader0.ru_stime)
-        others = (cpu_busy_s() - busy0) - loader - (tree_cpu_s(pids) - ours0)
+        others = others_cpu_s(ticks0, process_ticks(), pids) + (steal_s() - steal0)
         cores_s = (time.monotonic() - t0) * (os.cpu_count() or 1)
         with open(out) as f:
             result = json.load(f)
@@ -895,7 +916,8 @@ def write_results(b, machine, table, goals, elapsed, day=None, base=None):
                 f"A concurrency row sends an acquire, then the release of the lease it "
                 f"got, each a request of its own. "
                 f"{'The Redis server (not the cluster) is pinned to the last CPU. ' if getattr(a, 'pin_redis', False) else ''}"
-                f"A row is marked when processes outside the bench used more than "
+                f"A row is marked when processes outside the bench (or, on a virtual "
+                f"machine, the host's other guests) used more than "
                 f"{BUSY_SHARE:.0%} of the CPU while it ran.")
     md = [f"# ratekit benchmark, {day}, {machine['host']}", "",
           "Produced by `make bench` (loadtest/bench.py). The loader, the servers and Redis "
