@@ -105,21 +105,26 @@ typedef struct {
     uint64_t rng;   /* xorshift64 state for eviction samples */
 } shard_t;
 
+/* What decisions write, on a cache line of its own (see memory_store_t). */
+typedef struct {
+    _Alignas(64) atomic_size_t count; /* places taken: live entries, and places in hand */
+    atomic_uint_fast64_t anonymous_leases;
+} tally_t;
+
 /*
- * What every decision reads comes first, and each counter that decisions
- * write has a cache line of its own: a counter sharing a line with the
- * fields read on every check made the two cores pass that line to and fro
- * on every insert.
+ * What every decision reads comes first, on a cache line that decisions
+ * seldom write (the clock once a millisecond, evictions when full): the key
+ * count, written on inserts, once shared that line and made the two cores
+ * pass it to and fro on every insert.
  */
 typedef struct {
     rk_store_t base; /* first: a memory_store_t * is an rk_store_t * */
     size_t max_keys;
     size_t page;
     uint64_t sip_k0, sip_k1;
-    _Alignas(64) atomic_size_t count;           /* places taken: live entries, and places in hand */
-    _Alignas(64) atomic_int_fast64_t clock_ms;  /* latest rk_now_ms() seen */
-    _Alignas(64) atomic_int_fast64_t evictions; /* rare writes, together */
-    atomic_uint_fast64_t anonymous_leases;
+    atomic_int_fast64_t clock_ms; /* latest rk_now_ms() seen */
+    atomic_int_fast64_t evictions;
+    tally_t tally;
     shard_t shards[SHARD_COUNT];
 } memory_store_t;
 
@@ -431,9 +436,9 @@ static void shard_evict_sampled(memory_store_t *s, shard_t *sh, int64_t now_ms) 
 
 /* Takes one place in the store's count if the bound allows. */
 static bool reserve_place(memory_store_t *s) {
-    size_t c = atomic_load_explicit(&s->count, memory_order_relaxed);
+    size_t c = atomic_load_explicit(&s->tally.count, memory_order_relaxed);
     while (c < s->max_keys)
-        if (atomic_compare_exchange_weak_explicit(&s->count, &c, c + 1, memory_order_relaxed,
+        if (atomic_compare_exchange_weak_explicit(&s->tally.count, &c, c + 1, memory_order_relaxed,
                                                   memory_order_relaxed))
             return true;
     return false;
@@ -506,7 +511,7 @@ static rk_status_t shard_insert(memory_store_t *s, shard_t *sh, const entry_t *e
 static void shard_delete(memory_store_t *s, shard_t *sh, entry_t *e) {
     rk_state_free(entry_algorithm(e), &e->state);
     table_remove_at(sh, (size_t)(e - sh->slots));
-    atomic_fetch_sub_explicit(&s->count, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->tally.count, 1, memory_order_relaxed);
 }
 
 /* ==== decisions ========================================================== */
@@ -537,7 +542,7 @@ static const char *lease_of(memory_store_t *s, const rk_store_req_t *r,
                             char buf[RK_LEASE_ID_LEN + 1]) {
     if (r->lease_id || r->limit.algorithm != RK_ALG_CONCURRENCY || r->cost <= 0)
         return r->lease_id;
-    uint64_t n = atomic_fetch_add(&s->anonymous_leases, 1);
+    uint64_t n = atomic_fetch_add(&s->tally.anonymous_leases, 1);
     snprintf(buf, RK_LEASE_ID_LEN + 1, "%016" PRIx64 "%016" PRIx64, UINT64_C(0xa11011ed00000000),
              n);
     return buf;
@@ -628,7 +633,7 @@ static rk_status_t decide_one(memory_store_t *s, const rk_store_req_t *r, rk_dec
     }
     pthread_mutex_unlock(&sh->lock);
     if (in_hand > 0)
-        atomic_fetch_sub_explicit(&s->count, in_hand, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&s->tally.count, in_hand, memory_order_relaxed);
     return rc;
 }
 
@@ -692,7 +697,7 @@ static bool memory_healthy(rk_store_t *store) {
 /* Entries held; an expired one counts until the sweep or a lookup frees it. */
 static int64_t memory_key_count(rk_store_t *store) {
     memory_store_t *s = (memory_store_t *)store;
-    return (int64_t)atomic_load_explicit(&s->count, memory_order_relaxed);
+    return (int64_t)atomic_load_explicit(&s->tally.count, memory_order_relaxed);
 }
 
 static void memory_destroy(rk_store_t *store) {
@@ -741,9 +746,9 @@ rk_store_t *rk_memory_store_new(size_t max_keys) {
     }
     s->sip_k0 = key[0];
     s->sip_k1 = key[1];
-    atomic_init(&s->count, 0);
+    atomic_init(&s->tally.count, 0);
     atomic_init(&s->evictions, 0);
-    atomic_init(&s->anonymous_leases, 0);
+    atomic_init(&s->tally.anonymous_leases, 0);
     atomic_init(&s->clock_ms, 0);
 
     pthread_mutexattr_t attr;
