@@ -109,15 +109,9 @@ static rk_redis_conn_t *thread_conn(rk_redis_store_t *s) {
  */
 static rk_status_t conn_open(rk_redis_store_t *s, redisContext **slot, char *err, size_t errlen) {
     ctx_drop(slot);
-    redisContext *ctx = rk_redis_connect(&s->common, s->url.host, s->url.port, err, errlen);
+    redisContext *ctx = rk_redis_connect_store(&s->common, s->url.host, s->url.port, err, errlen);
     if (!ctx)
         return RK_ERR;
-    /* A check's reply is then read without an allocation. */
-    if (!rk_reply_arena_attach(ctx->reader)) {
-        rk_redis_set_err(err, errlen, "redis: out of memory");
-        redisFree(ctx);
-        return RK_ERR;
-    }
 
     char dbtext[16];
     int dblen = snprintf(dbtext, sizeof dbtext, "%d", s->url.db);

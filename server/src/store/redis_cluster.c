@@ -212,13 +212,7 @@ static rk_status_t conn_open(rk_cluster_store_t *s, thread_conns_t *t, int node,
                              size_t errlen) {
     conn_drop(t, node);
     redisContext *ctx =
-        rk_redis_connect(&s->common, s->nodes[node].host, s->nodes[node].port, err, errlen);
-    /* A check's reply is then read without an allocation. */
-    if (ctx && !rk_reply_arena_attach(ctx->reader)) {
-        rk_redis_set_err(err, errlen, "redis cluster: out of memory");
-        redisFree(ctx);
-        ctx = NULL;
-    }
+        rk_redis_connect_store(&s->common, s->nodes[node].host, s->nodes[node].port, err, errlen);
     t->ctx[node] = ctx;
     t->need_load[node] = true;
     return ctx ? RK_OK : RK_ERR;

@@ -264,7 +264,7 @@ rk_status_t rk_redis_read_script_loads(const rk_redis_common_t *c, redisContext 
             rk_redis_describe_failure(ctx, r, "SCRIPT LOAD", err, errlen);
             st = RK_ERR;
         }
-        rk_reply_free_for(ctx, r);
+        rk_reply_free(r);
     }
     return st;
 }
@@ -292,6 +292,17 @@ redisContext *rk_redis_connect(const rk_redis_common_t *c, const char *host, int
         return NULL;
     }
     redisEnableKeepAlive(ctx);
+    return ctx;
+}
+
+redisContext *rk_redis_connect_store(const rk_redis_common_t *c, const char *host, int port,
+                                     char *err, size_t errlen) {
+    redisContext *ctx = rk_redis_connect(c, host, port, err, errlen);
+    if (ctx && !rk_reply_arena_attach(ctx->reader)) {
+        rk_redis_set_err(err, errlen, "redis at %s:%d: out of memory", host, port);
+        redisFree(ctx);
+        return NULL;
+    }
     return ctx;
 }
 

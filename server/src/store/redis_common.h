@@ -93,7 +93,8 @@ bool rk_redis_is_error(const redisReply *r, const char *prefix);
 /* Appends SCRIPT LOAD of every script; REDIS_ERR only when hiredis is out of memory. */
 int rk_redis_append_script_loads(const rk_redis_common_t *c, redisContext *ctx);
 
-/* Reads the replies of rk_redis_append_script_loads(); checks each SHA. */
+/* Reads the replies of rk_redis_append_script_loads() on a store connection
+ * (rk_redis_connect_store); checks each SHA. */
 rk_status_t rk_redis_read_script_loads(const rk_redis_common_t *c, redisContext *ctx, char *err,
                                        size_t errlen);
 
@@ -104,6 +105,14 @@ rk_status_t rk_redis_read_script_loads(const rk_redis_common_t *c, redisContext 
  */
 redisContext *rk_redis_connect(const rk_redis_common_t *c, const char *host, int port, char *err,
                                size_t errlen);
+
+/*
+ * rk_redis_connect() for a store's own connection: its replies are read
+ * through an arena (reply_arena.h), so a check's reply costs no allocation.
+ * Freed with rk_reply_context_free(), its replies with rk_reply_free().
+ */
+redisContext *rk_redis_connect_store(const rk_redis_common_t *c, const char *host, int port,
+                                     char *err, size_t errlen);
 
 /* Whether an I/O failure looks like a connection the server closed while idle. */
 bool rk_redis_looks_stale(const redisContext *ctx, int io_errno);

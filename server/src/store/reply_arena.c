@@ -227,13 +227,6 @@ redisReply *rk_reply_plain_copy(const redisReply *reply) {
     return copy;
 }
 
-void rk_reply_free_for(const redisContext *ctx, redisReply *reply) {
-    if (ctx->reader->fn == &arena_fns)
-        rk_reply_free(reply);
-    else
-        freeReplyObject(reply);
-}
-
 void rk_reply_context_free(redisContext *ctx) {
     if (!ctx)
         return;

@@ -29,9 +29,6 @@ void rk_reply_free(redisReply *reply);
  */
 redisReply *rk_reply_plain_copy(const redisReply *reply);
 
-/* Frees a reply read from ctx, whether its reader has an arena or not. */
-void rk_reply_free_for(const redisContext *ctx, redisReply *reply);
-
 /* redisFree() for a context whose reader may have an arena (NULL is fine). */
 void rk_reply_context_free(redisContext *ctx);
 
