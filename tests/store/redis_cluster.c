@@ -96,14 +96,10 @@ long long rk_test_cluster_dbsize(const rk_test_cluster_t *c, size_t i) {
     return n;
 }
 
-static void start_node(rk_test_cluster_t *c) {
-    rk_test_redis_t *r = &c->nodes[c->count];
-    memset(r, 0, sizeof *r);
-    snprintf(r->dir, sizeof r->dir, "/tmp/rk-cluster-XXXXXX");
-    if (!mkdtemp(r->dir))
-        cr_fatal("mkdtemp failed");
+/* Starts node i's redis-server on a port pair found free. */
+static void spawn_node(rk_test_cluster_t *c, size_t i) {
+    rk_test_redis_t *r = &c->nodes[i];
     r->port = cluster_port(c);
-    c->count++;
     char port[16];
     snprintf(port, sizeof port, "%d", r->port);
     const char *argv[] = {"redis-server",
@@ -136,24 +132,37 @@ static void start_node(rk_test_cluster_t *c) {
     }
 }
 
-/* Waits until node i answers PING (2 s at most). */
-static void wait_ping(const rk_test_cluster_t *c, size_t i) {
-    for (int t = 0; t < 200; t++) {
-        redisContext *ctx = connect_port(c->nodes[i].port);
-        bool up = false;
-        if (ctx && !ctx->err) {
-            redisReply *r = redisCommand(ctx, "PING");
-            up = r && r->type == REDIS_REPLY_STATUS;
-            if (r)
-                freeReplyObject(r);
+static void start_node(rk_test_cluster_t *c) {
+    rk_test_redis_t *r = &c->nodes[c->count];
+    memset(r, 0, sizeof *r);
+    snprintf(r->dir, sizeof r->dir, "/tmp/rk-cluster-XXXXXX");
+    if (!mkdtemp(r->dir))
+        cr_fatal("mkdtemp failed");
+    c->count++;
+    spawn_node(c, c->count - 1);
+}
+
+/*
+ * Waits until node i is up and is ours (2 s at most). A port pair found
+ * free may be taken before the node binds it (by another test's server, or
+ * as a client's ephemeral port): the node then exits, and is started again
+ * on another pair, 5 times at most.
+ */
+static void wait_started(rk_test_cluster_t *c, size_t i) {
+    rk_test_redis_t *r = &c->nodes[i];
+    for (int attempt = 0; attempt < 5; attempt++) {
+        for (int t = 0; t < 200; t++) {
+            if (rk_test_redis_answers_as(r->port, r->pid, NULL))
+                return;
+            if (waitpid(r->pid, NULL, WNOHANG) == r->pid)
+                break;
+            usleep(10000);
         }
-        if (ctx)
-            redisFree(ctx);
-        if (up)
-            return;
-        usleep(10000);
+        if (kill(r->pid, 0) == 0)
+            break; /* running, but not answering */
+        spawn_node(c, i);
     }
-    cr_fatal("cluster node %d did not start", c->nodes[i].port);
+    cr_fatal("cluster node %d did not start", r->port);
 }
 
 /* Whether node i's CLUSTER INFO holds text. */
@@ -184,7 +193,7 @@ void rk_test_cluster_start(rk_test_cluster_t *c, size_t masters, size_t replicas
         start_node(c);
     size_t off = 0;
     for (size_t i = 0; i < total; i++) {
-        wait_ping(c, i);
+        wait_started(c, i);
         redisReply *r = rk_test_cluster_cmd(c, i, "CLUSTER MYID");
         snprintf(c->id[i], sizeof c->id[i], "%s", r->str);
         freeReplyObject(r);

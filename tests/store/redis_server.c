@@ -37,12 +37,7 @@ static const char *password_of(const char *const *extra_args) {
     return NULL;
 }
 
-/*
- * Whether the server answering on port is the process pid. A port found
- * free may be taken by another test's server before ours binds it: ours then
- * exits, and the other one would answer a mere PING.
- */
-static int answers_as(int port, pid_t pid, const char *password) {
+int rk_test_redis_answers_as(int port, pid_t pid, const char *password) {
     struct timeval tv = {0, 200000};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
     int ours = 0;
@@ -83,7 +78,7 @@ static bool start_on_free_port(rk_test_redis_t *r, const char *const *extra_args
         _exit(127);
     }
     for (int i = 0; i < 100; i++) {
-        if (answers_as(r->port, r->pid, password_of(extra_args)))
+        if (rk_test_redis_answers_as(r->port, r->pid, password_of(extra_args)))
             return true;
         if (waitpid(r->pid, NULL, WNOHANG) == r->pid) {
             r->pid = 0;

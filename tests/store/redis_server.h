@@ -22,5 +22,12 @@ void rk_test_redis_stop(rk_test_redis_t *r);
 void rk_test_redis_signal(rk_test_redis_t *r, int sig);
 /* A free loopback TCP port. */
 int rk_test_free_port(void);
+/*
+ * Whether the server answering on port is the process pid (password: its
+ * --requirepass, or NULL). A port found free may be taken by another test's
+ * server before ours binds it: ours then exits, and the other one would
+ * answer a mere PING.
+ */
+int rk_test_redis_answers_as(int port, pid_t pid, const char *password);
 
 #endif
