@@ -101,6 +101,22 @@ def process_ticks():
     return out
 
 
+def signal_tree(pid, sig):
+    """Sends sig to pid and to every process descending from it (nginx's and
+    Express's workers)."""
+    parents = process_ticks()
+    tree, grew = {pid}, True
+    while grew:
+        grown = {p for p, (ppid, _) in parents.items() if ppid in tree} - tree
+        tree |= grown
+        grew = bool(grown)
+    for p in tree:
+        try:
+            os.kill(p, sig)
+        except OSError:
+            pass  # gone meanwhile
+
+
 def others_cpu_s(before, after, ours):
     """CPU seconds that processes outside the bench used between two
     process_ticks() snapshots: all but ours, their direct children, this
@@ -170,6 +186,7 @@ class Processes:
 
     def stop(self, p, sig=signal.SIGTERM, timeout=10):
         if p.poll() is None:
+            signal_tree(p.pid, signal.SIGCONT)  # a paused server acts on sig only once running
             p.send_signal(sig)
             try:
                 p.wait(timeout)
@@ -288,6 +305,16 @@ class Server:
         self.name = name
         self._start = start
         self.proc, self.port = start()
+        self.paused = False
+
+    def pause(self, paused):
+        """Stops (SIGSTOP) or continues the server and its workers. A server
+        idle while others are measured still works in the background (V8's
+        garbage collector in Express, ratekitd's timers): paused, it cannot
+        take the CPU from the row being measured."""
+        if paused != self.paused:
+            signal_tree(self.proc.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+            self.paused = paused
 
     @property
     def url(self):
@@ -524,9 +551,12 @@ class Bench:
         on a shared machine can be off by 15%; the median of three rarely is."""
         runs = {name: {"closed": [], "open": [], "deaths": [], "evalsha": 0, "span": [None, 0]}
                 for name, _, _, _ in specs}
+        servers = list({id(srv): srv for _, _, srv, _ in specs}.values())
         for rnd in range(1, self.args.repeat + 1):
             for name, kind, server, extra in specs:
                 r = runs[name]
+                for srv in servers:  # only the server measured runs (warm-up included)
+                    srv.pause(self.args.pause_idle and srv is not server)
                 # The hot key's runs count what they asked of Redis: after the
                 # first denial, the deny cache should answer on its own.
                 counted = kind == "hot" and self.redis_port
@@ -544,6 +574,8 @@ class Bench:
                 say(f"round {rnd}/{self.args.repeat}: {name:<42} "
                     f"{r['closed'][-1]['throughput_rps']:>9,.0f} req/s, "
                     f"p99 {r['open'][-1]['latency_us']['p99']} us at {self.args.rate}/s")
+        for srv in servers:
+            srv.pause(False)
         say("medians:")
         for name, kind, _, _ in specs:
             r = runs[name]
@@ -667,7 +699,7 @@ def run_all(b, procs, work):
         wait_for_port(port, p)
         return p, port
 
-    # Every server runs for the whole bench, idle while the others take their turn.
+    # Every server runs for the whole bench, paused while the others take their turn.
     nginx = Server(procs, "nginx", lambda: start_nginx(procs, work, "nginx-204",
                                                         "return204.conf.in", {}))
     trivial = Server(procs, "trivial-mhd", trivial_mhd)
@@ -916,6 +948,7 @@ def write_results(b, machine, table, goals, elapsed, day=None, base=None):
                 f"A concurrency row sends an acquire, then the release of the lease it "
                 f"got, each a request of its own. "
                 f"{'The Redis server (not the cluster) is pinned to the last CPU. ' if getattr(a, 'pin_redis', False) else ''}"
+                f"{'Only the server measured runs: the others are paused (SIGSTOP) meanwhile, Redis and the cluster nodes excepted. ' if getattr(a, 'pause_idle', False) else ''}"
                 f"A row is marked when processes outside the bench (or, on a virtual "
                 f"machine, the host's other guests) used more than "
                 f"{BUSY_SHARE:.0%} of the CPU while it ran.")
@@ -958,6 +991,8 @@ def main():
                     help="EVALSHA per redis-benchmark run (x4 pipelined)")
     ap.add_argument("--no-pin-redis", dest="pin_redis", action="store_false",
                     help="let the Redis server run on any CPU (default: the last one)")
+    ap.add_argument("--no-pause-idle", dest="pause_idle", action="store_false",
+                    help="let the servers not being measured run (default: paused by SIGSTOP)")
     ap.add_argument("--quick", action="store_true", help="1 s runs, for trying the bench out")
     ap.add_argument("--no-write", action="store_true", help="do not write loadtest/results")
     ap.add_argument("--keep", action="store_true", help="keep build/bench-* (logs, configs)")
@@ -967,6 +1002,8 @@ def main():
         # Rewrites the table, the targets and the .md of an earlier run's .json.
         with open(args.render) as f:
             saved = json.load(f)
+        # Settings a run's JSON lacks were not in use then.
+        args.pin_redis = args.pause_idle = False
         for k, v in saved["settings"].items():
             setattr(args, k, v)
         b = Bench(args, None, None)
