@@ -309,8 +309,8 @@ class Server:
 
     def pause(self, paused):
         """Stops (SIGSTOP) or continues the server and its workers. A server
-        idle while others are measured still works in the background (V8's
-        garbage collector in Express, ratekitd's timers): paused, it cannot
+        idle while others are measured still works in the background (Node's
+        threads in Express, ratekitd's timers): paused, it cannot
         take the CPU from the row being measured."""
         if paused != self.paused:
             signal_tree(self.proc.pid, signal.SIGSTOP if paused else signal.SIGCONT)
