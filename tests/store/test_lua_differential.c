@@ -563,6 +563,99 @@ Test(lua_differential, fixed_size_states_are_integers) {
     }
 }
 
+/* One sliding_log step on key, through run_script, and the same on the C log. */
+static void log_step(const char *sha, const char *key, const rk_limit_t *lim, rk_log_t *log,
+                     int64_t cost, int64_t now, long long *pttl) {
+    step_t s = {.op = "decide", .cost = cost, .now_ms = now};
+    rk_decision_t c, lua;
+    cr_assert_eq(rk_log_decide(lim, log, now, cost, &c), RK_OK);
+    run_script(sha, key, lim, &s, &lua, NULL, pttl);
+    assert_same(&c, &lua, lim, &s, key, 0, 0);
+}
+
+Test(lua_differential, sliding_log_script_finds_the_expired_entries_as_the_c_code) {
+    /* A log of 1,000 entries, 10 ms apart, then a check when exactly k of
+     * them have expired: the script gallops from the oldest entry, so every
+     * k near a power of two (and none, and all) is a case of its own. */
+    char sha[41];
+    load_script(RK_ALG_SLIDING_LOG, sha);
+    const int64_t base = 1795396020000, window = 100000;
+    rk_limit_t lim = {.algorithm = RK_ALG_SLIDING_LOG, .limit = 1000, .window_ms = window};
+    const char *src = "ratekit:{log:src}:sliding_log", *key = "ratekit:{log:k}:sliding_log";
+    command_int("DEL %s", src);
+    rk_log_t built = {0};
+    long long pttl;
+    for (int i = 0; i < 1000; i++)
+        log_step(sha, src, &lim, &built, 1, base + 10 * i, &pttl);
+    rk_log_free(&built);
+
+    static const int ks[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 100, 511, 512, 513, 998, 999, 1000};
+    for (size_t n = 0; n < RK_ARRAY_LEN(ks); n++) {
+        int k = ks[n];
+        rk_log_t log = {0};
+        rk_decision_t d;
+        for (int i = 0; i < 1000; i++)
+            cr_assert_eq(rk_log_decide(&lim, &log, base + 10 * i, 1, &d), RK_OK);
+        redisReply *r = command("COPY %s %s REPLACE", src, key);
+        freeReplyObject(r);
+        /* The k-th entry (index k - 1) is exactly as old as the window. */
+        int64_t now = k == 0 ? base + window - 5 : base + 10 * (k - 1) + window;
+        if (k < 1000)
+            log_step(sha, key, &lim, &log, k + 1, now, &pttl); /* denied: one too many */
+        log_step(sha, key, &lim, &log, k == 0 ? 0 : 1, now, &pttl);
+        cr_assert_eq(command_int("LLEN %s", key), (long long)log.len, "k = %d", k);
+        rk_log_free(&log);
+    }
+}
+
+Test(lua_differential, sliding_log_script_reads_a_sorted_set_written_by_ratekit_0_1_0) {
+    /* ratekit 0.1.0 kept a log as a sorted set (score = time, member
+     * "<time>:<n>"): the script rewrites it as a list, keeps its TTL, and
+     * decides as on the log it held. */
+    char sha[41];
+    load_script(RK_ALG_SLIDING_LOG, sha);
+    const char *key = "ratekit:{log:old}:sliding_log";
+    command_int("DEL %s", key);
+    command_int("ZADD %s 1000 1000:0 1000 1000:1 1005 1005:0 2000 2000:0", key);
+    command_int("PEXPIRE %s 9000", key);
+    rk_limit_t lim = {.algorithm = RK_ALG_SLIDING_LOG, .limit = 5, .window_ms = 10000};
+    rk_log_t log = {0};
+    rk_decision_t d;
+    cr_assert_eq(rk_log_decide(&lim, &log, 1000, 2, &d), RK_OK);
+    cr_assert_eq(rk_log_decide(&lim, &log, 1005, 1, &d), RK_OK);
+    cr_assert_eq(rk_log_decide(&lim, &log, 2000, 1, &d), RK_OK);
+
+    long long pttl;
+    log_step(sha, key, &lim, &log, 0, 3000, &pttl); /* a peek converts, writes nothing new */
+    cr_assert(pttl > 8000 && pttl <= 9000, "the TTL was not kept: %lld ms", pttl);
+    redisReply *r = command("TYPE %s", key);
+    cr_assert_str_eq(r->str, "list");
+    freeReplyObject(r);
+    log_step(sha, key, &lim, &log, 2, 3000, &pttl); /* denied until 1000 + 10000 */
+    log_step(sha, key, &lim, &log, 1, 3000, &pttl);
+    log_step(sha, key, &lim, &log, 1, 11000, &pttl); /* the two of 1000 expired */
+    cr_assert_eq(command_int("LLEN %s", key), 4);
+    rk_log_free(&log);
+}
+
+Test(lua_differential, sliding_log_entries_take_about_ten_bytes_each_in_redis) {
+    /* A list of small integers: 10,000 entries in 107 KB, where the sorted
+     * set of ratekit 0.1.0 took 1.3 MB. */
+    char sha[41];
+    load_script(RK_ALG_SLIDING_LOG, sha);
+    const char *key = "ratekit:{log:big}:sliding_log";
+    command_int("DEL %s", key);
+    rk_limit_t lim = {.algorithm = RK_ALG_SLIDING_LOG, .limit = 100000, .window_ms = 3600000};
+    rk_log_t log = {0};
+    long long pttl;
+    for (int i = 0; i < 10; i++)
+        log_step(sha, key, &lim, &log, 1000, 1795396020000 + 7 * i, &pttl);
+    cr_assert_eq(command_int("LLEN %s", key), 10000);
+    long long usage = command_int("MEMORY USAGE %s SAMPLES 0", key);
+    cr_assert(usage < 16 * 10000, "10,000 entries take %lld bytes", usage);
+    rk_log_free(&log);
+}
+
 /* One concurrency step on key at now, through run_script. */
 static rk_decision_t lease_step(const char *sha, const char *key, int64_t limit, const char *op,
                                 int64_t cost, int64_t now, const char *id, bool *released) {

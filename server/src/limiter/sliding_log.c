@@ -4,9 +4,8 @@
  * State (rk_log_t): a ring buffer of timestamps (ms), oldest first, and
  * copies of its first and last ones, so that a check that drops nothing
  * reads no entry of a log spread over many pages before it appends. An
- * entry admitted at t is live while now < t + window. Lua: a sorted set,
- * score = timestamp, member "<timestamp>:<n>" (n = 0, 1, ... among the
- * entries of that millisecond, so every unit is its own member).
+ * entry admitted at t is live while now < t + window. Lua: a list of the
+ * timestamps, oldest first, read and trimmed the same way.
  *
  * now is clamped to >= the newest entry. The limit is bounded by
  * RK_SLIDING_LOG_LIMIT_MAX (the log holds at most `limit` entries).
