@@ -1,18 +1,20 @@
 """ratekitd on a Redis Cluster (RATEKIT_REDIS_CLUSTER): exact limits with the
 keys spread over every master, a slot migrated under load, rules and
-statistics shared by instances with their own SQLite files, a master killed
-and replaced by its replica, and the start-up rules.
+statistics shared by instances with their own SQLite files, a stalled
+master, a master killed and replaced by its replica, and the start-up rules.
 
-The tests share one cluster (3 masters, 3 replicas); the failover test kills
-a master, so it comes last."""
+The tests share one cluster (3 masters, 3 replicas), but the stalled-master
+test, which has one of its own; the failover test kills a master, so it
+comes last."""
 
 import concurrent.futures
 import json
 import os
+import signal
 import threading
 import time
 
-from cluster import keyslot, redis_cluster  # noqa: F401 (the fixture)
+from cluster import RedisCluster, keyslot, redis_cluster  # noqa: F401 (the fixture)
 from conftest import request
 
 
@@ -282,6 +284,65 @@ def test_an_unreachable_cluster_is_fatal_in_production_and_local_in_development(
     assert [x["allowed"] for x in answers] == [True, False]
     assert all(_fail_mode(x) == "local" for x in answers)
     assert "unreachable" in d.output()
+
+
+def test_a_stalled_master_holds_up_no_request_that_needs_no_redis(make_server):
+    """With one event loop, a check whose master does not answer waits for the
+    command timeout, then takes its rule's fail mode. Meanwhile the loop is
+    not blocked reading: it answers at once what needs no Redis. Once the
+    master is back, checks on it are decided there again."""
+    cluster = RedisCluster(masters=2, node_timeout_ms=15000)  # no failover meanwhile
+    try:
+        s = make_server(env={"RATEKIT_REDIS_CLUSTER": cluster.seeds,
+                             "RATEKIT_REDIS_TIMEOUT_MS": "1000", "RATEKIT_THREADS": "1"})
+        s.create_rule(id="stall", algorithm="fixed_window", limit=1000, window="1h")
+        victim = cluster.slot_owner(keyslot(_state_key("stall", "k")))
+        assert _fail_mode(s.check("stall", "k").json()) is None
+        cluster.procs[victim].send_signal(signal.SIGSTOP)
+        try:
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                sent = time.monotonic()
+                stalled = pool.submit(lambda: (s.check("stall", "k").json(),
+                                               time.monotonic() - sent))
+                time.sleep(0.2)  # its batch is out, awaiting the victim
+                asked = time.monotonic()
+                unknown = s.check("no-such-rule", "k")
+                unknown_took = time.monotonic() - asked
+                answer, took = stalled.result(10)
+        finally:
+            cluster.procs[victim].send_signal(signal.SIGCONT)
+        assert unknown.status == 404 and unknown_took < 0.5, (unknown.status, unknown_took)
+        assert _fail_mode(answer) == "local" and took >= 0.9, (answer, took)
+        after = s.check("stall", "k").json()
+        assert after["allowed"] and _fail_mode(after) is None, after
+    finally:
+        cluster.stop()
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_connections_the_masters_close_while_idle_neither_spin_nor_fail_a_check(
+        make_server, redis_cluster, workdir):
+    """The loop watches its connections to the masters between batches too:
+    one a master closes is dropped at once (an idle ratekitd stays idle), and
+    the next check opens a new one."""
+    s = make_server(env=_env(redis_cluster, RATEKIT_THREADS="1"),
+                    db_path=os.path.join(workdir, "idle.db"))
+    s.create_rule(id="idle", algorithm="fixed_window", limit=1000, window="1h")
+    keys = [f"i{i}" for i in range(12)]
+    assert all(_fail_mode(x) is None for x in _batch(s, "idle", keys))
+    for port in redis_cluster.masters():
+        redis_cluster.cli(port, "CLIENT", "KILL", "TYPE", "normal")
+    time.sleep(0.2)
+    before = _cpu_seconds(s.proc.pid)
+    time.sleep(1.0)
+    assert _cpu_seconds(s.proc.pid) - before < 0.3
+    answers = [s.check("idle", k).json() for k in keys]
+    assert all(a["allowed"] and _fail_mode(a) is None for a in answers), answers
 
 
 def _subscribers(cluster, port):

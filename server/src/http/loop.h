@@ -6,11 +6,12 @@
  * thread pool. Each loop owns one libmicrohttpd daemon (all of them sharing
  * the listening socket) and the store's connections for that thread: the
  * checks a round of HTTP work submits go out together when the round ends
- * (on Redis in one pipelined write, behind those still out, whose replies
- * the loop reads as they come; on a cluster in one batch the loop waits
- * for), and the requests they parked (rk_request_park) are resumed by the
- * same thread. Nothing crosses threads on the way: no queue, no lock, no
- * wake-up of another thread.
+ * (on Redis in one pipelined write, behind those still out; on a cluster
+ * in one batch, one pipelined write per node, once the batch before it is
+ * answered), the loop reads the replies as they come, and the requests
+ * they parked (rk_request_park) are resumed by the same thread. Nothing
+ * crosses threads on the way: no queue, no lock, no wake-up of another
+ * thread.
  *
  * A store plugs in through an rk_loop_source_t on the loop of the calling
  * thread (rk_loop_source()).

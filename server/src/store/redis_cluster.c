@@ -33,7 +33,9 @@
  * Event loops. On the data plane's event loops (http/loop.h) a check is
  * queued instead, and every check of a loop's round goes out in one batch
  * when the round ends: concurrent requests share round trips, as they do on
- * a single Redis. Each check keeps its own outcome within the batch.
+ * a single Redis. The loop goes on serving HTTP while the batch is out and
+ * reads each node's replies as they come. Each check keeps its own outcome
+ * within the batch.
  *
  * Breakers. One per node, not one for the cluster: when a master dies, only
  * the keys of its slots fail over (fast, once its breaker is open) while the
@@ -48,6 +50,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "../http/loop.h"
 #include "../log.h"
@@ -83,12 +87,16 @@ typedef struct {
     rk_breaker_ticket_t ticket;
 } node_call_t;
 
+typedef struct round_pipe round_pipe_t;
+
 /* One thread's connections, one per node index; NULL while disconnected. */
 typedef struct {
     rk_thread_record_t record; /* first: the store's registry of threads */
     redisContext *ctx[MAX_NODES];
     bool need_load[MAX_NODES];    /* SCRIPT LOAD before the next commands on ctx */
     node_call_t calls[MAX_NODES]; /* all zero between calls */
+    round_pipe_t *in_flight;      /* this thread's loop batch awaiting its replies */
+    int watched[MAX_NODES];       /* 1 + ctx[node]'s fd, once in the loop pipe's epoll set */
 } thread_conns_t;
 
 struct rk_cluster_store {
@@ -192,8 +200,9 @@ static void want_refresh(rk_cluster_store_t *s) {
 
 static void conn_drop(thread_conns_t *t, int node) {
     if (t->ctx[node]) {
-        rk_reply_context_free(t->ctx[node]);
+        rk_reply_context_free(t->ctx[node]); /* its fd, closed, leaves any epoll set */
         t->ctx[node] = NULL;
+        t->watched[node] = 0;
     }
 }
 
@@ -202,9 +211,18 @@ static void conns_record_drop(rk_thread_record_t *r) {
         conn_drop((thread_conns_t *)r, i);
 }
 
-/* This thread's connections, created (none connected) on first use. */
+static void round_collect(round_pipe_t *p, bool wait);
+
+/*
+ * This thread's connections, created (none connected) on first use. A batch
+ * of this thread's event loop still awaiting its replies is finished first:
+ * they come before those of anything sent now.
+ */
 static thread_conns_t *thread_conns(rk_cluster_store_t *s) {
-    return (thread_conns_t *)rk_thread_record(&s->threads);
+    thread_conns_t *t = (thread_conns_t *)rk_thread_record(&s->threads);
+    if (t && t->in_flight)
+        round_collect(t->in_flight, true);
+    return t;
 }
 
 /* Connects this thread to a node (TCP and timeouts; the scripts go with the next commands). */
@@ -578,52 +596,66 @@ static void read_node(batch_t *b, thread_conns_t *t, node_call_t *nc, int node) 
 }
 
 /*
- * Runs a batch whose jobs have their slot and first node set: rounds of
- * "write every node's pipeline, then read every node's replies" until no
- * job is pending. Reports each node's outcome to its breaker. RK_ERR when any
- * job failed.
+ * The nodes one round of a batch sends to: every node with a pending job,
+ * when ready (the jobs of a node that is not ready fail). Each node entered is
+ * added to used[]. Returns the number written to sending[].
  */
-static rk_status_t run_batch(batch_t *b, thread_conns_t *t) {
-    rk_cluster_store_t *s = b->store;
+static size_t batch_group(batch_t *b, thread_conns_t *t, int *sending, int *used,
+                          size_t *used_count) {
     node_call_t *calls = t->calls;
-    int used[MAX_NODES];
-    size_t used_count = 0;
-    for (int round = 0; round < ROUNDS_MAX; round++) {
-        /* Group: every node with a pending job, ready or its jobs failed. */
-        int sending[MAX_NODES];
-        size_t sending_count = 0;
-        for (size_t i = 0; i < b->n; i++) {
-            job_t *j = &b->jobs[i];
-            if (j->state != JOB_PENDING)
-                continue;
-            if (j->node < 0) {
-                j->state = JOB_FAILED;
-                continue;
-            }
-            node_call_t *nc = &calls[j->node];
-            if (!nc->entered)
-                used[used_count++] = j->node;
-            bool listed = false;
-            for (size_t k = 0; k < sending_count && !listed; k++)
-                listed = sending[k] == j->node;
-            if (listed)
-                continue;
-            if (!node_ready(b, t, nc, j->node)) {
-                for (size_t k = i; k < b->n; k++)
-                    if (b->jobs[k].node == j->node && b->jobs[k].state == JOB_PENDING)
-                        b->jobs[k].state = JOB_FAILED;
-                continue;
-            }
-            sending[sending_count++] = j->node;
+    size_t sending_count = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        job_t *j = &b->jobs[i];
+        if (j->state != JOB_PENDING)
+            continue;
+        if (j->node < 0) {
+            j->state = JOB_FAILED;
+            continue;
         }
+        node_call_t *nc = &calls[j->node];
+        if (!nc->entered)
+            used[(*used_count)++] = j->node;
+        bool listed = false;
+        for (size_t k = 0; k < sending_count && !listed; k++)
+            listed = sending[k] == j->node;
+        if (listed)
+            continue;
+        if (!node_ready(b, t, nc, j->node)) {
+            for (size_t k = i; k < b->n; k++)
+                if (b->jobs[k].node == j->node && b->jobs[k].state == JOB_PENDING)
+                    b->jobs[k].state = JOB_FAILED;
+            continue;
+        }
+        sending[sending_count++] = j->node;
+    }
+    return sending_count;
+}
+
+/*
+ * Rounds of "write every node's pipeline, then read every node's replies",
+ * from round `round` on, until no job is pending (or ROUNDS_MAX).
+ */
+static void batch_rounds(batch_t *b, thread_conns_t *t, int round, int *used, size_t *used_count) {
+    for (; round < ROUNDS_MAX; round++) {
+        int sending[MAX_NODES];
+        size_t sending_count = batch_group(b, t, sending, used, used_count);
         if (sending_count == 0)
             break;
         for (size_t k = 0; k < sending_count; k++)
-            send_node(b, t, &calls[sending[k]], sending[k]);
+            send_node(b, t, &t->calls[sending[k]], sending[k]);
         for (size_t k = 0; k < sending_count; k++)
             if (t->ctx[sending[k]])
-                read_node(b, t, &calls[sending[k]], sending[k]);
+                read_node(b, t, &t->calls[sending[k]], sending[k]);
     }
+}
+
+/*
+ * Ends a batch: what is still pending fails, and each node entered reports
+ * its outcome to its breaker. RK_ERR when any job failed.
+ */
+static rk_status_t batch_end(batch_t *b, thread_conns_t *t, const int *used, size_t used_count) {
+    rk_cluster_store_t *s = b->store;
+    node_call_t *calls = t->calls;
     rk_status_t st = RK_OK;
     for (size_t i = 0; i < b->n; i++) {
         if (b->jobs[i].state == JOB_PENDING) {
@@ -641,6 +673,14 @@ static rk_status_t run_batch(batch_t *b, thread_conns_t *t) {
         memset(nc, 0, sizeof *nc);
     }
     return st;
+}
+
+/* Runs a batch whose jobs have their slot and first node set, waiting for every reply. */
+static rk_status_t run_batch(batch_t *b, thread_conns_t *t) {
+    int used[MAX_NODES];
+    size_t used_count = 0;
+    batch_rounds(b, t, 0, used, &used_count);
+    return batch_end(b, t, used, used_count);
 }
 
 /* Sets each job's first node from its slot, refreshing the map first when needed. */
@@ -670,35 +710,48 @@ static bool take_script(batch_t *b, size_t i, redisReply **r) {
 }
 
 /*
- * Runs n script calls (decide or release) across the cluster, with jobs[]
- * (n of them) as the batch's bookkeeping: afterwards jobs[i].state tells
- * whether request i was answered (JOB_DONE) or failed.
+ * Makes *b the batch of n script calls (decide or release), with jobs[] (n
+ * of them) as its bookkeeping, each job's slot and first node set.
+ */
+static void scripts_batch(batch_t *b, rk_cluster_store_t *s, thread_conns_t *t,
+                          const rk_store_req_t *reqs, size_t n, rk_redis_op_t op,
+                          const char *lease_id, rk_decision_t *out, bool *released, job_t *jobs) {
+    for (size_t i = 0; i < n; i++) {
+        char key[RK_REDIS_KEY_BUF];
+        size_t len = rk_redis_build_key(&s->common, reqs[i].rule_id, reqs[i].key,
+                                        reqs[i].limit.algorithm, key);
+        jobs[i] = (job_t){
+            .slot = rk_redis_cluster_keyslot(key, len), .state = JOB_PENDING, .moved_by = -1};
+    }
+    route_jobs(s, t, jobs, n);
+    *b = (batch_t){.append = append_script,
+                   .take = take_script,
+                   .store = s,
+                   .jobs = jobs,
+                   .n = n,
+                   .reqs = reqs,
+                   .op = op,
+                   .lease_id = lease_id,
+                   .out = out,
+                   .released = released};
+}
+
+/*
+ * Runs n script calls across the cluster, with jobs[] (n of them) as the
+ * batch's bookkeeping: afterwards jobs[i].state tells whether request i was
+ * answered (JOB_DONE) or failed.
  */
 static rk_status_t run_scripts_with(rk_cluster_store_t *s, const rk_store_req_t *reqs, size_t n,
                                     rk_redis_op_t op, const char *lease_id, rk_decision_t *out,
                                     bool *released, job_t *jobs) {
     thread_conns_t *t = thread_conns(s);
-    for (size_t i = 0; i < n; i++) {
-        char key[RK_REDIS_KEY_BUF];
-        size_t len = rk_redis_build_key(&s->common, reqs[i].rule_id, reqs[i].key,
-                                        reqs[i].limit.algorithm, key);
-        jobs[i] = (job_t){.slot = rk_redis_cluster_keyslot(key, len),
-                          .state = t ? JOB_PENDING : JOB_FAILED,
-                          .moved_by = -1};
-    }
-    if (!t)
+    if (!t) {
+        for (size_t i = 0; i < n; i++)
+            jobs[i] = (job_t){.state = JOB_FAILED, .moved_by = -1};
         return RK_ERR;
-    route_jobs(s, t, jobs, n);
-    batch_t b = {.append = append_script,
-                 .take = take_script,
-                 .store = s,
-                 .jobs = jobs,
-                 .n = n,
-                 .reqs = reqs,
-                 .op = op,
-                 .lease_id = lease_id,
-                 .out = out,
-                 .released = released};
+    }
+    batch_t b;
+    scripts_batch(&b, s, t, reqs, n, op, lease_id, out, released, jobs);
     rk_status_t st = run_batch(&b, t);
     atomic_store_explicit(&s->last_ok, st == RK_OK, memory_order_relaxed);
     return st;
@@ -823,11 +876,20 @@ static rk_status_t cluster_release(rk_store_t *base, const rk_store_req_t *req,
 /*
  * On a data-plane event loop (http/loop.h) a check does not call the
  * cluster at once: it is queued, and when the loop's round of HTTP work
- * ends, every check queued in it goes out in one batch (one pipelined round
- * trip to each node concerned, redirections followed as in any batch). The
- * loop waits for that batch, then resumes the connections; the requests
- * that came in meanwhile make the next batch. Each check keeps its own
- * outcome: one whose keys live on a failing node fails over alone.
+ * ends, every check queued in it goes out in one batch (one pipelined write
+ * to each node concerned). The loop does not wait for the replies: it goes
+ * on serving HTTP, watching its connections to the nodes (through an epoll
+ * descriptor of the pipe's, the loop's source), and reads each node's
+ * replies once they come. Between batches the watch notices a connection
+ * the node closed, which is dropped at once. Redirections (MOVED, ASK), NOSCRIPT and stale
+ * connections are then followed in further rounds that wait, as in any
+ * batch: they are rare. When the batch is answered, the checks that came in
+ * meanwhile make the next one. One batch is out at a time, so a node's
+ * replies always belong to it. Each check keeps its own outcome: one whose
+ * keys live on a failing node fails over alone.
+ *
+ * A node that has not answered when the command timeout has passed fails
+ * its checks, and its connection is dropped (its replies would come late).
  */
 
 #define ROUND_ITEMS_MAX 1024 /* requests per batch; a busier round makes several */
@@ -843,39 +905,40 @@ typedef struct {
     void *ctx;
 } round_check_t;
 
-typedef struct {
-    rk_loop_source_t src; /* first: the loop hands it back as its source */
+struct round_pipe {
+    rk_loop_source_t src; /* first: the loop hands it back as its source; src.fd: epoll_fd */
     rk_cluster_store_t *s;
-    round_check_t *checks; /* queued in this round */
-    size_t nchecks, checks_cap;
-    rk_store_req_t reqs[ROUND_ITEMS_MAX]; /* one batch's requests, flat */
+    int epoll_fd; /* this thread's connections, each from its first batch on */
+    /* checks[0..nflying) are in the batch out, checks[nflying..nchecks) queued since. */
+    round_check_t *checks;
+    size_t nchecks, checks_cap, nflying;
+    /* The batch out (nflying > 0). */
+    batch_t batch;
+    thread_conns_t *conns;
+    int used[MAX_NODES]; /* nodes entered by the batch */
+    size_t used_count;
+    int awaited[MAX_NODES]; /* nodes written to whose replies are not read yet */
+    size_t awaited_count;
+    bool unused;
+    rk_store_req_t reqs[ROUND_ITEMS_MAX]; /* the batch's requests, flat */
     rk_decision_t out[ROUND_ITEMS_MAX];
     job_t jobs[ROUND_ITEMS_MAX];
-} round_pipe_t;
+};
 
-/*
- * Sends checks[first..) as one batch, as many checks as fit up to the next
- * release (a release goes alone); answers them; returns the next to send.
- */
-static size_t round_send(round_pipe_t *p, size_t first) {
-    if (p->checks[first].lease_id) {
-        const round_check_t rc = p->checks[first];
-        rk_decision_t scratch;
-        rc.done(rc.ctx, run_scripts(p->s, rc.reqs, 1, RK_REDIS_OP_RELEASE, rc.lease_id, &scratch,
-                                    rc.released));
-        return first + 1;
-    }
-    size_t last = first, total = 0;
-    for (; last < p->nchecks && !p->checks[last].lease_id &&
-           total + p->checks[last].n <= ROUND_ITEMS_MAX;
-         last++) {
-        memcpy(p->reqs + total, p->checks[last].reqs, p->checks[last].n * sizeof *p->reqs);
-        total += p->checks[last].n;
-    }
-    bool unused = false;
-    run_scripts_with(p->s, p->reqs, total, RK_REDIS_OP_DECIDE, NULL, p->out, &unused, p->jobs);
+static int64_t command_timeout_ms(const rk_cluster_store_t *s) {
+    return (int64_t)s->common.command_tv.tv_sec * 1000 + s->common.command_tv.tv_usec / 1000;
+}
+
+/* Drops checks[0..n): the rest (some maybe queued while answering) move down. */
+static void round_drop(round_pipe_t *p, size_t n) {
+    memmove(p->checks, p->checks + n, (p->nchecks - n) * sizeof *p->checks);
+    p->nchecks -= n;
+}
+
+/* Answers the batch out from its jobs' outcomes, and forgets it. */
+static void round_answer(round_pipe_t *p) {
     size_t at = 0;
-    for (size_t c = first; c < last; c++) {
+    for (size_t c = 0; c < p->nflying; c++) {
         const round_check_t rc = p->checks[c]; /* a copy: done() may queue, moving checks */
         rk_status_t st = RK_OK;
         for (size_t i = 0; i < rc.n; i++)
@@ -885,31 +948,177 @@ static size_t round_send(round_pipe_t *p, size_t first) {
         at += rc.n;
         rc.done(rc.ctx, st);
     }
-    return last;
+    round_drop(p, p->nflying);
+    p->nflying = 0;
 }
 
+/*
+ * Every node's first replies are read: runs the further rounds they asked
+ * for, ends the batch and answers its checks.
+ */
+static void round_finish(round_pipe_t *p) {
+    thread_conns_t *t = p->conns;
+    t->in_flight = NULL; /* before anything else uses the connections */
+    p->src.deadline_ms = 0;
+    batch_rounds(&p->batch, t, 1, p->used, &p->used_count);
+    rk_status_t st = batch_end(&p->batch, t, p->used, p->used_count);
+    atomic_store_explicit(&p->s->last_ok, st == RK_OK, memory_order_relaxed);
+    round_answer(p);
+}
+
+/*
+ * Marks in readable[] the nodes whose sockets have something to read. A
+ * socket that does but is not awaited holds what nobody asked for, or the
+ * end of its connection: that connection is dropped, or it would keep the
+ * loop awake.
+ */
+static void round_poll(round_pipe_t *p, bool *readable) {
+    struct epoll_event ev[MAX_NODES];
+    int nev = epoll_wait(p->epoll_fd, ev, MAX_NODES, 0);
+    for (int e = 0; e < nev; e++) {
+        int node = (int)ev[e].data.u32;
+        bool awaited = false;
+        for (size_t k = 0; k < p->awaited_count && !awaited; k++)
+            awaited = p->awaited[k] == node;
+        if (awaited)
+            readable[node] = true;
+        else
+            conn_drop(p->conns, node);
+    }
+}
+
+/*
+ * Reads the replies of the awaited nodes that have some (of every awaited
+ * node, waiting for them, when wait); an awaited node past the command
+ * timeout fails. The batch is finished once no node is awaited.
+ */
+static void round_collect(round_pipe_t *p, bool wait) {
+    thread_conns_t *t = p->conns;
+    bool readable[MAX_NODES] = {false};
+    if (!wait)
+        round_poll(p, readable);
+    bool late = !wait && rk_mono_ms() >= p->src.deadline_ms;
+    for (size_t k = 0; k < p->awaited_count;) {
+        int node = p->awaited[k];
+        if (!wait && !readable[node] && !late) {
+            k++;
+            continue;
+        }
+        if (t->ctx[node] && (wait || readable[node]))
+            read_node(&p->batch, t, &t->calls[node], node);
+        else if (t->ctx[node])
+            node_io_failure(&p->batch, t, &t->calls[node], node, ETIMEDOUT);
+        p->awaited[k] = p->awaited[--p->awaited_count];
+    }
+    if (p->awaited_count == 0)
+        round_finish(p);
+}
+
+/* Puts node's socket in the pipe's epoll set, once per connection; false when it cannot be. */
+static bool round_watch(round_pipe_t *p, thread_conns_t *t, int node) {
+    int fd = t->ctx[node]->fd;
+    if (t->watched[node] == fd + 1)
+        return true;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)node};
+    if (epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0)
+        return false;
+    t->watched[node] = fd + 1;
+    return true;
+}
+
+/*
+ * Writes checks[0..) as one batch, as many checks as fit up to the next
+ * release, and leaves its replies to the loop (nflying > 0 then); a release
+ * goes alone, and waits for its reply.
+ */
+static void round_start(round_pipe_t *p) {
+    rk_cluster_store_t *s = p->s;
+    if (p->checks[0].lease_id) {
+        const round_check_t rc = p->checks[0];
+        rk_decision_t scratch;
+        round_drop(p, 1);
+        rc.done(rc.ctx, run_scripts(s, rc.reqs, 1, RK_REDIS_OP_RELEASE, rc.lease_id, &scratch,
+                                    rc.released));
+        return;
+    }
+    size_t last = 0, total = 0;
+    for (; last < p->nchecks && !p->checks[last].lease_id &&
+           total + p->checks[last].n <= ROUND_ITEMS_MAX;
+         last++) {
+        memcpy(p->reqs + total, p->checks[last].reqs, p->checks[last].n * sizeof *p->reqs);
+        total += p->checks[last].n;
+    }
+    p->nflying = last;
+    thread_conns_t *t = thread_conns(s);
+    if (!t) {
+        for (size_t i = 0; i < total; i++)
+            p->jobs[i].state = JOB_FAILED;
+        round_answer(p);
+        return;
+    }
+    scripts_batch(&p->batch, s, t, p->reqs, total, RK_REDIS_OP_DECIDE, NULL, p->out, &p->unused,
+                  p->jobs);
+    p->conns = t;
+    p->used_count = 0;
+    int sending[MAX_NODES];
+    size_t sending_count = batch_group(&p->batch, t, sending, p->used, &p->used_count);
+    p->awaited_count = 0;
+    for (size_t k = 0; k < sending_count; k++) {
+        int node = sending[k];
+        send_node(&p->batch, t, &t->calls[node], node);
+        if (t->ctx[node] && round_watch(p, t, node))
+            p->awaited[p->awaited_count++] = node;
+        else if (t->ctx[node])
+            read_node(&p->batch, t, &t->calls[node], node); /* not watchable: wait here */
+    }
+    t->in_flight = p;
+    p->src.deadline_ms = rk_mono_ms() + command_timeout_ms(s);
+    if (p->awaited_count == 0) /* every node answered here, or none could be written to */
+        round_finish(p);
+}
+
+/* The loop's round ended: the next batch goes out, unless one is out already. */
 static void round_after(rk_loop_source_t *src) {
     round_pipe_t *p = (round_pipe_t *)src;
-    for (size_t next = 0; next < p->nchecks;)
-        next = round_send(p, next);
-    p->nchecks = 0;
+    while (p->nflying == 0 && p->nchecks > 0)
+        round_start(p);
+}
+
+/* Replies came from some node, or the command timeout passed. */
+static void round_ready(rk_loop_source_t *src, bool readable) {
+    round_pipe_t *p = (round_pipe_t *)src;
+    if (p->nflying > 0) {
+        round_collect(p, false);
+    } else if (readable && p->conns) { /* no batch out: only what nobody asked for */
+        bool unused[MAX_NODES];
+        round_poll(p, unused);
+    }
 }
 
 static void round_close(rk_loop_source_t *src) {
     round_pipe_t *p = (round_pipe_t *)src;
+    if (p->nflying > 0)
+        round_collect(p, true);
     for (size_t c = 0; c < p->nchecks; c++)
         p->checks[c].done(p->checks[c].ctx, RK_ERR);
+    close(p->epoll_fd);
     free(p->checks);
     free(p);
 }
 
 /* The store's pipe on the calling thread's loop, made on first use; NULL off a loop. */
 static round_pipe_t *current_round_pipe(rk_cluster_store_t *s) {
-    const rk_loop_source_t proto = {
-        .owner = s, .fd = -1, .after_round = round_after, .close = round_close};
+    const rk_loop_source_t proto = {.owner = s,
+                                    .fd = -1,
+                                    .on_ready = round_ready,
+                                    .after_round = round_after,
+                                    .close = round_close};
     round_pipe_t *p = (round_pipe_t *)rk_loop_source(&proto, sizeof *p);
-    if (p)
-        p->s = s; /* the same store every time */
+    if (p && !p->s) { /* new */
+        p->s = s;
+        p->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        p->src.fd = p->epoll_fd; /* -1 when it failed: every batch then waits for its replies */
+    }
     return p;
 }
 
