@@ -736,36 +736,22 @@ static void scripts_batch(batch_t *b, rk_cluster_store_t *s, thread_conns_t *t,
                    .released = released};
 }
 
-/*
- * Runs n script calls across the cluster, with jobs[] (n of them) as the
- * batch's bookkeeping: afterwards jobs[i].state tells whether request i was
- * answered (JOB_DONE) or failed.
- */
-static rk_status_t run_scripts_with(rk_cluster_store_t *s, const rk_store_req_t *reqs, size_t n,
-                                    rk_redis_op_t op, const char *lease_id, rk_decision_t *out,
-                                    bool *released, job_t *jobs) {
+/* Runs n script calls (decide or release) across the cluster, waiting for every reply. */
+static rk_status_t run_scripts(rk_cluster_store_t *s, const rk_store_req_t *reqs, size_t n,
+                               rk_redis_op_t op, const char *lease_id, rk_decision_t *out,
+                               bool *released) {
     thread_conns_t *t = thread_conns(s);
-    if (!t) {
-        for (size_t i = 0; i < n; i++)
-            jobs[i] = (job_t){.state = JOB_FAILED, .moved_by = -1};
+    job_t stack_jobs[STACK_JOBS];
+    job_t *jobs = n <= STACK_JOBS ? stack_jobs : calloc(n, sizeof *jobs);
+    if (!t || !jobs) {
+        if (jobs != stack_jobs)
+            free(jobs);
         return RK_ERR;
     }
     batch_t b;
     scripts_batch(&b, s, t, reqs, n, op, lease_id, out, released, jobs);
     rk_status_t st = run_batch(&b, t);
     atomic_store_explicit(&s->last_ok, st == RK_OK, memory_order_relaxed);
-    return st;
-}
-
-/* run_scripts_with() on jobs of its own. */
-static rk_status_t run_scripts(rk_cluster_store_t *s, const rk_store_req_t *reqs, size_t n,
-                               rk_redis_op_t op, const char *lease_id, rk_decision_t *out,
-                               bool *released) {
-    job_t stack_jobs[STACK_JOBS];
-    job_t *jobs = n <= STACK_JOBS ? stack_jobs : calloc(n, sizeof *jobs);
-    if (!jobs)
-        return RK_ERR;
-    rk_status_t st = run_scripts_with(s, reqs, n, op, lease_id, out, released, jobs);
     if (jobs != stack_jobs)
         free(jobs);
     return st;
