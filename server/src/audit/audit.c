@@ -295,12 +295,13 @@ static size_t flush_rows(batch_t *b) {
     }
     if (b->n == 0)
         return 0;
+    /* The top keys first: they must not wait for the disk. */
+    if (g.observer)
+        g.observer(b->rows, b->n);
     if (g.writer)
         write_batch(b->rows, b->n);
     else
         atomic_fetch_add_explicit(&g.dropped, denials_in(b->rows, b->n), memory_order_relaxed);
-    if (g.observer)
-        g.observer(b->rows, b->n);
     return b->n;
 }
 
