@@ -319,6 +319,23 @@ def test_denials_of_one_key_in_one_second_are_one_row_with_a_count(server):
         {"rule": "hammer", "key": "bot", "denied": 48}]
 
 
+def test_the_most_denied_keys_show_while_another_process_holds_the_database(server):
+    server.create_rule(id="locked", algorithm="fixed_window", limit=1, window="1h")
+    top = lambda: server.admin("GET", "/api/v1/stats/top?rule=locked").json()["top"]  # noqa: E731
+    holder = sqlite3.connect(server.db_path, timeout=5, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a backup or another instance's write holds the lock
+    try:
+        batch(server, "locked", ["bot"] * 4)  # 3 denials
+        expected = [{"rule": "locked", "key": "bot", "denied": 3}]
+        assert wait_until(lambda: top() == expected, timeout=2), top()
+        assert stored_violations(server, "locked") == 0, "the log waits for the lock"
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert wait_until(lambda: stored_violations(server, "locked") == 3, timeout=5)
+    assert violations_dropped(server) == 0
+
+
 def test_a_key_hammered_over_many_connections_is_counted_whole(server):
     server.create_rule(id="hot", algorithm="fixed_window", limit=1, window="1h")
 
