@@ -120,6 +120,23 @@ def test_forward_auth_allows_with_headers_then_denies_with_429_and_retry_after(s
     assert r.status == 429
 
 
+def test_a_gateway_forwarding_12_kb_of_headers_is_answered_and_40_kb_gets_431(server):
+    """Behind a gateway the original request's headers come along: a cookie
+    jar, a token, tracing headers. 12 KB of them is answered as any request;
+    40 KB is refused with 431, not with a dropped connection."""
+    server.create_rule(id="fa", algorithm="token_bucket", limit=5, window="1m",
+                       match={"path": "/api/*"})
+    big = {"Cookie": "; ".join(f"c{i}={'v' * 70}" for i in range(100)),  # 7.6 KB
+           "Authorization": "Bearer " + "t" * 2000}
+    big.update({f"X-Trace-{i}": "x" * 40 for i in range(50)})
+    assert sum(len(k) + len(v) + 4 for k, v in big.items()) > 12000
+    r = auth(server, "/api/things", headers=big)
+    assert r.status == 200 and r.headers["ratelimit-policy"] == '"fa";q=5;w=60'
+    r = auth(server, "/api/things", headers={"Cookie": "c=" + "v" * 40000})
+    assert r.status == 431
+    assert auth(server, "/api/things").status == 200
+
+
 @pytest.mark.parametrize("store", ["memory", "redis"])
 def test_a_shaping_rule_spaces_answers_out_without_holding_a_thread(make_server, make_redis,
                                                                      store):
