@@ -221,6 +221,18 @@ Test(rule_validation, shape_applies_to_leaky_bucket_only) {
     cJSON_Delete(errors);
 }
 
+Test(rule_validation, a_stored_rule_whose_id_an_answer_could_not_carry_does_not_compile) {
+    /* A row edited in the database by hand: the API never stores such an id. */
+    cJSON *canon = cJSON_Parse(
+        "{\"id\":\"a\\\"b\",\"algorithm\":\"fixed_window\",\"limit\":1,\"window_ms\":1000}");
+    cr_assert_not_null(canon);
+    cr_assert_str_eq(cJSON_GetObjectItem(canon, "id")->valuestring, "a\"b");
+    rk_rule_t rule;
+    cr_assert_eq(rk_rule_compile(canon, 1, &rule), RK_ERR);
+    rk_rule_free(&rule);
+    cJSON_Delete(canon);
+}
+
 Test(rule_validation, key_chain_parts_and_tuples) {
     assert_accepted("{" BASE ",\"key\":[\"user\",\"api_key\",\"ip+route\",\"header:X-Tenant\","
                     "\"jwt:sub\",\"global\"]}");

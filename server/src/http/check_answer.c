@@ -27,34 +27,36 @@ static void put_int(char **at, char *end, int64_t v) {
     put(at, end, num, rk_format_int(v, num));
 }
 
-/* "\"<rule>\";<name>=<a>" followed by ";<name2>=<b>", as the IETF RateLimit fields. */
-static void put_field(char *buf, size_t cap, const char *rule, const char *n1, int64_t a,
+/* "\"<rule>\";<n1><a>" followed by "<n2><b>": the IETF RateLimit fields. */
+static void put_field(char *buf, size_t cap, const char *rule, const char *n1, const char *a,
                       const char *n2, int64_t b) {
     char *at = buf, *end = buf + cap;
     put(&at, end, "\"", 1);
     put(&at, end, rule, strlen(rule));
     put(&at, end, "\";", 2);
     put(&at, end, n1, 2);
-    put_int(&at, end, a);
+    put(&at, end, a, strlen(a));
     put(&at, end, n2, 3);
     put_int(&at, end, b);
 }
 
 void rk_check_headers(const rk_check_item_t *items, size_t n, int64_t now_ms, rk_rl_headers_t *h) {
-    memset(h, 0, sizeof *h);
     int top = rk_check_headline(items, n);
-    if (top < 0)
+    if (top < 0) {
+        memset(h, 0, sizeof *h);
         return;
+    }
     const rk_check_item_t *it = &items[top];
     const rk_decision_t *d = &it->decision;
     bool denied = !rk_check_allowed(items, n);
-    put_field(h->policy, sizeof h->policy, it->rule->id, "q=", d->limit,
-              ";w=", ceil_div(it->limit.window_ms, 1000));
-    put_field(h->ratelimit, sizeof h->ratelimit, it->rule->id, "r=", d->remaining,
-              ";t=", ceil_div(d->reset_ms, 1000));
     rk_format_int(d->limit, h->limit);
     rk_format_int(d->remaining, h->remaining);
+    put_field(h->policy, sizeof h->policy, it->rule->id, "q=", h->limit,
+              ";w=", ceil_div(it->limit.window_ms, 1000));
+    put_field(h->ratelimit, sizeof h->ratelimit, it->rule->id, "r=", h->remaining,
+              ";t=", ceil_div(d->reset_ms, 1000));
     rk_format_int(ceil_div(now_ms + d->reset_ms, 1000), h->reset);
+    h->retry_after[0] = '\0';
     if (denied)
         rk_format_int(d->retry_after_ms > 0 ? ceil_div(d->retry_after_ms, 1000) : 1,
                       h->retry_after);
@@ -72,15 +74,32 @@ void rk_add_rl_headers(struct MHD_Response *resp, const rk_rl_headers_t *h) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, h->retry_after);
 }
 
-/* The members every decision carries, after an opening "{". */
-static void write_decision(rk_jw_t *w, const rk_decision_t *d, bool allowed) {
-    rk_jw_lit(w, allowed ? "\"allowed\":true" : "\"allowed\":false");
-    rk_jw_member_int(w, "limit", d->limit);
-    rk_jw_member_int(w, "remaining", d->remaining);
-    rk_jw_member_int(w, "reset_ms", d->reset_ms);
-    rk_jw_member_int(w, "retry_after_ms", allowed ? 0 : d->retry_after_ms);
+#define DECISION_TEXT_MAX 192
+
+static void put_member_int(char **at, char *end, const char *name, size_t name_len, int64_t v) {
+    put(at, end, name, name_len);
+    put_int(at, end, v);
+}
+
+#define PUT_MEMBER_INT(at, end, name, v) put_member_int(at, end, "" name, sizeof(name) - 1, v)
+
+/*
+ * The members every decision carries ("allowed":...,"limit":...), written
+ * into text, once: an answer repeats its headline decision in its results.
+ */
+static size_t decision_text(const rk_decision_t *d, bool allowed, char text[DECISION_TEXT_MAX]) {
+    char *at = text, *end = text + DECISION_TEXT_MAX;
+    if (allowed)
+        put(&at, end, "\"allowed\":true", 14);
+    else
+        put(&at, end, "\"allowed\":false", 15);
+    PUT_MEMBER_INT(&at, end, ",\"limit\":", d->limit);
+    PUT_MEMBER_INT(&at, end, ",\"remaining\":", d->remaining);
+    PUT_MEMBER_INT(&at, end, ",\"reset_ms\":", d->reset_ms);
+    PUT_MEMBER_INT(&at, end, ",\"retry_after_ms\":", allowed ? 0 : d->retry_after_ms);
     if (d->delay_ms > 0)
-        rk_jw_member_int(w, "delay_ms", d->delay_ms);
+        PUT_MEMBER_INT(&at, end, ",\"delay_ms\":", d->delay_ms);
+    return (size_t)(at - text);
 }
 
 /* The lease of an allowed concurrency check that holds units (RK_LEASE_TEXT_MAX). */
@@ -103,22 +122,29 @@ void rk_write_check_answer(rk_jw_t *w, const rk_check_item_t *items, size_t n) {
     }
     bool allowed = rk_check_allowed(items, n);
     const rk_check_item_t *head = &items[top];
+    char head_text[DECISION_TEXT_MAX];
+    size_t head_len = decision_text(&head->decision, allowed, head_text);
     rk_jw_raw(w, "{", 1);
-    write_decision(w, &head->decision, allowed);
-    rk_jw_member_str(w, "rule", head->rule->id);
-    rk_jw_member_str(w, "mode", mode_names[head->rule->mode]);
+    rk_jw_raw(w, head_text, head_len);
+    rk_jw_member_plain(w, "rule", head->rule->id);
+    rk_jw_member_plain(w, "mode", mode_names[head->rule->mode]);
     write_lease(w, head);
     rk_jw_lit(w, ",\"results\":[");
     for (size_t i = 0; i < n; i++) {
         const rk_check_item_t *it = &items[i];
         rk_jw_lit(w, i ? ",{\"rule\":" : "{\"rule\":");
-        rk_jw_str(w, it->rule->id);
+        rk_jw_plain_str(w, it->rule->id);
         rk_jw_member_str(w, "key", it->key);
-        rk_jw_member_str(w, "mode", mode_names[it->rule->mode]);
+        rk_jw_member_plain(w, "mode", mode_names[it->rule->mode]);
         rk_jw_raw(w, ",", 1);
-        write_decision(w, &it->decision, it->decision.allowed);
+        if (it == head && it->decision.allowed == allowed) {
+            rk_jw_raw(w, head_text, head_len);
+        } else {
+            char text[DECISION_TEXT_MAX];
+            rk_jw_raw(w, text, decision_text(&it->decision, it->decision.allowed, text));
+        }
         if (it->failed_over)
-            rk_jw_member_str(w, "fail_mode", fail_names[it->fail_mode_used]);
+            rk_jw_member_plain(w, "fail_mode", fail_names[it->fail_mode_used]);
         rk_jw_raw(w, "}", 1);
     }
     rk_jw_lit(w, "]}");

@@ -94,9 +94,20 @@ void rk_jw_int(rk_jw_t *w, int64_t v) {
     rk_jw_raw(w, num, rk_format_int(v, num));
 }
 
+void rk_jw_plain_str(rk_jw_t *w, const char *s) {
+    size_t n = strlen(s);
+    if (!reserve(w, n + 2))
+        return;
+    char *p = w->buf + w->len;
+    p[0] = '"';
+    memcpy(p + 1, s, n);
+    p[n + 1] = '"';
+    w->len += n + 2;
+    w->buf[w->len] = '\0';
+}
+
 /* Writes ,"name": (one reservation, one pass) and room for extra more bytes. */
-static void member(rk_jw_t *w, const char *name, size_t extra) {
-    size_t n = strlen(name);
+static void member(rk_jw_t *w, const char *name, size_t n, size_t extra) {
     if (!reserve(w, n + 4 + extra))
         return;
     char *p = w->buf + w->len;
@@ -109,19 +120,24 @@ static void member(rk_jw_t *w, const char *name, size_t extra) {
     w->buf[w->len] = '\0';
 }
 
-void rk_jw_member_int(rk_jw_t *w, const char *name, int64_t v) {
-    member(w, name, RK_INT_TEXT_MAX);
+void rk_jw_member_int_n(rk_jw_t *w, const char *name, size_t name_len, int64_t v) {
+    member(w, name, name_len, RK_INT_TEXT_MAX);
     if (w->failed)
         return;
     w->len += rk_format_int(v, w->buf + w->len); /* room reserved above */
 }
 
-void rk_jw_member_str(rk_jw_t *w, const char *name, const char *v) {
-    member(w, name, 0);
+void rk_jw_member_str_n(rk_jw_t *w, const char *name, size_t name_len, const char *v) {
+    member(w, name, name_len, 0);
     rk_jw_str(w, v);
 }
 
-void rk_jw_member_bool(rk_jw_t *w, const char *name, bool v) {
-    member(w, name, 0);
+void rk_jw_member_bool_n(rk_jw_t *w, const char *name, size_t name_len, bool v) {
+    member(w, name, name_len, 0);
     rk_jw_lit(w, v ? "true" : "false");
+}
+
+void rk_jw_member_plain_n(rk_jw_t *w, const char *name, size_t name_len, const char *v) {
+    member(w, name, name_len, 0);
+    rk_jw_plain_str(w, v);
 }

@@ -643,8 +643,9 @@ rk_status_t rk_rule_compile(const cJSON *canon, int64_t version, rk_rule_t *out)
     memset(out, 0, sizeof *out);
     const char *id = string_of(canon, "id");
     const char *alg = string_of(canon, "algorithm");
-    if (!id || strlen(id) > RK_RULE_ID_MAX || !alg ||
-        rk_algorithm_parse(alg, &out->limit.algorithm) != RK_OK)
+    /* The id is checked again: a row written into the database by hand must
+     * not break an answer, which writes ids without escaping them. */
+    if (!id || !id_valid(id) || !alg || rk_algorithm_parse(alg, &out->limit.algorithm) != RK_OK)
         return RK_ERR;
     snprintf(out->id, sizeof out->id, "%s", id);
     out->version = version;
