@@ -1,7 +1,8 @@
 /*
  * trivial_mhd.c — the HTTP reference for ratekitd's own stack: a
  * libmicrohttpd server set up as server/src/http/server.c sets up ratekitd's
- * listeners (internal polling thread pool with epoll, one thread per core,
+ * listeners on the embedded store (one daemon per core, each with its own
+ * thread, epoll and listening socket on the port, SO_REUSEPORT;
  * suspend/resume allowed), that reads any body and answers every request
  * with a fixed JSON decision on the handler's last call, never the first
  * (answering on the first call costs keep-alive with 0.9.75).
@@ -102,18 +103,22 @@ int main(int argc, char **argv) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)10000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
-    if (!d) {
-        fprintf(stderr, "trivial-mhd: cannot listen on 127.0.0.1:%ld\n", port);
-        return 1;
+    struct MHD_Daemon *daemons[256];
+    for (long i = 0; i < threads; i++) {
+        daemons[i] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
+                                      (struct sockaddr *)&addr, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                                      1u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(10000 / threads),
+                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+        if (!daemons[i]) {
+            fprintf(stderr, "trivial-mhd: cannot listen on 127.0.0.1:%ld\n", port);
+            return 1;
+        }
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     while (!stopping)
         pause();
-    MHD_stop_daemon(d);
+    for (long i = 0; i < threads; i++)
+        MHD_stop_daemon(daemons[i]);
     return 0;
 }

@@ -3,8 +3,9 @@
  *
  * With a store that answers asynchronously (Redis, Redis Cluster), the
  * data plane runs one event loop per thread instead of libmicrohttpd's
- * thread pool. Each loop owns one libmicrohttpd daemon (all of them sharing
- * the listening socket) and the store's connections for that thread: the
+ * own threads. Each loop owns one libmicrohttpd daemon (each with its
+ * listening socket on the port, listen.h) and the store's connections for
+ * that thread: the
  * checks a round of HTTP work submits go out together when the round ends
  * (on Redis in one pipelined write, behind those still out; on a cluster
  * in one batch, one pipelined write per node, once the batch before it is

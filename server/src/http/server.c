@@ -19,6 +19,7 @@
 
 #include "../config.h"
 #include "../log.h"
+#include "listen.h"
 #include "loop.h"
 
 #define INLINE_BODY 2048
@@ -34,8 +35,8 @@ typedef struct {
 } inflight_slot_t;
 
 struct rk_listener {
-    struct MHD_Daemon *daemon; /* the first, or the only one */
-    /* With event loops: one daemon per loop, all on daemon's listening socket. */
+    struct MHD_Daemon *daemon; /* the first */
+    /* One daemon per thread, each on its own socket of the address (listen.h). */
     struct MHD_Daemon **daemons;
     unsigned ndaemons;
     rk_loops_t *loops;
@@ -548,60 +549,44 @@ static unsigned thread_count(const rk_listener_config_t *cfg) {
 }
 
 /*
- * Event loops (loop.h): one daemon per thread without an internal thread,
- * the first binding the address and the others given a duplicate of its
- * socket, so that the kernel hands each new connection to one of them.
+ * One daemon per thread, each on its own listening socket (listen.h): with
+ * event loops (loop.h) the daemons run without an internal thread and each
+ * loop runs one; otherwise each daemon runs its own internal thread. addr's
+ * port 0 becomes the port the first daemon was given.
  */
-static rk_status_t start_loops(rk_listener_t *l, unsigned flags, const struct sockaddr *addr,
-                               unsigned n) {
+static rk_status_t start_daemons(rk_listener_t *l, unsigned flags, struct sockaddr *addr,
+                                 size_t addrlen, unsigned n) {
+    if (rk_address_in_use(addr, addrlen))
+        return RK_ERR;
     l->daemons = calloc(n, sizeof *l->daemons);
     if (!l->daemons)
         return RK_ERR;
     unsigned per_daemon = l->cfg.max_connections / n ? l->cfg.max_connections / n : 1;
     flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    l->daemons[0] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR,
-                                     addr, COMMON_OPTIONS(l, per_daemon), MHD_OPTION_END);
-    const union MHD_DaemonInfo *info =
-        l->daemons[0] ? MHD_get_daemon_info(l->daemons[0], MHD_DAEMON_INFO_LISTEN_FD) : NULL;
-    l->ndaemons = l->daemons[0] ? 1 : 0;
-    for (unsigned i = 1; info && i < n; i++) {
-        int fd = dup(info->listen_fd);
-        l->daemons[i] =
-            fd < 0 ? NULL
-                   : MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET,
-                                      fd, COMMON_OPTIONS(l, per_daemon), MHD_OPTION_END);
-        if (!l->daemons[i]) {
-            if (fd >= 0)
-                close(fd);
+    if (!l->cfg.event_loops)
+        flags |= MHD_USE_INTERNAL_POLLING_THREAD;
+    for (unsigned i = 0; i < n; i++) {
+        l->daemons[i] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR,
+                                         addr, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+                                         COMMON_OPTIONS(l, per_daemon), MHD_OPTION_END);
+        if (!l->daemons[i])
             return RK_ERR;
-        }
         l->ndaemons++;
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(l->daemons[i], MHD_DAEMON_INFO_BIND_PORT);
+        if (i == 0 && info)
+            rk_address_set_port(addr, info->port);
     }
-    if (l->ndaemons != n || !(l->loops = rk_loops_start(l->daemons, n)))
-        return RK_ERR;
     l->daemon = l->daemons[0];
+    if (l->cfg.event_loops && !(l->loops = rk_loops_start(l->daemons, n)))
+        return RK_ERR;
     return RK_OK;
 }
 
-/* libmicrohttpd's own pool of threads. */
-static rk_status_t start_pool(rk_listener_t *l, unsigned flags, const struct sockaddr *addr,
-                              unsigned n) {
-    flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-             MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR, addr,
-                                 MHD_OPTION_THREAD_POOL_SIZE, n,
-                                 COMMON_OPTIONS(l, l->cfg.max_connections), MHD_OPTION_END);
-    return l->daemon ? RK_OK : RK_ERR;
-}
-
 static void stop_daemons(rk_listener_t *l) {
-    if (l->daemons) {
-        for (unsigned i = 0; i < l->ndaemons; i++)
-            MHD_stop_daemon(l->daemons[i]);
-        free(l->daemons);
-    } else if (l->daemon) {
-        MHD_stop_daemon(l->daemon);
-    }
+    for (unsigned i = 0; i < l->ndaemons; i++)
+        MHD_stop_daemon(l->daemons[i]);
+    free(l->daemons);
 }
 
 rk_listener_t *rk_listener_start(const rk_listener_config_t *cfg, char *err, size_t errlen) {
@@ -627,9 +612,7 @@ rk_listener_t *rk_listener_start(const rk_listener_config_t *cfg, char *err, siz
     l->cfg.address = l->address;
     unsigned flags = addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0;
     unsigned threads = thread_count(cfg);
-    rk_status_t st = cfg->event_loops ? start_loops(l, flags, (struct sockaddr *)&addr, threads)
-                                      : start_pool(l, flags, (struct sockaddr *)&addr, threads);
-    if (st != RK_OK) {
+    if (start_daemons(l, flags, (struct sockaddr *)&addr, addrlen, threads) != RK_OK) {
         snprintf(err, errlen, "cannot listen on %s (address in use or not available)",
                  cfg->address);
         rk_loops_stop(l->loops);
@@ -651,9 +634,11 @@ void rk_listener_stop(rk_listener_t *l, int64_t grace_ms) {
     if (l->loops) {
         rk_loops_quiesce(l->loops);
     } else {
-        MHD_socket fd = MHD_quiesce_daemon(l->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
+        for (unsigned i = 0; i < l->ndaemons; i++) {
+            MHD_socket fd = MHD_quiesce_daemon(l->daemons[i]);
+            if (fd != MHD_INVALID_SOCKET)
+                close(fd);
+        }
     }
     int64_t deadline = rk_mono_ms() + grace_ms;
     while (inflight_total(l) > 0 && rk_mono_ms() < deadline)

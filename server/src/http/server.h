@@ -1,7 +1,8 @@
 /*
- * server.h — an HTTP listener on libmicrohttpd: one daemon with an internal
- * thread pool over epoll, suspend/resume allowed, its routes and, on the
- * admin plane, bearer-token authentication and the dashboard's files.
+ * server.h — an HTTP listener on libmicrohttpd: one daemon per thread over
+ * epoll, each with its own listening socket on the address (listen.h),
+ * suspend/resume allowed, its routes and, on the admin plane, bearer-token
+ * authentication and the dashboard's files.
  */
 #ifndef RK_HTTP_SERVER_H
 #define RK_HTTP_SERVER_H
