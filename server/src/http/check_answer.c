@@ -74,33 +74,19 @@ void rk_add_rl_headers(struct MHD_Response *resp, const rk_rl_headers_t *h) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, h->retry_after);
 }
 
-#define DECISION_TEXT_MAX 192
-
-static void put_member_int(char **at, char *end, const char *name, size_t name_len, int64_t v) {
-    put(at, end, name, name_len);
-    put_int(at, end, v);
-}
-
-#define PUT_MEMBER_INT(at, end, name, v) put_member_int(at, end, "" name, sizeof(name) - 1, v)
-
-/*
- * The members every decision carries ("allowed":...,"limit":...), written
- * into text, once: an answer repeats its headline decision in its results.
- */
-static size_t decision_text(const rk_decision_t *d, bool allowed, char text[DECISION_TEXT_MAX]) {
-    char *at = text, *end = text + DECISION_TEXT_MAX;
-    if (allowed)
-        put(&at, end, "\"allowed\":true", 14);
-    else
-        put(&at, end, "\"allowed\":false", 15);
-    PUT_MEMBER_INT(&at, end, ",\"limit\":", d->limit);
-    PUT_MEMBER_INT(&at, end, ",\"remaining\":", d->remaining);
-    PUT_MEMBER_INT(&at, end, ",\"reset_ms\":", d->reset_ms);
-    PUT_MEMBER_INT(&at, end, ",\"retry_after_ms\":", allowed ? 0 : d->retry_after_ms);
+/* The members every decision carries, after an opening "{". */
+static void write_decision(rk_jw_t *w, const rk_decision_t *d, bool allowed) {
+    rk_jw_lit(w, allowed ? "\"allowed\":true" : "\"allowed\":false");
+    rk_jw_member_int(w, "limit", d->limit);
+    rk_jw_member_int(w, "remaining", d->remaining);
+    rk_jw_member_int(w, "reset_ms", d->reset_ms);
+    rk_jw_member_int(w, "retry_after_ms", allowed ? 0 : d->retry_after_ms);
     if (d->delay_ms > 0)
-        PUT_MEMBER_INT(&at, end, ",\"delay_ms\":", d->delay_ms);
-    return (size_t)(at - text);
+        rk_jw_member_int(w, "delay_ms", d->delay_ms);
 }
+
+/* Room for the longest decision (about 180 bytes): its writer never moves to the heap. */
+#define DECISION_TEXT_MAX 256
 
 /* The lease of an allowed concurrency check that holds units (RK_LEASE_TEXT_MAX). */
 static void write_lease(rk_jw_t *w, const rk_check_item_t *it) {
@@ -122,10 +108,13 @@ void rk_write_check_answer(rk_jw_t *w, const rk_check_item_t *items, size_t n) {
     }
     bool allowed = rk_check_allowed(items, n);
     const rk_check_item_t *head = &items[top];
-    char head_text[DECISION_TEXT_MAX];
-    size_t head_len = decision_text(&head->decision, allowed, head_text);
+    /* The headline decision, written once: the results repeat it. */
+    char head_buf[DECISION_TEXT_MAX];
+    rk_jw_t head_text;
+    rk_jw_init(&head_text, head_buf, sizeof head_buf);
+    write_decision(&head_text, &head->decision, allowed);
     rk_jw_raw(w, "{", 1);
-    rk_jw_raw(w, head_text, head_len);
+    rk_jw_raw(w, head_text.buf, head_text.len);
     rk_jw_member_plain(w, "rule", head->rule->id);
     rk_jw_member_plain(w, "mode", mode_names[head->rule->mode]);
     write_lease(w, head);
@@ -137,17 +126,16 @@ void rk_write_check_answer(rk_jw_t *w, const rk_check_item_t *items, size_t n) {
         rk_jw_member_str(w, "key", it->key);
         rk_jw_member_plain(w, "mode", mode_names[it->rule->mode]);
         rk_jw_raw(w, ",", 1);
-        if (it == head && it->decision.allowed == allowed) {
-            rk_jw_raw(w, head_text, head_len);
-        } else {
-            char text[DECISION_TEXT_MAX];
-            rk_jw_raw(w, text, decision_text(&it->decision, it->decision.allowed, text));
-        }
+        if (it == head && it->decision.allowed == allowed)
+            rk_jw_raw(w, head_text.buf, head_text.len);
+        else
+            write_decision(w, &it->decision, it->decision.allowed);
         if (it->failed_over)
             rk_jw_member_plain(w, "fail_mode", fail_names[it->fail_mode_used]);
         rk_jw_raw(w, "}", 1);
     }
     rk_jw_lit(w, "]}");
+    rk_jw_free(&head_text);
 }
 
 /*

@@ -35,7 +35,6 @@ typedef struct {
 } inflight_slot_t;
 
 struct rk_listener {
-    struct MHD_Daemon *daemon; /* the first */
     /* One daemon per thread, each on its own socket of the address (listen.h). */
     struct MHD_Daemon **daemons;
     unsigned ndaemons;
@@ -573,11 +572,10 @@ static rk_status_t start_daemons(rk_listener_t *l, unsigned flags, struct sockad
             return RK_ERR;
         l->ndaemons++;
         const union MHD_DaemonInfo *info =
-            MHD_get_daemon_info(l->daemons[i], MHD_DAEMON_INFO_BIND_PORT);
-        if (i == 0 && info)
+            i == 0 ? MHD_get_daemon_info(l->daemons[0], MHD_DAEMON_INFO_BIND_PORT) : NULL;
+        if (info)
             rk_address_set_port(addr, info->port);
     }
-    l->daemon = l->daemons[0];
     if (l->cfg.event_loops && !(l->loops = rk_loops_start(l->daemons, n)))
         return RK_ERR;
     return RK_OK;
@@ -624,7 +622,8 @@ rk_listener_t *rk_listener_start(const rk_listener_config_t *cfg, char *err, siz
 }
 
 unsigned rk_listener_port(const rk_listener_t *l) {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(l->daemons[0], MHD_DAEMON_INFO_BIND_PORT);
     return info ? info->port : 0;
 }
 
