@@ -47,6 +47,37 @@ def wait_for_port(port, proc=None, timeout=10.0):
     raise RuntimeError(f"nothing listening on {port}")
 
 
+def connections_per_epoll(pid, port):
+    """How many of the connections to port each epoll instance of pid
+    watches: libmicrohttpd registers a connection in the epoll of the
+    daemon that accepted it, one daemon per thread."""
+    inodes = set()
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    inodes.add(fields[9])  # an established socket on the server's side
+    counts = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:[eventpoll]":
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                watched = [line.split()[1] for line in f if line.startswith("tfd:")]
+        except OSError:
+            continue
+        n = 0
+        for tfd in watched:
+            try:
+                n += os.readlink(f"/proc/{pid}/fd/{tfd}")[8:-1] in inodes
+            except OSError:
+                pass
+        if n:
+            counts.append(n)
+    return sorted(counts)
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status

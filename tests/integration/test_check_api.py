@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 
-from conftest import BIN, request
+from conftest import BIN, connections_per_epoll, request
 
 
 def rule(id, algorithm="fixed_window", limit=3, window="1m", **extra):
@@ -328,37 +328,6 @@ def test_a_second_instance_on_a_port_in_use_stops_with_one_line(server, make_ser
         lines = [l for l in r.stderr.splitlines() if l.strip()]
         assert len(lines) == 1 and name in lines[0] and "in use" in lines[0], r.stderr
     assert request("GET", server.data + "/healthz").status == 200
-
-
-def connections_per_epoll(pid, port):
-    """How many of the connections to port each epoll instance of pid
-    watches: libmicrohttpd registers a connection in the epoll of the
-    daemon that accepted it, one daemon per thread."""
-    inodes = set()
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(path) as f:
-            for line in f.readlines()[1:]:
-                fields = line.split()
-                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
-                    inodes.add(fields[9])  # an established socket on the server's side
-    counts = []
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:[eventpoll]":
-                continue
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                watched = [line.split()[1] for line in f if line.startswith("tfd:")]
-        except OSError:
-            continue
-        n = 0
-        for tfd in watched:
-            try:
-                n += os.readlink(f"/proc/{pid}/fd/{tfd}")[8:-1] in inodes
-            except OSError:
-                pass
-        if n:
-            counts.append(n)
-    return sorted(counts)
 
 
 def test_connections_opened_at_once_are_spread_over_the_threads(make_server):

@@ -1,10 +1,11 @@
 """Hostile clients: oversized headers, slow clients, connection floods and
 key floods hit a bound, and ratekitd goes on answering everyone else."""
 
+import http.client
 import socket
 import time
 
-from conftest import request
+from conftest import connections_per_epoll, request
 
 
 def raw(port, data, timeout=5):
@@ -50,27 +51,60 @@ def test_a_slow_client_is_dropped_after_the_idle_timeout(make_server):
 
 
 def test_a_connection_flood_is_bounded_and_drained_by_the_idle_timeout(make_server):
-    """120 idle connections against a bound of 50: the server holds at most 50
-    (the rest wait in the kernel's backlog), drops idle ones after the idle
-    timeout, and a real client is answered within a few seconds."""
-    s = make_server(env={"RATEKIT_MAX_CONNECTIONS": "50", "RATEKIT_IDLE_TIMEOUT_S": "1"})
+    """120 idle connections against a bound of 50 on 4 threads: the server
+    holds at most 50 (the rest are closed at once), drops idle ones after the
+    idle timeout, and a real client is answered within a few seconds."""
+    threads = 4
+    s = make_server(env={"RATEKIT_MAX_CONNECTIONS": "50", "RATEKIT_IDLE_TIMEOUT_S": "1",
+                         "RATEKIT_THREADS": str(threads)})
     held = [socket.create_connection(("127.0.0.1", s.data_port), timeout=2) for _ in range(120)]
     for c in held:
-        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+        try:
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+        except OSError:
+            pass  # already closed by the server
+    time.sleep(0.3)
+    # Threads accepting at the same instant may each let one more in.
+    assert 40 <= sum(connections_per_epoll(s.proc.pid, s.data_port)) <= 50 + threads - 1
     t = time.monotonic()
-    r = request("GET", s.data + "/healthz", timeout=10)
-    waited = time.monotonic() - t
-    assert r.status == 200 and waited < 6, waited
+    while True:
+        try:
+            r = request("GET", s.data + "/healthz", timeout=2)
+            break
+        except (ConnectionError, http.client.HTTPException, socket.timeout):
+            assert time.monotonic() - t < 6, "no room for a client after the idle timeout"
+            time.sleep(0.1)
+    assert r.status == 200
     closed = 0
     for c in held:
         c.settimeout(0.01)
         try:
             closed += c.recv(1) == b""
         except (socket.timeout, ConnectionResetError):
-            pass
+            closed += 1
         c.close()
-    assert closed >= 50  # at least the first 50 were dropped as idle
+    assert closed == 120  # refused at once, or dropped as idle
     assert request("GET", s.data + "/healthz").status == 200
+
+
+def test_connections_up_to_the_bound_are_served_whichever_thread_takes_them(make_server):
+    """The kernel spreads connections over the threads unevenly: with 4
+    threads and a bound of 32, some thread gets more than 8 of 31 keep-alive
+    connections opened together (in 98 runs of 100). Each is answered: the
+    bound is the listener's, not a quarter of it per thread. (31: the
+    fixture's readiness probe counts until the server has seen it close.)"""
+    s = make_server(env={"RATEKIT_MAX_CONNECTIONS": "32", "RATEKIT_THREADS": "4"})
+    conns = [socket.create_connection(("127.0.0.1", s.data_port), timeout=5) for _ in range(31)]
+    try:
+        for c in conns:
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        for c in conns:
+            assert c.recv(65536).startswith(b"HTTP/1.1 200"), "every connection is answered"
+        counts = connections_per_epoll(s.proc.pid, s.data_port)
+        assert sum(counts) == 31, counts
+    finally:
+        for c in conns:
+            c.close()
 
 
 def test_a_flood_of_random_keys_stays_within_the_store_bound(make_server):

@@ -38,6 +38,9 @@ struct rk_listener {
     /* One daemon per thread, each on its own socket of the address (listen.h). */
     struct MHD_Daemon **daemons;
     unsigned ndaemons;
+    /* Connections open on all the daemons, against cfg.max_connections
+     * (written when a connection opens or closes, never per request). */
+    atomic_uint connections;
     rk_loops_t *loops;
     rk_listener_config_t cfg;
     char address[128];
@@ -511,6 +514,36 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         request_free(st);
 }
 
+/*
+ * The accept policy: a connection is let in while the listener holds fewer
+ * than RATEKIT_MAX_CONNECTIONS, whichever daemon accepts it. Each daemon's
+ * own limit is the whole bound: a share of it per daemon would leave a
+ * connection waiting in a full daemon's backlog while the others have room,
+ * the kernel spreading connections over the sockets unevenly (listen.h).
+ * Over the bound, libmicrohttpd closes the new connection at once. Daemons
+ * accepting at the same instant may each let one more in, and a connection
+ * counts until its daemon has seen it close.
+ */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+    (void)addr;
+    (void)addrlen;
+    const rk_listener_t *l = cls;
+    return atomic_load_explicit(&l->connections, memory_order_relaxed) < l->cfg.max_connections
+               ? MHD_YES
+               : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code) {
+    (void)conn;
+    (void)socket_ctx;
+    rk_listener_t *l = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add_explicit(&l->connections, 1, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&l->connections, 1, memory_order_relaxed);
+}
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap) {
     (void)cls;
     char msg[512];
@@ -533,13 +566,6 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap) {
  */
 #define CONNECTION_MEMORY ((size_t)32 * 1024)
 
-/* libmicrohttpd's flags and options common to both ways of running a listener. */
-#define COMMON_OPTIONS(l, limit)                                                                   \
-    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(limit), MHD_OPTION_CONNECTION_TIMEOUT,                 \
-        (l)->cfg.idle_timeout_s ? (l)->cfg.idle_timeout_s : 30u, MHD_OPTION_NOTIFY_COMPLETED,      \
-        on_completed, (l), MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,                           \
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY
-
 static unsigned thread_count(const rk_listener_config_t *cfg) {
     if (cfg->threads)
         return cfg->threads;
@@ -560,14 +586,18 @@ static rk_status_t start_daemons(rk_listener_t *l, unsigned flags, struct sockad
     l->daemons = calloc(n, sizeof *l->daemons);
     if (!l->daemons)
         return RK_ERR;
-    unsigned per_daemon = l->cfg.max_connections / n ? l->cfg.max_connections / n : 1;
     flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (!l->cfg.event_loops)
         flags |= MHD_USE_INTERNAL_POLLING_THREAD;
     for (unsigned i = 0; i < n; i++) {
-        l->daemons[i] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR,
-                                         addr, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-                                         COMMON_OPTIONS(l, per_daemon), MHD_OPTION_END);
+        l->daemons[i] = MHD_start_daemon(
+            flags, 0, on_accept, l, on_request, l, MHD_OPTION_SOCK_ADDR, addr,
+            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_LIMIT,
+            l->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+            l->cfg.idle_timeout_s ? l->cfg.idle_timeout_s : 30u, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
+            MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            CONNECTION_MEMORY, MHD_OPTION_END);
         if (!l->daemons[i])
             return RK_ERR;
         l->ndaemons++;
@@ -604,6 +634,8 @@ rk_listener_t *rk_listener_start(const rk_listener_config_t *cfg, char *err, siz
     l->cfg = *cfg;
     if (!l->cfg.max_body)
         l->cfg.max_body = RK_MAX_BODY;
+    if (!l->cfg.max_connections)
+        l->cfg.max_connections = RK_MAX_CONNECTIONS_DEFAULT;
     if (l->cfg.required_token && !*l->cfg.required_token)
         l->cfg.required_token = NULL;
     snprintf(l->address, sizeof l->address, "%s", cfg->address);

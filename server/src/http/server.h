@@ -11,6 +11,8 @@
 
 typedef enum { RK_PLANE_DATA = 0, RK_PLANE_ADMIN } rk_plane_t;
 
+#define RK_MAX_CONNECTIONS_DEFAULT 10000u /* RATEKIT_MAX_CONNECTIONS's default */
+
 typedef struct {
     const rk_route_t *routes;
     size_t len;
@@ -22,10 +24,10 @@ typedef struct {
     const rk_route_table_t *tables;
     size_t ntables;
     unsigned threads;
-    unsigned max_connections;
-    unsigned idle_timeout_s; /* a connection idle this long is closed; 0: 30 */
-    const char *static_dir;  /* admin plane: the dashboard's files, or NULL */
-    size_t max_body;         /* bytes of a request body; 0: RK_MAX_BODY */
+    unsigned max_connections; /* on all its threads together; 0: RK_MAX_CONNECTIONS_DEFAULT */
+    unsigned idle_timeout_s;  /* a connection idle this long is closed; 0: 30 */
+    const char *static_dir;   /* admin plane: the dashboard's files, or NULL */
+    size_t max_body;          /* bytes of a request body; 0: RK_MAX_BODY */
     /* When set, every /v1/ route requires it as "Authorization: Bearer" or
      * "X-Ratekit-Token" (the data plane's RATEKIT_CHECK_TOKEN). */
     const char *required_token;
