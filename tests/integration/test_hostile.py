@@ -85,6 +85,10 @@ def test_a_connection_flood_is_bounded_and_drained_by_the_idle_timeout(make_serv
         c.close()
     assert closed == 120  # refused at once, or dropped as idle
     assert request("GET", s.data + "/healthz").status == 200
+    metrics = request("GET", s.admin_url + "/metrics").body.decode().splitlines()
+    refused = [l for l in metrics if l.startswith('ratekit_http_connections_refused_total{plane="data"} ')]
+    assert refused and int(refused[0].split()[1]) >= 120 - 50 - threads, refused
+    assert s.output().count("connections open, the bound (RATEKIT_MAX_CONNECTIONS)") == 1
 
 
 def test_connections_up_to_the_bound_are_served_whichever_thread_takes_them(make_server):
@@ -102,6 +106,9 @@ def test_connections_up_to_the_bound_are_served_whichever_thread_takes_them(make
             assert c.recv(65536).startswith(b"HTTP/1.1 200"), "every connection is answered"
         counts = connections_per_epoll(s.proc.pid, s.data_port)
         assert sum(counts) == 31, counts
+        metrics = request("GET", s.admin_url + "/metrics").body.decode().splitlines()
+        assert any(l in metrics for l in ('ratekit_http_connections{plane="data"} 31',
+                                          'ratekit_http_connections{plane="data"} 32')), metrics
     finally:
         for c in conns:
             c.close()

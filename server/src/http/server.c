@@ -38,9 +38,6 @@ struct rk_listener {
     /* One daemon per thread, each on its own socket of the address (listen.h). */
     struct MHD_Daemon **daemons;
     unsigned ndaemons;
-    /* Connections open on all the daemons, against cfg.max_connections
-     * (written when a connection opens or closes, never per request). */
-    atomic_uint connections;
     rk_loops_t *loops;
     rk_listener_config_t cfg;
     char address[128];
@@ -48,6 +45,17 @@ struct rk_listener {
      * every thread wrote made the cores pass its line to and fro. */
     inflight_slot_t inflight[INFLIGHT_SLOTS];
 };
+
+/*
+ * The connections of each plane's listener (ratekitd runs one per plane),
+ * written when a connection opens or closes, never per request. Kept out of
+ * the listener so that /metrics may read them while a listener stops.
+ */
+static struct {
+    atomic_uint open;             /* on all the listener's daemons */
+    atomic_uint_fast64_t refused; /* closed at once: the listener was at its bound */
+    _Atomic int64_t warned_ms;    /* when the bound was last logged */
+} plane_connections[2];
 
 /* Everything one request needs, allocated on its first handler call. */
 typedef struct {
@@ -528,20 +536,35 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     (void)addr;
     (void)addrlen;
     const rk_listener_t *l = cls;
-    return atomic_load_explicit(&l->connections, memory_order_relaxed) < l->cfg.max_connections
-               ? MHD_YES
-               : MHD_NO;
+    rk_plane_t plane = l->cfg.plane;
+    unsigned open = atomic_load_explicit(&plane_connections[plane].open, memory_order_relaxed);
+    if (RK_LIKELY(open < l->cfg.max_connections))
+        return MHD_YES;
+    atomic_fetch_add_explicit(&plane_connections[plane].refused, 1, memory_order_relaxed);
+    /* Logged once a minute at most: a flood must not flood the log too. */
+    int64_t now = rk_mono_ms(), last = atomic_load(&plane_connections[plane].warned_ms);
+    if ((last == 0 || now - last >= 60000) &&
+        atomic_compare_exchange_strong(&plane_connections[plane].warned_ms, &last, now))
+        rk_warn("%s: %u connections open, the bound (RATEKIT_MAX_CONNECTIONS): new connections "
+                "are closed at once until some close (said once a minute at most)",
+                l->address, open);
+    return MHD_NO;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code) {
     (void)conn;
     (void)socket_ctx;
-    rk_listener_t *l = cls;
+    const rk_listener_t *l = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED)
-        atomic_fetch_add_explicit(&l->connections, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&plane_connections[l->cfg.plane].open, 1, memory_order_relaxed);
     else
-        atomic_fetch_sub_explicit(&l->connections, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&plane_connections[l->cfg.plane].open, 1, memory_order_relaxed);
+}
+
+void rk_listener_connections(rk_plane_t plane, unsigned *open, uint64_t *refused) {
+    *open = atomic_load(&plane_connections[plane].open);
+    *refused = atomic_load(&plane_connections[plane].refused);
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap) {

@@ -52,6 +52,10 @@ void rk_listener_stop(rk_listener_t *l, int64_t grace_ms);
 /* The port actually bound (useful with port 0). */
 unsigned rk_listener_port(const rk_listener_t *l);
 
+/* The connections open on a plane's listener, and those it closed at once
+ * since ratekitd started because it held RATEKIT_MAX_CONNECTIONS. */
+void rk_listener_connections(rk_plane_t plane, unsigned *open, uint64_t *refused);
+
 /* Serves the dashboard's files (static.c). */
 enum MHD_Result rk_serve_static(rk_request_t *req, const char *dir);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../audit/audit.h"
+#include "../http/server.h"
 #include "../runtime.h"
 #include "stats.h"
 #include "stream.h"
@@ -95,6 +96,28 @@ static void render_latency(rk_jw_t *w, const rk_stats_latency_t *lat) {
     sample_u64(w, "ratekit_check_duration_seconds_count", cumulative);
 }
 
+/* Each plane's open connections, and those closed at once at its bound. */
+static void render_connections(rk_jw_t *w) {
+    static const char *const planes[] = {[RK_PLANE_DATA] = "data", [RK_PLANE_ADMIN] = "admin"};
+    unsigned open[2];
+    uint64_t refused[2];
+    for (int p = 0; p < 2; p++)
+        rk_listener_connections((rk_plane_t)p, &open[p], &refused[p]);
+    char name[96];
+    header(w, "ratekit_http_connections", "gauge", "Open client connections, per plane.");
+    for (int p = 0; p < 2; p++) {
+        snprintf(name, sizeof name, "ratekit_http_connections{plane=\"%s\"}", planes[p]);
+        sample_u64(w, name, open[p]);
+    }
+    header(w, "ratekit_http_connections_refused_total", "counter",
+           "Connections closed at once because the plane held RATEKIT_MAX_CONNECTIONS.");
+    for (int p = 0; p < 2; p++) {
+        snprintf(name, sizeof name, "ratekit_http_connections_refused_total{plane=\"%s\"}",
+                 planes[p]);
+        sample_u64(w, name, refused[p]);
+    }
+}
+
 void rk_metrics_render(rk_jw_t *w) {
     uint64_t(*per_slot)[RK_STAT_FIELDS] = calloc(RK_STATS_SLOTS, sizeof *per_slot);
     rk_stats_latency_t lat;
@@ -126,6 +149,7 @@ void rk_metrics_render(rk_jw_t *w) {
     sample_u64(w, "ratekit_memory_evictions_total", evicted > 0 ? (uint64_t)evicted : 0);
     header(w, "ratekit_sse_clients", "gauge", "Open event streams (/api/v1/stream).");
     sample_u64(w, "ratekit_sse_clients", (uint64_t)rk_stream_clients());
+    render_connections(w);
     header(w, "ratekit_violations_dropped_total", "counter",
            "Denials lost from the denial log: queue full or database write failed.");
     sample_u64(w, "ratekit_violations_dropped_total", rk_audit_dropped());
