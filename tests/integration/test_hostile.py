@@ -55,7 +55,8 @@ def test_a_connection_flood_is_bounded_and_drained_by_the_idle_timeout(make_serv
     holds at most 50 (the rest are closed at once), drops idle ones after the
     idle timeout, and a real client is answered within a few seconds."""
     threads = 4
-    s = make_server(env={"RATEKIT_MAX_CONNECTIONS": "50", "RATEKIT_IDLE_TIMEOUT_S": "1",
+    # An idle timeout of 2 s: none of the 50 is dropped before the 120 are in.
+    s = make_server(env={"RATEKIT_MAX_CONNECTIONS": "50", "RATEKIT_IDLE_TIMEOUT_S": "2",
                          "RATEKIT_THREADS": str(threads)})
     held = [socket.create_connection(("127.0.0.1", s.data_port), timeout=2) for _ in range(120)]
     for c in held:
@@ -72,7 +73,7 @@ def test_a_connection_flood_is_bounded_and_drained_by_the_idle_timeout(make_serv
             r = request("GET", s.data + "/healthz", timeout=2)
             break
         except (ConnectionError, http.client.HTTPException, socket.timeout):
-            assert time.monotonic() - t < 6, "no room for a client after the idle timeout"
+            assert time.monotonic() - t < 8, "no room for a client after the idle timeout"
             time.sleep(0.1)
     assert r.status == 200
     closed = 0
@@ -80,8 +81,10 @@ def test_a_connection_flood_is_bounded_and_drained_by_the_idle_timeout(make_serv
         c.settimeout(0.01)
         try:
             closed += c.recv(1) == b""
-        except (socket.timeout, ConnectionResetError):
+        except ConnectionResetError:
             closed += 1
+        except socket.timeout:
+            pass  # still open
         c.close()
     assert closed == 120  # refused at once, or dropped as idle
     assert request("GET", s.data + "/healthz").status == 200
