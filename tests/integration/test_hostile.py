@@ -76,9 +76,12 @@ def test_a_connection_flood_is_bounded_and_drained_by_the_idle_timeout(make_serv
             assert time.monotonic() - t < 8, "no room for a client after the idle timeout"
             time.sleep(0.1)
     assert r.status == 200
+    # Each ends refused at once or dropped as idle, those the kernel queued
+    # until a place freed up included.
     closed = 0
+    deadline = time.monotonic() + 3 * 2
     for c in held:
-        c.settimeout(0.01)
+        c.settimeout(max(0.01, deadline - time.monotonic()))
         try:
             closed += c.recv(1) == b""
         except ConnectionResetError:
@@ -86,11 +89,12 @@ def test_a_connection_flood_is_bounded_and_drained_by_the_idle_timeout(make_serv
         except socket.timeout:
             pass  # still open
         c.close()
-    assert closed == 120  # refused at once, or dropped as idle
+    assert closed == 120
     assert request("GET", s.data + "/healthz").status == 200
     metrics = request("GET", s.admin_url + "/metrics").body.decode().splitlines()
     refused = [l for l in metrics if l.startswith('ratekit_http_connections_refused_total{plane="data"} ')]
-    assert refused and int(refused[0].split()[1]) >= 120 - 50 - threads, refused
+    # About 70 refused: fewer when the kernel held some until a place freed up.
+    assert refused and int(refused[0].split()[1]) >= 50, refused
     assert s.output().count("connections open, the bound (RATEKIT_MAX_CONNECTIONS)") == 1
 
 
