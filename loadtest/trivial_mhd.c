@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
     for (long i = 0; i < threads; i++) {
         daemons[i] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
                                       (struct sockaddr *)&addr, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-                                      1u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(10000 / threads),
+                                      1u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
                                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
         if (!daemons[i]) {
             fprintf(stderr, "trivial-mhd: cannot listen on 127.0.0.1:%ld\n", port);

@@ -101,7 +101,7 @@ def test_a_connection_flood_is_bounded_and_drained_by_the_idle_timeout(make_serv
 def test_connections_up_to_the_bound_are_served_whichever_thread_takes_them(make_server):
     """The kernel spreads connections over the threads unevenly: with 4
     threads and a bound of 32, some thread gets more than 8 of 31 keep-alive
-    connections opened together (in 98 runs of 100). Each is answered: the
+    connections opened together (98 times in 100 under a random spread). Each is answered: the
     bound is the listener's, not a quarter of it per thread. (31: the
     fixture's readiness probe counts until the server has seen it close.)"""
     s = make_server(env={"RATEKIT_MAX_CONNECTIONS": "32", "RATEKIT_THREADS": "4"})

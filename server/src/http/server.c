@@ -55,7 +55,7 @@ static struct {
     atomic_uint open;             /* on all the listener's daemons */
     atomic_uint_fast64_t refused; /* closed at once: the listener was at its bound */
     _Atomic int64_t warned_ms;    /* when the bound was last logged */
-} plane_connections[2];
+} plane_connections[RK_PLANE_ADMIN + 1];
 
 /* Everything one request needs, allocated on its first handler call. */
 typedef struct {

@@ -99,19 +99,19 @@ static void render_latency(rk_jw_t *w, const rk_stats_latency_t *lat) {
 /* Each plane's open connections, and those closed at once at its bound. */
 static void render_connections(rk_jw_t *w) {
     static const char *const planes[] = {[RK_PLANE_DATA] = "data", [RK_PLANE_ADMIN] = "admin"};
-    unsigned open[2];
-    uint64_t refused[2];
-    for (int p = 0; p < 2; p++)
+    unsigned open[RK_ARRAY_LEN(planes)];
+    uint64_t refused[RK_ARRAY_LEN(planes)];
+    for (size_t p = 0; p < RK_ARRAY_LEN(planes); p++)
         rk_listener_connections((rk_plane_t)p, &open[p], &refused[p]);
     char name[96];
     header(w, "ratekit_http_connections", "gauge", "Open client connections, per plane.");
-    for (int p = 0; p < 2; p++) {
+    for (size_t p = 0; p < RK_ARRAY_LEN(planes); p++) {
         snprintf(name, sizeof name, "ratekit_http_connections{plane=\"%s\"}", planes[p]);
         sample_u64(w, name, open[p]);
     }
     header(w, "ratekit_http_connections_refused_total", "counter",
            "Connections closed at once because the plane held RATEKIT_MAX_CONNECTIONS.");
-    for (int p = 0; p < 2; p++) {
+    for (size_t p = 0; p < RK_ARRAY_LEN(planes); p++) {
         snprintf(name, sizeof name, "ratekit_http_connections_refused_total{plane=\"%s\"}",
                  planes[p]);
         sample_u64(w, name, refused[p]);
