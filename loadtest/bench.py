@@ -219,6 +219,31 @@ def command_output(args):
         return ""
 
 
+def system_call_ns():
+    """What one system call costs here, in ns: a loop of getppid() less the
+    same loop calling a builtin that makes none, best of 3. Every check costs
+    the server two (its recv and send) and the loader two more, so this
+    figure sets how much of an HTTP row's time the kernel takes."""
+    def per_call(f, n=200000):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            f()
+        return (time.perf_counter() - t0) / n
+    call = min(per_call(os.getppid) for _ in range(3))
+    empty = min(per_call(int) for _ in range(3))
+    return max(0, round((call - empty) * 1e9))
+
+
+def meltdown_mitigation():
+    """The kernel's word on Meltdown: "Mitigation: PTI" when it isolates its
+    page tables, which makes every system call dearer."""
+    try:
+        with open("/sys/devices/system/cpu/vulnerabilities/meltdown") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def machine_description():
     cpu = ""
     with open("/proc/cpuinfo") as f:
@@ -243,6 +268,8 @@ def machine_description():
         "cores": os.cpu_count(),
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
         "kernel": platform.release(),
+        "meltdown_mitigation": meltdown_mitigation(),
+        "system_call_ns": system_call_ns(),
         "os": command_output(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
         "nginx": nginx,
         "redis": redis.group(1) if redis else "",
@@ -969,9 +996,11 @@ def write_results(b, machine, table, goals, elapsed, day=None, base=None):
           "Produced by `make bench` (loadtest/bench.py). The loader, the servers and Redis "
           f"share this machine's {machine['cores']} cores: compare rows by their ratios.", "",
           "## Machine", ""]
-    for k in ("cpu", "cores", "memory_gib", "kernel", "os", "nginx", "redis", "node",
-              "express", "rate_limiter_flexible", "ioredis", "libmicrohttpd", "cc", "ratekit",
-              "load_average", "busy_at_start"):
+    for k in ("cpu", "cores", "memory_gib", "kernel", "meltdown_mitigation", "system_call_ns",
+              "os", "nginx", "redis", "node", "express", "rate_limiter_flexible", "ioredis",
+              "libmicrohttpd", "cc", "ratekit", "load_average", "busy_at_start"):
+        if k not in machine:  # a result kept before the bench recorded it
+            continue
         v = machine[k]
         md.append(f"- {k.replace('_', ' ')}: {' '.join(v) if isinstance(v, list) else v}")
     md += ["", "## Settings", "", settings, "", "## Results", "", table, "", "## Targets", ""]
