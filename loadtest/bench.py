@@ -74,6 +74,7 @@ DEEP_KEYS_DEPTH = 300  # checks per key before deep-keys times them: deeper than
                        # HTTP rows leave a key (145 sliding_log entries in run 7 of
                        # 2026-12-02: its requests over 3 rounds, warm-ups included, / KEYS)
 BUSY_SHARE = 0.10      # a row is flagged when other processes used more of the CPU
+BUSY_STARTS = 10       # ... or started more processes or threads in one of its runs
 BUSY_KEY_CHECKS = 3    # checks per key of the second memory measurement: more than a
                        # sliding_log or concurrency state packs into its table slot
 
@@ -92,6 +93,15 @@ def steal_s():
     """CPU seconds a virtual machine's host gave to others while it wanted to run."""
     with open("/proc/stat") as f:
         return int(f.readline().split()[8]) / CLK_TCK
+
+
+def tasks_started():
+    """Processes and threads started on the machine since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("processes "):
+                return int(line.split()[1])
+    return 0
 
 
 def process_ticks():
@@ -528,12 +538,14 @@ def start_express(procs, work, redis_port, workers):
 # ---- measuring -----------------------------------------------------------------
 
 def median_run(runs, measure):
-    """The run whose measure is the median, with every run's measure in "runs"
-    and the busiest share of the CPU other processes took in any of them."""
+    """The run whose measure is the median, with every run's measure in "runs",
+    the busiest share of the CPU other processes took in any of them, and the
+    most processes and threads started outside the bench in any of them."""
     ordered = sorted(runs, key=measure)
     middle = dict(ordered[len(ordered) // 2])
     middle["runs"] = [measure(r) for r in ordered]
     middle["others_cpu_share"] = max(r["others_cpu_share"] for r in ordered)
+    middle["others_started"] = max(r.get("others_started", 0) for r in ordered)
     return middle
 
 
@@ -564,10 +576,16 @@ class Bench:
         # the host's other guests (steal time). Others' work skews a row.
         pids = {p.pid for p in self.procs.procs}
         t0, steal0, ticks0 = time.monotonic(), steal_s(), process_ticks()
+        started0 = tasks_started()
         loader0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(args, check=False, stdout=subprocess.DEVNULL,
                        timeout=self.args.duration + 60)
         loader1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # What started meanwhile, less the loader and its threads. A process
+        # starting beside the bench costs the tail far more than its CPU share
+        # (loadtest/README.md: a loop of curl at 4% of a CPU put a p99 from
+        # about 1 ms to about 5 ms).
+        started = tasks_started() - started0 - (1 + self.args.threads)
         loader = (loader1.ru_utime + loader1.ru_stime) - (loader0.ru_utime + loader0.ru_stime)
         others = others_cpu_s(ticks0, process_ticks(), pids) + (steal_s() - steal0)
         cores_s = (time.monotonic() - t0) * (os.cpu_count() or 1)
@@ -575,6 +593,7 @@ class Bench:
             result = json.load(f)
         result["loader_cpu_share"] = round(loader / cores_s, 3)
         result["others_cpu_share"] = round(max(0.0, others) / cores_s, 3)
+        result["others_started"] = max(0, started)
         return result
 
     def measure(self, specs):
@@ -628,11 +647,14 @@ class Bench:
                           "server_died": deaths})
         lat = opened["latency_us"]
         errors = closed["errors"] + closed["status"]["5xx"]
+        started = max(closed.get("others_started", 0), opened.get("others_started", 0))
         say(f"{name:<42} {closed['throughput_rps']:>9,.0f} req/s   at {self.args.rate}/s: "
             f"p50 {lat['p50']} us, p99 {lat['p99']} us"
             + (f"   ({errors} errors/5xx)" if errors else "")
             + (f"   others used {closed['others_cpu_share']:.0%} CPU"
                if closed["others_cpu_share"] > BUSY_SHARE else "")
+            + (f"   {started} processes started outside the bench"
+               if started > BUSY_STARTS else "")
             + (f"   {'; '.join(deaths)}: started again" if deaths else ""))
 
     def redis_benchmark(self, redis_port, sha, pipeline):
@@ -824,6 +846,9 @@ def build_table(b):
         busy = max(c.get("others_cpu_share", 0), o.get("others_cpu_share", 0))
         if busy > BUSY_SHARE:
             note += f" (other processes used {busy:.0%} of the CPU)"
+        started = max(c.get("others_started", 0), o.get("others_started", 0))
+        if started > BUSY_STARTS:
+            note += f" ({started} processes or threads started outside the bench in a run)"
         k = r["kind"]
         cells = [r["name"], f"{c['throughput_rps']:,.0f} req/s{note}",
                  f"{lat['p50']:,} us{sat}", f"{lat['p99']:,} us{sat}",
@@ -991,7 +1016,9 @@ def write_results(b, machine, table, goals, elapsed, day=None, base=None):
                 f"{'Only the server measured runs: the others are paused (SIGSTOP) meanwhile, Redis and the cluster nodes excepted. ' if getattr(a, 'pause_idle', False) else ''}"
                 f"A row is marked when processes outside the bench (or, on a virtual "
                 f"machine, the host's other guests) used more than "
-                f"{BUSY_SHARE:.0%} of the CPU while it ran.")
+                f"{BUSY_SHARE:.0%} of the CPU while it ran, or when more than "
+                f"{BUSY_STARTS} processes or threads started outside the bench during "
+                f"one of its runs.")
     md = [f"# ratekit benchmark, {day}, {machine['host']}", "",
           "Produced by `make bench` (loadtest/bench.py). The loader, the servers and Redis "
           f"share this machine's {machine['cores']} cores: compare rows by their ratios.", "",
