@@ -583,8 +583,10 @@ class Bench:
         loader1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         # What started meanwhile, less the loader and its threads. A process
         # starting beside the bench costs the tail far more than its CPU share
-        # (loadtest/README.md: a loop of curl at 4% of a CPU put a p99 from
-        # about 1 ms to about 5 ms).
+        # (loadtest/README.md: a shell loop starting curl 20 times a second
+        # put a p99 from about 1 ms to about 5 ms), and others_cpu_s(), which
+        # reads the processes alive at a run's start and end, cannot see
+        # processes that come and go within it.
         started = tasks_started() - started0 - (1 + self.args.threads)
         loader = (loader1.ru_utime + loader1.ru_stime) - (loader0.ru_utime + loader0.ru_stime)
         others = others_cpu_s(ticks0, process_ticks(), pids) + (steal_s() - steal0)
