@@ -581,12 +581,11 @@ class Bench:
         subprocess.run(args, check=False, stdout=subprocess.DEVNULL,
                        timeout=self.args.duration + 60)
         loader1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        # What started meanwhile, less the loader and its threads. A process
-        # starting beside the bench costs the tail far more than its CPU share
-        # (loadtest/README.md: a shell loop starting curl 20 times a second
-        # put a p99 from about 1 ms to about 5 ms), and others_cpu_s(), which
-        # reads the processes alive at a run's start and end, cannot see
-        # processes that come and go within it.
+        # What started meanwhile, less the loader and its threads. Processes
+        # that come and go within a run escape others_cpu_s(), which reads
+        # the processes alive at its start and end: a shell loop starting
+        # curl 20 times a second took 17% of the machine's CPU and put a
+        # p99 from about 1 ms to about 5 ms, unseen (loadtest/README.md).
         started = tasks_started() - started0 - (1 + self.args.threads)
         loader = (loader1.ru_utime + loader1.ru_stime) - (loader0.ru_utime + loader0.ru_stime)
         others = others_cpu_s(ticks0, process_ticks(), pids) + (steal_s() - steal0)
