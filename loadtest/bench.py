@@ -545,7 +545,7 @@ def median_run(runs, measure):
     middle = dict(ordered[len(ordered) // 2])
     middle["runs"] = [measure(r) for r in ordered]
     middle["others_cpu_share"] = max(r["others_cpu_share"] for r in ordered)
-    middle["others_started"] = max(r.get("others_started", 0) for r in ordered)
+    middle["others_started"] = max(r["others_started"] for r in ordered)
     return middle
 
 
@@ -648,7 +648,7 @@ class Bench:
                           "server_died": deaths})
         lat = opened["latency_us"]
         errors = closed["errors"] + closed["status"]["5xx"]
-        started = max(closed.get("others_started", 0), opened.get("others_started", 0))
+        started = max(closed["others_started"], opened["others_started"])
         say(f"{name:<42} {closed['throughput_rps']:>9,.0f} req/s   at {self.args.rate}/s: "
             f"p50 {lat['p50']} us, p99 {lat['p99']} us"
             + (f"   ({errors} errors/5xx)" if errors else "")

@@ -55,8 +55,8 @@ def test_a_connection_flood_is_bounded_and_drained_by_the_idle_timeout(make_serv
     holds at most 50 (the rest are closed at once), drops idle ones after the
     idle timeout, and a real client is answered within a few seconds."""
     threads = 4
-    # An idle timeout of 2 s: none of the 50 is dropped before the 120 are in.
-    s = make_server(env={"RATEKIT_MAX_CONNECTIONS": "50", "RATEKIT_IDLE_TIMEOUT_S": "2",
+    idle_s = 2  # none of the 50 is dropped before the 120 are in
+    s = make_server(env={"RATEKIT_MAX_CONNECTIONS": "50", "RATEKIT_IDLE_TIMEOUT_S": str(idle_s),
                          "RATEKIT_THREADS": str(threads)})
     held = [socket.create_connection(("127.0.0.1", s.data_port), timeout=2) for _ in range(120)]
     for c in held:
@@ -79,7 +79,7 @@ def test_a_connection_flood_is_bounded_and_drained_by_the_idle_timeout(make_serv
     # Each ends refused at once or dropped as idle, those the kernel queued
     # until a place freed up included.
     closed = 0
-    deadline = time.monotonic() + 3 * 2
+    deadline = time.monotonic() + 3 * idle_s
     for c in held:
         c.settimeout(max(0.01, deadline - time.monotonic()))
         try:
@@ -101,8 +101,9 @@ def test_a_connection_flood_is_bounded_and_drained_by_the_idle_timeout(make_serv
 def test_connections_up_to_the_bound_are_served_whichever_thread_takes_them(make_server):
     """The kernel spreads connections over the threads unevenly: with 4
     threads and a bound of 32, some thread gets more than 8 of 31 keep-alive
-    connections opened together (98 times in 100 under a random spread). Each is answered: the
-    bound is the listener's, not a quarter of it per thread. (31: the
+    connections opened together (98 times in 100 under a random spread).
+    Each is answered: the bound is the listener's, not a quarter of it per
+    thread. (31: the
     fixture's readiness probe counts until the server has seen it close.)"""
     s = make_server(env={"RATEKIT_MAX_CONNECTIONS": "32", "RATEKIT_THREADS": "4"})
     conns = [socket.create_connection(("127.0.0.1", s.data_port), timeout=5) for _ in range(31)]

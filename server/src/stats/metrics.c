@@ -96,26 +96,30 @@ static void render_latency(rk_jw_t *w, const rk_stats_latency_t *lat) {
     sample_u64(w, "ratekit_check_duration_seconds_count", cumulative);
 }
 
+static const char *const plane_names[] = {[RK_PLANE_DATA] = "data", [RK_PLANE_ADMIN] = "admin"};
+
+/* One sample of family per plane, labelled by it. */
+static void per_plane(rk_jw_t *w, const char *family, const uint64_t *values) {
+    char name[96];
+    for (size_t p = 0; p < RK_ARRAY_LEN(plane_names); p++) {
+        snprintf(name, sizeof name, "%s{plane=\"%s\"}", family, plane_names[p]);
+        sample_u64(w, name, values[p]);
+    }
+}
+
 /* Each plane's open connections, and those closed at once at its bound. */
 static void render_connections(rk_jw_t *w) {
-    static const char *const planes[] = {[RK_PLANE_DATA] = "data", [RK_PLANE_ADMIN] = "admin"};
-    unsigned open[RK_ARRAY_LEN(planes)];
-    uint64_t refused[RK_ARRAY_LEN(planes)];
-    for (size_t p = 0; p < RK_ARRAY_LEN(planes); p++)
-        rk_listener_connections((rk_plane_t)p, &open[p], &refused[p]);
-    char name[96];
-    header(w, "ratekit_http_connections", "gauge", "Open client connections, per plane.");
-    for (size_t p = 0; p < RK_ARRAY_LEN(planes); p++) {
-        snprintf(name, sizeof name, "ratekit_http_connections{plane=\"%s\"}", planes[p]);
-        sample_u64(w, name, open[p]);
+    uint64_t open[RK_ARRAY_LEN(plane_names)], refused[RK_ARRAY_LEN(plane_names)];
+    for (size_t p = 0; p < RK_ARRAY_LEN(plane_names); p++) {
+        unsigned n;
+        rk_listener_connections((rk_plane_t)p, &n, &refused[p]);
+        open[p] = n;
     }
+    header(w, "ratekit_http_connections", "gauge", "Open client connections, per plane.");
+    per_plane(w, "ratekit_http_connections", open);
     header(w, "ratekit_http_connections_refused_total", "counter",
            "Connections closed at once because the plane held RATEKIT_MAX_CONNECTIONS.");
-    for (size_t p = 0; p < RK_ARRAY_LEN(planes); p++) {
-        snprintf(name, sizeof name, "ratekit_http_connections_refused_total{plane=\"%s\"}",
-                 planes[p]);
-        sample_u64(w, name, refused[p]);
-    }
+    per_plane(w, "ratekit_http_connections_refused_total", refused);
 }
 
 void rk_metrics_render(rk_jw_t *w) {
