@@ -255,12 +255,13 @@ def meltdown_mitigation():
 
 
 def machine_description():
-    cpu = ""
+    cpu, flags = "", []
     with open("/proc/cpuinfo") as f:
         for line in f:
-            if line.startswith("model name"):
+            if line.startswith("model name") and not cpu:
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and not flags:
+                flags = line.split(":", 1)[1].split()
     mem_kb = 0
     with open("/proc/meminfo") as f:
         for line in f:
@@ -280,6 +281,10 @@ def machine_description():
         "kernel": platform.release(),
         "meltdown_mitigation": meltdown_mitigation(),
         "system_call_ns": system_call_ns(),
+        # A host that reports no steal time hides its other guests from the
+        # rows' mark: say so rather than let the mark look like a clean bill.
+        "virtual_machine": "hypervisor" in flags,
+        "steal_since_boot_s": round(steal_s(), 1),
         "os": command_output(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
         "nginx": nginx,
         "redis": redis.group(1) if redis else "",
@@ -987,6 +992,16 @@ def targets(b):
     return out
 
 
+HIDDEN_STEAL = (" This virtual machine's host reports no steal time (none since boot), so "
+                "the host's other guests escape that mark: a slow spell on the host shows "
+                "only as every row measured during it falling together.")
+
+
+def hides_steal(machine):
+    """A virtual machine whose host has reported no steal time since boot."""
+    return machine.get("virtual_machine") and machine.get("steal_since_boot_s") == 0
+
+
 def results_base(day, host):
     """results/<day>-<host>, or -2, -3, ... when runs of that day are kept already."""
     base = os.path.join(RESULTS, f"{day}-{host}")
@@ -1019,17 +1034,20 @@ def write_results(b, machine, table, goals, elapsed, day=None, base=None):
                 f"machine, the host's other guests) used more than "
                 f"{BUSY_SHARE:.0%} of the CPU while it ran, or when more than "
                 f"{BUSY_STARTS} processes or threads started outside the bench during "
-                f"one of its runs.")
+                f"one of its runs."
+                f"{HIDDEN_STEAL if hides_steal(machine) else ''}")
     md = [f"# ratekit benchmark, {day}, {machine['host']}", "",
           "Produced by `make bench` (loadtest/bench.py). The loader, the servers and Redis "
           f"share this machine's {machine['cores']} cores: compare rows by their ratios.", "",
           "## Machine", ""]
     for k in ("cpu", "cores", "memory_gib", "kernel", "meltdown_mitigation", "system_call_ns",
-              "os", "nginx", "redis", "node", "express", "rate_limiter_flexible", "ioredis",
+              "virtual_machine", "steal_since_boot_s", "os", "nginx", "redis", "node", "express", "rate_limiter_flexible", "ioredis",
               "libmicrohttpd", "cc", "ratekit", "load_average", "busy_at_start"):
         if k not in machine:  # a result kept before the bench recorded it
             continue
         v = machine[k]
+        if isinstance(v, bool):
+            v = "yes" if v else "no"
         md.append(f"- {k.replace('_', ' ')}: {' '.join(v) if isinstance(v, list) else v}")
     md += ["", "## Settings", "", settings, "", "## Results", "", table, "", "## Targets", ""]
     for g in goals:
@@ -1097,6 +1115,9 @@ def main():
         say(f"the machine is busy ({busy:.0%} of the CPU): rows will be marked")
     machine = machine_description()
     machine["busy_at_start"] = round(busy, 3)
+    if hides_steal(machine):
+        say("this virtual machine's host reports no steal time: rows cannot be marked "
+            "for the host's other guests")
     work = tempfile.mkdtemp(prefix="bench-", dir=os.path.join(ROOT, "build"))
     procs = Processes()
     b = Bench(args, work, procs)
