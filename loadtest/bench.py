@@ -1041,8 +1041,9 @@ def write_results(b, machine, table, goals, elapsed, day=None, base=None):
           f"share this machine's {machine['cores']} cores: compare rows by their ratios.", "",
           "## Machine", ""]
     for k in ("cpu", "cores", "memory_gib", "kernel", "meltdown_mitigation", "system_call_ns",
-              "virtual_machine", "steal_since_boot_s", "os", "nginx", "redis", "node", "express", "rate_limiter_flexible", "ioredis",
-              "libmicrohttpd", "cc", "ratekit", "load_average", "busy_at_start"):
+              "virtual_machine", "steal_since_boot_s", "os", "nginx", "redis", "node",
+              "express", "rate_limiter_flexible", "ioredis", "libmicrohttpd", "cc", "ratekit",
+              "load_average", "busy_at_start"):
         if k not in machine:  # a result kept before the bench recorded it
             continue
         v = machine[k]
