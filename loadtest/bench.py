@@ -542,6 +542,12 @@ def start_express(procs, work, redis_port, workers):
 
 # ---- measuring -----------------------------------------------------------------
 
+def started_outside(closed, opened):
+    """The most processes and threads started outside the bench in one of a
+    row's runs (0 in results kept before the bench counted them)."""
+    return max(closed.get("others_started", 0), opened.get("others_started", 0))
+
+
 def median_run(runs, measure):
     """The run whose measure is the median, with every run's measure in "runs",
     the busiest share of the CPU other processes took in any of them, and the
@@ -653,7 +659,7 @@ class Bench:
                           "server_died": deaths})
         lat = opened["latency_us"]
         errors = closed["errors"] + closed["status"]["5xx"]
-        started = max(closed["others_started"], opened["others_started"])
+        started = started_outside(closed, opened)
         say(f"{name:<42} {closed['throughput_rps']:>9,.0f} req/s   at {self.args.rate}/s: "
             f"p50 {lat['p50']} us, p99 {lat['p99']} us"
             + (f"   ({errors} errors/5xx)" if errors else "")
@@ -852,7 +858,7 @@ def build_table(b):
         busy = max(c.get("others_cpu_share", 0), o.get("others_cpu_share", 0))
         if busy > BUSY_SHARE:
             note += f" (other processes used {busy:.0%} of the CPU)"
-        started = max(c.get("others_started", 0), o.get("others_started", 0))
+        started = started_outside(c, o)
         if started > BUSY_STARTS:
             note += f" ({started} processes or threads started outside the bench in a run)"
         k = r["kind"]
@@ -992,6 +998,16 @@ def targets(b):
     return out
 
 
+STARTS_MARK = (f", or when more than {BUSY_STARTS} processes or threads started outside "
+               f"the bench during one of its runs")
+
+
+def counted_starts(b):
+    """Whether the runs counted processes started beside them (results kept
+    before the bench did render without that mark)."""
+    return any("others_started" in r["closed"] for r in b.rows)
+
+
 HIDDEN_STEAL = (" This virtual machine's host reports no steal time (none since boot), so "
                 "the host's other guests escape that mark: a slow spell on the host shows "
                 "only as every row measured during it falling together.")
@@ -1032,9 +1048,8 @@ def write_results(b, machine, table, goals, elapsed, day=None, base=None):
                 f"{'Only the server measured runs: the others are paused (SIGSTOP) meanwhile, Redis and the cluster nodes excepted. ' if getattr(a, 'pause_idle', False) else ''}"
                 f"A row is marked when processes outside the bench (or, on a virtual "
                 f"machine, the host's other guests) used more than "
-                f"{BUSY_SHARE:.0%} of the CPU while it ran, or when more than "
-                f"{BUSY_STARTS} processes or threads started outside the bench during "
-                f"one of its runs."
+                f"{BUSY_SHARE:.0%} of the CPU while it ran"
+                f"{STARTS_MARK if counted_starts(b) else ''}."
                 f"{HIDDEN_STEAL if hides_steal(machine) else ''}")
     md = [f"# ratekit benchmark, {day}, {machine['host']}", "",
           "Produced by `make bench` (loadtest/bench.py). The loader, the servers and Redis "

@@ -103,8 +103,8 @@ def test_connections_up_to_the_bound_are_served_whichever_thread_takes_them(make
     threads and a bound of 32, some thread gets more than 8 of 31 keep-alive
     connections opened together (98 times in 100 under a random spread).
     Each is answered: the bound is the listener's, not a quarter of it per
-    thread. (31: the
-    fixture's readiness probe counts until the server has seen it close.)"""
+    thread. (31: the fixture's readiness probe counts until the server has
+    seen it close.)"""
     s = make_server(env={"RATEKIT_MAX_CONNECTIONS": "32", "RATEKIT_THREADS": "4"})
     conns = [socket.create_connection(("127.0.0.1", s.data_port), timeout=5) for _ in range(31)]
     try:
