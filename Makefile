@@ -38,14 +38,14 @@ DASHBOARD_SRC := $(shell find dashboard/src dashboard/public dashboard/index.htm
 all: build/ratekitd dashboard
 
 help:
-	@echo "make            build build/ratekitd"
+	@echo "make            build build/ratekitd and the dashboard"
 	@echo "make run        start ratekitd on the embedded store (prints the admin address and token)"
 	@echo "make run-redis  start a local redis-server and ratekitd on it"
 	@echo "make test       every test suite (installs what it needs)"
 	@echo "make format     clang-format the C sources;  make lint: clang-tidy and cppcheck"
 	@echo "make deps       install the Debian packages the build needs"
 	@echo "make fuzz       run each libFuzzer harness for FUZZ_SECONDS (60)"
-	@echo "make bench      measure ratekitd against nginx, Redis and peers (about 9 min; not in make test)"
+	@echo "make bench      measure ratekitd against nginx, Redis and peers (about 10 min; not in make test)"
 	@echo "make screenshots  the dashboard flows again, refreshing docs/screenshots"
 	@echo "make dist       build dist/ratekit-kit-$(VERSION).zip;  make dist-check: unzip it and run its tests"
 
@@ -180,7 +180,7 @@ build/deep-keys: loadtest/deep_keys.c $(filter-out build/obj/server/src/main.o,$
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS_COMMON) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# Not part of `make test`: slow (about 5 minutes) and noisy. Writes loadtest/results/.
+# Not part of `make test`: slow (about 10 minutes) and noisy. Writes loadtest/results/.
 bench: build/ratekitd build/ratekit-load build/trivial-mhd build/memory-per-key build/deep-keys
 	@$(PYTHON) loadtest/bench.py
 

@@ -79,6 +79,24 @@ def test_bans_are_temporary_denylist_entries(server):
     assert r.status == 400
 
 
+def test_a_ban_is_lifted_by_its_value_and_the_denylist_is_left_alone(server):
+    server.create_rule(id="b", algorithm="fixed_window", limit=100, window="1m")
+    deny = add(server, list="denylist", value="198.51.100.40")
+    r = server.admin("POST", "/api/v1/bans", {"value": "198.51.100.41", "duration": "10m"})
+    assert r.status == 201
+    assert auth(server, "198.51.100.41").status == 403
+    assert server.admin("DELETE", "/api/v1/bans?value=198.51.100.41").status == 204
+    assert auth(server, "198.51.100.41").status == 200
+    assert server.admin("DELETE", "/api/v1/bans?value=198.51.100.41").status == 404
+    # A denylist entry is not a ban: lifting bans by its value leaves it.
+    assert server.admin("DELETE", "/api/v1/bans?value=198.51.100.40").status == 404
+    assert auth(server, "198.51.100.40").status == 403
+    assert [e["id"] for e in server.admin("GET", "/api/v1/lists").json()["entries"]] == [deny["id"]]
+    r = server.admin("DELETE", "/api/v1/bans")
+    assert r.status == 400 and "?value=" in r.json()["error"]["message"]
+    assert server.admin("DELETE", "/api/v1/bans?value=has%20space").status == 400
+
+
 def test_invalid_entries_are_refused_with_field_errors(server):
     r = server.admin("POST", "/api/v1/lists", {"list": "greylist", "value": "has space",
                                                "expires_at": "tomorrow"})

@@ -711,6 +711,10 @@ def test_every_operation_answers_as_documented(server):
     api.call("POST", "/api/v1/bans", body={"value": "203.0.113.51"}, expect=400)
     api.call("GET", "/api/v1/bans", expect=200)
     api.call("DELETE", "/api/v1/bans/{id}", url=f"/api/v1/bans/{ban['id']}", expect=204)
+    api.call("POST", "/api/v1/bans", body={"value": "user:66", "duration": "1h"}, expect=201)
+    api.call("DELETE", "/api/v1/bans", url="/api/v1/bans?value=user%3A66", expect=204)
+    api.call("DELETE", "/api/v1/bans", url="/api/v1/bans?value=user%3A66", expect=404)
+    api.call("DELETE", "/api/v1/bans", expect=400)
 
     # Tokens and roles.
     _, viewer = api.call("POST", "/api/v1/tokens", body={"name": "dashboard", "role": "viewer"},

@@ -225,28 +225,44 @@ static enum MHD_Result handle_ban(rk_request_t *req) {
     return r;
 }
 
-static enum MHD_Result delete_entry(rk_request_t *req, const char *source) {
-    char *end;
-    long long id = strtoll(req->params[0], &end, 10);
-    if (*end || id <= 0)
-        return rk_reply_error(req, 404, "not_found", "No entry %s", req->params[0]);
+/* Removes the entries of source whose id (value NULL) or value matches; the
+ * number removed, or -1 when the database failed. */
+static int remove_entries(long long id, const char *value, const char *source) {
     sqlite3 *db = rk_lists_db_lock();
     sqlite3_stmt *st = NULL;
     int changes = -1;
-    if (sqlite3_prepare_v2(db, "DELETE FROM lists WHERE id = ?1 AND source = ?2", -1, &st, NULL) ==
-        SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, id);
+    const char *sql = value ? "DELETE FROM lists WHERE value = ?1 AND source = ?2"
+                            : "DELETE FROM lists WHERE id = ?1 AND source = ?2";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (value)
+            sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_DONE)
             changes = sqlite3_changes(db);
     }
     sqlite3_finalize(st);
     rk_lists_db_unlock(changes > 0);
+    return changes;
+}
+
+static enum MHD_Result removed_reply(rk_request_t *req, int changes, const char *what) {
     if (changes < 0)
         return rk_reply_error(req, 503, "lists_unavailable", "The entry could not be removed");
     if (changes == 0)
-        return rk_reply_error(req, 404, "not_found", "No entry %lld", id);
+        return rk_reply_error(req, 404, "not_found", "No %s", what);
     return rk_reply_empty(req, 204);
+}
+
+static enum MHD_Result delete_entry(rk_request_t *req, const char *source) {
+    char *end;
+    long long id = strtoll(req->params[0], &end, 10);
+    if (*end || id <= 0)
+        return rk_reply_error(req, 404, "not_found", "No entry %s", req->params[0]);
+    char what[48];
+    snprintf(what, sizeof what, "entry %lld", id);
+    return removed_reply(req, remove_entries(id, NULL, source), what);
 }
 
 static enum MHD_Result handle_list(rk_request_t *req) {
@@ -265,12 +281,23 @@ static enum MHD_Result handle_unban(rk_request_t *req) {
     return delete_entry(req, "ban");
 }
 
+/* DELETE /api/v1/bans?value=<address, CIDR or key>: lifts the bans on a value. */
+static enum MHD_Result handle_unban_value(rk_request_t *req) {
+    const char *value = rk_request_query(req, "value");
+    if (!value || !value_kind(value))
+        return rk_reply_error(req, 400, "invalid_request",
+                              "Name the ban to lift: DELETE /api/v1/bans/{id}, or "
+                              "?value= with the banned address, CIDR or key");
+    return removed_reply(req, remove_entries(0, value, "ban"), "ban on that value");
+}
+
 const rk_route_t rk_lists_routes[] = {
     {"GET", "/api/v1/lists", handle_list, RK_ROLE_VIEWER},
     {"POST", "/api/v1/lists", handle_add, RK_ROLE_EDITOR},
     {"DELETE", "/api/v1/lists/{id}", handle_remove, RK_ROLE_EDITOR},
     {"GET", "/api/v1/bans", handle_bans, RK_ROLE_VIEWER},
     {"POST", "/api/v1/bans", handle_ban, RK_ROLE_EDITOR},
+    {"DELETE", "/api/v1/bans", handle_unban_value, RK_ROLE_EDITOR},
     {"DELETE", "/api/v1/bans/{id}", handle_unban, RK_ROLE_EDITOR},
 };
 const size_t rk_lists_routes_len = RK_ARRAY_LEN(rk_lists_routes);
