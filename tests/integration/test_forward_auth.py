@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -189,6 +190,33 @@ def test_trusted_proxy_chain_is_walked_from_the_right(server):
     r = ctx_check(server, "/", ip="127.0.0.1",
                   headers={"X-Forwarded-For": "6.6.6.6, 198.51.100.77, 127.0.0.1"})
     assert r["results"][0]["key"] == "ip:198.51.100.77"
+    # However many hops a client writes on the left, the right end is read.
+    forged = ", ".join(f"6.6.{i // 250}.{i % 250}" for i in range(300))
+    r = ctx_check(server, "/", ip="127.0.0.1",
+                  headers={"X-Forwarded-For": forged + ", 198.51.100.78, 127.0.0.1"})
+    assert r["results"][0]["key"] == "ip:198.51.100.78"
+    r = auth(server, "/", headers={"X-Forwarded-For": forged + ", 198.51.100.79"})
+    assert r.status == 200
+    assert server.admin("GET", "/api/v1/counters?rule=walk&key=ip:198.51.100.79"
+                        ).json()["remaining"] == 0
+    # A client's own Forwarded does not outrank the X-Forwarded-For its proxy wrote.
+    r = ctx_check(server, "/", ip="127.0.0.1",
+                  headers={"X-Forwarded-For": "198.51.100.80", "Forwarded": "for=6.6.6.6"})
+    assert r["results"][0]["key"] == "ip:198.51.100.80"
+
+
+def test_x_forwarded_for_sent_on_several_lines_is_one_list(server):
+    """A proxy may add its own X-Forwarded-For line below the client's: the
+    lines are one list (RFC 9110), walked from the right end of the last."""
+    server.create_rule(id="lines", algorithm="fixed_window", limit=5, window="1m")
+    with socket.create_connection(("127.0.0.1", server.data_port), timeout=5) as s:
+        s.sendall(b"GET /v1/auth HTTP/1.1\r\nHost: x\r\nX-Original-URI: /a\r\n"
+                  b"X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 198.51.100.81\r\n"
+                  b"Connection: close\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    counters = lambda ip: server.admin("GET", f"/api/v1/counters?rule=lines&key=ip:{ip}").json()
+    assert counters("198.51.100.81")["remaining"] == 4
+    assert counters("6.6.6.6")["remaining"] == 5
 
 
 def b64(data):
@@ -315,4 +343,7 @@ def test_behind_real_nginx_clients_get_429_with_retry_after(server, nginx):
     # nginx adds the client to X-Forwarded-For; ratekit trusts nginx on loopback,
     # so a spoofed header from the client does not give it a fresh limit
     spoof = request("GET", nginx + "/api/items", headers={"X-Forwarded-For": "9.9.9.9"})
+    assert spoof.status == 429
+    # nor does a Forwarded header, which nginx passes on as the client wrote it
+    spoof = request("GET", nginx + "/api/items", headers={"Forwarded": "for=9.9.9.9"})
     assert spoof.status == 429

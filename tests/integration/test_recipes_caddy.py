@@ -66,6 +66,8 @@ def test_caddy_forward_auth_passes_headers_then_answers_429_with_retry_after(
     # a client's own X-Forwarded-For buys no fresh limit
     spoof = request("GET", caddy.url + "/api/items", headers={"X-Forwarded-For": "9.9.9.9"})
     assert spoof.status == 429
+    spoof = request("GET", caddy.url + "/api/items", headers={"Forwarded": "for=9.9.9.9"})
+    assert spoof.status == 429
     # outside the route, nothing is checked
     assert request("GET", caddy.url + "/elsewhere").status == 200
 

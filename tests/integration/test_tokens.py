@@ -56,6 +56,13 @@ def test_roles_are_enforced(server):
 
     assert server.admin("POST", "/api/v1/rules", RULE, token=editor).status == 201
     assert server.admin("GET", "/api/v1/tokens", token=editor).status == 403
+    # A try counts against the key it names: a read-only token cannot spend a
+    # client's limit through it; an editor can.
+    try_it = {"rule": "login", "key": "victim"}
+    assert server.admin("POST", "/api/v1/check", try_it, token=viewer).status == 403
+    assert server.admin("GET", "/api/v1/counters?rule=login&key=victim",
+                        token=viewer).json()["remaining"] == RULE["limit"]
+    assert server.admin("POST", "/api/v1/check", try_it, token=editor).status == 200
     r = server.admin("POST", "/api/v1/tokens", {"name": "x", "role": "admin"}, token=editor)
     assert r.status == 403
 

@@ -160,12 +160,16 @@ Test(check_reader, refuses_a_member_it_reads_given_twice) {
                  RK_CHECK_READ_DUPLICATE);
     /* an escaped spelling is the same name */
     cr_assert_eq(read_text("{\"rule\": \"a\", \"\\u0072ule\": \"b\"}"), RK_CHECK_READ_DUPLICATE);
-    /* names ratekit does not read may repeat; header names differing in case are two headers */
+    /* header names differing in case only are one header given twice */
+    cr_assert_eq(read_text("{\"request\": {\"path\": \"/a\", \"headers\": {\"X-Tenant\": \"1\", "
+                           "\"x-tenant\": \"2\"}}}"),
+                 RK_CHECK_READ_DUPLICATE);
+    /* names ratekit does not read may repeat */
     cr_assert_eq(read_text("{\"x\": 1, \"x\": 2, \"rule\": \"r\"}"), RK_CHECK_READ_OK);
-    cr_assert_eq(read_text("{\"request\": {\"path\": \"/a\", \"headers\": {\"A\": \"1\", \"a\": "
+    cr_assert_eq(read_text("{\"request\": {\"path\": \"/a\", \"headers\": {\"A\": \"1\", \"B\": "
                            "\"2\"}}}"),
                  RK_CHECK_READ_OK);
-    cr_assert_str_eq(rk_check_body_header(&body, "a"), "1", "the first one counts");
+    cr_assert_str_eq(rk_check_body_header(&body, "a"), "1", "looked up in any case");
 }
 
 Test(check_reader, refuses_more_headers_than_its_bound) {

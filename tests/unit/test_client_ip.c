@@ -50,8 +50,14 @@ static const walk_case_t walk_cases[] = {
     {"127.0.0.1", "198.51.100.7:5555", NULL, NULL, "198.51.100.7"},
     {"127.0.0.1", "[2001:db8::1]:443", NULL, NULL, "2001:db8::/64"},
     {"127.0.0.1", "2001:db8:0:0:1::5", NULL, NULL, "2001:db8::/64"},
-    /* Forwarded wins over X-Forwarded-For */
-    {"127.0.0.1", "6.6.6.6", "for=198.51.100.9", NULL, "198.51.100.9"},
+    {"127.0.0.1", "198.51.100.7,", NULL, NULL, "198.51.100.7"},
+    {"127.0.0.1", ",", NULL, NULL, "127.0.0.1"},
+    /* X-Forwarded-For wins: a proxy that writes it passes the client's own
+     * Forwarded on (nginx, Caddy), and that must buy nothing */
+    {"127.0.0.1", "198.51.100.7", "for=6.6.6.6", NULL, "198.51.100.7"},
+    {"127.0.0.1", "198.51.100.7", NULL, "6.6.6.6", "198.51.100.7"},
+    /* Forwarded when there is no X-Forwarded-For */
+    {"127.0.0.1", "", "for=198.51.100.9", NULL, "198.51.100.9"},
     {"127.0.0.1", NULL, "for=\"[2001:db8:cafe::17]:4711\"", NULL, "2001:db8:cafe::/64"},
     {"127.0.0.1", NULL, "for=192.0.2.43, for=198.51.100.17;proto=https", NULL, "198.51.100.17"},
     {"127.0.0.1", NULL, "for=192.0.2.43;by=10.0.0.1, for=10.0.0.2", NULL, "192.0.2.43"},
@@ -90,6 +96,22 @@ Test(client_ip, a_long_forged_chain_is_bounded) {
     char key[64];
     key_of(got, key);
     cr_assert(!strncmp(key, "10.0.0.", 7));
+    rk_cidr_list_free(&t);
+}
+
+/* Hops a client writes come first; those past any bound must not push the
+ * proxies' own out of the walk. */
+Test(client_ip, forged_hops_on_the_left_never_hide_the_right) {
+    static char chain[4096];
+    chain[0] = '\0';
+    for (int i = 0; i < 100; i++)
+        strcat(chain, "6.6.6.6, ");
+    strcat(chain, "198.51.100.7, 10.0.0.2");
+    rk_cidr_list_t t = trusted("127.0.0.0/8,10.0.0.0/8");
+    rk_ip_t peer = ip("127.0.0.1");
+    char key[64];
+    key_of(rk_client_ip(&peer, chain, NULL, NULL, &t), key);
+    cr_assert_str_eq(key, "198.51.100.7");
     rk_cidr_list_free(&t);
 }
 

@@ -48,6 +48,17 @@ Test(csv_field, leading_or_trailing_spaces_are_kept_by_quoting) {
     cr_assert_str_eq(csv(" padded "), "\" padded \"");
 }
 
+/* A client chooses its key: an export opened in a spreadsheet must not run it. */
+Test(csv_field, a_field_a_spreadsheet_would_run_as_a_formula_is_written_as_text) {
+    cr_assert_str_eq(csv("=HYPERLINK(\"http://evil.example/\",\"x\")"),
+                     "\"'=HYPERLINK(\"\"http://evil.example/\"\",\"\"x\"\")\"");
+    cr_assert_str_eq(csv("@SUM(1+1)"), "\"'@SUM(1+1)\"");
+    cr_assert_str_eq(csv("+1"), "\"'+1\"");
+    cr_assert_str_eq(csv("-2+3"), "\"'-2+3\"");
+    cr_assert_str_eq(csv("\tcmd"), "\"'\tcmd\"");
+    cr_assert_str_eq(csv("user=1"), "user=1", "only a leading sign counts");
+}
+
 Test(prom_label, backslash_quote_and_newline_are_escaped_and_nothing_else) {
     cr_assert_str_eq(label("api-per-ip"), "api-per-ip");
     cr_assert_str_eq(label("a\\b"), "a\\\\b");

@@ -531,14 +531,18 @@ rk_status_t rk_audit_query(const rk_violation_query_t *q,
 
 void rk_csv_field(rk_jw_t *w, const char *s) {
     size_t n = strlen(s);
-    bool quote = n > 0 && (s[0] == ' ' || s[n - 1] == ' ');
+    /* A spreadsheet runs a cell starting with one of these as a formula, and
+     * a client chooses its own key: such a field is written as text, with
+     * the leading ' spreadsheets read as "text follows" (OWASP's advice). */
+    bool formula = n > 0 && strchr("=+-@\t\r", s[0]);
+    bool quote = formula || (n > 0 && (s[0] == ' ' || s[n - 1] == ' '));
     for (size_t i = 0; i < n && !quote; i++)
         quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
     if (!quote) {
         rk_jw_raw(w, s, n);
         return;
     }
-    rk_jw_raw(w, "\"", 1);
+    rk_jw_raw(w, formula ? "\"'" : "\"", formula ? 2 : 1);
     for (const char *p = s; *p; p++) {
         if (*p == '"')
             rk_jw_raw(w, "\"\"", 2);

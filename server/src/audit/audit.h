@@ -81,7 +81,9 @@ rk_status_t rk_audit_query(const rk_violation_query_t *q,
                            bool (*fn)(void *ctx, const rk_violation_row_t *row), void *ctx,
                            bool *more, char *err, size_t errlen);
 
-/* Appends one CSV field (RFC 4180: quoted when it holds , " CR LF or edge spaces). */
+/* Appends one CSV field (RFC 4180: quoted when it holds , " CR LF or edge
+ * spaces); one a spreadsheet would run as a formula (= + - @ TAB CR first) is
+ * written quoted, as text after a '. */
 void rk_csv_field(rk_jw_t *w, const char *s);
 
 /* "YYYY-MM-DDTHH:MM:SS.mmmZ" (25 bytes with NUL). */

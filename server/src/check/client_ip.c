@@ -9,8 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_HOPS 32
-
 rk_status_t rk_ip_parse(const char *text, size_t len, rk_ip_t *out) {
     char buf[64];
     while (len && (*text == ' ' || *text == '\t')) {
@@ -132,69 +130,63 @@ bool rk_cidr_list_contains(const rk_cidr_list_t *list, const rk_ip_t *ip) {
 }
 
 /*
- * Splits a header into at most MAX_HOPS addresses, left to right. For
- * Forwarded, takes each element's for= parameter (quoted or not); an
- * element without for= or with an obfuscated identifier counts as an
- * unparseable hop. Returns the number of hops; ok[i] says whether hop i parsed.
+ * The address of one element of a chain (len bytes at p): the element
+ * itself, or for Forwarded its for= parameter (quoted or not). An element
+ * without for=, or with an obfuscated identifier, has no address.
  */
-static size_t split_hops(const char *header, bool forwarded, rk_ip_t *hops, bool *ok) {
-    size_t n = 0;
-    const char *p = header;
-    while (*p && n < MAX_HOPS) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *addr = p;
-        size_t alen = len;
-        if (forwarded) {
-            alen = 0;
-            for (size_t i = 0; i + 4 <= len; i++) {
-                if ((i == 0 || p[i - 1] == ';' || p[i - 1] == ' ') &&
-                    !strncasecmp(p + i, "for=", 4)) {
-                    addr = p + i + 4;
-                    const char *stop = addr;
-                    while (stop < p + len && *stop != ';')
-                        stop++;
-                    alen = (size_t)(stop - addr);
-                    if (alen >= 2 && addr[0] == '"' && addr[alen - 1] == '"') {
-                        addr++;
-                        alen -= 2;
-                    }
-                    break;
+static bool hop_address(const char *p, size_t len, bool forwarded, rk_ip_t *out) {
+    const char *addr = p;
+    size_t alen = len;
+    if (forwarded) {
+        alen = 0;
+        for (size_t i = 0; i + 4 <= len; i++) {
+            if ((i == 0 || p[i - 1] == ';' || p[i - 1] == ' ') && !strncasecmp(p + i, "for=", 4)) {
+                addr = p + i + 4;
+                const char *stop = addr;
+                while (stop < p + len && *stop != ';')
+                    stop++;
+                alen = (size_t)(stop - addr);
+                if (alen >= 2 && addr[0] == '"' && addr[alen - 1] == '"') {
+                    addr++;
+                    alen -= 2;
                 }
+                break;
             }
         }
-        ok[n] = alen > 0 && rk_ip_parse(addr, alen, &hops[n]) == RK_OK;
-        n++;
-        if (!comma)
-            break;
-        p = comma + 1;
     }
-    return n;
+    return alen > 0 && rk_ip_parse(addr, alen, out) == RK_OK;
 }
 
 rk_ip_t rk_client_ip(const rk_ip_t *peer, const char *xff, const char *forwarded,
                      const char *x_real_ip, const rk_cidr_list_t *trusted) {
     if (!rk_cidr_list_contains(trusted, peer))
         return *peer;
-    const char *chain = forwarded && *forwarded ? forwarded : xff;
+    bool is_forwarded = !xff || !*xff;
+    const char *chain = is_forwarded ? forwarded : xff;
     if (!chain || !*chain) {
         rk_ip_t real;
         if (x_real_ip && rk_ip_parse(x_real_ip, strlen(x_real_ip), &real) == RK_OK)
             return real;
         return *peer;
     }
-    rk_ip_t hops[MAX_HOPS];
-    bool ok[MAX_HOPS];
-    size_t n = split_hops(chain, chain == forwarded, hops, ok);
+    /* From the right, element by element, however long the chain: what a
+     * client wrote is on the left, what the proxies added on the right. */
+    const char *end = chain + strlen(chain);
+    if (end[-1] == ',')
+        end--; /* "a, b," ends with b */
     rk_ip_t client = *peer;
-    for (size_t i = n; i-- > 0;) {
-        if (!ok[i])
+    for (;;) {
+        const char *start = end;
+        while (start > chain && start[-1] != ',')
+            start--;
+        rk_ip_t hop;
+        if (!hop_address(start, (size_t)(end - start), is_forwarded, &hop))
             return client; /* cannot see past a hop that is not an address */
-        client = hops[i];
-        if (!rk_cidr_list_contains(trusted, &hops[i]))
+        client = hop;
+        if (!rk_cidr_list_contains(trusted, &hop) || start == chain)
             return client;
+        end = start - 1;
     }
-    return client;
 }
 
 void rk_ip_key(const rk_ip_t *ip, unsigned v6_prefix, char *out, size_t cap) {

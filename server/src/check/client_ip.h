@@ -35,10 +35,14 @@ bool rk_cidr_list_contains(const rk_cidr_list_t *list, const rk_ip_t *ip);
 
 /*
  * The client's address: the peer itself unless the peer is a trusted
- * proxy; then X-Forwarded-For (or RFC 7239 Forwarded, which wins) walked
- * from the right, skipping trusted proxies, and X-Real-IP only when there is
- * neither. Any header may be NULL. An unparseable hop ends the walk at the
- * last address that could be believed.
+ * proxy; then X-Forwarded-For walked from the right, skipping trusted
+ * proxies; RFC 7239 Forwarded only when there is no X-Forwarded-For, and
+ * X-Real-IP only when there is neither. X-Forwarded-For wins because every
+ * common proxy writes it, and a proxy that writes one passes the client's
+ * other headers on: a client's own Forwarded must not outrank it. Any
+ * header may be NULL; a header sent on several lines is passed joined with
+ * commas, in order. An unparseable hop ends the walk at the last address
+ * that could be believed.
  */
 rk_ip_t rk_client_ip(const rk_ip_t *peer, const char *xff, const char *forwarded,
                      const char *x_real_ip, const rk_cidr_list_t *trusted);

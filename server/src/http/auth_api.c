@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../check/context.h"
 #include "../runtime.h"
@@ -25,8 +26,65 @@
 #include "delay.h"
 #include "http.h"
 
+/* Room for a joined X-Forwarded-For or Forwarded; the walk reads from the
+ * right, so a longer list loses its left end (what its client wrote). */
+#define HOPS_TEXT_MAX 8192
+
+/* A header sent on several lines, joined with ", " in order (RFC 9110 §5.3). */
+typedef struct {
+    const char *name;
+    char *buf;
+    size_t len;
+    unsigned lines;
+} joined_t;
+
+static enum MHD_Result join_line(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value) {
+    (void)kind;
+    joined_t *j = cls;
+    if (!key || !value || strcasecmp(key, j->name) != 0)
+        return MHD_YES;
+    const char *parts[2] = {", ", value};
+    for (int i = j->lines ? 0 : 1; i < 2; i++) {
+        size_t add = strlen(parts[i]), room = HOPS_TEXT_MAX - 1;
+        if (add >= room) { /* keep the right end of a line longer than the room */
+            parts[i] += add - room;
+            add = room;
+            j->len = 0;
+        } else if (j->len + add > room) {
+            size_t drop = j->len + add - room;
+            memmove(j->buf, j->buf + drop, j->len - drop);
+            j->len -= drop;
+        }
+        memcpy(j->buf + j->len, parts[i], add);
+        j->len += add;
+    }
+    j->buf[j->len] = '\0';
+    j->lines++;
+    return MHD_YES;
+}
+
+/* The request's headers as the context reads them: a proxy may add its own
+ * X-Forwarded-For or Forwarded line below the client's, so those two are
+ * read whole, every line of them. */
+typedef struct {
+    struct MHD_Connection *conn;
+    char xff[HOPS_TEXT_MAX], forwarded[HOPS_TEXT_MAX];
+} auth_headers_t;
+
+static const char *joined_header(struct MHD_Connection *c, const char *name, char *buf) {
+    joined_t j = {name, buf, 0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, join_line, &j);
+    return j.lines ? buf : NULL;
+}
+
 static const char *mhd_header(void *ctx, const char *name) {
-    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+    auth_headers_t *h = ctx;
+    if (!strcasecmp(name, "x-forwarded-for"))
+        return joined_header(h->conn, name, h->xff);
+    if (!strcasecmp(name, "forwarded"))
+        return joined_header(h->conn, name, h->forwarded);
+    return MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND, name);
 }
 
 static const char *first_header(struct MHD_Connection *c, const char *a, const char *b) {
@@ -117,13 +175,15 @@ static enum MHD_Result answer_auth(rk_request_t *req, rk_check_item_t *items, si
 static enum MHD_Result check_original(rk_request_t *req, const char *target, const char *method,
                                       bool honour_deny_status) {
     struct MHD_Connection *c = req->conn;
+    auth_headers_t headers;
+    headers.conn = c;
     rk_context_t ctx = {.method = method,
                         .target = target,
                         .target_len = strnlen(target, RK_PATH_MAX * 4),
                         .host = first_header(c, "X-Forwarded-Host", MHD_HTTP_HEADER_HOST),
                         .peer = peer_address(c),
                         .header = mhd_header,
-                        .header_ctx = c,
+                        .header_ctx = &headers,
                         .cost = 1};
     static _Thread_local rk_check_item_t items[RK_CHECK_MAX_ITEMS];
     size_t n = 0;

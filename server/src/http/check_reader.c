@@ -272,7 +272,7 @@ static char *object(reader_t *r, char *p, int depth, place_t place, rk_check_bod
             }
         } else if (place == IN_HEADERS) {
             for (size_t i = 0; i < b->nheaders; i++) {
-                if (!strcmp(b->header[i].name, name)) {
+                if (!strcasecmp(b->header[i].name, name)) { /* names are case-blind */
                     r->status = RK_CHECK_READ_DUPLICATE;
                     return NULL;
                 }

@@ -13,7 +13,8 @@
  * in strings, bad escapes, lone surrogates, "\u0000", numbers outside the
  * grammar, nesting deeper than RK_CHECK_READER_DEPTH. A member ratekit
  * reads ("rule", "key", "cost", "request" and those of "request") given
- * twice in its object, or a header name given twice in "headers", is
+ * twice in its object, or a header name given twice in "headers" (in any
+ * mix of cases: header names are case-insensitive), is
  * refused (RK_CHECK_READ_DUPLICATE): no other reader of the body can
  * disagree with ratekit about which one counts. Members ratekit does not
  * know are checked for syntax and ignored.
