@@ -45,6 +45,21 @@ function flow(name, fn, viewport) {
   harnessFlow(() => browser, name, fn, viewport);
 }
 
+const PHONE = { width: 390, height: 844 };
+
+/* A client key of exactly 200 characters, the most a list value may have, with no place to break. */
+function longValue(prefix) {
+  return `${prefix}:${'verylongkeysegment'.repeat(12)}`.slice(0, 200);
+}
+
+/* Asserts the element's right edge is inside the container's and the page is not wider than the window. */
+async function assertInside(page, element, container, what) {
+  const [e, c] = [await element.boundingBox(), await container.boundingBox()];
+  assert.ok(e.x + e.width <= c.x + c.width + 0.5, `${what}: its right edge (${e.x + e.width}) is within its card (${c.x + c.width})`);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `${what}: the page fits the width (${overflow}px too wide)`);
+}
+
 describe('dashboard', () => {
   flow('signs in with the admin token and refuses a wrong one with a message', async (page) => {
     await signIn(page, stack.adminUrl, 'not-the-right-token-at-all', { shouldFail: true });
@@ -167,9 +182,21 @@ describe('dashboard', () => {
     const first = dialog.getByRole('button', { name: /^v1\b/ });
     await first.click();
     await dialog.getByRole('button', { name: 'Restore version 1' }).click();
+    // Nothing happens before confirming.
+    await dialog.getByRole('group', { name: 'Confirm the restore' }).waitFor();
+    assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}`)).body.limit, 25, 'not restored before confirming');
+    await dialog.getByRole('button', { name: 'Yes, restore' }).click();
     await page.getByText(`Restored ${id} to version 1`).waitFor();
     const stored = await adminApi(stack, 'GET', `/api/v1/rules/${id}`);
     assert.equal(stored.body.limit, 10);
+    // The restore is the current version now; the version in force (v1 and the restore) offers no restore.
+    await dialog.getByRole('button', { name: /^v3\b/ }).waitFor();
+    assert.equal(await dialog.getByRole('button', { name: /^Restore version/ }).count(), 0, 'no restore of the version in force');
+    await first.click();
+    assert.equal(await dialog.getByRole('button', { name: /^Restore version/ }).count(), 0, 'v1 is the rule in force: no restore');
+    await dialog.getByRole('button', { name: /^v2\b/ }).click();
+    await dialog.getByRole('button', { name: 'Restore version 2' }).waitFor();
+    assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}/history`)).body.history.length, 3, 'no extra version');
   });
 
   flow('deletes a rule after confirming', async (page) => {
@@ -190,9 +217,19 @@ describe('dashboard', () => {
     await fireChecks(stack, id, '198.51.100.7', 5);
     await signIn(page, stack.adminUrl);
     await page.goto(`${stack.adminUrl}/rules/${id}`);
+    // Offered an obviously made-up key, not a real client's.
+    assert.equal(await page.getByLabel('Key', { exact: true }).inputValue(), 'try-it:dashboard');
     await page.getByLabel('Key', { exact: true }).fill('203.0.113.50');
     await page.getByRole('button', { name: 'Check' }).click();
     const decision = page.getByTestId('decision');
+    await decision.waitFor();
+    // A cost below 1 is flagged here, and the earlier answer goes.
+    await page.getByLabel('Cost').fill('0');
+    await page.getByRole('button', { name: 'Check' }).click();
+    await page.getByText('A whole number, 1 or more.').waitFor();
+    assert.equal(await decision.count(), 0, 'the previous result is cleared');
+    await page.getByLabel('Cost').fill('1');
+    await page.getByRole('button', { name: 'Check' }).click();
     await decision.waitFor();
     await decision.getByText('Allowed', { exact: true }).waitFor();
     await decision.getByText('RateLimit-Policy').waitFor();
@@ -269,6 +306,133 @@ describe('dashboard', () => {
     assert.equal(left.length, 0);
   });
 
+  flow('the rule form reports every field in error at once, in the unit typed', async (page) => {
+    await signIn(page, stack.adminUrl);
+    await page.goto(`${stack.adminUrl}/rules/new`);
+    await page.getByLabel('Limit', { exact: true }).fill('');
+    await page.getByLabel('Window', { exact: true }).fill('');
+    await page.getByRole('button', { name: 'Create rule' }).click();
+    await page.getByText('3 fields need attention: Rule ID, Limit and Window').waitFor();
+    for (const label of ['Rule ID', 'Limit', 'Window']) {
+      assert.equal(await page.getByLabel(label, { exact: true }).getAttribute('aria-invalid'), 'true', `${label} is marked`);
+    }
+    await page.waitForFunction(() => document.activeElement && document.activeElement.placeholder === 'api-per-ip');
+
+    const id = uniqueId('too-long-window');
+    await page.getByLabel('Rule ID').fill(id);
+    await page.getByLabel('Limit', { exact: true }).fill('5');
+    await page.getByLabel('Window', { exact: true }).fill('30d');
+    await page.getByRole('button', { name: 'Create rule' }).click();
+    await page.getByText('must be at most 7 days').waitFor();
+    assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}`)).status, 404, 'nothing was stored');
+  });
+
+  flow('the live figures of the last second do not drop to 0 under steady traffic', async (page) => {
+    const id = uniqueId('steady');
+    await createRule(stack, baseRule(id, { limit: 100000, window_ms: 3600000, algorithm: 'token_bucket' }));
+    await signIn(page, stack.adminUrl);
+    await page.locator('.live-live').waitFor({ timeout: 5000 });
+    let running = true;
+    const traffic = (async () => {
+      while (running) {
+        await fetch(`${stack.dataUrl}/v1/check`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ rule: id, key: '203.0.113.77' }) });
+        await new Promise((r) => setTimeout(r, 40));
+      }
+    })();
+    try {
+      // Once the traffic shows, the figure of the last second stays above 0 at every look.
+      await page.waitForFunction(() => /^[1-9][\d,]* in the last second/.test(document.querySelector('[data-testid="stat-checks"] .stat-detail').textContent), null, { timeout: 5000 });
+      const seen = [];
+      for (let i = 0; i < 24; i++) {
+        seen.push(await page.getByTestId('stat-checks').locator('.stat-detail').textContent());
+        await page.waitForTimeout(250);
+      }
+      assert.deepEqual(seen.filter((t) => !/^[1-9][\d,]* in the last second/.test(t)), [], 'never 0 in the last second');
+    } finally {
+      running = false;
+      await traffic;
+    }
+  });
+
+  flow('bans: a client banned from the Bans tab is listed with its reason, and lifted after confirming', async (page) => {
+    const value = `203.0.113.${100 + Math.floor(Math.random() * 100)}`;
+    await signIn(page, stack.adminUrl);
+    await page.goto(`${stack.adminUrl}/lists`);
+    await page.getByRole('tab', { name: /Bans/ }).click();
+    await page.getByLabel('Value').fill(value);
+    await page.getByLabel('Ban for').selectOption('10m');
+    await page.getByLabel('Reason').fill('Credential stuffing');
+    await page.getByRole('button', { name: 'Ban', exact: true }).click();
+    const row = page.locator(`tr[data-ban="${value}"]`);
+    await row.getByText('Credential stuffing').waitFor();
+    await row.getByText(/in (9|10) minutes/).waitFor();
+    const stored = (await adminApi(stack, 'GET', '/api/v1/bans')).body.bans.find((b) => b.value === value);
+    assert.equal(stored.note, 'Credential stuffing');
+    assert.ok(stored.expires_at, 'the ban has an end');
+    assert.equal((await adminApi(stack, 'GET', '/api/v1/lists')).body.entries.filter((e) => e.value === value).length, 0, 'not a list entry');
+
+    await page.getByRole('button', { name: `Lift the ban on ${value}` }).click();
+    await page.getByRole('dialog', { name: 'Lift this ban?' }).getByRole('button', { name: 'Lift ban' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal((await adminApi(stack, 'GET', '/api/v1/bans')).body.bans.filter((b) => b.value === value).length, 0);
+  });
+
+  for (const [size, viewport] of [
+    ['desktop', undefined],
+    ['phone', PHONE],
+  ]) {
+    flow(`long list values and toasts stay inside their card and the screen (${size})`, async (page) => {
+      const value = longValue(`deny-${size}`);
+      const r = await adminApi(stack, 'POST', '/api/v1/lists', { list: 'denylist', value, note: 'long note '.repeat(20).trim() });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      await signIn(page, stack.adminUrl);
+      await page.goto(`${stack.adminUrl}/lists`);
+      await page.getByRole('tab', { name: /Denylist/ }).click();
+      const row = page.locator(`tr[data-entry="${value}"]`);
+      await row.waitFor();
+      await assertInside(page, row.getByRole('button', { name: `Remove ${value}` }), page.locator('.card').first(), 'the remove button');
+      await assertInside(page, row.locator('code'), page.locator('.card').first(), 'the value');
+
+      // Added in the UI, the long value's toast wraps and keeps its close button on screen.
+      const added = longValue(`toast-${size}`);
+      await page.getByLabel('Value').fill(added);
+      await page.getByRole('button', { name: 'Add to denylist' }).click();
+      const toast = page.locator('.toast', { hasText: 'Added' });
+      await toast.waitFor();
+      const close = await toast.getByRole('button', { name: 'Dismiss' }).boundingBox();
+      const width = page.viewportSize().width;
+      assert.ok(close.x >= 0 && close.x + close.width <= width, `the toast's close button is on screen (${close.x + close.width} of ${width})`);
+      await assertInside(page, toast.getByRole('button', { name: 'Dismiss' }), toast, 'the toast close button');
+    }, viewport);
+
+    flow(`a long key on the Counters page keeps Refresh and Reset inside the card (${size})`, async (page) => {
+      const id = uniqueId('counted');
+      await createRule(stack, baseRule(id, { limit: 3 }));
+      await signIn(page, stack.adminUrl);
+      await page.goto(`${stack.adminUrl}/counters`);
+      await page.getByLabel('Rule').selectOption(id);
+      await page.getByLabel('Key').fill(longValue('user'));
+      await page.getByRole('button', { name: 'Look up' }).click();
+      await page.getByTestId('counter-remaining').waitFor();
+      const card = page.locator('.card', { has: page.getByTestId('counter-remaining') });
+      await assertInside(page, card.getByRole('button', { name: 'Refresh' }), card, 'Refresh');
+      await assertInside(page, card.getByRole('button', { name: 'Reset counter' }), card, 'Reset counter');
+    }, viewport);
+  }
+
+  flow('a used-up counter says when the client may send again, not "Not limited"', async (page) => {
+    const id = uniqueId('used-up');
+    await createRule(stack, baseRule(id, { limit: 2 }));
+    await fireChecks(stack, id, '192.0.2.77', 2);
+    await signIn(page, stack.adminUrl);
+    await page.goto(`${stack.adminUrl}/counters`);
+    await page.getByLabel('Rule').selectOption(id);
+    await page.getByLabel('Key').fill('192.0.2.77');
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await page.getByTestId('counter-remaining').getByText('0', { exact: true }).waitFor();
+    assert.notEqual((await page.getByTestId('counter-retry').textContent()).trim(), 'Not limited');
+  });
+
   flow('is usable on a phone: the menu opens and every page renders', async (page) => {
     await signIn(page, stack.adminUrl);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
@@ -285,5 +449,11 @@ describe('dashboard', () => {
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `${label} fits the width (${overflow}px too wide)`);
     }
-  }, { width: 390, height: 844 });
+    // A page that fits the screen does not scroll under the top bar.
+    await page.getByRole('button', { name: 'Open menu' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Counters' }).click();
+    await page.getByRole('heading', { name: 'Look up a client' }).waitFor();
+    const extra = await page.evaluate(() => document.documentElement.scrollHeight - window.innerHeight);
+    assert.ok(extra <= 0, `Counters fits the height (${extra}px too tall)`);
+  }, PHONE);
 });

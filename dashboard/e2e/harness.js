@@ -101,11 +101,15 @@ export async function startStack() {
   const dataUrl = `http://127.0.0.1:${dataPort}`;
   await waitFor('ratekitd', async () => (await fetch(`${adminUrl}/`)).ok, 10000, server, serverLog);
 
+  let stopped = false;
   return {
     adminUrl,
     dataUrl,
     serverLog,
+    // Stops everything; again is a no-op (a test may stop the server under a page).
     async stop() {
+      if (stopped) return;
+      stopped = true;
       for (const child of children.reverse()) {
         if (child.exitCode !== null) continue;
         child.kill('SIGTERM');

@@ -94,24 +94,29 @@ describe('API tokens', () => {
     await page.locator(`tr[data-rule="${id}"]`).waitFor();
     await page.getByTestId('signed-in-role').getByText('Signed in as viewer').waitFor();
 
-    // ... but saving one is refused with the role message, not an error dump.
+    // ... but every control that changes one is disabled, with the role message, not refused after a click.
+    assert.match(await page.getByTestId('role-notice').textContent(), /Your token's role cannot change rules\./);
+    assert.ok(await page.getByRole('button', { name: 'New rule' }).isDisabled(), 'New rule is disabled');
+    assert.ok(await page.getByRole('button', { name: 'Import' }).isDisabled(), 'Import is disabled');
+    assert.ok(await page.getByRole('button', { name: `Edit ${id}` }).isDisabled(), 'Edit is disabled');
+    assert.ok(await page.getByRole('button', { name: `Delete ${id}` }).isDisabled(), 'Delete is disabled');
+    assert.ok(await page.getByRole('group', { name: `Mode of ${id}` }).getByRole('button', { name: 'Shadow' }).isDisabled(), 'the mode switch is disabled');
     await page.goto(`${stack.adminUrl}/rules/${id}/edit`);
-    const limit = page.getByLabel('Limit', { exact: true });
     await page.waitForFunction(() => document.querySelector('.rule-form'));
-    await limit.fill('70');
-    await page.getByRole('button', { name: 'Save changes' }).click();
-    const notice = page.getByTestId('role-notice');
-    await notice.waitFor();
-    assert.match(await notice.textContent(), /Your token's role cannot change rules\./);
+    assert.match(await page.getByTestId('role-notice').textContent(), /Your token's role cannot change rules\./);
+    assert.ok(await page.getByRole('button', { name: 'Save changes' }).isDisabled(), 'Save is disabled');
     assert.equal(await page.getByText('forbidden', { exact: true }).count(), 0, 'no error code is shown');
     assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}`)).body.limit, 7, 'the rule did not change');
 
-    // An override, too; and the tokens page says it is for admins.
+    // Overrides and Try it (a real check, counted against a key) too; and the tokens page says it is for admins.
     await page.goto(`${stack.adminUrl}/rules/${id}`);
-    await page.getByLabel('Client key').fill('203.0.113.80');
-    await page.getByLabel('Limit', { exact: true }).fill('30');
-    await page.getByRole('button', { name: 'Save override' }).click();
-    assert.match(await page.getByTestId('role-notice').textContent(), /Your token's role cannot change overrides\./);
+    await page.getByRole('heading', { name: 'Per-key overrides' }).waitFor();
+    assert.match(await page.locator('.overrides-card').getByTestId('role-notice').textContent(), /Your token's role cannot change overrides\./);
+    assert.equal(await page.getByRole('button', { name: 'Save override' }).count(), 0);
+    assert.ok(await page.getByRole('button', { name: 'Check' }).isDisabled(), 'Try it is disabled');
+    await page.goto(`${stack.adminUrl}/lists`);
+    await page.getByRole('tab', { name: /Bans/ }).click();
+    assert.match(await page.getByTestId('role-notice').textContent(), /Your token's role cannot ban clients or lift bans\./);
     await openTokensPage(page);
     assert.match(await page.getByTestId('role-notice').textContent(), /Your token's role cannot see or manage API tokens\./);
     assert.equal(await page.getByRole('button', { name: 'New token' }).count(), 0);

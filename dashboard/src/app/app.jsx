@@ -2,6 +2,7 @@ import { AuthProvider, useAuth } from '../lib/auth.jsx';
 import { RouterProvider } from '../lib/router.jsx';
 import { ToastProvider } from '../components/toast.jsx';
 import { ThemeProvider } from '../lib/theme.jsx';
+import { ServerStateProvider } from '../lib/server-state.jsx';
 import { AppLayout } from './layout.jsx';
 import { AppRoutes } from './routes.jsx';
 import { SignInPage } from '../features/auth/components/sign-in-page.jsx';
@@ -10,9 +11,11 @@ function Gate() {
   const { token } = useAuth();
   if (!token) return <SignInPage />;
   return (
-    <AppLayout>
-      <AppRoutes />
-    </AppLayout>
+    <ServerStateProvider>
+      <AppLayout>
+        <AppRoutes />
+      </AppLayout>
+    </ServerStateProvider>
   );
 }
 

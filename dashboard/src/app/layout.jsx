@@ -2,8 +2,7 @@
 import { useEffect, useState } from 'react';
 import { Link, useRouter } from '../lib/router.jsx';
 import { useAuth } from '../lib/auth.jsx';
-import { api } from '../lib/api-client.js';
-import { useQuery } from '../hooks/use-query.js';
+import { useServerState } from '../lib/server-state.jsx';
 import { Icon } from '../components/icon.jsx';
 import { useTheme } from '../lib/theme.jsx';
 
@@ -19,19 +18,23 @@ const NAV = [
 const STORE_NAMES = { memory: 'In-memory store', redis: 'Redis', 'redis-cluster': 'Redis Cluster' };
 
 function ServerStatus() {
-  const { data, error } = useQuery(() => api.get('/api/v1/info'), [], { pollMs: 15000 });
-  if (error && !data) {
+  const { info: data, state } = useServerState();
+  // What the server said last is not news of it now: while it is away, say only that.
+  if (state === 'unreachable') {
     return (
-      <div className="server-status">
-        <span className="health-dot health-bad" aria-hidden="true" />
-        <span>Server unreachable</span>
+      <div className="server-status" data-testid="server-status">
+        <div className="server-status-row">
+          <span className="health-dot health-bad" aria-hidden="true" />
+          <span>Server unreachable</span>
+        </div>
+        <div className="server-status-meta">Retrying every few seconds</div>
       </div>
     );
   }
   if (!data) return <div className="server-status muted">Connecting…</div>;
   const healthy = data.store_healthy !== false;
   return (
-    <div className="server-status">
+    <div className="server-status" data-testid="server-status">
       <div className="server-status-row">
         <span className={`health-dot ${healthy ? 'health-ok' : 'health-bad'}`} aria-hidden="true" />
         <span>

@@ -2,6 +2,9 @@ import { Icon } from './icon.jsx';
 import { RoleNotice } from './role-notice.jsx';
 import { isRoleRefusal } from '../utils/roles.js';
 
+/* tone: error | warning | info | success, each with its own icon. */
+const TONE_ICONS = { error: 'alert', warning: 'violations', info: 'info', success: 'check' };
+
 /*
  * An error or notice box. error: an ApiError or Error; its message is shown.
  * A refusal for the token's role (403) becomes a calm RoleNotice instead,
@@ -12,7 +15,7 @@ export function Alert({ tone = 'error', title, error, children, onRetry, action,
   const message = error ? error.message : null;
   return (
     <div className={`alert alert-${tone}`} role={tone === 'error' ? 'alert' : 'status'}>
-      <Icon name={tone === 'error' ? 'alert' : 'check'} size={18} />
+      <Icon name={TONE_ICONS[tone] || 'info'} size={18} />
       <div className="alert-body">
         {title && <strong className="alert-title">{title}</strong>}
         {message && <span>{message}</span>}

@@ -17,6 +17,7 @@ const PATHS = {
   logout: 'M15 4h4v16h-4M10 8l-4 4 4 4M6 12h10',
   check: 'M5 12l5 5 9-10',
   alert: 'M12 8v5M12 16h.01M12 21a9 9 0 100-18 9 9 0 000 18z',
+  info: 'M12 11v5M12 8h.01M12 21a9 9 0 100-18 9 9 0 000 18z',
   up: 'M12 19V5M6 11l6-6 6 6',
   down: 'M12 5v14M6 13l6 6 6-6',
   play: 'M7 5v14l11-7z',

@@ -1,6 +1,7 @@
 /*
  * Allowed, denied and shadow-denied requests per second, live. Animation is
- * off: the chart is redrawn every second and must not wobble.
+ * off: the chart is redrawn every second and must not wobble. notLiveSince
+ * (a clock time) marks the figures as stopped: no update since then.
  */
 import { useMemo } from 'react';
 import { Line } from 'react-chartjs-2';
@@ -12,7 +13,7 @@ function cssVar(name, fallback) {
   return v || fallback;
 }
 
-export function TrafficChart({ points, height = 280, label = 'Requests per second', theme }) {
+export function TrafficChart({ points, height = 280, label = 'Requests per second', theme, notLiveSince = null }) {
   const colors = useMemo(
     () => ({
       allowed: cssVar('--chart-allowed', '#3552d6'),
@@ -83,7 +84,8 @@ export function TrafficChart({ points, height = 280, label = 'Requests per secon
         x: {
           grid: { display: false },
           border: { color: colors.grid },
-          ticks: { color: colors.text, maxTicksLimit: 6, maxRotation: 0, autoSkip: true, font: { size: 11 } },
+          // No maxTicksLimit: Chart.js then skips labels by their width, so they never overlap on a phone.
+          ticks: { color: colors.text, maxRotation: 0, autoSkip: true, autoSkipPadding: 40, font: { size: 11 } },
         },
         y: {
           beginAtZero: true,
@@ -104,8 +106,9 @@ export function TrafficChart({ points, height = 280, label = 'Requests per secon
 
   return (
     <div
-      className="chart-box"
+      className={`chart-box ${notLiveSince ? 'chart-stale' : ''}`}
       data-height={height}
+      data-live={notLiveSince ? 'false' : 'true'}
       data-allowed-sum={sums.allowed}
       data-denied-sum={sums.denied}
       data-testid="traffic-chart"
@@ -116,6 +119,11 @@ export function TrafficChart({ points, height = 280, label = 'Requests per secon
         role="img"
         aria-label={`${label}: ${formatNumber(sums.allowed)} allowed and ${formatNumber(sums.denied)} denied in the window shown`}
       />
+      {notLiveSince && (
+        <div className="chart-stale-note" role="status">
+          Not live · no update since {notLiveSince}
+        </div>
+      )}
     </div>
   );
 }

@@ -6,6 +6,12 @@
  * follow the cluster-wide totals. Answers {series(key), status, latestT}
  * where series("total") or series(ruleId) is a dense array of windowS points
  * {t, allowed, denied, shadow_denied}, oldest first.
+ *
+ * The window ends at latestT, the last second known complete: the last stats
+ * event received (the server sends one a second, traffic or not), or the end
+ * of the last series read. It never runs ahead on the clock: a second whose
+ * event has not arrived yet would read as no traffic, and so would every
+ * second while the server is away.
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api } from '../lib/api-client.js';
@@ -48,10 +54,9 @@ export function useLiveTraffic({ ruleIds = [], totals = true, windowS = 300, onR
         wanted.map((rule) =>
           api.get('/api/v1/stats/timeseries', { query: { rule, from, to, step: 1 } }).then((body) => {
             if (isCancelled() || !body || !Array.isArray(body.points)) return;
-            for (const p of body.points) {
-              put(rule ?? TOTAL, p.t, countsOf(p), overwrite);
-              if (p.t > latest.current && p.t <= to) latest.current = p.t;
-            }
+            for (const p of body.points) put(rule ?? TOTAL, p.t, countsOf(p), overwrite);
+            // The series answers every second up to `to`, the empty ones too.
+            latest.current = Math.max(latest.current, to);
           }),
         ),
       ).then(() => {
@@ -61,10 +66,10 @@ export function useLiveTraffic({ ruleIds = [], totals = true, windowS = 300, onR
     [ruleKey, totals, put], // eslint-disable-line react-hooks/exhaustive-deps
   );
 
-  // Seed from the stored time series.
+  // Seed from the stored time series, up to the last complete second.
   useEffect(() => {
     let cancelled = false;
-    const to = Math.floor(Date.now() / 1000);
+    const to = Math.floor(Date.now() / 1000) - 1;
     load(to - windowS, to, false, () => cancelled);
     return () => {
       cancelled = true;
@@ -96,7 +101,7 @@ export function useLiveTraffic({ ruleIds = [], totals = true, windowS = 300, onR
     if (status === 'live') return undefined;
     let cancelled = false;
     const timer = setInterval(() => {
-      const to = Math.floor(Date.now() / 1000);
+      const to = Math.floor(Date.now() / 1000) - 1;
       load(to - 30, to, true, () => cancelled);
     }, 5000);
     return () => {
@@ -105,13 +110,8 @@ export function useLiveTraffic({ ruleIds = [], totals = true, windowS = 300, onR
     };
   }, [status, load]);
 
-  // Keep the time axis moving even when the stream is quiet.
-  useEffect(() => {
-    const timer = setInterval(() => setRevision((r) => r + 1), 1000);
-    return () => clearInterval(timer);
-  }, []);
-
-  const end = Math.max(latest.current, Math.floor(Date.now() / 1000) - 1);
+  // Before anything arrived, an empty window that ends now.
+  const end = latest.current || Math.floor(Date.now() / 1000) - 1;
   const series = useCallback(
     (key = TOTAL) => {
       const m = store.current.get(key);

@@ -13,6 +13,18 @@ export function roleInfo(id) {
   return ROLES.find((r) => r.id === id) || { id, label: id, tone: 'gray', text: '' };
 }
 
+/*
+ * Whether a role may change things (rules, overrides, lists, bans, counters).
+ * An unknown role (not answered yet, or an older server) may: the server
+ * still refuses what the token may not do.
+ */
+export function canEdit(role) {
+  return role !== 'viewer';
+}
+
+/* The tooltip of a control a viewer token may not use. */
+export const VIEWER_TITLE = 'Viewer tokens cannot change anything';
+
 /* Whether an error is the server refusing the request for the token's role. */
 export function isRoleRefusal(err) {
   return !!err && err.status === 403;

@@ -42,7 +42,7 @@ export function SignInPage() {
         </div>
         <h1>Sign in to your dashboard</h1>
         <p className="muted">Use an API token with access to the admin API. The token stays in this browser tab only.</p>
-        {notice && <Alert tone="info">{notice}</Alert>}
+        {notice && <Alert tone="warning">{notice}</Alert>}
         {error && error.banner && <Alert error={error.banner} title="Could not sign in" />}
         <form onSubmit={submit} noValidate>
           <Field label="API token" error={error && error.field} hint="Set with RATEKIT_ADMIN_TOKEN, or created under API tokens.">

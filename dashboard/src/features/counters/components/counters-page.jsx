@@ -12,11 +12,20 @@ import { useToast } from '../../../components/toast.jsx';
 import { formatNumber, formatWait } from '../../../utils/format.js';
 import { algorithmName } from '../../../utils/algorithm-names.js';
 import { getCounter, resetCounter } from '../api/counters.js';
-import { failureToast } from '../../../utils/roles.js';
+import { useCanEdit } from '../../../hooks/use-can-edit.js';
+import { VIEWER_TITLE, failureToast } from '../../../utils/roles.js';
+
+/* When the client may send again: none left and no retry wait reported means at the reset. */
+function retryText(state) {
+  if (state.retry_after_ms) return formatWait(state.retry_after_ms);
+  if (state.remaining === 0) return `At the reset, in ${formatWait(state.reset_ms)}`;
+  return 'Not limited';
+}
 
 export function CountersPage() {
   useDocumentTitle('Counters');
   const toast = useToast();
+  const canEdit = useCanEdit();
   const { ids } = useRuleIds();
   const [rule, setRule] = useState('');
   const [key, setKey] = useState('');
@@ -96,7 +105,7 @@ export function CountersPage() {
         <Card
           title={
             <>
-              <code>{state.key}</code> <span className="muted">on</span> {state.rule}
+              <code className="code-soft break">{state.key}</code> <span className="muted">on</span> {state.rule}
             </>
           }
           actions={
@@ -104,7 +113,7 @@ export function CountersPage() {
               <Button size="sm" icon="refresh" onClick={() => lookup()}>
                 Refresh
               </Button>
-              <Button size="sm" variant="danger" onClick={() => setConfirm(true)}>
+              <Button size="sm" variant="danger" onClick={() => setConfirm(true)} disabled={!canEdit} title={canEdit ? undefined : VIEWER_TITLE}>
                 Reset counter
               </Button>
             </>
@@ -130,7 +139,7 @@ export function CountersPage() {
             </div>
             <div>
               <dt>Retry after</dt>
-              <dd>{state.retry_after_ms ? formatWait(state.retry_after_ms) : 'Not limited'}</dd>
+              <dd data-testid="counter-retry">{retryText(state)}</dd>
             </div>
           </dl>
         </Card>
@@ -138,7 +147,7 @@ export function CountersPage() {
       <ConfirmDialog open={confirm} title="Reset this counter?" confirmLabel="Reset" busy={resetting} onConfirm={reset} onClose={() => setConfirm(false)}>
         {state && (
           <p>
-            <code>{state.key}</code> gets its full allowance of <strong>{state.rule}</strong> back at once, on every instance.
+            <code className="code-soft break">{state.key}</code> gets its full allowance of <strong>{state.rule}</strong> back at once, on every instance.
           </p>
         )}
       </ConfirmDialog>

@@ -9,12 +9,14 @@ import { Alert } from '../../../components/alert.jsx';
 import { LiveIndicator } from '../../../components/live-indicator.jsx';
 import { TrafficChart } from '../../../components/traffic-chart.jsx';
 import { Spinner } from '../../../components/spinner.jsx';
-import { formatNumber, formatUptime } from '../../../utils/format.js';
+import { formatClock, formatNumber, formatUptime } from '../../../utils/format.js';
 import { useTheme } from '../../../lib/theme.jsx';
-import { getInfo, listRules } from '../api/overview.js';
+import { useServerState } from '../../../lib/server-state.jsx';
+import { listRules } from '../api/overview.js';
 import { RuleCards } from './rule-cards.jsx';
 
 const STORE_NAMES = { memory: 'In-memory', redis: 'Redis', 'redis-cluster': 'Redis Cluster' };
+const RULE_CARD_WINDOW_S = 120;
 
 function totalsOf(points) {
   const t = { allowed: 0, denied: 0, shadow_denied: 0 };
@@ -29,7 +31,7 @@ function totalsOf(points) {
 export function OverviewPage() {
   useDocumentTitle('Overview');
   const { theme } = useTheme();
-  const info = useQuery(getInfo, [], { pollMs: 10000 });
+  const server = useServerState();
   const rules = useQuery(listRules, []);
   const ruleList = useMemo(() => (rules.data && rules.data.rules) || [], [rules.data]);
   const ruleIds = useMemo(() => ruleList.map((r) => r.id), [ruleList]);
@@ -39,41 +41,55 @@ export function OverviewPage() {
     totals: true,
     onRuleChange: () => {
       rules.reload();
-      info.reload();
+      server.reload();
     },
   });
 
   const points = live.series('total');
   const totals = totalsOf(points);
   const checks = totals.allowed + totals.denied + totals.shadow_denied;
+  // The last complete second received: the figures "now" are of that second.
   const last = points[points.length - 1] || { allowed: 0, denied: 0, shadow_denied: 0 };
   const deniedShare = checks ? ((totals.denied / checks) * 100).toFixed(1) : '0.0';
-  const d = info.data;
+  const unreachable = server.state === 'unreachable';
+  // Figures that stopped coming are shown as such, never as a drop to no traffic.
+  const notLive = unreachable || live.status === 'offline';
+  const since = formatClock(live.latestT);
+  const d = server.info;
 
   return (
     <>
       <PageHeader title="Overview" description="Decisions across every ratekit instance, updated each second." actions={<LiveIndicator status={live.status} />} />
-      {info.error && !d && <Alert error={info.error} title="Cannot load the server's state" onRetry={info.reload} />}
+      {unreachable && (
+        <Alert title="Cannot reach the ratekit server" onRetry={server.reload}>
+          The figures below are the last received, at {since}; they are not live.
+        </Alert>
+      )}
 
       <div className="stats-grid" aria-label="Last 5 minutes">
-        <Stat label="Checks · 5 min" value={formatNumber(checks)} detail={`${formatNumber(last.allowed + last.denied + last.shadow_denied)} in the last second`} testId="stat-checks" />
-        <Stat label="Allowed" value={formatNumber(totals.allowed)} tone="blue" testId="stat-allowed" detail={`${formatNumber(last.allowed)}/s now`} />
+        <Stat
+          label="Checks · 5 min"
+          value={formatNumber(checks)}
+          detail={notLive ? `Not live · last at ${since}` : `${formatNumber(last.allowed + last.denied + last.shadow_denied)} in the last second`}
+          testId="stat-checks"
+        />
+        <Stat label="Allowed" value={formatNumber(totals.allowed)} tone="blue" testId="stat-allowed" detail={notLive ? 'Not live' : `${formatNumber(last.allowed)}/s now`} />
         <Stat label="Denied" value={formatNumber(totals.denied)} tone="red" testId="stat-denied" detail={`${deniedShare}% of checks`} />
         <Stat label="Shadow denied" value={formatNumber(totals.shadow_denied)} tone="amber" testId="stat-shadow" detail="Would deny; not enforced" />
       </div>
 
       <Card title="Requests per second" subtitle="Last 5 minutes, all rules" className="chart-card">
-        <TrafficChart points={points} theme={theme} />
+        <TrafficChart points={points} theme={theme} notLiveSince={notLive ? since : null} />
       </Card>
 
       <section className="system-strip" aria-label="Server">
         <div className="system-item">
           <span className="system-label">Store</span>
-          <span className="system-value">
+          <span className="system-value" data-testid="store-health">
             {d ? (
               <>
-                <span className={`health-dot ${d.store_healthy === false ? 'health-bad' : 'health-ok'}`} aria-hidden="true" />
-                {STORE_NAMES[d.store] || d.store} · {d.store_healthy === false ? 'unreachable' : 'healthy'}
+                <span className={`health-dot ${unreachable || d.store_healthy === false ? 'health-bad' : 'health-ok'}`} aria-hidden="true" />
+                {STORE_NAMES[d.store] || d.store} · {unreachable ? 'server unreachable' : d.store_healthy === false ? 'unreachable' : 'healthy'}
               </>
             ) : (
               '—'
@@ -96,14 +112,14 @@ export function OverviewPage() {
 
       <div className="section-heading">
         <h2>Rules</h2>
-        <span className="muted">Last 2 minutes per rule</span>
+        <span className="muted">Last {RULE_CARD_WINDOW_S / 60} minutes per rule</span>
       </div>
       {rules.loading && !rules.data ? (
         <Spinner label="Loading rules" />
       ) : rules.error && !rules.data ? (
         <Alert error={rules.error} title="Cannot load the rules" onRetry={rules.reload} />
       ) : (
-        <RuleCards rules={ruleList} series={live.series} />
+        <RuleCards rules={ruleList} series={live.series} windowS={RULE_CARD_WINDOW_S} />
       )}
     </>
   );

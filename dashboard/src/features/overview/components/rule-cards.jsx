@@ -12,8 +12,12 @@ function sum(points, key) {
   return n;
 }
 
-/* One card per rule: its mode, its last five minutes, and a sparkline. */
-export function RuleCards({ rules, series }) {
+/*
+ * One card per rule: its mode, and its last windowS seconds as figures and a
+ * sparkline. In the Rules page's order (priority, then ID), which the live
+ * counts do not change: a card stays where it is under the pointer.
+ */
+export function RuleCards({ rules, series, windowS }) {
   if (!rules.length) {
     return (
       <EmptyState
@@ -30,7 +34,7 @@ export function RuleCards({ rules, series }) {
     );
   }
   const rows = rules.map((rule) => {
-    const points = series(rule.id);
+    const points = series(rule.id).slice(-windowS);
     return {
       rule,
       points,
@@ -38,7 +42,7 @@ export function RuleCards({ rules, series }) {
       denied: sum(points, 'denied') + sum(points, 'shadow_denied'),
     };
   });
-  rows.sort((a, b) => b.denied - a.denied || b.allowed - a.allowed || a.rule.id.localeCompare(b.rule.id));
+  rows.sort((a, b) => (b.rule.priority ?? 0) - (a.rule.priority ?? 0) || a.rule.id.localeCompare(b.rule.id));
   return (
     <ul className="rule-cards">
       {rows.map(({ rule, points, allowed, denied }) => (
@@ -57,7 +61,7 @@ export function RuleCards({ rules, series }) {
               <strong>{formatCompact(denied)}</strong> {rule.mode === 'shadow' ? 'would deny' : 'denied'}
             </span>
           </div>
-          <Sparkline points={points.slice(-120)} />
+          <Sparkline points={points} />
         </li>
       ))}
     </ul>

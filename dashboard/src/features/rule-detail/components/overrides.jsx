@@ -15,7 +15,9 @@ import { Icon } from '../../../components/icon.jsx';
 import { useToast } from '../../../components/toast.jsx';
 import { ExpiryFields, expiryChoices, resolveExpiry } from '../../../components/expiry-field.jsx';
 import { formatDateTime, formatDuration, formatNumber, formatRelative, parseDuration, toLocalInput } from '../../../utils/format.js';
-import { failureToast } from '../../../utils/roles.js';
+import { RoleNotice } from '../../../components/role-notice.jsx';
+import { useCanEdit } from '../../../hooks/use-can-edit.js';
+import { VIEWER_TITLE, failureToast } from '../../../utils/roles.js';
 import { deleteOverride, putOverride } from '../api/rule-detail.js';
 
 const EXPIRIES = expiryChoices(
@@ -168,6 +170,7 @@ export function Overrides({ rule, overrides }) {
   const [toRemove, setToRemove] = useState(null);
   const [removing, setRemoving] = useState(false);
   const keyInput = useRef(null);
+  const canEdit = useCanEdit();
   const rows = (overrides.data && overrides.data.overrides) || [];
 
   const edit = (o) => {
@@ -239,10 +242,24 @@ export function Overrides({ rule, overrides }) {
                   </td>
                   <td className="col-actions">
                     <div className="row-actions">
-                      <button type="button" className="icon-btn" aria-label={`Change the override of ${o.key}`} title="Change" onClick={() => edit(o)}>
+                      <button
+                        type="button"
+                        className="icon-btn"
+                        aria-label={`Change the override of ${o.key}`}
+                        title={canEdit ? 'Change' : VIEWER_TITLE}
+                        disabled={!canEdit}
+                        onClick={() => edit(o)}
+                      >
                         <Icon name="edit" size={17} />
                       </button>
-                      <button type="button" className="icon-btn icon-btn-danger" aria-label={`Remove the override of ${o.key}`} title="Remove" onClick={() => setToRemove(o)}>
+                      <button
+                        type="button"
+                        className="icon-btn icon-btn-danger"
+                        aria-label={`Remove the override of ${o.key}`}
+                        title={canEdit ? 'Remove' : VIEWER_TITLE}
+                        disabled={!canEdit}
+                        onClick={() => setToRemove(o)}
+                      >
                         <Icon name="trash" size={17} />
                       </button>
                     </div>
@@ -253,22 +270,26 @@ export function Overrides({ rule, overrides }) {
           </table>
         </div>
       )}
-      <OverrideForm
-        rule={rule}
-        form={form}
-        setForm={setForm}
-        keyInput={keyInput}
-        existing={rows.some((o) => o.key === form.key.trim())}
-        onSaved={(o) => {
-          toast(`Override saved: ${o.key} gets ${formatNumber(o.limit)}`);
-          setForm(EMPTY);
-          overrides.reload();
-        }}
-      />
+      {canEdit ? (
+        <OverrideForm
+          rule={rule}
+          form={form}
+          setForm={setForm}
+          keyInput={keyInput}
+          existing={rows.some((o) => o.key === form.key.trim())}
+          onSaved={(o) => {
+            toast(`Override saved: ${o.key} gets ${formatNumber(o.limit)}`);
+            setForm(EMPTY);
+            overrides.reload();
+          }}
+        />
+      ) : (
+        <RoleNotice action="change overrides" />
+      )}
       <ConfirmDialog open={!!toRemove} title="Remove this override?" confirmLabel="Remove override" busy={removing} onConfirm={remove} onClose={() => setToRemove(null)}>
         {toRemove && (
           <p>
-            <code>{toRemove.key}</code> gets the rule's limit again ({limitText(rule.limit, rule.window_ms, rule.burst)}).
+            <code className="code-soft break">{toRemove.key}</code> gets the rule's limit again ({limitText(rule.limit, rule.window_ms, rule.burst)}).
           </p>
         )}
       </ConfirmDialog>

@@ -13,7 +13,11 @@ import { Icon } from '../../../components/icon.jsx';
 import { Stat } from '../../../components/stat.jsx';
 import { LiveIndicator } from '../../../components/live-indicator.jsx';
 import { TrafficChart } from '../../../components/traffic-chart.jsx';
-import { formatDateTime, formatDuration, formatNumber, capitalize } from '../../../utils/format.js';
+import { formatClock, formatDateTime, formatDuration, formatNumber, capitalize } from '../../../utils/format.js';
+import { useServerState } from '../../../lib/server-state.jsx';
+import { useCanEdit } from '../../../hooks/use-can-edit.js';
+import { Button } from '../../../components/button.jsx';
+import { VIEWER_TITLE } from '../../../utils/roles.js';
 import { algorithmName } from '../../../utils/algorithm-names.js';
 import { getRule, listOverrides } from '../api/rule-detail.js';
 import { TopKeys } from './top-keys.jsx';
@@ -34,6 +38,9 @@ export function RuleDetailPage({ ruleId }) {
   };
   const live = useLiveTraffic({ ruleIds: ids, totals: false, onRuleChange });
   const points = live.series(ruleId);
+  const server = useServerState();
+  const canEdit = useCanEdit();
+  const notLive = server.state === 'unreachable' || live.status === 'offline';
   const sums = points.reduce((a, p) => ({ allowed: a.allowed + p.allowed, denied: a.denied + p.denied, shadow: a.shadow + p.shadow_denied }), { allowed: 0, denied: 0, shadow: 0 });
   const r = rule.data;
 
@@ -71,10 +78,16 @@ export function RuleDetailPage({ ruleId }) {
               <Icon name="history" size={17} />
               History
             </Link>
-            <Link to={`/rules/${encodeURIComponent(ruleId)}/edit`} className="btn btn-primary">
-              <Icon name="edit" size={17} />
-              Edit
-            </Link>
+            {canEdit ? (
+              <Link to={`/rules/${encodeURIComponent(ruleId)}/edit`} className="btn btn-primary">
+                <Icon name="edit" size={17} />
+                Edit
+              </Link>
+            ) : (
+              <Button variant="primary" icon="edit" disabled title={VIEWER_TITLE}>
+                Edit
+              </Button>
+            )}
           </>
         }
       />
@@ -121,7 +134,7 @@ export function RuleDetailPage({ ruleId }) {
       </div>
 
       <Card title="Requests per second" subtitle="Last 5 minutes" className="chart-card">
-        <TrafficChart points={points} theme={theme} label={`Requests per second for ${ruleId}`} />
+        <TrafficChart points={points} theme={theme} label={`Requests per second for ${ruleId}`} notLiveSince={notLive ? formatClock(live.latestT) : null} />
       </Card>
 
       <div className="two-col">

@@ -1,4 +1,9 @@
-/* Runs a real check for a key and shows the decision and the headers a client would get. */
+/*
+ * Runs a real check for a key and shows the decision and the headers a
+ * client would get. A try counts against the key like a request, so the key
+ * offered is an obviously made-up one, not a client's; and a viewer's token
+ * may not try (the server wants an editor).
+ */
 import { useState } from 'react';
 import { Card } from '../../../components/card.jsx';
 import { Field } from '../../../components/field.jsx';
@@ -6,27 +11,36 @@ import { Button } from '../../../components/button.jsx';
 import { Alert } from '../../../components/alert.jsx';
 import { Badge } from '../../../components/badge.jsx';
 import { formatNumber, formatWait } from '../../../utils/format.js';
+import { RoleNotice } from '../../../components/role-notice.jsx';
+import { useCanEdit } from '../../../hooks/use-can-edit.js';
+import { VIEWER_TITLE } from '../../../utils/roles.js';
 import { runCheck } from '../api/rule-detail.js';
 
+const SYNTHETIC_KEY = 'try-it:dashboard';
+
 export function TryIt({ ruleId }) {
-  const [key, setKey] = useState('203.0.113.7');
+  const canEdit = useCanEdit();
+  const [key, setKey] = useState(SYNTHETIC_KEY);
   const [cost, setCost] = useState('1');
   const [result, setResult] = useState(null);
   const [failure, setFailure] = useState(null);
   const [busy, setBusy] = useState(false);
-  const [keyError, setKeyError] = useState(null);
+  const [errors, setErrors] = useState({});
 
   const submit = async (event) => {
     event.preventDefault();
-    if (!key.trim()) {
-      setKeyError('Enter the key to check, such as an IP address or a user ID.');
-      return;
-    }
-    setKeyError(null);
-    setBusy(true);
+    const found = {};
+    if (!key.trim()) found.key = 'Enter the key to check, such as an IP address or a user ID.';
+    const n = Number(cost);
+    if (!cost.trim() || !Number.isInteger(n) || n < 1) found.cost = 'A whole number, 1 or more.';
+    setErrors(found);
     setFailure(null);
+    // A result under an error would read as the answer to what is typed now.
+    setResult(null);
+    if (Object.keys(found).length) return;
+    setBusy(true);
     try {
-      setResult(await runCheck(ruleId, key.trim(), Number(cost) || 1));
+      setResult(await runCheck(ruleId, key.trim(), n));
     } catch (err) {
       setFailure(err);
       setResult(null);
@@ -39,14 +53,15 @@ export function TryIt({ ruleId }) {
   const shadowDenied = d && d.mode === 'shadow' && d.allowed === false;
   return (
     <Card title="Try it" subtitle="Runs a real check: it counts against the key.">
+      {!canEdit && <RoleNotice action="try checks, which count against a key" />}
       <form className="try-form" onSubmit={submit} noValidate>
-        <Field label="Key" error={keyError} className="try-key">
-          <input value={key} onChange={(e) => setKey(e.target.value)} spellCheck="false" autoComplete="off" />
+        <Field label="Key" error={errors.key} className="try-key" hint="Each try counts against this key's limit, as a request would.">
+          <input value={key} onChange={(e) => setKey(e.target.value)} spellCheck="false" autoComplete="off" disabled={!canEdit} />
         </Field>
-        <Field label="Cost" className="try-cost">
-          <input inputMode="numeric" value={cost} onChange={(e) => setCost(e.target.value)} />
+        <Field label="Cost" error={errors.cost} className="try-cost">
+          <input inputMode="numeric" value={cost} onChange={(e) => setCost(e.target.value)} disabled={!canEdit} />
         </Field>
-        <Button type="submit" variant="primary" icon="play" loading={busy}>
+        <Button type="submit" variant="primary" icon="play" loading={busy} disabled={!canEdit} title={canEdit ? undefined : VIEWER_TITLE}>
           Check
         </Button>
       </form>

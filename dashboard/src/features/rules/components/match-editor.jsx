@@ -22,7 +22,11 @@ export function MatchEditor({ form, set, errorUnder }) {
             </label>
           ))}
         </div>
-        {methodsError ? <p className="field-error">{methodsError}</p> : <p className="field-hint">None selected means every method.</p>}
+        {methodsError ? (
+          <p className="field-error">{methodsError}</p>
+        ) : (
+          form.methods.length === 0 && <p className="field-hint">None selected means every method.</p>
+        )}
       </fieldset>
       <Field label="Path" error={errorUnder('match.path')} hint="Exact (/login), prefix (/api/*) or segment wildcards (/users/*/orders). Empty covers every path.">
         <input value={form.path} onChange={(e) => set({ path: e.target.value })} placeholder="/api/*" spellCheck="false" />

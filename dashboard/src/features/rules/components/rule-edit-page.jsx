@@ -7,6 +7,8 @@ import { Spinner } from '../../../components/spinner.jsx';
 import { Alert } from '../../../components/alert.jsx';
 import { Icon } from '../../../components/icon.jsx';
 import { useToast } from '../../../components/toast.jsx';
+import { RoleNotice } from '../../../components/role-notice.jsx';
+import { useCanEdit } from '../../../hooks/use-can-edit.js';
 import { createRule, getRule, replaceRule } from '../api/rules.js';
 import { emptyForm, formFromRule } from '../utils/rule-form-model.js';
 import { RuleForm } from './rule-form.jsx';
@@ -16,6 +18,7 @@ export function RuleEditPage({ ruleId }) {
   useDocumentTitle(editing ? `Edit ${ruleId}` : 'New rule');
   const navigate = useNavigate();
   const toast = useToast();
+  const canEdit = useCanEdit();
   const existing = useQuery(() => getRule(ruleId), [ruleId], { enabled: editing });
   const initial = useMemo(() => (editing ? existing.data && formFromRule(existing.data) : emptyForm()), [editing, existing.data]);
 
@@ -40,9 +43,10 @@ export function RuleEditPage({ ruleId }) {
         title={editing ? `Edit ${ruleId}` : 'New rule'}
         description={editing ? 'Changes apply on every instance within a second.' : 'A rule says which requests it covers, whom it counts them by and how many it allows.'}
       />
+      {!canEdit && <RoleNotice action={editing ? 'change rules' : 'create rules'} />}
       {editing && existing.loading && <Spinner label="Loading the rule" />}
       {editing && existing.error && <Alert error={existing.error} title="Cannot load this rule" onRetry={existing.reload} />}
-      {initial && <RuleForm initial={initial} editing={editing} onSubmit={submit} onValidate={validate} onCancel={() => navigate(editing ? `/rules/${encodeURIComponent(ruleId)}` : '/rules')} />}
+      {initial && <RuleForm initial={initial} editing={editing} canEdit={canEdit} onSubmit={submit} onValidate={validate} onCancel={() => navigate(editing ? `/rules/${encodeURIComponent(ruleId)}` : '/rules')} />}
     </>
   );
 }

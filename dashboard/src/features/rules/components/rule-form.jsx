@@ -1,6 +1,8 @@
 /*
  * Create or edit a rule: every field of the rule, the server's field errors
  * beside the fields they name, a dry-run "Validate" and the JSON it sends.
+ * Every problem is reported at once: the form's own findings and, from a
+ * dry run, the server's.
  */
 import { useMemo, useState } from 'react';
 import { Field } from '../../../components/field.jsx';
@@ -11,7 +13,8 @@ import { AlgorithmPicker } from './algorithm-picker.jsx';
 import { KeyChainBuilder } from './key-chain-builder.jsx';
 import { MatchEditor } from './match-editor.jsx';
 import { PlansEditor } from './plans-editor.jsx';
-import { errorUnder, errorsByField, ruleFromForm, unplacedErrors } from '../utils/rule-form-model.js';
+import { errorUnder, errorsByField, fieldLabels, ruleFromForm, unplacedErrors } from '../utils/rule-form-model.js';
+import { VIEWER_TITLE } from '../../../utils/roles.js';
 
 const LIMIT_LABELS = {
   concurrency: { limitHint: 'Requests in flight at once.', windowHint: 'An unreleased lease expires after this long.' },
@@ -26,7 +29,8 @@ const ERROR_PREFIX = {
   headers: 'match.headers',
 };
 
-export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel }) {
+/* canEdit: false for a viewer's token, which may look at the form but not send it. */
+export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel, canEdit = true }) {
   const [form, setForm] = useState(initial);
   const [errors, setErrors] = useState({});
   const [failure, setFailure] = useState(null);
@@ -43,20 +47,29 @@ export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel }) {
   };
   const under = (prefix) => errorUnder(errors, prefix);
   const preview = useMemo(() => JSON.stringify(ruleFromForm(form).rule, null, 2), [form]);
-  const labels = LIMIT_LABELS[form.algorithm] || {};
+  const hints = LIMIT_LABELS[form.algorithm] || {};
+
+  // The server's field errors of the rule, from a dry run: {} when it has none or cannot say.
+  const serverErrors = async (rule) => {
+    try {
+      await onValidate(rule);
+      return {};
+    } catch (err) {
+      return errorsByField(err.errors, form);
+    }
+  };
 
   const run = async (kind) => {
     const { rule, errors: local } = ruleFromForm(form);
     setNotice(null);
     setFailure(null);
-    if (Object.keys(local).length) {
-      setErrors(local);
-      focusFirstError();
-      return;
-    }
     setBusy(kind);
     try {
-      if (kind === 'validate') {
+      if (Object.keys(local).length) {
+        // The form's own finding (an unreadable window) wins over the server's word on the same field.
+        setErrors({ ...(await serverErrors(rule)), ...local });
+        focusFirstError();
+      } else if (kind === 'validate') {
         await onValidate(rule);
         setErrors({});
         setNotice('The server accepts this rule. Nothing was saved.');
@@ -65,20 +78,20 @@ export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel }) {
       }
     } catch (err) {
       if (err.errors && err.errors.length) {
-        setErrors(errorsByField(err.errors));
-        focusFirstError();
+        setErrors(errorsByField(err.errors, form));
       } else {
         setErrors({});
         setFailure(err);
-        focusFirstError();
       }
+      focusFirstError();
     } finally {
       setBusy(null);
     }
   };
 
   const unplaced = unplacedErrors(errors);
-  const count = Object.keys(errors).length;
+  const labels = fieldLabels(errors);
+  const count = labels.length;
 
   return (
     <form
@@ -90,7 +103,7 @@ export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel }) {
       }}
     >
       {count > 0 && (
-        <Alert title={count === 1 ? 'One field needs attention' : `${count} fields need attention`}>
+        <Alert title={count === 1 ? `One field needs attention: ${labels[0]}` : `${count} fields need attention: ${listOf(labels)}`}>
           {unplaced.length > 0 && (
             <ul className="error-list">
               {unplaced.map(([field, message]) => (
@@ -137,10 +150,10 @@ export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel }) {
       <Card title="Limit">
         <AlgorithmPicker value={form.algorithm} onChange={(algorithm) => set({ algorithm })} error={under('algorithm')} />
         <div className="form-grid form-grid-3">
-          <Field label="Limit" error={under('limit')} hint={labels.limitHint || 'Requests allowed per window.'}>
+          <Field label="Limit" error={under('limit')} hint={hints.limitHint || 'Requests allowed per window.'}>
             <input inputMode="numeric" value={form.limit} onChange={(e) => set({ limit: e.target.value })} />
           </Field>
-          <Field label="Window" error={under('window_ms')} hint={labels.windowHint || 'Such as 500ms, 30s, 1m, 1h, 1d.'}>
+          <Field label="Window" error={under('window_ms')} hint={hints.windowHint || 'Such as 500ms, 30s, 1m, 1h, 1d.'}>
             <input value={form.window} onChange={(e) => set({ window: e.target.value })} placeholder="1m" spellCheck="false" />
           </Field>
           <Field label="Burst" error={under('burst')} hint="Extra room for short bursts; empty means the limit." optional>
@@ -179,10 +192,10 @@ export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel }) {
       <div className="form-footer">
         <Button onClick={onCancel}>Cancel</Button>
         <div className="form-footer-end">
-          <Button onClick={() => run('validate')} loading={busy === 'validate'} disabled={!!busy}>
+          <Button onClick={() => run('validate')} loading={busy === 'validate'} disabled={!!busy || !canEdit} title={canEdit ? undefined : VIEWER_TITLE}>
             Validate
           </Button>
-          <Button type="submit" variant="primary" loading={busy === 'save'} disabled={!!busy}>
+          <Button type="submit" variant="primary" loading={busy === 'save'} disabled={!!busy || !canEdit} title={canEdit ? undefined : VIEWER_TITLE}>
             {editing ? 'Save changes' : 'Create rule'}
           </Button>
         </div>
@@ -191,9 +204,17 @@ export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel }) {
   );
 }
 
+/* "ID, Limit and Window". */
+function listOf(names) {
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names.join('');
+}
+
+/* Focus on the first field in error, in the form's order; the banner only when no field is. */
 function focusFirstError() {
   requestAnimationFrame(() => {
-    const el = document.querySelector('.rule-form [aria-invalid="true"], .rule-form .field-invalid input, .rule-form .alert');
+    const el =
+      document.querySelector('.rule-form [aria-invalid="true"], .rule-form .field-invalid input, .rule-form .field-invalid select') ||
+      document.querySelector('.rule-form .alert');
     if (el) {
       el.scrollIntoView({ block: 'center' });
       if (el.focus) el.focus({ preventScroll: true });

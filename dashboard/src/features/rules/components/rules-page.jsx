@@ -18,7 +18,9 @@ import { algorithmName } from '../../../utils/algorithm-names.js';
 import { ModeSwitch } from './mode-switch.jsx';
 import { HistoryDialog } from './history-dialog.jsx';
 import { ImportDialog } from './import-dialog.jsx';
-import { failureToast } from '../../../utils/roles.js';
+import { RoleNotice } from '../../../components/role-notice.jsx';
+import { useCanEdit } from '../../../hooks/use-can-edit.js';
+import { VIEWER_TITLE, failureToast } from '../../../utils/roles.js';
 
 function matchSummary(match) {
   if (!match) return 'All requests';
@@ -42,6 +44,7 @@ export function RulesPage() {
   const [importing, setImporting] = useState(false);
   const [exporting, setExporting] = useState(false);
   const historyOf = params.get('history');
+  const canEdit = useCanEdit();
 
   // Another admin's change shows up here without a reload.
   useEventStream({ rule: () => rules.reload() });
@@ -112,20 +115,27 @@ export function RulesPage() {
         }
         actions={
           <>
-            <Button icon="upload" onClick={() => setImporting(true)}>
+            <Button icon="upload" onClick={() => setImporting(true)} disabled={!canEdit} title={canEdit ? undefined : VIEWER_TITLE}>
               Import
             </Button>
             <Button icon="download" onClick={doExport} loading={exporting}>
               Export
             </Button>
-            <Link to="/rules/new" className="btn btn-primary">
-              <Icon name="plus" size={17} />
-              New rule
-            </Link>
+            {canEdit ? (
+              <Link to="/rules/new" className="btn btn-primary">
+                <Icon name="plus" size={17} />
+                New rule
+              </Link>
+            ) : (
+              <Button variant="primary" icon="plus" disabled title={VIEWER_TITLE}>
+                New rule
+              </Button>
+            )}
           </>
         }
       />
 
+      {!canEdit && <RoleNotice action="change rules" />}
       {rules.error && <Alert error={rules.error} title="Cannot load the rules" onRetry={rules.reload} />}
       {rules.loading && !rules.data && <Spinner label="Loading rules" />}
 
@@ -134,10 +144,12 @@ export function RulesPage() {
           icon="rules"
           title="No rules yet"
           action={
-            <Link to="/rules/new" className="btn btn-primary">
-              <Icon name="plus" size={17} />
-              Create your first rule
-            </Link>
+            canEdit && (
+              <Link to="/rules/new" className="btn btn-primary">
+                <Icon name="plus" size={17} />
+                Create your first rule
+              </Link>
+            )
           }
         >
           Until there is a rule, every request is allowed. Start with a per-IP limit on your API, or import an exported ruleset.
@@ -202,17 +214,30 @@ export function RulesPage() {
                           <span className="key-inline">{(rule.key || []).join(' → ')}</span>
                         </td>
                         <td className="stack-full">
-                          <ModeSwitch ruleId={rule.id} mode={mode} busy={!!pendingMode[rule.id]} onChange={(m) => setMode(rule, m)} />
+                          <ModeSwitch ruleId={rule.id} mode={mode} busy={!!pendingMode[rule.id]} disabled={!canEdit} onChange={(m) => setMode(rule, m)} />
                         </td>
                         <td className="col-actions">
                           <div className="row-actions">
-                            <Link to={`/rules/${encodeURIComponent(rule.id)}/edit`} className="icon-btn" aria-label={`Edit ${rule.id}`} title="Edit">
-                              <Icon name="edit" size={17} />
-                            </Link>
+                            {canEdit ? (
+                              <Link to={`/rules/${encodeURIComponent(rule.id)}/edit`} className="icon-btn" aria-label={`Edit ${rule.id}`} title="Edit">
+                                <Icon name="edit" size={17} />
+                              </Link>
+                            ) : (
+                              <button type="button" className="icon-btn" aria-label={`Edit ${rule.id}`} title={VIEWER_TITLE} disabled>
+                                <Icon name="edit" size={17} />
+                              </button>
+                            )}
                             <button type="button" className="icon-btn" aria-label={`History of ${rule.id}`} title="History" onClick={() => openHistory(rule.id)}>
                               <Icon name="history" size={17} />
                             </button>
-                            <button type="button" className="icon-btn icon-btn-danger" aria-label={`Delete ${rule.id}`} title="Delete" onClick={() => setToDelete(rule)}>
+                            <button
+                              type="button"
+                              className="icon-btn icon-btn-danger"
+                              aria-label={`Delete ${rule.id}`}
+                              title={canEdit ? 'Delete' : VIEWER_TITLE}
+                              disabled={!canEdit}
+                              onClick={() => setToDelete(rule)}
+                            >
                               <Icon name="trash" size={17} />
                             </button>
                           </div>

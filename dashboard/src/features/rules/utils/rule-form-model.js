@@ -137,15 +137,83 @@ export function ruleFromForm(form) {
   return { rule, errors };
 }
 
-/* The server's [{field, message}] as {field: message}; "window" is shown at window_ms. */
-export function errorsByField(list) {
+const UNIT_NAMES = { ms: 'ms', s: 'second', m: 'minute', h: 'hour', d: 'day' };
+const UNIT_MS = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000 };
+
+/* What the form holds for a duration field the server names ("window_ms", "plans.gold.window_ms"). */
+function typedDuration(form, field) {
+  if (!form) return '';
+  if (field === 'window_ms') return form.window;
+  const plan = /^plans\.(.+)\.window_ms$/.exec(field);
+  const p = plan && form.plans.find((x) => x.name.trim() === plan[1]);
+  return p ? p.window : '';
+}
+
+/*
+ * The server bounds durations in milliseconds ("must be an integer between 1
+ * and 604800000 (ms)"); said again in the unit the user typed ("30d" -> "must
+ * be at most 7 days"). Any other message is kept as it is.
+ */
+function durationMessage(message, typed) {
+  const bounds = /between (\d+) and (\d+) \(ms\)/.exec(message);
+  const ms = parseDuration(typed);
+  if (!bounds || ms === null) return message;
+  const unit = (/(ms|s|m|h|d)\s*$/.exec(String(typed).trim().toLowerCase()) || [])[1] || 'ms';
+  const inUnit = (bound) => {
+    const n = Number(bound) / UNIT_MS[unit];
+    const name = UNIT_NAMES[unit];
+    // A bound that is not a whole number of that unit is given as the API writes durations.
+    if (!Number.isInteger(n)) return formatDuration(Number(bound));
+    return `${n} ${n === 1 || unit === 'ms' ? name : `${name}s`}`;
+  };
+  if (ms > Number(bounds[2])) return `must be at most ${inUnit(bounds[2])}`;
+  if (ms < Number(bounds[1])) return `must be at least ${inUnit(bounds[1])}`;
+  return message;
+}
+
+/*
+ * The server's [{field, message}] as {field: message}; "window" is shown at
+ * window_ms. form: what was sent, to word duration bounds in the typed unit.
+ */
+export function errorsByField(list, form) {
   const out = {};
   for (const e of list || []) {
     if (!e) continue;
     const field = e.field === 'window' ? 'window_ms' : e.field || '';
-    out[field] = out[field] ? `${out[field]} ${e.message}` : e.message;
+    const message = /window_ms$/.test(field) ? durationMessage(e.message, typedDuration(form, field)) : e.message;
+    out[field] = out[field] ? `${out[field]} ${message}` : message;
   }
   return out;
+}
+
+/* The form's label of each error path, in the form's order. */
+const FIELD_LABELS = [
+  [/^id$/, 'Rule ID'],
+  [/^mode$/, 'Mode'],
+  [/^description$/, 'Description'],
+  [/^priority$/, 'Priority'],
+  [/^fail_mode$/, 'When the store fails'],
+  [/^algorithm$/, 'Algorithm'],
+  [/^limit$/, 'Limit'],
+  [/^window_ms$/, 'Window'],
+  [/^burst$/, 'Burst'],
+  [/^shape$/, 'Shape traffic'],
+  [/^match\.methods/, 'Methods'],
+  [/^match\.path/, 'Path'],
+  [/^match\.hosts/, 'Hosts'],
+  [/^match\.headers/, 'Required headers'],
+  [/^key/, 'Key'],
+  [/^plans/, 'Plans'],
+];
+
+/* The distinct fields in error, named as the form labels them; a path no field shows is named as is. */
+export function fieldLabels(errors) {
+  const named = Object.keys(errors).map((field) => {
+    const i = FIELD_LABELS.findIndex(([re]) => re.test(field));
+    return [i < 0 ? FIELD_LABELS.length : i, i < 0 ? field || 'Rule' : FIELD_LABELS[i][1]];
+  });
+  named.sort((a, b) => a[0] - b[0]);
+  return [...new Set(named.map(([, label]) => label))];
 }
 
 const SHOWN = [
