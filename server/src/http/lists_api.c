@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../lists/lists.h"
+#include "../log.h"
 #include "../rules/rule.h"
 #include "http.h"
 
@@ -124,8 +125,16 @@ static enum MHD_Result insert_entry(rk_request_t *req, const new_entry_t *e, con
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
             entry = entry_json(st);
+        /* The row is written when the statement completes: a full disk says so here. */
+        if (rc == SQLITE_ROW)
+            rc = sqlite3_step(st);
     }
-    sqlite3_finalize(st);
+    if (sqlite3_finalize(st) != SQLITE_OK || rc != SQLITE_DONE) {
+        cJSON_Delete(entry);
+        entry = NULL;
+        if (rc != SQLITE_CONSTRAINT)
+            rk_error("lists: cannot store an entry: %s", sqlite3_errmsg(db));
+    }
     rk_lists_db_unlock(entry != NULL);
     if (entry)
         return rk_reply_json(req, 201, entry);
