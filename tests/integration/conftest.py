@@ -203,9 +203,12 @@ def clear_of_window_edge(rule):
 
 
 class RedisServer:
-    def __init__(self, workdir, args=()):
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(dir=workdir, prefix="redis-")
+    """A redis-server on loopback; port and dir given: one started again
+    where an earlier one ran, with what it persisted there."""
+
+    def __init__(self, workdir, args=(), port=None, dir=None):
+        self.port = port or free_port()
+        self.dir = dir or tempfile.mkdtemp(dir=workdir, prefix="redis-")
         self.url = f"redis://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
@@ -263,8 +266,8 @@ def server(make_server):
 def make_redis(workdir):
     started = []
 
-    def make(args=()):
-        r = RedisServer(workdir, args)
+    def make(args=(), port=None, dir=None):
+        r = RedisServer(workdir, args, port=port, dir=dir)
         started.append(r)
         return r
 

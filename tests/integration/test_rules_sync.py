@@ -212,3 +212,51 @@ def test_lists_alone_are_published_again_when_redis_lost_them(make_server, redis
     c = make_server(env={"RATEKIT_REDIS_URL": redis.url}, db_path=os.path.join(workdir, "c.db"))
     assert wait_until(lambda: refused(c, "203.0.113.9"), timeout=2.0) is not None
     assert not refused(c, "198.51.100.1")
+
+
+def test_a_redis_that_lost_the_ruleset_keeps_both_ways_in_sync(make_server, redis, workdir):
+    """Redis restarted without persistence (or flushed) starts the versions
+    again from 1: the instances must follow the new ones both ways, not wait
+    for them to pass the versions they saw before, nor delete on the way
+    what one of them created meanwhile."""
+    a, b = pair(make_server, redis, workdir)
+    for i in range(6):
+        a.create_rule(**dict(RULE, id=f"r{i}"))
+    assert wait_until(lambda: knows(b, "r5"), timeout=2.0) is not None
+    redis.cli("FLUSHALL")
+    a.create_rule(**dict(RULE, id="after"))
+    assert wait_until(lambda: knows(b, "after"), timeout=3.0) is not None, \
+        "B ignores the versions of the Redis that lost the ruleset"
+    b.create_rule(**dict(RULE, id="from-b"))
+    assert wait_until(lambda: knows(a, "from-b"), timeout=3.0) is not None
+    for i in range(6):  # versions pass the old ones: nothing acknowledged is lost
+        assert b.admin("PATCH", "/api/v1/rules/from-b", {"limit": 3 + i}).status == 200
+    assert wait_until(lambda: a.admin("GET", "/api/v1/rules/from-b").json().get("limit") == 8,
+                      timeout=3.0) is not None
+    assert knows(a, "after") and knows(b, "after") and knows(a, "r0")
+
+
+def test_a_change_made_while_redis_was_away_survives_a_restart(make_server, make_redis,
+                                                                workdir):
+    """Redis (with persistence) goes away; a limit is raised and a client
+    denied (both acknowledged); ratekitd restarts before Redis is back. The
+    changes are published then, not replaced by Redis's older copy."""
+    redis = make_redis(args=("--appendonly", "yes"))
+    env = {"RATEKIT_REDIS_URL": redis.url}
+    a = make_server(env=env, db_path=os.path.join(workdir, "a.db"))
+    a.create_rule(**RULE)
+    assert wait_until(lambda: redis_version(redis) > 0, timeout=2.0) is not None
+    redis.stop()
+    assert a.admin("PATCH", "/api/v1/rules/login", {"limit": 50}).status == 200
+    assert a.admin("POST", "/api/v1/lists", {"list": "denylist", "value": "192.0.2.1"}
+                   ).status == 201
+    assert a.stop() == 0
+    back = make_redis(args=("--appendonly", "yes"), port=redis.port, dir=redis.dir)
+    assert json.loads(back.cli("GET", "ratekit:ruleset"))["rules"][0]["limit"] == 2
+    a2 = make_server(env=env, db_path=a.db_path)
+    assert a2.admin("GET", "/api/v1/rules/login").json()["limit"] == 50
+    assert refused(a2, "192.0.2.1")
+    assert wait_until(lambda: json.loads(back.cli("GET", "ratekit:ruleset"))["rules"][0]["limit"]
+                      == 50, timeout=3.0) is not None, "the change was not published"
+    assert a2.admin("GET", "/api/v1/rules/login").json()["limit"] == 50
+    assert refused(a2, "192.0.2.1")

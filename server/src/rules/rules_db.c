@@ -141,6 +141,38 @@ int64_t rk_rules_db_read_version(sqlite3 *conn) {
     return query_int(conn, "SELECT value FROM meta WHERE key = 'ruleset_version'");
 }
 
+int64_t rk_rules_db_meta_get(rk_rules_db_t *db, const char *key, int64_t absent) {
+    pthread_mutex_lock(&db->lock);
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db->conn, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        v = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : step == SQLITE_DONE ? absent : -1;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&db->lock);
+    return v;
+}
+
+rk_status_t rk_rules_db_meta_set(rk_rules_db_t *db, const char *key, int64_t value) {
+    pthread_mutex_lock(&db->lock);
+    sqlite3_stmt *st;
+    int step = SQLITE_ERROR;
+    if (sqlite3_prepare_v2(db->conn,
+                           "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, value);
+        step = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&db->lock);
+    return step == SQLITE_DONE ? RK_OK : RK_ERR;
+}
+
 rk_status_t rk_rules_db_load(sqlite3 *conn,
                              rk_status_t (*row)(void *ctx, const char *body, int64_t version),
                              void *ctx, int64_t *ruleset_version) {

@@ -58,6 +58,11 @@ int rk_rules_db_schema_version(void);
 int64_t rk_rules_db_data_version(sqlite3 *conn);
 /* The ruleset version stored in meta; -1 on error. */
 int64_t rk_rules_db_read_version(sqlite3 *conn);
+/* A small named value of meta other than the ruleset version (absent when
+ * there is none; -1 on error), and its update; rules/sync.c keeps there what
+ * it has published, so that a restart knows what it has not. */
+int64_t rk_rules_db_meta_get(rk_rules_db_t *db, const char *key, int64_t absent);
+rk_status_t rk_rules_db_meta_set(rk_rules_db_t *db, const char *key, int64_t value);
 
 /*
  * Reads every rule in one read transaction, calling row(ctx, body, version)

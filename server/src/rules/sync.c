@@ -17,7 +17,7 @@
  * and the worker's GET and EVAL go through the cluster store, which routes
  * them to that master and follows MOVED and ASK.
  *
- * The document in Redis reads {"version": N, "origin": ..., "ruleset_version":
+ * The document in Redis reads {"version": N, "lineage": ..., "origin": ..., "ruleset_version":
  * ..., "exported_at": ..., "rules": [...], "overrides": [...], "tokens":
  * [...], "lists": [...]}, "version" always first (a document without
  * "overrides", "tokens" or "lists" leaves them alone): the
@@ -53,15 +53,35 @@
 #define BACKOFF_MIN_MS 100
 #define LISTEN_POLL_MS 250
 
-/* KEYS[1] the document; ARGV[1] the document without its opening brace. */
+/* What meta keeps for a restart (rules_db.h): the ruleset version last
+ * published or applied, and whether lists or tokens changed since. */
+#define META_SYNCED "sync_ruleset_version"
+#define META_UNPUBLISHED "sync_unpublished"
+
+/*
+ * KEYS[1] the document; ARGV[1] the document without its opening brace;
+ * ARGV[2] "1" to write only where Redis holds no document ({0, ""}
+ * answered); ARGV[3] a new lineage, taken when Redis holds no document (a
+ * new Redis, or one restarted without persistence or flushed: versions start
+ * again from 1, and the lineage tells the instances so); ARGV[4] and ARGV[5]
+ * the lineage and the version the publisher last saw, so that a document
+ * that went back (a failover to a replica that lagged) is followed by a
+ * version above the one it lost. Answers {version, lineage}.
+ */
 static const char publish_script[] =
     "local cur = redis.call('GET', KEYS[1])\n"
-    "local v = 0\n"
-    "if cur then v = tonumber(string.match(cur, '^{\"version\":(%d+)')) or 0 end\n"
+    "if cur and ARGV[2] == '1' then return {0, ''} end\n"
+    "local v, e = 0, ARGV[3]\n"
+    "if cur then\n"
+    "  v = tonumber(string.match(cur, '^{\"version\":(%d+)')) or 0\n"
+    "  e = string.match(cur, '^{\"version\":%d+,\"lineage\":\"(%w+)\"') or ARGV[3]\n"
+    "  if e == ARGV[4] then v = math.max(v, tonumber(ARGV[5]) or 0) end\n"
+    "end\n"
     "v = v + 1\n"
-    "redis.call('SET', KEYS[1], '{\"version\":' .. v .. ',' .. ARGV[1])\n"
+    "redis.call('SET', KEYS[1], '{\"version\":' .. v .. ',\"lineage\":\"' .. e .. '\",' .. "
+    "ARGV[1])\n"
     "redis.call('PUBLISH', KEYS[1], v)\n"
-    "return v\n";
+    "return {v, e}\n";
 
 static struct {
     atomic_bool running;
@@ -77,7 +97,14 @@ static struct {
      * rk_rules_sync_stop() so that a hung Redis cannot hold a shutdown for
      * a command timeout. Under lock. */
     int worker_fd, subscriber_fd;
-    _Atomic int64_t applied; /* the newest version published or applied here */
+    /* The version of the document in Redis last published or applied here,
+     * within its lineage (the worker's alone): a new lineage starts again
+     * from version 1. */
+    _Atomic int64_t applied;
+    char lineage[33];
+    /* Changes of lists or tokens made here; a publish that saw them all
+     * clears META_UNPUBLISHED. */
+    atomic_uint local_marks;
     /* The local ruleset version last published or applied: a newer one
      * means a local change not yet published, which an import must not undo. */
     _Atomic int64_t synced;
@@ -210,11 +237,25 @@ static redisReply *worker_command(redisContext **c, int argc, const char **argv,
 
 /* ---- publishing and importing (the worker) --------------------------------------------- */
 
-/* Writes this process's ruleset to Redis as the next version. */
-static rk_status_t publish(redisContext **c, char *err, size_t errlen) {
+/* The local ruleset version now in step with Redis, kept for a restart. */
+static void remember_synced(rk_rules_db_t *db, int64_t local_version) {
+    atomic_store(&g.synced, local_version);
+    if (rk_rules_db_meta_set(db, META_SYNCED, local_version) != RK_OK)
+        rk_warn("rules sync: cannot record the version published");
+}
+
+/*
+ * Writes this process's ruleset to Redis as the next version; with
+ * only_if_absent, only where Redis holds no document (*written false when
+ * another instance's came first).
+ */
+static rk_status_t publish(redisContext **c, bool only_if_absent, bool *written, char *err,
+                           size_t errlen) {
+    *written = false;
     rk_rules_db_t *db = rk_rules_db_instance();
     cJSON *rules = NULL;
     int64_t local_version;
+    unsigned marks = atomic_load(&g.local_marks);
     if (!db || rk_rules_db_list(db, &rules, &local_version) != RK_DB_OK) {
         snprintf(err, errlen, "the rules database is busy"); /* tried again after a backoff */
         return RK_ERR;
@@ -242,11 +283,33 @@ static rk_status_t publish(redisContext **c, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory");
         return RK_ERR;
     }
-    const char *argv[] = {"EVAL", publish_script, "1", g.key, text + 1};
-    size_t lens[] = {4, sizeof publish_script - 1, 1, strlen(g.key), strlen(text + 1)};
-    redisReply *r = worker_command(c, 5, argv, lens, err, errlen);
+    unsigned char raw[16];
+    char fresh[33], seen[24];
+    if (rk_random_bytes(raw, sizeof raw) != RK_OK) {
+        cJSON_free(text);
+        snprintf(err, errlen, "no randomness for a lineage");
+        return RK_ERR;
+    }
+    rk_hex(raw, sizeof raw, fresh);
+    snprintf(seen, sizeof seen, "%lld", (long long)atomic_load(&g.applied));
+    const char *argv[] = {"EVAL", publish_script, "1", g.key, text + 1, only_if_absent ? "1" : "0",
+                          fresh,  g.lineage,      seen};
+    size_t lens[] = {4,
+                     sizeof publish_script - 1,
+                     1,
+                     strlen(g.key),
+                     strlen(text + 1),
+                     1,
+                     strlen(fresh),
+                     strlen(g.lineage),
+                     strlen(seen)};
+    redisReply *r = worker_command(c, 9, argv, lens, err, errlen);
     cJSON_free(text);
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
+    bool answered = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                    r->element[0]->type == REDIS_REPLY_INTEGER &&
+                    r->element[1]->type == REDIS_REPLY_STRING &&
+                    r->element[1]->len < sizeof g.lineage;
+    if (!answered) {
         if (r)
             snprintf(err, errlen, "%s",
                      r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to EVAL");
@@ -254,10 +317,21 @@ static rk_status_t publish(redisContext **c, char *err, size_t errlen) {
         freeReplyObject(r);
         return RK_ERR;
     }
-    raise_applied(r->integer);
-    atomic_store(&g.synced, local_version);
-    rk_debug("rules sync: published ruleset %lld as version %lld", (long long)local_version,
-             (long long)r->integer);
+    long long version = r->element[0]->integer;
+    if (version > 0) {
+        *written = true;
+        if (strcmp(g.lineage, r->element[1]->str) != 0 && g.lineage[0])
+            rk_info("rules sync: Redis had lost the ruleset (restarted or flushed); published "
+                    "it again");
+        snprintf(g.lineage, sizeof g.lineage, "%s", r->element[1]->str);
+        atomic_store(&g.applied, version);
+        remember_synced(db, local_version);
+        if (atomic_load(&g.local_marks) == marks &&
+            rk_rules_db_meta_set(db, META_UNPUBLISHED, 0) != RK_OK)
+            rk_warn("rules sync: cannot record that the lists and tokens are published");
+        rk_debug("rules sync: published ruleset %lld as version %lld", (long long)local_version,
+                 version);
+    }
     freeReplyObject(r);
     return RK_OK;
 }
@@ -346,7 +420,7 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
         goto done;
     }
     raise_applied(version);
-    atomic_store(&g.synced, res.version > imported_version ? res.version : imported_version);
+    remember_synced(db, res.version > imported_version ? res.version : imported_version);
     if (res.created || res.updated || res.deleted || overrides_changed)
         rk_info("rules sync: applied ruleset version %lld from Redis (%d created, %d updated, "
                 "%d deleted%s)",
@@ -362,10 +436,13 @@ done:
 
 /*
  * Reads the document in Redis and imports it when it is newer. When Redis
- * holds none (a new or restarted Redis), publishes this process's ruleset
- * if it has rules or list entries, so that instances joining later find it.
+ * holds none (a new or restarted Redis), asks for this process's ruleset to
+ * be published where none is yet (*only_if_absent), if it has rules or list
+ * entries, so that instances joining later find it: an instance that
+ * publishes a change meanwhile is not overwritten with a ruleset without it.
  */
-static rk_status_t fetch(redisContext **c, bool *publish_wanted, char *err, size_t errlen) {
+static rk_status_t fetch(redisContext **c, bool *publish_wanted, bool *only_if_absent, char *err,
+                         size_t errlen) {
     const char *argv[] = {"GET", g.key};
     size_t lens[] = {3, strlen(g.key)};
     redisReply *r = worker_command(c, 2, argv, lens, err, errlen);
@@ -379,7 +456,9 @@ static rk_status_t fetch(redisContext **c, bool *publish_wanted, char *err, size
     if (r->type == REDIS_REPLY_NIL) {
         freeReplyObject(r);
         atomic_store(&g.applied, 0); /* Redis lost the ruleset: versions start again */
+        g.lineage[0] = '\0';
         *publish_wanted = rk_ruleset_count(rk_rules_current()) > 0 || !rk_lists_empty();
+        *only_if_absent = true;
         return RK_OK;
     }
     const char *end = NULL;
@@ -388,6 +467,18 @@ static rk_status_t fetch(redisContext **c, bool *publish_wanted, char *err, size
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "version");
     const cJSON *origin = cJSON_GetObjectItemCaseSensitive(doc, "origin");
     rk_status_t rc = RK_OK;
+    /* Another lineage: Redis lost the document and an instance published
+     * one anew; its versions start again (a document without one, written
+     * by hand, belongs to the lineage in force). */
+    const cJSON *lineage = cJSON_GetObjectItemCaseSensitive(doc, "lineage");
+    if (cJSON_IsString(lineage) && strlen(lineage->valuestring) < sizeof g.lineage &&
+        strcmp(lineage->valuestring, g.lineage) != 0) {
+        if (g.lineage[0])
+            rk_info("rules sync: Redis lost the ruleset (restarted or flushed); reading the one "
+                    "published since");
+        snprintf(g.lineage, sizeof g.lineage, "%s", lineage->valuestring);
+        atomic_store(&g.applied, 0);
+    }
     if (!rk_json_whole(v, 0)) {
         rk_warn("rules sync: %s in Redis is not a ruleset document; ignored", g.key);
     } else if ((int64_t)v->valuedouble > atomic_load(&g.applied)) {
@@ -423,10 +514,11 @@ static void *worker_main(void *arg) {
 
         char err[256] = "command failed";
         rk_status_t rc = RK_OK;
+        bool only_if_absent = false, written = true;
         if (!want_publish)
-            rc = fetch(&c, &want_publish, err, sizeof err);
+            rc = fetch(&c, &want_publish, &only_if_absent, err, sizeof err);
         if (rc == RK_OK && want_publish)
-            rc = publish(&c, err, sizeof err);
+            rc = publish(&c, only_if_absent, &written, err, sizeof err);
 
         pthread_mutex_lock(&g.lock);
         int64_t now = rk_mono_ms();
@@ -437,6 +529,7 @@ static void *worker_main(void *arg) {
             backoff = BACKOFF_MIN_MS;
             retry_at = 0;
             next_poll = now + RK_SYNC_POLL_MS;
+            g.check_now |= !written; /* another instance's document came first: read it */
         } else {
             if (!warned)
                 rk_warn("rules sync: Redis is unavailable (%s); retrying", err);
@@ -468,7 +561,7 @@ static void on_message(const redisReply *r) {
         r->element[2]->type != REDIS_REPLY_STRING)
         return;
     long long version = strtoll(r->element[2]->str, NULL, 10);
-    if (version > atomic_load(&g.applied))
+    if (version != atomic_load(&g.applied)) /* newer, or Redis lost the document */
         wake_worker(false, true);
 }
 
@@ -530,8 +623,13 @@ static void *subscriber_main(void *arg) {
     return NULL;
 }
 
-/* The tokens or the lists changed here: they travel in the same document. */
+/* The tokens or the lists changed here: they travel in the same document,
+ * and until it is published a restart must publish it, not replace it. */
 static void tokens_or_lists_changed(void) {
+    atomic_fetch_add(&g.local_marks, 1);
+    rk_rules_db_t *db = rk_rules_db_instance();
+    if (db && rk_rules_db_meta_set(db, META_UNPUBLISHED, 1) != RK_OK)
+        rk_warn("rules sync: cannot record an unpublished change of the lists or tokens");
     wake_worker(true, false);
 }
 
@@ -545,14 +643,24 @@ static rk_status_t start_threads(const char *key_prefix) {
         return RK_ERR;
     rk_hex(raw, sizeof raw, g.origin);
     atomic_store(&g.applied, 0);
-    atomic_store(&g.synced, rk_ruleset_version(rk_rules_current()));
+    g.lineage[0] = '\0';
+    /* What the last run published: a change made since (Redis away, then a
+     * restart) goes out first instead of being replaced by Redis's copy. */
+    rk_rules_db_t *db = rk_rules_db_instance();
+    int64_t now_version = rk_ruleset_version(rk_rules_current());
+    int64_t synced = db ? rk_rules_db_meta_get(db, META_SYNCED, now_version) : now_version;
+    bool unpublished = db && rk_rules_db_meta_get(db, META_UNPUBLISHED, 0) == 1;
+    atomic_store(&g.synced, synced < 0 ? now_version : synced);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&g.cond, &attr);
     pthread_condattr_destroy(&attr);
     g.stopping = false;
-    g.dirty = false;
+    g.dirty = unpublished || (synced >= 0 && synced != now_version);
+    if (g.dirty)
+        rk_info("rules sync: changes made here were not published before the last stop; "
+                "publishing them");
     g.check_now = true;
     if (pthread_create(&g.worker, NULL, worker_main, NULL) != 0) {
         pthread_cond_destroy(&g.cond);
