@@ -110,6 +110,13 @@ def _writes_fail_clearly_and_checks_go_on(make_server, workdir, spoil):
                                               "description": "y" * 1000})
         assert r.status == 503, r
         assert r.json()["error"]["message"]
+        # a list entry or a ban the disk could not take is not acknowledged either
+        r = s.admin("POST", "/api/v1/lists", {"list": "denylist", "value": "198.51.100.7",
+                                              "note": "z" * 200})
+        assert r.status == 503 and r.json()["error"]["code"] == "lists_unavailable", r
+        r = s.admin("POST", "/api/v1/bans", {"value": "198.51.100.8", "duration": "10m"})
+        assert r.status == 503, r
+        assert s.admin("GET", "/api/v1/lists").json()["entries"] == []
         for _ in range(5):
             c = s.check("before", "k")
             assert c.status == 200 and c.json()["allowed"] is True
@@ -180,3 +187,22 @@ def test_redis_killed_and_restarted_under_load(make_server, make_redis, workdir)
     finally:
         again.kill()
         again.wait()
+
+
+def test_a_redis_that_refuses_the_password_is_named_in_the_log(make_server, make_redis):
+    """Redis comes back with another password: the log says why checks fail
+    over, not only that they do (once, not on every probe)."""
+    redis = make_redis(args=("--requirepass", "first-secret"))
+    s = make_server(env={"RATEKIT_REDIS_URL": f"redis://:first-secret@127.0.0.1:{redis.port}",
+                         "RATEKIT_ENV": "production"})
+    s.create_rule(id="pw", algorithm="token_bucket", limit=100, window="1m")
+    assert s.check("pw", "k").json()["allowed"] is True
+    redis.cli("-a", "first-secret", "--no-auth-warning", "CONFIG", "SET", "requirepass",
+              "second-secret")
+    redis.cli("-a", "second-secret", "--no-auth-warning", "CLIENT", "KILL", "TYPE", "normal")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "WRONGPASS" not in s.output():
+        s.check("pw", "k")
+        time.sleep(0.1)
+    named = [l for l in s.output().splitlines() if "WRONGPASS" in l and "reconnecting" in l]
+    assert len(named) == 1, s.output()[-2000:]

@@ -74,7 +74,12 @@ struct rk_redis_store {
     rk_thread_records_t conns; /* each thread's rk_redis_conn_t */
 
     rk_redis_gate_t gate; /* circuit breaker shared by every thread */
+    /* When a failed reconnection was last logged (monotonic ms; at most one
+     * line every RECONNECT_LOG_MS, however many threads and probes fail). */
+    _Atomic int64_t reconnect_logged_ms;
 };
+
+#define RECONNECT_LOG_MS 30000
 
 /* ================================================================ */
 /* Connections                                                       */
@@ -107,7 +112,8 @@ static rk_redis_conn_t *thread_conn(rk_redis_store_t *s) {
  * socket, then AUTH, SELECT and SCRIPT LOAD of every script in one round
  * trip. On RK_ERR *slot stays NULL and err says why.
  */
-static rk_status_t conn_open(rk_redis_store_t *s, redisContext **slot, char *err, size_t errlen) {
+static rk_status_t conn_connect(rk_redis_store_t *s, redisContext **slot, char *err,
+                                size_t errlen) {
     ctx_drop(slot);
     redisContext *ctx = rk_redis_connect_store(&s->common, s->url.host, s->url.port, err, errlen);
     if (!ctx)
@@ -172,6 +178,27 @@ static rk_status_t conn_open(rk_redis_store_t *s, redisContext **slot, char *err
     }
     *slot = ctx;
     return RK_OK;
+}
+
+/*
+ * conn_connect; why it failed goes to err, or without one (a reconnection
+ * while serving) to the log, so that a wrong password or a full Redis is
+ * named and not only "failing".
+ */
+static rk_status_t conn_open(rk_redis_store_t *s, redisContext **slot, char *err, size_t errlen) {
+    char why[256] = "";
+    rk_status_t st = conn_connect(s, slot, why, sizeof why);
+    if (st == RK_OK)
+        return st;
+    if (err) {
+        snprintf(err, errlen, "%s", why);
+        return st;
+    }
+    int64_t now = rk_mono_ms(), last = atomic_load(&s->reconnect_logged_ms);
+    if ((last == 0 || now - last >= RECONNECT_LOG_MS) &&
+        atomic_compare_exchange_strong(&s->reconnect_logged_ms, &last, now))
+        rk_warn("%s (reconnecting)", why);
+    return st;
 }
 
 /* ================================================================ */
