@@ -314,6 +314,40 @@ def test_a_check_waits_for_redis_at_most_the_timeout_whatever_else_is_out(make_s
     assert "is failing" not in s.output()
 
 
+def test_reconnecting_to_a_hung_redis_never_holds_the_loop(make_server, redis):
+    """Redis hangs (it accepts connections, answers nothing): the first check
+    times out and its connection is given up; the next checks open a new one,
+    whose AUTH and SCRIPT LOADs get no answer either. Waiting for those must
+    not hold the event loop: what needs no Redis answers at once meanwhile,
+    and no check waits more than the timeout (it used to be twice)."""
+    s = _one_loop_server(make_server, redis, 600, id="recon", algorithm="token_bucket",
+                         limit=1000, window="1m")
+    redis.proc.send_signal(signal.SIGSTOP)
+
+    def timed(call):
+        t = time.monotonic()
+        r = call()
+        return r, time.monotonic() - t
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            checks = []
+            for key in "abcdef":
+                checks.append(pool.submit(timed, lambda key=key: s.check("recon", key,
+                                                                         timeout=10)))
+                time.sleep(0.15)
+            health = pool.submit(timed, lambda: request("GET", s.data + "/healthz", timeout=10))
+            answers = [f.result() for f in checks]
+            health_r, health_t = health.result()
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    assert health_r.status == 200 and health_t < 0.2, health_t
+    waited = [round(t, 2) for _, t in answers]
+    for r, _ in answers:
+        assert r.status == 200 and r.json()["results"][0]["fail_mode"] == "local"
+    assert max(waited) < 0.6 + 0.3, f"a check waited past the timeout: {waited}"
+
+
 def test_sigterm_is_prompt_while_a_hung_redis_holds_a_publish(make_server, redis):
     """A rule change is being published to a Redis that does not answer: the
     process still stops within a second or so, not after the sync's 5 s

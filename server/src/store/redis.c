@@ -107,69 +107,100 @@ static rk_redis_conn_t *thread_conn(rk_redis_store_t *s) {
     return (rk_redis_conn_t *)rk_thread_record(&s->conns);
 }
 
+/* The commands a new connection sends first: AUTH and SELECT when the URL
+ * asks for them, then SCRIPT LOAD of every script. */
+typedef struct {
+    bool auth, select;
+    int count;
+} conn_init_t;
+
+/* The name of a new connection's i-th first command, for messages. */
+static const char *init_command(const conn_init_t *in, int i) {
+    if (in->auth && i == 0)
+        return "AUTH";
+    return i < (int)in->auth + (int)in->select ? "SELECT" : "SCRIPT LOAD";
+}
+
 /*
- * Connects *slot: TCP with the connect timeout, the command timeout on the
- * socket, then AUTH, SELECT and SCRIPT LOAD of every script in one round
- * trip. On RK_ERR *slot stays NULL and err says why.
+ * TCP with the connect timeout, the command timeout on the socket, then the
+ * first commands (*in) written; their replies are the caller's to read.
+ * NULL with err set when Redis cannot be reached.
  */
-static rk_status_t conn_connect(rk_redis_store_t *s, redisContext **slot, char *err,
-                                size_t errlen) {
-    ctx_drop(slot);
+static redisContext *conn_dial(rk_redis_store_t *s, conn_init_t *in, char *err, size_t errlen) {
     redisContext *ctx = rk_redis_connect_store(&s->common, s->url.host, s->url.port, err, errlen);
     if (!ctx)
-        return RK_ERR;
-
+        return NULL;
     char dbtext[16];
     int dblen = snprintf(dbtext, sizeof dbtext, "%d", s->url.db);
-    bool auth = s->url.password[0] != '\0', select = s->url.db != 0;
+    in->auth = s->url.password[0] != '\0';
+    in->select = s->url.db != 0;
+    in->count = (int)in->auth + (int)in->select + RK_ALG_COUNT;
     int ok = REDIS_OK;
-    if (auth && s->url.user[0]) {
+    if (in->auth && s->url.user[0]) {
         const char *argv[3] = {"AUTH", s->url.user, s->url.password};
         size_t lens[3] = {4, strlen(s->url.user), strlen(s->url.password)};
         ok = redisAppendCommandArgv(ctx, 3, argv, lens);
-    } else if (auth) {
+    } else if (in->auth) {
         const char *argv[2] = {"AUTH", s->url.password};
         size_t lens[2] = {4, strlen(s->url.password)};
         ok = redisAppendCommandArgv(ctx, 2, argv, lens);
     }
-    if (ok == REDIS_OK && select) {
+    if (ok == REDIS_OK && in->select) {
         const char *argv[2] = {"SELECT", dbtext};
         size_t lens[2] = {6, (size_t)dblen};
         ok = redisAppendCommandArgv(ctx, 2, argv, lens);
     }
     if (ok == REDIS_OK)
         ok = rk_redis_append_script_loads(&s->common, ctx);
+    for (int done = 0; ok == REDIS_OK && !done;) /* a few KiB into an empty socket */
+        ok = redisBufferWrite(ctx, &done);
     if (ok != REDIS_OK) {
-        rk_redis_set_err(err, errlen, "redis: out of memory");
+        rk_redis_set_err(err, errlen, "redis at %s:%d: %s", s->url.host, s->url.port,
+                         ctx->err ? ctx->errstr : "out of memory");
         rk_reply_context_free(ctx);
-        return RK_ERR;
+        return NULL;
     }
+    return ctx;
+}
 
-    /* Read every reply, even after an error, then judge. */
+/* Whether r is the right reply to a new connection's i-th first command;
+ * why not in detail. */
+static bool init_reply_ok(const rk_redis_store_t *s, const redisContext *ctx, const conn_init_t *in,
+                          int i, const redisReply *r, char *detail, size_t cap) {
+    int script = i - (int)in->auth - (int)in->select;
+    bool ok = script < 0 ? r->type == REDIS_REPLY_STATUS
+                         : r->type == REDIS_REPLY_STRING && r->len == RK_REDIS_SHA_HEX &&
+                               memcmp(r->str, s->common.sha[script], RK_REDIS_SHA_HEX) == 0;
+    if (!ok)
+        rk_redis_describe_failure(ctx, r, init_command(in, i), detail, cap);
+    return ok;
+}
+
+/*
+ * Connects *slot and waits for the first commands' replies (the calling
+ * thread's own connection, off a loop). On RK_ERR *slot stays NULL and err
+ * says why.
+ */
+static rk_status_t conn_connect(rk_redis_store_t *s, redisContext **slot, char *err,
+                                size_t errlen) {
+    ctx_drop(slot);
+    conn_init_t in;
+    redisContext *ctx = conn_dial(s, &in, err, errlen);
+    if (!ctx)
+        return RK_ERR;
+    /* Read every reply, even after a wrong one, then judge. */
     char detail[256] = "";
     rk_status_t st = RK_OK;
-    for (int i = 0; i < (int)auth + (int)select; i++) {
+    for (int i = 0; i < in.count; i++) {
         redisReply *r = NULL;
-        const char *what = (auth && i == 0) ? "AUTH" : "SELECT";
         if (redisGetReply(ctx, (void **)&r) != REDIS_OK) {
-            rk_redis_describe_failure(ctx, NULL, what, detail, sizeof detail);
+            rk_redis_describe_failure(ctx, NULL, init_command(&in, i), detail, sizeof detail);
             st = RK_ERR;
             break;
         }
-        if (st == RK_OK && (r->type != REDIS_REPLY_STATUS)) {
-            rk_redis_describe_failure(ctx, r, what, detail, sizeof detail);
+        if (st == RK_OK && !init_reply_ok(s, ctx, &in, i, r, detail, sizeof detail))
             st = RK_ERR;
-        }
         rk_reply_free(r);
-    }
-    if (st == RK_OK || !ctx->err) {
-        char loaddetail[256] = "";
-        rk_status_t lst =
-            rk_redis_read_script_loads(&s->common, ctx, loaddetail, sizeof loaddetail);
-        if (st == RK_OK && lst != RK_OK) {
-            st = RK_ERR;
-            memcpy(detail, loaddetail, sizeof detail);
-        }
     }
     if (st != RK_OK) {
         rk_redis_set_err(err, errlen, "redis at %s:%d: %s", s->url.host, s->url.port, detail);
@@ -178,6 +209,14 @@ static rk_status_t conn_connect(rk_redis_store_t *s, redisContext **slot, char *
     }
     *slot = ctx;
     return RK_OK;
+}
+
+/* Logs why a reconnection while serving failed, at most every RECONNECT_LOG_MS. */
+static void log_reconnect_failure(rk_redis_store_t *s, const char *why) {
+    int64_t now = rk_mono_ms(), last = atomic_load(&s->reconnect_logged_ms);
+    if ((last == 0 || now - last >= RECONNECT_LOG_MS) &&
+        atomic_compare_exchange_strong(&s->reconnect_logged_ms, &last, now))
+        rk_warn("%s (reconnecting)", why);
 }
 
 /*
@@ -194,10 +233,7 @@ static rk_status_t conn_open(rk_redis_store_t *s, redisContext **slot, char *err
         snprintf(err, errlen, "%s", why);
         return st;
     }
-    int64_t now = rk_mono_ms(), last = atomic_load(&s->reconnect_logged_ms);
-    if ((last == 0 || now - last >= RECONNECT_LOG_MS) &&
-        atomic_compare_exchange_strong(&s->reconnect_logged_ms, &last, now))
-        rk_warn("%s (reconnecting)", why);
+    log_reconnect_failure(s, why);
     return st;
 }
 
@@ -411,6 +447,8 @@ typedef struct {
     size_t reading_at;     /* the flight head's request the next reply answers */
     async_job_t *noscript; /* answered, some of it NOSCRIPT: to send again */
     bool fresh;            /* ctx was opened when the flight began */
+    conn_init_t init;      /* a fresh ctx's first commands... */
+    int init_read;         /* ...and how many of their replies were read */
     bool replied;          /* a reply was read since the flight began */
     bool failed;           /* a reply of the flight head's batch was wrong */
     async_job_t *spare;    /* nodes for reuse: no malloc per request */
@@ -539,8 +577,38 @@ static void pipe_resend_noscript(loop_pipe_t *p) {
     rk_redis_gate_leave(&s->gate, ticket, ok, s->who);
 }
 
+/*
+ * Reads the replies to a fresh connection's first commands, as they come;
+ * false when one is wrong (the connection is then given up, its reason
+ * logged) or not all came yet.
+ */
+static bool pipe_take_init_replies(loop_pipe_t *p) {
+    while (p->fresh && p->init_read < p->init.count) {
+        void *reply = NULL;
+        if (redisGetReplyFromReader(p->ctx, &reply) != REDIS_OK) {
+            pipe_broken(p, EPROTO);
+            return false;
+        }
+        if (!reply)
+            return false;
+        char detail[256] = "", why[640];
+        bool ok =
+            init_reply_ok(p->s, p->ctx, &p->init, p->init_read++, reply, detail, sizeof detail);
+        rk_reply_free(reply);
+        if (!ok) {
+            snprintf(why, sizeof why, "redis at %s:%d: %s", p->s->url.host, p->s->url.port, detail);
+            log_reconnect_failure(p->s, why);
+            pipe_broken(p, EPROTO);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Reads the replies that came in; ends each job as its last reply arrives. */
 static void pipe_take_replies(loop_pipe_t *p) {
+    if (!pipe_take_init_replies(p))
+        return;
     while (p->flight) {
         void *reply = NULL;
         if (redisGetReplyFromReader(p->ctx, &reply) != REDIS_OK) {
@@ -604,12 +672,22 @@ static void pipe_on_ready(rk_loop_source_t *src, bool readable) {
         pipe_broken(p, ETIMEDOUT); /* the command timeout: the replies are given up */
 }
 
-/* The connection, for a flight that begins; false when Redis cannot be reached. */
+/*
+ * The connection, for a flight that begins; false when Redis cannot be
+ * reached. A new one's first commands are written, not waited for: their
+ * replies come ahead of the flight's, within its deadline, so that a Redis
+ * that accepts connections but does not answer (hung, stopped) never holds
+ * the loop.
+ */
 static bool flight_begin(loop_pipe_t *p) {
     p->fresh = false;
     if (!p->ctx) {
-        if (conn_open(p->s, &p->ctx, NULL, 0) != RK_OK)
+        char why[256] = "";
+        if (!(p->ctx = conn_dial(p->s, &p->init, why, sizeof why))) {
+            log_reconnect_failure(p->s, why);
             return false;
+        }
+        p->init_read = 0;
         p->fresh = true;
     }
     p->replied = p->failed = false;
