@@ -260,3 +260,21 @@ def test_a_change_made_while_redis_was_away_survives_a_restart(make_server, make
                       == 50, timeout=3.0) is not None, "the change was not published"
     assert a2.admin("GET", "/api/v1/rules/login").json()["limit"] == 50
     assert refused(a2, "192.0.2.1")
+
+
+def test_instances_sharing_one_file_and_redis_never_publish_a_stale_ruleset(make_server, redis,
+                                                                             workdir):
+    """Two processes on one SQLite file and one Redis: each sees the other's
+    commits in the file, and the one that did not make them may publish the
+    file as it read it a moment ago. That export must never replace a newer
+    document in Redis (and then come back to delete the newest rules)."""
+    env = {"RATEKIT_REDIS_URL": redis.url}
+    a = make_server(env=env, db_path=os.path.join(workdir, "shared.db"))
+    b = make_server(env=env, db_path=a.db_path)
+    ids = [f"s{i:02d}" for i in range(40)]
+    for rule_id in ids:
+        a.create_rule(**dict(RULE, id=rule_id))
+    time.sleep(2.0)  # every publish and import settled
+    for s in (a, b):
+        assert sorted(r["id"] for r in s.admin("GET", "/api/v1/rules").json()["rules"]) == ids
+    assert sorted(r["id"] for r in json.loads(redis.cli("GET", "ratekit:ruleset"))["rules"]) == ids

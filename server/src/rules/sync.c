@@ -64,9 +64,13 @@
  * answered); ARGV[3] a new lineage, taken when Redis holds no document (a
  * new Redis, or one restarted without persistence or flushed: versions start
  * again from 1, and the lineage tells the instances so); ARGV[4] and ARGV[5]
- * the lineage and the version the publisher last saw, so that a document
- * that went back (a failover to a replica that lagged) is followed by a
- * version above the one it lost. Answers {version, lineage}.
+ * the lineage and the version the publisher last read. A document the
+ * publisher has not read (newer, or of another lineage) is not overwritten
+ * ({-1, ""}): what it exported may be older than what it would replace (two
+ * instances sharing one SQLite file, the other one's change published
+ * meanwhile), so it reads first, then exports again. A version below the
+ * one the publisher read (a failover to a replica that lagged) is followed
+ * by one above it. Answers {version, lineage}.
  */
 static const char publish_script[] =
     "local cur = redis.call('GET', KEYS[1])\n"
@@ -74,8 +78,10 @@ static const char publish_script[] =
     "local v, e = 0, ARGV[3]\n"
     "if cur then\n"
     "  v = tonumber(string.match(cur, '^{\"version\":(%d+)')) or 0\n"
-    "  e = string.match(cur, '^{\"version\":%d+,\"lineage\":\"(%w+)\"') or ARGV[3]\n"
-    "  if e == ARGV[4] then v = math.max(v, tonumber(ARGV[5]) or 0) end\n"
+    "  local l = string.match(cur, '^{\"version\":%d+,\"lineage\":\"(%w+)\"')\n"
+    "  if (l and l ~= ARGV[4]) or v > (tonumber(ARGV[5]) or 0) then return {-1, ''} end\n"
+    "  e = l or (ARGV[4] ~= '' and ARGV[4]) or ARGV[3]\n"
+    "  v = math.max(v, tonumber(ARGV[5]) or 0)\n"
     "end\n"
     "v = v + 1\n"
     "redis.call('SET', KEYS[1], '{\"version\":' .. v .. ',\"lineage\":\"' .. e .. '\",' .. "
@@ -93,6 +99,7 @@ static struct {
     pthread_mutex_t lock; /* guards the flags below */
     pthread_cond_t cond;
     bool stopping, dirty, check_now;
+    bool read_first; /* a publish found a document it had not read */
     /* The sockets the threads may be blocked on (-1: none), shut down by
      * rk_rules_sync_stop() so that a hung Redis cannot hold a shutdown for
      * a command timeout. Under lock. */
@@ -244,14 +251,20 @@ static void remember_synced(rk_rules_db_t *db, int64_t local_version) {
         rk_warn("rules sync: cannot record the version published");
 }
 
+typedef enum {
+    PUBLISHED,
+    PUBLISH_ABSENT_ONLY, /* only_if_absent, and another instance's document came first */
+    PUBLISH_READ_FIRST   /* a document this process has not read is there */
+} publish_result_t;
+
 /*
  * Writes this process's ruleset to Redis as the next version; with
- * only_if_absent, only where Redis holds no document (*written false when
- * another instance's came first).
+ * only_if_absent, only where Redis holds no document (*result says what
+ * happened when RK_OK).
  */
-static rk_status_t publish(redisContext **c, bool only_if_absent, bool *written, char *err,
-                           size_t errlen) {
-    *written = false;
+static rk_status_t publish(redisContext **c, bool only_if_absent, publish_result_t *result,
+                           char *err, size_t errlen) {
+    *result = PUBLISH_ABSENT_ONLY;
     rk_rules_db_t *db = rk_rules_db_instance();
     cJSON *rules = NULL;
     int64_t local_version;
@@ -318,8 +331,10 @@ static rk_status_t publish(redisContext **c, bool only_if_absent, bool *written,
         return RK_ERR;
     }
     long long version = r->element[0]->integer;
+    if (version < 0)
+        *result = PUBLISH_READ_FIRST;
     if (version > 0) {
-        *written = true;
+        *result = PUBLISHED;
         if (strcmp(g.lineage, r->element[1]->str) != 0 && g.lineage[0])
             rk_info("rules sync: Redis had lost the ruleset (restarted or flushed); published "
                     "it again");
@@ -405,7 +420,8 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
     if (st == RK_DB_OK && overrides)
         st = rk_overrides_replace(db, overrides, &overrides_changed);
     importing = false;
-    if (st == RK_DB_CONFLICT) {
+    if (st == RK_DB_CONFLICT) { /* read, and to be replaced by the change made here */
+        raise_applied(version);
         *publish_wanted = true;
         goto done;
     }
@@ -440,9 +456,11 @@ done:
  * be published where none is yet (*only_if_absent), if it has rules or list
  * entries, so that instances joining later find it: an instance that
  * publishes a change meanwhile is not overwritten with a ruleset without it.
+ * With peek (a change made here is about to go out over it), the document's
+ * version and lineage are learnt, not applied.
  */
-static rk_status_t fetch(redisContext **c, bool *publish_wanted, bool *only_if_absent, char *err,
-                         size_t errlen) {
+static rk_status_t fetch(redisContext **c, bool peek, bool *publish_wanted, bool *only_if_absent,
+                         char *err, size_t errlen) {
     const char *argv[] = {"GET", g.key};
     size_t lens[] = {3, strlen(g.key)};
     redisReply *r = worker_command(c, 2, argv, lens, err, errlen);
@@ -457,8 +475,10 @@ static rk_status_t fetch(redisContext **c, bool *publish_wanted, bool *only_if_a
         freeReplyObject(r);
         atomic_store(&g.applied, 0); /* Redis lost the ruleset: versions start again */
         g.lineage[0] = '\0';
-        *publish_wanted = rk_ruleset_count(rk_rules_current()) > 0 || !rk_lists_empty();
-        *only_if_absent = true;
+        if (!peek) { /* otherwise a change made here goes out as it is */
+            *publish_wanted = rk_ruleset_count(rk_rules_current()) > 0 || !rk_lists_empty();
+            *only_if_absent = true;
+        }
         return RK_OK;
     }
     const char *end = NULL;
@@ -483,8 +503,8 @@ static rk_status_t fetch(redisContext **c, bool *publish_wanted, bool *only_if_a
         rk_warn("rules sync: %s in Redis is not a ruleset document; ignored", g.key);
     } else if ((int64_t)v->valuedouble > atomic_load(&g.applied)) {
         int64_t version = (int64_t)v->valuedouble;
-        if (cJSON_IsString(origin) && !strcmp(origin->valuestring, g.origin))
-            raise_applied(version); /* our own, already in force here */
+        if (peek || (cJSON_IsString(origin) && !strcmp(origin->valuestring, g.origin)))
+            raise_applied(version); /* our own, or about to be replaced by ours */
         else
             rc = apply_document(doc, version, publish_wanted);
     }
@@ -508,17 +528,21 @@ static void *worker_main(void *arg) {
         }
         if (g.stopping)
             break;
-        bool want_publish = g.dirty;
-        g.dirty = g.check_now = false;
+        bool want_publish = g.dirty, read_first = g.read_first;
+        g.dirty = g.check_now = g.read_first = false;
         pthread_mutex_unlock(&g.lock);
 
+        /* A change made here is published without reading first, unless a
+         * publish found a document it had not read: then it is read (its
+         * version learnt, not applied) and the ruleset exported again. */
         char err[256] = "command failed";
         rk_status_t rc = RK_OK;
-        bool only_if_absent = false, written = true;
-        if (!want_publish)
-            rc = fetch(&c, &want_publish, &only_if_absent, err, sizeof err);
+        bool only_if_absent = false;
+        publish_result_t result = PUBLISHED;
+        if (!want_publish || read_first)
+            rc = fetch(&c, want_publish, &want_publish, &only_if_absent, err, sizeof err);
         if (rc == RK_OK && want_publish)
-            rc = publish(&c, only_if_absent, &written, err, sizeof err);
+            rc = publish(&c, only_if_absent, &result, err, sizeof err);
 
         pthread_mutex_lock(&g.lock);
         int64_t now = rk_mono_ms();
@@ -529,7 +553,11 @@ static void *worker_main(void *arg) {
             backoff = BACKOFF_MIN_MS;
             retry_at = 0;
             next_poll = now + RK_SYNC_POLL_MS;
-            g.check_now |= !written; /* another instance's document came first: read it */
+            /* Another instance's document came first: read it; and publish
+             * this change once what it would replace is read. */
+            g.check_now |= result != PUBLISHED;
+            g.read_first |= result == PUBLISH_READ_FIRST;
+            g.dirty |= result == PUBLISH_READ_FIRST;
         } else {
             if (!warned)
                 rk_warn("rules sync: Redis is unavailable (%s); retrying", err);
