@@ -17,10 +17,10 @@
  * and the worker's GET and EVAL go through the cluster store, which routes
  * them to that master and follows MOVED and ASK.
  *
- * The document in Redis reads {"version": N, "lineage": ..., "origin": ..., "ruleset_version":
- * ..., "exported_at": ..., "rules": [...], "overrides": [...], "tokens":
- * [...], "lists": [...]}, "version" always first (a document without
- * "overrides", "tokens" or "lists" leaves them alone): the
+ * The document in Redis reads {"version": N, "lineage": ..., "origin": ...,
+ * "ruleset_version": ..., "exported_at": ..., "rules": [...], "overrides":
+ * [...], "tokens": [...], "lists": [...]}, "version" always first (a
+ * document without "overrides", "tokens" or "lists" leaves them alone): the
  * publishing script reads the current N from the text and writes N+1, so
  * versions are ordered by Redis whichever instance publishes. A rule change
  * wins as a whole ruleset: the last published document is the ruleset of
