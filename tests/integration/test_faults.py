@@ -206,3 +206,17 @@ def test_a_redis_that_refuses_the_password_is_named_in_the_log(make_server, make
         time.sleep(0.1)
     named = [l for l in s.output().splitlines() if "WRONGPASS" in l and "reconnecting" in l]
     assert len(named) == 1, s.output()[-2000:]
+
+
+def test_a_database_file_deleted_while_running_is_reported(make_server, workdir):
+    """SQLite goes on writing to the file it opened: every change from then
+    on would be lost at the next start without a word. The log says so."""
+    s = make_server(db_path=os.path.join(workdir, "gone.db"))
+    s.create_rule(id="kept", algorithm="fixed_window", limit=5, window="1m")
+    os.unlink(s.db_path)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and "deleted or replaced" not in s.output():
+        time.sleep(0.1)
+    lines = [l for l in s.output().splitlines() if "deleted or replaced" in l]
+    assert len(lines) == 1 and "gone.db" in lines[0], s.output()[-2000:]
+    assert s.check("kept", "k").json()["allowed"] is True  # checks go on

@@ -323,10 +323,28 @@ static bool wait_stop(int64_t ms) {
  * which are then already published) by PRAGMA data_version, rebuilds when
  * the ruleset version moved on, and frees retired snapshots.
  */
+/*
+ * Says once when the database file was deleted or replaced under the running
+ * process: SQLite goes on writing to the file it opened, and every change
+ * from then on is lost at the next start.
+ */
+static void warn_if_moved(sqlite3 *reader, bool *warned) {
+    int moved = 0;
+    if (*warned ||
+        sqlite3_file_control(reader, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK || !moved)
+        return;
+    rk_error("rules: the database file %s was deleted or replaced while running; changes "
+             "made from now on will be lost at restart: put it back, or restart",
+             g.path);
+    *warned = true;
+}
+
 static void *reload_main(void *arg) {
     sqlite3 *reader = arg;
     int64_t seen = -1;
+    bool moved_warned = false;
     while (!wait_stop(RELOAD_POLL_MS)) {
+        warn_if_moved(reader, &moved_warned);
         int64_t dv = rk_rules_db_data_version(reader);
         if (dv >= 0 && dv != seen) {
             int64_t stored = rk_rules_db_read_version(reader);
