@@ -5,21 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, before, describe } from 'node:test';
-import { adminApi, createRule, fireChecks, flow as harnessFlow, launchBrowser, screenshot, signIn, startStack, uniqueId } from './harness.js';
+import { describe } from 'node:test';
+import { adminApi, createRule, fireChecks, screenshot, signIn, suite, uniqueId } from './harness.js';
 
-let stack;
-let browser;
-
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (stack) await stack.stop();
-});
+const run = suite();
+const { flow } = run;
 
 function baseRule(id, extra = {}) {
   return {
@@ -41,10 +31,6 @@ async function statValue(page, testId) {
   return Number(text.replace(/[^\d]/g, ''));
 }
 
-function flow(name, fn, viewport) {
-  harnessFlow(() => browser, name, fn, viewport);
-}
-
 const PHONE = { width: 390, height: 844 };
 
 /* A client key of exactly 200 characters, the most a list value may have, with no place to break. */
@@ -62,11 +48,11 @@ async function assertInside(page, element, container, what) {
 
 describe('dashboard', () => {
   flow('signs in with the admin token and refuses a wrong one with a message', async (page) => {
-    await signIn(page, stack.adminUrl, 'not-the-right-token-at-all', { shouldFail: true });
+    await signIn(page, run.stack.adminUrl, 'not-the-right-token-at-all', { shouldFail: true });
     await page.getByText('This token is not valid').waitFor();
     assert.equal(await page.getByLabel('API token').getAttribute('aria-invalid'), 'true');
 
-    await signIn(page, stack.adminUrl);
+    await signIn(page, run.stack.adminUrl);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rules' }).waitFor();
 
@@ -80,7 +66,7 @@ describe('dashboard', () => {
 
   flow('creates a rule through the form after showing the field error of a bad limit', async (page) => {
     const id = uniqueId('checkout-api');
-    await signIn(page, stack.adminUrl);
+    await signIn(page, run.stack.adminUrl);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rules' }).click();
     await page.getByRole('link', { name: 'New rule' }).click();
     await page.getByLabel('Rule ID').fill(id);
@@ -98,7 +84,7 @@ describe('dashboard', () => {
     const describedBy = await limit.getAttribute('aria-describedby');
     const message = await page.locator(`[id="${describedBy.split(' ')[0]}"]`).textContent();
     assert.ok(message.trim().length > 0, 'a message is shown beside Limit');
-    assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}`)).status, 404, 'nothing was stored');
+    assert.equal((await adminApi(run.stack, 'GET', `/api/v1/rules/${id}`)).status, 404, 'nothing was stored');
 
     await limit.fill('20');
     assert.equal(await limit.getAttribute('aria-invalid'), null, 'editing the field clears its error');
@@ -106,7 +92,7 @@ describe('dashboard', () => {
     await screenshot(page, 'rule-form.png');
     await page.getByRole('button', { name: 'Create rule' }).click();
     await page.waitForURL(`**/rules/${id}`);
-    const stored = await adminApi(stack, 'GET', `/api/v1/rules/${id}`);
+    const stored = await adminApi(run.stack, 'GET', `/api/v1/rules/${id}`);
     assert.equal(stored.status, 200);
     assert.equal(stored.body.limit, 20);
     assert.equal(stored.body.window_ms, 30000);
@@ -115,8 +101,8 @@ describe('dashboard', () => {
 
   flow('overview numbers and chart move within 3 s of checks on the data plane', async (page) => {
     const id = uniqueId('public-api');
-    await createRule(stack, baseRule(id, { limit: 4 }));
-    await signIn(page, stack.adminUrl);
+    await createRule(run.stack, baseRule(id, { limit: 4 }));
+    await signIn(page, run.stack.adminUrl);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     await page.locator('.live-live').waitFor({ timeout: 5000 });
     const allowedBefore = await statValue(page, 'stat-allowed');
@@ -124,7 +110,7 @@ describe('dashboard', () => {
     const chart = page.getByTestId('traffic-chart');
     const chartAllowedBefore = Number(await chart.getAttribute('data-allowed-sum'));
 
-    const decisions = await fireChecks(stack, id, '203.0.113.9', 7);
+    const decisions = await fireChecks(run.stack, id, '203.0.113.9', 7);
     assert.equal(decisions.filter((d) => d.allowed).length, 4, 'the data plane allowed the limit');
     const fired = Date.now();
     await page.waitForFunction(
@@ -140,7 +126,7 @@ describe('dashboard', () => {
     await page.getByTestId(`rule-card-${id}`).waitFor();
     // A few more seconds of traffic, so the picture shows a trend.
     for (let i = 0; i < 6; i++) {
-      await fireChecks(stack, id, `203.0.113.${20 + i}`, 3 + (i % 3) * 2);
+      await fireChecks(run.stack, id, `203.0.113.${20 + i}`, 3 + (i % 3) * 2);
       await page.waitForTimeout(700);
     }
     await page.waitForTimeout(1200);
@@ -149,8 +135,8 @@ describe('dashboard', () => {
 
   flow('switches a rule to shadow in one click', async (page) => {
     const id = uniqueId('search-beta');
-    await createRule(stack, baseRule(id, { description: 'New search endpoint, on trial' }));
-    await signIn(page, stack.adminUrl);
+    await createRule(run.stack, baseRule(id, { description: 'New search endpoint, on trial' }));
+    await signIn(page, run.stack.adminUrl);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rules' }).click();
     const group = page.getByRole('group', { name: `Mode of ${id}` });
     await group.getByRole('button', { name: 'Shadow' }).click();
@@ -158,23 +144,23 @@ describe('dashboard', () => {
       const b = [...document.querySelectorAll(`[aria-label="Mode of ${rid}"] button`)].find((x) => x.textContent === 'Shadow');
       return b && b.getAttribute('aria-pressed') === 'true' && !b.disabled;
     }, id);
-    const stored = await adminApi(stack, 'GET', `/api/v1/rules/${id}`);
+    const stored = await adminApi(run.stack, 'GET', `/api/v1/rules/${id}`);
     assert.equal(stored.body.mode, 'shadow');
     await screenshot(page, 'rules.png');
   });
 
   flow('edits a rule, then restores the earlier version from its history', async (page) => {
     const id = uniqueId('uploads');
-    await createRule(stack, baseRule(id, { limit: 10 }));
-    await signIn(page, stack.adminUrl);
-    await page.goto(`${stack.adminUrl}/rules/${id}/edit`);
+    await createRule(run.stack, baseRule(id, { limit: 10 }));
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/rules/${id}/edit`);
     const limit = page.getByLabel('Limit', { exact: true });
     await page.waitForFunction(() => document.querySelector('.rule-form'));
     assert.equal(await limit.inputValue(), '10');
     await limit.fill('25');
     await page.getByRole('button', { name: 'Save changes' }).click();
     await page.waitForURL(`**/rules/${id}`);
-    assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}`)).body.limit, 25);
+    assert.equal((await adminApi(run.stack, 'GET', `/api/v1/rules/${id}`)).body.limit, 25);
 
     await page.getByRole('link', { name: 'History' }).click();
     const dialog = page.getByRole('dialog', { name: `History of ${id}` });
@@ -184,10 +170,10 @@ describe('dashboard', () => {
     await dialog.getByRole('button', { name: 'Restore version 1' }).click();
     // Nothing happens before confirming.
     await dialog.getByRole('group', { name: 'Confirm the restore' }).waitFor();
-    assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}`)).body.limit, 25, 'not restored before confirming');
+    assert.equal((await adminApi(run.stack, 'GET', `/api/v1/rules/${id}`)).body.limit, 25, 'not restored before confirming');
     await dialog.getByRole('button', { name: 'Yes, restore' }).click();
     await page.getByText(`Restored ${id} to version 1`).waitFor();
-    const stored = await adminApi(stack, 'GET', `/api/v1/rules/${id}`);
+    const stored = await adminApi(run.stack, 'GET', `/api/v1/rules/${id}`);
     assert.equal(stored.body.limit, 10);
     // The restore is the current version now; the version in force (v1 and the restore) offers no restore.
     await dialog.getByRole('button', { name: /^v3\b/ }).waitFor();
@@ -196,27 +182,27 @@ describe('dashboard', () => {
     assert.equal(await dialog.getByRole('button', { name: /^Restore version/ }).count(), 0, 'v1 is the rule in force: no restore');
     await dialog.getByRole('button', { name: /^v2\b/ }).click();
     await dialog.getByRole('button', { name: 'Restore version 2' }).waitFor();
-    assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}/history`)).body.history.length, 3, 'no extra version');
+    assert.equal((await adminApi(run.stack, 'GET', `/api/v1/rules/${id}/history`)).body.history.length, 3, 'no extra version');
   });
 
   flow('deletes a rule after confirming', async (page) => {
     const id = uniqueId('legacy-v1');
-    await createRule(stack, baseRule(id));
-    await signIn(page, stack.adminUrl);
-    await page.goto(`${stack.adminUrl}/rules`);
+    await createRule(run.stack, baseRule(id));
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/rules`);
     await page.getByRole('button', { name: `Delete ${id}` }).click();
     const dialog = page.getByRole('dialog', { name: 'Delete this rule?' });
     await dialog.getByRole('button', { name: 'Delete rule' }).click();
     await page.locator(`tr[data-rule="${id}"]`).waitFor({ state: 'detached' });
-    assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}`)).status, 404);
+    assert.equal((await adminApi(run.stack, 'GET', `/api/v1/rules/${id}`)).status, 404);
   });
 
   flow('rule detail runs a check in the try-it box and shows the headers', async (page) => {
     const id = uniqueId('login');
-    await createRule(stack, baseRule(id, { limit: 3, description: 'Sign-in attempts per API key, else per IP' }));
-    await fireChecks(stack, id, '198.51.100.7', 5);
-    await signIn(page, stack.adminUrl);
-    await page.goto(`${stack.adminUrl}/rules/${id}`);
+    await createRule(run.stack, baseRule(id, { limit: 3, description: 'Sign-in attempts per API key, else per IP' }));
+    await fireChecks(run.stack, id, '198.51.100.7', 5);
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/rules/${id}`);
     // Offered an obviously made-up key, not a real client's.
     assert.equal(await page.getByLabel('Key', { exact: true }).inputValue(), 'try-it:dashboard');
     await page.getByLabel('Key', { exact: true }).fill('203.0.113.50');
@@ -242,12 +228,12 @@ describe('dashboard', () => {
 
   flow('violations table lists the denials and downloads them as CSV', async (page) => {
     const id = uniqueId('password-reset');
-    await createRule(stack, baseRule(id, { limit: 1 }));
-    await fireChecks(stack, id, '192.0.2.44', 4); // 3 denials: one row with a count
-    await fireChecks(stack, id, '192.0.2.45', 2);
-    await fireChecks(stack, id, '192.0.2.46', 2);
-    await signIn(page, stack.adminUrl);
-    await page.goto(`${stack.adminUrl}/violations`);
+    await createRule(run.stack, baseRule(id, { limit: 1 }));
+    await fireChecks(run.stack, id, '192.0.2.44', 4); // 3 denials: one row with a count
+    await fireChecks(run.stack, id, '192.0.2.45', 2);
+    await fireChecks(run.stack, id, '192.0.2.46', 2);
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/violations`);
     // The denial log is written in the background: ask again until it shows.
     const row = page.locator('tbody tr', { hasText: id }).first();
     for (let i = 0; i < 10 && !(await row.isVisible()); i++) {
@@ -285,8 +271,8 @@ describe('dashboard', () => {
 
   flow('adds a safelist entry with an expiry and removes it', async (page) => {
     const value = `10.${Math.floor(Math.random() * 250)}.7.0/24`;
-    await signIn(page, stack.adminUrl);
-    await page.goto(`${stack.adminUrl}/lists`);
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/lists`);
     await page.getByRole('tab', { name: /Safelist/ }).click();
     await page.getByLabel('Value').fill(value);
     await page.getByLabel('Expires').selectOption('7d');
@@ -294,7 +280,7 @@ describe('dashboard', () => {
     await page.getByRole('button', { name: 'Add to safelist' }).click();
     const row = page.locator(`tr[data-entry="${value}"]`);
     await row.waitFor();
-    const stored = (await adminApi(stack, 'GET', '/api/v1/lists')).body.entries.find((e) => e.value === value);
+    const stored = (await adminApi(run.stack, 'GET', '/api/v1/lists')).body.entries.find((e) => e.value === value);
     assert.equal(stored.list, 'safelist');
     assert.ok(stored.expires_at, 'the expiry was stored');
     await screenshot(page, 'lists.png');
@@ -302,13 +288,13 @@ describe('dashboard', () => {
     await page.getByRole('button', { name: `Remove ${value}` }).click();
     await page.getByRole('dialog', { name: 'Remove this entry?' }).getByRole('button', { name: 'Remove' }).click();
     await row.waitFor({ state: 'detached' });
-    const left = (await adminApi(stack, 'GET', '/api/v1/lists')).body.entries.filter((e) => e.value === value);
+    const left = (await adminApi(run.stack, 'GET', '/api/v1/lists')).body.entries.filter((e) => e.value === value);
     assert.equal(left.length, 0);
   });
 
   flow('the rule form reports every field in error at once, in the unit typed', async (page) => {
-    await signIn(page, stack.adminUrl);
-    await page.goto(`${stack.adminUrl}/rules/new`);
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/rules/new`);
     await page.getByLabel('Limit', { exact: true }).fill('');
     await page.getByLabel('Window', { exact: true }).fill('');
     await page.getByRole('button', { name: 'Create rule' }).click();
@@ -324,18 +310,18 @@ describe('dashboard', () => {
     await page.getByLabel('Window', { exact: true }).fill('30d');
     await page.getByRole('button', { name: 'Create rule' }).click();
     await page.getByText('must be at most 7 days').waitFor();
-    assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}`)).status, 404, 'nothing was stored');
+    assert.equal((await adminApi(run.stack, 'GET', `/api/v1/rules/${id}`)).status, 404, 'nothing was stored');
   });
 
   flow('the live figures of the last second do not drop to 0 under steady traffic', async (page) => {
     const id = uniqueId('steady');
-    await createRule(stack, baseRule(id, { limit: 100000, window_ms: 3600000, algorithm: 'token_bucket' }));
-    await signIn(page, stack.adminUrl);
+    await createRule(run.stack, baseRule(id, { limit: 100000, window_ms: 3600000, algorithm: 'token_bucket' }));
+    await signIn(page, run.stack.adminUrl);
     await page.locator('.live-live').waitFor({ timeout: 5000 });
     let running = true;
     const traffic = (async () => {
       while (running) {
-        await fetch(`${stack.dataUrl}/v1/check`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ rule: id, key: '203.0.113.77' }) });
+        await fetch(`${run.stack.dataUrl}/v1/check`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ rule: id, key: '203.0.113.77' }) });
         await new Promise((r) => setTimeout(r, 40));
       }
     })();
@@ -356,8 +342,8 @@ describe('dashboard', () => {
 
   flow('bans: a client banned from the Bans tab is listed with its reason, and lifted after confirming', async (page) => {
     const value = `203.0.113.${100 + Math.floor(Math.random() * 100)}`;
-    await signIn(page, stack.adminUrl);
-    await page.goto(`${stack.adminUrl}/lists`);
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/lists`);
     await page.getByRole('tab', { name: /Bans/ }).click();
     await page.getByLabel('Value').fill(value);
     await page.getByLabel('Ban for').selectOption('10m');
@@ -366,15 +352,15 @@ describe('dashboard', () => {
     const row = page.locator(`tr[data-ban="${value}"]`);
     await row.getByText('Credential stuffing').waitFor();
     await row.getByText(/in (9|10) minutes/).waitFor();
-    const stored = (await adminApi(stack, 'GET', '/api/v1/bans')).body.bans.find((b) => b.value === value);
+    const stored = (await adminApi(run.stack, 'GET', '/api/v1/bans')).body.bans.find((b) => b.value === value);
     assert.equal(stored.note, 'Credential stuffing');
     assert.ok(stored.expires_at, 'the ban has an end');
-    assert.equal((await adminApi(stack, 'GET', '/api/v1/lists')).body.entries.filter((e) => e.value === value).length, 0, 'not a list entry');
+    assert.equal((await adminApi(run.stack, 'GET', '/api/v1/lists')).body.entries.filter((e) => e.value === value).length, 0, 'not a list entry');
 
     await page.getByRole('button', { name: `Lift the ban on ${value}` }).click();
     await page.getByRole('dialog', { name: 'Lift this ban?' }).getByRole('button', { name: 'Lift ban' }).click();
     await row.waitFor({ state: 'detached' });
-    assert.equal((await adminApi(stack, 'GET', '/api/v1/bans')).body.bans.filter((b) => b.value === value).length, 0);
+    assert.equal((await adminApi(run.stack, 'GET', '/api/v1/bans')).body.bans.filter((b) => b.value === value).length, 0);
   });
 
   for (const [size, viewport] of [
@@ -383,10 +369,10 @@ describe('dashboard', () => {
   ]) {
     flow(`long list values and toasts stay inside their card and the screen (${size})`, async (page) => {
       const value = longValue(`deny-${size}`);
-      const r = await adminApi(stack, 'POST', '/api/v1/lists', { list: 'denylist', value, note: 'long note '.repeat(20).trim() });
+      const r = await adminApi(run.stack, 'POST', '/api/v1/lists', { list: 'denylist', value, note: 'long note '.repeat(20).trim() });
       assert.equal(r.status, 201, JSON.stringify(r.body));
-      await signIn(page, stack.adminUrl);
-      await page.goto(`${stack.adminUrl}/lists`);
+      await signIn(page, run.stack.adminUrl);
+      await page.goto(`${run.stack.adminUrl}/lists`);
       await page.getByRole('tab', { name: /Denylist/ }).click();
       const row = page.locator(`tr[data-entry="${value}"]`);
       await row.waitFor();
@@ -407,9 +393,9 @@ describe('dashboard', () => {
 
     flow(`a long key on the Counters page keeps Refresh and Reset inside the card (${size})`, async (page) => {
       const id = uniqueId('counted');
-      await createRule(stack, baseRule(id, { limit: 3 }));
-      await signIn(page, stack.adminUrl);
-      await page.goto(`${stack.adminUrl}/counters`);
+      await createRule(run.stack, baseRule(id, { limit: 3 }));
+      await signIn(page, run.stack.adminUrl);
+      await page.goto(`${run.stack.adminUrl}/counters`);
       await page.getByLabel('Rule').selectOption(id);
       await page.getByLabel('Key').fill(longValue('user'));
       await page.getByRole('button', { name: 'Look up' }).click();
@@ -422,10 +408,10 @@ describe('dashboard', () => {
 
   flow('a used-up counter says when the client may send again, not "Not limited"', async (page) => {
     const id = uniqueId('used-up');
-    await createRule(stack, baseRule(id, { limit: 2 }));
-    await fireChecks(stack, id, '192.0.2.77', 2);
-    await signIn(page, stack.adminUrl);
-    await page.goto(`${stack.adminUrl}/counters`);
+    await createRule(run.stack, baseRule(id, { limit: 2 }));
+    await fireChecks(run.stack, id, '192.0.2.77', 2);
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/counters`);
     await page.getByLabel('Rule').selectOption(id);
     await page.getByLabel('Key').fill('192.0.2.77');
     await page.getByRole('button', { name: 'Look up' }).click();
@@ -434,7 +420,7 @@ describe('dashboard', () => {
   });
 
   flow('is usable on a phone: the menu opens and every page renders', async (page) => {
-    await signIn(page, stack.adminUrl);
+    await signIn(page, run.stack.adminUrl);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     for (const [label, heading] of [
       ['Rules', 'Rules'],

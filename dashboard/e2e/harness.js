@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -240,6 +240,28 @@ export function assertNoProblems(page) {
  * closed afterwards. On failure the page is saved as a screenshot under the
  * temp folder, named in the error.
  */
+/*
+ * One test file's stack and browser: started before its tests, stopped after
+ * them. Answers { stack, flow }: stack once started; flow(name, fn, viewport)
+ * as below, in that browser.
+ */
+export function suite() {
+  let browser;
+  const s = {
+    stack: null,
+    flow: (name, fn, viewport) => flow(() => browser, name, fn, viewport),
+  };
+  before(async () => {
+    s.stack = await startStack();
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    if (browser) await browser.close();
+    if (s.stack) await s.stack.stop();
+  });
+  return s;
+}
+
 export function flow(getBrowser, name, fn, viewport) {
   test(name, async () => {
     const page = await newPage(getBrowser(), viewport);

@@ -4,25 +4,11 @@
  * plane answers for that key; changed and removed, the data plane follows.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe } from 'node:test';
-import { adminApi, checkOnce, createRule, flow as harnessFlow, launchBrowser, screenshotOf, signIn, startStack, uniqueId } from './harness.js';
+import { describe } from 'node:test';
+import { adminApi, checkOnce, createRule, screenshotOf, signIn, suite, uniqueId } from './harness.js';
 
-let stack;
-let browser;
-
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (stack) await stack.stop();
-});
-
-function flow(name, fn, viewport) {
-  harnessFlow(() => browser, name, fn, viewport);
-}
+const run = suite();
+const { flow } = run;
 
 function rule(id, extra = {}) {
   return {
@@ -38,7 +24,7 @@ function rule(id, extra = {}) {
 }
 
 async function overridesOf(id) {
-  const r = await adminApi(stack, 'GET', `/api/v1/rules/${id}/overrides`);
+  const r = await adminApi(run.stack, 'GET', `/api/v1/rules/${id}/overrides`);
   assert.equal(r.status, 200);
   return r.body.overrides;
 }
@@ -48,16 +34,16 @@ describe('per-key overrides', () => {
     const id = uniqueId('partner-api');
     // A key with a '/' travels URL-encoded as one path segment.
     const key = `partner/acme-${Date.now().toString(36)}`;
-    await createRule(stack, rule(id));
-    await adminApi(stack, 'PUT', `/api/v1/rules/${id}/overrides/${encodeURIComponent('198.51.100.14')}`, {
+    await createRule(run.stack, rule(id));
+    await adminApi(run.stack, 'PUT', `/api/v1/rules/${id}/overrides/${encodeURIComponent('198.51.100.14')}`, {
       limit: 10,
       expires_at: new Date(Date.now() + 7 * 86400000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       note: 'Load test from the office',
     });
-    assert.equal((await checkOnce(stack, id, key)).limit, 3, 'before: the rule limit');
+    assert.equal((await checkOnce(run.stack, id, key)).limit, 3, 'before: the rule limit');
 
-    await signIn(page, stack.adminUrl);
-    await page.goto(`${stack.adminUrl}/rules/${id}`);
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/rules/${id}`);
     await page.getByRole('heading', { name: 'Per-key overrides' }).waitFor();
     await page.locator('tr[data-override="198.51.100.14"]').waitFor();
     const form = page.locator('.override-form');
@@ -82,10 +68,10 @@ describe('per-key overrides', () => {
     assert.equal(stored.note, 'Enterprise plan');
 
     // The data plane answers the override's limit for that key, the rule's for another.
-    const decision = await checkOnce(stack, id, key);
+    const decision = await checkOnce(run.stack, id, key);
     assert.equal(decision.allowed, true);
     assert.equal(decision.limit, 40, 'the check shows the override limit');
-    assert.equal((await checkOnce(stack, id, 'partner/someone-else')).limit, 3, 'other keys keep the rule limit');
+    assert.equal((await checkOnce(run.stack, id, 'partner/someone-else')).limit, 3, 'other keys keep the rule limit');
 
     await page.locator('.toast').getByRole('button', { name: 'Dismiss' }).click();
     await screenshotOf(page.locator('.overrides-card'), 'overrides.png');
@@ -98,28 +84,28 @@ describe('per-key overrides', () => {
     await form.getByLabel('Limit', { exact: true }).fill('25');
     await page.getByRole('button', { name: 'Save override' }).click();
     await row.getByText('25 per 30s').waitFor();
-    assert.equal((await checkOnce(stack, id, key)).limit, 25);
+    assert.equal((await checkOnce(run.stack, id, key)).limit, 25);
 
     // Removed after confirming: the key is back to the rule's limit.
     await page.getByRole('button', { name: `Remove the override of ${key}` }).click();
     await page.getByRole('dialog', { name: 'Remove this override?' }).getByRole('button', { name: 'Remove override' }).click();
     await row.waitFor({ state: 'detached' });
     assert.equal((await overridesOf(id)).filter((o) => o.key === key).length, 0);
-    assert.equal((await checkOnce(stack, id, key)).limit, 3);
+    assert.equal((await checkOnce(run.stack, id, key)).limit, 3);
   });
 
   flow('the overrides of a rule fit a phone', async (page) => {
     const id = uniqueId('mobile-api');
-    await createRule(stack, rule(id, { algorithm: 'token_bucket', burst: 6 }));
+    await createRule(run.stack, rule(id, { algorithm: 'token_bucket', burst: 6 }));
     for (const [key, limit, note] of [
       ['partner/acme', 40, 'Enterprise plan'],
       ['203.0.113.200', 12, ''],
     ]) {
-      const r = await adminApi(stack, 'PUT', `/api/v1/rules/${id}/overrides/${encodeURIComponent(key)}`, { limit, burst: limit, note });
+      const r = await adminApi(run.stack, 'PUT', `/api/v1/rules/${id}/overrides/${encodeURIComponent(key)}`, { limit, burst: limit, note });
       assert.equal(r.status, 200, JSON.stringify(r.body));
     }
-    await signIn(page, stack.adminUrl);
-    await page.goto(`${stack.adminUrl}/rules/${id}`);
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/rules/${id}`);
     await page.locator('tr[data-override="partner/acme"]').waitFor();
     await page.locator('.override-form').getByLabel('Burst').waitFor();
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -4,42 +4,28 @@
  * the silence as a drop of traffic to zero. Its own ratekitd, stopped here.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe } from 'node:test';
-import { createRule, fireChecks, flow as harnessFlow, launchBrowser, signIn, startStack } from './harness.js';
+import { describe } from 'node:test';
+import { createRule, fireChecks, signIn, suite } from './harness.js';
 
-let stack;
-let browser;
-
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (stack) await stack.stop();
-});
-
-function flow(name, fn, viewport) {
-  harnessFlow(() => browser, name, fn, viewport);
-}
+const run = suite();
+const { flow } = run;
 
 const serverStatus = (page) => page.getByTestId('server-status');
 
 describe('server down', () => {
   flow('a stopped server shows as unreachable in the sidebar and Store box, and the chart as not live', async (page) => {
     const id = 'public-api';
-    await createRule(stack, { id, match: { path: '/api/*' }, key: ['ip'], algorithm: 'fixed_window', limit: 50, window_ms: 60000 });
-    await signIn(page, stack.adminUrl);
+    await createRule(run.stack, { id, match: { path: '/api/*' }, key: ['ip'], algorithm: 'fixed_window', limit: 50, window_ms: 60000 });
+    await signIn(page, run.stack.adminUrl);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     await page.locator('.live-live').waitFor({ timeout: 5000 });
     await serverStatus(page).getByText('healthy').waitFor();
-    await fireChecks(stack, id, '203.0.113.9', 6);
+    await fireChecks(run.stack, id, '203.0.113.9', 6);
     const chart = page.getByTestId('traffic-chart');
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="traffic-chart"]').dataset.allowedSum) >= 6, null, { timeout: 4000 });
     assert.equal(await chart.getAttribute('data-live'), 'true');
 
-    await stack.stop();
+    await run.stack.stop();
     const stopped = Date.now();
     await serverStatus(page).getByText('Server unreachable').waitFor({ timeout: 10000 });
     assert.ok(Date.now() - stopped < 10000, 'seen within seconds');

@@ -4,25 +4,11 @@
  * what its role cannot do, and a revoked token no longer signs in.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe } from 'node:test';
-import { TOKEN, adminApi, createRule, flow as harnessFlow, launchBrowser, screenshot, signIn, signOut, startStack, uniqueId } from './harness.js';
+import { describe } from 'node:test';
+import { TOKEN, adminApi, createRule, screenshot, signIn, signOut, suite, uniqueId } from './harness.js';
 
-let stack;
-let browser;
-
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (stack) await stack.stop();
-});
-
-function flow(name, fn, viewport) {
-  harnessFlow(() => browser, name, fn, viewport);
-}
+const run = suite();
+const { flow } = run;
 
 function rule(id) {
   return { id, description: 'Report downloads, per client IP', match: { path: '/api/*' }, key: ['ip'], algorithm: 'fixed_window', limit: 7, window_ms: 60000 };
@@ -51,19 +37,19 @@ describe('API tokens', () => {
   flow('a viewer token made in the UI reads rules, is refused saving one calmly, and stops working once revoked', async (page) => {
     const id = uniqueId('reports');
     const name = 'support-desk';
-    await createRule(stack, rule(id));
+    await createRule(run.stack, rule(id));
     // Two more tokens, so the list shows the roles side by side.
     for (const [n, role] of [
       ['ci-deploy', 'editor'],
       ['grafana', 'viewer'],
     ]) {
-      const r = await adminApi(stack, 'POST', '/api/v1/tokens', { name: n, role });
+      const r = await adminApi(run.stack, 'POST', '/api/v1/tokens', { name: n, role });
       assert.equal(r.status, 201);
-      if (n === 'grafana') await fetch(`${stack.adminUrl}/api/v1/stats`, { headers: { Authorization: `Bearer ${r.body.token}` } });
+      if (n === 'grafana') await fetch(`${run.stack.adminUrl}/api/v1/stats`, { headers: { Authorization: `Bearer ${r.body.token}` } });
     }
 
-    await signIn(page, stack.adminUrl);
-    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.adminUrl });
+    await signIn(page, run.stack.adminUrl);
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: run.stack.adminUrl });
     await openTokensPage(page);
     await page.locator('tr[data-token="ci-deploy"]').waitFor();
 
@@ -80,7 +66,7 @@ describe('API tokens', () => {
     const row = page.locator(`tr[data-token="${name}"]`);
     await row.getByText('Viewer', { exact: true }).waitFor();
     assert.ok(!(await page.content()).includes(secret.slice(-64)), 'the secret is not on the page any more');
-    const listed = (await adminApi(stack, 'GET', '/api/v1/tokens')).body.tokens.find((t) => t.name === name);
+    const listed = (await adminApi(run.stack, 'GET', '/api/v1/tokens')).body.tokens.find((t) => t.name === name);
     assert.equal(listed.role, 'viewer');
     assert.ok(listed.expires_at, 'the expiry was stored');
     assert.ok(!JSON.stringify(listed).includes(secret.slice(-64)));
@@ -89,7 +75,7 @@ describe('API tokens', () => {
 
     // Signed in as the viewer: the rules are there ...
     await signOut(page);
-    await signIn(page, stack.adminUrl, secret);
+    await signIn(page, run.stack.adminUrl, secret);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rules' }).click();
     await page.locator(`tr[data-rule="${id}"]`).waitFor();
     await page.getByTestId('signed-in-role').getByText('Signed in as viewer').waitFor();
@@ -101,20 +87,20 @@ describe('API tokens', () => {
     assert.ok(await page.getByRole('button', { name: `Edit ${id}` }).isDisabled(), 'Edit is disabled');
     assert.ok(await page.getByRole('button', { name: `Delete ${id}` }).isDisabled(), 'Delete is disabled');
     assert.ok(await page.getByRole('group', { name: `Mode of ${id}` }).getByRole('button', { name: 'Shadow' }).isDisabled(), 'the mode switch is disabled');
-    await page.goto(`${stack.adminUrl}/rules/${id}/edit`);
+    await page.goto(`${run.stack.adminUrl}/rules/${id}/edit`);
     await page.waitForFunction(() => document.querySelector('.rule-form'));
     assert.match(await page.getByTestId('role-notice').textContent(), /Your token's role cannot change rules\./);
     assert.ok(await page.getByRole('button', { name: 'Save changes' }).isDisabled(), 'Save is disabled');
     assert.equal(await page.getByText('forbidden', { exact: true }).count(), 0, 'no error code is shown');
-    assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}`)).body.limit, 7, 'the rule did not change');
+    assert.equal((await adminApi(run.stack, 'GET', `/api/v1/rules/${id}`)).body.limit, 7, 'the rule did not change');
 
     // Overrides and Try it (a real check, counted against a key) too; and the tokens page says it is for admins.
-    await page.goto(`${stack.adminUrl}/rules/${id}`);
+    await page.goto(`${run.stack.adminUrl}/rules/${id}`);
     await page.getByRole('heading', { name: 'Per-key overrides' }).waitFor();
     assert.match(await page.locator('.overrides-card').getByTestId('role-notice').textContent(), /Your token's role cannot change overrides\./);
     assert.equal(await page.getByRole('button', { name: 'Save override' }).count(), 0);
     assert.ok(await page.getByRole('button', { name: 'Check' }).isDisabled(), 'Try it is disabled');
-    await page.goto(`${stack.adminUrl}/lists`);
+    await page.goto(`${run.stack.adminUrl}/lists`);
     await page.getByRole('tab', { name: /Bans/ }).click();
     assert.match(await page.getByTestId('role-notice').textContent(), /Your token's role cannot ban clients or lift bans\./);
     await openTokensPage(page);
@@ -123,38 +109,38 @@ describe('API tokens', () => {
 
     // Revoked by the admin, it no longer signs in.
     await signOut(page);
-    await signIn(page, stack.adminUrl, TOKEN);
+    await signIn(page, run.stack.adminUrl, TOKEN);
     await openTokensPage(page);
     await page.getByRole('button', { name: `Revoke ${name}` }).click();
     await page.getByRole('dialog', { name: 'Revoke this token?' }).getByRole('button', { name: 'Revoke token' }).click();
     await row.waitFor({ state: 'detached' });
-    assert.equal((await adminApi(stack, 'GET', '/api/v1/tokens')).body.tokens.filter((t) => t.name === name).length, 0);
+    assert.equal((await adminApi(run.stack, 'GET', '/api/v1/tokens')).body.tokens.filter((t) => t.name === name).length, 0);
     await signOut(page);
-    await signIn(page, stack.adminUrl, secret, { shouldFail: true });
+    await signIn(page, run.stack.adminUrl, secret, { shouldFail: true });
     await page.getByText('This token is not valid').waitFor();
     assert.equal(await page.locator('.shell').count(), 0, 'not signed in');
   });
 
   flow('an editor token may save a rule', async (page) => {
     const id = uniqueId('exports');
-    await createRule(stack, rule(id));
-    await signIn(page, stack.adminUrl);
+    await createRule(run.stack, rule(id));
+    await signIn(page, run.stack.adminUrl);
     await openTokensPage(page);
     const { dialog, secret } = await createTokenInUi(page, uniqueId('deploy-bot'), 'Editor');
     await dialog.getByRole('button', { name: 'Done' }).click();
     await signOut(page);
-    await signIn(page, stack.adminUrl, secret);
-    await page.goto(`${stack.adminUrl}/rules/${id}/edit`);
+    await signIn(page, run.stack.adminUrl, secret);
+    await page.goto(`${run.stack.adminUrl}/rules/${id}/edit`);
     await page.waitForFunction(() => document.querySelector('.rule-form'));
     await page.getByLabel('Limit', { exact: true }).fill('70');
     await page.getByRole('button', { name: 'Save changes' }).click();
     await page.waitForURL(`**/rules/${id}`);
-    assert.equal((await adminApi(stack, 'GET', `/api/v1/rules/${id}`)).body.limit, 70);
+    assert.equal((await adminApi(run.stack, 'GET', `/api/v1/rules/${id}`)).body.limit, 70);
   });
 
   flow('the new-token dialog and the list fit a phone', async (page) => {
-    await signIn(page, stack.adminUrl);
-    await page.goto(`${stack.adminUrl}/tokens`);
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/tokens`);
     await page.getByRole('heading', { name: 'API tokens', level: 1 }).waitFor();
     const { dialog } = await createTokenInUi(page, uniqueId('on-call'), 'Viewer');
     const box = await dialog.boundingBox();

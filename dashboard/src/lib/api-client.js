@@ -34,6 +34,17 @@ export class ApiError extends Error {
   }
 }
 
+/*
+ * The field errors of a failure ({field, message} of a 400) keyed by the
+ * form's field (rename: a server field -> the form's); null when it named
+ * none, so the caller shows the failure as a whole.
+ */
+export function fieldErrors(err, rename = {}) {
+  const byField = {};
+  for (const e of (err && err.errors) || []) byField[rename[e.field] || e.field] = e.message;
+  return Object.keys(byField).length ? byField : null;
+}
+
 let unauthorizedListener = null;
 
 /* The auth provider registers here to sign the user out when a token stops working. */

@@ -54,10 +54,13 @@ rk_context_status_t rk_context_items(const rk_ruleset_t *rules, const rk_context
     char host[256];
     normalize_host(ctx->host, host, sizeof host);
     const char *method = ctx->method && *ctx->method ? ctx->method : "GET";
+    /* The forwarding headers are read only from a trusted proxy (forward-auth
+     * joins each one's lines: no work for a client that is its own peer). */
+    bool forwarded = ctx->header && rk_cidr_list_contains(&rk_rt.trusted_proxies, &ctx->peer);
     rk_ip_t client = rk_client_ip(
-        &ctx->peer, ctx->header ? ctx->header(ctx->header_ctx, "x-forwarded-for") : NULL,
-        ctx->header ? ctx->header(ctx->header_ctx, "forwarded") : NULL,
-        ctx->header ? ctx->header(ctx->header_ctx, "x-real-ip") : NULL, &rk_rt.trusted_proxies);
+        &ctx->peer, forwarded ? ctx->header(ctx->header_ctx, "x-forwarded-for") : NULL,
+        forwarded ? ctx->header(ctx->header_ctx, "forwarded") : NULL,
+        forwarded ? ctx->header(ctx->header_ctx, "x-real-ip") : NULL, &rk_rt.trusted_proxies);
     rk_ip_key(&client, (unsigned)rk_rt.cfg.ipv6_prefix, client_key, client_key_cap);
     int64_t now = rk_now_ms();
     *verdict = rk_lists_check_ip(&client, now);

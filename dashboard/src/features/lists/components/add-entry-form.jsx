@@ -3,6 +3,7 @@ import { Field } from '../../../components/field.jsx';
 import { Button } from '../../../components/button.jsx';
 import { Alert } from '../../../components/alert.jsx';
 import { toLocalInput } from '../../../utils/format.js';
+import { fieldErrors } from '../../../lib/api-client.js';
 import { addEntry } from '../api/lists.js';
 
 const EXPIRIES = [
@@ -48,9 +49,8 @@ export function AddEntryForm({ list, onAdded }) {
       setNote('');
       onAdded(entry);
     } catch (err) {
-      const byField = {};
-      for (const e of err.errors || []) byField[e.field] = e.message;
-      if (Object.keys(byField).length) setErrors(byField);
+      const byField = fieldErrors(err);
+      if (byField) setErrors(byField);
       else setFailure(err);
     } finally {
       setBusy(false);

@@ -3,6 +3,7 @@ import { useState } from 'react';
 import { Field } from '../../../components/field.jsx';
 import { Button } from '../../../components/button.jsx';
 import { Alert } from '../../../components/alert.jsx';
+import { fieldErrors } from '../../../lib/api-client.js';
 import { addBan } from '../api/lists.js';
 
 // The API takes up to 7 days; a longer refusal belongs on the denylist.
@@ -40,9 +41,8 @@ export function BanForm({ onBanned }) {
       setReason('');
       onBanned(ban);
     } catch (err) {
-      const byField = {};
-      for (const e of err.errors || []) byField[FIELD_OF[e.field] || e.field] = e.message;
-      if (Object.keys(byField).length) setErrors(byField);
+      const byField = fieldErrors(err, FIELD_OF);
+      if (byField) setErrors(byField);
       else setFailure(err);
     } finally {
       setBusy(false);

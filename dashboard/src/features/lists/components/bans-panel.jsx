@@ -4,17 +4,15 @@
  * A viewer's token sees the bans only.
  */
 import { useState } from 'react';
-import { Alert } from '../../../components/alert.jsx';
-import { Spinner } from '../../../components/spinner.jsx';
 import { EmptyState } from '../../../components/empty-state.jsx';
 import { ConfirmDialog } from '../../../components/dialog.jsx';
 import { Button } from '../../../components/button.jsx';
-import { RoleNotice } from '../../../components/role-notice.jsx';
 import { useToast } from '../../../components/toast.jsx';
 import { formatDateTime, formatRelative } from '../../../utils/format.js';
 import { VIEWER_TITLE, failureToast } from '../../../utils/roles.js';
 import { liftBan } from '../api/lists.js';
 import { BanForm } from './ban-form.jsx';
+import { EntriesPanel } from './entries-panel.jsx';
 
 /* bans: the useQuery of GET /api/v1/bans. */
 export function BansPanel({ bans, canEdit }) {
@@ -39,73 +37,67 @@ export function BansPanel({ bans, canEdit }) {
 
   return (
     <>
-      <div className="card-pad">
-        <p className="muted">Banned clients are refused with 403 until the ban ends, then let in again by themselves. Bans are kept apart from the denylist.</p>
-        {canEdit ? (
-          <BanForm
-            onBanned={(b) => {
-              toast(`Banned ${b && b.value ? b.value : 'the client'}`);
-              bans.reload();
-            }}
-          />
-        ) : (
-          <div className="entry-form">
-            <RoleNotice action="ban clients or lift bans" />
-          </div>
-        )}
-      </div>
-      {bans.error && (
-        <div className="card-pad">
-          <Alert error={bans.error} title="Cannot load the bans" onRetry={bans.reload} />
-        </div>
-      )}
-      {bans.loading && !bans.data && <Spinner label="Loading the bans" />}
-      {bans.data && rows.length === 0 && (
-        <EmptyState icon="shield" title="No one is banned">
-          Ban a client for a while to stop an attack without a lasting denylist entry.
-        </EmptyState>
-      )}
-      {rows.length > 0 && (
-        <div className="table-wrap">
-          <table className="table stack-table bans-table">
-            <thead>
-              <tr>
-                <th scope="col">Value</th>
-                <th scope="col">Reason</th>
-                <th scope="col">Ends</th>
-                <th scope="col">Added by</th>
-                <th scope="col" className="col-actions">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((b) => (
-                <tr key={b.id} data-ban={b.value}>
-                  <td>
-                    <code className="code-soft break">{b.value}</code>
-                  </td>
-                  <td className="stack-full cell-wrap" data-label="Reason">
-                    {b.note || <span className="muted">—</span>}
-                  </td>
-                  <td className="nowrap stack-full" data-label="Ends" title={formatDateTime(b.expires_at)}>
-                    {formatRelative(b.expires_at)}
-                  </td>
-                  <td className="stack-full" data-label="Added by">
-                    {b.created_by || 'unknown'}
-                    <div className="cell-sub nowrap">{formatDateTime(b.created_at)}</div>
-                  </td>
-                  <td className="col-actions">
-                    <Button size="sm" onClick={() => setToLift(b)} disabled={!canEdit} title={canEdit ? undefined : VIEWER_TITLE} aria-label={`Lift the ban on ${b.value}`}>
-                      Lift
-                    </Button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <EntriesPanel
+        text="Banned clients are refused with 403 until the ban ends, then let in again by themselves. Bans are kept apart from the denylist."
+        form={
+          canEdit ? (
+            <BanForm
+              onBanned={(b) => {
+                toast(`Banned ${b && b.value ? b.value : 'the client'}`);
+                bans.reload();
+              }}
+            />
+          ) : null
+        }
+        roleAction="ban clients or lift bans"
+        query={bans}
+        loadError="Cannot load the bans"
+        loadingLabel="Loading the bans"
+        count={rows.length}
+        empty={
+          <EmptyState icon="shield" title="No one is banned">
+            Ban a client for a while to stop an attack without a lasting denylist entry.
+          </EmptyState>
+        }
+      >
+      <table className="table stack-table bans-table">
+        <thead>
+          <tr>
+            <th scope="col">Value</th>
+            <th scope="col">Reason</th>
+            <th scope="col">Ends</th>
+            <th scope="col">Added by</th>
+            <th scope="col" className="col-actions">
+              <span className="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((b) => (
+            <tr key={b.id} data-ban={b.value}>
+              <td>
+                <code className="code-soft break">{b.value}</code>
+              </td>
+              <td className="stack-full cell-wrap" data-label="Reason">
+                {b.note || <span className="muted">—</span>}
+              </td>
+              <td className="nowrap stack-full" data-label="Ends" title={formatDateTime(b.expires_at)}>
+                {formatRelative(b.expires_at)}
+              </td>
+              <td className="stack-full" data-label="Added by">
+                {b.created_by || 'unknown'}
+                <div className="cell-sub nowrap">{formatDateTime(b.created_at)}</div>
+              </td>
+              <td className="col-actions">
+                <Button size="sm" onClick={() => setToLift(b)} disabled={!canEdit} title={canEdit ? undefined : VIEWER_TITLE} aria-label={`Lift the ban on ${b.value}`}>
+                  Lift
+                </Button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      </EntriesPanel>
       <ConfirmDialog open={!!toLift} title="Lift this ban?" confirmLabel="Lift ban" tone="primary" busy={lifting} onConfirm={lift} onClose={() => setToLift(null)}>
         {toLift && (
           <p>

@@ -12,6 +12,7 @@ import { Badge } from '../../../components/badge.jsx';
 import { Icon } from '../../../components/icon.jsx';
 import { ExpiryFields, expiryChoices, resolveExpiry } from '../../../components/expiry-field.jsx';
 import { ROLES, roleInfo } from '../../../utils/roles.js';
+import { fieldErrors } from '../../../lib/api-client.js';
 import { createToken } from '../api/tokens.js';
 
 const EXPIRIES = expiryChoices(
@@ -137,9 +138,8 @@ export function CreateTokenDialog({ open, onClose, onCreated }) {
       setCreated(token);
       onCreated(token);
     } catch (err) {
-      const byField = {};
-      for (const e of err.errors || []) byField[e.field] = e.message;
-      if (Object.keys(byField).length) setErrors(byField);
+      const byField = fieldErrors(err);
+      if (byField) setErrors(byField);
       else setFailure(err);
     } finally {
       setBusy(false);
