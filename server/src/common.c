@@ -29,29 +29,36 @@ static const char digit_pairs[201] = "000102030405060708091011121314151617181920
                                      "50515253545556575859606162636465666768697071727374"
                                      "75767778798081828384858687888990919293949596979899";
 
+/* The number of decimal digits of u. */
+static size_t digit_count(uint64_t u) {
+    size_t n = 1;
+    while (u >= 10000) {
+        u /= 10000;
+        n += 4;
+    }
+    return n + (u >= 10) + (u >= 100) + (u >= 1000);
+}
+
 size_t rk_format_int(int64_t v, char out[RK_INT_TEXT_MAX]) {
-    char digits[20];
-    size_t n = sizeof digits; /* filled from the end */
     /* in unsigned arithmetic, so that INT64_MIN negates */
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    size_t len = (v < 0) + digit_count(u);
+    char *at = out + len; /* filled from the end, in place */
+    *at = '\0';
     while (u >= 100) {
         const char *pair = &digit_pairs[(u % 100) * 2];
         u /= 100;
-        digits[--n] = pair[1];
-        digits[--n] = pair[0];
+        *--at = pair[1];
+        *--at = pair[0];
     }
     if (u >= 10) {
-        digits[--n] = digit_pairs[u * 2 + 1];
-        digits[--n] = digit_pairs[u * 2];
+        *--at = digit_pairs[u * 2 + 1];
+        *--at = digit_pairs[u * 2];
     } else {
-        digits[--n] = (char)('0' + u);
+        *--at = (char)('0' + u);
     }
-    size_t len = 0;
     if (v < 0)
-        out[len++] = '-';
-    memcpy(out + len, digits + n, sizeof digits - n);
-    len += sizeof digits - n;
-    out[len] = '\0';
+        out[0] = '-';
     return len;
 }
 

@@ -24,6 +24,21 @@ Test(jsonw, formats_integers_as_printf_does) {
     }
 }
 
+Test(jsonw, formats_every_digit_count_at_its_edges) {
+    int64_t power = 1;
+    for (int digits = 1; digits <= 18; digits++) {
+        power *= 10; /* 9, 10, 99, 100, ... 10^18, and their negatives */
+        const int64_t edges[] = {power - 1, power, -(power - 1), -power};
+        for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) {
+            char got[RK_INT_TEXT_MAX], want[32];
+            size_t n = rk_format_int(edges[i], got);
+            snprintf(want, sizeof want, "%" PRId64, edges[i]);
+            cr_assert_str_eq(got, want);
+            cr_assert_eq(n, strlen(want));
+        }
+    }
+}
+
 Test(jsonw, escapes_quotes_backslashes_and_control_characters) {
     char stack[8];
     rk_jw_t w;

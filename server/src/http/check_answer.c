@@ -12,32 +12,28 @@ static int64_t ceil_div(int64_t a, int64_t b) {
     return a <= 0 ? 0 : (a + b - 1) / b;
 }
 
-/* Appends text (len bytes) at *at in a buffer ending at end, NUL-terminated; bounded. */
-static void put(char **at, char *end, const char *text, size_t len) {
-    size_t room = (size_t)(end - *at) - 1;
-    if (len > room)
-        len = room;
-    memcpy(*at, text, len);
-    *at += len;
-    **at = '\0';
-}
+/* Copies a string literal at the cursor and moves it past. */
+#define PUT_LIT(at, lit) (memcpy((at), (lit), sizeof(lit) - 1), (at) += sizeof(lit) - 1)
 
-static void put_int(char **at, char *end, int64_t v) {
-    char num[RK_INT_TEXT_MAX];
-    put(at, end, num, rk_format_int(v, num));
-}
+_Static_assert(sizeof((rk_rl_headers_t *)0)->policy >=
+                   1 + RK_RULE_ID_MAX + 4 + 3 + 2 * (RK_INT_TEXT_MAX - 1) + 1,
+               "a RateLimit field holds the longest rule id and two numbers");
 
-/* "\"<rule>\";<n1><a>" followed by "<n2><b>": the IETF RateLimit fields. */
-static void put_field(char *buf, size_t cap, const char *rule, const char *n1, const char *a,
+/* "\"<rule>\";<n1><a>" followed by "<n2><b>": the IETF RateLimit fields (n1 2
+ * bytes, n2 3, a at most RK_INT_TEXT_MAX - 1). */
+static void put_field(char *buf, const char *rule, const char *n1, const char *a, size_t a_len,
                       const char *n2, int64_t b) {
-    char *at = buf, *end = buf + cap;
-    put(&at, end, "\"", 1);
-    put(&at, end, rule, strlen(rule));
-    put(&at, end, "\";", 2);
-    put(&at, end, n1, 2);
-    put(&at, end, a, strlen(a));
-    put(&at, end, n2, 3);
-    put_int(&at, end, b);
+    size_t id_len = strnlen(rule, RK_RULE_ID_MAX);
+    char *at = buf;
+    *at++ = '"';
+    memcpy(at, rule, id_len);
+    at += id_len;
+    PUT_LIT(at, "\";");
+    memcpy(at, n1, 2);
+    memcpy(at + 2, a, a_len);
+    at += 2 + a_len;
+    memcpy(at, n2, 3);
+    rk_format_int(b, at + 3);
 }
 
 void rk_check_headers(const rk_check_item_t *items, size_t n, int64_t now_ms, rk_rl_headers_t *h) {
@@ -49,11 +45,11 @@ void rk_check_headers(const rk_check_item_t *items, size_t n, int64_t now_ms, rk
     const rk_check_item_t *it = &items[top];
     const rk_decision_t *d = &it->decision;
     bool denied = !rk_check_allowed(items, n);
-    rk_format_int(d->limit, h->limit);
-    rk_format_int(d->remaining, h->remaining);
-    put_field(h->policy, sizeof h->policy, it->rule->id, "q=", h->limit,
+    size_t limit_len = rk_format_int(d->limit, h->limit);
+    size_t remaining_len = rk_format_int(d->remaining, h->remaining);
+    put_field(h->policy, it->rule->id, "q=", h->limit, limit_len,
               ";w=", ceil_div(it->limit.window_ms, 1000));
-    put_field(h->ratelimit, sizeof h->ratelimit, it->rule->id, "r=", h->remaining,
+    put_field(h->ratelimit, it->rule->id, "r=", h->remaining, remaining_len,
               ";t=", ceil_div(d->reset_ms, 1000));
     rk_format_int(ceil_div(now_ms + d->reset_ms, 1000), h->reset);
     h->retry_after[0] = '\0';
@@ -74,19 +70,30 @@ void rk_add_rl_headers(struct MHD_Response *resp, const rk_rl_headers_t *h) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, h->retry_after);
 }
 
-/* The members every decision carries, after an opening "{". */
-static void write_decision(rk_jw_t *w, const rk_decision_t *d, bool allowed) {
-    rk_jw_lit(w, allowed ? "\"allowed\":true" : "\"allowed\":false");
-    rk_jw_member_int(w, "limit", d->limit);
-    rk_jw_member_int(w, "remaining", d->remaining);
-    rk_jw_member_int(w, "reset_ms", d->reset_ms);
-    rk_jw_member_int(w, "retry_after_ms", allowed ? 0 : d->retry_after_ms);
-    if (d->delay_ms > 0)
-        rk_jw_member_int(w, "delay_ms", d->delay_ms);
-}
-
-/* Room for the longest decision (about 180 bytes): its writer never moves to the heap. */
+/* Room for the longest decision (about 180 bytes). */
 #define DECISION_TEXT_MAX 256
+
+/* The members every decision carries, after an opening "{", written at out
+ * (DECISION_TEXT_MAX bytes) in one pass; their length. */
+static size_t decision_text(char *out, const rk_decision_t *d, bool allowed) {
+    char *at = out;
+    if (allowed)
+        PUT_LIT(at, "\"allowed\":true,\"limit\":");
+    else
+        PUT_LIT(at, "\"allowed\":false,\"limit\":");
+    at += rk_format_int(d->limit, at);
+    PUT_LIT(at, ",\"remaining\":");
+    at += rk_format_int(d->remaining, at);
+    PUT_LIT(at, ",\"reset_ms\":");
+    at += rk_format_int(d->reset_ms, at);
+    PUT_LIT(at, ",\"retry_after_ms\":");
+    at += rk_format_int(allowed ? 0 : d->retry_after_ms, at);
+    if (d->delay_ms > 0) {
+        PUT_LIT(at, ",\"delay_ms\":");
+        at += rk_format_int(d->delay_ms, at);
+    }
+    return (size_t)(at - out);
+}
 
 /* The lease of an allowed concurrency check that holds units (RK_LEASE_TEXT_MAX). */
 static void write_lease(rk_jw_t *w, const rk_check_item_t *it) {
@@ -109,12 +116,10 @@ void rk_write_check_answer(rk_jw_t *w, const rk_check_item_t *items, size_t n) {
     bool allowed = rk_check_allowed(items, n);
     const rk_check_item_t *head = &items[top];
     /* The headline decision, written once: the results repeat it. */
-    char head_buf[DECISION_TEXT_MAX];
-    rk_jw_t head_text;
-    rk_jw_init(&head_text, head_buf, sizeof head_buf);
-    write_decision(&head_text, &head->decision, allowed);
+    char head_text[DECISION_TEXT_MAX], text[DECISION_TEXT_MAX];
+    size_t head_len = decision_text(head_text, &head->decision, allowed);
     rk_jw_raw(w, "{", 1);
-    rk_jw_raw(w, head_text.buf, head_text.len);
+    rk_jw_raw(w, head_text, head_len);
     rk_jw_member_plain(w, "rule", head->rule->id);
     rk_jw_member_plain(w, "mode", mode_names[head->rule->mode]);
     write_lease(w, head);
@@ -127,15 +132,14 @@ void rk_write_check_answer(rk_jw_t *w, const rk_check_item_t *items, size_t n) {
         rk_jw_member_plain(w, "mode", mode_names[it->rule->mode]);
         rk_jw_raw(w, ",", 1);
         if (it == head && it->decision.allowed == allowed)
-            rk_jw_raw(w, head_text.buf, head_text.len);
+            rk_jw_raw(w, head_text, head_len);
         else
-            write_decision(w, &it->decision, it->decision.allowed);
+            rk_jw_raw(w, text, decision_text(text, &it->decision, it->decision.allowed));
         if (it->failed_over)
             rk_jw_member_plain(w, "fail_mode", fail_names[it->fail_mode_used]);
         rk_jw_raw(w, "}", 1);
     }
     rk_jw_lit(w, "]}");
-    rk_jw_free(&head_text);
 }
 
 /*

@@ -80,8 +80,12 @@ static char *put_utf8(char *w, unsigned long cp) {
  * and sets *s and *len. Returns the position after the closing quote.
  */
 static char *string(reader_t *r, char *p, const char **s, size_t *len) {
-    char *w = ++p; /* decoded bytes are written from here; w <= p always */
-    const char *start = w;
+    const char *start = ++p;
+    /* Most strings (rule ids, keys, names) hold no escape: their bytes stay
+     * where they are and the scan stops at the closing quote. */
+    while (p < r->end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+        p++;
+    char *w = p; /* decoded bytes are written from here; w <= p always */
     while (p < r->end) {
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
