@@ -119,16 +119,20 @@ def process_ticks():
     return out
 
 
-def signal_tree(pid, sig):
-    """Sends sig to pid and to every process descending from it (nginx's and
-    Express's workers)."""
+def process_tree(pid):
+    """pid and every process descending from it (nginx's and Express's workers)."""
     parents = process_ticks()
     tree, grew = {pid}, True
     while grew:
         grown = {p for p, (ppid, _) in parents.items() if ppid in tree} - tree
         tree |= grown
         grew = bool(grown)
-    for p in tree:
+    return tree
+
+
+def signal_tree(pid, sig):
+    """Sends sig to pid and to every process descending from it."""
+    for p in process_tree(pid):
         try:
             os.kill(p, sig)
         except OSError:
@@ -571,8 +575,9 @@ class Bench:
         self.deep_keys = {}   # "keys", "depth", alg -> ns per check
         self.redis_port = None  # the Redis the ratekitd "Redis" rows use
 
-    def load(self, label, url, extra, rate=None, warmup=None):
-        """One ratekit-load run; returns its JSON result."""
+    def load(self, label, url, extra, rate=None, warmup=None, cpu_of=()):
+        """One ratekit-load run; returns its JSON result. cpu_of: the pids
+        whose CPU time per answer the loader reports (the server's)."""
         out = os.path.join(self.work, "runs", re.sub(r"[^a-z0-9]+", "-", label.lower()) +
                            ("-open" if rate else "-closed") + ".json")
         os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -583,6 +588,8 @@ class Bench:
                 "--quiet", "--json", out, "--label", label, *extra]
         if rate:
             args += ["--rate", str(rate)]
+        for pid in sorted(cpu_of):
+            args += ["--cpu-of", str(pid)]
         # What the rest of the machine used meanwhile: other processes, and
         # the host's other guests (steal time). Others' work skews a row.
         pids = {p.pid for p in self.procs.procs}
@@ -629,7 +636,10 @@ class Bench:
                 if counted:
                     calls0 = evalsha_calls(self.redis_port)
                     r["span"][0] = r["span"][0] or time.monotonic()
-                r["closed"].append(self.load(name, server.url, extra))
+                # The server's CPU per answer, beside its throughput: a ratio
+                # of the two that a slow spell of the host moves far less.
+                r["closed"].append(self.load(name, server.url, extra,
+                                             cpu_of=process_tree(server.proc.pid)))
                 r["deaths"].append(server.check_alive())
                 r["open"].append(self.load(name, server.url, extra, rate=self.args.rate,
                                            warmup=self.args.open_warmup))
@@ -646,6 +656,11 @@ class Bench:
         for name, kind, _, _ in specs:
             r = runs[name]
             closed = median_run(r["closed"], lambda x: x["throughput_rps"])
+            cpu = sorted(x["server_cpu_us_per_answer"] for x in r["closed"]
+                         if "server_cpu_us_per_answer" in x)
+            if cpu:  # its own median: the run of median throughput may not hold it
+                closed["server_cpu_us"] = cpu[len(cpu) // 2]
+                closed["server_cpu_us_runs"] = cpu
             opened = median_run(r["open"], lambda x: x["latency_us"]["p99"])
             self.add_row(name, kind, closed, opened, [d for d in r["deaths"] if d])
             if r["span"][0] is not None:  # its runs were counted
@@ -841,9 +856,30 @@ def build_table(b):
     same = rps(row_named(b, TRIVIAL_SAME_ROW))
     lua = rps(next(iter(by_kind("peer-lua")), None))
     express = rps(next(iter(by_kind("peer-express")), None))
-    head = (f"| row | throughput | p50 at {a.rate:,}/s | p99 at {a.rate:,}/s | vs nginx 204 | "
-            "vs trivial-mhd | vs nginx+Lua | vs Express, 1 process |")
-    lines = [head, "|" + " --- |" * 8]
+    cpu = lambda r: r["closed"].get("server_cpu_us") if r else None
+    mhd_cpu, same_cpu = cpu(row_named(b, TRIVIAL_ROW)), cpu(row_named(b, TRIVIAL_SAME_ROW))
+    # (results kept before the loader measured it have no CPU column)
+    with_cpu = any(cpu(r) is not None for r in b.rows)
+    head = ["row", "throughput"] + (["server CPU per answer"] if with_cpu else []) + [
+        f"p50 at {a.rate:,}/s", f"p99 at {a.rate:,}/s", "vs nginx 204", "vs trivial-mhd",
+        "vs nginx+Lua", "vs Express, 1 process"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+
+    def line(*cells):
+        cells = list(cells) + [""] * (len(head) - len(cells))
+        lines.append("| " + " | ".join(cells) + " |")
+
+    def cpu_cell(r):
+        """The server's CPU per answer (closed loop, median of the runs); an
+        embedded row's also as a ratio to the trivial handlers' own."""
+        us = cpu(r)
+        if us is None:
+            return ""
+        if r["kind"] != "embedded" or not mhd_cpu:
+            return f"{us:.2f} us"
+        return (f"{us:.2f} us ({us / mhd_cpu:.2f}x trivial-mhd's" +
+                (f", {us / same_cpu:.2f}x the same bytes'" if same_cpu else "") + ")")
+
     for r in b.rows:
         c, o = r["closed"], r["open"]
         lat = o["latency_us"]
@@ -862,7 +898,8 @@ def build_table(b):
         if started > BUSY_STARTS:
             note += f" ({started} processes or threads started outside the bench in a run)"
         k = r["kind"]
-        cells = [r["name"], f"{c['throughput_rps']:,.0f} req/s{note}",
+        cells = [r["name"], f"{c['throughput_rps']:,.0f} req/s{note}"] + (
+            [cpu_cell(r)] if with_cpu else []) + [
                  f"{lat['p50']:,} us{sat}", f"{lat['p99']:,} us{sat}",
                  ratio(rps(r), nginx),
                  ratio(rps(r), mhd) + (f" ({ratio(rps(r), same)} of the same bytes)"
@@ -870,34 +907,33 @@ def build_table(b):
                  ratio(rps(r), lua) if k in ("redis", "hot", "cluster") else "",
                  ratio(rps(r), express)
                  if k in ("redis", "hot", "cluster", "peer-lua", "peer-express-pool") else ""]
-        lines.append("| " + " | ".join(cells) + " |")
+        line(*cells)
     for s in b.store_refs:
-        lines.append(f"| {s['name']} | {s['throughput_rps']:,.0f} EVALSHA/s | | | "
-                     f"{ratio(s['throughput_rps'], nginx)} | | | |")
+        line(s["name"], f"{s['throughput_rps']:,.0f} EVALSHA/s", *[""] * (2 + with_cpu),
+             ratio(s["throughput_rps"], nginx))
     for alg in ALGORITHMS:
         m = b.memory.get(alg, {})
         if "embedded" in m:
-            lines.append(f"| memory: embedded {alg}, {a.memory_keys:,} keys | "
-                         f"{m['embedded']:.1f} B/key | | | | | | |")
+            line(f"memory: embedded {alg}, {a.memory_keys:,} keys", f"{m['embedded']:.1f} B/key")
     for alg in ALGORITHMS:
         m = b.memory.get(alg, {})
         if alg not in FIXED_STATE and "embedded_busy" in m:
-            lines.append(f"| memory: embedded {alg}, {a.memory_keys:,} keys of "
-                         f"{BUSY_KEY_CHECKS} checks | {m['embedded_busy']:.1f} B/key | | | | | | |")
+            line(f"memory: embedded {alg}, {a.memory_keys:,} keys of {BUSY_KEY_CHECKS} checks",
+                 f"{m['embedded_busy']:.1f} B/key")
     deep, tb = b.deep_keys, b.deep_keys.get("token_bucket")
     for alg in ("token_bucket", "sliding_log", "concurrency"):
         if alg in deep:
             versus = f" ({deep[alg] / tb:.2f}x token_bucket)" if tb and alg != "token_bucket" else ""
-            lines.append(f"| embedded store alone, {deep['keys']:,} keys after {deep['depth']} "
-                         f"checks each: {alg} | {deep[alg]:,.0f} ns/check{versus} | | | | | | |")
+            line(f"embedded store alone, {deep['keys']:,} keys after {deep['depth']} checks "
+                 f"each: {alg}", f"{deep[alg]:,.0f} ns/check{versus}")
     for alg in ALGORITHMS:
         m = b.memory.get(alg, {})
         if "redis" in m:
             chars = m.get("redis_name_chars")  # not recorded before run 23
             named = f", a name of {chars} characters" if chars else ""
-            lines.append(f"| memory: Redis {alg}, MEMORY USAGE after one check | "
-                         f"{m['redis']} B/key ({m['redis_keys']} Redis key"
-                         f"{'s' if m['redis_keys'] != 1 else ''}{named}) | | | | | | |")
+            line(f"memory: Redis {alg}, MEMORY USAGE after one check",
+                 f"{m['redis']} B/key ({m['redis_keys']} Redis key"
+                 f"{'s' if m['redis_keys'] != 1 else ''}{named})")
     return "\n".join(lines)
 
 
@@ -920,15 +956,24 @@ def targets(b):
     def goal(text, ok, measured):
         out.append({"goal": text, "met": bool(ok), "measured": measured})
 
+    cpu = lambda r: r["closed"].get("server_cpu_us") if r else None
     if emb and mhd and nginx:
         worst = min(emb, key=rps)
+        costs = [cpu(r) for r in emb if cpu(r)]
+        cost = (f"; server CPU per answer {min(costs) / cpu(get(TRIVIAL_ROW)):.2f}x to "
+                f"{max(costs) / cpu(get(TRIVIAL_ROW)):.2f}x trivial-mhd's"
+                if costs and cpu(get(TRIVIAL_ROW)) else "")
         goal("embedded >= 0.9x trivial-mhd", rps(worst) >= 0.9 * mhd,
-             f"lowest {rps(worst) / mhd:.2f}x ({worst['name']})")
+             f"lowest {rps(worst) / mhd:.2f}x ({worst['name']}){cost}")
         if same:
             # What the limiter itself costs (under 10% of the HTTP work), measured
             # apart: against the same answer bytes, what is left is ratekitd's work.
+            same_cpu = cpu(get(TRIVIAL_SAME_ROW))
+            cost = (f"; server CPU per answer {min(costs) / same_cpu:.2f}x to "
+                    f"{max(costs) / same_cpu:.2f}x its own" if costs and same_cpu else "")
             goal("embedded >= 0.9x trivial-mhd sending ratekitd's answer bytes",
-                 rps(worst) >= 0.9 * same, f"lowest {rps(worst) / same:.2f}x ({worst['name']})")
+                 rps(worst) >= 0.9 * same,
+                 f"lowest {rps(worst) / same:.2f}x ({worst['name']}){cost}")
         goal("embedded >= 0.5x nginx 204", rps(worst) >= 0.5 * nginx,
              f"lowest {rps(worst) / nginx:.2f}x")
     # The peers run the token bucket: compared with ratekitd's token_bucket row

@@ -36,6 +36,7 @@ typedef struct {
     double scheduled;                  /* open loop: requests due in the window (rate * elapsed) */
     uint64_t p50, p90, p99, p999, max; /* µs */
     double mean_us;
+    double cpu_s; /* --cpu-of: their CPU seconds in the measured window; -1 when not measured */
 } lt_totals_t;
 
 typedef struct lt_worker lt_worker_t;

@@ -7,13 +7,14 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "cpu.h"
 #include "engine.h"
 #include "exact.h"
 #include "options.h"
 #include "report.h"
 
-/* Sleeps until the next whole second after start, or until the run ends. */
-static void wait_a_second(lt_run_t *run, int64_t tick_ns) {
+/* Sleeps until tick_ns (CLOCK_MONOTONIC), or until the run ends. */
+static void wait_until(lt_run_t *run, int64_t tick_ns) {
     while (lt_run_active(run) && lt_now_ns() < tick_ns) {
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -28,15 +29,26 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     if (o.exact_limit > 0)
         return lt_exact_run(&o);
+    if (o.ncpu_pids > 0 && lt_cpu_seconds(o.cpu_pids, o.ncpu_pids) < 0) {
+        fprintf(stderr, "ratekit-load: --cpu-of: no such process\n");
+        return 2;
+    }
 
     lt_run_t run;
     if (lt_run_start(&run, &o) != 0)
         return 1;
+    /* --cpu-of: the processes' CPU time from the measured window's start
+     * to the run's end (they idle once the load stops). */
+    double cpu_start = -1;
+    if (o.ncpu_pids > 0) {
+        wait_until(&run, run.measure_ns);
+        cpu_start = lt_cpu_seconds(o.cpu_pids, o.ncpu_pids);
+    }
     uint64_t last_answered = 0;
     int64_t tick = run.t0_ns;
     while (lt_run_active(&run)) {
         tick += 1000000000LL;
-        wait_a_second(&run, tick);
+        wait_until(&run, tick);
         if (!lt_run_active(&run) || o.quiet)
             continue;
         int64_t now = lt_now_ns();
@@ -48,8 +60,12 @@ int main(int argc, char **argv) {
         last_answered = answered;
     }
     lt_run_join(&run);
+    double cpu_end = cpu_start < 0 ? -1 : lt_cpu_seconds(o.cpu_pids, o.ncpu_pids);
     lt_totals_t t;
     lt_run_totals(&run, &t);
+    t.cpu_s = cpu_end < 0 ? -1 : cpu_end - cpu_start;
+    if (o.ncpu_pids > 0 && cpu_end < 0)
+        fprintf(stderr, "ratekit-load: cannot read the CPU time of a --cpu-of process\n");
     lt_run_free(&run);
     lt_report_table(stdout, &o, &t);
     if (o.json_path && lt_report_json(o.json_path, &o, &t) != 0) {

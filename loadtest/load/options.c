@@ -33,6 +33,7 @@ enum {
     OPT_QUIET,
     OPT_EXACT,
     OPT_PROCS,
+    OPT_CPU_OF,
     OPT_HELP,
 };
 
@@ -68,6 +69,8 @@ static const option_row_t rows[] = {
     {"exact", 1, OPT_EXACT, "LIMIT",
      "exactness: hammer one key, fail unless exactly LIMIT requests are allowed"},
     {"procs", 1, OPT_PROCS, "P", "exactness: client processes (2)"},
+    {"cpu-of", 1, OPT_CPU_OF, "PID",
+     "report the CPU time PID used per answer in the measured window; repeat to sum"},
     {"help", 0, OPT_HELP, NULL, "this text"},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
@@ -316,6 +319,15 @@ static bool apply(lt_options_t *o, int id, const char *arg, bool *warmup_set) {
         if (!parse_long(arg, 1, 64, &l))
             break;
         o->procs = (int)l;
+        return true;
+    case OPT_CPU_OF:
+        if (o->ncpu_pids == LT_MAX_CPU_PIDS) {
+            fprintf(stderr, "ratekit-load: at most %d --cpu-of\n", LT_MAX_CPU_PIDS);
+            return false;
+        }
+        if (!parse_long(arg, 1, 4194304, &l)) /* the kernel's largest pid_max */
+            break;
+        o->cpu_pids[o->ncpu_pids++] = (int)l;
         return true;
     default:
         break;

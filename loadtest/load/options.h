@@ -10,6 +10,7 @@
 
 #define LT_MAX_URLS 16
 #define LT_MAX_PIPELINE 64
+#define LT_MAX_CPU_PIDS 64
 
 /* What each request asks. */
 typedef enum {
@@ -58,6 +59,8 @@ typedef struct {
     bool quiet;
     long exact_limit; /* exactness mode when > 0 */
     int procs;
+    int cpu_pids[LT_MAX_CPU_PIDS]; /* --cpu-of: processes whose CPU time is reported */
+    int ncpu_pids;
 } lt_options_t;
 
 /*

@@ -40,6 +40,29 @@ def test_closed_loop_counts_every_answer_as_allowed(load_bin, server, workdir):
     assert "throughput" in p.stdout and "p99" in p.stdout
 
 
+def test_cpu_of_reports_the_servers_cpu_per_answer_and_only_its(load_bin, server, workdir):
+    server.create_rule(id="smoke-cpu", algorithm="token_bucket", limit=1000000, window="1h")
+    idle = subprocess.Popen(["sleep", "30"])
+    try:
+        runs = {}
+        for name, pid in (("server", server.proc.pid), ("idle", idle.pid)):
+            p, runs[name] = run_load(load_bin, workdir, "--url", server.data, "--rule",
+                                     "smoke-cpu", "--connections", "8", "--duration", "1",
+                                     "--warmup", "0.2", "--cpu-of", str(pid))
+            assert p.returncode == 0, p.stderr
+            assert "server cpu" in p.stdout
+    finally:
+        idle.kill()
+        idle.wait()
+    # the sanitizer build answers in tens of microseconds of CPU each; a
+    # process that did nothing used none of its time on them
+    assert 1 < runs["server"]["server_cpu_us_per_answer"] < 5000, runs["server"]
+    assert runs["idle"]["server_cpu_s"] < 0.05, runs["idle"]
+    p = subprocess.run([load_bin, "--url", server.data, "--rule", "x", "--cpu-of", "4194304"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "--cpu-of" in p.stderr
+
+
 def test_open_loop_sends_at_the_scheduled_rate_and_sees_denials(load_bin, server, workdir):
     server.create_rule(id="smoke-hot", algorithm="token_bucket", limit=10, window="1h")
     p, r = run_load(load_bin, workdir, "--url", server.data, "--rule", "smoke-hot",
