@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,13 +46,6 @@ static const char *const ratekit_headers[][2] = {
 };
 
 static int as_ratekit; /* --ratekit-answer */
-
-static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stopping = 1;
-}
 
 /*
  * The access handler: the first call only marks the request (req_cls),
@@ -103,6 +97,14 @@ int main(int argc, char **argv) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* SIGINT and SIGTERM blocked in every thread (libmicrohttpd's inherit
+     * the mask) and awaited by main: a handler run by a daemon's thread
+     * would leave main waiting in pause() for ever. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
     struct MHD_Daemon *daemons[256];
     for (long i = 0; i < threads; i++) {
         daemons[i] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
@@ -114,10 +116,8 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    while (!stopping)
-        pause();
+    int sig;
+    sigwait(&stop, &sig);
     for (long i = 0; i < threads; i++)
         MHD_stop_daemon(daemons[i]);
     return 0;
