@@ -10,32 +10,32 @@
 
 #include "http/jsonw.h"
 
+/* rk_format_int writes v as "%" PRId64 does, and answers its length. */
+static void assert_formats_as_printf(int64_t v) {
+    char got[RK_INT_TEXT_MAX], want[32];
+    size_t n = rk_format_int(v, got);
+    snprintf(want, sizeof want, "%" PRId64, v);
+    cr_assert_str_eq(got, want);
+    cr_assert_eq(n, strlen(want));
+}
+
 Test(jsonw, formats_integers_as_printf_does) {
     const int64_t values[] = {
         0,         1,        -1,   9,     10,  11,   99,      100,           101,
         999,       1000,     1001, 12345, -10, -100, -999999, 1795396020000, -1795396020000,
         INT64_MAX, INT64_MIN};
-    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
-        char got[RK_INT_TEXT_MAX], want[32];
-        size_t n = rk_format_int(values[i], got);
-        snprintf(want, sizeof want, "%" PRId64, values[i]);
-        cr_assert_str_eq(got, want);
-        cr_assert_eq(n, strlen(want));
-    }
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++)
+        assert_formats_as_printf(values[i]);
 }
 
 Test(jsonw, formats_every_digit_count_at_its_edges) {
     int64_t power = 1;
     for (int digits = 1; digits <= 18; digits++) {
         power *= 10; /* 9, 10, 99, 100, ... 10^18, and their negatives */
-        const int64_t edges[] = {power - 1, power, -(power - 1), -power};
-        for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) {
-            char got[RK_INT_TEXT_MAX], want[32];
-            size_t n = rk_format_int(edges[i], got);
-            snprintf(want, sizeof want, "%" PRId64, edges[i]);
-            cr_assert_str_eq(got, want);
-            cr_assert_eq(n, strlen(want));
-        }
+        assert_formats_as_printf(power - 1);
+        assert_formats_as_printf(power);
+        assert_formats_as_printf(-(power - 1));
+        assert_formats_as_printf(-power);
     }
 }
 
