@@ -596,8 +596,13 @@ class Bench:
         t0, steal0, ticks0 = time.monotonic(), steal_s(), process_ticks()
         started0 = tasks_started()
         loader0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run(args, check=False, stdout=subprocess.DEVNULL,
-                       timeout=self.args.duration + 60)
+        if os.path.exists(out):
+            os.remove(out)  # a run that writes none must not read an earlier round's
+        done = subprocess.run(args, check=False, stdout=subprocess.DEVNULL,
+                              timeout=self.args.duration + 60)
+        if not os.path.exists(out):
+            raise RuntimeError(f"ratekit-load wrote no result for {label} (exit "
+                               f"{done.returncode}; its error is above)")
         loader1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         # What started meanwhile, less the loader and its threads. Processes
         # that come and go within a run escape others_cpu_s(), which reads

@@ -3,6 +3,7 @@
  * exactness check), prints progress once a second, and reports.
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -13,10 +14,12 @@
 #include "options.h"
 #include "report.h"
 
-/* Sleeps until tick_ns (CLOCK_MONOTONIC), or until the run ends. */
-static void wait_until(lt_run_t *run, int64_t tick_ns) {
-    while (lt_run_active(run) && lt_now_ns() < tick_ns) {
-        struct timespec ts = {0, 20 * 1000 * 1000};
+/* Sleeps until when_ns (CLOCK_MONOTONIC), in steps of at most 20 ms, or
+ * until the run ends. */
+static void wait_until(lt_run_t *run, int64_t when_ns) {
+    for (int64_t now; lt_run_active(run) && (now = lt_now_ns()) < when_ns;) {
+        int64_t step = when_ns - now < 20000000 ? when_ns - now : 20000000;
+        struct timespec ts = {0, (long)step};
         nanosleep(&ts, NULL);
     }
 }
@@ -34,20 +37,27 @@ int main(int argc, char **argv) {
         return 2;
     }
 
+    /* --cpu-of: the processes' CPU time from the measured window's start
+     * to the run's end (they idle once the load stops); taken before the
+     * workers start when the window opens with them. */
+    double cpu_start = -1;
+    bool cpu_due = o.ncpu_pids > 0;
+    if (cpu_due && o.warmup_s <= 0) {
+        cpu_start = lt_cpu_seconds(o.cpu_pids, o.ncpu_pids);
+        cpu_due = false;
+    }
     lt_run_t run;
     if (lt_run_start(&run, &o) != 0)
         return 1;
-    /* --cpu-of: the processes' CPU time from the measured window's start
-     * to the run's end (they idle once the load stops). */
-    double cpu_start = -1;
-    if (o.ncpu_pids > 0) {
-        wait_until(&run, run.measure_ns);
-        cpu_start = lt_cpu_seconds(o.cpu_pids, o.ncpu_pids);
-    }
     uint64_t last_answered = 0;
     int64_t tick = run.t0_ns;
     while (lt_run_active(&run)) {
         tick += 1000000000LL;
+        if (cpu_due && run.measure_ns <= tick) {
+            wait_until(&run, run.measure_ns);
+            cpu_start = lt_cpu_seconds(o.cpu_pids, o.ncpu_pids);
+            cpu_due = false;
+        }
         wait_until(&run, tick);
         if (!lt_run_active(&run) || o.quiet)
             continue;

@@ -327,6 +327,9 @@ static bool apply(lt_options_t *o, int id, const char *arg, bool *warmup_set) {
         }
         if (!parse_long(arg, 1, 4194304, &l)) /* the kernel's largest pid_max */
             break;
+        for (int i = 0; i < o->ncpu_pids; i++)
+            if (o->cpu_pids[i] == (int)l)
+                return true; /* counted once */
         o->cpu_pids[o->ncpu_pids++] = (int)l;
         return true;
     default:
@@ -391,6 +394,10 @@ int lt_options_parse(lt_options_t *o, int argc, char **argv) {
             o->requests = 3 * o->exact_limit;
         if (o->rate > 0) {
             fprintf(stderr, "ratekit-load: --exact runs closed loop; drop --rate\n");
+            return -1;
+        }
+        if (o->ncpu_pids > 0) {
+            fprintf(stderr, "ratekit-load: --exact measures no CPU time; drop --cpu-of\n");
             return -1;
         }
     }

@@ -10,7 +10,7 @@
 
 #define LT_MAX_URLS 16
 #define LT_MAX_PIPELINE 64
-#define LT_MAX_CPU_PIDS 64
+#define LT_MAX_CPU_PIDS 1024 /* a server and its workers, one per core */
 
 /* What each request asks. */
 typedef enum {

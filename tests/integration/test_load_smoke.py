@@ -58,9 +58,11 @@ def test_cpu_of_reports_the_servers_cpu_per_answer_and_only_its(load_bin, server
     # process that did nothing used none of its time on them
     assert 1 < runs["server"]["server_cpu_us_per_answer"] < 5000, runs["server"]
     assert runs["idle"]["server_cpu_s"] < 0.05, runs["idle"]
-    p = subprocess.run([load_bin, "--url", server.data, "--rule", "x", "--cpu-of", "4194304"],
-                       capture_output=True, text=True, timeout=30)
-    assert p.returncode == 2 and "--cpu-of" in p.stderr
+    for refused in (["--cpu-of", "4194304"],  # no such process
+                    ["--exact", "5", "--cpu-of", str(server.proc.pid)]):  # measures none
+        p = subprocess.run([load_bin, "--url", server.data, "--rule", "x", *refused],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2 and "--cpu-of" in p.stderr, (refused, p.stderr)
 
 
 def test_open_loop_sends_at_the_scheduled_rate_and_sees_denials(load_bin, server, workdir):

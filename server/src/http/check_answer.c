@@ -15,8 +15,10 @@ static int64_t ceil_div(int64_t a, int64_t b) {
 /* Copies a string literal at the cursor and moves it past. */
 #define PUT_LIT(at, lit) (memcpy((at), (lit), sizeof(lit) - 1), (at) += sizeof(lit) - 1)
 
-_Static_assert(sizeof((rk_rl_headers_t *)0)->policy >=
-                   1 + RK_RULE_ID_MAX + 4 + 3 + 2 * (RK_INT_TEXT_MAX - 1) + 1,
+/* A RateLimit field: a quoted rule id, ";", two numbers and their names. */
+#define RL_FIELD_MAX (1 + RK_RULE_ID_MAX + 2 + 2 + 3 + 2 * (RK_INT_TEXT_MAX - 1) + 1)
+_Static_assert(sizeof((rk_rl_headers_t *)0)->policy >= RL_FIELD_MAX &&
+                   sizeof((rk_rl_headers_t *)0)->ratelimit >= RL_FIELD_MAX,
                "a RateLimit field holds the longest rule id and two numbers");
 
 /* "\"<rule>\";<n1><a>" followed by "<n2><b>": the IETF RateLimit fields (n1 2
@@ -70,8 +72,13 @@ void rk_add_rl_headers(struct MHD_Response *resp, const rk_rl_headers_t *h) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, h->retry_after);
 }
 
-/* Room for the longest decision (about 180 bytes). */
+/* Room for the longest decision (179 bytes and the NUL). */
 #define DECISION_TEXT_MAX 256
+_Static_assert(sizeof "\"allowed\":false,\"limit\":" + sizeof ",\"remaining\":" +
+                       sizeof ",\"reset_ms\":" + sizeof ",\"retry_after_ms\":" +
+                       sizeof ",\"delay_ms\":" - 5 + 5 * (RK_INT_TEXT_MAX - 1) + 1 <=
+                   DECISION_TEXT_MAX,
+               "a decision's text holds its five members at their longest");
 
 /* The members every decision carries, after an opening "{", written at out
  * (DECISION_TEXT_MAX bytes) in one pass; their length. */
