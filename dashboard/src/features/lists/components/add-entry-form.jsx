@@ -3,7 +3,7 @@ import { Field } from '../../../components/field.jsx';
 import { Button } from '../../../components/button.jsx';
 import { Alert } from '../../../components/alert.jsx';
 import { toLocalInput } from '../../../utils/format.js';
-import { fieldErrors } from '../../../lib/api-client.js';
+import { useFormSubmit } from '../../../hooks/use-form-submit.js';
 import { addEntry } from '../api/lists.js';
 
 const EXPIRIES = [
@@ -22,9 +22,7 @@ export function AddEntryForm({ list, onAdded }) {
   const [note, setNote] = useState('');
   const [expiry, setExpiry] = useState('never');
   const [at, setAt] = useState('');
-  const [errors, setErrors] = useState({});
-  const [failure, setFailure] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { errors, setErrors, failure, busy, send } = useFormSubmit();
 
   const submit = async (event) => {
     event.preventDefault();
@@ -41,20 +39,11 @@ export function AddEntryForm({ list, onAdded }) {
     }
     setErrors(found);
     if (Object.keys(found).length) return;
-    setBusy(true);
-    setFailure(null);
-    try {
-      const entry = await addEntry({ list, value: value.trim(), expires_at, note: note.trim() });
-      setValue('');
-      setNote('');
-      onAdded(entry);
-    } catch (err) {
-      const byField = fieldErrors(err);
-      if (byField) setErrors(byField);
-      else setFailure(err);
-    } finally {
-      setBusy(false);
-    }
+    const sent = await send(() => addEntry({ list, value: value.trim(), expires_at, note: note.trim() }));
+    if (!sent.ok) return;
+    setValue('');
+    setNote('');
+    onAdded(sent.value);
   };
 
   return (

@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { Field } from '../../../components/field.jsx';
 import { Button } from '../../../components/button.jsx';
 import { Alert } from '../../../components/alert.jsx';
-import { fieldErrors } from '../../../lib/api-client.js';
+import { useFormSubmit } from '../../../hooks/use-form-submit.js';
 import { addBan } from '../api/lists.js';
 
 // The API takes up to 7 days; a longer refusal belongs on the denylist.
@@ -22,9 +22,7 @@ export function BanForm({ onBanned }) {
   const [value, setValue] = useState('');
   const [duration, setDuration] = useState('1h');
   const [reason, setReason] = useState('');
-  const [errors, setErrors] = useState({});
-  const [failure, setFailure] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { errors, setErrors, failure, busy, send } = useFormSubmit(FIELD_OF);
 
   const submit = async (event) => {
     event.preventDefault();
@@ -33,20 +31,11 @@ export function BanForm({ onBanned }) {
       return;
     }
     setErrors({});
-    setBusy(true);
-    setFailure(null);
-    try {
-      const ban = await addBan({ value: value.trim(), duration, reason: reason.trim() });
-      setValue('');
-      setReason('');
-      onBanned(ban);
-    } catch (err) {
-      const byField = fieldErrors(err, FIELD_OF);
-      if (byField) setErrors(byField);
-      else setFailure(err);
-    } finally {
-      setBusy(false);
-    }
+    const sent = await send(() => addBan({ value: value.trim(), duration, reason: reason.trim() }));
+    if (!sent.ok) return;
+    setValue('');
+    setReason('');
+    onBanned(sent.value);
   };
 
   return (

@@ -3,37 +3,33 @@
  * added it), a form to ban a client for a while, and Lift after confirming.
  * A viewer's token sees the bans only.
  */
-import { useState } from 'react';
 import { EmptyState } from '../../../components/empty-state.jsx';
 import { ConfirmDialog } from '../../../components/dialog.jsx';
 import { Button } from '../../../components/button.jsx';
 import { useToast } from '../../../components/toast.jsx';
 import { formatDateTime, formatRelative } from '../../../utils/format.js';
-import { VIEWER_TITLE, failureToast } from '../../../utils/roles.js';
+import { VIEWER_TITLE } from '../../../utils/roles.js';
 import { liftBan } from '../api/lists.js';
 import { BanForm } from './ban-form.jsx';
 import { EntriesPanel } from './entries-panel.jsx';
+import { useConfirmedAction } from '../../../hooks/use-confirmed-action.js';
+import { TableHead } from '../../../components/table-head.jsx';
 
 /* bans: the useQuery of GET /api/v1/bans. */
 export function BansPanel({ bans, canEdit }) {
   const toast = useToast();
-  const [toLift, setToLift] = useState(null);
-  const [lifting, setLifting] = useState(false);
   const rows = (bans.data && bans.data.bans) || [];
 
-  const lift = async () => {
-    setLifting(true);
-    try {
-      await liftBan(toLift.id);
-      toast(`Lifted the ban on ${toLift.value}`);
-      setToLift(null);
+  const lifting = useConfirmedAction({
+    perform: (b) => liftBan(b.id),
+    done: (b) => {
+      toast(`Lifted the ban on ${b.value}`);
       bans.reload();
-    } catch (err) {
-      failureToast(toast, err, 'lift bans', 'Could not lift it');
-    } finally {
-      setLifting(false);
-    }
-  };
+    },
+    action: 'lift bans',
+    failure: () => 'Could not lift it',
+  });
+  const toLift = lifting.item;
 
   return (
     <>
@@ -61,17 +57,7 @@ export function BansPanel({ bans, canEdit }) {
         }
       >
       <table className="table stack-table bans-table">
-        <thead>
-          <tr>
-            <th scope="col">Value</th>
-            <th scope="col">Reason</th>
-            <th scope="col">Ends</th>
-            <th scope="col">Added by</th>
-            <th scope="col" className="col-actions">
-              <span className="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={['Value', 'Reason', 'Ends', 'Added by']} actions />
         <tbody>
           {rows.map((b) => (
             <tr key={b.id} data-ban={b.value}>
@@ -89,7 +75,7 @@ export function BansPanel({ bans, canEdit }) {
                 <div className="cell-sub nowrap">{formatDateTime(b.created_at)}</div>
               </td>
               <td className="col-actions">
-                <Button size="sm" onClick={() => setToLift(b)} disabled={!canEdit} title={canEdit ? undefined : VIEWER_TITLE} aria-label={`Lift the ban on ${b.value}`}>
+                <Button size="sm" onClick={() => lifting.ask(b)} disabled={!canEdit} title={canEdit ? undefined : VIEWER_TITLE} aria-label={`Lift the ban on ${b.value}`}>
                   Lift
                 </Button>
               </td>
@@ -98,7 +84,7 @@ export function BansPanel({ bans, canEdit }) {
         </tbody>
       </table>
       </EntriesPanel>
-      <ConfirmDialog open={!!toLift} title="Lift this ban?" confirmLabel="Lift ban" tone="primary" busy={lifting} onConfirm={lift} onClose={() => setToLift(null)}>
+      <ConfirmDialog open={!!toLift} title="Lift this ban?" confirmLabel="Lift ban" tone="primary" busy={lifting.busy} onConfirm={lifting.run} onClose={lifting.cancel}>
         {toLift && (
           <p>
             <code className="code-soft break">{toLift.value}</code> may send requests again at once, on every instance.

@@ -1,10 +1,10 @@
 /* The Safelist or Denylist tab: a form to add an entry, and the entries with a Remove button each. */
 import { EmptyState } from '../../../components/empty-state.jsx';
-import { Icon } from '../../../components/icon.jsx';
+import { IconButton } from '../../../components/icon-button.jsx';
 import { formatDateTime, formatRelative } from '../../../utils/format.js';
-import { VIEWER_TITLE } from '../../../utils/roles.js';
 import { AddEntryForm } from './add-entry-form.jsx';
 import { EntriesPanel } from './entries-panel.jsx';
+import { TableHead } from '../../../components/table-head.jsx';
 
 /* entries: the useQuery of the lists; shown: its entries of this list. A viewer's token sees them only. */
 export function ListPanel({ list, text, entries, shown, canEdit, onAdded, onRemove }) {
@@ -23,19 +23,7 @@ export function ListPanel({ list, text, entries, shown, canEdit, onAdded, onRemo
       }
     >
       <table className="table stack-table">
-        <thead>
-          <tr>
-            <th scope="col">Value</th>
-            <th scope="col">Note</th>
-            <th scope="col">Expires</th>
-            <th scope="col" className="hide-sm">
-              Added
-            </th>
-            <th scope="col" className="col-actions">
-              <span className="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={['Value', 'Note', 'Expires', { label: 'Added', className: 'hide-sm' }]} actions />
         <tbody>
           {shown.map((e) => (
             <tr key={e.id} data-entry={e.value}>
@@ -51,16 +39,7 @@ export function ListPanel({ list, text, entries, shown, canEdit, onAdded, onRemo
               </td>
               <td className="nowrap hide-sm">{formatDateTime(e.created_at)}</td>
               <td className="col-actions">
-                <button
-                  type="button"
-                  className="icon-btn icon-btn-danger"
-                  aria-label={`Remove ${e.value}`}
-                  title={canEdit ? 'Remove' : VIEWER_TITLE}
-                  disabled={!canEdit}
-                  onClick={() => onRemove(e)}
-                >
-                  <Icon name="trash" size={17} />
-                </button>
+                <IconButton icon="trash" danger label={`Remove ${e.value}`} title="Remove" canEdit={canEdit} onClick={() => onRemove(e)} />
               </td>
             </tr>
           ))}

@@ -8,7 +8,7 @@ import { useCanEdit } from '../../../hooks/use-can-edit.js';
 import { listBans, listEntries, removeEntry } from '../api/lists.js';
 import { ListPanel } from './list-panel.jsx';
 import { BansPanel } from './bans-panel.jsx';
-import { failureToast } from '../../../utils/roles.js';
+import { useConfirmedAction } from '../../../hooks/use-confirmed-action.js';
 
 const TABS = [
   { id: 'safelist', label: 'Safelist', text: 'Safelisted clients skip every rule.' },
@@ -23,26 +23,21 @@ export function ListsPage() {
   const bans = useQuery(listBans, []);
   const canEdit = useCanEdit();
   const [tab, setTab] = useState('safelist');
-  const [toRemove, setToRemove] = useState(null);
-  const [removing, setRemoving] = useState(false);
   const all = (entries.data && entries.data.entries) || [];
   const shown = all.filter((e) => e.list === tab);
   const current = TABS.find((t) => t.id === tab);
   const countOf = (id) => (id === 'bans' ? ((bans.data && bans.data.bans) || []).length : all.filter((e) => e.list === id).length);
 
-  const remove = async () => {
-    setRemoving(true);
-    try {
-      await removeEntry(toRemove.id);
-      toast(`Removed ${toRemove.value} from the ${toRemove.list}`);
-      setToRemove(null);
+  const removal = useConfirmedAction({
+    perform: (e) => removeEntry(e.id),
+    done: (e) => {
+      toast(`Removed ${e.value} from the ${e.list}`);
       entries.reload();
-    } catch (err) {
-      failureToast(toast, err, 'change the allow and deny lists', 'Could not remove it');
-    } finally {
-      setRemoving(false);
-    }
-  };
+    },
+    action: 'change the allow and deny lists',
+    failure: () => 'Could not remove it',
+  });
+  const toRemove = removal.item;
 
   const onKey = (event) => {
     if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return;
@@ -89,12 +84,12 @@ export function ListsPage() {
                 toast(`Added ${e && e.value ? e.value : 'the entry'} to the ${tab}`);
                 entries.reload();
               }}
-              onRemove={setToRemove}
+              onRemove={removal.ask}
             />
           )}
         </div>
       </div>
-      <ConfirmDialog open={!!toRemove} title="Remove this entry?" confirmLabel="Remove" busy={removing} onConfirm={remove} onClose={() => setToRemove(null)}>
+      <ConfirmDialog open={!!toRemove} title="Remove this entry?" confirmLabel="Remove" busy={removal.busy} onConfirm={removal.run} onClose={removal.cancel}>
         {toRemove && (
           <p>
             <code className="code-soft break">{toRemove.value}</code> leaves the {toRemove.list}

@@ -11,14 +11,15 @@ import { Alert } from '../../../components/alert.jsx';
 import { Badge } from '../../../components/badge.jsx';
 import { Spinner } from '../../../components/spinner.jsx';
 import { ConfirmDialog } from '../../../components/dialog.jsx';
-import { Icon } from '../../../components/icon.jsx';
 import { useToast } from '../../../components/toast.jsx';
 import { ExpiryFields, expiryChoices, resolveExpiry } from '../../../components/expiry-field.jsx';
 import { formatDateTime, formatDuration, formatNumber, formatRelative, parseDuration, toLocalInput } from '../../../utils/format.js';
 import { RoleNotice } from '../../../components/role-notice.jsx';
 import { useCanEdit } from '../../../hooks/use-can-edit.js';
-import { VIEWER_TITLE, failureToast } from '../../../utils/roles.js';
 import { deleteOverride, putOverride } from '../api/rule-detail.js';
+import { useConfirmedAction } from '../../../hooks/use-confirmed-action.js';
+import { IconButton } from '../../../components/icon-button.jsx';
+import { TableHead } from '../../../components/table-head.jsx';
 
 const EXPIRIES = expiryChoices(
   { id: '1h', label: 'In 1 hour', seconds: 3600 },
@@ -167,8 +168,6 @@ function OverrideForm({ rule, form, setForm, onSaved, keyInput, existing }) {
 export function Overrides({ rule, overrides }) {
   const toast = useToast();
   const [form, setForm] = useState(EMPTY);
-  const [toRemove, setToRemove] = useState(null);
-  const [removing, setRemoving] = useState(false);
   const keyInput = useRef(null);
   const canEdit = useCanEdit();
   const rows = (overrides.data && overrides.data.overrides) || [];
@@ -179,19 +178,16 @@ export function Overrides({ rule, overrides }) {
     keyInput.current?.focus();
   };
 
-  const remove = async () => {
-    setRemoving(true);
-    try {
-      await deleteOverride(rule.id, toRemove.key);
-      toast(`Removed the override of ${toRemove.key}`);
-      setToRemove(null);
+  const removal = useConfirmedAction({
+    perform: (o) => deleteOverride(rule.id, o.key),
+    done: (o) => {
+      toast(`Removed the override of ${o.key}`);
       overrides.reload();
-    } catch (err) {
-      failureToast(toast, err, 'change overrides', 'Could not remove it');
-    } finally {
-      setRemoving(false);
-    }
-  };
+    },
+    action: 'change overrides',
+    failure: () => 'Could not remove it',
+  });
+  const toRemove = removal.item;
 
   return (
     <Card
@@ -207,20 +203,7 @@ export function Overrides({ rule, overrides }) {
       {rows.length > 0 && (
         <div className="table-wrap">
           <table className="table stack-table overrides-table">
-            <thead>
-              <tr>
-                <th scope="col">Client key</th>
-                <th scope="col">Limit</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Note</th>
-                <th scope="col" className="hide-md">
-                  Updated
-                </th>
-                <th scope="col" className="col-actions">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={['Client key', 'Limit', 'Expires', 'Note', { label: 'Updated', className: 'hide-md' }]} actions />
             <tbody>
               {rows.map((o) => (
                 <tr key={o.key} data-override={o.key} className={o.expired ? 'row-expired' : undefined}>
@@ -242,26 +225,8 @@ export function Overrides({ rule, overrides }) {
                   </td>
                   <td className="col-actions">
                     <div className="row-actions">
-                      <button
-                        type="button"
-                        className="icon-btn"
-                        aria-label={`Change the override of ${o.key}`}
-                        title={canEdit ? 'Change' : VIEWER_TITLE}
-                        disabled={!canEdit}
-                        onClick={() => edit(o)}
-                      >
-                        <Icon name="edit" size={17} />
-                      </button>
-                      <button
-                        type="button"
-                        className="icon-btn icon-btn-danger"
-                        aria-label={`Remove the override of ${o.key}`}
-                        title={canEdit ? 'Remove' : VIEWER_TITLE}
-                        disabled={!canEdit}
-                        onClick={() => setToRemove(o)}
-                      >
-                        <Icon name="trash" size={17} />
-                      </button>
+                      <IconButton icon="edit" label={`Change the override of ${o.key}`} title="Change" canEdit={canEdit} onClick={() => edit(o)} />
+                      <IconButton icon="trash" danger label={`Remove the override of ${o.key}`} title="Remove" canEdit={canEdit} onClick={() => removal.ask(o)} />
                     </div>
                   </td>
                 </tr>
@@ -286,7 +251,7 @@ export function Overrides({ rule, overrides }) {
       ) : (
         <RoleNotice action="change overrides" />
       )}
-      <ConfirmDialog open={!!toRemove} title="Remove this override?" confirmLabel="Remove override" busy={removing} onConfirm={remove} onClose={() => setToRemove(null)}>
+      <ConfirmDialog open={!!toRemove} title="Remove this override?" confirmLabel="Remove override" busy={removal.busy} onConfirm={removal.run} onClose={removal.cancel}>
         {toRemove && (
           <p>
             <code className="code-soft break">{toRemove.key}</code> gets the rule's limit again ({limitText(rule.limit, rule.window_ms, rule.burst)}).

@@ -21,6 +21,9 @@ import { ImportDialog } from './import-dialog.jsx';
 import { RoleNotice } from '../../../components/role-notice.jsx';
 import { useCanEdit } from '../../../hooks/use-can-edit.js';
 import { VIEWER_TITLE, failureToast } from '../../../utils/roles.js';
+import { useConfirmedAction } from '../../../hooks/use-confirmed-action.js';
+import { IconButton } from '../../../components/icon-button.jsx';
+import { TableHead } from '../../../components/table-head.jsx';
 
 function matchSummary(match) {
   if (!match) return 'All requests';
@@ -39,8 +42,6 @@ export function RulesPage() {
   const rules = useQuery(listRules, []);
   const [search, setSearch] = useState('');
   const [pendingMode, setPendingMode] = useState({});
-  const [toDelete, setToDelete] = useState(null);
-  const [deleting, setDeleting] = useState(false);
   const [importing, setImporting] = useState(false);
   const [exporting, setExporting] = useState(false);
   const historyOf = params.get('history');
@@ -75,19 +76,16 @@ export function RulesPage() {
     }
   };
 
-  const confirmDelete = async () => {
-    setDeleting(true);
-    try {
-      await deleteRule(toDelete.id);
-      toast(`Rule ${toDelete.id} deleted`);
-      setToDelete(null);
+  const deletion = useConfirmedAction({
+    perform: (rule) => deleteRule(rule.id),
+    done: (rule) => {
+      toast(`Rule ${rule.id} deleted`);
       rules.reload();
-    } catch (err) {
-      failureToast(toast, err, 'delete rules', `Could not delete ${toDelete.id}`);
-    } finally {
-      setDeleting(false);
-    }
-  };
+    },
+    action: 'delete rules',
+    failure: (rule) => `Could not delete ${rule.id}`,
+  });
+  const toDelete = deletion.item;
 
   const doExport = async () => {
     setExporting(true);
@@ -175,22 +173,7 @@ export function RulesPage() {
           ) : (
             <div className="table-wrap">
               <table className="table rules-table stack-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Rule</th>
-                    <th scope="col" className="hide-sm">
-                      Covers
-                    </th>
-                    <th scope="col">Limit</th>
-                    <th scope="col" className="hide-md">
-                      Key
-                    </th>
-                    <th scope="col">Mode</th>
-                    <th scope="col" className="col-actions">
-                      <span className="sr-only">Actions</span>
-                    </th>
-                  </tr>
-                </thead>
+                <TableHead columns={['Rule', { label: 'Covers', className: 'hide-sm' }, 'Limit', { label: 'Key', className: 'hide-md' }, 'Mode']} actions />
                 <tbody>
                   {list.map((rule) => {
                     const mode = pendingMode[rule.id] || rule.mode;
@@ -227,19 +210,8 @@ export function RulesPage() {
                                 <Icon name="edit" size={17} />
                               </button>
                             )}
-                            <button type="button" className="icon-btn" aria-label={`History of ${rule.id}`} title="History" onClick={() => openHistory(rule.id)}>
-                              <Icon name="history" size={17} />
-                            </button>
-                            <button
-                              type="button"
-                              className="icon-btn icon-btn-danger"
-                              aria-label={`Delete ${rule.id}`}
-                              title={canEdit ? 'Delete' : VIEWER_TITLE}
-                              disabled={!canEdit}
-                              onClick={() => setToDelete(rule)}
-                            >
-                              <Icon name="trash" size={17} />
-                            </button>
+                            <IconButton icon="history" label={`History of ${rule.id}`} title="History" onClick={() => openHistory(rule.id)} />
+                            <IconButton icon="trash" danger label={`Delete ${rule.id}`} title="Delete" canEdit={canEdit} onClick={() => deletion.ask(rule)} />
                           </div>
                         </td>
                       </tr>
@@ -252,7 +224,7 @@ export function RulesPage() {
         </div>
       )}
 
-      <ConfirmDialog open={!!toDelete} title="Delete this rule?" confirmLabel="Delete rule" busy={deleting} onConfirm={confirmDelete} onClose={() => setToDelete(null)}>
+      <ConfirmDialog open={!!toDelete} title="Delete this rule?" confirmLabel="Delete rule" busy={deletion.busy} onConfirm={deletion.run} onClose={deletion.cancel}>
         {toDelete && (
           <p>
             <strong>{toDelete.id}</strong> stops limiting requests on every instance within a second. Its counters are left to expire.

@@ -12,7 +12,7 @@ import { Badge } from '../../../components/badge.jsx';
 import { Icon } from '../../../components/icon.jsx';
 import { ExpiryFields, expiryChoices, resolveExpiry } from '../../../components/expiry-field.jsx';
 import { ROLES, roleInfo } from '../../../utils/roles.js';
-import { fieldErrors } from '../../../lib/api-client.js';
+import { useFormSubmit } from '../../../hooks/use-form-submit.js';
 import { createToken } from '../api/tokens.js';
 
 const EXPIRIES = expiryChoices(
@@ -107,9 +107,7 @@ export function CreateTokenDialog({ open, onClose, onCreated }) {
   const [role, setRole] = useState('viewer');
   const [expiry, setExpiry] = useState('90d');
   const [at, setAt] = useState('');
-  const [errors, setErrors] = useState({});
-  const [failure, setFailure] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { errors, setErrors, failure, setFailure, busy, send } = useFormSubmit();
   const [created, setCreated] = useState(null);
 
   const close = () => {
@@ -131,19 +129,10 @@ export function CreateTokenDialog({ open, onClose, onCreated }) {
     if (expires.error) found.expires_at = expires.error;
     setErrors(found);
     if (Object.keys(found).length) return;
-    setBusy(true);
-    setFailure(null);
-    try {
-      const token = await createToken({ name: name.trim(), role, expires_at: expires.expires_at });
-      setCreated(token);
-      onCreated(token);
-    } catch (err) {
-      const byField = fieldErrors(err);
-      if (byField) setErrors(byField);
-      else setFailure(err);
-    } finally {
-      setBusy(false);
-    }
+    const sent = await send(() => createToken({ name: name.trim(), role, expires_at: expires.expires_at }));
+    if (!sent.ok) return;
+    setCreated(sent.value);
+    onCreated(sent.value);
   };
 
   if (created) {

@@ -15,13 +15,15 @@ import { Badge } from '../../../components/badge.jsx';
 import { Spinner } from '../../../components/spinner.jsx';
 import { EmptyState } from '../../../components/empty-state.jsx';
 import { ConfirmDialog } from '../../../components/dialog.jsx';
-import { Icon } from '../../../components/icon.jsx';
 import { RoleNotice } from '../../../components/role-notice.jsx';
 import { useToast } from '../../../components/toast.jsx';
 import { formatDateTime, formatRelative } from '../../../utils/format.js';
-import { ROLES, failureToast, isRoleRefusal, roleInfo } from '../../../utils/roles.js';
+import { ROLES, isRoleRefusal, roleInfo } from '../../../utils/roles.js';
 import { listTokens, revokeToken } from '../api/tokens.js';
 import { CreateTokenDialog } from './create-token-dialog.jsx';
+import { useConfirmedAction } from '../../../hooks/use-confirmed-action.js';
+import { IconButton } from '../../../components/icon-button.jsx';
+import { TableHead } from '../../../components/table-head.jsx';
 
 function Expiry({ token }) {
   if (token.expired) return <Badge tone="red">Expired</Badge>;
@@ -54,24 +56,19 @@ export function TokensPage() {
   const toast = useToast();
   const tokens = useQuery(listTokens, []);
   const [creating, setCreating] = useState(false);
-  const [toRevoke, setToRevoke] = useState(null);
-  const [revoking, setRevoking] = useState(false);
   const rows = (tokens.data && tokens.data.tokens) || [];
   const refused = isRoleRefusal(tokens.error);
 
-  const revoke = async () => {
-    setRevoking(true);
-    try {
-      await revokeToken(toRevoke.id);
-      toast(`Revoked ${toRevoke.name}`);
-      setToRevoke(null);
+  const revocation = useConfirmedAction({
+    perform: (t) => revokeToken(t.id),
+    done: (t) => {
+      toast(`Revoked ${t.name}`);
       tokens.reload();
-    } catch (err) {
-      failureToast(toast, err, 'revoke API tokens', `Could not revoke ${toRevoke.name}`);
-    } finally {
-      setRevoking(false);
-    }
-  };
+    },
+    action: 'revoke API tokens',
+    failure: (t) => `Could not revoke ${t.name}`,
+  });
+  const toRevoke = revocation.item;
 
   return (
     <>
@@ -107,20 +104,7 @@ export function TokensPage() {
           {rows.length > 0 && (
             <div className="table-wrap">
               <table className="table stack-table tokens-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Role</th>
-                    <th scope="col">Last used</th>
-                    <th scope="col">Expires</th>
-                    <th scope="col" className="hide-sm">
-                      Created
-                    </th>
-                    <th scope="col" className="col-actions">
-                      <span className="sr-only">Actions</span>
-                    </th>
-                  </tr>
-                </thead>
+                <TableHead columns={['Name', 'Role', 'Last used', 'Expires', { label: 'Created', className: 'hide-sm' }]} actions />
                 <tbody>
                   {rows.map((t) => {
                     const role = roleInfo(t.role);
@@ -144,9 +128,7 @@ export function TokensPage() {
                           {t.created_by && <div className="cell-sub">by {t.created_by}</div>}
                         </td>
                         <td className="col-actions">
-                          <button type="button" className="icon-btn icon-btn-danger" aria-label={`Revoke ${t.name}`} title="Revoke" onClick={() => setToRevoke(t)}>
-                            <Icon name="trash" size={17} />
-                          </button>
+                          <IconButton icon="trash" danger label={`Revoke ${t.name}`} title="Revoke" onClick={() => revocation.ask(t)} />
                         </td>
                       </tr>
                     );
@@ -163,7 +145,7 @@ export function TokensPage() {
         onClose={() => setCreating(false)}
         onCreated={() => tokens.reload()}
       />
-      <ConfirmDialog open={!!toRevoke} title="Revoke this token?" confirmLabel="Revoke token" busy={revoking} onConfirm={revoke} onClose={() => setToRevoke(null)}>
+      <ConfirmDialog open={!!toRevoke} title="Revoke this token?" confirmLabel="Revoke token" busy={revocation.busy} onConfirm={revocation.run} onClose={revocation.cancel}>
         {toRevoke && (
           <p>
             Anything that uses <strong>{toRevoke.name}</strong> is refused from now on, on every instance. This cannot be undone.

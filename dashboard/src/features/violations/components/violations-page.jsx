@@ -13,6 +13,7 @@ import { useToast } from '../../../components/toast.jsx';
 import { formatDateTime, formatNumber, formatRelative } from '../../../utils/format.js';
 import { downloadViolationsCsv, listViolations } from '../api/violations.js';
 import { ViolationFilters, queryOf } from './violation-filters.jsx';
+import { TableHead } from '../../../components/table-head.jsx';
 
 const PAGE_SIZE = 50;
 const START = { rule: '', key: '', range: '24h', from: '', to: '' };
@@ -76,20 +77,7 @@ export function ViolationsPage() {
         {rows.length > 0 && (
           <div className="table-wrap">
             <table className="table violations-table stack-table">
-              <thead>
-                <tr>
-                  <th scope="col">Time</th>
-                  <th scope="col">Rule</th>
-                  <th scope="col">Key</th>
-                  <th scope="col">Outcome</th>
-                  <th scope="col" className="num hide-sm">
-                    Limit
-                  </th>
-                  <th scope="col" className="num hide-sm">
-                    Cost
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={['Time', 'Rule', 'Key', 'Outcome', { label: 'Limit', className: 'num hide-sm' }, { label: 'Cost', className: 'num hide-sm' }]} />
               <tbody>
                 {rows.map((v) => (
                   <tr key={v.id}>
