@@ -1,5 +1,5 @@
 """ratekit in a FastAPI application: every request is checked before it
-reaches a route. Run: uvicorn app:app (with ratekit_client.py importable).
+reaches a route. Run: python3 -m uvicorn app:app (with ratekit_client.py importable).
 """
 
 from fastapi import FastAPI, Request

@@ -2,7 +2,8 @@
 may send so many messages per window, whatever process handles them.
 
 Create the rule once (admin API):
-  {"id": "bot-per-user", "algorithm": "token_bucket", "limit": 5, "window": "1m"}
+  {"id": "bot-per-user", "algorithm": "token_bucket", "limit": 5, "window": "1m",
+   "match": {"hosts": ["direct.invalid"]}}
 
 Run the simulation: python3 throttle.py (with ratekit_client.py importable).
 """

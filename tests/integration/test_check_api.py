@@ -117,12 +117,16 @@ def test_batch_answers_in_order_with_errors_in_place(server):
     server.create_rule(**rule("b", limit=2))
     r = request("POST", server.data + "/v1/check/batch", {"checks": [
         {"rule": "b", "key": "x"}, {"rule": "nope", "key": "x"}, {"rule": "b", "key": "x"},
-        {"rule": "b", "key": "x"}, {"rule": "b"}]})
+        {"rule": "b", "key": "x"}, {"rule": "b"},
+        {"request": {"method": "GET", "path": "/", "ip": "192.0.2.1"}}]})
     assert r.status == 200
     results = r.json()["results"]
-    assert [x.get("allowed") for x in results] == [True, None, True, False, None]
+    assert [x.get("allowed") for x in results] == [True, None, True, False, None, None]
     assert results[1]["error"]["code"] == "unknown_rule"
     assert results[4]["error"]["code"] == "invalid_request"
+    # a context-form entry is told where it belongs
+    assert results[5]["error"]["code"] == "invalid_request"
+    assert "/v1/check" in results[5]["error"]["message"], results[5]
     for bad in ({}, {"checks": []}, {"checks": [{"rule": "b", "key": "x"}] * 101}):
         assert request("POST", server.data + "/v1/check/batch", bad).status == 400
 

@@ -130,7 +130,8 @@ def throttle(server, monkeypatch):
 
 
 def test_bot_throttle_limits_each_user_on_their_own(server, throttle):
-    server.create_rule(id="bot-per-user", algorithm="token_bucket", limit=3, window="1m")
+    server.create_rule(id="bot-per-user", algorithm="token_bucket", limit=3, window="1m",
+                       match={"hosts": ["direct.invalid"]})
     updates = [{"from": {"id": 42}, "text": f"m{i}"} for i in range(5)]
     updates.insert(2, {"from": {"id": 7}, "text": "hello"})
     replies = throttle.simulate(updates)
@@ -140,3 +141,7 @@ def test_bot_throttle_limits_each_user_on_their_own(server, throttle):
     assert all(r.startswith("Slow down: try again in ") for r in mine[3:]) and len(mine) == 5
     assert throttle.allow(42)[0] is False and throttle.allow(42)[1] >= 1
     assert throttle.allow(8)[0] is True
+    # the rule is for the bot alone: a request through a middleware or forward-auth is not counted
+    r = request("POST", server.data + "/v1/check",
+                {"request": {"method": "GET", "path": "/api/items", "ip": "192.0.2.9"}})
+    assert r.json() == {"allowed": True, "results": []}, r.json()

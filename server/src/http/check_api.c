@@ -271,6 +271,11 @@ static enum MHD_Result handle_batch(rk_request_t *req) {
         if (!cJSON_IsObject(c)) {
             valid = fail(&b->errors[i], 400, "invalid_request", "a check must be a JSON object%s",
                          NULL);
+        } else if (cJSON_HasObjectItem(c, "request")) {
+            valid = fail(&b->errors[i], 400, "invalid_request",
+                         "a batch takes checks that name a rule and a key; send a request's "
+                         "context to /v1/check%s",
+                         NULL);
         } else {
             rk_jv_t rule = jv_of(c, "rule"), key = jv_of(c, "key"), cost = jv_of(c, "cost");
             valid = parse_direct(&rule, &key, &cost, rules, &items[nok], &b->verdicts[i],

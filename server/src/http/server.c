@@ -582,7 +582,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap) {
 /*
  * Each connection's memory in libmicrohttpd. A request's headers and its
  * answer's are built in it, so it bounds the headers a request may carry:
- * with 32 KiB, one line of about 16 KB, or 14 KB in all when lines average
+ * with 32 KiB, one line of about 30 KB, or 14 KB in all when lines average
  * 50 bytes or more (each costs about 66 bytes besides), room for a gateway's
  * forwarded cookie jar. libmicrohttpd 0.9.75 zeroes all of it after
  * each request: 16 KiB answered checks about 5% faster, but left 7.8 KB for
