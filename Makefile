@@ -53,7 +53,8 @@ help:
 deps:
 	@bash tools/deps.sh $(DEB_BUILD)
 
-# Node: the machine's when it has one (the dashboard needs 20.19+), else Debian's.
+# Node: the machine's when it has one, else Debian's; tools/node.sh adds Node 20
+# from the npm registry where the dashboard needs 20.19+ and the machine's is older.
 deps-test:
 	@bash tools/deps.sh $(DEB_BUILD) $(DEB_TEST)
 	@command -v node >/dev/null || bash tools/deps.sh $(DEB_NODE)
@@ -199,13 +200,13 @@ test-integration: all build/ratekitd-san
 # The dashboard in Debian's Chromium, against a real ratekitd and redis-server.
 test-e2e: all build/ratekitd-san
 	@bash tools/build-dashboard.sh --install
-	@cd dashboard && RATEKIT_BIN=build/ratekitd-san node --test --test-concurrency=1 e2e/
+	@cd dashboard && RATEKIT_BIN=build/ratekitd-san bash ../tools/node.sh node --test --test-concurrency=1 e2e/
 
 # The end-to-end flows again, refreshing the README's pictures in docs/screenshots.
 screenshots: all build/ratekitd-san
 	@bash tools/build-dashboard.sh --install
 	@cd dashboard && RATEKIT_BIN=build/ratekitd-san RATEKIT_SCREENSHOTS=docs/screenshots \
-		node --test --test-concurrency=1 e2e/
+		bash ../tools/node.sh node --test --test-concurrency=1 e2e/
 
 # ---- hygiene ---------------------------------------------------------------
 FORMATTED = $(SRC) $(HDR) $(UNIT_SRC) $(STORE_SRC) $(LOAD_SRC) $(wildcard loadtest/*.c loadtest/load/*.h)

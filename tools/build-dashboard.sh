@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# Builds the dashboard into dashboard/dist with the machine's Node (20.19 or
-# later). A kit that ships dashboard/dist already built needs no Node at all.
+# Builds the dashboard into dashboard/dist with Node 20.19 or later (the
+# machine's, or one tools/node.sh installs). A kit that ships dashboard/dist
+# already built needs no Node to run.
 # --install: only installs dashboard/node_modules (the end-to-end tests need
 # them even when dist/ is already built).
 set -euo pipefail
-cd "$(dirname "$0")/../dashboard"
+tools="$(cd "$(dirname "$0")" && pwd)"
+cd "$tools/../dashboard"
 node_ok() {
     command -v node >/dev/null 2>&1 &&
         node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a==20&&b>=19)?0:1)'
 }
 if ! node_ok; then
-    if [ -f dist/index.html ]; then
+    if [ "${1:-}" != "--install" ] && [ -f dist/index.html ]; then
         echo "dashboard: Node 20.19+ not found; keeping the dashboard already built in dashboard/dist"
         touch dist/index.html
         exit 0
     fi
-    echo "dashboard: building it needs Node 20.19 or later (https://nodejs.org); node is $(node --version 2>/dev/null || echo missing)" >&2
-    exit 1
+    exec bash "$tools/node.sh" bash "$tools/build-dashboard.sh" "$@"
 fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "  NPM     ci (dashboard)"

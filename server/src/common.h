@@ -54,6 +54,13 @@ rk_status_t rk_parse_time(const char *text, int64_t *epoch_ms);
 /* Compares two byte strings in time that depends only on their lengths. */
 bool rk_const_time_eq(const char *a, size_t alen, const char *b, size_t blen);
 
+/*
+ * Replaces, in place, each byte of s that is not part of a well-formed UTF-8
+ * sequence (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF)
+ * with '?', so that text a client sent can be echoed in JSON.
+ */
+void rk_utf8_scrub(char *s);
+
 /* FNV-1a (64 bits) of n bytes, continuing from h: RK_FNV1A_INIT to start. For in-process tables. */
 #define RK_FNV1A_INIT 14695981039346656037ULL
 uint64_t rk_fnv1a(uint64_t h, const void *data, size_t n);

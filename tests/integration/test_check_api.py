@@ -153,6 +153,10 @@ def test_errors_have_one_shape(server):
     error(request("GET", d + "/v1/check"), 405, "method_not_allowed")
     assert "POST" in request("GET", d + "/v1/check").headers["allow"]
     error(request("GET", d + "/nowhere"), 404, "not_found")
+    # a path's bytes quoted in a message stay valid UTF-8 (a strict reader decodes the answer)
+    r = request("GET", d + "/v1/x%FF%E2%82%AC%ED%A0%80")
+    error(r, 404, "not_found")
+    assert r.json()["error"]["message"].endswith("/v1/x?\u20ac???"), r
     error(request("GET", server.admin_url + "/api/v1/rules"), 401, "unauthorized")
     error(server.admin("GET", "/api/v1/rules", token="wrong-token-wrong-token"), 401,
           "unauthorized")

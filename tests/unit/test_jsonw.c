@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common.h"
 #include "http/jsonw.h"
 
 /* rk_format_int writes v as "%" PRId64 does, and answers its length. */
@@ -63,4 +64,30 @@ Test(jsonw, writes_members_after_the_first) {
     cr_assert_str_eq(w.buf, "{\"a\":1,\"limit\":-42,\"rule\":\"r\\\"1\",\"ok\":true}");
     cr_assert_eq(w.len, strlen(w.buf));
     rk_jw_free(&w);
+}
+
+/* Well-formed UTF-8 stays as it is; every byte of a malformed sequence becomes '?'. */
+Test(utf8_scrub, keeps_well_formed_text_and_marks_each_bad_byte) {
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"plain ascii", "plain ascii"},
+        {"\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+         "\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+        {"a\xff"
+         "b",
+         "a?b"},
+        {"\xc0\xaf", "??"},           /* an overlong "/" */
+        {"\xed\xa0\x80", "???"},      /* a surrogate */
+        {"\xf4\x90\x80\x80", "????"}, /* past U+10FFFF */
+        {"\xe2\x82", "??"},           /* cut short at the end */
+        {"\xe2\x82x", "??x"},         /* cut short in the middle */
+        {"\x80", "?"},                /* a lone continuation byte */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "%s", cases[i].in);
+        rk_utf8_scrub(text);
+        cr_assert_str_eq(text, cases[i].out, "case %zu", i);
+    }
 }

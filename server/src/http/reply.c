@@ -95,6 +95,7 @@ enum MHD_Result rk_reply_error(rk_request_t *req, unsigned status, const char *c
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    rk_utf8_scrub(message); /* it may quote a path or a value as the client sent it */
     cJSON *error;
     return rk_reply_json(req, status, error_body(code, message, &error));
 }
