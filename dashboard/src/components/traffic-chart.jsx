@@ -5,7 +5,7 @@
  */
 import { useMemo } from 'react';
 import { Line } from 'react-chartjs-2';
-import '../lib/chart.js';
+import { Chart } from '../lib/chart.js';
 import { formatClock, formatNumber } from '../utils/format.js';
 
 function cssVar(name, fallback) {
@@ -74,7 +74,19 @@ export function TrafficChart({ points, height = 280, label = 'Requests per secon
         legend: {
           position: 'top',
           align: 'end',
-          labels: { boxWidth: 10, boxHeight: 10, usePointStyle: true, pointStyle: 'rectRounded', color: colors.text, font: { size: 12 } },
+          labels: {
+            boxWidth: 10,
+            boxHeight: 10,
+            usePointStyle: true,
+            pointStyle: 'rectRounded',
+            color: colors.text,
+            font: { size: 12 },
+            // Each swatch in its line's colour: Allowed's faint area fill would read as a series switched off.
+            generateLabels: (chart) =>
+              Chart.defaults.plugins.legend.labels
+                .generateLabels(chart)
+                .map((item) => ({ ...item, fillStyle: item.strokeStyle })),
+          },
         },
         tooltip: {
           callbacks: { label: (ctx) => ` ${ctx.dataset.label}: ${formatNumber(ctx.parsed.y)}/s` },
