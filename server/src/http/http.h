@@ -24,10 +24,11 @@ typedef struct rk_request {
     size_t body_len;
     const char *params[RK_MAX_ROUTE_PARAMS]; /* the {x} segments of the route, decoded */
     size_t nparams;
-    rk_role_t role;    /* of the bearer token (admin plane) */
-    const char *actor; /* who is asking, for the rule history ("admin", a token name) */
-    bool admin_plane;  /* answered with the admin plane's security headers */
-    bool responded;    /* a response has been queued */
+    rk_role_t role;     /* of the bearer token (admin plane) */
+    rk_role_t min_role; /* the route's: the least role its token must keep */
+    const char *actor;  /* who is asking, for the rule history ("admin", a token name) */
+    bool admin_plane;   /* answered with the admin plane's security headers */
+    bool responded;     /* a response has been queued */
     /* Set by a handler that suspended the connection: called, instead of the
      * route's handler, when the connection is resumed (server.c). */
     enum MHD_Result (*resume)(struct rk_request *req);
@@ -48,6 +49,20 @@ typedef struct {
 const char *rk_request_query(const rk_request_t *req, const char *name);
 /* A request header (case-insensitive name), or NULL. */
 const char *rk_request_header(const rk_request_t *req, const char *name);
+
+/*
+ * The bearer token the request carries ("Authorization: Bearer", or on the
+ * event stream alone "?access_token="), its length in *len; NULL when none.
+ */
+const char *rk_request_token(const rk_request_t *req, size_t *len);
+
+/*
+ * The role token[0..len) resolves to now, as a request's token is resolved
+ * (server.c's resolver): RK_ROLE_NONE when unknown, revoked or expired.
+ * Reads the tokens' in-memory snapshot and never blocks: for an answer that
+ * outlives its request (the event stream) and must notice a revocation.
+ */
+rk_role_t rk_token_role(const char *token, size_t len);
 
 /*
  * A buffer (*cap bytes) that lives until the request completes, after its

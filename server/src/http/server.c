@@ -6,7 +6,9 @@
  * when the headers are parsed, once per chunk of body, and once more when
  * the body is complete. We answer only on that last call, never on the
  * first (0.9.75 drops keep-alive when a response is queued on the first
- * call), except to refuse an announced body that is too large.
+ * call), except to refuse an announced body that is too large, or an admin
+ * request with a body that lacks the token its route needs (refused before
+ * any of the body is read or held).
  */
 #include "server.h"
 
@@ -65,6 +67,7 @@ typedef struct {
     char *body;      /* inline_body, or heap when larger */
     size_t body_len, body_cap;
     bool too_large;
+    bool discard_body; /* nothing will read the body: its chunks are dropped, not kept */
     /* Waiting on its loop without being suspended (rk_request_park): while
      * PARKED, its handler answers nothing each time libmicrohttpd calls it;
      * ORPHANED: its connection closed meanwhile, so it is freed when woken. */
@@ -349,21 +352,43 @@ static enum MHD_Result method_not_allowed(request_state_t *st) {
 
 /* ---- authentication ------------------------------------------------------- */
 
-/* Resolves the bearer token of the request; RK_ROLE_NONE when absent or unknown. */
-static rk_role_t authenticate(request_state_t *st) {
-    const char *auth = rk_request_header(&st->req, MHD_HTTP_HEADER_AUTHORIZATION);
+const char *rk_request_token(const rk_request_t *req, size_t *len) {
+    const char *auth = rk_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *token = NULL;
     if (auth && !strncasecmp(auth, "Bearer ", 7))
         token = auth + 7;
     /* EventSource cannot send headers: the stream alone takes ?access_token=. */
-    if (!token && !strcmp(st->req.path, "/api/v1/stream"))
-        token = rk_request_query(&st->req, "access_token");
-    if (!token || !token_resolver)
-        return RK_ROLE_NONE;
+    if (!token && !strcmp(req->path, "/api/v1/stream"))
+        token = rk_request_query(req, "access_token");
+    if (!token)
+        return NULL;
     while (*token == ' ')
         token++;
-    size_t len = strnlen(token, 1024);
+    *len = strnlen(token, 1024);
+    return token;
+}
+
+rk_role_t rk_token_role(const char *token, size_t len) {
+    char actor[64];
+    return token && token_resolver ? token_resolver(token, len, actor, sizeof actor) : RK_ROLE_NONE;
+}
+
+/* Resolves the bearer token of the request; RK_ROLE_NONE when absent or unknown. */
+static rk_role_t authenticate(request_state_t *st) {
+    size_t len = 0;
+    const char *token = rk_request_token(&st->req, &len);
+    if (!token || !token_resolver)
+        return RK_ROLE_NONE;
     return token_resolver(token, len, st->actor, sizeof st->actor);
+}
+
+/* Refuses a request whose token's role (RK_ROLE_NONE: no valid token) is short of its route's. */
+static enum MHD_Result refuse_role(request_state_t *st, rk_role_t role) {
+    if (role == RK_ROLE_NONE)
+        return rk_reply_error(&st->req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                              "A valid bearer token is required");
+    return rk_reply_error(&st->req, MHD_HTTP_FORBIDDEN, "forbidden",
+                          "This token's role may not do this");
 }
 
 /*
@@ -440,16 +465,48 @@ static enum MHD_Result dispatch(request_state_t *st) {
                               "This endpoint requires the check token");
     if (route->min_role != RK_ROLE_NONE) {
         rk_role_t role = authenticate(st);
-        if (role == RK_ROLE_NONE)
-            return rk_reply_error(&st->req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-                                  "A valid bearer token is required");
         if (role < route->min_role)
-            return rk_reply_error(&st->req, MHD_HTTP_FORBIDDEN, "forbidden",
-                                  "This token's role may not do this");
+            return refuse_role(st, role);
         st->req.role = role;
+        st->req.min_role = route->min_role;
         st->req.actor = st->actor;
     }
     return route->handler(&st->req);
+}
+
+/* Whether the request's headers announce a body (a length above 0, or chunks). */
+static bool body_announced(struct MHD_Connection *conn) {
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return (cl && strtoull(cl, NULL, 10) > 0) ||
+           MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+/*
+ * The first call of an admin request that announces a body: an anonymous
+ * client must not make us hold up to max_body bytes. A route that needs a
+ * token the request lacks is refused at once (401 or 403, as dispatch would
+ * answer). libmicrohttpd 0.9.75 then reads no more of the body and closes
+ * the connection after the answer: a client that reads while it sends (or
+ * waits for 100 Continue) gets it; one that writes a large body whole before
+ * reading may see the connection reset instead, as with the 413 above. A
+ * request that no route takes (404, 405, a static file) is answered at the
+ * end as ever, its body dropped unread. Answers MHD_YES to read the body.
+ */
+static enum MHD_Result refuse_before_body(request_state_t *st) {
+    bool path_known;
+    const rk_route_t *route = find_route(st, &path_known);
+    if (!route) {
+        st->discard_body = true;
+        return MHD_YES;
+    }
+    if (route->min_role == RK_ROLE_NONE)
+        return MHD_YES;
+    rk_role_t role = authenticate(st);
+    if (role >= route->min_role)
+        return MHD_YES;      /* dispatch resolves it again: it may be revoked meanwhile */
+    st->discard_body = true; /* should libmicrohttpd hand us the body all the same */
+    return refuse_role(st, role);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -484,10 +541,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             st->too_large = true;
             return body_too_large(st); /* closes the connection: the body is not read */
         }
+        if (l->cfg.plane == RK_PLANE_ADMIN && body_announced(conn))
+            return refuse_before_body(st);
         return MHD_YES;
     }
     if (*upload_data_size) {
-        append_body(st, upload_data, *upload_data_size);
+        if (!st->discard_body)
+            append_body(st, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }

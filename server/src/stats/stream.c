@@ -8,6 +8,12 @@
  * flipped `suspended` resumes a connection, so each suspend is matched by
  * exactly one resume, and a suspended connection is never freed (MHD does
  * not notice anything about it until it is resumed).
+ *
+ * Each client keeps the token it was opened with and resolves it again
+ * from its reader, at most every RK_STREAM_RECHECK_MS: a token revoked or
+ * expired since (here or on another instance sharing the tokens) ends the
+ * stream. The stats event of every second resumes every client, so the
+ * check runs about once a second without a timer of its own.
  */
 #include "stream.h"
 
@@ -34,6 +40,11 @@ typedef struct client {
     size_t offset;     /* bytes of it already sent */
     size_t intro_off;  /* bytes of INTRO already sent */
     bool suspended;
+    /* Touched only by the client's reader (its connection's thread): no lock. */
+    rk_role_t min_role; /* the route's; RK_ROLE_NONE: no token to check */
+    int64_t checked_ms; /* rk_mono_ms() of the last resolve */
+    size_t token_len;
+    char token[]; /* the token the stream was opened with */
 } client_t;
 
 static struct {
@@ -147,6 +158,22 @@ void rk_stream_stop(void) {
 /* ---- one client ----------------------------------------------------------------- */
 
 /*
+ * Whether c's token still allows the stream. Resolved again at most every
+ * RK_STREAM_RECHECK_MS, from the tokens' in-memory snapshot (no SQLite),
+ * which follows other instances' changes within RK_TOKENS_POLL_MS. The
+ * bootstrap admin token always resolves.
+ */
+static bool token_still_allows(client_t *c) {
+    if (c->min_role == RK_ROLE_NONE)
+        return true;
+    int64_t now = rk_mono_ms();
+    if (now - c->checked_ms < RK_STREAM_RECHECK_MS)
+        return true;
+    c->checked_ms = now;
+    return rk_token_role(c->token, c->token_len) >= c->min_role;
+}
+
+/*
  * libmicrohttpd asks for the next bytes of the body. Copies what is
  * pending; with nothing pending, suspends the connection and answers 0
  * (never 0 without suspending: that would spin).
@@ -155,6 +182,9 @@ static ssize_t read_events(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     client_t *c = cls;
     size_t copied = 0;
+    /* Between events only, so that the client never sees half of one. */
+    if (c->offset == 0 && !token_still_allows(c))
+        return MHD_CONTENT_READER_END_OF_STREAM;
     pthread_mutex_lock(&S.lock);
     if (S.stopping) {
         pthread_mutex_unlock(&S.lock);
@@ -204,6 +234,7 @@ static void free_client(void *cls) {
         c->next->prev = c->prev;
     S.nclients--;
     pthread_mutex_unlock(&S.lock);
+    explicit_bzero(c->token, c->token_len); /* a secret: not left in freed memory */
     free(c);
 }
 
@@ -224,10 +255,16 @@ static uint64_t resume_point(const char *last_event_id) {
 }
 
 enum MHD_Result rk_stream_handle(rk_request_t *req) {
-    client_t *c = calloc(1, sizeof *c);
+    size_t token_len = 0;
+    const char *token = rk_request_token(req, &token_len);
+    client_t *c = calloc(1, sizeof *c + token_len + 1);
     if (!c)
         return rk_reply_error(req, 503, "unavailable", "Out of memory");
     c->conn = req->conn;
+    c->min_role = token ? req->min_role : RK_ROLE_NONE;
+    c->checked_ms = rk_mono_ms(); /* resolved by the request just now */
+    c->token_len = token_len;
+    memcpy(c->token, token ? token : "", token_len);
     const char *last = rk_request_header(req, "Last-Event-ID");
     if (!last)
         last = rk_request_query(req, "last_event_id");
@@ -235,6 +272,7 @@ enum MHD_Result rk_stream_handle(rk_request_t *req) {
     if (S.stopping || S.nclients >= RK_STREAM_MAX_CLIENTS) {
         bool stopping = S.stopping;
         pthread_mutex_unlock(&S.lock);
+        explicit_bzero(c->token, c->token_len);
         free(c);
         if (stopping)
             return rk_reply_error(req, 503, "unavailable", "The server is stopping");

@@ -6,7 +6,9 @@
  * A client with nothing to read is suspended (libmicrohttpd stops polling
  * it) and resumed by whoever publishes next; a heartbeat comment every
  * 15 s finds the clients that went away. A client that falls a whole ring
- * behind is ended (EventSource reconnects).
+ * behind is ended (EventSource reconnects), and so is a client whose token
+ * no longer resolves to a role the route allows (revoked, expired): its
+ * reconnection is then refused with 401.
  */
 #ifndef RK_STATS_STREAM_H
 #define RK_STATS_STREAM_H
@@ -15,6 +17,10 @@
 
 #define RK_STREAM_MAX_CLIENTS 1000
 #define RK_STREAM_RING 128
+/* Least time between two resolves of a stream's token; the stats event of
+ * every second wakes each stream, so a revoked token's stream ends within
+ * about two seconds. */
+#define RK_STREAM_RECHECK_MS 500
 
 /* The route's handler: 503 past RK_STREAM_MAX_CLIENTS or while stopping. */
 enum MHD_Result rk_stream_handle(rk_request_t *req);
