@@ -79,6 +79,25 @@ def test_history_names_the_token_that_made_the_change(server):
     assert history[0]["actor"] == "deploy-bot"
 
 
+def test_a_token_cannot_take_the_name_ratekit_gives_the_bootstrap_token(server):
+    for name in ("admin", "Admin", " admin ", "sync"):
+        r = server.admin("POST", "/api/v1/tokens", {"name": name, "role": "viewer"})
+        assert r.status == 400, (name, r)
+        error = r.json()["error"]
+        assert error["code"] == "invalid_token"
+        assert [e["field"] for e in error["errors"]] == ["name"], (name, error)
+        assert "reserved" in error["errors"][0]["message"]
+    assert server.admin("GET", "/api/v1/tokens").json()["tokens"] == []
+    # What the name guards: the history tells the bootstrap token from any other.
+    bot = make_token(server, "admin-bot", "editor")
+    assert [t["created_by"] for t in server.admin("GET", "/api/v1/tokens").json()["tokens"]] == \
+        ["admin"]
+    assert server.admin("POST", "/api/v1/rules", RULE, token=bot["token"]).status == 201
+    assert server.admin("DELETE", "/api/v1/rules/login").status == 204
+    history = server.admin("GET", "/api/v1/rules/login/history").json()["history"]
+    assert sorted(h["actor"] for h in history) == ["admin", "admin-bot"]
+
+
 def test_unknown_or_forged_tokens_are_refused(server):
     t = make_token(server)["token"]
     forged = t[:-1] + ("0" if t[-1] != "0" else "1")

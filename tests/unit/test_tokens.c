@@ -157,3 +157,13 @@ Test(tokens, role_names_round_trip) {
     cr_assert_eq(rk_role_parse("root"), RK_ROLE_NONE);
     cr_assert_str_eq(rk_role_name(RK_ROLE_EDITOR), "editor");
 }
+
+Test(token_names, the_actors_ratekit_names_itself_are_reserved) {
+    static const char *const reserved[] = {"admin", "Admin", " ADMIN ", "sync", "Sync "};
+    static const char *const allowed[] = {"admins", "admin-bot", "my admin", "syncer", "a", ""};
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        cr_expect(rk_token_name_reserved(reserved[i]), "\"%s\" is reserved", reserved[i]);
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+        cr_expect_not(rk_token_name_reserved(allowed[i]), "\"%s\" is not", allowed[i]);
+    cr_expect_str_eq(RK_ACTOR_BOOTSTRAP, "admin");
+}

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "../log.h"
@@ -85,6 +86,18 @@ rk_role_t rk_role_parse(const char *name) {
     return RK_ROLE_NONE;
 }
 
+bool rk_token_name_reserved(const char *name) {
+    static const char *const reserved[] = {RK_ACTOR_BOOTSTRAP, RK_ACTOR_SYNC};
+    size_t start = strspn(name, " ");
+    size_t len = strlen(name + start);
+    while (len && name[start + len - 1] == ' ')
+        len--;
+    for (size_t i = 0; i < RK_ARRAY_LEN(reserved); i++)
+        if (len == strlen(reserved[i]) && !strncasecmp(name + start, reserved[i], len))
+            return true;
+    return false;
+}
+
 void rk_tokens_set_bootstrap(const char *token) {
     snprintf(g.bootstrap, sizeof g.bootstrap, "%s", token ? token : "");
     g.bootstrap_len = strlen(g.bootstrap);
@@ -119,7 +132,7 @@ static entry_t *snapshot_find(const snapshot_t *s, const char *id) {
 
 rk_role_t rk_tokens_resolve(const char *token, size_t len, char *actor, size_t actorlen) {
     if (g.bootstrap_len && rk_const_time_eq(token, len, g.bootstrap, g.bootstrap_len)) {
-        snprintf(actor, actorlen, "admin");
+        snprintf(actor, actorlen, "%s", RK_ACTOR_BOOTSTRAP);
         return RK_ROLE_ADMIN;
     }
     if (len != RK_TOKEN_LEN || memcmp(token, "rk_", 3) != 0 || token[3 + RK_TOKEN_ID_LEN] != '_')

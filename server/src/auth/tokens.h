@@ -41,10 +41,21 @@ void rk_tokens_close(void);
 
 /*
  * The token resolver of the admin plane (rk_token_resolver_t): the role of
- * token[0..len), and its name written into actor ("admin" for the bootstrap
- * token). RK_ROLE_NONE when unknown, revoked or expired. Never blocks.
+ * token[0..len), and its name written into actor (RK_ACTOR_BOOTSTRAP for the
+ * bootstrap token). RK_ROLE_NONE when unknown, revoked or expired. Never blocks.
  */
 rk_role_t rk_tokens_resolve(const char *token, size_t len, char *actor, size_t actorlen);
+
+/*
+ * The actors ratekit names itself in the rule history and in created_by:
+ * the bootstrap admin token's, and that of changes imported from Redis
+ * (rules/sync.c). No token may be named so, or its changes would pass for
+ * theirs.
+ */
+#define RK_ACTOR_BOOTSTRAP "admin"
+#define RK_ACTOR_SYNC "sync"
+/* Whether name is one of them, ignoring case and surrounding spaces. */
+bool rk_token_name_reserved(const char *name);
 
 /* "admin", "editor", "viewer"; and back (RK_ROLE_NONE when none of them). */
 const char *rk_role_name(rk_role_t role);

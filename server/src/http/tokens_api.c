@@ -40,6 +40,11 @@ static enum MHD_Result create_token(rk_request_t *req) {
     const cJSON *expires = cJSON_GetObjectItemCaseSensitive(doc, "expires_at");
     if (!cJSON_IsString(name) || !valid_name(name->valuestring))
         rk_rule_error(errors, "name", "must be 1 to %d printable characters", RK_TOKEN_NAME_MAX);
+    else if (rk_token_name_reserved(name->valuestring))
+        rk_rule_error(errors, "name",
+                      "is reserved: ratekit names the bootstrap admin token \"%s\" and changes "
+                      "synchronised from Redis \"%s\" in the history",
+                      RK_ACTOR_BOOTSTRAP, RK_ACTOR_SYNC);
     rk_role_t r = cJSON_IsString(role) ? rk_role_parse(role->valuestring) : RK_ROLE_NONE;
     if (r == RK_ROLE_NONE)
         rk_rule_error(errors, "role", "must be \"admin\", \"editor\" or \"viewer\"");

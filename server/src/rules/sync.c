@@ -47,7 +47,6 @@
 #include "rules.h"
 #include "rules_db.h"
 
-#define SYNC_ACTOR "sync"
 #define CONNECT_TIMEOUT_MS 1000
 #define COMMAND_TIMEOUT_MS 5000 /* a whole ruleset may be a few MiB */
 #define BACKOFF_MIN_MS 100
@@ -415,7 +414,7 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
     importing = true;
     imported_version = 0;
     rk_db_status_t st =
-        db ? rk_rules_db_import_at(db, canon, SYNC_ACTOR, atomic_load(&g.synced), &res)
+        db ? rk_rules_db_import_at(db, canon, RK_ACTOR_SYNC, atomic_load(&g.synced), &res)
            : RK_DB_ERROR;
     if (st == RK_DB_OK && overrides)
         st = rk_overrides_replace(db, overrides, &overrides_changed);
