@@ -1,5 +1,7 @@
 """Safelist, denylist and bans: checked before any rule."""
 
+import datetime
+import sqlite3
 import time
 
 from conftest import request
@@ -14,6 +16,20 @@ def add(server, **entry):
     r = server.admin("POST", "/api/v1/lists", entry)
     assert r.status == 201, r
     return r.json()
+
+
+def iso_in(seconds):
+    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def rows_of(server, value):
+    """The rows the lists table holds for value, expired or not (read-only)."""
+    conn = sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM lists WHERE value = ?", (value,)).fetchone()[0]
+    finally:
+        conn.close()
 
 
 def test_denylisted_cidr_is_refused_and_safelisted_one_skips_every_rule(server):
@@ -119,3 +135,51 @@ def test_a_list_change_reaches_another_process_within_a_second(make_server):
     while time.monotonic() < deadline and auth(b, "198.51.100.40").status != 403:
         time.sleep(0.05)
     assert auth(b, "198.51.100.40").status == 403
+
+
+def test_an_expired_ban_does_not_keep_its_value_from_being_banned_again(server):
+    server.create_rule(id="b", algorithm="fixed_window", limit=100, window="1m")
+    value, other = "203.0.113.50", "203.0.113.51"
+    for v in (value, other):
+        assert server.admin("POST", "/api/v1/bans", {"value": v, "duration": "1s"}).status == 201
+    other_id = next(b["id"] for b in server.admin("GET", "/api/v1/bans").json()["bans"]
+                    if b["value"] == other)
+    time.sleep(1.5)
+    assert server.admin("GET", "/api/v1/bans").json() == {"bans": []}
+    assert auth(server, value).status == 200
+    r = server.admin("POST", "/api/v1/bans", {"value": value, "duration": "10m"})
+    assert r.status == 201, r
+    assert [b["value"] for b in server.admin("GET", "/api/v1/bans").json()["bans"]] == [value]
+    assert auth(server, value).status == 403
+    # A ban that is over is lifted already: lifting it again finds nothing.
+    assert server.admin("DELETE", f"/api/v1/bans?value={other}").status == 404
+    assert server.admin("DELETE", f"/api/v1/bans/{other_id}").status == 404
+    # Expired bans leave the table; the live one is lifted by its value.
+    assert rows_of(server, value) == 1 and rows_of(server, other) == 0
+    assert server.admin("DELETE", f"/api/v1/bans?value={value}").status == 204
+    assert auth(server, value).status == 200
+
+
+def test_an_expired_list_entry_does_not_keep_its_value_from_being_added_again(server):
+    server.create_rule(id="e", algorithm="fixed_window", limit=100, window="1m",
+                       key=["user", "ip"])
+    old = add(server, list="denylist", value="user:mallory", expires_at=iso_in(1))
+    add(server, list="safelist", value="198.51.100.60", expires_at=iso_in(1))
+    time.sleep(1.5)
+    assert server.admin("GET", "/api/v1/lists").json() == {"entries": []}
+    again = add(server, list="denylist", value="user:mallory")
+    assert again["expires_at"] is None and again["id"] != old["id"]
+    assert server.admin("DELETE", f"/api/v1/lists/{old['id']}").status == 404
+    c = request("POST", server.data + "/v1/check", {"request": {
+        "path": "/", "ip": "198.51.100.3", "headers": {"X-User-Id": "mallory"}}}).json()
+    assert c["allowed"] is False and c["reason"] == "denylist"
+    add(server, list="safelist", value="198.51.100.60", expires_at=iso_in(600))
+    listed = server.admin("GET", "/api/v1/lists").json()["entries"]
+    assert sorted(e["value"] for e in listed) == ["198.51.100.60", "user:mallory"]
+    # An expired denylist entry does not keep a ban of its value out either.
+    add(server, list="denylist", value="198.51.100.61", expires_at=iso_in(1))
+    time.sleep(1.5)
+    r = server.admin("POST", "/api/v1/bans", {"value": "198.51.100.61", "duration": "10m"})
+    assert r.status == 201, r
+    assert rows_of(server, "user:mallory") == 1 and rows_of(server, "198.51.100.61") == 1
+

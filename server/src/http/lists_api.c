@@ -102,17 +102,58 @@ typedef struct {
     int64_t expires_ms; /* 0: never */
 } new_entry_t;
 
-/* Inserts an entry and answers it (201), or the error (400/409/503). */
-static enum MHD_Result insert_entry(rk_request_t *req, const new_entry_t *e, const char *source) {
-    sqlite3 *db = rk_lists_db_lock();
+/* ---- writes: each in one transaction that first purges expired entries ---- */
+
+/*
+ * Deletes the entries that expired by now_ms (lock and transaction held):
+ * they are in force nowhere and listed nowhere, and one left in the table
+ * would keep its value from being added again (UNIQUE (list, value)).
+ * Every write purges, so the table holds at most the live entries and the
+ * ones that expired since the last write. The number deleted, or -1.
+ */
+static int purge_expired(sqlite3 *db, int64_t now_ms) {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO lists (list, value, kind, source, expires_at, note, "
-                                "created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-                                "RETURNING " ENTRY_COLUMNS,
-                                -1, &st, NULL);
+    int purged = -1;
+    if (sqlite3_prepare_v2(db,
+                           "DELETE FROM lists WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, now_ms);
+        if (sqlite3_step(st) == SQLITE_DONE)
+            purged = sqlite3_changes(db);
+    }
+    sqlite3_finalize(st);
+    return purged;
+}
+
+static bool begin_write(sqlite3 *db) {
+    return sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+}
+
+/* Commits when ok (false, logged, when the commit fails), else rolls back. */
+static bool end_write(sqlite3 *db, bool ok) {
+    if (ok && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return true;
+    if (ok) /* the rows are written at the commit: a full disk says so here */
+        rk_error("lists: cannot commit a change: %s", sqlite3_errmsg(db));
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return false;
+}
+
+/*
+ * Inserts e (lock and transaction held): the stored entry as a new cJSON
+ * object, or NULL with the SQLite result code in *rc (SQLITE_CONSTRAINT: the
+ * value is on that list already).
+ */
+static cJSON *insert_row(sqlite3 *db, const new_entry_t *e, const char *source, const char *actor,
+                         int *rc) {
+    sqlite3_stmt *st = NULL;
     cJSON *entry = NULL;
-    if (rc == SQLITE_OK) {
+    *rc = sqlite3_prepare_v2(db,
+                             "INSERT INTO lists (list, value, kind, source, expires_at, note, "
+                             "created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                             "RETURNING " ENTRY_COLUMNS,
+                             -1, &st, NULL);
+    if (*rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, e->list, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, e->value, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, e->kind, -1, SQLITE_STATIC);
@@ -121,19 +162,33 @@ static enum MHD_Result insert_entry(rk_request_t *req, const new_entry_t *e, con
             sqlite3_bind_int64(st, 5, e->expires_ms);
         sqlite3_bind_text(st, 6, e->note, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 7, rk_now_ms());
-        sqlite3_bind_text(st, 8, req->actor ? req->actor : "", -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
+        sqlite3_bind_text(st, 8, actor ? actor : "", -1, SQLITE_STATIC);
+        *rc = sqlite3_step(st);
+        if (*rc == SQLITE_ROW)
             entry = entry_json(st);
-        /* The row is written when the statement completes: a full disk says so here. */
-        if (rc == SQLITE_ROW)
-            rc = sqlite3_step(st);
+        if (*rc == SQLITE_ROW)
+            *rc = sqlite3_step(st);
     }
-    if (sqlite3_finalize(st) != SQLITE_OK || rc != SQLITE_DONE) {
+    if (sqlite3_finalize(st) != SQLITE_OK || *rc != SQLITE_DONE) {
         cJSON_Delete(entry);
         entry = NULL;
-        if (rc != SQLITE_CONSTRAINT)
-            rk_error("lists: cannot store an entry: %s", sqlite3_errmsg(db));
+    }
+    return entry;
+}
+
+/* Inserts an entry and answers it (201), or the error (400/409/503). */
+static enum MHD_Result insert_entry(rk_request_t *req, const new_entry_t *e, const char *source) {
+    sqlite3 *db = rk_lists_db_lock();
+    cJSON *entry = NULL;
+    int rc = SQLITE_ERROR;
+    if (begin_write(db) && purge_expired(db, rk_now_ms()) >= 0)
+        entry = insert_row(db, e, source, req->actor, &rc);
+    if (!entry && rc != SQLITE_CONSTRAINT)
+        rk_error("lists: cannot store an entry: %s", sqlite3_errmsg(db));
+    if (!end_write(db, entry != NULL) && entry) {
+        cJSON_Delete(entry);
+        entry = NULL;
+        rc = SQLITE_ERROR;
     }
     rk_lists_db_unlock(entry != NULL);
     if (entry)
@@ -234,10 +289,9 @@ static enum MHD_Result handle_ban(rk_request_t *req) {
     return r;
 }
 
-/* Removes the entries of source whose id (value NULL) or value matches; the
- * number removed, or -1 when the database failed. */
-static int remove_entries(long long id, const char *value, const char *source) {
-    sqlite3 *db = rk_lists_db_lock();
+/* Deletes the entries of source whose id (value NULL) or value matches
+ * (lock and transaction held); the number deleted, or -1. */
+static int delete_rows(sqlite3 *db, long long id, const char *value, const char *source) {
     sqlite3_stmt *st = NULL;
     int changes = -1;
     const char *sql = value ? "DELETE FROM lists WHERE value = ?1 AND source = ?2"
@@ -252,7 +306,23 @@ static int remove_entries(long long id, const char *value, const char *source) {
             changes = sqlite3_changes(db);
     }
     sqlite3_finalize(st);
-    rk_lists_db_unlock(changes > 0);
+    return changes;
+}
+
+/*
+ * Removes the live entries of source whose id (value NULL) or value
+ * matches: the number removed, or -1 when the database failed. An entry
+ * that has expired is purged first, so it counts as not found (404), as it
+ * is neither listed nor in force.
+ */
+static int remove_entries(long long id, const char *value, const char *source) {
+    sqlite3 *db = rk_lists_db_lock();
+    int purged = -1, changes = -1;
+    if (begin_write(db) && (purged = purge_expired(db, rk_now_ms())) >= 0)
+        changes = delete_rows(db, id, value, source);
+    if (!end_write(db, changes >= 0))
+        purged = changes = -1;
+    rk_lists_db_unlock(purged > 0 || changes > 0);
     return changes;
 }
 
