@@ -183,3 +183,39 @@ def test_an_expired_list_entry_does_not_keep_its_value_from_being_added_again(se
     assert r.status == 201, r
     assert rows_of(server, "user:mallory") == 1 and rows_of(server, "198.51.100.61") == 1
 
+
+MALFORMED = ["10.0.0.0/33", "300.1.1.1", "2001:db8::/129", "1.2.3", "10.0.0.0/", "10.0.0.0/8/8",
+             "10.0.0.0/x", "1.2.3.4:80", "[2001:db8::1]", "2001:db8:::1",
+             "1.2.3.4 ", " 1.2.3.4", "user:42 "]
+
+
+def test_malformed_addresses_and_surrounding_spaces_are_refused_naming_value(server):
+    for value in MALFORMED:
+        for path, body in (("/api/v1/lists", {"list": "denylist", "value": value}),
+                           ("/api/v1/bans", {"value": value, "duration": "10m"})):
+            r = server.admin("POST", path, body)
+            assert r.status == 400, (path, value, r)
+            error = r.json()["error"]
+            assert error["code"] == "invalid_request", (value, error)
+            assert [e["field"] for e in error["errors"]] == ["value"], (value, error)
+            assert error["errors"][0]["message"], (value, error)
+    assert server.admin("GET", "/api/v1/lists").json() == {"entries": []}
+    assert server.admin("GET", "/api/v1/bans").json() == {"bans": []}
+    r = server.admin("POST", "/api/v1/lists", {"list": "denylist", "value": "10.0.0.0/33"})
+    assert "/32" in r.json()["error"]["errors"][0]["message"]
+    r = server.admin("POST", "/api/v1/lists", {"list": "denylist", "value": "1.2.3.4 "})
+    assert "spaces" in r.json()["error"]["errors"][0]["message"]
+    assert server.admin("DELETE", "/api/v1/bans?value=1.2.3.4%20").status == 400
+
+
+def test_addresses_cidrs_and_keys_are_still_accepted_with_their_kind(server):
+    server.create_rule(id="k", algorithm="fixed_window", limit=100, window="1m")
+    expected = {"10.0.0.0/8": "cidr", "192.0.2.7": "cidr", "2001:db8::/32": "cidr",
+                "::ffff:198.51.100.9": "cidr", "user:42": "key", "ip:203.0.113.7": "key",
+                "ip:2001:db8::1": "key", "api_key:3f2a9c": "key", "header:X-Tenant:acme": "key",
+                "jwt:sub:alice": "key", "global": "key", "42": "key"}
+    for value, kind in expected.items():
+        assert add(server, list="denylist", value=value)["kind"] == kind, value
+    assert auth(server, "10.1.2.3").status == 403
+    assert auth(server, "198.51.100.9").status == 403
+    assert server.check("k", "42").json()["reason"] == "denylist"

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../lists/list_value.h"
 #include "../lists/lists.h"
 #include "../log.h"
 #include "../rules/rule.h"
@@ -31,18 +32,34 @@ static rk_status_t parse_time(const char *text, int64_t *ms) {
     return RK_OK;
 }
 
-/* A list value: a CIDR or address, or a key (printable, no spaces, bounded). */
+/* The stored kind of a value of kind k: "cidr", "key", or NULL when it is not valid. */
+static const char *kind_name(rk_list_value_kind_t k) {
+    return k == RK_LIST_VALUE_CIDR ? "cidr" : k == RK_LIST_VALUE_KEY ? "key" : NULL;
+}
+
 static const char *value_kind(const char *value) {
-    rk_cidr_t c;
-    if (rk_cidr_parse(value, &c) == RK_OK)
-        return "cidr";
-    size_t n = strlen(value);
-    if (n == 0 || n > 200)
-        return NULL;
-    for (const char *p = value; *p; p++)
-        if (*p <= ' ' || *p > '~')
-            return NULL;
-    return "key";
+    return kind_name(rk_list_value_kind(value));
+}
+
+/*
+ * Sets *kind to the stored kind of value; when the value is not valid,
+ * adds why to errors (field "value") and answers false.
+ */
+static bool read_value(const char *value, const char **kind, cJSON *errors) {
+    rk_list_value_kind_t k = rk_list_value_kind(value);
+    *kind = kind_name(k);
+    if (k == RK_LIST_VALUE_BAD_ADDRESS)
+        rk_rule_error(errors, "value",
+                      "is not a valid address or CIDR: an IPv4 prefix is at most /32, an "
+                      "IPv6 one at most /128, with no port or brackets");
+    else if (k == RK_LIST_VALUE_SPACES)
+        rk_rule_error(errors, "value", "must not begin or end with spaces");
+    else if (!*kind)
+        rk_rule_error(errors, "value",
+                      "must be an address, a CIDR, or a client key such as \"user:42\" "
+                      "(printable, no spaces, at most %d characters)",
+                      RK_LIST_VALUE_MAX);
+    return *kind != NULL;
 }
 
 static cJSON *entry_json(sqlite3_stmt *st) {
@@ -241,10 +258,7 @@ static enum MHD_Result handle_add(rk_request_t *req) {
     new_entry_t e = {json_str(doc, "list"), json_str(doc, "value"), NULL, json_str(doc, "note"), 0};
     if (!e.list || (strcmp(e.list, "safelist") && strcmp(e.list, "denylist")))
         rk_rule_error(errors, "list", "must be \"safelist\" or \"denylist\"");
-    if (!e.value || !(e.kind = value_kind(e.value)))
-        rk_rule_error(errors, "value",
-                      "must be an address, a CIDR, or a client key such as "
-                      "\"user:42\" (printable, at most 200 characters)");
+    read_value(e.value, &e.kind, errors);
     if (!e.note)
         e.note = "";
     else if (strlen(e.note) > NOTE_MAX)
@@ -270,8 +284,7 @@ static enum MHD_Result handle_ban(rk_request_t *req) {
     }
     cJSON *errors = cJSON_CreateArray();
     new_entry_t e = {"denylist", json_str(doc, "value"), NULL, json_str(doc, "reason"), 0};
-    if (!e.value || !(e.kind = value_kind(e.value)))
-        rk_rule_error(errors, "value", "must be an address, a CIDR, or a client key");
+    read_value(e.value, &e.kind, errors);
     if (!e.note)
         e.note = "";
     else if (strlen(e.note) > NOTE_MAX)
