@@ -2,6 +2,7 @@
 export/import, hot reload across two processes, durability across kill -9."""
 
 import signal
+import threading
 import time
 
 from conftest import request
@@ -160,6 +161,63 @@ def test_patch_merges_fields_then_validates_the_whole(server):
     assert r.status == 400
     assert server.admin("GET", "/api/v1/rules/api-per-ip").json()["version"] == 2
     assert server.admin("PATCH", "/api/v1/rules/missing", {"limit": 1}).status == 404
+
+
+def patch_in_parallel(servers, rule_id, bodies):
+    """Sends each body as a PATCH of rule_id at the same moment, the i-th
+    through servers[i % len(servers)]; answers the responses in order."""
+    go = threading.Barrier(len(bodies))
+    answers = [None] * len(bodies)
+
+    def send(i):
+        go.wait()
+        answers[i] = servers[i % len(servers)].admin("PATCH", f"/api/v1/rules/{rule_id}",
+                                                     bodies[i])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
+def assert_no_patch_lost(servers, rounds):
+    """Rounds of two parallel PATCHes of different fields: after each, both
+    changes are stored, and the history holds one entry per change, each
+    changing only its own field of the version before it."""
+    a = servers[0]
+    a.create_rule(**rule(description="d0", priority=0))
+    for n in range(1, rounds + 1):
+        got = patch_in_parallel(servers, "api-per-ip",
+                                [{"description": f"d{n}"}, {"priority": n}])
+        assert [r.status for r in got] == [200, 200], got
+        stored = a.admin("GET", "/api/v1/rules/api-per-ip").json()
+        assert (stored["description"], stored["priority"]) == (f"d{n}", n), \
+            f"round {n}: a change was lost: {stored}"
+        assert stored["version"] == 1 + 2 * n
+        assert sorted(r.json()["version"] for r in got) == [2 * n, 2 * n + 1]
+
+    hist = a.admin("GET", "/api/v1/rules/api-per-ip/history").json()["history"]
+    assert len(hist) == 1 + 2 * rounds
+    assert [h["version"] for h in hist] == list(range(1 + 2 * rounds, 0, -1))
+    for h in hist[:-1]:
+        assert h["action"] == "update"
+        changed = {k for k in h["after"]
+                   if k not in ("version", "updated_at") and h["after"][k] != h["before"][k]}
+        assert changed in ({"description"}, {"priority"}), (h["version"], changed)
+        assert h["before"]["version"] == h["version"] - 1
+
+
+def test_parallel_patches_of_different_fields_lose_nothing(make_server):
+    assert_no_patch_lost([make_server(env={"RATEKIT_THREADS": "2"})], rounds=30)
+
+
+def test_parallel_patches_through_two_processes_on_one_file_lose_nothing(make_server, workdir):
+    db = workdir + "/shared.db"
+    env = {"RATEKIT_THREADS": "2"}
+    assert_no_patch_lost([make_server(env=env, db_path=db), make_server(env=env, db_path=db)],
+                         rounds=15)
 
 
 def test_put_body_id_must_match_the_path(server):

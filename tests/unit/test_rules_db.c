@@ -1,11 +1,13 @@
 /*
  * test_rules_db.c — the rules in SQLite and the snapshot the check path
  * reads: versions and history of every change, restore (of a deleted rule
- * too), import all-or-nothing, migrations, a newer database refused, and
- * changes made by another connection reaching the snapshot in time.
+ * too), import all-or-nothing, migrations, a newer database refused,
+ * changes made by another connection reaching the snapshot in time, and
+ * parallel updates each building on the latest version.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,19 @@ static int64_t num(const cJSON *obj, const char *name) {
     return (int64_t)v->valuedouble;
 }
 
+/* The options of a change made by actor (a dry run: trial). */
+static const rk_change_opts_t *by(const char *actor) {
+    static rk_change_opts_t opts;
+    opts = (rk_change_opts_t){.actor = actor};
+    return &opts;
+}
+
+static const rk_change_opts_t *trial(const char *actor) {
+    static rk_change_opts_t opts;
+    opts = (rk_change_opts_t){.actor = actor, .dry_run = true};
+    return &opts;
+}
+
 static rk_rules_db_t *open_db(void) {
     char err[256];
     rk_rules_db_t *db = rk_rules_db_open(path, err, sizeof err);
@@ -73,7 +88,7 @@ static rk_rules_db_t *open_db(void) {
 
 static void create(rk_rules_db_t *db, const char *id, int limit) {
     cJSON *c = rule_with_limit(id, limit);
-    cr_assert_eq(rk_rules_db_create(db, c, "alice", NULL), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_create(db, c, by("alice"), NULL), RK_DB_OK);
     cJSON_Delete(c);
 }
 
@@ -90,7 +105,7 @@ Test(rules_db, create_answers_the_stored_rule_and_refuses_an_existing_id) {
     rk_rules_db_t *db = open_db();
     cJSON *c = rule_with_limit("login", 5);
     cJSON *stored = NULL;
-    cr_assert_eq(rk_rules_db_create(db, c, "alice", &stored), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_create(db, c, by("alice"), &stored), RK_DB_OK);
     cr_assert_eq(num(stored, "version"), 1);
     cr_assert_eq(num(stored, "window_ms"), 60000);
     const char *created = cJSON_GetObjectItem(stored, "created_at")->valuestring;
@@ -99,7 +114,7 @@ Test(rules_db, create_answers_the_stored_rule_and_refuses_an_existing_id) {
     cJSON_Delete(stored);
 
     cJSON *again = rule_with_limit("login", 99);
-    cr_assert_eq(rk_rules_db_create(db, again, "bob", NULL), RK_DB_CONFLICT);
+    cr_assert_eq(rk_rules_db_create(db, again, by("bob"), NULL), RK_DB_CONFLICT);
     cr_assert_eq(stored_limit(db, "login"), 5, "a refused create changes nothing");
     cJSON_Delete(again);
     cJSON_Delete(c);
@@ -118,7 +133,7 @@ Test(rules_db, every_change_bumps_versions_and_appends_history_newest_first) {
     create(db, "api", 10);
     cJSON *c = rule_with_limit("api", 20);
     cJSON *stored = NULL;
-    cr_assert_eq(rk_rules_db_replace(db, c, "bob", &stored), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_replace(db, c, by("bob"), &stored), RK_DB_OK);
     cr_assert_eq(num(stored, "version"), 2);
     cJSON_Delete(stored);
     cJSON_Delete(c);
@@ -145,7 +160,7 @@ Test(rules_db, every_change_bumps_versions_and_appends_history_newest_first) {
     cr_assert_eq(rk_rules_db_history(db, "never", &history), RK_DB_NOT_FOUND);
 
     c = rule_with_limit("ghost", 1);
-    cr_assert_eq(rk_rules_db_replace(db, c, "bob", NULL), RK_DB_NOT_FOUND);
+    cr_assert_eq(rk_rules_db_replace(db, c, by("bob"), NULL), RK_DB_NOT_FOUND);
     cJSON_Delete(c);
     cJSON *list;
     int64_t version;
@@ -159,7 +174,7 @@ Test(rules_db, restore_brings_back_an_old_version_even_of_a_deleted_rule) {
     rk_rules_db_t *db = open_db();
     create(db, "api", 10);
     cJSON *c = rule_with_limit("api", 20);
-    cr_assert_eq(rk_rules_db_replace(db, c, "bob", NULL), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_replace(db, c, by("bob"), NULL), RK_DB_OK);
     cJSON_Delete(c);
     cr_assert_eq(rk_rules_db_delete(db, "api", "bob"), RK_DB_OK);
 
@@ -194,7 +209,7 @@ Test(rules_db, recreating_a_deleted_id_continues_its_versions) {
     cr_assert_eq(rk_rules_db_delete(db, "api", "bob"), RK_DB_OK);
     cJSON *c = rule_with_limit("api", 30);
     cJSON *stored = NULL;
-    cr_assert_eq(rk_rules_db_create(db, c, "bob", &stored), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_create(db, c, by("bob"), &stored), RK_DB_OK);
     cr_assert_eq(num(stored, "version"), 3);
     cJSON_Delete(stored);
     cJSON_Delete(c);
@@ -219,14 +234,14 @@ Test(rules_db, import_replaces_the_ruleset_and_counts_the_changes) {
     cJSON *doc = import_doc(3, ids, limits);
 
     rk_import_result_t res;
-    cr_assert_eq(rk_rules_db_import(db, doc, "gitops", true, &res), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_import(db, doc, trial("gitops"), &res), RK_DB_OK);
     cr_assert_eq(res.created, 1);
     cr_assert_eq(res.updated, 1);
     cr_assert_eq(res.deleted, 1);
     cr_assert_eq(stored_limit(db, "drop"), 3, "a dry run changes nothing");
     cr_assert_eq(stored_limit(db, "new"), -1);
 
-    cr_assert_eq(rk_rules_db_import(db, doc, "gitops", false, &res), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_import(db, doc, by("gitops"), &res), RK_DB_OK);
     cr_assert_eq(res.created, 1);
     cr_assert_eq(res.updated, 1);
     cr_assert_eq(res.deleted, 1);
@@ -240,7 +255,7 @@ Test(rules_db, import_replaces_the_ruleset_and_counts_the_changes) {
     cr_assert_eq(cJSON_GetArraySize(history), 1, "an unchanged rule is left alone");
     cJSON_Delete(history);
 
-    cr_assert_eq(rk_rules_db_import(db, doc, "gitops", false, &res), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_import(db, doc, by("gitops"), &res), RK_DB_OK);
     cr_assert_eq(res.created + res.updated + res.deleted, 0);
     cr_assert_eq(res.version, 4, "importing the same document again changes nothing");
     cJSON_Delete(doc);
@@ -305,11 +320,11 @@ Test(rules_db, a_write_is_in_the_snapshot_as_soon_as_it_commits) {
 
     cJSON *c = canon("{\"id\":\"late\",\"algorithm\":\"token_bucket\",\"limit\":50,"
                      "\"window\":\"1s\",\"priority\":200}");
-    cr_assert_eq(rk_rules_db_create(rk_rules_db_instance(), c, "t", NULL), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_create(rk_rules_db_instance(), c, by("t"), NULL), RK_DB_OK);
     cJSON_Delete(c);
     c = canon("{\"id\":\"early\",\"algorithm\":\"gcra\",\"limit\":5,\"window_ms\":1000,"
               "\"burst\":2,\"priority\":10}");
-    cr_assert_eq(rk_rules_db_create(rk_rules_db_instance(), c, "t", NULL), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_create(rk_rules_db_instance(), c, by("t"), NULL), RK_DB_OK);
     cJSON_Delete(c);
 
     const rk_ruleset_t *set = rk_rules_current();
@@ -340,7 +355,7 @@ Test(rules_db, lookup_by_id_finds_every_rule_of_a_large_ruleset) {
         cJSON_AddItemToArray(rules, rule_with_limit(id, i + 1));
     }
     rk_import_result_t res;
-    cr_assert_eq(rk_rules_db_import(rk_rules_db_instance(), rules, "t", false, &res), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_import(rk_rules_db_instance(), rules, by("t"), &res), RK_DB_OK);
     cJSON_Delete(rules);
     cr_assert_eq(res.created, 500);
     const rk_ruleset_t *set = rk_rules_current();
@@ -364,7 +379,7 @@ Test(rules_db, another_processes_change_reaches_the_snapshot_within_a_second) {
     /* a second writer on the same file, as another ratekitd would be */
     rk_rules_db_t *other = open_db();
     cJSON *c = rule_with_limit("from-elsewhere", 9);
-    cr_assert_eq(rk_rules_db_create(other, c, "other", NULL), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_create(other, c, by("other"), NULL), RK_DB_OK);
     cJSON_Delete(c);
 
     int64_t start = rk_mono_ms();
@@ -387,4 +402,125 @@ Test(rules_db, nothing_is_open_before_rk_rules_open) {
     cr_assert_eq(rk_ruleset_count(rk_rules_current()), 0);
     cr_assert_null(rk_ruleset_find(rk_rules_current(), "x"));
     cr_assert_null(rk_rules_db_instance());
+}
+
+/* ---- read-merge-write in one transaction ------------------------------------------- */
+
+/* One field a build function sets on the rule as stored now. */
+typedef struct {
+    const char *field;
+    cJSON *value;
+} set_field_t;
+
+static rk_db_status_t set_field(void *ctx, const cJSON *current, cJSON *errors, cJSON **canon) {
+    const set_field_t *set = ctx;
+    cJSON *rule = cJSON_Duplicate(current, true);
+    cJSON_ReplaceItemInObjectCaseSensitive(rule, set->field, cJSON_Duplicate(set->value, true));
+    *canon = rk_rule_canonical(rule, errors);
+    cJSON_Delete(rule);
+    return *canon ? RK_DB_OK : RK_DB_INVALID;
+}
+
+static rk_db_status_t update_field(rk_rules_db_t *db, const char *id, const char *field,
+                                   cJSON *value, const rk_change_opts_t *opts, cJSON **stored) {
+    set_field_t set = {field, value};
+    rk_db_status_t rc = rk_rules_db_update(db, id, set_field, &set, opts, stored);
+    cJSON_Delete(value);
+    return rc;
+}
+
+#define PARALLEL_UPDATES 200
+
+static void *describe_many(void *db) {
+    static rk_change_opts_t opts = {.actor = "a"};
+    for (int i = 1; i <= PARALLEL_UPDATES; i++) {
+        char text[16];
+        snprintf(text, sizeof text, "d%d", i);
+        if (update_field(db, "api", "description", cJSON_CreateString(text), &opts, NULL))
+            return "an update of the description failed";
+    }
+    return NULL;
+}
+
+static void *prioritize_many(void *db) {
+    static rk_change_opts_t opts = {.actor = "b"};
+    for (int i = 1; i <= PARALLEL_UPDATES; i++)
+        if (update_field(db, "api", "priority", cJSON_CreateNumber(i), &opts, NULL))
+            return "an update of the priority failed";
+    return NULL;
+}
+
+/* The top-level fields a history entry changed, apart from its version and time. */
+static int fields_changed(const cJSON *entry, const char **which) {
+    const cJSON *before = cJSON_GetObjectItem(entry, "before");
+    const cJSON *after = cJSON_GetObjectItem(entry, "after");
+    int n = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, after) {
+        if (strcmp(f->string, "version") && strcmp(f->string, "updated_at") &&
+            !cJSON_Compare(f, cJSON_GetObjectItem(before, f->string), true)) {
+            *which = f->string;
+            n++;
+        }
+    }
+    return n;
+}
+
+Test(rules_db, parallel_updates_of_different_fields_each_build_on_the_latest_version) {
+    rk_rules_db_t *db = open_db();
+    create(db, "api", 10);
+    pthread_t a, b;
+    void *why_a, *why_b;
+    pthread_create(&a, NULL, describe_many, db);
+    pthread_create(&b, NULL, prioritize_many, db);
+    pthread_join(a, &why_a);
+    pthread_join(b, &why_b);
+    cr_assert_null(why_a, "%s", (char *)why_a);
+    cr_assert_null(why_b, "%s", (char *)why_b);
+
+    cJSON *r;
+    cr_assert_eq(rk_rules_db_get(db, "api", &r), RK_DB_OK);
+    cr_assert_str_eq(cJSON_GetObjectItem(r, "description")->valuestring, "d200");
+    cr_assert_eq(num(r, "priority"), PARALLEL_UPDATES, "no update was lost");
+    cr_assert_eq(num(r, "version"), 1 + 2 * PARALLEL_UPDATES);
+    cJSON_Delete(r);
+
+    cJSON *history;
+    cr_assert_eq(rk_rules_db_history(db, "api", &history), RK_DB_OK);
+    cr_assert_eq(cJSON_GetArraySize(history), 1 + 2 * PARALLEL_UPDATES);
+    for (int i = 0; i < 2 * PARALLEL_UPDATES; i++) {
+        const cJSON *e = cJSON_GetArrayItem(history, i);
+        const char *which = NULL;
+        cr_assert_eq(fields_changed(e, &which), 1, "entry %d changed one field", i);
+        bool own_field = !strcmp(which, "description") || !strcmp(which, "priority");
+        cr_assert(own_field, "entry %d changed %s", i, which);
+        cr_assert_eq(num(cJSON_GetObjectItem(e, "before"), "version"), num(e, "version") - 1);
+    }
+    cJSON_Delete(history);
+    rk_rules_db_close(db);
+}
+
+Test(rules_db, a_dry_run_update_answers_the_rule_it_would_store_and_changes_nothing) {
+    rk_rules_db_t *db = open_db();
+    create(db, "api", 10);
+    rk_change_opts_t opts = {.actor = "a", .dry_run = true};
+    cJSON *stored = NULL;
+    cr_assert_eq(update_field(db, "api", "limit", cJSON_CreateNumber(77), &opts, &stored),
+                 RK_DB_OK);
+    cr_assert_eq(num(stored, "limit"), 77);
+    cr_assert_eq(num(stored, "version"), 2);
+    cJSON_Delete(stored);
+    cr_assert_eq(stored_limit(db, "api"), 10);
+    cr_assert_eq(update_field(db, "nope", "limit", cJSON_CreateNumber(7), &opts, NULL),
+                 RK_DB_NOT_FOUND);
+
+    cJSON *list, *history;
+    int64_t version;
+    cr_assert_eq(rk_rules_db_list(db, &list, &version), RK_DB_OK);
+    cr_assert_eq(version, 1);
+    cJSON_Delete(list);
+    cr_assert_eq(rk_rules_db_history(db, "api", &history), RK_DB_OK);
+    cr_assert_eq(cJSON_GetArraySize(history), 1);
+    cJSON_Delete(history);
+    rk_rules_db_close(db);
 }

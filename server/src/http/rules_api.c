@@ -58,24 +58,32 @@ static rk_rules_db_t *database(rk_request_t *req) {
     return db;
 }
 
+/* How the request changes a rule: who makes the change, whether as a dry run; errors listed. */
+static rk_change_opts_t change_opts(const rk_request_t *req, cJSON *errors) {
+    return (rk_change_opts_t){.actor = req->actor, .dry_run = dry_run(req), .errors = errors};
+}
+
 /*
- * The rule as it would be stored by a change, for a dry run: the canonical
- * form plus the version and timestamps it would get. Takes canon.
+ * Answers a change of rule id: the rule as stored (or as a dry run would
+ * store it) with ok_status, the problems of an invalid one, or the
+ * database's failure. Takes stored and errors.
  */
-static cJSON *would_store(cJSON *canon, const cJSON *current) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(current, "version");
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(current, "created_at");
-    char now[32];
-    rk_format_time(rk_now_ms(), now);
-    cJSON_AddNumberToObject(canon, "version", cJSON_IsNumber(v) ? v->valuedouble + 1 : 1);
-    cJSON_AddStringToObject(canon, "created_at", cJSON_IsString(c) ? c->valuestring : now);
-    cJSON_AddStringToObject(canon, "updated_at", now);
-    return canon;
+static enum MHD_Result reply_change(rk_request_t *req, rk_db_status_t rc, const char *id,
+                                    cJSON *stored, cJSON *errors, int ok_status) {
+    if (rc == RK_DB_INVALID)
+        return reply_invalid(req, errors);
+    cJSON_Delete(errors);
+    if (rc != RK_DB_OK) {
+        cJSON_Delete(stored);
+        return reply_db(req, rc, id);
+    }
+    return rk_reply_json(req, dry_run(req) ? 200 : ok_status, stored);
 }
 
 /*
  * Validates doc and stores it as a new or replacing version of rule `id`
- * (create when replace is false). Answers the request. Takes doc.
+ * (create when replace is false); with ?dry_run=1, answers what would be
+ * stored. Answers the request. Takes doc.
  */
 static enum MHD_Result store_rule(rk_request_t *req, cJSON *doc, bool replace) {
     rk_rules_db_t *db = database(req);
@@ -88,34 +96,14 @@ static enum MHD_Result store_rule(rk_request_t *req, cJSON *doc, bool replace) {
     cJSON_Delete(doc);
     if (!canon)
         return reply_invalid(req, errors);
-    cJSON_Delete(errors);
-    const char *id = cJSON_GetObjectItemCaseSensitive(canon, "id")->valuestring;
-    char idbuf[RK_RULE_ID_MAX + 1];
-    snprintf(idbuf, sizeof idbuf, "%s", id);
-
-    if (dry_run(req)) {
-        cJSON *current = NULL;
-        rk_db_status_t rc = rk_rules_db_get(db, idbuf, &current);
-        if (rc == RK_DB_OK && !replace)
-            rc = RK_DB_CONFLICT;
-        else if (rc == RK_DB_NOT_FOUND && !replace)
-            rc = RK_DB_OK;
-        if (rc != RK_DB_OK) {
-            cJSON_Delete(current);
-            cJSON_Delete(canon);
-            return reply_db(req, rc, idbuf);
-        }
-        cJSON *out = would_store(canon, current);
-        cJSON_Delete(current);
-        return rk_reply_json(req, 200, out);
-    }
+    char id[RK_RULE_ID_MAX + 1];
+    snprintf(id, sizeof id, "%s", cJSON_GetObjectItemCaseSensitive(canon, "id")->valuestring);
+    rk_change_opts_t opts = change_opts(req, errors);
     cJSON *stored = NULL;
-    rk_db_status_t rc = replace ? rk_rules_db_replace(db, canon, req->actor, &stored)
-                                : rk_rules_db_create(db, canon, req->actor, &stored);
+    rk_db_status_t rc = replace ? rk_rules_db_replace(db, canon, &opts, &stored)
+                                : rk_rules_db_create(db, canon, &opts, &stored);
     cJSON_Delete(canon);
-    if (rc != RK_DB_OK)
-        return reply_db(req, rc, idbuf);
-    return rk_reply_json(req, replace ? 200 : 201, stored);
+    return reply_change(req, rc, id, stored, errors, replace ? 200 : 201);
 }
 
 /* Checks that a body's id (if any) names the rule of the path; adds it when absent. */
@@ -178,7 +166,29 @@ static enum MHD_Result put_rule(rk_request_t *req) {
     return store_rule(req, doc, true);
 }
 
-/* Merges the top-level fields of the body into the stored rule, then validates the whole. */
+/*
+ * Merges the top-level fields of a patch (ctx) into the rule as stored now
+ * and validates the whole: the build function of a PATCH, run inside its
+ * transaction so that it always merges onto the latest version.
+ */
+static rk_db_status_t merge_patch(void *ctx, const cJSON *current, cJSON *errors, cJSON **canon) {
+    const cJSON *patch = ctx;
+    cJSON *rule = current ? cJSON_Duplicate(current, true) : NULL;
+    if (!rule)
+        return current ? RK_DB_ERROR : RK_DB_NOT_FOUND;
+    /* a window given either way replaces the stored window_ms */
+    if (cJSON_GetObjectItemCaseSensitive(patch, "window"))
+        cJSON_DeleteItemFromObjectCaseSensitive(rule, "window_ms");
+    const cJSON *field;
+    cJSON_ArrayForEach(field, patch) {
+        cJSON_DeleteItemFromObjectCaseSensitive(rule, field->string);
+        cJSON_AddItemToObject(rule, field->string, cJSON_Duplicate(field, true));
+    }
+    *canon = rk_rule_canonical(rule, errors);
+    cJSON_Delete(rule);
+    return *canon ? RK_DB_OK : RK_DB_INVALID;
+}
+
 static enum MHD_Result patch_rule(rk_request_t *req) {
     rk_rules_db_t *db = database(req);
     if (!db)
@@ -196,28 +206,12 @@ static enum MHD_Result patch_rule(rk_request_t *req) {
         cJSON_Delete(patch);
         return MHD_YES;
     }
-    cJSON *rule;
-    rk_db_status_t rc = rk_rules_db_get(db, req->params[0], &rule);
-    if (rc != RK_DB_OK) {
-        cJSON_Delete(patch);
-        return reply_db(req, rc, req->params[0]);
-    }
-    cJSON_DeleteItemFromObjectCaseSensitive(rule, "version");
-    cJSON_DeleteItemFromObjectCaseSensitive(rule, "created_at");
-    cJSON_DeleteItemFromObjectCaseSensitive(rule, "updated_at");
-    /* a window given either way replaces the stored window_ms */
-    if (cJSON_GetObjectItemCaseSensitive(patch, "window"))
-        cJSON_DeleteItemFromObjectCaseSensitive(rule, "window_ms");
-    cJSON *field = patch->child;
-    while (field) {
-        cJSON *next = field->next;
-        cJSON_DetachItemViaPointer(patch, field);
-        cJSON_DeleteItemFromObjectCaseSensitive(rule, field->string);
-        cJSON_AddItemToObject(rule, field->string, field);
-        field = next;
-    }
+    cJSON *errors = cJSON_CreateArray();
+    rk_change_opts_t opts = change_opts(req, errors);
+    cJSON *stored = NULL;
+    rk_db_status_t rc = rk_rules_db_update(db, req->params[0], merge_patch, patch, &opts, &stored);
     cJSON_Delete(patch);
-    return store_rule(req, rule, true);
+    return reply_change(req, rc, req->params[0], stored, errors, 200);
 }
 
 static enum MHD_Result delete_rule(rk_request_t *req) {
@@ -362,11 +356,12 @@ static enum MHD_Result import_rules(rk_request_t *req) {
     if (!rules)
         return rk_reply_invalid(req, "invalid_rule", "The document is not valid; nothing changed",
                                 errors);
-    cJSON_Delete(errors);
     bool dry = dry_run(req);
+    rk_change_opts_t opts = change_opts(req, errors);
     rk_import_result_t result;
-    rk_db_status_t rc = rk_rules_db_import(db, rules, req->actor, dry, &result);
+    rk_db_status_t rc = rk_rules_db_import(db, rules, &opts, &result);
     cJSON_Delete(rules);
+    cJSON_Delete(errors);
     if (rc != RK_DB_OK)
         return reply_db(req, rc, "");
     cJSON *out = cJSON_CreateObject();

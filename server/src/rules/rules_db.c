@@ -536,37 +536,69 @@ static rk_db_status_t finish(rk_rules_db_t *db, int64_t rsv, const char *id, con
     return rc;
 }
 
+/* Where the new body of one change comes from. */
+typedef struct {
+    const cJSON *canon;         /* the body as given; NULL (and no build): a deletion */
+    rk_rules_db_build_fn build; /* else built from the body as stored now */
+    void *ctx;
+} body_source_t;
+
 /*
- * One change of one rule in its own transaction. want: RK_DB_NOT_FOUND when
- * the rule must not exist yet (create), RK_DB_OK when it must (update,
- * delete), anything else for either (restore).
+ * Inside a change's transaction: checks that rule id exists (want RK_DB_OK)
+ * or not (RK_DB_NOT_FOUND; anything else takes either), then builds the
+ * new body when src says so (*built, a new cJSON).
  */
-static rk_db_status_t change_one(rk_rules_db_t *db, const char *id, const cJSON *canon,
-                                 const char *action, const char *actor, rk_db_status_t want,
-                                 cJSON **stored) {
+static rk_db_status_t new_body(rk_rules_db_t *db, const char *id, const body_source_t *src,
+                               rk_db_status_t want, cJSON *errors, cJSON **built) {
+    rule_row_t cur;
+    rk_db_status_t rc = read_row(db, id, &cur);
+    if (rc == RK_DB_ERROR)
+        goto done;
+    if ((want == RK_DB_OK || want == RK_DB_NOT_FOUND) && rc != want) {
+        rc = want == RK_DB_OK ? RK_DB_NOT_FOUND : RK_DB_CONFLICT;
+        goto done;
+    }
+    rc = RK_DB_OK;
+    if (src->build) {
+        cJSON *current = cur.body ? cJSON_Parse(cur.body) : NULL;
+        if (cur.body && !current)
+            rc = RK_DB_ERROR;
+        else
+            rc = src->build(src->ctx, current, errors, built);
+        cJSON_Delete(current);
+    }
+done:
+    free(cur.body);
+    return rc;
+}
+
+/*
+ * One change of one rule in its own transaction: the existence check (want,
+ * as for new_body), the new body and the write. A dry run rolls back where the change would
+ * commit; *stored is then what it would have stored.
+ */
+static rk_db_status_t change_one(rk_rules_db_t *db, const char *id, const body_source_t *src,
+                                 const char *action, rk_db_status_t want,
+                                 const rk_change_opts_t *opts, cJSON **stored) {
+    cJSON *errors = opts->errors ? opts->errors : cJSON_CreateArray();
+    cJSON *built = NULL;
+    int64_t now = rk_now_ms();
     pthread_mutex_lock(&db->lock);
     rk_db_status_t rc = begin(db);
     if (rc != RK_DB_OK)
         goto out;
-    if (want == RK_DB_OK || want == RK_DB_NOT_FOUND) {
-        rule_row_t cur;
-        rc = read_row(db, id, &cur);
-        free(cur.body);
-        if (rc == RK_DB_ERROR)
-            goto abort;
-        if (rc != want) {
-            rc = want == RK_DB_OK ? RK_DB_NOT_FOUND : RK_DB_CONFLICT;
-            goto abort;
-        }
-    }
+    if ((rc = new_body(db, id, src, want, errors, &built)) != RK_DB_OK)
+        goto abort;
+    const cJSON *body = src->build ? built : src->canon;
     int64_t rsv = bump_ruleset_version(db);
     if (rsv < 0) {
         rc = sql_failed(db, "bump the ruleset version");
         goto abort;
     }
-    rc = write_change(db, id, canon, action, actor, rsv, rk_now_ms(), stored);
-    if (rc != RK_DB_OK)
+    if ((rc = write_change(db, id, body, action, opts->actor, rsv, now, stored)) != RK_DB_OK)
         goto abort;
+    if (opts->dry_run)
+        goto abort; /* answered as it would be stored */
     rc = finish(db, rsv, id, action);
     if (rc != RK_DB_OK && stored) {
         cJSON_Delete(*stored);
@@ -577,6 +609,9 @@ abort:
     rollback(db);
 out:
     pthread_mutex_unlock(&db->lock);
+    cJSON_Delete(built);
+    if (errors != opts->errors)
+        cJSON_Delete(errors);
     return rc;
 }
 
@@ -585,18 +620,27 @@ static const char *canon_id(const cJSON *canon) {
     return cJSON_IsString(id) ? id->valuestring : "";
 }
 
-rk_db_status_t rk_rules_db_create(rk_rules_db_t *db, const cJSON *canon, const char *actor,
-                                  cJSON **stored) {
-    return change_one(db, canon_id(canon), canon, "create", actor, RK_DB_NOT_FOUND, stored);
+rk_db_status_t rk_rules_db_create(rk_rules_db_t *db, const cJSON *canon,
+                                  const rk_change_opts_t *opts, cJSON **stored) {
+    body_source_t src = {.canon = canon};
+    return change_one(db, canon_id(canon), &src, "create", RK_DB_NOT_FOUND, opts, stored);
 }
 
-rk_db_status_t rk_rules_db_replace(rk_rules_db_t *db, const cJSON *canon, const char *actor,
-                                   cJSON **stored) {
-    return change_one(db, canon_id(canon), canon, "update", actor, RK_DB_OK, stored);
+rk_db_status_t rk_rules_db_replace(rk_rules_db_t *db, const cJSON *canon,
+                                   const rk_change_opts_t *opts, cJSON **stored) {
+    body_source_t src = {.canon = canon};
+    return change_one(db, canon_id(canon), &src, "update", RK_DB_OK, opts, stored);
+}
+
+rk_db_status_t rk_rules_db_update(rk_rules_db_t *db, const char *id, rk_rules_db_build_fn build,
+                                  void *ctx, const rk_change_opts_t *opts, cJSON **stored) {
+    body_source_t src = {.build = build, .ctx = ctx};
+    return change_one(db, id, &src, "update", RK_DB_OK, opts, stored);
 }
 
 rk_db_status_t rk_rules_db_delete(rk_rules_db_t *db, const char *id, const char *actor) {
-    return change_one(db, id, NULL, "delete", actor, RK_DB_OK, NULL);
+    body_source_t src = {0};
+    return change_one(db, id, &src, "delete", RK_DB_OK, &(rk_change_opts_t){.actor = actor}, NULL);
 }
 
 /* The "after" of one history entry as text (malloc'ed); NOT_FOUND, CONFLICT when NULL. */
@@ -624,24 +668,34 @@ static rk_db_status_t history_after(rk_rules_db_t *db, const char *id, int64_t v
     return rc;
 }
 
-rk_db_status_t rk_rules_db_restore(rk_rules_db_t *db, const char *id, int64_t version,
-                                   const char *actor, cJSON **stored, cJSON *errors) {
+/* The version a restore brings back. */
+typedef struct {
+    rk_rules_db_t *db;
+    const char *id;
+    int64_t version;
+} restore_t;
+
+/* Builds the body of a restore from its history entry, validated again (build function). */
+static rk_db_status_t restored_body(void *ctx, const cJSON *current, cJSON *errors, cJSON **canon) {
+    (void)current;
+    const restore_t *r = ctx;
     char *after = NULL;
-    pthread_mutex_lock(&db->lock);
-    rk_db_status_t rc = history_after(db, id, version, &after);
-    pthread_mutex_unlock(&db->lock);
+    rk_db_status_t rc = history_after(r->db, r->id, r->version, &after);
     if (rc != RK_DB_OK)
         return rc;
-    /* History is immutable: reading it outside the change's transaction is safe. */
     cJSON *old = cJSON_Parse(after);
     free(after);
-    cJSON *canon = old ? rk_rule_canonical(old, errors) : NULL;
+    *canon = old ? rk_rule_canonical(old, errors) : NULL;
     cJSON_Delete(old);
-    if (!canon)
-        return RK_DB_INVALID;
-    rc = change_one(db, id, canon, "restore", actor, RK_DB_ERROR /* either */, stored);
-    cJSON_Delete(canon);
-    return rc;
+    return *canon ? RK_DB_OK : RK_DB_INVALID;
+}
+
+rk_db_status_t rk_rules_db_restore(rk_rules_db_t *db, const char *id, int64_t version,
+                                   const char *actor, cJSON **stored, cJSON *errors) {
+    restore_t r = {.db = db, .id = id, .version = version};
+    body_source_t src = {.build = restored_body, .ctx = &r};
+    rk_change_opts_t opts = {.actor = actor, .errors = errors};
+    return change_one(db, id, &src, "restore", RK_DB_ERROR /* either */, &opts, stored);
 }
 
 rk_db_status_t rk_rules_db_run(rk_rules_db_t *db, const char *rule_id, const char *action,
@@ -678,53 +732,29 @@ static bool same_body(const char *body, const cJSON *canon) {
     return same;
 }
 
-/* The import; expected_version -1 takes any ruleset version. */
-static rk_db_status_t import(rk_rules_db_t *db, const cJSON *rules, const char *actor, bool dry_run,
-                             int64_t expected_version, rk_import_result_t *result);
+/* One import in the making, inside its transaction. */
+typedef struct {
+    rk_rules_db_t *db;
+    const cJSON *rules; /* the canonical rules of the document */
+    const rk_change_opts_t *opts;
+    int64_t now_ms, rsv; /* rsv: the ruleset version, bumped once at the first write */
+    bool bumped;
+    rk_import_result_t *result;
+} import_t;
 
-rk_db_status_t rk_rules_db_import(rk_rules_db_t *db, const cJSON *rules, const char *actor,
-                                  bool dry_run, rk_import_result_t *result) {
-    return import(db, rules, actor, dry_run, -1, result);
-}
-
-rk_db_status_t rk_rules_db_import_at(rk_rules_db_t *db, const cJSON *rules, const char *actor,
-                                     int64_t expected_version, rk_import_result_t *result) {
-    return import(db, rules, actor, false, expected_version, result);
-}
-
-static rk_db_status_t import(rk_rules_db_t *db, const cJSON *rules, const char *actor, bool dry_run,
-                             int64_t expected_version, rk_import_result_t *result) {
-    memset(result, 0, sizeof *result);
-    int64_t now = rk_now_ms();
-    pthread_mutex_lock(&db->lock);
-    rk_db_status_t rc = begin(db);
-    if (rc != RK_DB_OK)
-        goto out;
-    int64_t rsv = rk_rules_db_read_version(db->conn);
-    if (rsv < 0) {
-        rc = sql_failed(db, "read the ruleset version");
-        goto abort;
-    }
-    if (expected_version >= 0 && rsv != expected_version) {
-        rc = RK_DB_CONFLICT;
-        goto abort;
-    }
-    result->version = rsv;
-
-    /* The ids to delete: stored ones the document does not name. */
+/* The ids of stored rules the document does not name (a new array of strings), NULL on error. */
+static cJSON *doomed_ids(import_t *im) {
     sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(im->db->conn, "SELECT id FROM rules ORDER BY id", -1, &st, NULL) !=
+        SQLITE_OK)
+        return NULL;
     cJSON *doomed = cJSON_CreateArray();
-    if (sqlite3_prepare_v2(db->conn, "SELECT id FROM rules ORDER BY id", -1, &st, NULL) !=
-        SQLITE_OK) {
-        cJSON_Delete(doomed);
-        rc = sql_failed(db, "list rules");
-        goto abort;
-    }
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
         bool named = false;
         const cJSON *r;
-        cJSON_ArrayForEach(r, rules) {
+        cJSON_ArrayForEach(r, im->rules) {
             if (!strcmp(canon_id(r), id)) {
                 named = true;
                 break;
@@ -734,63 +764,107 @@ static rk_db_status_t import(rk_rules_db_t *db, const cJSON *rules, const char *
             cJSON_AddItemToArray(doomed, cJSON_CreateString(id));
     }
     sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        cJSON_Delete(doomed);
+        return NULL;
+    }
+    return doomed;
+}
 
-    bool bumped = false;
+/* Writes one change of the import (canon NULL: a deletion), bumping the version first once. */
+static rk_db_status_t import_write(import_t *im, const char *id, const cJSON *canon,
+                                   const char *action) {
+    if (!im->bumped) {
+        im->rsv = bump_ruleset_version(im->db);
+        im->bumped = im->rsv >= 0;
+        if (!im->bumped)
+            return sql_failed(im->db, "bump the ruleset version");
+    }
+    return write_change(im->db, id, canon, action, im->opts->actor, im->rsv, im->now_ms, NULL);
+}
+
+/* Creates and updates the document's rules (identical ones are left alone). */
+static rk_db_status_t import_rules(import_t *im) {
     const cJSON *r;
-    cJSON_ArrayForEach(r, rules) {
+    cJSON_ArrayForEach(r, im->rules) {
         rule_row_t cur;
-        rc = read_row(db, canon_id(r), &cur);
+        rk_db_status_t rc = read_row(im->db, canon_id(r), &cur);
         bool exists = rc == RK_DB_OK, unchanged = exists && same_body(cur.body, r);
         free(cur.body);
         if (rc == RK_DB_ERROR)
-            break;
-        rc = RK_DB_OK;
+            return rc;
         if (unchanged)
             continue;
-        if (!bumped) {
-            rsv = bump_ruleset_version(db);
-            bumped = rsv >= 0;
-            if (!bumped) {
-                rc = sql_failed(db, "bump the ruleset version");
-                break;
-            }
-        }
-        rc = write_change(db, canon_id(r), r, exists ? "update" : "create", actor, rsv, now, NULL);
-        if (rc != RK_DB_OK)
-            break;
+        if ((rc = import_write(im, canon_id(r), r, exists ? "update" : "create")) != RK_DB_OK)
+            return rc;
         if (exists)
-            result->updated++;
+            im->result->updated++;
         else
-            result->created++;
+            im->result->created++;
     }
-    cJSON_ArrayForEach(r, doomed) {
-        if (rc != RK_DB_OK)
+    return RK_DB_OK;
+}
+
+/* Deletes the stored rules the document does not name. */
+static rk_db_status_t import_deletions(import_t *im) {
+    cJSON *doomed = doomed_ids(im);
+    if (!doomed)
+        return sql_failed(im->db, "list rules");
+    rk_db_status_t rc = RK_DB_OK;
+    const cJSON *id;
+    cJSON_ArrayForEach(id, doomed) {
+        if ((rc = import_write(im, id->valuestring, NULL, "delete")) != RK_DB_OK)
             break;
-        if (!bumped) {
-            rsv = bump_ruleset_version(db);
-            bumped = rsv >= 0;
-            if (!bumped) {
-                rc = sql_failed(db, "bump the ruleset version");
-                break;
-            }
-        }
-        rc = write_change(db, r->valuestring, NULL, "delete", actor, rsv, now, NULL);
-        result->deleted++;
+        im->result->deleted++;
     }
     cJSON_Delete(doomed);
+    return rc;
+}
+
+/* The import; expected_version -1 takes any ruleset version. */
+static rk_db_status_t import(import_t *im, int64_t expected_version) {
+    rk_rules_db_t *db = im->db;
+    memset(im->result, 0, sizeof *im->result);
+    pthread_mutex_lock(&db->lock);
+    rk_db_status_t rc = begin(db);
     if (rc != RK_DB_OK)
+        goto out;
+    im->rsv = rk_rules_db_read_version(db->conn);
+    if (im->rsv < 0) {
+        rc = sql_failed(db, "read the ruleset version");
         goto abort;
-    result->version = rsv;
-    if (dry_run || !bumped) {
+    }
+    if (expected_version >= 0 && im->rsv != expected_version) {
+        rc = RK_DB_CONFLICT;
+        goto abort;
+    }
+    if ((rc = import_rules(im)) != RK_DB_OK || (rc = import_deletions(im)) != RK_DB_OK)
+        goto abort;
+    im->result->version = im->rsv;
+    if (im->opts->dry_run || !im->bumped) {
         rollback(db);
         goto out;
     }
-    rc = finish(db, rsv, NULL, "import");
+    rc = finish(db, im->rsv, NULL, "import");
     goto out;
 abort:
     rollback(db);
-    memset(result, 0, sizeof *result);
+    memset(im->result, 0, sizeof *im->result);
 out:
     pthread_mutex_unlock(&db->lock);
     return rc;
+}
+
+rk_db_status_t rk_rules_db_import(rk_rules_db_t *db, const cJSON *rules,
+                                  const rk_change_opts_t *opts, rk_import_result_t *result) {
+    import_t im = {.db = db, .rules = rules, .opts = opts, .now_ms = rk_now_ms(), .result = result};
+    return import(&im, -1);
+}
+
+rk_db_status_t rk_rules_db_import_at(rk_rules_db_t *db, const cJSON *rules, const char *actor,
+                                     int64_t expected_version, rk_import_result_t *result) {
+    rk_change_opts_t opts = {.actor = actor};
+    import_t im = {
+        .db = db, .rules = rules, .opts = &opts, .now_ms = rk_now_ms(), .result = result};
+    return import(&im, expected_version);
 }

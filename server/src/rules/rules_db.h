@@ -89,14 +89,36 @@ rk_db_status_t rk_rules_db_list(rk_rules_db_t *db, cJSON **rules, int64_t *versi
 /* The history of a rule, newest first; NOT_FOUND if it never existed. */
 rk_db_status_t rk_rules_db_history(rk_rules_db_t *db, const char *id, cJSON **out);
 
+/* How one change of a rule is made. */
+typedef struct {
+    const char *actor; /* who makes it */
+    bool dry_run;      /* all but the commit: *stored is what would be stored */
+    cJSON *errors;     /* INVALID: one {field, message} per problem (NULL: not listed) */
+} rk_change_opts_t;
+
 /*
- * Changes. canon is a canonical rule (rk_rule_canonical); *stored, when
- * asked for, receives the rule as stored. actor names who made the change.
+ * Makes the new canonical body of a rule from its canonical body as stored
+ * now (NULL when the rule does not exist), inside the change's transaction,
+ * so that it builds on the latest version. RK_DB_OK with *canon (a new
+ * cJSON), or the status refusing the change (INVALID with errors appended).
  */
-rk_db_status_t rk_rules_db_create(rk_rules_db_t *db, const cJSON *canon, const char *actor,
-                                  cJSON **stored);
-rk_db_status_t rk_rules_db_replace(rk_rules_db_t *db, const cJSON *canon, const char *actor,
-                                   cJSON **stored);
+typedef rk_db_status_t (*rk_rules_db_build_fn)(void *ctx, const cJSON *current, cJSON *errors,
+                                               cJSON **canon);
+
+/*
+ * Changes. Each reads what it builds on, checks, and writes in one
+ * IMMEDIATE transaction, so that parallel changes of one rule are applied
+ * one after the other and each gets its own history entry. canon is a
+ * canonical rule (rk_rule_canonical); *stored, when asked for, receives
+ * the rule as stored.
+ */
+rk_db_status_t rk_rules_db_create(rk_rules_db_t *db, const cJSON *canon,
+                                  const rk_change_opts_t *opts, cJSON **stored);
+rk_db_status_t rk_rules_db_replace(rk_rules_db_t *db, const cJSON *canon,
+                                   const rk_change_opts_t *opts, cJSON **stored);
+/* Changes an existing rule (NOT_FOUND otherwise) to what build(ctx, ...) makes of it: a PATCH. */
+rk_db_status_t rk_rules_db_update(rk_rules_db_t *db, const char *id, rk_rules_db_build_fn build,
+                                  void *ctx, const rk_change_opts_t *opts, cJSON **stored);
 rk_db_status_t rk_rules_db_delete(rk_rules_db_t *db, const char *id, const char *actor);
 /*
  * Makes the rule what it was after `version`, as a new version (also for a
@@ -134,10 +156,10 @@ rk_db_status_t rk_overrides_replace(rk_rules_db_t *db, const cJSON *rows, bool *
  * Replaces the whole ruleset with rules (an array of canonical rules with
  * distinct ids) in one transaction: new ids are created, changed ones
  * updated, absent ones deleted; identical ones are left alone. With
- * dry_run, counts and rolls back.
+ * opts->dry_run, counts and rolls back.
  */
-rk_db_status_t rk_rules_db_import(rk_rules_db_t *db, const cJSON *rules, const char *actor,
-                                  bool dry_run, rk_import_result_t *result);
+rk_db_status_t rk_rules_db_import(rk_rules_db_t *db, const cJSON *rules,
+                                  const rk_change_opts_t *opts, rk_import_result_t *result);
 /*
  * The same import, made only if the ruleset version is still
  * expected_version when its transaction starts (CONFLICT otherwise, nothing
