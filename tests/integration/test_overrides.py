@@ -159,3 +159,75 @@ def test_viewer_may_read_but_not_change_overrides(server):
     t = server.admin("POST", "/api/v1/tokens", {"name": "ro", "role": "viewer"}).json()["token"]
     assert server.admin("GET", path("api"), token=t).status == 200
     assert server.admin("PUT", path("api", "user:1"), {"limit": 5}, token=t).status == 403
+
+
+def rule_state(server, rule_id):
+    """What a refused change must leave alone: the rule, its history length,
+    its overrides and the ruleset version."""
+    return (server.admin("GET", f"/api/v1/rules/{rule_id}").json(),
+            len(server.admin("GET", f"/api/v1/rules/{rule_id}/history").json()["history"]),
+            server.admin("GET", path(rule_id)).json()["overrides"],
+            server.admin("GET", "/api/v1/rules").json()["version"])
+
+
+def assert_refused_for_override(r, key, field="limit"):
+    assert r.status == 400, r
+    err = r.json()["error"]
+    assert err["code"] == "invalid_rule" and err["message"]
+    assert [e["field"] for e in err["errors"]] == [f"overrides.{key}.{field}"], err
+    assert all(e["message"] for e in err["errors"])
+
+
+def test_a_rule_change_its_overrides_no_longer_fit_is_refused(server):
+    server.create_rule(id="slog", algorithm="token_bucket", limit=5, window="1h")
+    assert server.admin("PUT", path("slog", "user:2"), {"limit": 5000000}).status == 200
+    assert server.admin("PUT", path("slog", "user:3"), {"limit": 50}).status == 200
+    before = rule_state(server, "slog")
+
+    # concurrency allows a limit up to 1e4, sliding_log up to 1e5
+    for body in ({"algorithm": "concurrency"}, {"algorithm": "sliding_log"}):
+        assert_refused_for_override(server.admin("PATCH", "/api/v1/rules/slog", body), "user:2")
+        r = server.admin("PATCH", "/api/v1/rules/slog?dry_run=1", body)
+        assert_refused_for_override(r, "user:2")
+        whole = {"id": "slog", "limit": 5, "window": "1h", **body}
+        assert_refused_for_override(server.admin("PUT", "/api/v1/rules/slog", whole), "user:2")
+    export = server.admin("GET", "/api/v1/rules/export").json()
+    export["rules"][0]["algorithm"] = "concurrency"
+    r = server.admin("POST", "/api/v1/rules/import", export)
+    assert r.status == 400, r
+    assert [e["field"] for e in r.json()["error"]["errors"]] == ["rules[0].overrides.user:2.limit"]
+    assert rule_state(server, "slog") == before, "a refused change stored nothing"
+    r = request("POST", server.data + "/v1/acquire", {"rule": "slog", "key": "user:2"})
+    assert r.status == 404 or r.json().get("limit") != 5000000
+
+    # an override brought within the new bounds lets the change through
+    assert server.admin("PUT", path("slog", "user:2"), {"limit": 9000}).status == 200
+    r = server.admin("PATCH", "/api/v1/rules/slog", {"algorithm": "concurrency"})
+    assert r.status == 200, r
+    r = request("POST", server.data + "/v1/acquire", {"rule": "slog", "key": "user:2"}).json()
+    assert r["limit"] == 9000 and r["remaining"] == 8999
+
+
+def test_a_restore_its_overrides_no_longer_fit_is_refused(server):
+    server.create_rule(id="workers", algorithm="concurrency", limit=5, window="1m")
+    assert server.admin("PATCH", "/api/v1/rules/workers",
+                        {"algorithm": "token_bucket"}).status == 200
+    assert server.admin("PUT", path("workers", "user:2"), {"limit": 20000}).status == 200
+    before = rule_state(server, "workers")
+    r = server.admin("POST", "/api/v1/rules/workers/restore/1")
+    assert_refused_for_override(r, "user:2")
+    assert rule_state(server, "workers") == before
+    assert server.admin("DELETE", path("workers", "user:2")).status == 204
+    r = server.admin("POST", "/api/v1/rules/workers/restore/1")
+    assert r.status == 200 and r.json()["algorithm"] == "concurrency"
+
+
+def test_an_expired_override_does_not_hold_a_rule_change_back(server):
+    server.create_rule(id="slog", algorithm="token_bucket", limit=5, window="1h")
+    r = server.admin("PUT", path("slog", "user:2"), {"limit": 5000000, "expires_at": iso_in(1.0)})
+    assert r.status == 200, r
+    time.sleep(1.5)
+    r = server.admin("PATCH", "/api/v1/rules/slog", {"algorithm": "concurrency"})
+    assert r.status == 200, r
+    r = request("POST", server.data + "/v1/acquire", {"rule": "slog", "key": "user:2"}).json()
+    assert r["limit"] == 5

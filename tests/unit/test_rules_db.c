@@ -2,8 +2,9 @@
  * test_rules_db.c — the rules in SQLite and the snapshot the check path
  * reads: versions and history of every change, restore (of a deleted rule
  * too), import all-or-nothing, migrations, a newer database refused,
- * changes made by another connection reaching the snapshot in time, and
- * parallel updates each building on the latest version.
+ * changes made by another connection reaching the snapshot in time,
+ * parallel updates each building on the latest version, and a change its
+ * overrides no longer fit refused.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -522,5 +523,86 @@ Test(rules_db, a_dry_run_update_answers_the_rule_it_would_store_and_changes_noth
     cr_assert_eq(rk_rules_db_history(db, "api", &history), RK_DB_OK);
     cr_assert_eq(cJSON_GetArraySize(history), 1);
     cJSON_Delete(history);
+    rk_rules_db_close(db);
+}
+
+/* ---- overrides checked again when their rule changes -------------------------------- */
+
+/* An override row as rk_overrides_export answers it. */
+static cJSON *override_row(const char *rule, const char *key, int limit, int64_t expires_at) {
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"rule\":\"%s\",\"key\":\"%s\",\"limit\":%d,\"burst\":null,\"window_ms\":null,"
+             "\"expires_at\":%s,\"note\":\"\",\"created_at\":1,\"updated_at\":1,"
+             "\"updated_by\":\"t\"}",
+             rule, key, limit, expires_at ? "1" : "null");
+    return cJSON_Parse(text);
+}
+
+static void put_overrides(rk_rules_db_t *db, int limit) {
+    cJSON *rows = cJSON_CreateArray();
+    cJSON_AddItemToArray(rows, override_row("slog", "user:2", limit, 0));
+    cJSON_AddItemToArray(rows, override_row("slog", "user:9", 9000000, 1 /* expired */));
+    bool changed;
+    cr_assert_eq(rk_overrides_replace(db, rows, &changed), RK_DB_OK);
+    cJSON_Delete(rows);
+}
+
+static int64_t ruleset_version_of(rk_rules_db_t *db) {
+    cJSON *list;
+    int64_t version;
+    cr_assert_eq(rk_rules_db_list(db, &list, &version), RK_DB_OK);
+    cJSON_Delete(list);
+    return version;
+}
+
+/* Asserts errors lists exactly one problem, of field. */
+static void assert_one_error(cJSON *errors, const char *field) {
+    char *listed = cJSON_PrintUnformatted(errors);
+    cr_assert_eq(cJSON_GetArraySize(errors), 1, "%s", listed);
+    cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(errors, 0), "field")->valuestring,
+                     field, "%s", listed);
+    cJSON_free(listed);
+}
+
+Test(rules_db, a_change_its_overrides_no_longer_fit_is_refused_and_stores_nothing) {
+    rk_rules_db_t *db = open_db();
+    cJSON *tb =
+        canon("{\"id\":\"slog\",\"algorithm\":\"token_bucket\",\"limit\":5,\"window\":\"1h\"}");
+    cJSON *cc =
+        canon("{\"id\":\"slog\",\"algorithm\":\"concurrency\",\"limit\":5,\"window\":\"1h\"}");
+    cr_assert_eq(rk_rules_db_create(db, tb, by("a"), NULL), RK_DB_OK);
+    put_overrides(db, 5000000);
+    int64_t before = ruleset_version_of(db);
+
+    cJSON *errors = cJSON_CreateArray();
+    rk_change_opts_t opts = {.actor = "a", .errors = errors};
+    cr_assert_eq(rk_rules_db_replace(db, cc, &opts, NULL), RK_DB_INVALID);
+    assert_one_error(errors, "overrides.user:2.limit");
+    cJSON_DeleteItemFromArray(errors, 0);
+    cr_assert_eq(
+        update_field(db, "slog", "algorithm", cJSON_CreateString("sliding_log"), &opts, NULL),
+        RK_DB_INVALID);
+    assert_one_error(errors, "overrides.user:2.limit");
+    cJSON_DeleteItemFromArray(errors, 0);
+    cJSON *doc = cJSON_CreateArray();
+    cJSON_AddItemToArray(doc, cJSON_Duplicate(cc, true));
+    rk_import_result_t res;
+    cr_assert_eq(rk_rules_db_import(db, doc, &opts, &res), RK_DB_INVALID);
+    assert_one_error(errors, "rules[0].overrides.user:2.limit");
+    cJSON_DeleteItemFromArray(errors, 0);
+    cr_assert_eq(ruleset_version_of(db), before, "nothing was stored");
+    cJSON *history;
+    cr_assert_eq(rk_rules_db_history(db, "slog", &history), RK_DB_OK);
+    cr_assert_eq(cJSON_GetArraySize(history), 1);
+    cJSON_Delete(history);
+
+    put_overrides(db, 9000); /* within concurrency's bounds: the expired one does not count */
+    cr_assert_eq(rk_rules_db_replace(db, cc, &opts, NULL), RK_DB_OK);
+    cr_assert_eq(cJSON_GetArraySize(errors), 0);
+    cJSON_Delete(errors);
+    cJSON_Delete(doc);
+    cJSON_Delete(cc);
+    cJSON_Delete(tb);
     rk_rules_db_close(db);
 }

@@ -33,6 +33,8 @@ typedef struct {
     /* put */
     int64_t limit, burst, window_ms, expires_ms; /* burst, window_ms, expires_ms 0: none */
     const char *note, *actor;
+    const cJSON *doc; /* the body of a put, validated inside its transaction */
+    cJSON *errors;    /* its problems (RK_DB_INVALID) */
     /* answers */
     cJSON *out;
 } op_t;
@@ -113,6 +115,77 @@ static enum MHD_Result reply_db(rk_request_t *req, rk_db_status_t rc) {
                           "The rules database did not answer; try again");
 }
 
+/* ---- validation ---------------------------------------------------------------------- */
+
+/*
+ * Validates the body of a PUT against the stored rule: the override's
+ * limit, burst and window are checked exactly as the rule's own would be
+ * (the rule with them put in must validate), so the algorithm's bounds hold.
+ * A change of the rule checks them again (rk_overrides_fit). Fills op;
+ * answers false with errors filled.
+ */
+static bool validate_put(const cJSON *doc, const cJSON *stored, op_t *op, cJSON *errors) {
+    static const char *const known[] = {"limit",  "burst",      "window_ms",
+                                        "window", "expires_at", "note"};
+    const cJSON *field;
+    cJSON_ArrayForEach(field, doc) {
+        bool ok = false;
+        for (size_t i = 0; i < RK_ARRAY_LEN(known); i++)
+            ok = ok || !strcmp(field->string, known[i]);
+        if (!ok)
+            rk_rule_error(errors, field->string,
+                          "unknown field (an override has limit, burst, window_ms or window, "
+                          "expires_at, note)");
+    }
+    if (!reported_key(op->key))
+        rk_rule_error(errors, "key",
+                      "must be a client key as check results report it (1 to %d printable "
+                      "characters without spaces or braces, or its \"h:\" hash)",
+                      RK_STORE_KEY_MAX);
+    const cJSON *limit = cJSON_GetObjectItemCaseSensitive(doc, "limit");
+    const cJSON *burst = cJSON_GetObjectItemCaseSensitive(doc, "burst");
+    const cJSON *window = cJSON_GetObjectItemCaseSensitive(doc, "window");
+    const cJSON *window_ms = cJSON_GetObjectItemCaseSensitive(doc, "window_ms");
+    if (!limit)
+        rk_rule_error(errors, "limit", "is required");
+    bool has_burst = burst && !cJSON_IsNull(burst);
+    bool has_window = (window && !cJSON_IsNull(window)) || (window_ms && !cJSON_IsNull(window_ms));
+
+    /* the rule with this client's values must be a valid rule */
+    cJSON *merged = rk_override_apply(stored, limit, burst, window, window_ms);
+    cJSON *canon = limit ? rk_rule_canonical(merged, errors) : NULL;
+    cJSON_Delete(merged);
+    if (canon) {
+        op->limit = (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "limit")->valuedouble;
+        if (has_burst)
+            op->burst = (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "burst")->valuedouble;
+        if (has_window)
+            op->window_ms =
+                (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "window_ms")->valuedouble;
+        cJSON_Delete(canon);
+    }
+
+    const cJSON *expires = cJSON_GetObjectItemCaseSensitive(doc, "expires_at");
+    if (expires && !cJSON_IsNull(expires)) {
+        if (!cJSON_IsString(expires) ||
+            rk_parse_time(expires->valuestring, &op->expires_ms) != RK_OK)
+            rk_rule_error(errors, "expires_at",
+                          "must be an ISO 8601 UTC time such as \"2026-11-22T10:00:00Z\", or "
+                          "null");
+        else if (op->expires_ms <= rk_now_ms())
+            rk_rule_error(errors, "expires_at", "must be in the future");
+    }
+    const cJSON *note = cJSON_GetObjectItemCaseSensitive(doc, "note");
+    op->note = "";
+    if (note && !cJSON_IsNull(note)) {
+        if (!cJSON_IsString(note) || strlen(note->valuestring) > NOTE_MAX)
+            rk_rule_error(errors, "note", "must be a text of at most %d bytes", NOTE_MAX);
+        else
+            op->note = note->valuestring;
+    }
+    return cJSON_GetArraySize(errors) == 0;
+}
+
 /* ---- the operations run by the writer ------------------------------------------------- */
 
 static rk_db_status_t op_list(sqlite3 *conn, void *arg) {
@@ -151,12 +224,36 @@ static rk_db_status_t op_get(sqlite3 *conn, void *arg) {
     return step == SQLITE_ROW ? RK_DB_OK : step == SQLITE_DONE ? RK_DB_NOT_FOUND : RK_DB_ERROR;
 }
 
+/* The canonical body of the rule as stored now (a new cJSON); NOT_FOUND when none. */
+static rk_db_status_t read_rule(sqlite3 *conn, const char *rule_id, cJSON **rule) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(conn, "SELECT body FROM rules WHERE id = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return RK_DB_ERROR;
+    sqlite3_bind_text(st, 1, rule_id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    *rule = step == SQLITE_ROW ? cJSON_Parse((const char *)sqlite3_column_text(st, 0)) : NULL;
+    sqlite3_finalize(st);
+    if (step == SQLITE_DONE)
+        return RK_DB_NOT_FOUND;
+    return *rule ? RK_DB_OK : RK_DB_ERROR;
+}
+
+/*
+ * Validates the body against the rule and writes the override, both in the
+ * writer's transaction: a change of the rule cannot come between them.
+ */
 static rk_db_status_t op_put(sqlite3 *conn, void *arg) {
     op_t *op = arg;
-    rk_db_status_t rc = rule_exists(conn, op->rule_id);
-    sqlite3_stmt *st;
+    cJSON *rule;
+    rk_db_status_t rc = read_rule(conn, op->rule_id, &rule);
     if (rc != RK_DB_OK)
         return rc;
+    bool valid = validate_put(op->doc, rule, op, op->errors);
+    cJSON_Delete(rule);
+    if (!valid)
+        return RK_DB_INVALID;
+    sqlite3_stmt *st;
     if (sqlite3_prepare_v2(
             conn,
             "INSERT INTO rule_overrides (" OVERRIDE_COLUMNS ") "
@@ -207,90 +304,6 @@ static rk_db_status_t op_delete(sqlite3 *conn, void *arg) {
     return sqlite3_changes(conn) > 0 ? RK_DB_OK : RK_DB_NOT_FOUND;
 }
 
-/* ---- validation ---------------------------------------------------------------------- */
-
-/*
- * Validates the body of a PUT against the stored rule: the override's
- * limit, burst and window are checked exactly as the rule's own would be
- * (the rule with them put in must validate), so the algorithm's bounds hold.
- * Fills op; answers false with errors filled.
- */
-static bool validate_put(const cJSON *doc, const cJSON *stored, op_t *op, cJSON *errors) {
-    static const char *const known[] = {"limit",  "burst",      "window_ms",
-                                        "window", "expires_at", "note"};
-    const cJSON *field;
-    cJSON_ArrayForEach(field, doc) {
-        bool ok = false;
-        for (size_t i = 0; i < RK_ARRAY_LEN(known); i++)
-            ok = ok || !strcmp(field->string, known[i]);
-        if (!ok)
-            rk_rule_error(errors, field->string,
-                          "unknown field (an override has limit, burst, window_ms or window, "
-                          "expires_at, note)");
-    }
-    if (!reported_key(op->key))
-        rk_rule_error(errors, "key",
-                      "must be a client key as check results report it (1 to %d printable "
-                      "characters without spaces or braces, or its \"h:\" hash)",
-                      RK_STORE_KEY_MAX);
-    const cJSON *limit = cJSON_GetObjectItemCaseSensitive(doc, "limit");
-    const cJSON *burst = cJSON_GetObjectItemCaseSensitive(doc, "burst");
-    const cJSON *window = cJSON_GetObjectItemCaseSensitive(doc, "window");
-    const cJSON *window_ms = cJSON_GetObjectItemCaseSensitive(doc, "window_ms");
-    if (!limit)
-        rk_rule_error(errors, "limit", "is required");
-    bool has_burst = burst && !cJSON_IsNull(burst);
-    bool has_window = (window && !cJSON_IsNull(window)) || (window_ms && !cJSON_IsNull(window_ms));
-
-    /* the rule with this client's values must be a valid rule */
-    cJSON *merged = cJSON_Duplicate(stored, true);
-    cJSON_DeleteItemFromObjectCaseSensitive(merged, "limit");
-    if (limit)
-        cJSON_AddItemToObject(merged, "limit", cJSON_Duplicate(limit, true));
-    if (has_burst) {
-        cJSON_DeleteItemFromObjectCaseSensitive(merged, "burst");
-        cJSON_AddItemToObject(merged, "burst", cJSON_Duplicate(burst, true));
-    }
-    if (has_window) {
-        cJSON_DeleteItemFromObjectCaseSensitive(merged, "window_ms");
-        if (window && !cJSON_IsNull(window))
-            cJSON_AddItemToObject(merged, "window", cJSON_Duplicate(window, true));
-        if (window_ms && !cJSON_IsNull(window_ms))
-            cJSON_AddItemToObject(merged, "window_ms", cJSON_Duplicate(window_ms, true));
-    }
-    cJSON *canon = limit ? rk_rule_canonical(merged, errors) : NULL;
-    cJSON_Delete(merged);
-    if (canon) {
-        op->limit = (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "limit")->valuedouble;
-        if (has_burst)
-            op->burst = (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "burst")->valuedouble;
-        if (has_window)
-            op->window_ms =
-                (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "window_ms")->valuedouble;
-        cJSON_Delete(canon);
-    }
-
-    const cJSON *expires = cJSON_GetObjectItemCaseSensitive(doc, "expires_at");
-    if (expires && !cJSON_IsNull(expires)) {
-        if (!cJSON_IsString(expires) ||
-            rk_parse_time(expires->valuestring, &op->expires_ms) != RK_OK)
-            rk_rule_error(errors, "expires_at",
-                          "must be an ISO 8601 UTC time such as \"2026-11-22T10:00:00Z\", or "
-                          "null");
-        else if (op->expires_ms <= rk_now_ms())
-            rk_rule_error(errors, "expires_at", "must be in the future");
-    }
-    const cJSON *note = cJSON_GetObjectItemCaseSensitive(doc, "note");
-    op->note = "";
-    if (note && !cJSON_IsNull(note)) {
-        if (!cJSON_IsString(note) || strlen(note->valuestring) > NOTE_MAX)
-            rk_rule_error(errors, "note", "must be a text of at most %d bytes", NOTE_MAX);
-        else
-            op->note = note->valuestring;
-    }
-    return cJSON_GetArraySize(errors) == 0;
-}
-
 /* ---- handlers ------------------------------------------------------------------------ */
 
 static enum MHD_Result list_overrides(rk_request_t *req) {
@@ -331,23 +344,17 @@ static enum MHD_Result put_override(rk_request_t *req) {
         cJSON_Delete(doc);
         return rk_reply_error(req, 400, "invalid_json", "The body must be one JSON object");
     }
-    cJSON *stored = NULL;
-    rk_db_status_t rc = rk_rules_db_get(db, req->params[0], &stored);
-    if (rc != RK_DB_OK) {
-        cJSON_Delete(doc);
-        return reply_db(req, rc);
-    }
-    op_t op = {.rule_id = req->params[0], .key = req->params[1], .actor = req->actor};
     cJSON *errors = cJSON_CreateArray();
-    bool valid = validate_put(doc, stored, &op, errors);
-    cJSON_Delete(stored);
-    if (!valid) {
-        cJSON_Delete(doc);
-        return rk_reply_invalid(req, "invalid_override", "The override is not valid", errors);
-    }
-    cJSON_Delete(errors);
-    rc = rk_rules_db_run(db, op.rule_id, "override", op_put, &op);
+    op_t op = {.rule_id = req->params[0],
+               .key = req->params[1],
+               .actor = req->actor,
+               .doc = doc,
+               .errors = errors};
+    rk_db_status_t rc = rk_rules_db_run(db, op.rule_id, "override", op_put, &op);
     cJSON_Delete(doc); /* op.note points into it */
+    if (rc == RK_DB_INVALID)
+        return rk_reply_invalid(req, "invalid_override", "The override is not valid", errors);
+    cJSON_Delete(errors);
     if (rc != RK_DB_OK) {
         cJSON_Delete(op.out);
         return reply_db(req, rc);

@@ -256,7 +256,9 @@ static enum MHD_Result restore_rule(rk_request_t *req) {
         return rk_reply_json(req, 200, stored);
     case RK_DB_INVALID:
         return rk_reply_invalid(req, "invalid_rule",
-                                "That version is no longer a valid rule; edit it instead", errors);
+                                "That version is not valid now (as a rule, or for the rule's "
+                                "overrides); edit the rule instead",
+                                errors);
     case RK_DB_NOT_FOUND:
         cJSON_Delete(errors);
         return rk_reply_error(req, 404, "not_found", "Rule '%.64s' has no version %lld", id,
@@ -361,6 +363,9 @@ static enum MHD_Result import_rules(rk_request_t *req) {
     rk_import_result_t result;
     rk_db_status_t rc = rk_rules_db_import(db, rules, &opts, &result);
     cJSON_Delete(rules);
+    if (rc == RK_DB_INVALID)
+        return rk_reply_invalid(req, "invalid_rule", "The document is not valid; nothing changed",
+                                errors);
     cJSON_Delete(errors);
     if (rc != RK_DB_OK)
         return reply_db(req, rc, "");

@@ -2,11 +2,14 @@
  * overrides_db.c — the per-key overrides as a whole, for instances that
  * share only Redis (sync.c): every row as stored, and the table made
  * exactly a given set. The admin API (http/overrides_api.c) changes them
- * one at a time.
+ * one at a time. Also the bounds of an override, which are its rule's:
+ * checked when it is put and again whenever its rule changes.
  */
 #include <sqlite3.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "rule.h"
 #include "rules_db.h"
 
 #define COLUMNS                                                                                    \
@@ -135,4 +138,98 @@ rk_db_status_t rk_overrides_replace(rk_rules_db_t *db, const cJSON *valid, bool 
     }
     cJSON_Delete(current);
     return rc;
+}
+
+/* ---- bounds ------------------------------------------------------------------------ */
+
+static bool given(const cJSON *v) {
+    return v && !cJSON_IsNull(v);
+}
+
+static void put_copy(cJSON *obj, const char *name, const cJSON *v) {
+    cJSON_AddItemToObject(obj, name, cJSON_Duplicate(v, true));
+}
+
+cJSON *rk_override_apply(const cJSON *rule, const cJSON *limit, const cJSON *burst,
+                         const cJSON *window, const cJSON *window_ms) {
+    cJSON *merged = cJSON_Duplicate(rule, true);
+    if (!merged)
+        return NULL;
+    cJSON_DeleteItemFromObjectCaseSensitive(merged, "limit");
+    if (limit)
+        put_copy(merged, "limit", limit);
+    if (given(burst)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(merged, "burst");
+        put_copy(merged, "burst", burst);
+    }
+    if (given(window) || given(window_ms)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(merged, "window");
+        cJSON_DeleteItemFromObjectCaseSensitive(merged, "window_ms");
+        if (given(window))
+            put_copy(merged, "window", window);
+        if (given(window_ms))
+            put_copy(merged, "window_ms", window_ms);
+    }
+    return merged;
+}
+
+/* An integer column as a JSON number, or NULL when the column is NULL. */
+static cJSON *number_column(sqlite3_stmt *st, int col) {
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return NULL;
+    return cJSON_CreateNumber((double)sqlite3_column_int64(st, col));
+}
+
+/*
+ * Checks the override of the current row (key, limit, burst, window_ms)
+ * against canon; appends its misfits to errors. False when it does not fit.
+ */
+static bool row_fits(sqlite3_stmt *st, const cJSON *canon, const char *prefix, cJSON *errors) {
+    const char *key = (const char *)sqlite3_column_text(st, 0);
+    cJSON *limit = number_column(st, 1), *burst = number_column(st, 2);
+    cJSON *window_ms = number_column(st, 3);
+    cJSON *merged = rk_override_apply(canon, limit, burst, NULL, window_ms);
+    cJSON *problems = cJSON_CreateArray();
+    cJSON *valid = merged ? rk_rule_canonical(merged, problems) : NULL;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, problems) {
+        char field[400];
+        snprintf(field, sizeof field, "%soverrides.%.300s.%.32s", prefix, key,
+                 cJSON_GetObjectItemCaseSensitive(p, "field")->valuestring);
+        rk_rule_error(errors, field,
+                      "%.160s (this client's override no longer fits the rule: change or "
+                      "delete it first)",
+                      cJSON_GetObjectItemCaseSensitive(p, "message")->valuestring);
+    }
+    bool fits = valid != NULL;
+    cJSON_Delete(valid);
+    cJSON_Delete(problems);
+    cJSON_Delete(merged);
+    cJSON_Delete(limit);
+    cJSON_Delete(burst);
+    cJSON_Delete(window_ms);
+    return fits;
+}
+
+rk_db_status_t rk_overrides_fit(sqlite3 *conn, const cJSON *canon, int64_t now_ms,
+                                const char *prefix, cJSON *errors) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(canon, "id");
+    sqlite3_stmt *st;
+    if (!cJSON_IsString(id) ||
+        sqlite3_prepare_v2(conn,
+                           "SELECT key, \"limit\", burst, window_ms FROM rule_overrides "
+                           "WHERE rule_id = ?1 AND (expires_at IS NULL OR expires_at > ?2) "
+                           "ORDER BY key",
+                           -1, &st, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    sqlite3_bind_text(st, 1, id->valuestring, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    bool all_fit = true;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        all_fit = row_fits(st, canon, prefix, errors) && all_fit;
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return RK_DB_ERROR;
+    return all_fit ? RK_DB_OK : RK_DB_INVALID;
 }

@@ -536,6 +536,13 @@ static rk_db_status_t finish(rk_rules_db_t *db, int64_t rsv, const char *id, con
     return rc;
 }
 
+/* rk_overrides_fit on the writer's connection, logging a failure of SQLite. */
+static rk_db_status_t overrides_fit(rk_rules_db_t *db, const cJSON *canon, int64_t now_ms,
+                                    const char *prefix, cJSON *errors) {
+    rk_db_status_t rc = rk_overrides_fit(db->conn, canon, now_ms, prefix, errors);
+    return rc == RK_DB_ERROR ? sql_failed(db, "read the overrides of a rule") : rc;
+}
+
 /* Where the new body of one change comes from. */
 typedef struct {
     const cJSON *canon;         /* the body as given; NULL (and no build): a deletion */
@@ -574,7 +581,8 @@ done:
 
 /*
  * One change of one rule in its own transaction: the existence check (want,
- * as for new_body), the new body and the write. A dry run rolls back where the change would
+ * as for new_body), the new body, the re-check of the rule's overrides
+ * against it, and the write. A dry run rolls back where the change would
  * commit; *stored is then what it would have stored.
  */
 static rk_db_status_t change_one(rk_rules_db_t *db, const char *id, const body_source_t *src,
@@ -590,6 +598,8 @@ static rk_db_status_t change_one(rk_rules_db_t *db, const char *id, const body_s
     if ((rc = new_body(db, id, src, want, errors, &built)) != RK_DB_OK)
         goto abort;
     const cJSON *body = src->build ? built : src->canon;
+    if (body && (rc = overrides_fit(db, body, now, "", errors)) != RK_DB_OK)
+        goto abort;
     int64_t rsv = bump_ruleset_version(db);
     if (rsv < 0) {
         rc = sql_failed(db, "bump the ruleset version");
@@ -737,7 +747,8 @@ typedef struct {
     rk_rules_db_t *db;
     const cJSON *rules; /* the canonical rules of the document */
     const rk_change_opts_t *opts;
-    int64_t now_ms, rsv; /* rsv: the ruleset version, bumped once at the first write */
+    bool check_overrides; /* refuse a changed rule its overrides do not fit */
+    int64_t now_ms, rsv;  /* rsv: the ruleset version, bumped once at the first write */
     bool bumped;
     rk_import_result_t *result;
 } import_t;
@@ -783,10 +794,17 @@ static rk_db_status_t import_write(import_t *im, const char *id, const cJSON *ca
     return write_change(im->db, id, canon, action, im->opts->actor, im->rsv, im->now_ms, NULL);
 }
 
-/* Creates and updates the document's rules (identical ones are left alone). */
+/*
+ * Creates and updates the document's rules (identical ones are left alone).
+ * Every changed rule's overrides are checked, all before any answer, so
+ * that every misfit is listed: INVALID when one does not fit.
+ */
 static rk_db_status_t import_rules(import_t *im) {
+    bool misfit = false;
+    int i = -1;
     const cJSON *r;
     cJSON_ArrayForEach(r, im->rules) {
+        i++;
         rule_row_t cur;
         rk_db_status_t rc = read_row(im->db, canon_id(r), &cur);
         bool exists = rc == RK_DB_OK, unchanged = exists && same_body(cur.body, r);
@@ -795,6 +813,16 @@ static rk_db_status_t import_rules(import_t *im) {
             return rc;
         if (unchanged)
             continue;
+        if (im->check_overrides) {
+            char prefix[32];
+            snprintf(prefix, sizeof prefix, "rules[%d].", i);
+            rc = overrides_fit(im->db, r, im->now_ms, prefix, im->opts->errors);
+            if (rc == RK_DB_ERROR)
+                return rc;
+            misfit = misfit || rc == RK_DB_INVALID;
+        }
+        if (misfit)
+            continue; /* only checking the rest now */
         if ((rc = import_write(im, canon_id(r), r, exists ? "update" : "create")) != RK_DB_OK)
             return rc;
         if (exists)
@@ -802,7 +830,7 @@ static rk_db_status_t import_rules(import_t *im) {
         else
             im->result->created++;
     }
-    return RK_DB_OK;
+    return misfit ? RK_DB_INVALID : RK_DB_OK;
 }
 
 /* Deletes the stored rules the document does not name. */
@@ -857,8 +885,19 @@ out:
 
 rk_db_status_t rk_rules_db_import(rk_rules_db_t *db, const cJSON *rules,
                                   const rk_change_opts_t *opts, rk_import_result_t *result) {
-    import_t im = {.db = db, .rules = rules, .opts = opts, .now_ms = rk_now_ms(), .result = result};
-    return import(&im, -1);
+    cJSON *errors = opts->errors ? opts->errors : cJSON_CreateArray();
+    rk_change_opts_t with_errors = *opts;
+    with_errors.errors = errors;
+    import_t im = {.db = db,
+                   .rules = rules,
+                   .opts = &with_errors,
+                   .check_overrides = true,
+                   .now_ms = rk_now_ms(),
+                   .result = result};
+    rk_db_status_t rc = import(&im, -1);
+    if (errors != opts->errors)
+        cJSON_Delete(errors);
+    return rc;
 }
 
 rk_db_status_t rk_rules_db_import_at(rk_rules_db_t *db, const cJSON *rules, const char *actor,

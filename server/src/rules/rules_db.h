@@ -108,9 +108,12 @@ typedef rk_db_status_t (*rk_rules_db_build_fn)(void *ctx, const cJSON *current, 
 /*
  * Changes. Each reads what it builds on, checks, and writes in one
  * IMMEDIATE transaction, so that parallel changes of one rule are applied
- * one after the other and each gets its own history entry. canon is a
- * canonical rule (rk_rule_canonical); *stored, when asked for, receives
- * the rule as stored.
+ * one after the other and each gets its own history entry. A new body is
+ * refused (INVALID, nothing stored) when an override of the rule that has
+ * not expired no longer fits it: the override's values must be valid in
+ * the rule, as when the override was put (field "overrides.<key>.<field>").
+ * canon is a canonical rule (rk_rule_canonical); *stored, when asked for,
+ * receives the rule as stored.
  */
 rk_db_status_t rk_rules_db_create(rk_rules_db_t *db, const cJSON *canon,
                                   const rk_change_opts_t *opts, cJSON **stored);
@@ -153,9 +156,28 @@ bool rk_overrides_row_valid(const cJSON *row);
 rk_db_status_t rk_overrides_replace(rk_rules_db_t *db, const cJSON *rows, bool *changed);
 
 /*
+ * The rule as one client's override makes it: a copy of rule (canonical or
+ * as stored) with limit, and burst and the window where given (neither
+ * NULL nor a JSON null), put in. rk_rule_canonical of it checks the
+ * override's values with the rule's own bounds. A new cJSON.
+ */
+cJSON *rk_override_apply(const cJSON *rule, const cJSON *limit, const cJSON *burst,
+                         const cJSON *window, const cJSON *window_ms);
+/*
+ * Checks that every override of the rule canon (a canonical rule) that has
+ * not expired at now_ms fits it, on conn inside the caller's transaction.
+ * INVALID with one error per misfit, its field named prefix +
+ * "overrides.<key>.<field>"; ERROR when SQLite fails.
+ */
+rk_db_status_t rk_overrides_fit(sqlite3 *conn, const cJSON *canon, int64_t now_ms,
+                                const char *prefix, cJSON *errors);
+
+/*
  * Replaces the whole ruleset with rules (an array of canonical rules with
  * distinct ids) in one transaction: new ids are created, changed ones
- * updated, absent ones deleted; identical ones are left alone. With
+ * updated, absent ones deleted; identical ones are left alone. A changed
+ * rule its overrides no longer fit refuses the whole import (INVALID, each
+ * misfit in errors as "rules[<index>].overrides.<key>.<field>"). With
  * opts->dry_run, counts and rolls back.
  */
 rk_db_status_t rk_rules_db_import(rk_rules_db_t *db, const cJSON *rules,
@@ -164,7 +186,9 @@ rk_db_status_t rk_rules_db_import(rk_rules_db_t *db, const cJSON *rules,
  * The same import, made only if the ruleset version is still
  * expected_version when its transaction starts (CONFLICT otherwise, nothing
  * changed): for the Redis sync, which must not overwrite a local change it
- * has not published yet.
+ * has not published yet. It does not check the overrides: the document
+ * brings the other instance's, which were checked there against these
+ * rules and replace the local ones next (rk_overrides_replace).
  */
 rk_db_status_t rk_rules_db_import_at(rk_rules_db_t *db, const cJSON *rules, const char *actor,
                                      int64_t expected_version, rk_import_result_t *result);
