@@ -4,7 +4,7 @@ statistics shared by instances with their own SQLite files, a stalled
 master, a master killed and replaced by its replica, and the start-up rules.
 
 The tests share one cluster (3 masters, 3 replicas), but the stalled-master
-test, which has one of its own; the failover test kills a master, so it
+tests, which have one of their own; the failover test kills a master, so it
 comes last."""
 
 import concurrent.futures
@@ -315,6 +315,33 @@ def test_a_stalled_master_holds_up_no_request_that_needs_no_redis(make_server):
         assert _fail_mode(answer) == "local" and took >= 0.9, (answer, took)
         after = s.check("stall", "k").json()
         assert after["allowed"] and _fail_mode(after) is None, after
+    finally:
+        cluster.stop()
+
+
+def test_readyz_comes_back_after_a_stalled_master_resumes_without_any_check(make_server):
+    """A balancer that takes the instance out on 503 sends no check: /readyz
+    heals on its own once every master answers again."""
+    cluster = RedisCluster(masters=2, node_timeout_ms=15000)  # no failover meanwhile
+    try:
+        s = make_server(env={"RATEKIT_REDIS_CLUSTER": cluster.seeds,
+                             "RATEKIT_REDIS_TIMEOUT_MS": "150"})
+        s.create_rule(id="stall", algorithm="fixed_window", limit=1000, window="1h")
+        victim = cluster.slot_owner(keyslot(_state_key("stall", "k")))
+        assert _fail_mode(s.check("stall", "k").json()) is None
+        assert request("GET", s.data + "/readyz").status == 200
+        cluster.procs[victim].send_signal(signal.SIGSTOP)
+        try:
+            for _ in range(10):
+                assert _fail_mode(s.check("stall", "k", timeout=5).json()) == "local"
+            time.sleep(1.5)  # the store's own probes meet the stopped master too
+            r = request("GET", s.data + "/readyz")
+            assert r.status == 503 and r.json()["store_healthy"] is False, r
+        finally:
+            cluster.procs[victim].send_signal(signal.SIGCONT)
+        took = _wait_until(lambda: request("GET", s.data + "/readyz").status == 200, 5.0)
+        assert took is not None and took < 2.5, f"/readyz still 503 {took} s after SIGCONT"
+        assert _fail_mode(s.check("stall", "k").json()) is None
     finally:
         cluster.stop()
 

@@ -279,6 +279,55 @@ def test_a_hung_redis_never_hangs_a_check_and_checks_come_back(make_server, redi
     assert back, "checks did not return to Redis within 2 s"
 
 
+def _ready_within(server, seconds):
+    """Polls only /readyz (no check) until it answers 200; the seconds it took, or None."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        r = request("GET", server.data + "/readyz", timeout=5)
+        if r.status == 200:
+            assert r.json()["store_healthy"] is True
+            return time.monotonic() - start
+        assert r.json()["store_healthy"] is False
+        time.sleep(0.05)
+    return None
+
+
+def test_readyz_comes_back_after_a_hung_redis_resumes_without_any_check(make_server, redis):
+    """A balancer that takes the instance out on 503 sends no check: /readyz
+    must heal on its own once Redis answers (README: within 2 s)."""
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "150"})
+    s.create_rule(id="fw", algorithm="fixed_window", limit=1000, window="1m")
+    assert s.check("fw", "k").json()["results"][0].get("fail_mode") is None
+    assert request("GET", s.data + "/readyz").status == 200
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        for _ in range(10):
+            assert s.check("fw", "k", timeout=5).json()["results"][0]["fail_mode"] == "local"
+        time.sleep(1.5)  # the store's own probes meet the stopped Redis too
+        r = request("GET", s.data + "/readyz")
+        assert r.status == 503 and r.json()["store_healthy"] is False
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    took = _ready_within(s, 5.0)
+    assert took is not None and took < 2.5, f"/readyz still 503 {took} s after SIGCONT"
+    assert s.check("fw", "k").json()["results"][0].get("fail_mode") is None
+
+
+def test_readyz_comes_back_after_redis_restarts_without_any_check(make_server, make_redis):
+    r1 = make_redis()
+    s = make_server(env={"RATEKIT_REDIS_URL": r1.url, "RATEKIT_REDIS_TIMEOUT_MS": "150"})
+    s.create_rule(id="fw", algorithm="fixed_window", limit=1000, window="1m")
+    s.check("fw", "k")
+    r1.stop()
+    assert s.check("fw", "k").json()["results"][0]["fail_mode"] == "local"
+    time.sleep(1.5)
+    assert request("GET", s.data + "/readyz").status == 503
+    make_redis(port=r1.port)  # the same port, an empty script cache
+    took = _ready_within(s, 5.0)
+    assert took is not None and took < 2.5, f"/readyz still 503 {took} s after the restart"
+    assert s.check("fw", "k").json()["results"][0].get("fail_mode") is None
+
+
 def test_a_check_waits_for_redis_at_most_the_timeout_whatever_else_is_out(make_server, redis):
     """Checks sent while others are still out on the thread's connection are
     sent at once, behind them, not held until they come back: when Redis

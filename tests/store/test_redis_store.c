@@ -476,6 +476,38 @@ Test(redis_store, hung_redis_answers_within_the_timeout_then_at_once) {
     s->ops->destroy(s);
 }
 
+/* Waits, calling nothing but healthy(), until the store says it is healthy; the ms it took, or -1
+ * after 5 s. */
+static int64_t ms_until_healthy(rk_store_t *s) {
+    int64_t t0 = rk_mono_ms();
+    while (rk_mono_ms() - t0 < 5000) {
+        if (s->ops->healthy(s))
+            return rk_mono_ms() - t0;
+        usleep(10000);
+    }
+    return -1;
+}
+
+Test(redis_store, health_comes_back_without_a_call_once_a_hung_redis_resumes) {
+    rk_test_redis_start(&srv, NULL);
+    rk_store_t *s = open_local(&srv, test_scripts);
+    rk_store_req_t q = fixed_req("r", "k", 1000);
+    rk_status_t st;
+    timed_decide(s, &q, &st);
+    cr_assert_eq(st, RK_OK);
+    rk_test_redis_signal(&srv, SIGSTOP);
+    for (int i = 0; i < 4; i++)
+        timed_decide(s, &q, &st);
+    usleep(1500 * 1000); /* the prober meets the stopped server too */
+    cr_assert_not(s->ops->healthy(s));
+    rk_test_redis_signal(&srv, SIGCONT);
+    int64_t back = ms_until_healthy(s);
+    cr_assert(back >= 0 && back <= 2000, "healthy again after %lld ms", (long long)back);
+    timed_decide(s, &q, &st);
+    cr_assert_eq(st, RK_OK);
+    s->ops->destroy(s);
+}
+
 /* ---- the algorithms, with the scripts from lua/ -------------------------- */
 
 static bool have_scripts(void) {

@@ -24,7 +24,9 @@
  * consecutive failures and lets one probe through per cool-down: that is
  * also the reconnection backoff. A context found dead at its first use after
  * a while (Redis restarted: EOF or reset on the first reply) is replaced and
- * the command sent once more, so a restart costs no failed check.
+ * the command sent once more, so a restart costs no failed check. While the
+ * store is unhealthy, a prober thread of its own (redis_common.h) PINGs
+ * through the breaker, so that health comes back without a check.
  *
  * Requests in flight together. decide_async() is the check path of
  * suspended connections. On a data-plane event loop (../http/loop.h) it
@@ -73,7 +75,8 @@ struct rk_redis_store {
 
     rk_thread_records_t conns; /* each thread's rk_redis_conn_t */
 
-    rk_redis_gate_t gate; /* circuit breaker shared by every thread */
+    rk_redis_gate_t gate;     /* circuit breaker shared by every thread */
+    rk_redis_prober_t prober; /* PINGs while unhealthy */
     /* When a failed reconnection was last logged (monotonic ms; at most one
      * line every RECONNECT_LOG_MS, however many threads and probes fail). */
     _Atomic int64_t reconnect_logged_ms;
@@ -401,6 +404,20 @@ static rk_status_t guarded_command(rk_redis_store_t *s, int argc, const char **a
     }
     rk_redis_gate_leave(&s->gate, ticket, st == RK_OK, s->who);
     return st;
+}
+
+/*
+ * The prober's call (redis_common.h): a PING through the breaker, on the
+ * prober thread's own connection, opened again by the normal path (AUTH,
+ * SELECT, scripts) when it was lost. Its outcome is the store's health.
+ */
+static void redis_probe(rk_store_t *base) {
+    rk_redis_store_t *s = (rk_redis_store_t *)base;
+    const char *argv[1] = {"PING"};
+    size_t lens[1] = {4};
+    redisReply *r;
+    if (guarded_command(s, 1, argv, lens, &r) == RK_OK)
+        rk_reply_free(r);
 }
 
 /* ================================================================ */
@@ -942,6 +959,7 @@ static void redis_destroy(rk_store_t *base) {
     rk_redis_store_t *s = (rk_redis_store_t *)base;
     if (!s)
         return;
+    rk_redis_prober_stop(&s->prober); /* first: its thread uses a connection record */
     rk_thread_records_destroy(&s->conns);
     free(s);
 }
@@ -997,6 +1015,11 @@ rk_store_t *rk_redis_store_new(const rk_redis_config_t *cfg, char *err, size_t e
     }
     rk_redis_gate_init(&s->gate);
     rk_redis_ignore_sigpipe();
+    if (rk_redis_prober_start(&s->prober, &s->base, redis_probe, "redis", err, errlen) != RK_OK) {
+        rk_thread_records_destroy(&s->conns);
+        free(s);
+        return NULL;
+    }
     return &s->base;
 }
 

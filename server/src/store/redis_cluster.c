@@ -41,7 +41,9 @@
  * the keys of its slots fail over (fast, once its breaker is open) while the
  * other masters keep deciding; the breaker's cool-down is also that node's
  * reconnection backoff. After a failover the refreshed map no longer points
- * at the dead node and its breaker no longer matters.
+ * at the dead node and its breaker no longer matters. While the store is
+ * unhealthy, a prober thread of its own (redis_common.h) fetches the map
+ * again and PINGs every master, so that health comes back without a check.
  */
 #include "store.h"
 
@@ -117,6 +119,7 @@ struct rk_cluster_store {
     atomic_bool last_ok;
 
     rk_thread_records_t threads; /* each thread's thread_conns_t */
+    rk_redis_prober_t prober;    /* refreshes the map and PINGs the masters while unhealthy */
 };
 
 /* ================================================================ */
@@ -1190,6 +1193,30 @@ static bool cluster_healthy(rk_store_t *base) {
            atomic_load_explicit(&s->last_ok, memory_order_relaxed);
 }
 
+/*
+ * Runs one argument-less command (argv[0]) on every master of the map, each
+ * through its breaker; replies[i] (MAX_NODES of them, the caller's to free)
+ * as rk_redis_cluster_run() gives them, *n how many. RK_ERR when some master
+ * gave no reply.
+ */
+static rk_status_t run_on_masters(rk_cluster_store_t *s, thread_conns_t *t, const char **argv,
+                                  const size_t *lens, redisReply **replies, size_t *n) {
+    bool seen[MAX_NODES] = {false};
+    job_t jobs[MAX_NODES];
+    rk_redis_cluster_cmd_t cmds[MAX_NODES];
+    *n = 0;
+    for (unsigned slot = 0; slot < SLOTS; slot++) {
+        int node = slot_node(s, slot);
+        if (node < 0 || seen[node])
+            continue;
+        seen[node] = true;
+        jobs[*n] = (job_t){.slot = slot, .node = node, .state = JOB_PENDING, .moved_by = -1};
+        cmds[*n] = (rk_redis_cluster_cmd_t){NULL, 0, 1, argv, lens};
+        (*n)++;
+    }
+    return run_commands(s, t, jobs, cmds, *n, replies);
+}
+
 /* Sum of DBSIZE over the masters of the map (every key there, not only ratekit's); -1 on failure.
  */
 static int64_t cluster_key_count(rk_store_t *base) {
@@ -1200,23 +1227,11 @@ static int64_t cluster_key_count(rk_store_t *base) {
     maybe_refresh(s, t, false);
     if (!atomic_load(&s->map_complete))
         return -1;
-    bool seen[MAX_NODES] = {false};
-    job_t jobs[MAX_NODES];
-    rk_redis_cluster_cmd_t cmds[MAX_NODES];
     redisReply *replies[MAX_NODES];
     static const char *argv[1] = {"DBSIZE"};
     static const size_t lens[1] = {6};
-    size_t n = 0;
-    for (unsigned slot = 0; slot < SLOTS; slot++) {
-        int node = slot_node(s, slot);
-        if (node < 0 || seen[node])
-            continue;
-        seen[node] = true;
-        jobs[n] = (job_t){.slot = slot, .node = node, .state = JOB_PENDING, .moved_by = -1};
-        cmds[n] = (rk_redis_cluster_cmd_t){NULL, 0, 1, argv, lens};
-        n++;
-    }
-    rk_status_t st = run_commands(s, t, jobs, cmds, n, replies);
+    size_t n;
+    rk_status_t st = run_on_masters(s, t, argv, lens, replies, &n);
     int64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (!replies[i] || replies[i]->type != REDIS_REPLY_INTEGER)
@@ -1230,6 +1245,35 @@ static int64_t cluster_key_count(rk_store_t *base) {
 }
 
 /*
+ * The prober's call (redis_common.h): the slot map fetched again when it is
+ * incomplete, then a PING to every master through its breaker, on the
+ * prober thread's own connections. When every master answers, the store
+ * is healthy again (as after a call that succeeded).
+ */
+static void cluster_probe(rk_store_t *base) {
+    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
+    thread_conns_t *t = thread_conns(s);
+    if (!t)
+        return;
+    maybe_refresh(s, t, !atomic_load(&s->map_complete));
+    if (!atomic_load(&s->map_complete))
+        return;
+    redisReply *replies[MAX_NODES];
+    static const char *argv[1] = {"PING"};
+    static const size_t lens[1] = {4};
+    size_t n;
+    rk_status_t st = run_on_masters(s, t, argv, lens, replies, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (!replies[i] || replies[i]->type != REDIS_REPLY_STATUS)
+            st = RK_ERR;
+        if (replies[i])
+            freeReplyObject(replies[i]);
+    }
+    if (st == RK_OK)
+        atomic_store_explicit(&s->last_ok, true, memory_order_relaxed);
+}
+
+/*
  * Frees every thread's connections and the store. No other thread may be
  * using the store (nor exit after having used it) while this runs.
  */
@@ -1237,6 +1281,7 @@ static void cluster_destroy(rk_store_t *base) {
     rk_cluster_store_t *s = (rk_cluster_store_t *)base;
     if (!s)
         return;
+    rk_redis_prober_stop(&s->prober); /* first: its thread uses a connection record */
     rk_thread_records_destroy(&s->threads);
     pthread_mutex_destroy(&s->nodes_lock);
     free(s);
@@ -1385,6 +1430,13 @@ rk_store_t *rk_redis_cluster_store_new(const rk_redis_cluster_config_t *cfg, cha
         return NULL;
     }
     rk_redis_ignore_sigpipe();
+    if (rk_redis_prober_start(&s->prober, &s->base, cluster_probe, "redis cluster", err, errlen) !=
+        RK_OK) {
+        rk_thread_records_destroy(&s->threads);
+        pthread_mutex_destroy(&s->nodes_lock);
+        free(s);
+        return NULL;
+    }
     return &s->base;
 }
 

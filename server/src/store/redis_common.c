@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../log.h"
 
@@ -360,4 +361,75 @@ void rk_redis_gate_leave(rk_redis_gate_t *g, rk_breaker_ticket_t ticket, bool ok
 bool rk_redis_gate_healthy(rk_redis_gate_t *g) {
     return rk_breaker_closed(&g->breaker) &&
            atomic_load_explicit(&g->last_ok, memory_order_relaxed);
+}
+
+/* ================================================================ */
+/* The prober                                                        */
+/* ================================================================ */
+
+/* The monotonic time RK_REDIS_PROBE_TICK_MS from now, for pthread_cond_timedwait. */
+static struct timespec next_tick(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += (long)RK_REDIS_PROBE_TICK_MS * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+    }
+    return ts;
+}
+
+static void *prober_main(void *arg) {
+    rk_redis_prober_t *p = arg;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stop) {
+        struct timespec until = next_tick();
+        while (!p->stop && pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0)
+            ; /* woken early without stop: wait on to the tick */
+        if (p->stop)
+            break;
+        pthread_mutex_unlock(&p->lock);
+        if (!p->store->ops->healthy(p->store))
+            p->probe(p->store);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+rk_status_t rk_redis_prober_start(rk_redis_prober_t *p, rk_store_t *store,
+                                  void (*probe)(rk_store_t *store), const char *what, char *err,
+                                  size_t errlen) {
+    p->store = store;
+    p->probe = probe;
+    p->stop = false;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&p->lock, NULL);
+    /* Signals are the main thread's business (it waits for SIGTERM): none here. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&p->thread, NULL, prober_main, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        rk_redis_set_err(err, errlen, "%s: cannot start the health prober thread", what);
+        pthread_cond_destroy(&p->wake);
+        pthread_mutex_destroy(&p->lock);
+        return RK_ERR;
+    }
+    return RK_OK;
+}
+
+void rk_redis_prober_stop(rk_redis_prober_t *p) {
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
 }

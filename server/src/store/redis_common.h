@@ -10,6 +10,7 @@
 #define RK_REDIS_COMMON_H
 
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/time.h>
 
@@ -137,5 +138,37 @@ void rk_redis_gate_leave(rk_redis_gate_t *g, rk_breaker_ticket_t ticket, bool ok
 
 /* Breaker closed and the last call succeeded. */
 bool rk_redis_gate_healthy(rk_redis_gate_t *g);
+
+/* ---- the prober: a store's health comes back without traffic ---- */
+
+/* How often the prober looks at its store's health. */
+#define RK_REDIS_PROBE_TICK_MS 100
+
+/*
+ * A thread that, while its store reports itself unhealthy, calls probe()
+ * every RK_REDIS_PROBE_TICK_MS: a command through the breaker (which spaces
+ * real attempts by its cool-down) on the thread's own connection. Without
+ * it the breaker only probes when a check comes, and /readyz stays 503
+ * after Redis is back for as long as no check comes, which is forever
+ * behind a balancer that took the instance out on that 503. It never
+ * touches a check's path; its probe may block its own thread for the
+ * connect and command timeouts.
+ */
+typedef struct {
+    rk_store_t *store;
+    void (*probe)(rk_store_t *store);
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards stop */
+    pthread_cond_t wake;  /* signalled on stop */
+    bool stop;
+} rk_redis_prober_t;
+
+/* Starts the prober of store; RK_ERR (err set, naming `what`) when no thread can be made. */
+rk_status_t rk_redis_prober_start(rk_redis_prober_t *p, rk_store_t *store,
+                                  void (*probe)(rk_store_t *store), const char *what, char *err,
+                                  size_t errlen);
+
+/* Stops and joins it (a probe under way ends first, within the store's timeouts). */
+void rk_redis_prober_stop(rk_redis_prober_t *p);
 
 #endif
