@@ -1,7 +1,8 @@
 /*
  * fuzz_check_request.c — the data plane's check reader: never reads or
  * writes outside the body, and whatever it accepts cJSON (the admin plane's
- * parser) accepts too, with the same rule, key, cost and request members.
+ * parser) accepts too, with the same rule, key, cost and request members;
+ * the same for a batch's entries and a release's lease.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -45,6 +46,52 @@ static void same_member(const rk_jv_t *v, const cJSON *m) {
     }
 }
 
+/* cJSON's document of text (size bytes, NUL-terminated); aborts unless it is one JSON value. */
+static cJSON *parse_whole(const char *text, size_t size) {
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(text, size + 1, &end, 1);
+    if (!doc || end != text + size)
+        abort(); /* the reader accepted what is not one JSON value */
+    return doc;
+}
+
+/* The batch and release readers on their own copy of the body (they decode in place). */
+static void read_batch_and_release(const uint8_t *data, size_t size, const char *text) {
+    static rk_check_batch_t batch;
+    char *body = malloc(size ? size : 1);
+    if (!body)
+        return;
+    memcpy(body, data, size);
+    if (rk_check_read_batch(body, size, &batch) == RK_CHECK_READ_OK) {
+        cJSON *doc = parse_whole(text, size);
+        const cJSON *checks = cJSON_GetObjectItemCaseSensitive(doc, "checks");
+        if (batch.root == RK_JV_OBJECT && cJSON_IsArray(checks)) {
+            if ((size_t)cJSON_GetArraySize(checks) != batch.n)
+                abort();
+            size_t i = 0;
+            for (const cJSON *c = checks->child; c && i < RK_CHECK_READER_BATCH_MAX;
+                 c = c->next, i++) {
+                const rk_check_entry_t *e = &batch.entry[i];
+                if (e->kind != RK_JV_OBJECT || e->duplicate)
+                    continue;
+                same_member(&e->rule, cJSON_GetObjectItemCaseSensitive(c, "rule"));
+                same_member(&e->key, cJSON_GetObjectItemCaseSensitive(c, "key"));
+                same_member(&e->cost, cJSON_GetObjectItemCaseSensitive(c, "cost"));
+            }
+        }
+        cJSON_Delete(doc);
+    }
+    memcpy(body, data, size);
+    rk_release_body_t release;
+    if (rk_check_read_release(body, size, &release) == RK_CHECK_READ_OK) {
+        cJSON *doc = parse_whole(text, size);
+        if (release.root == RK_JV_OBJECT)
+            same_member(&release.lease, cJSON_GetObjectItemCaseSensitive(doc, "lease"));
+        cJSON_Delete(doc);
+    }
+    free(body);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* exactly the body's size: ASan sees any read past it */
     char *body = malloc(size ? size : 1);
@@ -60,10 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rk_check_body_t b;
     rk_check_read_status_t st = rk_check_read(body, size, &b);
     if (st == RK_CHECK_READ_OK) {
-        const char *end = NULL;
-        cJSON *doc = cJSON_ParseWithLengthOpts(copy, size + 1, &end, 1);
-        if (!doc || end != copy + size)
-            abort(); /* the reader accepted what is not one JSON value */
+        cJSON *doc = parse_whole(copy, size);
         if (b.root == RK_JV_OBJECT) {
             if (!cJSON_IsObject(doc))
                 abort();
@@ -81,6 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         cJSON_Delete(doc);
     }
+    read_batch_and_release(data, size, copy);
     free(body);
     free(copy);
     return 0;

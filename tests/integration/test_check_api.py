@@ -131,6 +131,48 @@ def test_batch_answers_in_order_with_errors_in_place(server):
         assert request("POST", server.data + "/v1/check/batch", bad).status == 400
 
 
+def _post_raw(server, path, text):
+    return request("POST", server.data + path, body=text.encode(),
+                   headers={"Content-Type": "application/json"})
+
+
+def test_batch_entries_and_releases_are_read_as_strictly_as_a_check(server):
+    """A batch entry or a lease means what the same text means to /v1/check:
+    "\\u0000" (which would cut a string short) and a member given twice (of
+    which another reader might pick another) are refused, nothing counted."""
+    server.create_rule(**rule("fw", limit=5))
+    server.create_rule(**rule("sw", algorithm="sliding_window", limit=5))
+    nul = '{"rule": "fw", "key": "nk\\u0000zzz"}'
+    one = _post_raw(server, "/v1/check", nul)
+    assert one.status == 400 and one.json()["error"]["code"] == "invalid_json"
+    batch = _post_raw(server, "/v1/check/batch", '{"checks": [%s]}' % nul)
+    assert batch.status == 400 and batch.json() == one.json()
+    twice = '{"rule": "fw", "rule": "sw", "key": "k"}'
+    one = _post_raw(server, "/v1/check", twice)
+    assert one.status == 400 and one.json()["error"]["code"] == "invalid_request"
+    batch = _post_raw(server, "/v1/check/batch", '{"checks": [%s, {"rule": "fw", "key": "k2"}]}'
+                      % twice)
+    assert batch.status == 200, batch
+    results = batch.json()["results"]
+    assert results[0] == one.json(), results
+    assert results[1]["allowed"] is True and results[1]["remaining"] == 4
+    r = _post_raw(server, "/v1/check/batch", '{"checks": [], "checks": [{"rule": "fw", "key": '
+                  '"k"}]}')
+    assert r.status == 400 and r.json()["error"]["code"] == "invalid_request"
+    for rid, key in (("fw", "nk"), ("fw", "k"), ("sw", "k")):
+        assert server.check(rid, key).json()["remaining"] == 4, (rid, key)
+    # a release: a lease cut short at "\u0000" would be another lease
+    server.create_rule(**rule("workers", algorithm="concurrency", limit=1, window="30s"))
+    lease = request("POST", server.data + "/v1/acquire",
+                    {"rule": "workers", "key": "u"}).json()["lease"]
+    r = _post_raw(server, "/v1/release", '{"lease": "%s\\u0000junk"}' % lease)
+    assert r.status == 400 and r.json()["error"]["code"] == "invalid_json"
+    r = _post_raw(server, "/v1/release", '{"lease": "x", "lease": "%s"}' % lease)
+    assert r.status == 400 and r.json()["error"]["code"] == "invalid_request"
+    r = request("POST", server.data + "/v1/release", {"lease": lease})
+    assert r.json() == {"released": True}, "the refused releases ended the lease"
+
+
 def test_errors_have_one_shape(server):
     def error(r, status, code):
         assert r.status == status, r

@@ -193,3 +193,81 @@ Test(check_reader, tells_the_kind_of_a_body_that_is_no_object) {
     cr_assert_eq(body.key.kind, RK_JV_NULL);
     cr_assert_eq(body.request.kind, RK_JV_STRING);
 }
+
+/* ---- batch and release bodies ------------------------------------------ */
+
+static rk_check_batch_t batch;
+
+static rk_check_read_status_t read_batch(const char *text) {
+    size_t n = strlen(text);
+    cr_assert_lt(n, sizeof buf);
+    memcpy(buf, text, n + 1);
+    return rk_check_read_batch(buf, n, &batch);
+}
+
+static rk_check_read_status_t read_release(const char *text, rk_release_body_t *out) {
+    size_t n = strlen(text);
+    cr_assert_lt(n, sizeof buf);
+    memcpy(buf, text, n + 1);
+    return rk_check_read_release(buf, n, out);
+}
+
+Test(check_reader, reads_a_batch_entry_by_entry) {
+    cr_assert_eq(read_batch("{\"x\": {\"checks\": 1}, \"checks\": [{\"rule\": \"a\", \"key\": "
+                            "\"k\\u0031\", \"cost\": 2}, 7, {\"request\": {\"path\": \"/\"}, "
+                            "\"rule\": \"b\"}, {\"rule\": \"a\", \"rule\": \"b\", \"key\": "
+                            "\"k\"}]}"),
+                 RK_CHECK_READ_OK);
+    cr_assert_eq(batch.root, RK_JV_OBJECT);
+    cr_assert_eq(batch.checks.kind, RK_JV_ARRAY);
+    cr_assert_eq(batch.n, 4);
+    cr_assert_eq(batch.entry[0].kind, RK_JV_OBJECT);
+    assert_str(&batch.entry[0].rule, "a");
+    assert_str(&batch.entry[0].key, "k1");
+    cr_assert_eq(batch.entry[0].cost.num, 2);
+    cr_assert_not(batch.entry[0].duplicate);
+    cr_assert_eq(batch.entry[1].kind, RK_JV_NUMBER);
+    cr_assert_eq(batch.entry[2].request.kind, RK_JV_OBJECT);
+    assert_str(&batch.entry[2].rule, "b");
+    /* a member given twice refuses its entry, never picks one */
+    cr_assert(batch.entry[3].duplicate);
+    assert_str(&batch.entry[3].rule, "a");
+}
+
+Test(check_reader, refuses_in_a_batch_what_it_refuses_in_a_check) {
+    /* "\u0000" would cut a key short in a NUL-terminated reader */
+    cr_assert_eq(read_batch("{\"checks\": [{\"rule\": \"a\", \"key\": \"nk\\u0000zzz\"}]}"),
+                 RK_CHECK_READ_INVALID_JSON);
+    cr_assert_eq(read_batch("{\"checks\": [], \"checks\": [{\"rule\": \"a\", \"key\": \"k\"}]}"),
+                 RK_CHECK_READ_DUPLICATE);
+    cr_assert_eq(read_batch("{\"checks\": [{\"rule\": \"a\"}] } x"), RK_CHECK_READ_INVALID_JSON);
+    cr_assert_eq(read_batch("{\"checks\": {\"rule\": \"a\"}}"), RK_CHECK_READ_OK);
+    cr_assert_eq(batch.checks.kind, RK_JV_OBJECT);
+    cr_assert_eq(batch.n, 0, "an object's members are no entries");
+}
+
+Test(check_reader, counts_every_entry_of_a_batch_beyond_those_it_keeps) {
+    static char text[8000];
+    size_t n = (size_t)snprintf(text, sizeof text, "{\"checks\": [");
+    for (int i = 0; i < RK_CHECK_READER_BATCH_MAX + 5; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "%s{\"rule\": \"r\", \"key\": \"k%d\"}",
+                              i ? ", " : "", i);
+    snprintf(text + n, sizeof text - n, "]}");
+    cr_assert_eq(read_batch(text), RK_CHECK_READ_OK);
+    cr_assert_eq(batch.n, RK_CHECK_READER_BATCH_MAX + 5);
+    assert_str(&batch.entry[RK_CHECK_READER_BATCH_MAX - 1].key, "k99");
+}
+
+Test(check_reader, reads_a_release_as_strictly_as_a_check) {
+    rk_release_body_t r;
+    cr_assert_eq(read_release("{\"lease\": \"w.0123-1.k\", \"rule\": 1, \"rule\": 2}", &r),
+                 RK_CHECK_READ_OK);
+    cr_assert_eq(r.root, RK_JV_OBJECT);
+    assert_str(&r.lease, "w.0123-1.k");
+    cr_assert_eq(read_release("{\"lease\": \"w.0123-1.k\\u0000x\"}", &r),
+                 RK_CHECK_READ_INVALID_JSON);
+    cr_assert_eq(read_release("{\"lease\": \"a\", \"lease\": \"b\"}", &r), RK_CHECK_READ_DUPLICATE);
+    cr_assert_eq(read_release("[\"lease\"]", &r), RK_CHECK_READ_OK);
+    cr_assert_eq(r.root, RK_JV_ARRAY);
+    cr_assert_eq(r.lease.kind, RK_JV_ABSENT);
+}

@@ -75,33 +75,6 @@ static bool parse_direct(const rk_jv_t *rule, const rk_jv_t *key, const rk_jv_t 
     return true;
 }
 
-/* A member of a batch's check, as the check reader would have read it. */
-static rk_jv_t jv_of(const cJSON *obj, const char *name) {
-    rk_jv_t v = {0};
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (!m)
-        return v;
-    if (cJSON_IsString(m)) {
-        v.kind = RK_JV_STRING;
-        v.str = m->valuestring;
-        v.len = strlen(m->valuestring);
-    } else if (cJSON_IsNumber(m)) {
-        v.kind = RK_JV_NUMBER;
-        v.num = m->valuedouble;
-    } else {
-        v.kind = cJSON_IsNull(m) ? RK_JV_NULL : RK_JV_OBJECT; /* any other kind */
-    }
-    return v;
-}
-
-/* Parses the body as exactly one JSON value; NULL (and a 400 sent) otherwise. */
-static cJSON *parse_body(rk_request_t *req, enum MHD_Result *sent) {
-    cJSON *root = rk_request_json(req);
-    if (!root)
-        *sent = rk_reply_error(req, 400, "invalid_json", "The body is not valid JSON");
-    return root;
-}
-
 static enum MHD_Result reply_check_error(rk_request_t *req, const check_error_t *e) {
     return rk_reply_error(req, e->status, e->code, "%s", e->message);
 }
@@ -148,17 +121,17 @@ static bool parse_context(const rk_check_body_t *body, rk_check_item_t *items, s
 }
 
 /*
- * Reads the body of a single check with the check reader (no allocation;
- * strings decoded in place in the request's own copy of the body, which
- * server.c owns and keeps writable); false (and an answer sent)
- * when the body is not a readable check.
+ * Whether a body the check reader read (st) can be used; when not, the
+ * answer is sent (`what`, "check", "batch" or "release", names the body).
  */
-static bool read_check_body(rk_request_t *req, rk_check_body_t *body, enum MHD_Result *sent) {
-    switch (rk_check_read((char *)req->body, req->body_len, body)) {
+static bool body_readable(rk_request_t *req, rk_check_read_status_t st, const char *what,
+                          enum MHD_Result *sent) {
+    switch (st) {
     case RK_CHECK_READ_OK:
         return true;
     case RK_CHECK_READ_DUPLICATE:
-        *sent = rk_reply_error(req, 400, "invalid_request", "A member of the check is given twice");
+        *sent =
+            rk_reply_error(req, 400, "invalid_request", "A member of the %s is given twice", what);
         return false;
     case RK_CHECK_READ_TOO_MANY_HEADERS:
         *sent = rk_reply_error(req, 400, "invalid_request",
@@ -169,6 +142,17 @@ static bool read_check_body(rk_request_t *req, rk_check_body_t *body, enum MHD_R
         *sent = rk_reply_error(req, 400, "invalid_json", "The body is not valid JSON");
         return false;
     }
+}
+
+/*
+ * Data-plane bodies are read with the check reader (no allocation; strings
+ * decoded in place in the request's own copy of the body, which server.c
+ * owns and keeps writable), so that a batch entry or a lease means what the
+ * same text means to /v1/check: "\u0000" or a member given twice is refused,
+ * never cut short or picked among.
+ */
+static bool read_check_body(rk_request_t *req, rk_check_body_t *body, enum MHD_Result *sent) {
+    return body_readable(req, rk_check_read((char *)req->body, req->body_len, body), "check", sent);
 }
 
 static enum MHD_Result answer_check(rk_request_t *req, rk_check_item_t *items, size_t n,
@@ -239,54 +223,54 @@ static enum MHD_Result answer_batch(rk_request_t *req, rk_check_item_t *items, s
 }
 
 /*
+ * One entry of a batch, answered as /v1/check would answer it alone (but
+ * for the context form, which a batch does not take); false with its error.
+ */
+static bool parse_entry(const rk_check_entry_t *c, const rk_ruleset_t *rules, rk_check_item_t *it,
+                        rk_list_verdict_t *verdict, check_error_t *e) {
+    if (c->kind != RK_JV_OBJECT)
+        return fail(e, 400, "invalid_request", "a check must be a JSON object%s", NULL);
+    if (c->duplicate)
+        return fail(e, 400, "invalid_request", "A member of the check is given twice%s", NULL);
+    if (c->request.kind != RK_JV_ABSENT)
+        return fail(e, 400, "invalid_request",
+                    "a batch takes checks that name a rule and a key; send a request's "
+                    "context to /v1/check%s",
+                    NULL);
+    return parse_direct(&c->rule, &c->key, &c->cost, rules, it, verdict, e);
+}
+
+/*
  * POST /v1/check/batch {"checks": [...]}: answers {"results": [...]} in
  * order. Every valid check goes to the store at once, in one round trip.
  */
 static enum MHD_Result handle_batch(rk_request_t *req) {
     enum MHD_Result sent;
-    cJSON *root = parse_body(req, &sent);
-    if (!root)
+    static _Thread_local rk_check_batch_t body; /* read before anything parks: one per thread */
+    if (!body_readable(req, rk_check_read_batch((char *)req->body, req->body_len, &body), "batch",
+                       &sent))
         return sent;
-    const cJSON *checks = cJSON_GetObjectItemCaseSensitive(root, "checks");
-    int n = cJSON_GetArraySize(checks);
-    if (!cJSON_IsArray(checks) || n == 0 || n > BATCH_MAX) {
-        cJSON_Delete(root);
+    if (body.root != RK_JV_OBJECT || body.checks.kind != RK_JV_ARRAY || body.n == 0 ||
+        body.n > BATCH_MAX)
         return rk_reply_error(req, 400, "invalid_request",
                               "\"checks\" must be an array of 1 to %d checks", BATCH_MAX);
-    }
     batch_t *b = rk_request_alloc(req, sizeof *b);
-    if (!b) {
-        cJSON_Delete(root);
+    if (!b)
         return rk_reply_error(req, 503, "unavailable", "Out of memory");
-    }
     static _Thread_local rk_check_item_t items[BATCH_MAX];
     const rk_ruleset_t *rules = rk_rules_current();
     size_t nok = 0;
-    b->n = (size_t)n;
-    size_t i = 0;
-    for (const cJSON *c = checks->child; c && i < b->n; c = c->next, i++) {
+    b->n = body.n;
+    for (size_t i = 0; i < b->n; i++) {
         b->item[i] = -1;
         b->verdicts[i] = RK_LIST_NONE;
-        bool valid;
-        if (!cJSON_IsObject(c)) {
-            valid = fail(&b->errors[i], 400, "invalid_request", "a check must be a JSON object%s",
-                         NULL);
-        } else if (cJSON_HasObjectItem(c, "request")) {
-            valid = fail(&b->errors[i], 400, "invalid_request",
-                         "a batch takes checks that name a rule and a key; send a request's "
-                         "context to /v1/check%s",
-                         NULL);
-        } else {
-            rk_jv_t rule = jv_of(c, "rule"), key = jv_of(c, "key"), cost = jv_of(c, "cost");
-            valid = parse_direct(&rule, &key, &cost, rules, &items[nok], &b->verdicts[i],
-                                 &b->errors[i]);
-        }
+        bool valid =
+            parse_entry(&body.entry[i], rules, &items[nok], &b->verdicts[i], &b->errors[i]);
         if (valid)
             b->errors[i].code = NULL;
         if (valid && b->verdicts[i] == RK_LIST_NONE)
             b->item[i] = (int)nok++;
     }
-    cJSON_Delete(root);
     return rk_decide_then_answer(req, items, nok, answer_batch, (uintptr_t)b);
 }
 
@@ -361,16 +345,15 @@ static bool parse_lease(char *text, lease_parts_t *out) {
  */
 static enum MHD_Result handle_release(rk_request_t *req) {
     enum MHD_Result sent;
-    cJSON *root = parse_body(req, &sent);
-    if (!root)
+    rk_release_body_t body;
+    if (!body_readable(req, rk_check_read_release((char *)req->body, req->body_len, &body),
+                       "release", &sent))
         return sent;
     release_job_t *j = rk_request_job_area(req);
-    const cJSON *lease = cJSON_GetObjectItemCaseSensitive(root, "lease");
-    size_t len = cJSON_IsString(lease) ? strlen(lease->valuestring) : sizeof j->text;
-    bool ok = len < sizeof j->text;
+    const rk_jv_t *lease = &body.lease;
+    bool ok = lease->kind == RK_JV_STRING && lease->len < sizeof j->text;
     if (ok)
-        memcpy(j->text, lease->valuestring, len + 1);
-    cJSON_Delete(root);
+        memcpy(j->text, lease->str, lease->len + 1);
     lease_parts_t p;
     if (!ok || !parse_lease(j->text, &p))
         return rk_reply_error(req, 400, "invalid_request",

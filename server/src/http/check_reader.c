@@ -5,8 +5,8 @@
  * position of the first byte of its value and returns the position after
  * it, or NULL when the text is not JSON (or for the two refusals of
  * check_reader.h, with r->status set). Nothing is allocated: member values
- * land in the caller's rk_check_body_t, strings are decoded over their own
- * bytes.
+ * land in the caller's body (a check's, a batch's or a release's), strings
+ * are decoded over their own bytes.
  */
 #include "check_reader.h"
 
@@ -15,16 +15,28 @@
 #include <string.h>
 #include <strings.h>
 
+/* Where a value sits, for what is read from its members (from its elements, for IN_CHECKS). */
+typedef enum {
+    IN_ROOT,    /* a check */
+    IN_REQUEST, /* its "request" */
+    IN_HEADERS, /* and their "headers" */
+    IN_BATCH,   /* a batch */
+    IN_CHECKS,  /* its "checks" array */
+    IN_ENTRY,   /* one of them */
+    IN_RELEASE, /* a release */
+    IN_OTHER
+} place_t;
+
 typedef struct {
     const char *end;
     rk_check_read_status_t status;
+    rk_check_body_t *b;       /* a check's body, or NULL */
+    rk_check_batch_t *batch;  /* a batch's body, or NULL */
+    rk_check_entry_t *entry;  /* the batch entry being read */
+    rk_release_body_t *lease; /* a release's body, or NULL */
 } reader_t;
 
-/* Which object a member belongs to, for what is read from it. */
-typedef enum { IN_ROOT, IN_REQUEST, IN_HEADERS, IN_OTHER } place_t;
-
-static char *value(reader_t *r, char *p, int depth, place_t place, rk_jv_t *out,
-                   rk_check_body_t *b);
+static char *value(reader_t *r, char *p, int depth, place_t place, rk_jv_t *out);
 
 static char *skip_ws(reader_t *r, char *p) {
     while (p < r->end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
@@ -209,8 +221,8 @@ static char *literal(reader_t *r, char *p, const char *word, size_t n) {
     return p + n;
 }
 
-/* The member of *b a name designates in its place; NULL when ratekit does not read it. */
-static rk_jv_t *slot_for(rk_check_body_t *b, place_t place, const char *name) {
+/* The member of a check a name designates in its place; NULL when ratekit does not read it. */
+static rk_jv_t *check_slot(rk_check_body_t *b, place_t place, const char *name) {
     if (place == IN_ROOT) {
         if (!strcmp(name, "rule"))
             return &b->rule;
@@ -235,12 +247,89 @@ static rk_jv_t *slot_for(rk_check_body_t *b, place_t place, const char *name) {
     return NULL;
 }
 
+/* The member of a batch entry a name designates; NULL when ratekit does not read it. */
+static rk_jv_t *entry_slot(rk_check_entry_t *e, const char *name) {
+    if (!strcmp(name, "rule"))
+        return &e->rule;
+    if (!strcmp(name, "key"))
+        return &e->key;
+    if (!strcmp(name, "cost"))
+        return &e->cost;
+    if (!strcmp(name, "request"))
+        return &e->request;
+    return NULL;
+}
+
+/* A header's slot in "headers"; NULL (r->status set) when given twice or one too many. */
+static rk_jv_t *header_slot(reader_t *r, const char *name) {
+    rk_check_body_t *b = r->b;
+    for (size_t i = 0; i < b->nheaders; i++) {
+        if (!strcasecmp(b->header[i].name, name)) { /* names are case-blind */
+            r->status = RK_CHECK_READ_DUPLICATE;
+            return NULL;
+        }
+    }
+    if (b->nheaders == RK_CHECK_READER_MAX_HEADERS) {
+        r->status = RK_CHECK_READ_TOO_MANY_HEADERS;
+        return NULL;
+    }
+    b->header[b->nheaders].name = name;
+    return &b->header[b->nheaders++].value;
+}
+
+/*
+ * Where the value of member `name` of an object in `place` is read (*slot,
+ * scratch when ratekit does not read it) and the place of its own members
+ * (*inner). False (r->status set) when the body is refused for it.
+ */
+static bool member_slot(reader_t *r, place_t place, const char *name, rk_jv_t **slot,
+                        place_t *inner) {
+    rk_jv_t *known = NULL;
+    *inner = IN_OTHER;
+    switch (place) {
+    case IN_ROOT:
+    case IN_REQUEST:
+        known = check_slot(r->b, place, name);
+        if (known == &r->b->request)
+            *inner = IN_REQUEST;
+        else if (known == &r->b->headers)
+            *inner = IN_HEADERS;
+        break;
+    case IN_HEADERS:
+        *slot = header_slot(r, name);
+        return *slot != NULL;
+    case IN_BATCH:
+        known = !strcmp(name, "checks") ? &r->batch->checks : NULL;
+        *inner = IN_CHECKS;
+        break;
+    case IN_ENTRY:
+        known = entry_slot(r->entry, name);
+        if (known && known->kind != RK_JV_ABSENT) {
+            r->entry->duplicate = true; /* this entry is refused, the others stand */
+            return true;
+        }
+        break;
+    case IN_RELEASE:
+        known = !strcmp(name, "lease") ? &r->lease->lease : NULL;
+        break;
+    default:
+        break;
+    }
+    if (!known)
+        return true;
+    if (known->kind != RK_JV_ABSENT) {
+        r->status = RK_CHECK_READ_DUPLICATE;
+        return false;
+    }
+    *slot = known;
+    return true;
+}
+
 /*
  * An object at p ('{'). Members of the places ratekit reads are recorded
- * into b; the first object member "request" of the root and "headers" of
- * the request are read as those places.
+ * (member_slot); the others are checked for syntax only.
  */
-static char *object(reader_t *r, char *p, int depth, place_t place, rk_check_body_t *b) {
+static char *object(reader_t *r, char *p, int depth, place_t place) {
     p = skip_ws(r, p + 1);
     if (p < r->end && *p == '}')
         return p + 1;
@@ -261,34 +350,9 @@ static char *object(reader_t *r, char *p, int depth, place_t place, rk_check_bod
         rk_jv_t scratch;
         rk_jv_t *slot = &scratch;
         place_t inner = IN_OTHER;
-        if (place == IN_ROOT || place == IN_REQUEST) {
-            rk_jv_t *known = slot_for(b, place, name);
-            if (known) {
-                if (known->kind != RK_JV_ABSENT) {
-                    r->status = RK_CHECK_READ_DUPLICATE;
-                    return NULL;
-                }
-                slot = known;
-                if (known == &b->request)
-                    inner = IN_REQUEST;
-                else if (known == &b->headers)
-                    inner = IN_HEADERS;
-            }
-        } else if (place == IN_HEADERS) {
-            for (size_t i = 0; i < b->nheaders; i++) {
-                if (!strcasecmp(b->header[i].name, name)) { /* names are case-blind */
-                    r->status = RK_CHECK_READ_DUPLICATE;
-                    return NULL;
-                }
-            }
-            if (b->nheaders == RK_CHECK_READER_MAX_HEADERS) {
-                r->status = RK_CHECK_READ_TOO_MANY_HEADERS;
-                return NULL;
-            }
-            b->header[b->nheaders].name = name;
-            slot = &b->header[b->nheaders++].value;
-        }
-        p = value(r, p, depth, inner, slot, b);
+        if (!member_slot(r, place, name, &slot, &inner))
+            return NULL;
+        p = value(r, p, depth, slot == &scratch ? IN_OTHER : inner, slot);
         if (!p)
             return NULL;
         p = skip_ws(r, p);
@@ -302,13 +366,32 @@ static char *object(reader_t *r, char *p, int depth, place_t place, rk_check_bod
     }
 }
 
-static char *array(reader_t *r, char *p, int depth, rk_check_body_t *b) {
+/*
+ * An element of an array in `place`: an entry of a batch's "checks" is read
+ * into the batch (the first RK_CHECK_READER_BATCH_MAX; all are counted),
+ * anything else for syntax only.
+ */
+static char *element(reader_t *r, char *p, int depth, place_t place) {
+    rk_jv_t scratch;
+    if (place != IN_CHECKS)
+        return value(r, p, depth, IN_OTHER, &scratch);
+    rk_check_batch_t *batch = r->batch;
+    if (batch->n++ >= RK_CHECK_READER_BATCH_MAX)
+        return value(r, p, depth, IN_OTHER, &scratch);
+    rk_check_entry_t *e = &batch->entry[batch->n - 1];
+    memset(e, 0, sizeof *e);
+    r->entry = e;
+    p = value(r, p, depth, IN_ENTRY, &scratch);
+    e->kind = scratch.kind;
+    return p;
+}
+
+static char *array(reader_t *r, char *p, int depth, place_t place) {
     p = skip_ws(r, p + 1);
     if (p < r->end && *p == ']')
         return p + 1;
     for (;;) {
-        rk_jv_t scratch;
-        p = value(r, p, depth, IN_OTHER, &scratch, b);
+        p = element(r, p, depth, place);
         if (!p)
             return NULL;
         p = skip_ws(r, p);
@@ -324,10 +407,9 @@ static char *array(reader_t *r, char *p, int depth, rk_check_body_t *b) {
 
 /*
  * Any value at p (whitespace already skipped) into *out. `place` is the
- * place its members belong to when it is an object.
+ * place its members (or, for IN_CHECKS, its elements) belong to.
  */
-static char *value(reader_t *r, char *p, int depth, place_t place, rk_jv_t *out,
-                   rk_check_body_t *b) {
+static char *value(reader_t *r, char *p, int depth, place_t place, rk_jv_t *out) {
     memset(out, 0, sizeof *out);
     if (p >= r->end)
         return NULL;
@@ -336,12 +418,12 @@ static char *value(reader_t *r, char *p, int depth, place_t place, rk_jv_t *out,
         if (depth >= RK_CHECK_READER_DEPTH)
             return NULL;
         out->kind = RK_JV_OBJECT;
-        return object(r, p, depth + 1, place, b);
+        return object(r, p, depth + 1, place);
     case '[':
         if (depth >= RK_CHECK_READER_DEPTH)
             return NULL;
         out->kind = RK_JV_ARRAY;
-        return array(r, p, depth + 1, b);
+        return array(r, p, depth + 1, place);
     case '"':
         out->kind = RK_JV_STRING;
         return string(r, p, &out->str, &out->len);
@@ -360,21 +442,41 @@ static char *value(reader_t *r, char *p, int depth, place_t place, rk_jv_t *out,
     }
 }
 
+/* Reads the whole body as one value, whose members belong to root_place; its kind in *root. */
+static rk_check_read_status_t read_body(reader_t *r, char *buf, place_t root_place,
+                                        rk_jv_kind_t *root) {
+    char *p = skip_ws(r, buf);
+    rk_jv_t v;
+    p = value(r, p, 0, root_place, &v);
+    if (!p)
+        return r->status != RK_CHECK_READ_OK ? r->status : RK_CHECK_READ_INVALID_JSON;
+    if (skip_ws(r, p) != r->end)
+        return RK_CHECK_READ_INVALID_JSON; /* trailing bytes */
+    *root = v.kind;
+    return RK_CHECK_READ_OK;
+}
+
 rk_check_read_status_t rk_check_read(char *buf, size_t len, rk_check_body_t *out) {
     memset(out, 0, offsetof(rk_check_body_t, header));
     out->nheaders = 0;
-    reader_t r = {.end = buf + len, .status = RK_CHECK_READ_OK};
-    char *p = skip_ws(&r, buf);
-    rk_jv_t root;
-    p = value(&r, p, 0, IN_ROOT, &root, out);
-    if (!p)
-        return r.status != RK_CHECK_READ_OK ? r.status : RK_CHECK_READ_INVALID_JSON;
-    if (skip_ws(&r, p) != r.end)
-        return RK_CHECK_READ_INVALID_JSON; /* trailing bytes */
-    out->root = root.kind;
+    reader_t r = {.end = buf + len, .status = RK_CHECK_READ_OK, .b = out};
     /* "request" members count only when it is an object (IN_REQUEST was used
      * for it whatever its kind; a non-object has no members). */
-    return RK_CHECK_READ_OK;
+    return read_body(&r, buf, IN_ROOT, &out->root);
+}
+
+rk_check_read_status_t rk_check_read_batch(char *buf, size_t len, rk_check_batch_t *out) {
+    out->root = RK_JV_ABSENT;
+    out->checks = (rk_jv_t){0};
+    out->n = 0; /* entries are cleared as they are read */
+    reader_t r = {.end = buf + len, .status = RK_CHECK_READ_OK, .batch = out};
+    return read_body(&r, buf, IN_BATCH, &out->root);
+}
+
+rk_check_read_status_t rk_check_read_release(char *buf, size_t len, rk_release_body_t *out) {
+    memset(out, 0, sizeof *out);
+    reader_t r = {.end = buf + len, .status = RK_CHECK_READ_OK, .lease = out};
+    return read_body(&r, buf, IN_RELEASE, &out->root);
 }
 
 bool rk_jv_int(const rk_jv_t *v, int64_t lo, int64_t hi, int64_t *out) {

@@ -19,6 +19,11 @@
  * disagree with ratekit about which one counts. Members ratekit does not
  * know are checked for syntax and ignored.
  *
+ * The same reader, with the same refusals, reads the bodies of POST
+ * /v1/check/batch (rk_check_read_batch) and /v1/release
+ * (rk_check_read_release), so that every data-plane body means the same
+ * thing to ratekit as to any other strict reader.
+ *
  * The admin plane keeps cJSON; this is the data plane's hot path.
  */
 #ifndef RK_CHECK_READER_H
@@ -76,6 +81,41 @@ typedef enum {
  * On anything but RK_CHECK_READ_OK, *out is partly filled and must not be used.
  */
 rk_check_read_status_t rk_check_read(char *buf, size_t len, rk_check_body_t *out);
+
+#define RK_CHECK_READER_BATCH_MAX 100
+
+/* One entry of a batch's "checks" (the direct form only), as read. */
+typedef struct {
+    rk_jv_kind_t kind; /* the entry's value: RK_JV_OBJECT for a check */
+    bool duplicate;    /* "rule", "key", "cost" or "request" given twice: the entry is refused */
+    rk_jv_t rule, key, cost;
+    rk_jv_t request; /* kind only: a batch does not take the context form */
+} rk_check_entry_t;
+
+/* What a batch body {"checks": [...]} holds. */
+typedef struct {
+    rk_jv_kind_t root; /* RK_JV_OBJECT for a batch */
+    rk_jv_t checks;    /* kind only */
+    size_t n;          /* entries of "checks" when an array, all counted... */
+    rk_check_entry_t entry[RK_CHECK_READER_BATCH_MAX]; /* ...the first ones read */
+} rk_check_batch_t;
+
+/*
+ * Reads a batch body as rk_check_read() reads a check. A duplicate member
+ * within an entry marks that entry only; "checks" given twice refuses the
+ * body (RK_CHECK_READ_DUPLICATE).
+ */
+rk_check_read_status_t rk_check_read_batch(char *buf, size_t len, rk_check_batch_t *out);
+
+/* What a release body {"lease": "..."} holds. */
+typedef struct {
+    rk_jv_kind_t root; /* RK_JV_OBJECT for a release */
+    rk_jv_t lease;
+} rk_release_body_t;
+
+/* Reads a release body as rk_check_read() reads a check ("lease" twice: RK_CHECK_READ_DUPLICATE).
+ */
+rk_check_read_status_t rk_check_read_release(char *buf, size_t len, rk_release_body_t *out);
 
 /*
  * Reads an optional integer member within [lo, hi] (absent or null: *out is
