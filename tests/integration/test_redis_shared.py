@@ -3,6 +3,7 @@ redis-server, and what a check does when Redis fails."""
 
 import concurrent.futures
 import multiprocessing
+import os
 import re
 import signal
 import socket
@@ -326,6 +327,21 @@ def test_readyz_comes_back_after_redis_restarts_without_any_check(make_server, m
     took = _ready_within(s, 5.0)
     assert took is not None and took < 2.5, f"/readyz still 503 {took} s after the restart"
     assert s.check("fw", "k").json()["results"][0].get("fail_mode") is None
+
+
+def test_a_forged_release_on_a_rule_without_leases_spends_nothing_on_either_store(
+        make_server, redis, workdir):
+    """A lease names its rule: one naming a fixed_window or token_bucket rule
+    ends nothing and must not run that rule's script with the lease's units."""
+    for store, env in (("memory", {}), ("redis", {"RATEKIT_REDIS_URL": redis.url})):
+        s = make_server(env=env, db_path=os.path.join(workdir, f"{store}.db"))
+        s.create_rule(id="fw", algorithm="fixed_window", limit=5, window="1m")
+        s.create_rule(id="tb", algorithm="token_bucket", limit=5, window="1m")
+        for rule in ("fw", "tb"):
+            for lease in (f"{rule}.{'0' * 32}-3.victim", f"{rule}.{'0' * 32}.victim"):
+                r = request("POST", s.data + "/v1/release", {"lease": lease})
+                assert r.status == 200 and r.json() == {"released": False}, (env, lease, r)
+            assert s.check(rule, "victim").json()["remaining"] == 4, (env, rule)
 
 
 def test_a_check_waits_for_redis_at_most_the_timeout_whatever_else_is_out(make_server, redis):

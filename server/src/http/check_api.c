@@ -361,6 +361,11 @@ static enum MHD_Result handle_release(rk_request_t *req) {
     const rk_rule_t *rule = rk_ruleset_find(rk_rules_current(), p.rule_id);
     if (!rule)
         return rk_reply_error(req, 404, "unknown_rule", "No rule named '%s'", p.rule_id);
+    /* Only a concurrency rule holds leases: any other algorithm's script would
+     * spend the lease's units as a check. Such a lease (forged, or its rule
+     * changed since) is one that ended, as on the embedded store. */
+    if (rule->limit.algorithm != RK_ALG_CONCURRENCY)
+        return answer_release(req, RK_OK, false);
     /* The rule id is the copy in text: the ruleset may change while the store works. */
     j->sreq = (rk_store_req_t){.rule_id = p.rule_id,
                                .key = p.key,

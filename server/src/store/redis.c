@@ -911,6 +911,8 @@ static rk_status_t redis_release(rk_store_t *base, const rk_store_req_t *req, co
     *released = false;
     if (!lease_id || !rk_redis_req_valid(req, lease_id))
         return RK_ERR;
+    if (req->limit.algorithm != RK_ALG_CONCURRENCY)
+        return RK_OK; /* no lease there: another script would spend the units as a check */
     rk_decision_t scratch;
     return guarded_scripts(s, req, 1, RK_REDIS_OP_RELEASE, lease_id, &scratch, released);
 }
@@ -970,7 +972,7 @@ static rk_status_t redis_release_async(rk_store_t *base, const rk_store_req_t *r
                                        void (*done)(void *ctx, rk_status_t st), void *ctx) {
     rk_redis_store_t *s = (rk_redis_store_t *)base;
     loop_pipe_t *p = current_pipe(s);
-    if (!p) {
+    if (!p || req->limit.algorithm != RK_ALG_CONCURRENCY) {
         done(ctx, redis_release(base, req, lease_id, released));
         return RK_OK;
     }

@@ -856,6 +856,8 @@ static rk_status_t cluster_release(rk_store_t *base, const rk_store_req_t *req,
     *released = false;
     if (!lease_id || !rk_redis_req_valid(req, lease_id))
         return RK_ERR;
+    if (req->limit.algorithm != RK_ALG_CONCURRENCY)
+        return RK_OK; /* no lease there: another script would spend the units as a check */
     rk_decision_t scratch;
     return run_scripts(s, req, 1, RK_REDIS_OP_RELEASE, lease_id, &scratch, released);
 }
@@ -1151,7 +1153,7 @@ static rk_status_t cluster_release_async(rk_store_t *base, const rk_store_req_t 
                                          void (*done)(void *ctx, rk_status_t st), void *ctx) {
     rk_cluster_store_t *s = (rk_cluster_store_t *)base;
     round_pipe_t *p = current_round_pipe(s);
-    if (!p) {
+    if (!p || req->limit.algorithm != RK_ALG_CONCURRENCY) {
         done(ctx, cluster_release(base, req, lease_id, released));
         return RK_OK;
     }

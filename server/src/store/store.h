@@ -43,7 +43,8 @@ typedef struct {
     rk_status_t (*decide_async)(rk_store_t *s, const rk_store_req_t *reqs, size_t n,
                                 rk_decision_t *out, void (*done)(void *ctx, rk_status_t st),
                                 void *ctx);
-    /* Ends a concurrency lease; *released tells whether it was live. */
+    /* Ends a concurrency lease; *released tells whether it was live (false,
+     * the store untouched, when req's rule is not a concurrency one). */
     rk_status_t (*release)(rk_store_t *s, const rk_store_req_t *req, const char *lease_id,
                            bool *released);
     /* Optional: release() as decide_async() is to decide(); req, lease_id and
