@@ -1,8 +1,10 @@
 /*
  * fuzz_check_request.c — the data plane's check reader: never reads or
  * writes outside the body, and whatever it accepts cJSON (the admin plane's
- * parser) accepts too, with the same rule, key, cost and request members;
- * the same for a batch's entries and a release's lease.
+ * parser) accepts too, with the same rule, key, cost and request members,
+ * and the same headers: the first RK_CHECK_READER_MAX_HEADERS in order, then
+ * past them exactly those ratekit always reads; the same for a batch's
+ * entries and a release's lease.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -92,6 +94,27 @@ static void read_batch_and_release(const uint8_t *data, size_t size, const char 
     free(body);
 }
 
+/* The headers the reader kept are cJSON's members of "headers", by the bound's rule. */
+static void same_headers(const rk_check_body_t *b, const cJSON *headers) {
+    if (!cJSON_IsObject(headers)) {
+        if (b->nheaders)
+            abort();
+        return;
+    }
+    size_t kept = 0, i = 0;
+    for (const cJSON *h = headers->child; h; h = h->next, i++) {
+        if (i >= RK_CHECK_READER_MAX_HEADERS && !rk_check_reader_always_reads(h->string))
+            continue; /* ignored */
+        if (kept >= b->nheaders || strcmp(b->header[kept].name, h->string) != 0 ||
+            b->header[kept].name_len != strlen(h->string))
+            abort();
+        same_member(&b->header[kept].value, h);
+        kept++;
+    }
+    if (kept != b->nheaders)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* exactly the body's size: ASan sees any read past it */
     char *body = malloc(size ? size : 1);
@@ -121,6 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 same_member(&b.ip, cJSON_GetObjectItemCaseSensitive(r, "ip"));
                 same_member(&b.method, cJSON_GetObjectItemCaseSensitive(r, "method"));
                 same_member(&b.host, cJSON_GetObjectItemCaseSensitive(r, "host"));
+                same_headers(&b, cJSON_GetObjectItemCaseSensitive(r, "headers"));
             }
         }
         cJSON_Delete(doc);

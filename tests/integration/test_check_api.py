@@ -204,6 +204,37 @@ def test_errors_have_one_shape(server):
           "unauthorized")
 
 
+def test_a_context_check_with_more_headers_than_the_bound_is_still_judged(server):
+    """Past its first 64 headers a check is judged, not refused: the rest are
+    ignored, except those ratekit reads by name (the forwarding and identity
+    headers), which no padding pushes out of reach."""
+    server.create_rule(**rule("pad", limit=2, match={"path": "/login"}))
+    server.create_rule(**rule("per-user", limit=1, key=["user", "ip"], match={"path": "/u"}))
+    pads = {f"X-Pad-{i}": "x" for i in range(100)}
+
+    def ctx(path, ip="203.0.113.77", **extra):
+        r = request("POST", server.data + "/v1/check", {"request": {
+            "method": "POST", "path": path, "ip": ip, "headers": {**pads, **extra}}})
+        assert r.status == 200, r
+        return r.json()
+
+    assert [ctx("/login")["allowed"] for _ in range(3)] == [True, True, False]
+    # a key part of ratekit's own past the bound: still the client's
+    a = ctx("/u", **{"X-User-Id": "u1"})
+    assert a["allowed"] and a["results"][0]["key"] == "user:u1"
+    assert ctx("/u", **{"X-User-Id": "u1"})["allowed"] is False
+    # behind a trusted proxy (loopback), the proxy's X-Forwarded-For past the
+    # bound still outranks the client's own Forwarded
+    r = ctx("/u", ip="127.0.0.1", Forwarded="for=192.0.2.66",
+            **{"X-Forwarded-For": "198.51.100.8"})
+    assert r["results"][0]["key"] == "ip:198.51.100.8", r
+    # an ignored header that repeats a kept one is still refused as given twice
+    r = request("POST", server.data + "/v1/check", body=(
+        b'{"request": {"path": "/u", "ip": "203.0.113.77", "headers": {'
+        + b", ".join(b'"h%d": "x"' % i for i in range(70)) + b', "H1": "y"}}}'))
+    assert r.status == 400 and r.json()["error"]["code"] == "invalid_request"
+
+
 def test_a_2mb_body_is_refused_with_413_and_the_server_lives_on(server):
     # announced with Content-Length: refused before the body is read
     with socket.create_connection(("127.0.0.1", server.data_port), timeout=10) as s:

@@ -172,14 +172,73 @@ Test(check_reader, refuses_a_member_it_reads_given_twice) {
     cr_assert_str_eq(rk_check_body_header(&body, "a"), "1", "looked up in any case");
 }
 
-Test(check_reader, refuses_more_headers_than_its_bound) {
-    char text[4096];
-    size_t n =
+/* A context check whose headers are n pads ("h0": "v", ...), then `tail` (members, or ""). */
+static rk_check_read_status_t read_padded(int n, const char *tail) {
+    static char text[sizeof buf];
+    size_t len =
         (size_t)snprintf(text, sizeof text, "{\"request\": {\"path\": \"/\", \"headers\": {");
-    for (int i = 0; i <= RK_CHECK_READER_MAX_HEADERS; i++)
-        n += (size_t)snprintf(text + n, sizeof text - n, "%s\"h%d\": \"v\"", i ? ", " : "", i);
-    snprintf(text + n, sizeof text - n, "}}}");
-    cr_assert_eq(read_text(text), RK_CHECK_READ_TOO_MANY_HEADERS);
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s\"h%d\": \"v%d\"", i ? ", " : "",
+                                i, i);
+    snprintf(text + len, sizeof text - len, "%s%s}}}", n && *tail ? ", " : "", tail);
+    return read_text(text);
+}
+
+Test(check_reader, keeps_the_first_headers_up_to_its_bound_and_ignores_the_rest) {
+    cr_assert_eq(read_padded(RK_CHECK_READER_MAX_HEADERS + 36, ""), RK_CHECK_READ_OK);
+    cr_assert_eq(body.nheaders, RK_CHECK_READER_MAX_HEADERS);
+    cr_assert_str_eq(rk_check_body_header(&body, "h0"), "v0");
+    cr_assert_str_eq(rk_check_body_header(&body, "H63"), "v63");
+    cr_assert_null(rk_check_body_header(&body, "h64"), "past the bound: as if absent");
+    cr_assert_null(rk_check_body_header(&body, "h99"));
+    /* a header of its own name past the bound is ignored as well */
+    cr_assert_eq(read_padded(RK_CHECK_READER_MAX_HEADERS, "\"X-Tenant\": \"t1\""),
+                 RK_CHECK_READ_OK);
+    cr_assert_null(rk_check_body_header(&body, "x-tenant"));
+    /* the bound itself is read whole */
+    cr_assert_eq(read_padded(RK_CHECK_READER_MAX_HEADERS - 1, "\"X-Tenant\": \"t1\""),
+                 RK_CHECK_READ_OK);
+    cr_assert_str_eq(rk_check_body_header(&body, "x-tenant"), "t1");
+}
+
+Test(check_reader, keeps_the_headers_ratekit_reads_by_name_past_its_bound) {
+    cr_assert_eq(read_padded(RK_CHECK_READER_MAX_HEADERS + 10,
+                             "\"X-Forwarded-For\": \"198.51.100.1\", \"Forwarded\": "
+                             "\"for=192.0.2.1\", \"x-real-ip\": \"192.0.2.2\", \"Authorization\": "
+                             "\"Bearer t\", \"X-User-Id\": \"u1\", \"X-API-Key\": \"k1\", "
+                             "\"X-Plan\": \"pro\", \"X-Tenant\": \"t1\""),
+                 RK_CHECK_READ_OK);
+    cr_assert_eq(body.nheaders, RK_CHECK_READER_MAX_HEADERS + RK_CHECK_READER_ALWAYS_READ);
+    cr_assert_str_eq(rk_check_body_header(&body, "x-forwarded-for"), "198.51.100.1");
+    cr_assert_str_eq(rk_check_body_header(&body, "forwarded"), "for=192.0.2.1");
+    cr_assert_str_eq(rk_check_body_header(&body, "X-Real-IP"), "192.0.2.2");
+    cr_assert_str_eq(rk_check_body_header(&body, "authorization"), "Bearer t");
+    cr_assert_str_eq(rk_check_body_header(&body, "x-user-id"), "u1");
+    cr_assert_str_eq(rk_check_body_header(&body, "x-api-key"), "k1");
+    cr_assert_str_eq(rk_check_body_header(&body, "x-plan"), "pro");
+    cr_assert_null(rk_check_body_header(&body, "x-tenant"), "a rule's own header: ignored");
+    cr_assert(rk_check_reader_always_reads("X-FORWARDED-FOR"));
+    cr_assert_not(rk_check_reader_always_reads("X-Tenant"));
+}
+
+Test(check_reader, refuses_a_header_past_its_bound_that_repeats_a_kept_one) {
+    cr_assert_eq(read_padded(RK_CHECK_READER_MAX_HEADERS + 1, "\"H3\": \"other\""),
+                 RK_CHECK_READ_DUPLICATE);
+    cr_assert_eq(read_padded(RK_CHECK_READER_MAX_HEADERS + 1,
+                             "\"X-User-Id\": \"u1\", \"x-user-id\": \"u2\""),
+                 RK_CHECK_READ_DUPLICATE);
+    /* two ignored headers of one name: neither counts, nothing to disagree on */
+    cr_assert_eq(read_padded(RK_CHECK_READER_MAX_HEADERS, "\"X-A\": \"1\", \"x-a\": \"2\""),
+                 RK_CHECK_READ_OK);
+}
+
+Test(check_reader, checks_the_syntax_of_the_headers_it_ignores) {
+    cr_assert_eq(read_padded(RK_CHECK_READER_MAX_HEADERS, "\"X-A\": \"\\x\""),
+                 RK_CHECK_READ_INVALID_JSON);
+    cr_assert_eq(read_padded(RK_CHECK_READER_MAX_HEADERS, "\"X-A\": [1, {\"b\": tru}]"),
+                 RK_CHECK_READ_INVALID_JSON);
+    cr_assert_eq(read_padded(RK_CHECK_READER_MAX_HEADERS, "\"X-A\": [1, {\"b\": true}]"),
+                 RK_CHECK_READ_OK);
 }
 
 Test(check_reader, tells_the_kind_of_a_body_that_is_no_object) {

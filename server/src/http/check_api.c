@@ -133,11 +133,6 @@ static bool body_readable(rk_request_t *req, rk_check_read_status_t st, const ch
         *sent =
             rk_reply_error(req, 400, "invalid_request", "A member of the %s is given twice", what);
         return false;
-    case RK_CHECK_READ_TOO_MANY_HEADERS:
-        *sent = rk_reply_error(req, 400, "invalid_request",
-                               "\"request.headers\" has more than %d headers",
-                               RK_CHECK_READER_MAX_HEADERS);
-        return false;
     default:
         *sent = rk_reply_error(req, 400, "invalid_json", "The body is not valid JSON");
         return false;

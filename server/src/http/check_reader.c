@@ -3,8 +3,8 @@
  *
  * A recursive-descent reader over [p, end): each function takes the
  * position of the first byte of its value and returns the position after
- * it, or NULL when the text is not JSON (or for the two refusals of
- * check_reader.h, with r->status set). Nothing is allocated: member values
+ * it, or NULL when the text is not JSON (or for a duplicate member,
+ * with r->status set). Nothing is allocated: member values
  * land in the caller's body (a check's, a batch's or a release's), strings
  * are decoded over their own bytes.
  */
@@ -260,21 +260,29 @@ static rk_jv_t *entry_slot(rk_check_entry_t *e, const char *name) {
     return NULL;
 }
 
-/* A header's slot in "headers"; NULL (r->status set) when given twice or one too many. */
-static rk_jv_t *header_slot(reader_t *r, const char *name) {
+/*
+ * A header's slot in "headers" (*slot; left on scratch for a header past the
+ * bound that ratekit does not read by name: ignored). False (r->status set)
+ * when a header is given twice.
+ */
+static bool header_slot(reader_t *r, const char *name, size_t name_len, rk_jv_t **slot) {
     rk_check_body_t *b = r->b;
-    for (size_t i = 0; i < b->nheaders; i++) {
-        if (!strcasecmp(b->header[i].name, name)) { /* names are case-blind */
+    for (size_t i = 0; i < b->nheaders; i++) { /* length first: cheap per ignored header */
+        if (b->header[i].name_len == name_len &&
+            !strcasecmp(b->header[i].name, name)) { /* names are case-blind */
             r->status = RK_CHECK_READ_DUPLICATE;
-            return NULL;
+            return false;
         }
     }
-    if (b->nheaders == RK_CHECK_READER_MAX_HEADERS) {
-        r->status = RK_CHECK_READ_TOO_MANY_HEADERS;
-        return NULL;
+    /* Past the bound only a name ratekit always reads is kept (each at most
+     * once: a second one is a duplicate above). */
+    if (b->nheaders < RK_CHECK_READER_MAX_HEADERS ||
+        (b->nheaders < RK_ARRAY_LEN(b->header) && rk_check_reader_always_reads(name))) {
+        b->header[b->nheaders].name = name;
+        b->header[b->nheaders].name_len = name_len;
+        *slot = &b->header[b->nheaders++].value;
     }
-    b->header[b->nheaders].name = name;
-    return &b->header[b->nheaders++].value;
+    return true;
 }
 
 /*
@@ -282,8 +290,8 @@ static rk_jv_t *header_slot(reader_t *r, const char *name) {
  * scratch when ratekit does not read it) and the place of its own members
  * (*inner). False (r->status set) when the body is refused for it.
  */
-static bool member_slot(reader_t *r, place_t place, const char *name, rk_jv_t **slot,
-                        place_t *inner) {
+static bool member_slot(reader_t *r, place_t place, const char *name, size_t name_len,
+                        rk_jv_t **slot, place_t *inner) {
     rk_jv_t *known = NULL;
     *inner = IN_OTHER;
     switch (place) {
@@ -296,8 +304,7 @@ static bool member_slot(reader_t *r, place_t place, const char *name, rk_jv_t **
             *inner = IN_HEADERS;
         break;
     case IN_HEADERS:
-        *slot = header_slot(r, name);
-        return *slot != NULL;
+        return header_slot(r, name, name_len, slot);
     case IN_BATCH:
         known = !strcmp(name, "checks") ? &r->batch->checks : NULL;
         *inner = IN_CHECKS;
@@ -350,7 +357,7 @@ static char *object(reader_t *r, char *p, int depth, place_t place) {
         rk_jv_t scratch;
         rk_jv_t *slot = &scratch;
         place_t inner = IN_OTHER;
-        if (!member_slot(r, place, name, &slot, &inner))
+        if (!member_slot(r, place, name, name_len, &slot, &inner))
             return NULL;
         p = value(r, p, depth, slot == &scratch ? IN_OTHER : inner, slot);
         if (!p)
@@ -489,6 +496,21 @@ bool rk_jv_int(const rk_jv_t *v, int64_t lo, int64_t hi, int64_t *out) {
         return false;
     *out = (int64_t)d;
     return true;
+}
+
+/* The headers ratekit reads by their own name: check/context.c (the
+ * forwarding headers, Authorization, X-Plan) and check/identity.c (the
+ * user and api_key key parts). One slot each past the bound. */
+static const char *const always_read[RK_CHECK_READER_ALWAYS_READ] = {
+    "x-forwarded-for", "forwarded", "x-real-ip", "authorization",
+    "x-user-id",       "x-api-key", "x-plan",
+};
+
+bool rk_check_reader_always_reads(const char *name) {
+    for (size_t i = 0; i < RK_ARRAY_LEN(always_read); i++)
+        if (!strcasecmp(always_read[i], name))
+            return true;
+    return false;
 }
 
 const char *rk_check_body_header(const rk_check_body_t *b, const char *name) {

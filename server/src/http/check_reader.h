@@ -24,6 +24,17 @@
  * (rk_check_read_release), so that every data-plane body means the same
  * thing to ratekit as to any other strict reader.
  *
+ * "headers" is read up to a bound, and a request with more headers is still
+ * judged: the first RK_CHECK_READER_MAX_HEADERS are kept, and past them only
+ * the headers ratekit reads by their own name (rk_check_reader_always_reads:
+ * the forwarding headers, Authorization and the identity headers), so that
+ * a client sending many headers cannot push a proxy's X-Forwarded-For or a
+ * gateway's X-User-Id out of reach. Any other header past the bound is
+ * checked for syntax and ignored, as if absent (a `header:<Name>` key part or
+ * a match on it then falls back as for a request without it). A header past
+ * the bound that repeats the name of a kept one is still a duplicate; two
+ * ignored ones repeating each other are not looked for (neither counts).
+ *
  * The admin plane keeps cJSON; this is the data plane's hot path.
  */
 #ifndef RK_CHECK_READER_H
@@ -33,6 +44,8 @@
 
 #define RK_CHECK_READER_DEPTH 64
 #define RK_CHECK_READER_MAX_HEADERS 64
+/* How many names rk_check_reader_always_reads knows: the slots past the bound. */
+#define RK_CHECK_READER_ALWAYS_READ 7
 
 typedef enum {
     RK_JV_ABSENT = 0,
@@ -55,6 +68,7 @@ typedef struct {
 
 typedef struct {
     const char *name; /* decoded, NUL-terminated */
+    size_t name_len;  /* its length in bytes */
     rk_jv_t value;
 } rk_check_header_t;
 
@@ -65,15 +79,16 @@ typedef struct {
     rk_jv_t request; /* kind only: the members below are read when it is an object */
     rk_jv_t method, path, host, ip;
     rk_jv_t headers; /* kind only */
-    rk_check_header_t header[RK_CHECK_READER_MAX_HEADERS];
+    /* in the body's order: the first RK_CHECK_READER_MAX_HEADERS, then the
+     * always-read ones found past them */
+    rk_check_header_t header[RK_CHECK_READER_MAX_HEADERS + RK_CHECK_READER_ALWAYS_READ];
     size_t nheaders;
 } rk_check_body_t;
 
 typedef enum {
     RK_CHECK_READ_OK = 0,
     RK_CHECK_READ_INVALID_JSON,
-    RK_CHECK_READ_DUPLICATE,        /* a member name twice in one object */
-    RK_CHECK_READ_TOO_MANY_HEADERS, /* more than RK_CHECK_READER_MAX_HEADERS */
+    RK_CHECK_READ_DUPLICATE, /* a member name twice in one object */
 } rk_check_read_status_t;
 
 /*
@@ -122,6 +137,14 @@ rk_check_read_status_t rk_check_read_release(char *buf, size_t len, rk_release_b
  * left alone); false when present and not such an integer.
  */
 bool rk_jv_int(const rk_jv_t *v, int64_t lo, int64_t hi, int64_t *out);
+
+/*
+ * Whether ratekit's own code reads a header of this name (ASCII
+ * case-insensitive) whatever the rules: X-Forwarded-For, Forwarded and
+ * X-Real-IP (the client's address behind a trusted proxy), Authorization (a
+ * JWT), X-User-Id, X-API-Key and X-Plan. Such a header is kept past the bound.
+ */
+bool rk_check_reader_always_reads(const char *name);
 
 /* The first header whose name matches (ASCII case-insensitive) and whose value is a string. */
 const char *rk_check_body_header(const rk_check_body_t *b, const char *name);
