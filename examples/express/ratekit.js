@@ -3,14 +3,27 @@
 // Settings, from the environment:
 //   RATEKIT_URL          ratekit's data plane (default http://127.0.0.1:8080)
 //   RATEKIT_TIMEOUT_MS   how long to wait for an answer (default 200)
-//   RATEKIT_FAIL_OPEN    1 (default): when ratekit cannot answer in time, let
-//                        the request through; 0: refuse it with 503
+//   RATEKIT_FAIL_OPEN    1 (default): when ratekit cannot answer (unreachable,
+//                        too slow, a 5xx), let the request through; 0: refuse
+//                        it with 503
 //   RATEKIT_CHECK_TOKEN  the data plane's token, when ratekitd requires one
+//
+// What each answer of ratekit leads to:
+//   200              its decision: next(), or 429 when limited
+//   401, 403, 404    a wrong RATEKIT_CHECK_TOKEN or RATEKIT_URL: the operator's
+//                    error, logged (console.error) and handled as
+//                    unavailability, so that RATEKIT_FAIL_OPEN decides
+//   any other 4xx    ratekit refuses to judge this request (too long a path,
+//                    too large, malformed): 400, never a pass, so that no
+//                    client can pick the fail-open path by shaping its request
+//   no answer, 5xx   unavailable: RATEKIT_FAIL_OPEN decides
 'use strict';
 
 const RATE_LIMIT_HEADERS = ['RateLimit-Policy', 'RateLimit', 'X-RateLimit-Limit',
   'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'Retry-After'];
 const PRIVATE_HEADERS = new Set(['cookie', 'content-length', 'content-type', 'connection']);
+// ratekit's answers that mean the application is set up wrong, not the request.
+const CONFIG_ERRORS = { 401: 'RATEKIT_CHECK_TOKEN', 403: 'RATEKIT_CHECK_TOKEN', 404: 'RATEKIT_URL' };
 
 // The peer's address; an IPv4 client of a dual-stack socket as plain IPv4.
 function clientAddress(req) {
@@ -34,27 +47,47 @@ function ratekit(options = {}) {
       request: { method: req.method, path: req.originalUrl, host: req.headers.host || '',
         ip: clientAddress(req), headers },
     };
-    let answer;
-    let answerHeaders;
+    const unavailable = (reason) => {
+      if (failOpen) return next();
+      res.set('Retry-After', '1');
+      return res.status(503).json({ error: { code: 'unavailable',
+        message: 'Rate limiting is unavailable, try again: ' + reason } });
+    };
+    let r;
+    let answer = null;
     try {
-      const r = await fetch(url + '/v1/check', {
+      r = await fetch(url + '/v1/check', {
         method: 'POST',
         headers: Object.assign({ 'Content-Type': 'application/json' },
           token ? { 'X-Ratekit-Token': token } : {}),
         body: JSON.stringify(check),
         signal: AbortSignal.timeout(timeoutMs),
       });
-      if (!r.ok) throw new Error(`ratekit answered ${r.status}`);
       answer = await r.json();
-      answerHeaders = r.headers;
     } catch (err) {
-      if (failOpen) return next();
-      res.set('Retry-After', '1');
-      return res.status(503).json({ error: { code: 'unavailable',
-        message: 'Rate limiting is unavailable, try again: ' + err.name } });
+      // No answer, or one that is not JSON: only a 4xx's status says enough alone.
+      if (!r || r.status < 400 || r.status >= 500) return unavailable(err.name);
+    }
+    if (CONFIG_ERRORS[r.status]) {
+      const e = (answer && answer.error) || {};
+      console.error(`ratekit answered ${r.status} ${e.code || ''} (${e.message || ''}): check `
+        + `${CONFIG_ERRORS[r.status]}; handled as if ratekit were unavailable `
+        + `(RATEKIT_FAIL_OPEN=${failOpen ? 1 : 0})`);
+      return unavailable(`HTTP ${r.status}`);
+    }
+    if (r.status >= 400 && r.status < 500) { // ratekit will not judge it: no pass either
+      const e = (answer && answer.error) || {};
+      const why = typeof e.message === 'string' ? e.message.slice(0, 200) : `ratekit answered ${r.status}`;
+      return res.status(400).json({ error: { code: 'invalid_request',
+        message: 'The request cannot be checked against the rate limits: ' + why } });
+    }
+    if (!r.ok) return unavailable(`HTTP ${r.status}`); // a 5xx
+    if (!answer || typeof answer.allowed !== 'boolean') {
+      console.error('ratekit\'s answer is not a decision: check RATEKIT_URL');
+      return unavailable('not a decision');
     }
     for (const name of RATE_LIMIT_HEADERS) {
-      const value = answerHeaders.get(name);
+      const value = r.headers.get(name);
       if (value && (name !== 'Retry-After' || !answer.allowed)) res.set(name, value);
     }
     if (answer.allowed) return next();

@@ -6,12 +6,24 @@ middlewares and the bot throttle beside it; copy it into your project.
 Settings, from the environment:
   RATEKIT_URL          ratekit's data plane (default http://127.0.0.1:8080)
   RATEKIT_TIMEOUT_MS   how long to wait for an answer (default 200)
-  RATEKIT_FAIL_OPEN    1 (default): when ratekit cannot answer in time, let
-                       the request through; 0: refuse it with 503
+  RATEKIT_FAIL_OPEN    1 (default): when ratekit cannot answer (unreachable,
+                       too slow, a 5xx), let the request through; 0: refuse
+                       it with 503
   RATEKIT_CHECK_TOKEN  the data plane's token, when ratekitd requires one
+
+What each answer of ratekit leads to:
+  200              its decision: allowed, or 429 when limited
+  401, 403, 404    a wrong RATEKIT_CHECK_TOKEN, RATEKIT_URL or rule name: the
+                   operator's error, logged (logger "ratekit") and handled as
+                   unavailability, so that RATEKIT_FAIL_OPEN decides
+  any other 4xx    ratekit refuses to judge this request (too long a path,
+                   too large, malformed): 400, never a pass, so that no
+                   client can pick the fail-open path by shaping its request
+  no answer, 5xx   unavailable: RATEKIT_FAIL_OPEN decides
 """
 
 import json
+import logging
 import os
 import urllib.error
 import urllib.request
@@ -26,14 +38,20 @@ RATE_LIMIT_HEADERS = ("RateLimit-Policy", "RateLimit", "X-RateLimit-Limit",
                       "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After")
 # Request headers never sent to ratekit.
 PRIVATE_HEADERS = {"cookie", "content-length", "content-type", "connection"}
+# ratekit's answers that mean the application is set up wrong, not the request.
+CONFIG_ERRORS = {401: "RATEKIT_CHECK_TOKEN", 403: "RATEKIT_CHECK_TOKEN",
+                 404: "RATEKIT_URL or the rule's name"}
+
+log = logging.getLogger("ratekit")
 
 
 class Decision:
     """What to do with one request.
 
     allowed  -- let it through
-    status   -- 200 when allowed; 429 when limited; 503 when ratekit could
-                not answer and RATEKIT_FAIL_OPEN=0
+    status   -- 200 when allowed; 429 when limited; 400 when ratekit refuses
+                to judge the request; 503 when ratekit could not answer and
+                RATEKIT_FAIL_OPEN=0
     headers  -- rate-limit headers to add to the response (dict)
     body     -- the JSON error body to answer when not allowed (dict)
     """
@@ -53,9 +71,36 @@ def _unavailable(reason):
                                "message": "Rate limiting is unavailable, try again: " + reason}})
 
 
+def _refused(message):
+    """ratekit will not judge this request: neither does the application let it pass."""
+    return Decision(False, 400, {}, {"error": {
+        "code": "invalid_request",
+        "message": "The request cannot be checked against the rate limits: " + message}})
+
+
+def _error_answer(e):
+    """The Decision for an error status of ratekit (an HTTPError, closed here)."""
+    try:
+        error = json.loads(e.read())["error"]
+        code, message = str(error["code"]), str(error["message"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # not ratekit's shape
+        code, message = "", "ratekit answered %d" % e.code
+    finally:
+        e.close()
+    if e.code in CONFIG_ERRORS:
+        log.error("ratekit answered %d %s (%s): check %s; handled as if ratekit were "
+                  "unavailable (RATEKIT_FAIL_OPEN=%s)", e.code, code, message,
+                  CONFIG_ERRORS[e.code], "1" if FAIL_OPEN else "0")
+        return _unavailable("HTTP %d" % e.code)
+    if 400 <= e.code < 500:
+        return _refused(message[:200])
+    return _unavailable("HTTP %d" % e.code)  # a 5xx (or an unfollowed redirect)
+
+
 def check(payload):
     """POSTs payload to /v1/check and returns a Decision. Never raises:
-    a slow, unreachable or failing ratekit is handled by RATEKIT_FAIL_OPEN."""
+    a slow, unreachable or failing ratekit is handled by RATEKIT_FAIL_OPEN,
+    a request ratekit refuses to judge gets 400 (see the top of this file)."""
     req = urllib.request.Request(RATEKIT_URL + "/v1/check", data=json.dumps(payload).encode(),
                                  method="POST", headers={"Content-Type": "application/json"})
     if CHECK_TOKEN:
@@ -64,9 +109,14 @@ def check(payload):
         with urllib.request.urlopen(req, timeout=TIMEOUT_S) as resp:
             answer = json.loads(resp.read())
             headers = {h: resp.headers[h] for h in RATE_LIMIT_HEADERS if resp.headers.get(h)}
-    except (OSError, ValueError) as e:  # timeouts, refused, HTTP errors, bad JSON
+    except urllib.error.HTTPError as e:  # ratekit answered, with an error status
+        return _error_answer(e)
+    except (OSError, ValueError) as e:  # timeouts, refused connections, bad JSON
         return _unavailable(type(e).__name__)
-    if answer.get("allowed", True):
+    if not isinstance(answer, dict) or not isinstance(answer.get("allowed"), bool):
+        log.error("ratekit's answer is not a decision: check RATEKIT_URL")
+        return _unavailable("not a decision")
+    if answer["allowed"]:
         headers.pop("Retry-After", None)
         return Decision(True, 200, headers)
     retry_after_ms = int(answer.get("retry_after_ms", 0))
@@ -89,5 +139,7 @@ def check_request(method, path, host, ip, headers):
 
 
 def check_key(rule, key, cost=1):
-    """Checks one named rule for one key (a user id, a tenant, ...)."""
+    """Checks one named rule for one key (a user id, a tenant, ...). A rule
+    ratekit does not know (404) is logged and handled as unavailability; a
+    key it refuses (empty, or with a NUL) gets a 400 Decision."""
     return check({"rule": rule, "key": str(key), "cost": cost})

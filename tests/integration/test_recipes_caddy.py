@@ -93,3 +93,15 @@ def test_caddy_fails_open_by_default_and_closed_with_the_switch(app, make_caddy)
     r = request("GET", opened.url + "/api/items")
     assert r.status == 200 and r.body == b"app saw GET /api/items\n"
     assert "ratelimit" not in r.headers and "ratelimit-policy" not in r.headers
+
+
+def test_caddy_hands_the_client_ratekits_400_for_a_request_it_refuses(server, app, make_caddy):
+    """A path ratekit will not judge (over 2048 bytes) is not a pass, even
+    failing open: Caddy gives the client ratekit's own 400."""
+    server.create_rule(id="edge", algorithm="fixed_window", limit=100, window="1m",
+                       match={"path": "/api/*"})
+    caddy = make_caddy(server.data_port, app.port)
+    r = request("GET", caddy.url + "/api/" + "a" * 3000)
+    assert r.status == 400 and b"app saw" not in r.body, (r, caddy.output())
+    assert r.json()["error"]["code"] == "invalid_request"
+    assert request("GET", caddy.url + "/api/items").status == 200

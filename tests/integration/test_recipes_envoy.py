@@ -132,3 +132,13 @@ def test_envoy_check_counts_a_path_however_it_is_spelled(server):
     assert envoy_check(server, "POST", "/login").status == 200
     assert envoy_check(server, "POST", "/./x/../login").status == 429
     assert envoy_check(server, "POST", "/elsewhere").status == 200
+
+
+def test_ratekitd_answers_400_to_a_request_it_refuses_which_envoy_denies(server):
+    """ext_authz (HTTP) denies with the service's own status anything but a
+    200 or a 5xx: a path ratekit will not judge gets its 400, not
+    failure_mode_allow, which only a 5xx or no answer reaches."""
+    server.create_rule(id="all", algorithm="fixed_window", limit=100, window="1m")
+    r = envoy_check(server, "GET", "/api/" + "a" * 3000)
+    assert r.status == 400 and r.json()["error"]["code"] == "invalid_request"
+    assert envoy_check(server, "GET", "/api/items").status == 200

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import free_port, request
-from recipes.helpers import EXAMPLES, Process
+from recipes.helpers import EXAMPLES, FailingRatekit, Process
 
 EXPRESS = os.path.join(EXAMPLES, "express")
 
@@ -39,7 +39,10 @@ def make_express(workdir):
 
     def make(ratekit_url, **env):
         port = free_port()
-        full = {"PORT": str(port), "HOST": "127.0.0.1", "RATEKIT_URL": ratekit_url}
+        # a loaded test machine is slower than ratekit's 200 ms default: tests
+        # of the timeout itself set their own
+        full = {"PORT": str(port), "HOST": "127.0.0.1", "RATEKIT_URL": ratekit_url,
+                "RATEKIT_TIMEOUT_MS": "2000"}
         full.update(env)
         p = Process(["node", "app.js"], port, env=full, cwd=EXPRESS,
                     log_path=os.path.join(workdir, f"express-{port}.log"))
@@ -94,3 +97,62 @@ def test_express_fails_open_by_default_and_closed_with_the_switch(silent_ratekit
     assert r.status == 503 and r.headers["retry-after"] == "1"
     assert r.json()["error"]["code"] == "unavailable"
     assert time.monotonic() - start < 3.0
+
+
+# More headers than ratekit reads (64).
+PADS = {f"X-Pad-{i}": "x" for i in range(70)}
+
+
+def test_express_still_limits_a_client_sending_many_headers(server, make_express):
+    server.create_rule(id="app", algorithm="fixed_window", limit=2, window="1m",
+                       match={"path": "/api/*"})
+    app = make_express(server.data)
+    got = [request("GET", app.url + "/api/items", headers=PADS).status for _ in range(3)]
+    got.append(request("GET", app.url + "/api/items").status)
+    assert got == [200, 200, 429, 429], app.output()
+
+
+def test_express_answers_400_to_a_request_ratekit_refuses_to_judge(server, make_express):
+    server.create_rule(id="app", algorithm="fixed_window", limit=100, window="1m",
+                       match={"path": "/api/*"})
+    app = make_express(server.data)
+    for path in ("/api/" + "a" * 3000, "/api/items%00"):
+        for _ in range(2):
+            r = request("GET", app.url + path)
+            assert r.status == 400, (path[:20], r, app.output())
+            assert r.headers["content-type"].startswith("application/json")
+            err = r.json()["error"]
+            assert err["code"] == "invalid_request" and err["message"], err
+    assert request("GET", app.url + "/api/items").status == 200
+
+
+def test_express_fail_switch_decides_when_ratekit_is_down_or_fails(make_express):
+    failing = FailingRatekit(500)
+    try:
+        for url in (failing.url, f"http://127.0.0.1:{free_port()}"):
+            opened = make_express(url)
+            closed = make_express(url, RATEKIT_FAIL_OPEN="0")
+            r = request("GET", opened.url + "/api/items", headers=PADS)
+            assert r.status == 200 and r.json() == {"items": ["a", "b"]}, (url, r)
+            r = request("GET", closed.url + "/api/items")
+            assert r.status == 503 and r.headers["retry-after"] == "1", (url, r)
+            assert r.json()["error"]["code"] == "unavailable"
+    finally:
+        failing.stop()
+
+
+def test_express_logs_a_wrong_check_token_and_lets_the_switch_decide(make_server, make_express):
+    s = make_server(env={"RATEKIT_CHECK_TOKEN": "right-check-token-0123"})
+    s.create_rule(id="app", algorithm="fixed_window", limit=1, window="1m",
+                  match={"path": "/api/*"})
+    wrong = make_express(s.data, RATEKIT_CHECK_TOKEN="wrong-check-token-0123")
+    assert [request("GET", wrong.url + "/api/items").status for _ in range(2)] == [200, 200]
+    assert "ratekit answered 401" in wrong.output() and "RATEKIT_CHECK_TOKEN" in wrong.output()
+    closed = make_express(s.data, RATEKIT_CHECK_TOKEN="wrong-check-token-0123",
+                          RATEKIT_FAIL_OPEN="0")
+    assert request("GET", closed.url + "/api/items").status == 503
+    lost = make_express(s.data + "/nowhere", RATEKIT_CHECK_TOKEN="right-check-token-0123")
+    assert request("GET", lost.url + "/api/items").status == 200
+    assert "ratekit answered 404" in lost.output()
+    right = make_express(s.data, RATEKIT_CHECK_TOKEN="right-check-token-0123")
+    assert [request("GET", right.url + "/api/items").status for _ in range(2)] == [200, 429]

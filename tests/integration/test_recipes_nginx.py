@@ -61,3 +61,12 @@ def test_nginx_closed_mode_still_limits_and_allows_when_ratekit_is_up(server, ma
     got = [request("GET", nginx + "/api/items") for _ in range(2)]
     assert [r.status for r in got] == [200, 429]
     assert got[0].body == b"items\n" and int(got[1].headers["retry-after"]) >= 1
+
+
+def test_nginx_refuses_a_request_ratekit_will_not_judge_even_failing_open(server, make_nginx):
+    server.create_rule(id="edge", algorithm="fixed_window", limit=100, window="1m",
+                       match={"path": "/api/*"})
+    nginx = make_nginx(server.data_port)
+    r = request("GET", nginx + "/api/" + "a" * 3000)  # ratekit's 400, a 500 to auth_request
+    assert r.status == 503 and r.json()["error"]["code"] == "unavailable"
+    assert request("GET", nginx + "/api/items").status == 200

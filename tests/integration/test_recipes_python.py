@@ -4,6 +4,7 @@ hooks under werkzeug, and the chat-bot throttle, all with
 examples/python/ratekit_client.py, against a real ratekitd."""
 
 import importlib
+import logging
 import os
 import socket
 import sys
@@ -12,7 +13,7 @@ import time
 import pytest
 
 from conftest import free_port, request
-from recipes.helpers import EXAMPLES, PYTHON, Process
+from recipes.helpers import EXAMPLES, PYTHON, FailingRatekit, Process
 
 CLIENT_DIR = os.path.join(EXAMPLES, "python")
 
@@ -50,8 +51,10 @@ def make_app(request, workdir):
     def make(ratekit_url, **env):
         port = free_port()
         args, cwd, extra = FRAMEWORKS[name](port)
+        # a loaded test machine is slower than ratekit's 200 ms default: tests
+        # of the timeout itself set their own
         full = {"PYTHONPATH": os.pathsep.join([cwd, CLIENT_DIR]), "RATEKIT_URL": ratekit_url,
-                "PYTHONDONTWRITEBYTECODE": "1"}
+                "PYTHONDONTWRITEBYTECODE": "1", "RATEKIT_TIMEOUT_MS": "2000"}
         full.update(extra)
         full.update(env)
         p = Process([PYTHON, *args], port, env=full, cwd=cwd,
@@ -116,6 +119,68 @@ def test_middleware_fails_closed_with_503_when_switched(silent_ratekit, make_app
     assert r.json()["error"]["code"] == "unavailable"
 
 
+# More headers than ratekit reads (64), fewer than http.server's 100 (Django, Flask).
+PADS = {f"X-Pad-{i}": "x" for i in range(70)}
+
+
+def test_middleware_still_limits_a_client_sending_many_headers(server, make_app):
+    server.create_rule(id="app", algorithm="fixed_window", limit=2, window="1m",
+                       match={"path": "/api/*"})
+    app = make_app(server.data)
+    got = [request("GET", app.url + "/api/items", headers=PADS).status for _ in range(3)]
+    got.append(request("GET", app.url + "/api/items").status)
+    assert got == [200, 200, 429, 429], app.output()
+
+
+def test_middleware_answers_400_to_a_request_ratekit_refuses_to_judge(server, make_app):
+    server.create_rule(id="app", algorithm="fixed_window", limit=100, window="1m",
+                       match={"path": "/api/*"})
+    app = make_app(server.data)
+    for path in ("/api/" + "a" * 3000, "/api/items%00"):
+        for _ in range(2):
+            r = request("GET", app.url + path)
+            assert r.status == 400, (path[:20], r, app.output())
+            assert r.headers["content-type"].startswith("application/json")
+            err = r.json()["error"]
+            assert err["code"] == "invalid_request" and err["message"], err
+    assert request("GET", app.url + "/api/items").status == 200
+
+
+@pytest.mark.parametrize("down", ["refused", "500"])
+def test_middleware_fail_switch_decides_when_ratekit_is_down_or_fails(down, make_app):
+    failing = FailingRatekit(500) if down == "500" else None
+    url = failing.url if failing else f"http://127.0.0.1:{free_port()}"
+    try:
+        opened = make_app(url)
+        closed = make_app(url, RATEKIT_FAIL_OPEN="0")
+        r = request("GET", opened.url + "/api/items", headers=PADS)
+        assert r.status == 200 and r.json() == {"items": ["a", "b"]}
+        r = request("GET", closed.url + "/api/items")
+        assert r.status == 503 and r.headers["retry-after"] == "1"
+        assert r.json()["error"]["code"] == "unavailable"
+    finally:
+        if failing:
+            failing.stop()
+
+
+def test_middleware_logs_a_wrong_check_token_and_lets_the_switch_decide(make_server, make_app):
+    s = make_server(env={"RATEKIT_CHECK_TOKEN": "right-check-token-0123"})
+    s.create_rule(id="app", algorithm="fixed_window", limit=1, window="1m",
+                  match={"path": "/api/*"})
+    wrong = make_app(s.data, RATEKIT_CHECK_TOKEN="wrong-check-token-0123")
+    assert [request("GET", wrong.url + "/api/items").status for _ in range(2)] == [200, 200]
+    assert "ratekit answered 401" in wrong.output() and "RATEKIT_CHECK_TOKEN" in wrong.output()
+    closed = make_app(s.data, RATEKIT_CHECK_TOKEN="wrong-check-token-0123",
+                      RATEKIT_FAIL_OPEN="0")
+    assert request("GET", closed.url + "/api/items").status == 503
+    # a wrong RATEKIT_URL (ratekit's 404) is the operator's error too
+    lost = make_app(s.data + "/nowhere", RATEKIT_CHECK_TOKEN="right-check-token-0123")
+    assert request("GET", lost.url + "/api/items").status == 200
+    assert "ratekit answered 404" in lost.output()
+    right = make_app(s.data, RATEKIT_CHECK_TOKEN="right-check-token-0123")
+    assert [request("GET", right.url + "/api/items").status for _ in range(2)] == [200, 429]
+
+
 @pytest.fixture
 def throttle(server, monkeypatch):
     monkeypatch.syspath_prepend(CLIENT_DIR)
@@ -124,6 +189,7 @@ def throttle(server, monkeypatch):
         sys.modules.pop(name, None)
     mod = importlib.import_module("throttle")
     monkeypatch.setattr(mod.ratekit_client, "RATEKIT_URL", server.data)
+    monkeypatch.setattr(mod.ratekit_client, "TIMEOUT_S", 2.0)  # a loaded test machine
     yield mod
     for name in ("ratekit_client", "throttle"):
         sys.modules.pop(name, None)
@@ -145,3 +211,25 @@ def test_bot_throttle_limits_each_user_on_their_own(server, throttle):
     r = request("POST", server.data + "/v1/check",
                 {"request": {"method": "GET", "path": "/api/items", "ip": "192.0.2.9"}})
     assert r.json() == {"allowed": True, "results": []}, r.json()
+
+
+def test_direct_check_of_an_unknown_rule_is_logged_and_the_switch_decides(server, throttle,
+                                                                         monkeypatch, caplog):
+    client = throttle.ratekit_client
+    with caplog.at_level(logging.ERROR, logger="ratekit"):
+        d = client.check_key("no-such-rule", "42")
+    assert d.allowed and d.status == 200
+    assert "404 unknown_rule" in caplog.text
+    monkeypatch.setattr(client, "FAIL_OPEN", False)
+    d = client.check_key("no-such-rule", "42")
+    assert not d.allowed and d.status == 503 and d.body["error"]["code"] == "unavailable"
+
+
+def test_direct_check_of_a_key_ratekit_refuses_is_not_a_pass(server, throttle):
+    server.create_rule(id="bot-per-user", algorithm="token_bucket", limit=3, window="1m",
+                       match={"hosts": ["direct.invalid"]})
+    client = throttle.ratekit_client
+    for key in ("", "a\x00b"):
+        d = client.check_key("bot-per-user", key)
+        assert not d.allowed and d.status == 400, (key, d.body)
+        assert d.body["error"]["code"] == "invalid_request"

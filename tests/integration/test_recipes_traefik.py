@@ -90,3 +90,12 @@ def test_traefik_copies_the_clients_api_key_which_ratekit_can_count_by(server):
     a = [traefik_auth(server, extra={"X-API-Key": "k1"}).status for _ in range(2)]
     b = traefik_auth(server, extra={"X-API-Key": "k2"}).status
     assert a == [200, 429] and b == 200
+
+
+def test_ratekitd_answers_400_to_a_request_it_refuses_which_traefik_hands_the_client(server):
+    """Traefik's ForwardAuth gives the client any answer that is not a 2xx as
+    it is: a path ratekit will not judge gets its 400, not a pass."""
+    server.create_rule(id="all", algorithm="fixed_window", limit=100, window="1m")
+    r = traefik_auth(server, uri="/api/" + "a" * 3000)
+    assert r.status == 400 and r.json()["error"]["code"] == "invalid_request"
+    assert traefik_auth(server, uri="/api/items").status == 200

@@ -45,6 +45,34 @@ class StandInApp:
         self.httpd.server_close()
 
 
+class _Failing(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = b'{"error":{"code":"unavailable","message":"failing on purpose"}}'
+        self.send_response(self.server.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class FailingRatekit:
+    """A stand-in for a ratekit that answers every request with one status."""
+
+    def __init__(self, status):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+        self.httpd.status = status
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 class Process:
     """A gateway or application process listening on port."""
 
