@@ -63,6 +63,20 @@ def test_nginx_closed_mode_still_limits_and_allows_when_ratekit_is_up(server, ma
     assert got[0].body == b"items\n" and int(got[1].headers["retry-after"]) >= 1
 
 
+def test_nginx_does_not_let_a_client_choose_its_own_plan(server, make_nginx):
+    server.create_rule(id="edge", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/api/*"}, plans={"pro": {"limit": 5}})
+    # ratekit itself honours X-Plan (here sent straight to it, as a gateway that set it would)
+    direct = [request("GET", server.data + "/v1/auth", headers={
+        "X-Original-URI": "/api/items", "X-Forwarded-For": "198.51.100.9",
+        "X-Plan": "pro"}).status for _ in range(2)]
+    assert direct == [200, 200]
+    # the recipe removes the client's own X-Plan: the default limit applies
+    nginx = make_nginx(server.data_port)
+    got = [request("GET", nginx + "/api/items", headers={"X-Plan": "pro"}) for _ in range(2)]
+    assert [r.status for r in got] == [200, 429]
+
+
 def test_nginx_refuses_a_request_ratekit_will_not_judge_even_failing_open(server, make_nginx):
     server.create_rule(id="edge", algorithm="fixed_window", limit=100, window="1m",
                        match={"path": "/api/*"})
