@@ -256,18 +256,44 @@ def test_a_numeric_claim_keys_by_its_integer_and_a_huge_one_is_not_used(make_ser
     assert keys == ["jwt:sub:42", "jwt:sub:-7"] + ["ip:203.0.113.7"] * 4
 
 
-def test_plans_override_limits_from_x_plan_or_a_verified_claim(make_server):
-    server = make_server(env={"RATEKIT_JWT_SECRET": "plan-secret-plan-secret"})
+def test_plans_override_limits_from_x_plan_without_jwt_verification(server):
     server.create_rule(id="planned", algorithm="fixed_window", limit=1, window="1m",
                        key=["user"], plans={"pro": {"limit": 3}})
     free = [ctx_check(server, "/", headers={"X-User-Id": "f"})["allowed"] for _ in range(2)]
     pro = [ctx_check(server, "/", headers={"X-User-Id": "p", "X-Plan": "pro"})["allowed"]
            for _ in range(4)]
     assert free == [True, False] and pro == [True, True, True, False]
-    token = hs256({"plan": "pro"}, "plan-secret-plan-secret")
-    viajwt = [ctx_check(server, "/", headers={"X-User-Id": "j", "Authorization": "Bearer " + token})
-              ["limit"] for _ in range(1)]
-    assert viajwt == [3]
+
+
+def test_with_jwt_verification_only_a_verified_plan_claim_picks_the_plan(make_server):
+    """A client naming its own plan in X-Plan gets nothing for it once JWTs
+    are verified: the plan is the signed token's, on /v1/auth as on /v1/check."""
+    secret = "plan-secret-plan-secret"
+    server = make_server(env={"RATEKIT_JWT_SECRET": secret})
+    server.create_rule(id="planned", algorithm="fixed_window", limit=2, window="1m",
+                       match={"path": "/p/*"}, key=["ip"], plans={"pro": {"limit": 1000}})
+    claimed = [auth(server, "/p/x", headers={"X-Plan": "pro"}) for _ in range(3)]
+    assert [r.status for r in claimed] == [200, 200, 429]
+    assert claimed[0].headers["ratelimit-policy"] == '"planned";q=2;w=60'
+    # the same through the context form, for another client
+    answers = [ctx_check(server, "/p/x", ip="198.51.100.20", headers={"X-Plan": "pro"})
+               for _ in range(3)]
+    assert [a["allowed"] for a in answers] == [True, True, False]
+    assert {a["limit"] for a in answers} == {2}
+    # a token signed with another secret names no plan either
+    forged = hs256({"plan": "pro"}, "not-the-secret-at-all")
+    r = ctx_check(server, "/p/x", ip="198.51.100.21",
+                  headers={"Authorization": "Bearer " + forged, "X-Plan": "pro"})
+    assert r["limit"] == 2
+    # a verified claim does
+    token = hs256({"plan": "pro"}, secret)
+    r = auth(server, "/p/x", headers={"Authorization": "Bearer " + token,
+                                      "X-Forwarded-For": "198.51.100.22"})
+    assert r.status == 200 and r.headers["ratelimit-policy"] == '"planned";q=1000;w=60'
+    assert r.headers["ratelimit"].startswith('"planned";r=999;')
+    r = ctx_check(server, "/p/x", ip="198.51.100.23",
+                  headers={"Authorization": "Bearer " + token, "X-Plan": "free"})
+    assert r["allowed"] and r["limit"] == 1000
 
 
 NGINX_CONF = """

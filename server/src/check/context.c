@@ -33,13 +33,17 @@ static rk_jwt_t *verified_jwt(const rk_context_t *ctx) {
     return rk_jwt_verify(rk_rt.jwt, token, strnlen(token, RK_JWT_MAX + 1), rk_now_ms());
 }
 
-/* The client's plan: a verified "plan" claim, else X-Plan. */
+/*
+ * The client's plan. With JWT verification configured, only the verified
+ * token's "plan" claim: X-Plan is the client's own word, and a client would
+ * pick the largest plan. Without it, X-Plan, which the gateway or the
+ * application is then trusted to set.
+ */
 static const char *client_plan(const rk_context_t *ctx, const rk_jwt_t *jwt, char *buf,
                                size_t cap) {
-    const char *plan = rk_jwt_claim(jwt, "plan", buf, cap);
-    if (!plan && ctx->header)
-        plan = ctx->header(ctx->header_ctx, "x-plan");
-    return plan;
+    if (rk_rt.jwt)
+        return rk_jwt_claim(jwt, "plan", buf, cap);
+    return ctx->header ? ctx->header(ctx->header_ctx, "x-plan") : NULL;
 }
 
 rk_context_status_t rk_context_items(const rk_ruleset_t *rules, const rk_context_t *ctx,

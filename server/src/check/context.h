@@ -2,7 +2,8 @@
  * context.h — from a request as a gateway or an application describes it
  * (method, target, host, peer address, headers) to the checks it needs:
  * every rule whose match covers it, each with the key its chain resolves
- * to and the limit of the client's plan.
+ * to and the limit of the client's plan. The plan is the verified JWT's
+ * "plan" claim when JWT verification is configured, X-Plan otherwise.
  */
 #ifndef RK_CONTEXT_H
 #define RK_CONTEXT_H
