@@ -296,6 +296,76 @@ def test_with_jwt_verification_only_a_verified_plan_claim_picks_the_plan(make_se
     assert r["allowed"] and r["limit"] == 1000
 
 
+def release(server, lease):
+    r = request("POST", server.data + "/v1/release", {"lease": lease})
+    assert r.status == 200, r
+    return r.json()["released"]
+
+
+def cc_remaining(server, rule, key):
+    r = server.admin("GET", f"/api/v1/counters?rule={rule}&key={key}")
+    assert r.status == 200, r
+    return r.json()["remaining"]
+
+
+def test_a_context_check_answers_a_lease_for_every_concurrency_rule_it_holds(server):
+    server.create_rule(id="jobs-cc", algorithm="concurrency", limit=5, window="1m",
+                       match={"path": "/jobs/*"}, key=["ip"])
+    server.create_rule(id="jobs-fw", algorithm="fixed_window", limit=3, window="1m",
+                       match={"path": "/jobs/*"}, key=["ip"])
+    server.create_rule(id="jobs-tenant", algorithm="concurrency", limit=2, window="1m",
+                       match={"path": "/jobs/*"}, key=["header:X-Tenant", "ip"])
+    ip, key = "198.51.100.9", "ip:198.51.100.9"
+    answers = [ctx_check(server, "/jobs/run", method="POST", ip=ip) for _ in range(3)]
+    assert [a["allowed"] for a in answers] == [True, True, False]
+    assert [a["rule"] for a in answers] == ["jobs-tenant"] * 3  # the headline
+    assert cc_remaining(server, "jobs-cc", key) == 2
+    leases = []
+    for a in answers:
+        held = {r["rule"]: r.get("lease") for r in a["results"]}
+        assert held["jobs-fw"] is None
+        # jobs-cc is never the headline, yet each answer hands its lease over
+        assert held["jobs-cc"].startswith("jobs-cc.") and held["jobs-cc"].endswith("-1." + key)
+        # the top level carries the headline's lease, when it holds one
+        assert a.get("lease") == held["jobs-tenant"]
+        leases += [x for x in held.values() if x]
+    assert answers[2]["results"][2]["allowed"] is False and "lease" not in answers[2]
+    # a denied answer holds the leases of its other rules: given back, each frees its slot
+    assert len(set(leases)) == 5 and all(release(server, x) for x in leases)
+    assert cc_remaining(server, "jobs-cc", key) == 5
+    assert cc_remaining(server, "jobs-tenant", key) == 2
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_forward_auth_asks_a_concurrency_rule_for_a_free_slot_and_takes_none(make_server,
+                                                                             make_redis, store):
+    """A gateway never sees a lease to release: /v1/auth takes none, and
+    refuses the request while the slots are held (by /v1/acquire or by
+    context-form checks) until one is released."""
+    server = make_server(env={"RATEKIT_REDIS_URL": make_redis().url} if store == "redis" else {})
+    server.create_rule(id="exports", algorithm="concurrency", limit=2, window="1h",
+                       match={"path": "/exports/*"}, key=["ip"])
+    xff = {"X-Forwarded-For": "198.51.100.30"}
+    key = "ip:198.51.100.30"
+    for _ in range(5):
+        r = auth(server, "/exports/run", headers=xff)
+        assert r.status == 200, r
+        assert r.headers["ratelimit"].startswith('"exports";r=2;')
+    assert cc_remaining(server, "exports", key) == 2
+    held = [request("POST", server.data + "/v1/acquire",
+                    {"rule": "exports", "key": key}).json()["lease"]]
+    held.append(ctx_check(server, "/exports/run", ip="198.51.100.30")["lease"])
+    r = auth(server, "/exports/run", headers=xff)
+    assert r.status == 429, r
+    assert r.json()["error"]["rule"] == "exports"
+    assert r.headers["retry-after"] == "1"  # a slot frees when released: ask again soon
+    assert auth(server, "/exports/run", headers={"X-Forwarded-For": "198.51.100.31"}).status == 200
+    assert release(server, held[0])
+    r = auth(server, "/exports/run", headers=xff)
+    assert r.status == 200 and r.headers["ratelimit"].startswith('"exports";r=1;')
+    assert cc_remaining(server, "exports", key) == 1
+
+
 NGINX_CONF = """
 worker_processes 1;
 daemon off;

@@ -51,6 +51,7 @@ rk_status_t rk_check_item_init(rk_check_item_t *it, const rk_rule_t *rule, const
     if (o)
         it->limit = o->limit;
     it->lease_id[0] = '\0';
+    it->peek = false;
     if (rule->limit.algorithm == RK_ALG_CONCURRENCY) {
         unsigned char raw[RK_LEASE_ID_LEN / 2];
         if (lease_random(raw, sizeof raw) != RK_OK)
@@ -64,9 +65,25 @@ static void fill_req(rk_store_req_t *req, const rk_check_item_t *it, int64_t now
     req->rule_id = it->rule->id;
     req->key = it->key;
     req->limit = it->limit;
-    req->cost = it->cost;
+    req->cost = RK_UNLIKELY(it->peek) ? 0 : it->cost; /* cost 0: the store only looks */
     req->now_ms = now_ms;
     req->lease_id = it->lease_id[0] ? it->lease_id : NULL;
+}
+
+/*
+ * Takes the store's decision d of it. A peek asked the store at cost 0,
+ * which always passes and answers the units free as remaining: the peek
+ * passes only when its cost units are free. Otherwise a unit frees when a
+ * holder releases its lease, which no one can foresee, or as the leases
+ * expire: the client is told to retry in a second, or when the last lease
+ * expires if that comes sooner.
+ */
+static void take_decision(rk_check_item_t *it, const rk_decision_t *d) {
+    it->decision = *d;
+    if (RK_LIKELY(!it->peek) || !d->allowed || d->remaining >= it->cost)
+        return;
+    it->decision.allowed = false;
+    it->decision.retry_after_ms = d->reset_ms > 0 && d->reset_ms < 1000 ? d->reset_ms : 1000;
 }
 
 /*
@@ -136,7 +153,7 @@ static void apply_store(rk_check_item_t *items, rk_store_req_t *reqs, const rk_d
     if (RK_LIKELY(st == RK_OK)) {
         for (size_t j = 0; j < m; j++) {
             rk_check_item_t *it = &items[map[j]];
-            it->decision = out[j];
+            take_decision(it, &out[j]);
             if (!out[j].allowed && cacheable(it, now_ms))
                 rk_deny_cache_remember(it->rule, &it->limit, it->key, sent_mono, &out[j]);
         }
@@ -157,7 +174,7 @@ static void apply_store(rk_check_item_t *items, rk_store_req_t *reqs, const rk_d
     rk_decision_t fallback[RK_CHECK_MAX_ITEMS];
     if (local > 0 && rk_rt.fallback->ops->decide(rk_rt.fallback, reqs, local, fallback) == RK_OK) {
         for (size_t j = 0; j < local; j++)
-            items[map[j]].decision = fallback[j];
+            take_decision(&items[map[j]], &fallback[j]);
     }
 }
 

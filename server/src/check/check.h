@@ -19,6 +19,9 @@ typedef struct {
     char key[RK_STORE_KEY_MAX + 1]; /* normalised */
     int64_t cost;
     char lease_id[RK_LEASE_ID_LEN + 1]; /* concurrency rules: the lease created */
+    /* Concurrency rules: asks whether cost units are free and takes none
+     * (no lease: forward-auth cannot release one); lease_id is "". */
+    bool peek;
     rk_decision_t decision;
     /* Set when the store failed and the rule's fail mode decided. */
     bool failed_over;

@@ -46,6 +46,21 @@ static const char *client_plan(const rk_context_t *ctx, const rk_jwt_t *jwt, cha
     return ctx->header ? ctx->header(ctx->header_ctx, "x-plan") : NULL;
 }
 
+/*
+ * What the request adds to a rule's check: its plan's limit (a key's own
+ * override beats it), and a peek instead of a lease when the caller cannot
+ * release one.
+ */
+static void adjust_item(rk_check_item_t *it, const rk_context_t *ctx, const char *plan) {
+    if (ctx->peek_leases && it->lease_id[0]) {
+        it->lease_id[0] = '\0';
+        it->peek = true;
+    }
+    const rk_plan_t *p = plan ? rk_rule_plan(it->rule, plan) : NULL;
+    if (p && !it->overridden)
+        it->limit = p->limit;
+}
+
 rk_context_status_t rk_context_items(const rk_ruleset_t *rules, const rk_context_t *ctx,
                                      rk_check_item_t *items, size_t cap, size_t *n,
                                      rk_list_verdict_t *verdict, char *client_key,
@@ -98,9 +113,7 @@ rk_context_status_t rk_context_items(const rk_ruleset_t *rules, const rk_context
             *verdict = v;
         if (rk_check_item_init(it, rule, key, strlen(key), ctx->cost) != RK_OK)
             continue;
-        const rk_plan_t *p = plan ? rk_rule_plan(rule, plan) : NULL;
-        if (p && !it->overridden) /* a key's own override beats its plan */
-            it->limit = p->limit;
+        adjust_item(it, ctx, plan);
         (*n)++;
     }
     rk_jwt_free(jwt);

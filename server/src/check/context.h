@@ -22,6 +22,9 @@ typedef struct {
     const char *(*header)(void *ctx, const char *name);
     void *header_ctx;
     int64_t cost;
+    /* Concurrency rules are peeked at (is a slot free?), no lease taken:
+     * for forward-auth, whose caller never sees a lease to release. */
+    bool peek_leases;
 } rk_context_t;
 
 typedef enum { RK_CONTEXT_OK = 0, RK_CONTEXT_BAD_PATH } rk_context_status_t;

@@ -12,6 +12,10 @@
  * Envoy's HTTP ext_authz sends the original method and appends the original
  * path to its path_prefix ("POST /v1/auth/api/items"): any method on
  * /v1/auth/... is a check of the request named by the rest of the path.
+ *
+ * A gateway cannot release a lease, so a concurrency rule is only looked
+ * at: the request passes while a slot is free (held by leases of
+ * /v1/acquire or of context-form /v1/check), and takes none.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -184,7 +188,8 @@ static enum MHD_Result check_original(rk_request_t *req, const char *target, con
                         .peer = peer_address(c),
                         .header = mhd_header,
                         .header_ctx = &headers,
-                        .cost = 1};
+                        .cost = 1,
+                        .peek_leases = true};
     static _Thread_local rk_check_item_t items[RK_CHECK_MAX_ITEMS];
     size_t n = 0;
     char client[64];

@@ -102,7 +102,8 @@ static size_t decision_text(char *out, const rk_decision_t *d, bool allowed) {
     return (size_t)(at - out);
 }
 
-/* The lease of an allowed concurrency check that holds units (RK_LEASE_TEXT_MAX). */
+/* The lease of an allowed concurrency check that holds units (RK_LEASE_TEXT_MAX);
+ * nothing for any other check (a peek holds none). */
 static void write_lease(rk_jw_t *w, const rk_check_item_t *it) {
     if (!it->lease_id[0] || !it->decision.allowed || it->cost <= 0)
         return;
@@ -144,6 +145,7 @@ void rk_write_check_answer(rk_jw_t *w, const rk_check_item_t *items, size_t n) {
             rk_jw_raw(w, text, decision_text(text, &it->decision, it->decision.allowed));
         if (it->failed_over)
             rk_jw_member_plain(w, "fail_mode", fail_names[it->fail_mode_used]);
+        write_lease(w, it); /* each lease taken, the headline's or not: all must be released */
         rk_jw_raw(w, "}", 1);
     }
     rk_jw_lit(w, "]}");

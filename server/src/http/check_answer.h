@@ -33,7 +33,8 @@ typedef struct {
 void rk_check_headers(const rk_check_item_t *items, size_t n, int64_t now_ms, rk_rl_headers_t *h);
 void rk_add_rl_headers(struct MHD_Response *resp, const rk_rl_headers_t *h);
 
-/* Writes the JSON answer of one check (its items) into w. */
+/* Writes the JSON answer of one check (its items) into w: each result that
+ * holds a lease carries it, and the top level the headline's. */
 void rk_write_check_answer(rk_jw_t *w, const rk_check_item_t *items, size_t n);
 
 /* 200 with the answer and its headers. */
