@@ -366,6 +366,37 @@ def test_forward_auth_asks_a_concurrency_rule_for_a_free_slot_and_takes_none(mak
     assert cc_remaining(server, "exports", key) == 1
 
 
+def metric(server, name):
+    for line in request("GET", server.admin_url + "/metrics").body.decode().splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[1])
+    raise AssertionError(f"no {name}")
+
+
+def test_rules_past_the_64th_that_match_are_warned_of_once_per_ruleset_version(server):
+    for i in range(1, 65):
+        server.create_rule(id=f"r{i}", algorithm="fixed_window", limit=1000, window="1m",
+                           match={"path": "/many"}, priority=i)
+    server.create_rule(id="strict", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/many"}, priority=1000)
+    assert metric(server, "ratekit_check_rules_dropped_total") == 0
+    statuses = [auth(server, "/many").status for _ in range(3)]
+    answer = ctx_check(server, "/many")
+    assert len(answer["results"]) == 64 and "strict" not in {r["rule"] for r in answer["results"]}
+    assert statuses == [200, 200, 200]  # the bound: strict is not applied ...
+    assert metric(server, "ratekit_check_rules_dropped_total") == 4  # ... but counted
+    warning = "rules after the 64th by priority, such as 'strict', are not applied"
+    assert server.output().count(warning) == 1, server.output()
+    # a request that fits its rules is not counted
+    ctx_check(server, "/other")
+    assert metric(server, "ratekit_check_rules_dropped_total") == 4
+    # a new ruleset version is warned of once more; a high priority rule then applies
+    server.create_rule(id="first", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/many"}, priority=0)
+    assert [auth(server, "/many").status for _ in range(3)] == [200, 429, 429]
+    assert server.output().count(warning.replace("'strict'", "'r64'")) == 1, server.output()
+
+
 NGINX_CONF = """
 worker_processes 1;
 daemon off;

@@ -4,11 +4,18 @@
 #include "context.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "../log.h"
 #include "../runtime.h"
 #include "identity.h"
+
+/* Checks that matched more rules than they could apply. */
+static atomic_uint_fast64_t rules_dropped;
+/* The ruleset version whose dropped rules were last warned of (-1: none). */
+static _Atomic int64_t warned_version = -1;
 
 /* The host without port, lower-case, into out. */
 static void normalize_host(const char *host, char *out, size_t cap) {
@@ -46,6 +53,39 @@ static const char *client_plan(const rk_context_t *ctx, const rk_jwt_t *jwt, cha
     return ctx->header ? ctx->header(ctx->header_ctx, "x-plan") : NULL;
 }
 
+/* The first rule from index `from` on that covers the request, or NULL. */
+static const rk_rule_t *next_match(const rk_ruleset_t *rules, size_t from,
+                                   const rk_match_request_t *mreq) {
+    size_t count = rk_ruleset_count(rules);
+    for (size_t i = from; i < count; i++) {
+        const rk_rule_t *rule = rk_ruleset_at(rules, i);
+        if (rule->mode != RK_MODE_OFF && rk_match_request(&rule->match, mreq))
+            return rule;
+    }
+    return NULL;
+}
+
+/*
+ * A check filled its cap of items at rule index `from`: when a later rule
+ * covers the request too, counts the check and warns once per ruleset
+ * version (a check never logs otherwise).
+ */
+static void note_dropped(const rk_ruleset_t *rules, size_t from, const rk_match_request_t *mreq,
+                         size_t cap) {
+    const rk_rule_t *left = next_match(rules, from, mreq);
+    if (!left)
+        return;
+    atomic_fetch_add_explicit(&rules_dropped, 1, memory_order_relaxed);
+    int64_t version = rk_ruleset_version(rules);
+    int64_t seen = atomic_load_explicit(&warned_version, memory_order_relaxed);
+    if (seen == version || !atomic_compare_exchange_strong(&warned_version, &seen, version))
+        return;
+    rk_warn("A request matched more than %zu rules (ruleset version %lld): rules after the "
+            "%zuth by priority, such as '%s', are not applied to it "
+            "(ratekit_check_rules_dropped_total counts such checks)",
+            cap, (long long)version, cap, left->id);
+}
+
 /*
  * What the request adds to a rule's check: its plan's limit (a key's own
  * override beats it), and a peek instead of a lease when the caller cannot
@@ -59,6 +99,10 @@ static void adjust_item(rk_check_item_t *it, const rk_context_t *ctx, const char
     const rk_plan_t *p = plan ? rk_rule_plan(it->rule, plan) : NULL;
     if (p && !it->overridden)
         it->limit = p->limit;
+}
+
+uint64_t rk_context_rules_dropped(void) {
+    return atomic_load_explicit(&rules_dropped, memory_order_relaxed);
 }
 
 rk_context_status_t rk_context_items(const rk_ruleset_t *rules, const rk_context_t *ctx,
@@ -91,8 +135,8 @@ rk_context_status_t rk_context_items(const rk_ruleset_t *rules, const rk_context
     bool jwt_looked = false;
     char plan_buf[72];
     const char *plan = NULL;
-    size_t count = rk_ruleset_count(rules);
-    for (size_t i = 0; i < count && *n < cap; i++) {
+    size_t count = rk_ruleset_count(rules), i;
+    for (i = 0; i < count && *n < cap; i++) {
         const rk_rule_t *rule = rk_ruleset_at(rules, i);
         if (rule->mode == RK_MODE_OFF || !rk_match_request(&rule->match, &mreq))
             continue;
@@ -117,6 +161,8 @@ rk_context_status_t rk_context_items(const rk_ruleset_t *rules, const rk_context
         (*n)++;
     }
     rk_jwt_free(jwt);
+    if (RK_UNLIKELY(*n == cap) && *verdict == RK_LIST_NONE)
+        note_dropped(rules, i, &mreq, cap);
     if (*verdict != RK_LIST_NONE)
         *n = 0;
     return RK_CONTEXT_OK;

@@ -35,11 +35,16 @@ typedef enum { RK_CONTEXT_OK = 0, RK_CONTEXT_BAD_PATH } rk_context_status_t;
  * nothing in the request are skipped. client_key receives the client's
  * address as a key text (for logs). When the client's address or one of its
  * keys is on a list, *verdict says which and *n is 0: a safelisted client
- * skips every rule, a denylisted one is refused.
+ * skips every rule, a denylisted one is refused. Rules past the cap that
+ * match are not applied: counted (rk_context_rules_dropped) and warned of
+ * once per ruleset version.
  */
 rk_context_status_t rk_context_items(const rk_ruleset_t *rules, const rk_context_t *ctx,
                                      rk_check_item_t *items, size_t cap, size_t *n,
                                      rk_list_verdict_t *verdict, char *client_key,
                                      size_t client_key_cap);
+
+/* Checks that matched more rules than they could apply, since start. */
+uint64_t rk_context_rules_dropped(void);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../audit/audit.h"
+#include "../check/context.h"
 #include "../http/server.h"
 #include "../runtime.h"
 #include "stats.h"
@@ -139,6 +140,10 @@ void rk_metrics_render(rk_jw_t *w) {
     sample_u64(w, "ratekit_store_errors_total", lat.store_errors);
     header(w, "ratekit_store_up", "gauge", "Whether the store answered its last operations.");
     sample_u64(w, "ratekit_store_up", rk_rt.store && rk_rt.store->ops->healthy(rk_rt.store));
+    header(w, "ratekit_check_rules_dropped_total", "counter",
+           "Checks of a request that more rules matched than one check applies (64): the rules "
+           "after the 64th by priority were not applied.");
+    sample_u64(w, "ratekit_check_rules_dropped_total", rk_context_rules_dropped());
     header(w, "ratekit_ruleset_version", "gauge", "Version of the rules in force.");
     sample_u64(w, "ratekit_ruleset_version", (uint64_t)rk_ruleset_version(rk_rules_current()));
     header(w, "ratekit_instances", "gauge", "Live ratekitd instances sharing the store.");

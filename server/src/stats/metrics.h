@@ -1,7 +1,8 @@
 /*
  * metrics.h — GET /metrics, the Prometheus text exposition (format 0.0.4):
  * decisions per rule and decision, the check-duration histogram, the
- * store's health and errors, the ruleset version, open event streams,
+ * store's health and errors, checks that dropped rules past their cap,
+ * the ruleset version, open event streams,
  * dropped denial-log rows, build info.
  */
 #ifndef RK_STATS_METRICS_H
