@@ -346,6 +346,47 @@ def test_readyz_comes_back_after_a_stalled_master_resumes_without_any_check(make
         cluster.stop()
 
 
+def test_a_stalled_master_fails_over_only_the_checks_whose_keys_it_holds(make_server):
+    """A batch, or a request several rules match, whose keys span a stalled
+    master and a healthy one: what the healthy master decided stands (it
+    counted it, and its denials deny); only the stalled master's keys take
+    the fail mode."""
+    cluster = RedisCluster(masters=2, node_timeout_ms=15000)  # no failover meanwhile
+    try:
+        s = make_server(env={"RATEKIT_REDIS_CLUSTER": cluster.seeds,
+                             "RATEKIT_REDIS_TIMEOUT_MS": "300", "RATEKIT_THREADS": "1"})
+        s.create_rule(id="once", algorithm="fixed_window", limit=1, window="1d",
+                      match={"path": "/only-direct"})
+        for rule in ("r1", "r2"):
+            s.create_rule(id=rule, algorithm="fixed_window", limit=1, window="1d",
+                          match={"path": "/p"}, key=["ip"])
+
+        def owner(rule, key):
+            return cluster.slot_owner(keyslot(_state_key(rule, key)))
+
+        victim = owner("once", "k0")
+        healthy = [k for k in (f"k{i}" for i in range(1, 20)) if owner("once", k) != victim][:3]
+        ip = next(ip for ip in (f"10.0.0.{i}" for i in range(1, 255))
+                  if owner("r1", f"ip:{ip}") == victim and owner("r2", f"ip:{ip}") != victim)
+        assert all(s.check("once", k).json()["allowed"] for k in healthy)  # each at its limit
+        context = {"request": {"method": "GET", "path": "/p", "ip": ip}}
+        assert request("POST", s.data + "/v1/check", context).json()["allowed"]
+        cluster.procs[victim].send_signal(signal.SIGSTOP)
+        try:
+            batch = _batch(s, "once", ["k0"] + healthy)
+            answer = request("POST", s.data + "/v1/check", context).json()
+        finally:
+            cluster.procs[victim].send_signal(signal.SIGCONT)
+        assert batch[0]["allowed"] and _fail_mode(batch[0]) == "local", batch[0]
+        assert [(x["allowed"], _fail_mode(x)) for x in batch[1:]] == [(False, None)] * 3, batch
+        by_rule = {r["rule"]: r for r in answer["results"]}
+        assert not answer["allowed"], answer
+        assert not by_rule["r2"]["allowed"] and by_rule["r2"].get("fail_mode") is None, answer
+        assert by_rule["r1"].get("fail_mode") == "local", answer
+    finally:
+        cluster.stop()
+
+
 def _cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()

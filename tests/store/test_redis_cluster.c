@@ -10,6 +10,7 @@
 #include <criterion/new/assert.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +225,37 @@ Test(redis_cluster, two_stores_enforce_exact_limits_on_keys_spread_over_every_ma
     cr_assert(out[0].allowed && out[0].remaining == LIMIT - 1);
     a->ops->destroy(a);
     b->ops->destroy(b);
+}
+
+/*
+ * A batch over two masters, one of them stopped: the call fails, the stopped
+ * master's request is left undecided, and the other's holds the decision its
+ * master made (and counted).
+ */
+Test(redis_cluster, a_stopped_master_leaves_undecided_only_the_requests_it_holds) {
+    rk_test_cluster_start(&cluster, 2, 0);
+    rk_redis_cluster_config_t cfg = {.seeds = cluster.seeds, .timeout_ms = 200};
+    char err[256] = "";
+    rk_store_t *s = rk_redis_cluster_store_new(&cfg, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    int victim = rk_test_cluster_owner(&cluster, key_slot("stop", "k0"));
+    char other[16] = "";
+    for (int i = 1; i < 100 && !other[0]; i++) {
+        snprintf(other, sizeof other, "k%d", i);
+        if (rk_test_cluster_owner(&cluster, key_slot("stop", other)) == victim)
+            other[0] = '\0';
+    }
+    rk_store_req_t reqs[2] = {fixed_req("stop", "k0"), fixed_req("stop", other)};
+    rk_decision_t out[2];
+    cr_assert_eq(s->ops->decide(s, reqs, 2, out), RK_OK); /* connected, scripts loaded */
+    kill(cluster.nodes[victim].pid, SIGSTOP);
+    out[0].limit = out[1].limit = RK_STORE_UNDECIDED;
+    rk_status_t st = s->ops->decide(s, reqs, 2, out);
+    kill(cluster.nodes[victim].pid, SIGCONT);
+    cr_assert_eq(st, RK_ERR);
+    cr_assert_eq(out[0].limit, RK_STORE_UNDECIDED);
+    cr_assert(out[1].limit == LIMIT && out[1].allowed && out[1].remaining == LIMIT - 2);
+    s->ops->destroy(s);
 }
 
 Test(redis_cluster, commands_reach_the_node_owning_their_key) {

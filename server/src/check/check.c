@@ -143,25 +143,30 @@ static size_t plan_items(rk_check_item_t *items, size_t n, int64_t now_ms, int64
     return m;
 }
 
+/* Marks out[0..m) undecided, so that a failed store call tells which requests it decided. */
+static void mark_undecided(rk_decision_t *out, size_t m) {
+    for (size_t j = 0; j < m; j++)
+        out[j].limit = RK_STORE_UNDECIDED;
+}
+
 /*
- * Takes the store's answer (st) for the m planned requests: its decisions,
- * or, when it failed, each rule's fail mode ("local" ones decided together
- * in the in-memory store). reqs and map are reordered.
+ * Takes the store's answer (st) for the m planned requests (out[] marked by
+ * mark_undecided before the call): the decision of each request the store
+ * decided, even when it failed for others (Redis counted those), and each
+ * other rule's fail mode ("local" ones decided together in the in-memory
+ * store). reqs and map are reordered.
  */
 static void apply_store(rk_check_item_t *items, rk_store_req_t *reqs, const rk_decision_t *out,
                         size_t *map, size_t m, int64_t now_ms, int64_t sent_mono, rk_status_t st) {
-    if (RK_LIKELY(st == RK_OK)) {
-        for (size_t j = 0; j < m; j++) {
-            rk_check_item_t *it = &items[map[j]];
-            take_decision(it, &out[j]);
-            if (!out[j].allowed && cacheable(it, now_ms))
-                rk_deny_cache_remember(it->rule, &it->limit, it->key, sent_mono, &out[j]);
-        }
-        return;
-    }
     size_t local = 0;
     for (size_t j = 0; j < m; j++) {
         rk_check_item_t *it = &items[map[j]];
+        if (RK_LIKELY(st == RK_OK || out[j].limit != RK_STORE_UNDECIDED)) {
+            take_decision(it, &out[j]);
+            if (!out[j].allowed && cacheable(it, now_ms))
+                rk_deny_cache_remember(it->rule, &it->limit, it->key, sent_mono, &out[j]);
+            continue;
+        }
         rk_fail_mode_t mode = it->rule->fail_mode == RK_FAIL_DEFAULT
                                   ? (rk_fail_mode_t)rk_rt.cfg.fail_mode
                                   : it->rule->fail_mode;
@@ -199,6 +204,7 @@ void rk_check_run(rk_check_item_t *items, size_t n, int64_t now_ms) {
     int64_t sent_mono = started / 1000000; /* rk_mono_ms(), without a second clock read */
     size_t m = plan_items(items, n, now_ms, sent_mono, reqs, map);
     if (m > 0) {
+        mark_undecided(out, m);
         rk_status_t st = rk_rt.store->ops->decide(rk_rt.store, reqs, m, out);
         apply_store(items, reqs, out, map, m, now_ms, sent_mono, st);
     }
@@ -217,8 +223,10 @@ bool rk_check_prepare(rk_check_job_t *job, rk_check_item_t *items, size_t n) {
     job->n = n < RK_CHECK_ASYNC_MAX ? n : RK_CHECK_ASYNC_MAX;
     job->sent_mono_ms = job->started_ns / 1000000;
     job->m = plan_items(items, job->n, -1, job->sent_mono_ms, job->reqs, job->map);
-    if (job->m > 0)
+    if (job->m > 0) {
+        mark_undecided(job->out, job->m);
         return false;
+    }
     count(items, job->n, job->started_ns);
     return true;
 }

@@ -17,7 +17,9 @@
  * destroy, never per decision.
  *
  * Failures. Any failure (refused, timeout, I/O error, error reply, reply of
- * the wrong shape) answers RK_ERR, and the check path applies its fail mode.
+ * the wrong shape) answers RK_ERR, and the check path applies its fail mode
+ * to the requests that failed: those whose replies came (Redis counted them)
+ * keep their decisions (store.h, RK_STORE_UNDECIDED).
  * Every command is bounded by the command timeout (SO_RCVTIMEO/SO_SNDTIMEO,
  * set again on each new context); a context that saw an I/O error is freed.
  * A circuit breaker shared by all threads stops calling Redis after a few

@@ -26,9 +26,11 @@
  * group: every group is written before any reply is read, so the nodes work
  * in parallel and a batch costs one round trip whatever the number of nodes.
  * Redirected requests (MOVED, ASK) and requests that met NOSCRIPT go out in a
- * further round; a redirection is not a failure. Any other failure of any
+ * further round; a redirection is not a failure. Any other failure of a
  * request (unreachable node, timeout, error reply, malformed reply) makes the
- * whole call RK_ERR, and the check path applies its fail mode.
+ * call RK_ERR with that request marked RK_STORE_UNDECIDED: the check path
+ * applies its fail mode to it alone, the requests other nodes answered
+ * keeping their decisions (those nodes counted them).
  *
  * Event loops. On the data plane's event loops (http/loop.h) a check is
  * queued instead, and every check of a loop's round goes out in one batch
@@ -754,6 +756,9 @@ static rk_status_t run_scripts(rk_cluster_store_t *s, const rk_store_req_t *reqs
     batch_t b;
     scripts_batch(&b, s, t, reqs, n, op, lease_id, out, released, jobs);
     rk_status_t st = run_batch(&b, t);
+    for (size_t i = 0; i < n && st != RK_OK; i++)
+        if (jobs[i].state != JOB_DONE)
+            out[i].limit = RK_STORE_UNDECIDED;
     atomic_store_explicit(&s->last_ok, st == RK_OK, memory_order_relaxed);
     if (jobs != stack_jobs)
         free(jobs);
@@ -926,16 +931,22 @@ static void round_drop(round_pipe_t *p, size_t n) {
     p->nchecks -= n;
 }
 
-/* Answers the batch out from its jobs' outcomes, and forgets it. */
+/*
+ * Answers the batch out from its jobs' outcomes, and forgets it. A check
+ * some of whose requests failed gets RK_ERR with those marked undecided:
+ * the others keep the decision their nodes made (and counted).
+ */
 static void round_answer(round_pipe_t *p) {
     size_t at = 0;
     for (size_t c = 0; c < p->nflying; c++) {
         const round_check_t rc = p->checks[c]; /* a copy: done() may queue, moving checks */
         rk_status_t st = RK_OK;
-        for (size_t i = 0; i < rc.n; i++)
-            if (p->jobs[at + i].state != JOB_DONE)
-                st = RK_ERR;
         memcpy(rc.out, p->out + at, rc.n * sizeof *rc.out);
+        for (size_t i = 0; i < rc.n; i++)
+            if (p->jobs[at + i].state != JOB_DONE) {
+                st = RK_ERR;
+                rc.out[i].limit = RK_STORE_UNDECIDED;
+            }
         at += rc.n;
         rc.done(rc.ctx, st);
     }

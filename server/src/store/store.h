@@ -25,14 +25,25 @@ typedef struct {
 
 typedef struct rk_store rk_store_t;
 
+/*
+ * out[i].limit of a request the store did not decide. A caller that sets
+ * every out[i].limit to it before decide() or decide_async() can tell, on
+ * RK_ERR, the requests that failed (still RK_STORE_UNDECIDED) from those the
+ * store did decide (and count) before or beside the failure: a store never
+ * leaves anything else in out[i] of a failed request.
+ */
+#define RK_STORE_UNDECIDED (-1)
+
 typedef struct {
     const char *name; /* "memory", "redis", "redis-cluster" */
-    /* Decides n requests in order; RK_ERR when the store failed (out undefined). */
+    /* Decides n requests in order; RK_ERR when the store failed for some or all
+     * of them (see RK_STORE_UNDECIDED for which). */
     rk_status_t (*decide)(rk_store_t *s, const rk_store_req_t *reqs, size_t n, rk_decision_t *out);
     /*
      * Optional (NULL: the store only has decide()). Decides n requests as
      * decide() would; done(ctx, status) is called exactly once, when out[]
-     * is filled (RK_OK) or the store failed (RK_ERR, out undefined). On a
+     * is filled (RK_OK) or the store failed for some or all of them (RK_ERR,
+     * as for decide()). On a
      * data-plane event loop (../http/loop.h) it returns at once and done()
      * comes later on that loop's thread, the requests having gone out in
      * one round trip with the rest of the loop's round; on any other
