@@ -76,7 +76,8 @@ static const setting_t settings[] = {
     {"RATEKIT_REDIS_URL", T_STRING, F(redis_url), "", 0, 0, NULL, check_redis_url,
      "redis://[user:pass@]host:port[/db]; unset: the embedded in-memory store"},
     {"RATEKIT_REDIS_CLUSTER", T_STRING, F(redis_cluster), "", 0, 0, NULL, NULL,
-     "host:port,host:port,... seed nodes of a Redis Cluster"},
+     "host:port,host:port,... seed nodes of a Redis Cluster; a seed may be "
+     "redis://[user]:password@host:port, the credentials serving every node"},
     {"RATEKIT_REDIS_CONNECT_TIMEOUT_MS", T_INT, F(redis_connect_timeout_ms), "500", 1, 60000, NULL,
      NULL, "Redis connect timeout in milliseconds"},
     {"RATEKIT_REDIS_TIMEOUT_MS", T_INT, F(redis_timeout_ms), "250", 1, 60000, NULL, NULL,
@@ -209,8 +210,22 @@ static rk_status_t apply(rk_config_t *cfg, const setting_t *s, const char *text,
     return RK_ERR;
 }
 
+/* Whether a setting's value may hold a password or a secret, never to be repeated. */
+static bool holds_secret(const setting_t *s) {
+    static const char *const secret[] = {"RATEKIT_REDIS_URL", "RATEKIT_REDIS_CLUSTER",
+                                         "RATEKIT_ADMIN_TOKEN", "RATEKIT_CHECK_TOKEN",
+                                         "RATEKIT_JWT_SECRET"};
+    for (size_t i = 0; i < RK_ARRAY_LEN(secret); i++)
+        if (strcmp(s->env, secret[i]) == 0)
+            return true;
+    return false;
+}
+
 static void report(const setting_t *s, const char *source, const char *text, const char *why) {
-    fprintf(stderr, "ratekitd: %s=\"%s\" (%s): %s\n", s->env, text, source, why);
+    if (holds_secret(s))
+        fprintf(stderr, "ratekitd: %s (%s): %s\n", s->env, source, why);
+    else
+        fprintf(stderr, "ratekitd: %s=\"%s\" (%s): %s\n", s->env, text, source, why);
 }
 
 static const setting_t *find_flag(const char *arg, const char **value) {

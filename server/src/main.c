@@ -94,7 +94,8 @@ static rk_status_t open_cluster_store(const rk_config_t *cfg) {
                                     cfg->redis_timeout_ms, cfg->key_prefix, NULL};
     rk_store_t *cluster = rk_redis_cluster_store_new(&rc, err, sizeof err);
     if (!cluster) {
-        fprintf(stderr, "ratekitd: RATEKIT_REDIS_CLUSTER=\"%s\": %s\n", cfg->redis_cluster, err);
+        /* Not the value: a seed may carry a password. */
+        fprintf(stderr, "ratekitd: RATEKIT_REDIS_CLUSTER: %s\n", err);
         return RK_ERR;
     }
     if (rk_redis_cluster_store_ping(cluster, err, sizeof err) != RK_OK) {

@@ -67,12 +67,15 @@ def _cluster_port(taken):
 
 
 class RedisCluster:
-    """masters + masters * replicas nodes; ports[:masters] own the slots at first."""
+    """masters + masters * replicas nodes; ports[:masters] own the slots at first;
+    every node asks for `password` (requirepass) when one is given."""
 
-    def __init__(self, masters=3, replicas=0, node_timeout_ms=1000):
+    def __init__(self, masters=3, replicas=0, node_timeout_ms=1000, password=None):
         self.dir = tempfile.mkdtemp(prefix="ratekit-cluster-")
         self.ports = []
         self.procs = {}
+        self.password = password
+        auth = ["--requirepass", password, "--masterauth", password] if password else []
         total = masters + masters * replicas
         try:
             for _ in range(total):
@@ -85,7 +88,7 @@ class RedisCluster:
                      "--appendonly", "no", "--dir", d, "--cluster-enabled", "yes",
                      "--cluster-config-file", "nodes.conf",
                      "--cluster-node-timeout", str(node_timeout_ms), "--loglevel", "warning",
-                     "--repl-diskless-sync-delay", "0"],
+                     "--repl-diskless-sync-delay", "0", *auth],
                     stdout=subprocess.DEVNULL)
             for port in self.ports:
                 self._wait(lambda: self.cli(port, "PING") == "PONG", f"node {port} to start")
@@ -129,7 +132,8 @@ class RedisCluster:
 
     def cli(self, port, *args):
         """One command on one node (no redirection followed); its output, stripped."""
-        out = subprocess.run(["redis-cli", "-p", str(port), *args], check=True,
+        auth = ["-a", self.password, "--no-auth-warning"] if self.password else []
+        out = subprocess.run(["redis-cli", "-p", str(port), *auth, *args], check=True,
                              capture_output=True, text=True, timeout=10)
         return out.stdout.strip()
 

@@ -387,6 +387,43 @@ def test_a_stalled_master_fails_over_only_the_checks_whose_keys_it_holds(make_se
         cluster.stop()
 
 
+def test_a_password_protected_cluster_takes_its_password_from_a_seed_and_never_shows_it(
+        make_server, workdir):
+    password = "Zq7-cluster-pw"
+    cluster = RedisCluster(masters=2, password=password)
+    try:
+        p1, p2 = cluster.ports
+        env = {"RATEKIT_REDIS_CLUSTER": f"redis://:{password}@127.0.0.1:{p1},127.0.0.1:{p2}",
+               "RATEKIT_ENV": "production"}
+        a = make_server(env=env, db_path=os.path.join(workdir, "a.db"))
+        b = make_server(env=env, db_path=os.path.join(workdir, "b.db"))
+        # checks, rules sync (PUBLISH, SUBSCRIBE) and statistics on every node
+        a.create_rule(id="locked", algorithm="fixed_window", limit=2, window="1h")
+        assert _wait_until(lambda: _knows(b, "locked"), timeout=2.0) is not None
+        answers = [srv.check("locked", "k").json() for srv in (a, b, a)]
+        assert [(x["allowed"], _fail_mode(x)) for x in answers] == \
+            [(True, None), (True, None), (False, None)], answers
+        assert _wait_until(lambda: _rule_counts(_stats(b), "locked")["allowed"] >= 2,
+                           timeout=3.0) is not None, _stats(b)
+        for seeds, says in ((f"redis://:wrong-{password}@127.0.0.1:{p1}", "WRONGPASS"),
+                            (f"127.0.0.1:{p1}", "NOAUTH"),
+                            (f":{password}@127.0.0.1:{p1}", "URL seed"),
+                            (f"redis://:{password}%zz@127.0.0.1:{p1}", "percent-encoding"),
+                            (f"redis://:{password}@127.0.0.1:{p1}/2", "database"),
+                            (f"redis://:{password}@127.0.0.1:{p1},redis://u:x{password}@h:1",
+                             "differ")):
+            s = make_server(env={"RATEKIT_REDIS_CLUSTER": seeds, "RATEKIT_ENV": "production"},
+                            start=False)
+            s.start(wait=False)
+            assert s.proc.wait(10) != 0
+            out = s.output()
+            lines = [line for line in out.splitlines() if line.startswith("ratekitd:")]
+            assert len(lines) == 1 and "RATEKIT_REDIS_CLUSTER" in lines[0], out
+            assert says in lines[0] and password not in out, out
+    finally:
+        cluster.stop()
+
+
 def _cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()

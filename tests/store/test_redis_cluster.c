@@ -131,9 +131,14 @@ Test(redis_cluster, refuses_a_bad_seed_list_with_a_reason) {
         {"127.0.0.1:7000,,127.0.0.1:7001", "empty"},
         {"127.0.0.1:7000,", "empty"},
         {"::1:7000", "brackets"},
-        {"redis://127.0.0.1:7000", "host:port"},
         {"127.0.0.1:7000 ", "port"},
         {"bad host:7000", "host"},
+        /* credentials: only in a URL seed, the same on every seed, never repeated */
+        {":s3cr3t@127.0.0.1:7000", "URL seed"},
+        {"redis://:s3cr3t@127.0.0.1:7000/1", "database"},
+        {"redis://:s3cr3t%zz@127.0.0.1:7000", "percent-encoding"},
+        {"rediss://:s3cr3t@127.0.0.1:7000", "TLS"},
+        {"redis://:s3cr3t@127.0.0.1:7000,redis://u:s3cr3t@127.0.0.1:7001", "differ"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rk_redis_cluster_config_t cfg = {.seeds = bad[i][0]};
@@ -141,8 +146,10 @@ Test(redis_cluster, refuses_a_bad_seed_list_with_a_reason) {
         rk_store_t *s = rk_redis_cluster_store_new(&cfg, err, sizeof err);
         cr_assert_null(s, "accepted \"%s\"", bad[i][0]);
         cr_assert(strstr(err, bad[i][1]) != NULL, "\"%s\": %s", bad[i][0], err);
+        cr_assert(strstr(err, "s3cr3t") == NULL, "\"%s\": %s", bad[i][0], err);
     }
-    rk_redis_cluster_config_t ok = {.seeds = "127.0.0.1:7000,[::1]:7001,redis-2.local:6379"};
+    rk_redis_cluster_config_t ok = {.seeds = "127.0.0.1:7000,[::1]:7001,redis-2.local:6379,"
+                                             "redis://:s3cr3t@127.0.0.1:7002,redis://h:7003"};
     rk_store_t *s = rk_redis_cluster_store_new(&ok, NULL, 0);
     cr_assert_not_null(s);
     cr_assert_str_eq(s->ops->name, "redis-cluster");

@@ -140,16 +140,7 @@ static redisContext *conn_dial(rk_redis_store_t *s, conn_init_t *in, char *err, 
     in->auth = s->url.password[0] != '\0';
     in->select = s->url.db != 0;
     in->count = (int)in->auth + (int)in->select + RK_ALG_COUNT;
-    int ok = REDIS_OK;
-    if (in->auth && s->url.user[0]) {
-        const char *argv[3] = {"AUTH", s->url.user, s->url.password};
-        size_t lens[3] = {4, strlen(s->url.user), strlen(s->url.password)};
-        ok = redisAppendCommandArgv(ctx, 3, argv, lens);
-    } else if (in->auth) {
-        const char *argv[2] = {"AUTH", s->url.password};
-        size_t lens[2] = {4, strlen(s->url.password)};
-        ok = redisAppendCommandArgv(ctx, 2, argv, lens);
-    }
+    int ok = in->auth ? rk_redis_append_auth(ctx, s->url.user, s->url.password) : REDIS_OK;
     if (ok == REDIS_OK && in->select) {
         const char *argv[2] = {"SELECT", dbtext};
         size_t lens[2] = {6, (size_t)dblen};

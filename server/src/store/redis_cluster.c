@@ -74,6 +74,7 @@
 #define REFRESH_PERIOD_MS 10000
 #define REFRESH_TRIES 4 /* nodes asked for CLUSTER SLOTS per refresh */
 #define STACK_JOBS 32
+#define AUTH_LOG_MS 30000 /* between two logs of a refused AUTH */
 
 typedef struct rk_cluster_store rk_cluster_store_t;
 
@@ -87,7 +88,7 @@ typedef struct {
 
 /* What one call did with one node (scratch, per thread). */
 typedef struct {
-    bool entered, admitted, ok, fresh, loads_sent, loads_failed, replied;
+    bool entered, admitted, ok, fresh, auth_sent, loads_sent, loads_failed, replied;
     rk_breaker_ticket_t ticket;
 } node_call_t;
 
@@ -97,6 +98,7 @@ typedef struct round_pipe round_pipe_t;
 typedef struct {
     rk_thread_record_t record; /* first: the store's registry of threads */
     redisContext *ctx[MAX_NODES];
+    bool need_auth[MAX_NODES];    /* AUTH before the next commands on ctx (a new one) */
     bool need_load[MAX_NODES];    /* SCRIPT LOAD before the next commands on ctx */
     node_call_t calls[MAX_NODES]; /* all zero between calls */
     round_pipe_t *in_flight;      /* this thread's loop batch awaiting its replies */
@@ -106,6 +108,10 @@ typedef struct {
 struct rk_cluster_store {
     rk_store_t base;
     rk_redis_common_t common;
+    /* AUTH on every connection to every node when password is set (from the seeds). */
+    char user[sizeof(((rk_redis_url_t *)0)->user)];
+    char password[sizeof(((rk_redis_url_t *)0)->password)];
+    atomic_llong auth_logged_ms; /* when a refused AUTH was last logged (monotonic) */
 
     node_t nodes[MAX_NODES]; /* the seeds first, then the nodes met */
     atomic_size_t node_count;
@@ -230,15 +236,35 @@ static thread_conns_t *thread_conns(rk_cluster_store_t *s) {
     return t;
 }
 
-/* Connects this thread to a node (TCP and timeouts; the scripts go with the next commands). */
+/*
+ * Connects this thread to a node (TCP and timeouts; AUTH, when the cluster
+ * has a password, and the scripts go with the next commands).
+ */
 static rk_status_t conn_open(rk_cluster_store_t *s, thread_conns_t *t, int node, char *err,
                              size_t errlen) {
     conn_drop(t, node);
     redisContext *ctx =
         rk_redis_connect_store(&s->common, s->nodes[node].host, s->nodes[node].port, err, errlen);
     t->ctx[node] = ctx;
+    t->need_auth[node] = s->password[0] != '\0';
     t->need_load[node] = true;
     return ctx ? RK_OK : RK_ERR;
+}
+
+/* Sends a new connection's AUTH now and waits for its reply (off the hot path). */
+static rk_status_t conn_auth_now(rk_cluster_store_t *s, thread_conns_t *t, int node, char *err,
+                                 size_t errlen) {
+    if (!t->need_auth[node])
+        return RK_OK;
+    char detail[256];
+    if (rk_redis_auth(t->ctx[node], true, s->user, s->password, detail, sizeof detail) != RK_OK) {
+        rk_redis_set_err(err, errlen, "redis cluster: %s:%d: %s", s->nodes[node].host,
+                         s->nodes[node].port, detail);
+        conn_drop(t, node);
+        return RK_ERR;
+    }
+    t->need_auth[node] = false;
+    return RK_OK;
 }
 
 /* ================================================================ */
@@ -315,7 +341,8 @@ static rk_status_t refresh_map(rk_cluster_store_t *s, thread_conns_t *t, char *e
         tries++;
         redisReply *r = NULL;
         long covered = -1;
-        if (t->ctx[n] || conn_open(s, t, n, err, errlen) == RK_OK) {
+        if ((t->ctx[n] || conn_open(s, t, n, err, errlen) == RK_OK) &&
+            conn_auth_now(s, t, n, err, errlen) == RK_OK) {
             r = redisCommand(t->ctx[n], "CLUSTER SLOTS");
             covered = r ? parse_slots(s, r, n, owner) : -1;
             if (covered < 0) {
@@ -491,10 +518,13 @@ static bool node_ready(batch_t *b, thread_conns_t *t, node_call_t *nc, int node)
 static void send_node(batch_t *b, thread_conns_t *t, node_call_t *nc, int node) {
     redisContext *ctx = t->ctx[node];
     int ok = REDIS_OK;
+    nc->auth_sent = t->need_auth[node];
     nc->loads_sent = t->need_load[node];
     nc->loads_failed = false;
     nc->replied = false;
-    if (nc->loads_sent)
+    if (nc->auth_sent)
+        ok = rk_redis_append_auth(ctx, b->store->user, b->store->password);
+    if (nc->loads_sent && ok == REDIS_OK)
         ok = rk_redis_append_script_loads(&b->store->common, ctx);
     for (size_t i = 0; i < b->n && ok == REDIS_OK; i++) {
         job_t *j = &b->jobs[i];
@@ -514,9 +544,44 @@ static void send_node(batch_t *b, thread_conns_t *t, node_call_t *nc, int node) 
         node_io_failure(b, t, nc, node, errno);
 }
 
+/*
+ * Reads the reply to a new connection's AUTH; false when the node refused
+ * it: the jobs sent there fail, the connection is dropped and why is logged
+ * (at most every AUTH_LOG_MS; never the password).
+ */
+static bool read_auth(batch_t *b, thread_conns_t *t, node_call_t *nc, int node) {
+    rk_cluster_store_t *s = b->store;
+    redisContext *ctx = t->ctx[node];
+    redisReply *r = NULL;
+    errno = 0;
+    if (redisGetReply(ctx, (void **)&r) != REDIS_OK) {
+        node_io_failure(b, t, nc, node, errno);
+        return false;
+    }
+    nc->replied = true;
+    bool ok = r->type == REDIS_REPLY_STATUS;
+    if (ok) {
+        t->need_auth[node] = false;
+    } else {
+        char detail[256];
+        rk_redis_describe_failure(ctx, r, "AUTH", detail, sizeof detail);
+        long long now = rk_mono_ms(), last = atomic_load(&s->auth_logged_ms);
+        if ((last == 0 || now - last >= AUTH_LOG_MS) &&
+            atomic_compare_exchange_strong(&s->auth_logged_ms, &last, now))
+            rk_warn("%s: %s", s->nodes[node].who, detail);
+        nc->ok = false;
+        fail_sent(b, node);
+        conn_drop(t, node);
+    }
+    rk_reply_free(r);
+    return ok;
+}
+
 /* Reads node's replies in the order sent; follows MOVED and ASK; notes NOSCRIPT. */
 static void read_node(batch_t *b, thread_conns_t *t, node_call_t *nc, int node) {
     rk_cluster_store_t *s = b->store;
+    if (nc->auth_sent && !read_auth(b, t, nc, node))
+        return;
     redisContext *ctx = t->ctx[node];
     if (nc->loads_sent) {
         if (rk_redis_read_script_loads(&s->common, ctx, NULL, 0) != RK_OK) {
@@ -836,8 +901,18 @@ struct redisContext *rk_redis_cluster_connect_for_key(rk_store_t *base, const ch
         rk_redis_set_err(err, errlen, "redis cluster: no node serves slot %u", job.slot);
         return NULL;
     }
-    return rk_redis_connect(&s->common, s->nodes[job.node].host, s->nodes[job.node].port, err,
-                            errlen);
+    redisContext *ctx =
+        rk_redis_connect(&s->common, s->nodes[job.node].host, s->nodes[job.node].port, err, errlen);
+    if (ctx && s->password[0]) {
+        char detail[256];
+        if (rk_redis_auth(ctx, false, s->user, s->password, detail, sizeof detail) != RK_OK) {
+            rk_redis_set_err(err, errlen, "redis cluster: %s:%d: %s", s->nodes[job.node].host,
+                             s->nodes[job.node].port, detail);
+            redisFree(ctx);
+            return NULL;
+        }
+    }
+    return ctx;
 }
 
 /* ================================================================ */
@@ -1321,9 +1396,57 @@ static bool host_char(char c) {
            c == '-' || c == '_';
 }
 
+/* Takes a URL seed's credentials as the cluster's: one user and password serve every node. */
+static rk_status_t take_credentials(rk_cluster_store_t *s, const rk_redis_url_t *u, size_t nth,
+                                    char *err, size_t errlen) {
+    if (!u->password[0])
+        return RK_OK;
+    if (s->password[0] &&
+        (strcmp(s->user, u->user) != 0 || strcmp(s->password, u->password) != 0)) {
+        rk_redis_set_err(err, errlen,
+                         "seed %zu: its credentials differ from an earlier seed's (one user and "
+                         "password serve every node)",
+                         nth);
+        return RK_ERR;
+    }
+    memcpy(s->user, u->user, sizeof s->user);
+    memcpy(s->password, u->password, sizeof s->password);
+    return RK_OK;
+}
+
 /*
- * Parses one seed, "host:port" or "[ipv6]:port", of len bytes into the node
- * table. RK_ERR with err naming the seed.
+ * Parses a seed in URL form, redis://[user:password@]host:port (as
+ * RATEKIT_REDIS_URL, without a database), into the node table; its
+ * credentials become the cluster's. Errors never repeat the password.
+ */
+static rk_status_t add_url_seed(rk_cluster_store_t *s, const char *seed, size_t len, size_t nth,
+                                char *err, size_t errlen) {
+    char text[1024], why[256];
+    rk_redis_url_t u;
+    rk_status_t st = RK_ERR;
+    if (len >= sizeof text) {
+        rk_redis_set_err(err, errlen, "seed %zu: longer than %zu bytes", nth, sizeof text - 1);
+        return RK_ERR;
+    }
+    memcpy(text, seed, len);
+    text[len] = '\0';
+    if (rk_redis_url_parse(text, &u, why, sizeof why) != RK_OK)
+        rk_redis_set_err(err, errlen, "seed %zu: %s", nth, why);
+    else if (u.db != 0)
+        rk_redis_set_err(err, errlen,
+                         "seed %zu: a Redis Cluster has no database but 0 (leave out "
+                         "the /db)",
+                         nth);
+    else if (take_credentials(s, &u, nth, err, errlen) == RK_OK)
+        st = node_index(s, u.host, strlen(u.host), u.port) >= 0 ? RK_OK : RK_ERR;
+    memset(text, 0, sizeof text);
+    memset(&u, 0, sizeof u);
+    return st;
+}
+
+/*
+ * Parses one seed, "host:port", "[ipv6]:port" or a URL (add_url_seed), of
+ * len bytes into the node table. RK_ERR with err naming the seed.
  */
 static rk_status_t add_seed(rk_cluster_store_t *s, const char *seed, size_t len, size_t nth,
                             char *err, size_t errlen) {
@@ -1331,6 +1454,14 @@ static rk_status_t add_seed(rk_cluster_store_t *s, const char *seed, size_t len,
     size_t host_len;
     if (len == 0) {
         rk_redis_set_err(err, errlen, "seed %zu is empty (host:port,host:port,... expected)", nth);
+        return RK_ERR;
+    }
+    if (len >= 3 && memmem(seed, len, "://", 3))
+        return add_url_seed(s, seed, len, nth, err, errlen);
+    if (memchr(seed, '@', len)) { /* not repeated: it may hold a password */
+        rk_redis_set_err(
+            err, errlen,
+            "seed %zu: credentials go in a URL seed, redis://[user]:password@host:port", nth);
         return RK_ERR;
     }
     if (seed[0] == '[') {
@@ -1429,6 +1560,7 @@ rk_store_t *rk_redis_cluster_store_new(const rk_redis_cluster_config_t *cfg, cha
     atomic_init(&s->map_complete, false);
     atomic_init(&s->refresh_cursor, 0);
     atomic_init(&s->last_ok, true);
+    atomic_init(&s->auth_logged_ms, 0);
     if (rk_redis_common_init(&s->common, "redis cluster", cfg->scripts, cfg->key_prefix,
                              cfg->connect_timeout_ms, cfg->timeout_ms, err, errlen) != RK_OK ||
         add_seeds(s, cfg->seeds, err, errlen) != RK_OK) {

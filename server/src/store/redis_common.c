@@ -241,6 +241,32 @@ bool rk_redis_is_error(const redisReply *r, const char *prefix) {
            (r->len == n || r->str[n] == ' ');
 }
 
+int rk_redis_append_auth(redisContext *ctx, const char *user, const char *password) {
+    const char *argv[3] = {"AUTH", user, password};
+    size_t lens[3] = {4, strlen(user), strlen(password)};
+    if (!user[0]) {
+        argv[1] = password;
+        lens[1] = lens[2];
+    }
+    return redisAppendCommandArgv(ctx, user[0] ? 3 : 2, argv, lens);
+}
+
+rk_status_t rk_redis_auth(redisContext *ctx, bool arena, const char *user, const char *password,
+                          char *err, size_t errlen) {
+    redisReply *r = NULL;
+    if (rk_redis_append_auth(ctx, user, password) != REDIS_OK ||
+        redisGetReply(ctx, (void **)&r) != REDIS_OK)
+        r = NULL;
+    rk_status_t st = r && r->type == REDIS_REPLY_STATUS ? RK_OK : RK_ERR;
+    if (st != RK_OK)
+        rk_redis_describe_failure(ctx, r, "AUTH", err, errlen);
+    if (r && arena)
+        rk_reply_free(r);
+    else if (r)
+        freeReplyObject(r);
+    return st;
+}
+
 int rk_redis_append_script_loads(const rk_redis_common_t *c, redisContext *ctx) {
     for (int a = 0; a < RK_ALG_COUNT; a++) {
         const char *argv[3] = {"SCRIPT", "LOAD", c->script[a]};

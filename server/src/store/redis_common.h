@@ -91,6 +91,16 @@ bool rk_redis_parse_reply(const redisReply *r, const rk_store_req_t *req, rk_red
 /* Whether r (may be NULL) is an error whose first word is `prefix` ("NOSCRIPT", "MOVED", "ASK"). */
 bool rk_redis_is_error(const redisReply *r, const char *prefix);
 
+/* Appends AUTH [user] password (user may be ""); REDIS_ERR only when hiredis is out of memory. */
+int rk_redis_append_auth(redisContext *ctx, const char *user, const char *password);
+
+/*
+ * AUTH [user] password on ctx, waiting for the reply; arena: ctx reads through
+ * an arena (rk_redis_connect_store). On RK_ERR err says why (never the password).
+ */
+rk_status_t rk_redis_auth(redisContext *ctx, bool arena, const char *user, const char *password,
+                          char *err, size_t errlen);
+
 /* Appends SCRIPT LOAD of every script; REDIS_ERR only when hiredis is out of memory. */
 int rk_redis_append_script_loads(const rk_redis_common_t *c, redisContext *ctx);
 
