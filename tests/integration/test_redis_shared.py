@@ -10,6 +10,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 from conftest import request
@@ -135,6 +136,38 @@ def test_a_release_reads_its_lease_without_walking_the_key(make_server, redis):
     for bad in ("-0.", "-.", "-x.", "-12345678901."):
         r = release(a["lease"].replace("-3.", bad))
         assert r.status == 400 and r.json()["error"]["code"] == "invalid_request", bad
+
+
+def test_checks_stay_exact_while_redis_forgets_the_scripts_again_and_again(make_server, redis):
+    """SCRIPT FLUSH every 2 ms under load: a NOSCRIPT met again after a
+    reload is reloaded and resent again, so that no check fails over to the
+    instance's memory (which would let extra requests through)."""
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_THREADS": "2"})
+    s.create_rule(id="flushes", algorithm="fixed_window", limit=1500, window="1h")
+    stop = threading.Event()
+
+    def flush():
+        with socket.create_connection(("127.0.0.1", redis.port)) as c:
+            while not stop.is_set():
+                c.sendall(b"*2\r\n$6\r\nSCRIPT\r\n$5\r\nFLUSH\r\n")
+                assert c.recv(16) == b"+OK\r\n"
+                time.sleep(0.002)
+
+    def batch(_):
+        r = request("POST", s.data + "/v1/check/batch",
+                    {"checks": [{"rule": "flushes", "key": "k"}] * 50})
+        return r.json()["results"]
+
+    flusher = threading.Thread(target=flush)
+    flusher.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = [a for b in pool.map(batch, range(40)) for a in b]
+    finally:
+        stop.set()
+        flusher.join()
+    assert [a for a in answers if a["results"][0].get("fail_mode")] == [], s.output()[-2000:]
+    assert sum(a["allowed"] for a in answers) == 1500
 
 
 def test_a_batch_on_redis_is_exact_and_never_holds_its_thread(make_server, redis):

@@ -82,6 +82,7 @@ struct rk_redis_store {
     /* When a failed reconnection was last logged (monotonic ms; at most one
      * line every RECONNECT_LOG_MS, however many threads and probes fail). */
     _Atomic int64_t reconnect_logged_ms;
+    _Atomic int64_t noscript_logged_ms; /* the same for NOSCRIPT to an EVAL */
 };
 
 #define RECONNECT_LOG_MS 30000
@@ -207,12 +208,23 @@ static rk_status_t conn_connect(rk_redis_store_t *s, redisContext **slot, char *
     return RK_OK;
 }
 
+/* Whether a line may be logged now, at most every RECONNECT_LOG_MS (*logged_ms: when last). */
+static bool log_due(_Atomic int64_t *logged_ms) {
+    int64_t now = rk_mono_ms(), last = atomic_load(logged_ms);
+    return (last == 0 || now - last >= RECONNECT_LOG_MS) &&
+           atomic_compare_exchange_strong(logged_ms, &last, now);
+}
+
 /* Logs why a reconnection while serving failed, at most every RECONNECT_LOG_MS. */
 static void log_reconnect_failure(rk_redis_store_t *s, const char *why) {
-    int64_t now = rk_mono_ms(), last = atomic_load(&s->reconnect_logged_ms);
-    if ((last == 0 || now - last >= RECONNECT_LOG_MS) &&
-        atomic_compare_exchange_strong(&s->reconnect_logged_ms, &last, now))
+    if (log_due(&s->reconnect_logged_ms))
         rk_warn("%s (reconnecting)", why);
+}
+
+/* Logs, at most every RECONNECT_LOG_MS, that Redis answered NOSCRIPT even to an EVAL. */
+static void log_scripts_lost(rk_redis_store_t *s) {
+    if (log_due(&s->noscript_logged_ms))
+        rk_warn("%s: NOSCRIPT to the EVAL of a script: those checks took their fail mode", s->who);
 }
 
 /*
@@ -249,22 +261,31 @@ typedef enum {
     PASS_IO,       /* the context is dead */
 } pass_result_t;
 
-/* out[i].limit < 0 marks request i as still to be (re)sent. */
-#define PENDING (-1)
+/* out[i].limit marks request i as still to be (re)sent; one that fails
+ * keeps it, which tells the caller it was not decided (store.h). */
+#define PENDING RK_STORE_UNDECIDED
+
+/* Appends one script call: EVALSHA, or (source) EVAL of the script, after a NOSCRIPT. */
+static int append_call(const rk_redis_store_t *s, redisContext *ctx, const rk_store_req_t *req,
+                       rk_redis_op_t op, const char *lease_id, bool source) {
+    return source ? rk_redis_append_eval_source(&s->common, ctx, req, op, lease_id)
+                  : rk_redis_append_eval(&s->common, ctx, req, op, lease_id);
+}
 
 /*
- * Sends every pending request in one pipeline and reads every reply.
- * *io_errno receives errno of an I/O failure (to tell a stale connection
- * from a timeout); *replied whether any reply was read before it.
+ * Sends every pending request in one pipeline (source: as EVAL of the
+ * script) and reads every reply. *io_errno receives errno of an I/O failure
+ * (to tell a stale connection from a timeout); *replied whether any reply
+ * was read before it.
  */
 static pass_result_t run_pass(rk_redis_store_t *s, redisContext *ctx, const rk_store_req_t *reqs,
                               size_t n, rk_redis_op_t op, const char *lease_id, rk_decision_t *out,
-                              bool *released, int *io_errno, bool *replied) {
+                              bool *released, bool source, int *io_errno, bool *replied) {
     size_t sent = 0;
     for (size_t i = 0; i < n; i++) {
         if (out[i].limit != PENDING)
             continue;
-        if (rk_redis_append_eval(&s->common, ctx, &reqs[i], op, lease_id) != REDIS_OK)
+        if (append_call(s, ctx, &reqs[i], op, lease_id, source) != REDIS_OK)
             return PASS_IO;
         sent++;
     }
@@ -296,9 +317,11 @@ static pass_result_t run_pass(rk_redis_store_t *s, redisContext *ctx, const rk_s
 
 /*
  * Runs n script calls on this thread's connection: one round trip, plus one
- * more after a NOSCRIPT (scripts reloaded, only those calls resent), plus
- * one more when the connection turns out to have been closed by the server
- * before anything was answered. RK_ERR on any other failure.
+ * more after a NOSCRIPT (Redis restarted or SCRIPT FLUSH: those calls are
+ * resent as EVAL of the script, which caches it again and cannot meet
+ * NOSCRIPT, however often the scripts are flushed), plus one more when the
+ * connection turns out to have been closed by the server before anything
+ * was answered. RK_ERR on any other failure.
  */
 static rk_status_t run_scripts(rk_redis_store_t *s, redisContext **ctx, const rk_store_req_t *reqs,
                                size_t n, rk_redis_op_t op, const char *lease_id, rk_decision_t *out,
@@ -311,12 +334,12 @@ static rk_status_t run_scripts(rk_redis_store_t *s, redisContext **ctx, const rk
     }
     for (size_t i = 0; i < n; i++)
         out[i].limit = PENDING;
-    bool reloaded = false;
+    bool source = false;
     for (;;) {
         int io_errno = 0;
         bool replied = false;
         pass_result_t res =
-            run_pass(s, *ctx, reqs, n, op, lease_id, out, released, &io_errno, &replied);
+            run_pass(s, *ctx, reqs, n, op, lease_id, out, released, source, &io_errno, &replied);
         if (res == PASS_OK)
             return RK_OK;
         if (res == PASS_FAILED)
@@ -329,19 +352,11 @@ static rk_status_t run_scripts(rk_redis_store_t *s, redisContext **ctx, const rk
             fresh = true;
             continue;
         }
-        /* NOSCRIPT: Redis restarted or SCRIPT FLUSH. Reload once and resend those. */
-        if (reloaded)
-            return RK_ERR;
-        reloaded = true;
-        if (rk_redis_append_script_loads(&s->common, *ctx) != REDIS_OK) {
-            ctx_drop(ctx);
+        if (source) { /* NOSCRIPT to an EVAL: not a Redis this store can use */
+            log_scripts_lost(s);
             return RK_ERR;
         }
-        if (rk_redis_read_script_loads(&s->common, *ctx, NULL, 0) != RK_OK) {
-            if ((*ctx)->err)
-                ctx_drop(ctx);
-            return RK_ERR;
-        }
+        source = true;
     }
 }
 
@@ -557,10 +572,45 @@ static void pipe_broken(loop_pipe_t *p, int io_errno) {
     p->src.fd = p->ctx ? p->ctx->fd : -1;
 }
 
+/* Appends every request of the jobs on list still to be (re)sent, as EVAL of its script. */
+static int append_pending(const rk_redis_store_t *s, redisContext *ctx, const async_job_t *list) {
+    for (const async_job_t *j = list; j; j = j->next)
+        for (size_t i = 0; i < j->n; i++)
+            if (j->out[i].limit == PENDING &&
+                append_call(s, ctx, &j->reqs[i], j->op, j->lease_id, true) != REDIS_OK)
+                return REDIS_ERR;
+    return REDIS_OK;
+}
+
 /*
- * Redis had lost the scripts (restarted, SCRIPT FLUSH): loads them again and
- * sends the requests that got NOSCRIPT once more, waiting for the answers
- * on this thread. Rare enough that two blocking round trips are fine.
+ * Reads the replies to append_pending(list), in order, into each job's out
+ * (j->st RK_ERR for a wrong one). false when the connection died.
+ */
+static bool read_pending(rk_redis_store_t *s, redisContext *ctx, async_job_t *list) {
+    for (async_job_t *j = list; j; j = j->next) {
+        for (size_t i = 0; i < j->n; i++) {
+            if (j->out[i].limit != PENDING)
+                continue;
+            redisReply *r = NULL;
+            if (redisGetReply(ctx, (void **)&r) != REDIS_OK)
+                return false;
+            if (is_noscript(r))
+                log_scripts_lost(s);
+            if (!rk_redis_parse_reply(r, &j->reqs[i], j->op, &j->out[i], j->released))
+                j->st = RK_ERR;
+            rk_reply_free(r);
+        }
+    }
+    return true;
+}
+
+/*
+ * Redis had lost the scripts (restarted, SCRIPT FLUSH): sends the requests
+ * that got NOSCRIPT once more, all in one pipeline, as EVAL of their
+ * scripts (which caches them again and cannot meet NOSCRIPT, however often
+ * the scripts are flushed), waiting for the answers on this thread. Rare
+ * enough that a blocking round trip is fine. Each job ends with its own
+ * outcome; all fail only when the connection does.
  */
 static void pipe_resend_noscript(loop_pipe_t *p) {
     rk_redis_store_t *s = p->s;
@@ -569,18 +619,14 @@ static void pipe_resend_noscript(loop_pipe_t *p) {
         pipe_finish_all(p, &p->noscript, RK_ERR);
         return;
     }
-    bool ok = rk_redis_append_script_loads(&s->common, p->ctx) == REDIS_OK &&
-              rk_redis_read_script_loads(&s->common, p->ctx, NULL, 0) == RK_OK;
+    bool ok =
+        append_pending(s, p->ctx, p->noscript) == REDIS_OK && read_pending(s, p->ctx, p->noscript);
     while (p->noscript) {
         async_job_t *j = p->noscript;
         p->noscript = j->next;
-        int io_errno = 0;
-        bool replied = false;
-        ok = ok && run_pass(s, p->ctx, j->reqs, j->n, j->op, j->lease_id, j->out, j->released,
-                            &io_errno, &replied) == PASS_OK;
-        pipe_finish(p, j, ok && j->st == RK_OK ? RK_OK : RK_ERR);
+        pipe_finish(p, j, ok ? j->st : RK_ERR);
     }
-    if (!ok && p->ctx->err) {
+    if (p->ctx->err) {
         ctx_drop(&p->ctx);
         p->src.fd = -1;
     }

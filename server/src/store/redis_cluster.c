@@ -647,8 +647,10 @@ static void read_node(batch_t *b, thread_conns_t *t, node_call_t *nc, int node) 
                 j->node = target;
                 j->asking = ask || j->ping_pong;
             }
-        } else if (rk_redis_is_error(r, "NOSCRIPT") && !nc->loads_sent && !nc->loads_failed) {
-            t->need_load[node] = true; /* the node lost its scripts: load and resend */
+        } else if (rk_redis_is_error(r, "NOSCRIPT") && !nc->loads_failed) {
+            /* The node lost its scripts (again, if just loaded: SCRIPT FLUSH in
+             * between): load and resend, within ROUNDS_MAX. */
+            t->need_load[node] = true;
         } else if (asking_failed || !b->take(b, i, &r)) {
             if (r && r->type == REDIS_REPLY_ERROR)
                 rk_debug("redis cluster: %s:%d: %.*s", s->nodes[node].host, s->nodes[node].port,

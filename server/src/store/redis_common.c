@@ -157,10 +157,39 @@ static char *put_bulk(char *at, const char *bytes, size_t len) {
     return at + len + 4;
 }
 
-static char *put_int_bulk(char *at, int64_t v) {
-    char num[RK_INT_TEXT_MAX];
-    size_t len = rk_format_int(v, num);
-    return put_bulk(at, num, len);
+/* Numeric arguments of a script call (see eval_args). */
+#define EVAL_NUMS 5
+
+/*
+ * The RK_REDIS_EVAL_ARGC arguments of a script call, in argv/lens, from
+ * argv[2] on (argv[0..1] are the caller's: EVALSHA and the SHA, or EVAL and
+ * the source); the key is written into key (RK_REDIS_KEY_BUF bytes), the
+ * numbers into num.
+ */
+static void eval_args(const rk_redis_common_t *c, const rk_store_req_t *req, rk_redis_op_t op,
+                      const char *lease_id, char *key, char num[EVAL_NUMS][RK_INT_TEXT_MAX],
+                      const char **argv, size_t *lens) {
+    const rk_limit_t *lim = &req->limit;
+    const char *lease = op == RK_REDIS_OP_RELEASE ? lease_id : req->lease_id;
+    if (!lease)
+        lease = "";
+    bool decide = op == RK_REDIS_OP_DECIDE;
+    const int64_t nums[EVAL_NUMS] = {lim->limit, lim->window_ms, lim->burst, req->cost,
+                                     req->now_ms < 0 ? -1 : req->now_ms};
+    argv[2] = "1";
+    lens[2] = 1;
+    lens[3] = rk_redis_build_key(c, req->rule_id, req->key, lim->algorithm, key);
+    argv[3] = key;
+    for (int i = 0; i < EVAL_NUMS; i++) {
+        lens[4 + i] = rk_format_int(nums[i], num[i]);
+        argv[4 + i] = num[i];
+    }
+    argv[9] = lim->shape ? "1" : "0";
+    lens[9] = 1;
+    argv[10] = lease;
+    lens[10] = strnlen(lease, RK_REDIS_LEASE_MAX); /* checked by rk_redis_req_valid() */
+    argv[11] = decide ? "decide" : "release";
+    lens[11] = decide ? 6 : 7;
 }
 
 /*
@@ -169,30 +198,16 @@ static char *put_int_bulk(char *at, int64_t v) {
  */
 size_t rk_redis_format_eval(const rk_redis_common_t *c, const rk_store_req_t *req, rk_redis_op_t op,
                             const char *lease_id, char *cmd) {
-    char key[RK_REDIS_KEY_BUF];
-    const rk_limit_t *lim = &req->limit;
-    const char *lease = op == RK_REDIS_OP_RELEASE ? lease_id : req->lease_id;
-    if (!lease)
-        lease = "";
-    bool decide = op == RK_REDIS_OP_DECIDE;
-    size_t key_len = rk_redis_build_key(c, req->rule_id, req->key, lim->algorithm, key);
+    char key[RK_REDIS_KEY_BUF], num[EVAL_NUMS][RK_INT_TEXT_MAX];
+    const char *argv[RK_REDIS_EVAL_ARGC] = {"EVALSHA", c->sha[req->limit.algorithm]};
+    size_t lens[RK_REDIS_EVAL_ARGC] = {7, RK_REDIS_SHA_HEX};
+    eval_args(c, req, op, lease_id, key, num, argv, lens);
     char *at = cmd;
     _Static_assert(RK_REDIS_EVAL_ARGC == 12, "the header below counts 12 arguments");
     memcpy(at, "*12\r\n", 5);
     at += 5;
-    at = put_bulk(at, "EVALSHA", 7);
-    at = put_bulk(at, c->sha[lim->algorithm], RK_REDIS_SHA_HEX);
-    at = put_bulk(at, "1", 1);
-    at = put_bulk(at, key, key_len);
-    at = put_int_bulk(at, lim->limit);
-    at = put_int_bulk(at, lim->window_ms);
-    at = put_int_bulk(at, lim->burst);
-    at = put_int_bulk(at, req->cost);
-    at = put_int_bulk(at, req->now_ms < 0 ? -1 : req->now_ms);
-    at = put_bulk(at, lim->shape ? "1" : "0", 1);
-    at = put_bulk(at, lease,
-                  strnlen(lease, RK_REDIS_LEASE_MAX)); /* checked by rk_redis_req_valid() */
-    at = put_bulk(at, decide ? "decide" : "release", decide ? 6 : 7);
+    for (int i = 0; i < RK_REDIS_EVAL_ARGC; i++)
+        at = put_bulk(at, argv[i], lens[i]);
     return (size_t)(at - cmd);
 }
 
@@ -200,6 +215,16 @@ int rk_redis_append_eval(const rk_redis_common_t *c, redisContext *ctx, const rk
                          rk_redis_op_t op, const char *lease_id) {
     char cmd[RK_REDIS_EVAL_MAX];
     return redisAppendFormattedCommand(ctx, cmd, rk_redis_format_eval(c, req, op, lease_id, cmd));
+}
+
+int rk_redis_append_eval_source(const rk_redis_common_t *c, redisContext *ctx,
+                                const rk_store_req_t *req, rk_redis_op_t op, const char *lease_id) {
+    char key[RK_REDIS_KEY_BUF], num[EVAL_NUMS][RK_INT_TEXT_MAX];
+    rk_algorithm_t alg = req->limit.algorithm;
+    const char *argv[RK_REDIS_EVAL_ARGC] = {"EVAL", c->script[alg]};
+    size_t lens[RK_REDIS_EVAL_ARGC] = {4, c->script_len[alg]};
+    eval_args(c, req, op, lease_id, key, num, argv, lens);
+    return redisAppendCommandArgv(ctx, RK_REDIS_EVAL_ARGC, argv, lens);
 }
 
 /* Reads an integer element of an array reply. */

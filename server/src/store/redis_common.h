@@ -84,6 +84,14 @@ size_t rk_redis_format_eval(const rk_redis_common_t *c, const rk_store_req_t *re
 int rk_redis_append_eval(const rk_redis_common_t *c, redisContext *ctx, const rk_store_req_t *req,
                          rk_redis_op_t op, const char *lease_id);
 
+/*
+ * The same call as EVAL of the script's source (Redis caches the script):
+ * for a request that met NOSCRIPT, which it cannot meet again. Allocates;
+ * not for the hot path.
+ */
+int rk_redis_append_eval_source(const rk_redis_common_t *c, redisContext *ctx,
+                                const rk_store_req_t *req, rk_redis_op_t op, const char *lease_id);
+
 /* Turns a script reply into *out (a decision) or *released; false if malformed. */
 bool rk_redis_parse_reply(const redisReply *r, const rk_store_req_t *req, rk_redis_op_t op,
                           rk_decision_t *out, bool *released);
