@@ -17,19 +17,9 @@ import pytest
 
 from conftest import ADMIN_TOKEN, request
 from test_observability import EventStream
+from test_tokens import iso_in, make_token
 
 # ---- the event stream follows its token -------------------------------------------
-
-
-def make_token(server, name, role="viewer", **extra):
-    r = server.admin("POST", "/api/v1/tokens", {"name": name, "role": role, **extra})
-    assert r.status == 201, r
-    return r.json()
-
-
-def iso_in(seconds):
-    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def read_until_end(stream, timeout):

@@ -13,7 +13,9 @@ import time
 import pytest
 
 from conftest import free_port, request
-from recipes.helpers import EXAMPLES, PYTHON, FailingRatekit, Process
+from recipes.helpers import (EXAMPLES, PADS, PYTHON, FailingRatekit, Process,
+                             assert_limits_a_client_sending_many_headers,
+                             assert_refused_requests_get_400)
 
 CLIENT_DIR = os.path.join(EXAMPLES, "python")
 
@@ -119,31 +121,12 @@ def test_middleware_fails_closed_with_503_when_switched(silent_ratekit, make_app
     assert r.json()["error"]["code"] == "unavailable"
 
 
-# More headers than ratekit reads (64), fewer than http.server's 100 (Django, Flask).
-PADS = {f"X-Pad-{i}": "x" for i in range(70)}
-
-
 def test_middleware_still_limits_a_client_sending_many_headers(server, make_app):
-    server.create_rule(id="app", algorithm="fixed_window", limit=2, window="1m",
-                       match={"path": "/api/*"})
-    app = make_app(server.data)
-    got = [request("GET", app.url + "/api/items", headers=PADS).status for _ in range(3)]
-    got.append(request("GET", app.url + "/api/items").status)
-    assert got == [200, 200, 429, 429], app.output()
+    assert_limits_a_client_sending_many_headers(server, make_app(server.data))
 
 
 def test_middleware_answers_400_to_a_request_ratekit_refuses_to_judge(server, make_app):
-    server.create_rule(id="app", algorithm="fixed_window", limit=100, window="1m",
-                       match={"path": "/api/*"})
-    app = make_app(server.data)
-    for path in ("/api/" + "a" * 3000, "/api/items%00"):
-        for _ in range(2):
-            r = request("GET", app.url + path)
-            assert r.status == 400, (path[:20], r, app.output())
-            assert r.headers["content-type"].startswith("application/json")
-            err = r.json()["error"]
-            assert err["code"] == "invalid_request" and err["message"], err
-    assert request("GET", app.url + "/api/items").status == 200
+    assert_refused_requests_get_400(server, make_app(server.data))
 
 
 @pytest.mark.parametrize("down", ["refused", "500"])

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import threading
 
-from conftest import wait_for_port
+from conftest import request, wait_for_port
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 EXAMPLES = os.path.join(ROOT, "examples")
@@ -107,3 +107,32 @@ class Process:
                 self.proc.wait()
         if self.log is not subprocess.DEVNULL:
             self.log.close()
+
+
+# More headers than ratekit reads (64), fewer than http.server's 100 (Django, Flask).
+PADS = {f"X-Pad-{i}": "x" for i in range(70)}
+
+
+def assert_limits_a_client_sending_many_headers(server, app):
+    """A middleware in front of ratekit still limits a client that pads its
+    requests past the headers ratekit reads (app: a started recipe app)."""
+    server.create_rule(id="app", algorithm="fixed_window", limit=2, window="1m",
+                       match={"path": "/api/*"})
+    got = [request("GET", app.url + "/api/items", headers=PADS).status for _ in range(3)]
+    got.append(request("GET", app.url + "/api/items").status)
+    assert got == [200, 200, 429, 429], app.output()
+
+
+def assert_refused_requests_get_400(server, app):
+    """A request ratekit refuses to judge gets 400 from the middleware, never
+    the fail-open pass."""
+    server.create_rule(id="app", algorithm="fixed_window", limit=100, window="1m",
+                       match={"path": "/api/*"})
+    for path in ("/api/" + "a" * 3000, "/api/items%00"):
+        for _ in range(2):
+            r = request("GET", app.url + path)
+            assert r.status == 400, (path[:20], r, app.output())
+            assert r.headers["content-type"].startswith("application/json")
+            err = r.json()["error"]
+            assert err["code"] == "invalid_request" and err["message"], err
+    assert request("GET", app.url + "/api/items").status == 200
