@@ -7,22 +7,15 @@
 set -euo pipefail
 tools="$(cd "$(dirname "$0")" && pwd)"
 cd "$tools/../dashboard"
-node_ok() {
-    command -v node >/dev/null 2>&1 &&
-        node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a==20&&b>=19)?0:1)'
-}
-if ! node_ok; then
-    if [ "${1:-}" != "--install" ] && [ -f dist/index.html ]; then
-        echo "dashboard: Node 20.19+ not found; keeping the dashboard already built in dashboard/dist"
-        touch dist/index.html
-        exit 0
-    fi
-    exec bash "$tools/node.sh" bash "$tools/build-dashboard.sh" "$@"
+if [ "${1:-}" != "--install" ] && [ -f dist/index.html ] && ! bash "$tools/node.sh" --check; then
+    echo "dashboard: Node 20.19+ not found; keeping the dashboard already built in dashboard/dist"
+    touch dist/index.html
+    exit 0
 fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "  NPM     ci (dashboard)"
-    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    bash "$tools/node.sh" npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
 [ "${1:-}" = "--install" ] && exit 0
 echo "  VITE    dashboard/dist"
-npm run --silent build >/dev/null
+bash "$tools/node.sh" npm run --silent build >/dev/null

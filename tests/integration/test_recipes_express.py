@@ -11,6 +11,7 @@ import pytest
 
 from conftest import free_port, request
 from recipes.helpers import (EXAMPLES, PADS, FailingRatekit, Process,
+                             assert_config_errors_are_logged_and_follow_the_switch,
                              assert_limits_a_client_sending_many_headers,
                              assert_refused_requests_get_400)
 
@@ -125,17 +126,4 @@ def test_express_fail_switch_decides_when_ratekit_is_down_or_fails(make_express)
 
 
 def test_express_logs_a_wrong_check_token_and_lets_the_switch_decide(make_server, make_express):
-    s = make_server(env={"RATEKIT_CHECK_TOKEN": "right-check-token-0123"})
-    s.create_rule(id="app", algorithm="fixed_window", limit=1, window="1m",
-                  match={"path": "/api/*"})
-    wrong = make_express(s.data, RATEKIT_CHECK_TOKEN="wrong-check-token-0123")
-    assert [request("GET", wrong.url + "/api/items").status for _ in range(2)] == [200, 200]
-    assert "ratekit answered 401" in wrong.output() and "RATEKIT_CHECK_TOKEN" in wrong.output()
-    closed = make_express(s.data, RATEKIT_CHECK_TOKEN="wrong-check-token-0123",
-                          RATEKIT_FAIL_OPEN="0")
-    assert request("GET", closed.url + "/api/items").status == 503
-    lost = make_express(s.data + "/nowhere", RATEKIT_CHECK_TOKEN="right-check-token-0123")
-    assert request("GET", lost.url + "/api/items").status == 200
-    assert "ratekit answered 404" in lost.output()
-    right = make_express(s.data, RATEKIT_CHECK_TOKEN="right-check-token-0123")
-    assert [request("GET", right.url + "/api/items").status for _ in range(2)] == [200, 429]
+    assert_config_errors_are_logged_and_follow_the_switch(make_server, make_express)

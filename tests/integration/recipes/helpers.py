@@ -136,3 +136,23 @@ def assert_refused_requests_get_400(server, app):
             err = r.json()["error"]
             assert err["code"] == "invalid_request" and err["message"], err
     assert request("GET", app.url + "/api/items").status == 200
+
+
+def assert_config_errors_are_logged_and_follow_the_switch(make_server, make_app):
+    """A wrong check token (401) or URL (404) is the operator's error: the
+    middleware logs it and RATEKIT_FAIL_OPEN decides (make_app(url, **env)
+    starts a recipe app)."""
+    s = make_server(env={"RATEKIT_CHECK_TOKEN": "right-check-token-0123"})
+    s.create_rule(id="app", algorithm="fixed_window", limit=1, window="1m",
+                  match={"path": "/api/*"})
+    wrong = make_app(s.data, RATEKIT_CHECK_TOKEN="wrong-check-token-0123")
+    assert [request("GET", wrong.url + "/api/items").status for _ in range(2)] == [200, 200]
+    assert "ratekit answered 401" in wrong.output() and "RATEKIT_CHECK_TOKEN" in wrong.output()
+    closed = make_app(s.data, RATEKIT_CHECK_TOKEN="wrong-check-token-0123",
+                      RATEKIT_FAIL_OPEN="0")
+    assert request("GET", closed.url + "/api/items").status == 503
+    lost = make_app(s.data + "/nowhere", RATEKIT_CHECK_TOKEN="right-check-token-0123")
+    assert request("GET", lost.url + "/api/items").status == 200
+    assert "ratekit answered 404" in lost.output()
+    right = make_app(s.data, RATEKIT_CHECK_TOKEN="right-check-token-0123")
+    assert [request("GET", right.url + "/api/items").status for _ in range(2)] == [200, 429]
