@@ -107,8 +107,9 @@ static const setting_t settings[] = {
     {"RATEKIT_MAX_CONNECTIONS", T_INT, F(max_connections), "10000", 16, 1000000, NULL, NULL,
      "most open client connections per listener"},
     {"RATEKIT_IDLE_TIMEOUT_S", T_INT, F(idle_timeout_s), "30", 1, 3600, NULL, NULL,
-     "a client connection idle this many seconds is closed (a client that sends nothing cannot "
-     "hold one)"},
+     "each request must arrive whole within this many seconds of its connection opening or of "
+     "the previous answer (admin plane: its headers), or the connection is closed: a client "
+     "that sends nothing, or trickles bytes, cannot hold one"},
     {"RATEKIT_DASHBOARD_DIR", T_STRING, F(dashboard_dir), "", 0, 0, NULL, NULL,
      "built dashboard to serve; unset: dashboard/dist beside the binary or the working dir"},
     {"RATEKIT_ACCESS_LOG", T_BOOL, F(access_log), "0", 0, 0, NULL, NULL,

@@ -2,8 +2,11 @@
 key floods hit a bound, and ratekitd goes on answering everyone else."""
 
 import http.client
+import json
 import socket
 import time
+
+import pytest
 
 from conftest import connections_per_epoll, request
 
@@ -48,6 +51,89 @@ def test_a_slow_client_is_dropped_after_the_idle_timeout(make_server):
         assert c.recv(100) == b""  # closed by the server
         assert time.monotonic() - t < 5
     assert request("GET", s.data + "/healthz").status == 200
+
+
+def trickle_until_closed(port, head, piece, every_s=0.4, give_up_s=8):
+    """Sends head, then piece every every_s seconds, until the server closes
+    the connection; the seconds that took (give_up_s when it never did)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=give_up_s) as c:
+        t = time.monotonic()
+        c.sendall(head)
+        while time.monotonic() - t < give_up_s:
+            c.settimeout(every_s)
+            try:
+                if c.recv(4096) == b"":
+                    return time.monotonic() - t
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                return time.monotonic() - t
+            try:
+                c.sendall(piece)
+            except (BrokenPipeError, ConnectionResetError):
+                return time.monotonic() - t
+        return give_up_s
+
+
+def timed_out_total(s, plane):
+    metrics = request("GET", s.admin_url + "/metrics").body.decode().splitlines()
+    name = f'ratekit_http_connections_timed_out_total{{plane="{plane}"}} '
+    return int(next(l for l in metrics if l.startswith(name)).split()[1])
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_a_client_trickling_its_request_is_closed_at_the_deadline(make_server, make_redis, store):
+    """A byte within each idle timeout does not keep a connection: each request
+    must be whole within RATEKIT_IDLE_TIMEOUT_S, headers and (on the data
+    plane) body, or the connection is closed and counted. On Redis the data
+    plane runs on event loops rather than libmicrohttpd's threads."""
+    env = {"RATEKIT_IDLE_TIMEOUT_S": "2"}
+    if store == "redis":
+        env["RATEKIT_REDIS_URL"] = make_redis().url
+    s = make_server(env=env)
+    headers = trickle_until_closed(s.data_port, b"POST /v1/check HTTP/1.1\r\nHost: x\r\n",
+                                   b"X-Slow: a\r\n")
+    assert 1.9 <= headers < 4, headers
+    body = trickle_until_closed(
+        s.data_port, b"POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", b" ")
+    assert 1.9 <= body < 4, body
+    admin_headers = trickle_until_closed(s.admin_port, b"GET /api/v1/rules HTTP/1.1\r\n",
+                                         b"X-Slow: a\r\n")
+    assert 1.9 <= admin_headers < 4, admin_headers
+    assert timed_out_total(s, "data") == 2
+    assert timed_out_total(s, "admin") == 1
+    assert request("GET", s.data + "/healthz").status == 200
+
+
+def test_the_deadline_restarts_with_each_request_and_spares_a_slow_admin_upload(make_server):
+    s = make_server(env={"RATEKIT_IDLE_TIMEOUT_S": "2"})
+    # One keep-alive connection, a request every 0.5 s for 4 s: never closed.
+    c = http.client.HTTPConnection("127.0.0.1", s.data_port, timeout=5)
+    t = time.monotonic()
+    c.request("GET", "/healthz")
+    first = c.getresponse()
+    first.read()
+    assert first.status == 200
+    sock = c.sock
+    while time.monotonic() - t < 4:
+        time.sleep(0.5)
+        c.request("GET", "/healthz")
+        r = c.getresponse()
+        r.read()
+        assert r.status == 200 and c.sock is sock  # the same connection
+    c.close()
+    # An admin upload whose body takes 3 s: its headers were whole in time.
+    rule = json.dumps({"id": "slow-upload", "algorithm": "fixed_window", "limit": 5,
+                       "window": "1m", "key": ["ip"]}).encode()
+    with socket.create_connection(("127.0.0.1", s.admin_port), timeout=10) as a:
+        a.sendall(b"POST /api/v1/rules HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                  s.token.encode() + b"\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(rule))
+        for i in range(0, len(rule), len(rule) // 6 + 1):
+            time.sleep(0.5)
+            a.sendall(rule[i:i + len(rule) // 6 + 1])
+        assert a.recv(100).startswith(b"HTTP/1.1 201"), "the slow upload was cut"
+    assert timed_out_total(s, "data") == 0 and timed_out_total(s, "admin") == 0
 
 
 def test_a_connection_flood_is_bounded_and_drained_by_the_idle_timeout(make_server):

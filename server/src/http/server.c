@@ -21,6 +21,7 @@
 
 #include "../config.h"
 #include "../log.h"
+#include "deadline.h"
 #include "listen.h"
 #include "loop.h"
 
@@ -36,10 +37,18 @@ typedef struct {
     _Alignas(64) _Atomic long n;
 } inflight_slot_t;
 
+/* What libmicrohttpd hands back about a connection: its listener and daemon. */
+typedef struct {
+    struct rk_listener *listener;
+    unsigned index; /* of its daemon, and of its list of deadlines */
+} daemon_ctx_t;
+
 struct rk_listener {
     /* One daemon per thread, each on its own socket of the address (listen.h). */
     struct MHD_Daemon **daemons;
+    daemon_ctx_t *daemon_ctx;
     unsigned ndaemons;
+    rk_deadlines_t *deadlines; /* each request's, against slow clients (deadline.h) */
     rk_loops_t *loops;
     rk_listener_config_t cfg;
     char address[128];
@@ -54,17 +63,19 @@ struct rk_listener {
  * the listener so that /metrics may read them while a listener stops.
  */
 static struct {
-    atomic_uint open;             /* on all the listener's daemons */
-    atomic_uint_fast64_t refused; /* closed at once: the listener was at its bound */
-    _Atomic int64_t warned_ms;    /* when the bound was last logged */
+    atomic_uint open;               /* on all the listener's daemons */
+    atomic_uint_fast64_t refused;   /* closed at once: the listener was at its bound */
+    atomic_uint_fast64_t timed_out; /* closed: a request not whole within the idle timeout */
+    _Atomic int64_t warned_ms;      /* when the bound was last logged */
 } plane_connections[RK_PLANE_ADMIN + 1];
 
 /* Everything one request needs, allocated on its first handler call. */
 typedef struct {
     rk_request_t req;
     rk_listener_t *listener;
-    rk_loop_t *loop; /* the event loop serving the connection; NULL in the pool */
-    char *body;      /* inline_body, or heap when larger */
+    rk_loop_t *loop;         /* the event loop serving the connection; NULL in the pool */
+    rk_deadline_t *deadline; /* its connection's; NULL when unwatched */
+    char *body;              /* inline_body, or heap when larger */
     size_t body_len, body_cap;
     bool too_large;
     bool discard_body; /* nothing will read the body: its chunks are dropped, not kept */
@@ -474,6 +485,13 @@ static enum MHD_Result dispatch(request_state_t *st) {
     return route->handler(&st->req);
 }
 
+/* The deadline on_connection gave conn; NULL when it is not watched. */
+static rk_deadline_t *connection_deadline(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
 /* Whether the request's headers announce a body (a length above 0, or chunks). */
 static bool body_announced(struct MHD_Connection *conn) {
     const char *cl =
@@ -532,6 +550,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->req.admin_plane = l->cfg.plane == RK_PLANE_ADMIN;
         st->req.actor = "anonymous";
         st->req.state = st;
+        st->deadline = connection_deadline(conn);
         *req_cls = st;
         st->inflight_slot = this_thread_inflight_slot();
         atomic_fetch_add_explicit(&l->inflight[st->inflight_slot].n, 1, memory_order_relaxed);
@@ -541,8 +560,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             st->too_large = true;
             return body_too_large(st); /* closes the connection: the body is not read */
         }
-        if (l->cfg.plane == RK_PLANE_ADMIN && body_announced(conn))
-            return refuse_before_body(st);
+        if (l->cfg.plane == RK_PLANE_ADMIN) {
+            rk_deadline_stop(st->deadline); /* its headers are in: an upload may be slow */
+            if (body_announced(conn))
+                return refuse_before_body(st);
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -561,6 +583,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->req.resume = NULL;
         return resume(&st->req);
     }
+    rk_deadline_stop(st->deadline); /* the request is whole */
     st->req.body = st->body;
     st->req.body_len = st->body_len;
     return dispatch(st);
@@ -575,6 +598,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!st)
         return;
     *req_cls = NULL;
+    rk_deadline_restart(st->deadline); /* for the connection's next request */
     atomic_fetch_sub_explicit(&l->inflight[st->inflight_slot].n, 1, memory_order_relaxed);
     if (st->parking == PARKED)
         st->parking = ORPHANED; /* the store still writes in it: freed when it answers */
@@ -611,20 +635,29 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     return MHD_NO;
 }
 
+/* Counts a connection and watches its deadline, from its opening to its closing
+ * (which libmicrohttpd notifies before it closes the descriptor). */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code) {
-    (void)conn;
-    (void)socket_ctx;
-    const rk_listener_t *l = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+    const daemon_ctx_t *dc = cls;
+    const rk_listener_t *l = dc->listener;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         atomic_fetch_add_explicit(&plane_connections[l->cfg.plane].open, 1, memory_order_relaxed);
-    else
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_ctx = fd ? rk_deadline_open(l->deadlines, dc->index, fd->connect_fd) : NULL;
+    } else {
         atomic_fetch_sub_explicit(&plane_connections[l->cfg.plane].open, 1, memory_order_relaxed);
+        rk_deadline_close(*socket_ctx);
+        *socket_ctx = NULL;
+    }
 }
 
-void rk_listener_connections(rk_plane_t plane, unsigned *open, uint64_t *refused) {
+void rk_listener_connections(rk_plane_t plane, unsigned *open, uint64_t *refused,
+                             uint64_t *timed_out) {
     *open = atomic_load(&plane_connections[plane].open);
     *refused = atomic_load(&plane_connections[plane].refused);
+    *timed_out = atomic_load(&plane_connections[plane].timed_out);
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap) {
@@ -668,20 +701,24 @@ static rk_status_t start_daemons(rk_listener_t *l, unsigned flags, struct sockad
     if (rk_address_in_use(addr, addrlen))
         return RK_ERR;
     l->daemons = calloc(n, sizeof *l->daemons);
-    if (!l->daemons)
+    l->daemon_ctx = calloc(n, sizeof *l->daemon_ctx);
+    unsigned timeout_s = l->cfg.idle_timeout_s ? l->cfg.idle_timeout_s : 30u;
+    if (!l->daemons || !l->daemon_ctx ||
+        !(l->deadlines = rk_deadlines_start(n, (int64_t)timeout_s * 1000,
+                                            &plane_connections[l->cfg.plane].timed_out)))
         return RK_ERR;
     flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (!l->cfg.event_loops)
         flags |= MHD_USE_INTERNAL_POLLING_THREAD;
     for (unsigned i = 0; i < n; i++) {
+        l->daemon_ctx[i] = (daemon_ctx_t){.listener = l, .index = i};
         l->daemons[i] = MHD_start_daemon(
             flags, 0, on_accept, l, on_request, l, MHD_OPTION_SOCK_ADDR, addr,
             MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_LIMIT,
-            l->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-            l->cfg.idle_timeout_s ? l->cfg.idle_timeout_s : 30u, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            CONNECTION_MEMORY, MHD_OPTION_END);
+            l->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_NOTIFY_CONNECTION,
+            on_connection, &l->daemon_ctx[i], MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, MHD_OPTION_END);
         if (!l->daemons[i])
             return RK_ERR;
         l->ndaemons++;
@@ -695,10 +732,13 @@ static rk_status_t start_daemons(rk_listener_t *l, unsigned flags, struct sockad
     return RK_OK;
 }
 
+/* Stops the daemons (which closes their connections), then their deadlines' watchdog. */
 static void stop_daemons(rk_listener_t *l) {
     for (unsigned i = 0; i < l->ndaemons; i++)
         MHD_stop_daemon(l->daemons[i]);
+    rk_deadlines_stop(l->deadlines);
     free(l->daemons);
+    free(l->daemon_ctx);
 }
 
 rk_listener_t *rk_listener_start(const rk_listener_config_t *cfg, char *err, size_t errlen) {

@@ -25,7 +25,7 @@ typedef struct {
     size_t ntables;
     unsigned threads;
     unsigned max_connections; /* on all its threads together; 0: RK_MAX_CONNECTIONS_DEFAULT */
-    unsigned idle_timeout_s;  /* a connection idle this long is closed; 0: 30 */
+    unsigned idle_timeout_s;  /* each request must be whole within it (deadline.h); 0: 30 */
     const char *static_dir;   /* admin plane: the dashboard's files, or NULL */
     size_t max_body;          /* bytes of a request body; 0: RK_MAX_BODY */
     /* When set, every /v1/ route requires it as "Authorization: Bearer" or
@@ -52,9 +52,11 @@ void rk_listener_stop(rk_listener_t *l, int64_t grace_ms);
 /* The port actually bound (useful with port 0). */
 unsigned rk_listener_port(const rk_listener_t *l);
 
-/* The connections open on a plane's listener, and those it closed at once
- * since ratekitd started because it held RATEKIT_MAX_CONNECTIONS. */
-void rk_listener_connections(rk_plane_t plane, unsigned *open, uint64_t *refused);
+/* The connections open on a plane's listener; those it closed at once since
+ * ratekitd started because it held RATEKIT_MAX_CONNECTIONS; and those it
+ * closed because a request was not whole within the idle timeout. */
+void rk_listener_connections(rk_plane_t plane, unsigned *open, uint64_t *refused,
+                             uint64_t *timed_out);
 
 /* Serves the dashboard's files (static.c). */
 enum MHD_Result rk_serve_static(rk_request_t *req, const char *dir);

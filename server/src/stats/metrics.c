@@ -108,12 +108,14 @@ static void per_plane(rk_jw_t *w, const char *family, const uint64_t *values) {
     }
 }
 
-/* Each plane's open connections, and those closed at once at its bound. */
+/* Each plane's open connections, those closed at once at its bound, and
+ * those closed for a request too slow to arrive. */
 static void render_connections(rk_jw_t *w) {
-    uint64_t open[RK_ARRAY_LEN(plane_names)], refused[RK_ARRAY_LEN(plane_names)];
+    uint64_t open[RK_ARRAY_LEN(plane_names)], refused[RK_ARRAY_LEN(plane_names)],
+        timed_out[RK_ARRAY_LEN(plane_names)];
     for (size_t p = 0; p < RK_ARRAY_LEN(plane_names); p++) {
         unsigned n;
-        rk_listener_connections((rk_plane_t)p, &n, &refused[p]);
+        rk_listener_connections((rk_plane_t)p, &n, &refused[p], &timed_out[p]);
         open[p] = n;
     }
     header(w, "ratekit_http_connections", "gauge", "Open client connections, per plane.");
@@ -121,6 +123,9 @@ static void render_connections(rk_jw_t *w) {
     header(w, "ratekit_http_connections_refused_total", "counter",
            "Connections closed at once because the plane held RATEKIT_MAX_CONNECTIONS.");
     per_plane(w, "ratekit_http_connections_refused_total", refused);
+    header(w, "ratekit_http_connections_timed_out_total", "counter",
+           "Connections closed because a request was not whole within RATEKIT_IDLE_TIMEOUT_S.");
+    per_plane(w, "ratekit_http_connections_timed_out_total", timed_out);
 }
 
 void rk_metrics_render(rk_jw_t *w) {
