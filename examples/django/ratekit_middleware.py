@@ -18,7 +18,22 @@ class RatekitMiddleware:
         if not decision.allowed:
             response = JsonResponse(decision.body, status=decision.status)
         else:
-            response = self.get_response(request)
+            try:
+                response = self.get_response(request)
+            except Exception:
+                ratekit_client.release(decision.leases)
+                raise
         for name, value in decision.headers.items():
             response[name] = value
+        # The server closes the response once it is sent or the client has gone:
+        # then the slots of concurrency rules the check took are given back.
+        close = response.close
+
+        def close_and_release():
+            try:
+                close()
+            finally:
+                ratekit_client.release(decision.leases)
+
+        response.close = close_and_release
         return response

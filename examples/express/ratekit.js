@@ -17,6 +17,12 @@
 //                    too large, malformed): 400, never a pass, so that no
 //                    client can pick the fail-open path by shaping its request
 //   no answer, 5xx   unavailable: RATEKIT_FAIL_OPEN decides
+//
+// A request a concurrency rule covers holds one of its slots from the check
+// on, even when another rule denies it: the middleware gives the slots back
+// (POST /v1/release) once the response is sent or the client has gone, and
+// logs a release that fails (the slot may then stay held until the rule's
+// window ends).
 'use strict';
 
 const RATE_LIMIT_HEADERS = ['RateLimit-Policy', 'RateLimit', 'X-RateLimit-Limit',
@@ -24,6 +30,15 @@ const RATE_LIMIT_HEADERS = ['RateLimit-Policy', 'RateLimit', 'X-RateLimit-Limit'
 const PRIVATE_HEADERS = new Set(['cookie', 'content-length', 'content-type', 'connection']);
 // ratekit's answers that mean the application is set up wrong, not the request.
 const CONFIG_ERRORS = { 401: 'RATEKIT_CHECK_TOKEN', 403: 'RATEKIT_CHECK_TOKEN', 404: 'RATEKIT_URL' };
+
+// Calls done once, when res has been sent or its client has gone.
+function whenOver(res, done) {
+  let called = false;
+  const once = () => { if (!called) { called = true; done(); } };
+  res.once('finish', once);
+  res.once('close', once);
+  if (res.destroyed) once(); // the client left while ratekit was asked
+}
 
 // The peer's address; an IPv4 client of a dual-stack socket as plain IPv4.
 function clientAddress(req) {
@@ -37,6 +52,24 @@ function ratekit(options = {}) {
   const failOpen = options.failOpen !== undefined ? options.failOpen
     : (process.env.RATEKIT_FAIL_OPEN || '1') !== '0';
   const token = options.checkToken || process.env.RATEKIT_CHECK_TOKEN || '';
+  const post = (path, body) => fetch(url + path, {
+    method: 'POST',
+    headers: Object.assign({ 'Content-Type': 'application/json' },
+      token ? { 'X-Ratekit-Token': token } : {}),
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  // Never throws: a release that fails is logged.
+  const release = async (lease) => {
+    try {
+      const r = await post('/v1/release', { lease });
+      await r.arrayBuffer();
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    } catch (err) {
+      console.error(`ratekit could not release a slot of rule '${lease.split('.')[0]}' (${err}): `
+        + 'it may stay held until the rule\'s window ends');
+    }
+  };
 
   return async function ratekitMiddleware(req, res, next) {
     const headers = {};
@@ -56,13 +89,7 @@ function ratekit(options = {}) {
     let r;
     let answer = null;
     try {
-      r = await fetch(url + '/v1/check', {
-        method: 'POST',
-        headers: Object.assign({ 'Content-Type': 'application/json' },
-          token ? { 'X-Ratekit-Token': token } : {}),
-        body: JSON.stringify(check),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      r = await post('/v1/check', check);
       answer = await r.json();
     } catch (err) {
       // No answer, or one that is not JSON: only a 4xx's status says enough alone.
@@ -86,6 +113,8 @@ function ratekit(options = {}) {
       console.error('ratekit\'s answer is not a decision: check RATEKIT_URL');
       return unavailable('not a decision');
     }
+    const leases = (answer.results || []).map((result) => result.lease).filter(Boolean);
+    if (leases.length) whenOver(res, () => leases.forEach(release));
     for (const name of RATE_LIMIT_HEADERS) {
       const value = r.headers.get(name);
       if (value && (name !== 'Retry-After' || !answer.allowed)) res.set(name, value);

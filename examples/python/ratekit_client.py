@@ -20,6 +20,11 @@ What each answer of ratekit leads to:
                    too large, malformed): 400, never a pass, so that no
                    client can pick the fail-open path by shaping its request
   no answer, 5xx   unavailable: RATEKIT_FAIL_OPEN decides
+
+A request a concurrency rule covers holds one of its slots from the check on:
+release(decision.leases) gives them back once the request is over, allowed or
+denied (ratekit takes a slot even when another rule denies the request).
+Unreleased, a slot stays held until the rule's window ends.
 """
 
 import json
@@ -54,13 +59,16 @@ class Decision:
                 RATEKIT_FAIL_OPEN=0
     headers  -- rate-limit headers to add to the response (dict)
     body     -- the JSON error body to answer when not allowed (dict)
+    leases   -- the slots of concurrency rules the check took, to release()
+                once the request is over (list, often empty)
     """
 
-    def __init__(self, allowed, status, headers, body=None):
+    def __init__(self, allowed, status, headers, body=None, leases=()):
         self.allowed = allowed
         self.status = status
         self.headers = headers
         self.body = body
+        self.leases = list(leases)
 
 
 def _unavailable(reason):
@@ -97,16 +105,22 @@ def _error_answer(e):
     return _unavailable("HTTP %d" % e.code)  # a 5xx (or an unfollowed redirect)
 
 
+def _post(path, payload):
+    """An open answer of ratekit to payload (JSON) POSTed to path; raises
+    what urlopen raises."""
+    req = urllib.request.Request(RATEKIT_URL + path, data=json.dumps(payload).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    if CHECK_TOKEN:
+        req.add_header("X-Ratekit-Token", CHECK_TOKEN)
+    return urllib.request.urlopen(req, timeout=TIMEOUT_S)
+
+
 def check(payload):
     """POSTs payload to /v1/check and returns a Decision. Never raises:
     a slow, unreachable or failing ratekit is handled by RATEKIT_FAIL_OPEN,
     a request ratekit refuses to judge gets 400 (see the top of this file)."""
-    req = urllib.request.Request(RATEKIT_URL + "/v1/check", data=json.dumps(payload).encode(),
-                                 method="POST", headers={"Content-Type": "application/json"})
-    if CHECK_TOKEN:
-        req.add_header("X-Ratekit-Token", CHECK_TOKEN)
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT_S) as resp:
+        with _post("/v1/check", payload) as resp:
             answer = json.loads(resp.read())
             headers = {h: resp.headers[h] for h in RATE_LIMIT_HEADERS if resp.headers.get(h)}
     except urllib.error.HTTPError as e:  # ratekit answered, with an error status
@@ -116,9 +130,10 @@ def check(payload):
     if not isinstance(answer, dict) or not isinstance(answer.get("allowed"), bool):
         log.error("ratekit's answer is not a decision: check RATEKIT_URL")
         return _unavailable("not a decision")
+    leases = [r["lease"] for r in answer.get("results") or [] if "lease" in r]
     if answer["allowed"]:
         headers.pop("Retry-After", None)
-        return Decision(True, 200, headers)
+        return Decision(True, 200, headers, leases=leases)
     retry_after_ms = int(answer.get("retry_after_ms", 0))
     headers.setdefault("Retry-After", str(max(1, -(-retry_after_ms // 1000))))
     body = {"error": {"code": "rate_limited",
@@ -126,7 +141,21 @@ def check(payload):
                       "rule": answer.get("rule"), "limit": answer.get("limit"),
                       "remaining": answer.get("remaining", 0),
                       "retry_after_ms": retry_after_ms}}
-    return Decision(False, 429, headers, body)
+    return Decision(False, 429, headers, body, leases)
+
+
+def release(leases):
+    """Gives back the slots a check took (Decision.leases): call it once the
+    request is over, a denied one's too. Never raises: a release that fails
+    (no answer within RATEKIT_TIMEOUT_MS, an error) is logged, and its slot
+    may stay held until the rule's window ends."""
+    for lease in leases:
+        try:
+            with _post("/v1/release", {"lease": lease}):
+                pass
+        except (OSError, ValueError) as e:
+            log.error("ratekit could not release a slot of rule '%s' (%s): it may stay held "
+                      "until the rule's window ends", lease.split(".", 1)[0], e)
 
 
 def check_request(method, path, host, ip, headers):
@@ -141,5 +170,6 @@ def check_request(method, path, host, ip, headers):
 def check_key(rule, key, cost=1):
     """Checks one named rule for one key (a user id, a tenant, ...). A rule
     ratekit does not know (404) is logged and handled as unavailability; a
-    key it refuses (empty, or with a NUL) gets a 400 Decision."""
+    key it refuses (empty, or with a NUL) gets a 400 Decision. For a
+    concurrency rule, release(decision.leases) once the work is done."""
     return check({"rule": rule, "key": str(key), "cost": cost})

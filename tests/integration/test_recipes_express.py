@@ -11,6 +11,9 @@ import pytest
 
 from conftest import free_port, request
 from recipes.helpers import (EXAMPLES, PADS, FailingRatekit, Process,
+                             assert_a_failed_release_is_logged_and_holds_no_response_up,
+                             assert_a_request_another_rule_denies_keeps_no_slot,
+                             assert_concurrency_slots_come_back_when_requests_end,
                              assert_config_errors_are_logged_and_follow_the_switch,
                              assert_limits_a_client_sending_many_headers,
                              assert_refused_requests_get_400)
@@ -127,3 +130,16 @@ def test_express_fail_switch_decides_when_ratekit_is_down_or_fails(make_express)
 
 def test_express_logs_a_wrong_check_token_and_lets_the_switch_decide(make_server, make_express):
     assert_config_errors_are_logged_and_follow_the_switch(make_server, make_express)
+
+
+def test_express_gives_a_concurrency_slot_back_when_its_request_ends(server, make_express):
+    assert_concurrency_slots_come_back_when_requests_end(server, make_express(server.data))
+
+
+def test_express_gives_a_slot_back_at_once_when_another_rule_denies(server, make_express):
+    assert_a_request_another_rule_denies_keeps_no_slot(server, make_express(server.data))
+
+
+def test_express_logs_a_failed_release_and_answers_without_waiting_for_it(server, make_express):
+    app = make_express(server.data, RATEKIT_TIMEOUT_MS="1500")
+    assert_a_failed_release_is_logged_and_holds_no_response_up(server, app)

@@ -14,6 +14,9 @@ import pytest
 
 from conftest import free_port, request
 from recipes.helpers import (EXAMPLES, PADS, PYTHON, FailingRatekit, Process,
+                             assert_a_failed_release_is_logged_and_holds_no_response_up,
+                             assert_a_request_another_rule_denies_keeps_no_slot,
+                             assert_concurrency_slots_come_back_when_requests_end,
                              assert_config_errors_are_logged_and_follow_the_switch,
                              assert_limits_a_client_sending_many_headers,
                              assert_refused_requests_get_400)
@@ -149,6 +152,19 @@ def test_middleware_fail_switch_decides_when_ratekit_is_down_or_fails(down, make
 
 def test_middleware_logs_a_wrong_check_token_and_lets_the_switch_decide(make_server, make_app):
     assert_config_errors_are_logged_and_follow_the_switch(make_server, make_app)
+
+
+def test_middleware_gives_a_concurrency_slot_back_when_its_request_ends(server, make_app):
+    assert_concurrency_slots_come_back_when_requests_end(server, make_app(server.data))
+
+
+def test_middleware_gives_a_slot_back_at_once_when_another_rule_denies(server, make_app):
+    assert_a_request_another_rule_denies_keeps_no_slot(server, make_app(server.data))
+
+
+def test_middleware_logs_a_failed_release_and_answers_without_waiting_for_it(server, make_app):
+    app = make_app(server.data, RATEKIT_TIMEOUT_MS="1500")
+    assert_a_failed_release_is_logged_and_holds_no_response_up(server, app)
 
 
 @pytest.fixture

@@ -5,8 +5,11 @@ by PID."""
 import http.server
 import os
 import signal
+import socket
 import subprocess
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from conftest import request, wait_for_port
 
@@ -156,3 +159,88 @@ def assert_config_errors_are_logged_and_follow_the_switch(make_server, make_app)
     assert "ratekit answered 404" in lost.output()
     right = make_app(s.data, RATEKIT_CHECK_TOKEN="right-check-token-0123")
     assert [request("GET", right.url + "/api/items").status for _ in range(2)] == [200, 429]
+
+
+# Each recipe app's POST /api/export takes half a second: the kind of work a
+# concurrency rule keeps few of in flight. The rules' windows are an hour,
+# so that no slot comes back by its lease expiring during a test.
+EXPORTS = {"id": "exports", "algorithm": "concurrency", "limit": 2, "window": "1h",
+           "match": {"path": "/api/export"}, "key": ["ip"]}
+
+
+def exports_in_flight(server):
+    c = server.admin("GET", "/api/v1/counters?rule=exports&key=ip:127.0.0.1").json()
+    return c["limit"] - c["remaining"]
+
+
+def wait_until(predicate, timeout=3.0):
+    """Polls predicate until it holds or timeout seconds pass; says which."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def exports(app, n):
+    """n exports sent at once; their statuses."""
+    with ThreadPoolExecutor(n) as pool:
+        got = [pool.submit(request, "POST", app.url + "/api/export") for _ in range(n)]
+        return [f.result().status for f in got]
+
+
+def assert_concurrency_slots_come_back_when_requests_end(server, app):
+    """A concurrency rule through a middleware limits the requests in flight:
+    each slot comes back when its request ends, or its client leaves."""
+    server.create_rule(**EXPORTS)
+    with ThreadPoolExecutor(2) as pool:
+        first = [pool.submit(request, "POST", app.url + "/api/export") for _ in range(2)]
+        assert wait_until(lambda: exports_in_flight(server) == 2), app.output()
+        third = request("POST", app.url + "/api/export")
+        assert third.status == 429 and third.json()["error"]["rule"] == "exports", third
+        assert [f.result().status for f in first] == [200, 200], app.output()
+    # a client that leaves before its export is done
+    wait_until(lambda: exports_in_flight(server) == 0)
+    with socket.create_connection(("127.0.0.1", app.port)) as s:
+        s.sendall(b"POST /api/export HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
+        assert wait_until(lambda: exports_in_flight(server) > 0), app.output()
+    wait_until(lambda: exports_in_flight(server) == 0)
+    # every slot is back: two exports pass again, and still no more than two
+    assert sorted(exports(app, 3)) == [200, 200, 429], app.output()
+
+
+def assert_a_request_another_rule_denies_keeps_no_slot(server, app):
+    """A request one rule denies while the concurrency rule let it in gives
+    its slot back at once."""
+    server.create_rule(**EXPORTS)
+    server.create_rule(id="per-key", algorithm="fixed_window", limit=1, window="1h",
+                       match={"path": "/api/*"}, key=["api_key"])
+    k1 = {"X-API-Key": "k1"}
+    assert request("GET", app.url + "/api/items", headers=k1).status == 200  # k1's one
+    denied = [request("POST", app.url + "/api/export", headers=k1) for _ in range(3)]
+    assert [r.status for r in denied] == [429] * 3
+    assert denied[0].json()["error"]["rule"] == "per-key"
+    wait_until(lambda: exports_in_flight(server) == 0)
+    with ThreadPoolExecutor(2) as pool:
+        got = [pool.submit(request, "POST", app.url + "/api/export", headers={"X-API-Key": k})
+               for k in ("k2", "k3")]
+        assert [f.result().status for f in got] == [200, 200], app.output()
+
+
+def assert_a_failed_release_is_logged_and_holds_no_response_up(server, app):
+    """ratekit hanging when a request ends: the client has its answer at once,
+    and the application's log says the slot could not be given back (app:
+    started with RATEKIT_TIMEOUT_MS=1500)."""
+    server.create_rule(**EXPORTS)
+    with ThreadPoolExecutor(1) as pool:
+        start = time.monotonic()
+        export = pool.submit(request, "POST", app.url + "/api/export")
+        assert wait_until(lambda: exports_in_flight(server) == 1), app.output()
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            assert export.result().status == 200
+            assert time.monotonic() - start < 1.5  # 0.5 s of work, not 1.5 s more
+            assert wait_until(lambda: "could not release" in app.output(), 5.0), app.output()
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
