@@ -346,6 +346,57 @@ def test_readyz_comes_back_after_a_stalled_master_resumes_without_any_check(make
         cluster.stop()
 
 
+def _store_up(server):
+    text = request("GET", server.admin_url + "/metrics").body.decode()
+    return next(line.split()[1] for line in text.splitlines()
+                if line.startswith("ratekit_store_up "))
+
+
+def test_readyz_and_store_up_hold_steady_while_one_master_is_stalled_under_load(make_server):
+    """With one master of three stopped and checks over keys on every master,
+    /readyz and ratekit_store_up say the store is failing all along, not in
+    turn with each check's outcome; both come back once the master answers."""
+    cluster = RedisCluster(masters=3, node_timeout_ms=15000)  # no failover meanwhile
+    try:
+        s = make_server(env={"RATEKIT_REDIS_CLUSTER": cluster.seeds,
+                             "RATEKIT_REDIS_TIMEOUT_MS": "150"})
+        s.create_rule(id="steady", algorithm="fixed_window", limit=100000, window="1h")
+        keys = [f"s{i}" for i in range(30)]
+        assert len({cluster.slot_owner(keyslot(_state_key("steady", k))) for k in keys}) == 3
+        assert all(_fail_mode(x) is None for x in _batch(s, "steady", keys))
+        assert request("GET", s.data + "/readyz").status == 200 and _store_up(s) == "1"
+        stop = threading.Event()
+
+        def load(offset):
+            i = offset
+            while not stop.is_set():
+                s.check("steady", keys[i % len(keys)], timeout=5)
+                i += 1
+
+        cluster.procs[cluster.ports[0]].send_signal(signal.SIGSTOP)
+        threads = [threading.Thread(target=load, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        seen = []
+        try:
+            time.sleep(0.6)  # the stopped master's first timeouts
+            until = time.monotonic() + 1.5
+            while time.monotonic() < until:
+                seen.append((request("GET", s.data + "/readyz").status, _store_up(s)))
+                time.sleep(0.02)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+            cluster.procs[cluster.ports[0]].send_signal(signal.SIGCONT)
+        assert len(seen) > 10 and set(seen) == {(503, "0")}, seen
+        took = _wait_until(lambda: request("GET", s.data + "/readyz").status == 200, 5.0)
+        assert took is not None and took < 2.5, f"/readyz still 503 {took} s after SIGCONT"
+        assert _store_up(s) == "1"
+    finally:
+        cluster.stop()
+
+
 def test_a_stalled_master_fails_over_only_the_checks_whose_keys_it_holds(make_server):
     """A batch, or a request several rules match, whose keys span a stalled
     master and a healthy one: what the healthy master decided stands (it

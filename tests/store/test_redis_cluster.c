@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "redis_cluster.h"
 #include "redis_server.h"
@@ -262,6 +263,56 @@ Test(redis_cluster, a_stopped_master_leaves_undecided_only_the_requests_it_holds
     cr_assert_eq(st, RK_ERR);
     cr_assert_eq(out[0].limit, RK_STORE_UNDECIDED);
     cr_assert(out[1].limit == LIMIT && out[1].allowed && out[1].remaining == LIMIT - 2);
+    s->ops->destroy(s);
+}
+
+/* A key of rule "health" whose master is (want_victim) or is not victim. */
+static void key_on(int victim, bool want_victim, char *key, size_t size) {
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, size, "k%d", i);
+        if ((rk_test_cluster_owner(&cluster, key_slot("health", key)) == victim) == want_victim)
+            return;
+    }
+    cr_fatal("no key found");
+}
+
+/*
+ * One master of three stopped, and calls that touch its keys or only those
+ * of the others, in turn: the store reports itself unhealthy after every one
+ * of them, not only after those that met the stopped master, and healthy
+ * again once that master answers, without any call.
+ */
+Test(redis_cluster, health_stays_down_while_one_master_fails_whatever_the_calls_touch) {
+    rk_test_cluster_start(&cluster, 3, 0);
+    rk_redis_cluster_config_t cfg = {.seeds = cluster.seeds, .timeout_ms = 100};
+    char err[256] = "";
+    rk_store_t *s = rk_redis_cluster_store_new(&cfg, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    char stalled[16], healthy[16];
+    int victim = rk_test_cluster_owner(&cluster, key_slot("health", "k0"));
+    key_on(victim, true, stalled, sizeof stalled);
+    key_on(victim, false, healthy, sizeof healthy);
+    rk_store_req_t on_victim = fixed_req("health", stalled),
+                   elsewhere = fixed_req("health", healthy);
+    rk_decision_t d;
+    cr_assert_eq(s->ops->decide(s, &on_victim, 1, &d), RK_OK);
+    cr_assert_eq(s->ops->decide(s, &elsewhere, 1, &d), RK_OK);
+    cr_assert(s->ops->healthy(s));
+
+    kill(cluster.nodes[victim].pid, SIGSTOP); /* the suite's end kills it, stopped or not */
+    for (int i = 0; i < 8; i++) {
+        bool touches_victim = i % 2 == 0;
+        rk_status_t st = s->ops->decide(s, touches_victim ? &on_victim : &elsewhere, 1, &d);
+        cr_assert_eq(st, touches_victim ? RK_ERR : RK_OK, "call %d", i);
+        cr_assert_not(s->ops->healthy(s), "healthy after call %d (%s)", i,
+                      touches_victim ? "on the stopped master" : "on healthy masters only");
+    }
+    kill(cluster.nodes[victim].pid, SIGCONT);
+    int64_t t0 = rk_mono_ms();
+    while (!s->ops->healthy(s) && rk_mono_ms() - t0 < 5000)
+        usleep(10000);
+    cr_assert(s->ops->healthy(s), "still unhealthy 5 s after the master resumed");
+    cr_assert_eq(s->ops->decide(s, &on_victim, 1, &d), RK_OK);
     s->ops->destroy(s);
 }
 

@@ -43,9 +43,16 @@
  * the keys of its slots fail over (fast, once its breaker is open) while the
  * other masters keep deciding; the breaker's cool-down is also that node's
  * reconnection backoff. After a failover the refreshed map no longer points
- * at the dead node and its breaker no longer matters. While the store is
- * unhealthy, a prober thread of its own (redis_common.h) fetches the map
- * again and PINGs every master, so that health comes back without a check.
+ * at the dead node and its breaker no longer matters.
+ *
+ * Health. The store is healthy while its map covers every slot and every
+ * master serving slots is: breaker closed, last call answered. It is a
+ * function of the masters' states, not of the last batch's outcome, which
+ * under load with one master failing would say up and down in turn (the
+ * batches that miss that master succeed). While the store is unhealthy, a
+ * prober thread of its own (redis_common.h) fetches the map again and PINGs
+ * every master, so that health comes back without a check once every
+ * master answers.
  */
 #include "store.h"
 
@@ -124,7 +131,6 @@ struct rk_cluster_store {
     atomic_bool refreshing; /* one refresher at a time */
     atomic_bool map_complete;
     atomic_uint refresh_cursor; /* where the next refresh starts asking */
-    atomic_bool last_ok;
 
     rk_thread_records_t threads; /* each thread's thread_conns_t */
     rk_redis_prober_t prober;    /* refreshes the map and PINGs the masters while unhealthy */
@@ -826,7 +832,6 @@ static rk_status_t run_scripts(rk_cluster_store_t *s, const rk_store_req_t *reqs
     for (size_t i = 0; i < n && st != RK_OK; i++)
         if (jobs[i].state != JOB_DONE)
             out[i].limit = RK_STORE_UNDECIDED;
-    atomic_store_explicit(&s->last_ok, st == RK_OK, memory_order_relaxed);
     if (jobs != stack_jobs)
         free(jobs);
     return st;
@@ -850,14 +855,22 @@ static bool take_command(batch_t *b, size_t i, redisReply **r) {
     return true;
 }
 
-/* Runs commands on the nodes given in jobs[] (slot and node set by the caller). */
+/* A PING's reply, taken only when it is PONG: a node still loading its data answers an error. */
+static bool take_pong(batch_t *b, size_t i, redisReply **r) {
+    return (*r)->type == REDIS_REPLY_STATUS && take_command(b, i, r);
+}
+
+/*
+ * Runs commands on the nodes given in jobs[] (slot and node set by the
+ * caller); take: take_command, or take_pong for PINGs.
+ */
 static rk_status_t run_commands(rk_cluster_store_t *s, thread_conns_t *t, job_t *jobs,
-                                const rk_redis_cluster_cmd_t *cmds, size_t n,
-                                redisReply **replies) {
+                                const rk_redis_cluster_cmd_t *cmds, size_t n, redisReply **replies,
+                                bool (*take)(batch_t *b, size_t i, redisReply **r)) {
     for (size_t i = 0; i < n; i++)
         replies[i] = NULL;
     batch_t b = {.append = append_command,
-                 .take = take_command,
+                 .take = take,
                  .store = s,
                  .jobs = jobs,
                  .n = n,
@@ -882,7 +895,7 @@ rk_status_t rk_redis_cluster_run(rk_store_t *base, const rk_redis_cluster_cmd_t 
                           .state = JOB_PENDING,
                           .moved_by = -1};
     route_jobs(s, t, jobs, n);
-    rk_status_t st = run_commands(s, t, jobs, cmds, n, replies);
+    rk_status_t st = run_commands(s, t, jobs, cmds, n, replies, take_command);
     if (jobs != stack_jobs)
         free(jobs);
     return st;
@@ -1040,8 +1053,7 @@ static void round_finish(round_pipe_t *p) {
     t->in_flight = NULL; /* before anything else uses the connections */
     p->src.deadline_ms = 0;
     batch_rounds(&p->batch, t, 1, p->used, &p->used_count);
-    rk_status_t st = batch_end(&p->batch, t, p->used, p->used_count);
-    atomic_store_explicit(&p->s->last_ok, st == RK_OK, memory_order_relaxed);
+    batch_end(&p->batch, t, p->used, p->used_count);
     round_answer(p);
 }
 
@@ -1277,34 +1289,66 @@ static rk_status_t cluster_reset(rk_store_t *base, const char *rule_id, const ch
     return st;
 }
 
-static bool cluster_healthy(rk_store_t *base) {
-    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
-    return atomic_load_explicit(&s->map_complete, memory_order_relaxed) &&
-           atomic_load_explicit(&s->last_ok, memory_order_relaxed);
-}
-
 /*
- * Runs one argument-less command (argv[0]) on every master of the map, each
- * through its breaker; replies[i] (MAX_NODES of them, the caller's to free)
- * as rk_redis_cluster_run() gives them, *n how many. RK_ERR when some master
- * gave no reply.
+ * The masters of the slot map: each node serving some slot, once, into
+ * masters[] (MAX_NODES) with one of its slots in slots[]; answers how many.
+ * Reads every slot: for health, probes and DBSIZE, never a check.
  */
-static rk_status_t run_on_masters(rk_cluster_store_t *s, thread_conns_t *t, const char **argv,
-                                  const size_t *lens, redisReply **replies, size_t *n) {
+static size_t map_masters(rk_cluster_store_t *s, int *masters, unsigned *slots) {
     bool seen[MAX_NODES] = {false};
-    job_t jobs[MAX_NODES];
-    rk_redis_cluster_cmd_t cmds[MAX_NODES];
-    *n = 0;
+    size_t n = 0;
     for (unsigned slot = 0; slot < SLOTS; slot++) {
         int node = slot_node(s, slot);
         if (node < 0 || seen[node])
             continue;
         seen[node] = true;
-        jobs[*n] = (job_t){.slot = slot, .node = node, .state = JOB_PENDING, .moved_by = -1};
-        cmds[*n] = (rk_redis_cluster_cmd_t){NULL, 0, 1, argv, lens};
-        (*n)++;
+        masters[n] = node;
+        slots[n++] = slot;
     }
-    return run_commands(s, t, jobs, cmds, *n, replies);
+    return n;
+}
+
+/*
+ * Healthy while the map covers every slot and every master serving some is
+ * healthy: its breaker closed and its last call answered. A failing master
+ * keeps the store unhealthy whatever the calls that miss it do, so health
+ * holds steady under load while one master fails; the prober PINGs the
+ * masters meanwhile, so it comes back once every one answers. A master
+ * that lost its slots (failed over to a replica) no longer counts.
+ */
+static bool cluster_healthy(rk_store_t *base) {
+    rk_cluster_store_t *s = (rk_cluster_store_t *)base;
+    if (!atomic_load_explicit(&s->map_complete, memory_order_relaxed))
+        return false;
+    int masters[MAX_NODES];
+    unsigned slots[MAX_NODES];
+    size_t n = map_masters(s, masters, slots);
+    for (size_t i = 0; i < n; i++)
+        if (!rk_redis_gate_healthy(&s->nodes[masters[i]].gate))
+            return false;
+    return n > 0;
+}
+
+/*
+ * Runs one argument-less command (argv[0]) on every master of the map, each
+ * through its breaker; replies[i] (MAX_NODES of them, the caller's to free)
+ * as run_commands() gives them with take, *n how many. RK_ERR when some
+ * master gave no reply.
+ */
+static rk_status_t run_on_masters(rk_cluster_store_t *s, thread_conns_t *t, const char **argv,
+                                  const size_t *lens, redisReply **replies, size_t *n,
+                                  bool (*take)(batch_t *b, size_t i, redisReply **r)) {
+    int masters[MAX_NODES];
+    unsigned slots[MAX_NODES];
+    job_t jobs[MAX_NODES];
+    rk_redis_cluster_cmd_t cmds[MAX_NODES];
+    *n = map_masters(s, masters, slots);
+    for (size_t i = 0; i < *n; i++) {
+        jobs[i] =
+            (job_t){.slot = slots[i], .node = masters[i], .state = JOB_PENDING, .moved_by = -1};
+        cmds[i] = (rk_redis_cluster_cmd_t){NULL, 0, 1, argv, lens};
+    }
+    return run_commands(s, t, jobs, cmds, *n, replies, take);
 }
 
 /* Sum of DBSIZE over the masters of the map (every key there, not only ratekit's); -1 on failure.
@@ -1321,7 +1365,7 @@ static int64_t cluster_key_count(rk_store_t *base) {
     static const char *argv[1] = {"DBSIZE"};
     static const size_t lens[1] = {6};
     size_t n;
-    rk_status_t st = run_on_masters(s, t, argv, lens, replies, &n);
+    rk_status_t st = run_on_masters(s, t, argv, lens, replies, &n, take_command);
     int64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (!replies[i] || replies[i]->type != REDIS_REPLY_INTEGER)
@@ -1337,8 +1381,8 @@ static int64_t cluster_key_count(rk_store_t *base) {
 /*
  * The prober's call (redis_common.h): the slot map fetched again when it is
  * incomplete, then a PING to every master through its breaker, on the
- * prober thread's own connections. When every master answers, the store
- * is healthy again (as after a call that succeeded).
+ * prober thread's own connections. Each answer heals its master's breaker:
+ * when every master answers, the store is healthy again.
  */
 static void cluster_probe(rk_store_t *base) {
     rk_cluster_store_t *s = (rk_cluster_store_t *)base;
@@ -1352,15 +1396,10 @@ static void cluster_probe(rk_store_t *base) {
     static const char *argv[1] = {"PING"};
     static const size_t lens[1] = {4};
     size_t n;
-    rk_status_t st = run_on_masters(s, t, argv, lens, replies, &n);
-    for (size_t i = 0; i < n; i++) {
-        if (!replies[i] || replies[i]->type != REDIS_REPLY_STATUS)
-            st = RK_ERR;
+    run_on_masters(s, t, argv, lens, replies, &n, take_pong);
+    for (size_t i = 0; i < n; i++)
         if (replies[i])
             freeReplyObject(replies[i]);
-    }
-    if (st == RK_OK)
-        atomic_store_explicit(&s->last_ok, true, memory_order_relaxed);
 }
 
 /*
@@ -1561,7 +1600,6 @@ rk_store_t *rk_redis_cluster_store_new(const rk_redis_cluster_config_t *cfg, cha
     atomic_init(&s->refreshing, false);
     atomic_init(&s->map_complete, false);
     atomic_init(&s->refresh_cursor, 0);
-    atomic_init(&s->last_ok, true);
     atomic_init(&s->auth_logged_ms, 0);
     if (rk_redis_common_init(&s->common, "redis cluster", cfg->scripts, cfg->key_prefix,
                              cfg->connect_timeout_ms, cfg->timeout_ms, err, errlen) != RK_OK ||

@@ -65,7 +65,8 @@ typedef struct {
                                  void *ctx);
     /* Forgets the state of one (rule, key, algorithm). */
     rk_status_t (*reset)(rk_store_t *s, const char *rule_id, const char *key, rk_algorithm_t alg);
-    /* Whether the last operations succeeded (for /readyz and metrics). */
+    /* Whether the store answers (for /readyz and metrics): its last operations
+     * succeeded; on a Redis Cluster, every master serving slots does. */
     bool (*healthy)(rk_store_t *s);
     /* Number of keys held, or -1 when unknown. */
     int64_t (*key_count)(rk_store_t *s);
