@@ -319,6 +319,68 @@ def test_a_stalled_master_holds_up_no_request_that_needs_no_redis(make_server):
         cluster.stop()
 
 
+def test_checks_queued_behind_a_stalled_masters_batch_wait_one_timeout_not_two(make_server):
+    """With one event loop, checks that come while a batch awaits a stalled
+    master have waited for its timeout already: their requests to that
+    master take the fail mode as soon as it times out, instead of waiting a
+    second timeout in the next batch; those to a healthy master are decided
+    there. A release queued so answers 503 at once. Once the master answers,
+    checks are decided there again, and the release goes through."""
+    timeout = 0.6
+    cluster = RedisCluster(masters=2, node_timeout_ms=15000)  # no failover meanwhile
+    try:
+        s = make_server(env={"RATEKIT_REDIS_CLUSTER": cluster.seeds,
+                             "RATEKIT_REDIS_TIMEOUT_MS": str(int(timeout * 1000)),
+                             "RATEKIT_THREADS": "1"})
+        s.create_rule(id="queue", algorithm="fixed_window", limit=1000, window="1h")
+        s.create_rule(id="slots", algorithm="concurrency", limit=5, window="1h")
+
+        def owner(key, rule="queue", alg="fixed_window"):
+            return cluster.slot_owner(keyslot(_state_key(rule, key, alg)))
+
+        victim = owner("k0")
+        stalled = [k for k in (f"k{i}" for i in range(40)) if owner(k) == victim][:2]
+        healthy = next(k for k in (f"h{i}" for i in range(40)) if owner(k) != victim)
+        assert all(_fail_mode(x) is None for x in _batch(s, "queue", stalled + [healthy]))
+        held = next(k for k in (f"l{i}" for i in range(40))
+                    if owner(k, "slots", "concurrency") == victim)
+        lease = request("POST", s.data + "/v1/acquire", {"rule": "slots", "key": held}).json()
+
+        def timed(key):
+            sent = time.monotonic()
+            return s.check("queue", key, timeout=10).json(), time.monotonic() - sent
+
+        def release():
+            sent = time.monotonic()
+            r = request("POST", s.data + "/v1/release", {"lease": lease["lease"]}, timeout=10)
+            return r, time.monotonic() - sent
+
+        cluster.procs[victim].send_signal(signal.SIGSTOP)
+        try:
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                first = pool.submit(timed, stalled[0])
+                time.sleep(0.2)  # its batch is out, awaiting the victim
+                behind = pool.submit(timed, stalled[1])
+                beside = pool.submit(timed, healthy)
+                freed = pool.submit(release)
+                (a, a_took), (b, b_took), (h, h_took) = (first.result(10), behind.result(10),
+                                                         beside.result(10))
+                r, r_took = freed.result(10)
+        finally:
+            cluster.procs[victim].send_signal(signal.SIGCONT)
+        assert _fail_mode(a) == "local" and a_took >= timeout * 0.9, (a, a_took)
+        # it came 0.2 s after the first batch left: that batch's timeout, and no other
+        assert _fail_mode(b) == "local" and b_took < timeout + 0.2, (b, b_took)
+        assert h["allowed"] and _fail_mode(h) is None and h_took < timeout + 0.2, (h, h_took)
+        assert r.status == 503 and r_took < timeout + 0.2, (r, r_took)
+        # its breaker may have opened meanwhile: back within its cool-down
+        assert _wait_until(lambda: _fail_mode(s.check("queue", stalled[1]).json()) is None,
+                           timeout=5.0) is not None
+        assert release()[0].json() == {"released": True}
+    finally:
+        cluster.stop()
+
+
 def test_readyz_comes_back_after_a_stalled_master_resumes_without_any_check(make_server):
     """A balancer that takes the instance out on 503 sends no check: /readyz
     heals on its own once every master answers again."""

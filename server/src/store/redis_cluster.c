@@ -321,11 +321,58 @@ static long parse_slots(rk_cluster_store_t *s, const redisReply *r, int asked, u
     return covered;
 }
 
+/* Installs owner[] (covering `covered` slots, as node answered) as the slot map. */
+static void install_map(rk_cluster_store_t *s, const node_t *node, const uint16_t *owner,
+                        long covered, char *err, size_t errlen) {
+    for (size_t slot = 0; slot < SLOTS; slot++)
+        atomic_store_explicit(&s->slot_owner[slot], owner[slot], memory_order_relaxed);
+    bool complete = covered == SLOTS;
+    bool was_complete = atomic_exchange(&s->map_complete, complete);
+    if (!complete) {
+        rk_redis_set_err(err, errlen, "redis cluster: %s:%d serves %ld of %d slots", node->host,
+                         node->port, covered, SLOTS);
+        if (was_complete)
+            rk_warn("redis cluster: the slot map covers %ld of %d slots", covered, SLOTS);
+    }
+}
+
+/*
+ * Asks node n for CLUSTER SLOTS on this thread's connection and installs
+ * the map it answers (owner[]: SLOTS entries of scratch). RK_ERR with err
+ * set when it answered none.
+ */
+static rk_status_t refresh_from(rk_cluster_store_t *s, thread_conns_t *t, int n, uint16_t *owner,
+                                char *err, size_t errlen) {
+    const node_t *node = &s->nodes[n];
+    redisReply *r = NULL;
+    long covered = -1;
+    if ((t->ctx[n] || conn_open(s, t, n, err, errlen) == RK_OK) &&
+        conn_auth_now(s, t, n, err, errlen) == RK_OK) {
+        r = redisCommand(t->ctx[n], "CLUSTER SLOTS");
+        covered = r ? parse_slots(s, r, n, owner) : -1;
+        if (covered < 0) {
+            char detail[256];
+            rk_redis_describe_failure(t->ctx[n], r, "CLUSTER SLOTS", detail, sizeof detail);
+            rk_redis_set_err(err, errlen, "redis cluster: %s:%d: %s", node->host, node->port,
+                             detail);
+            if (!r || t->ctx[n]->err)
+                conn_drop(t, n);
+        }
+    }
+    if (covered >= 0)
+        install_map(s, node, owner, covered, err, errlen);
+    if (r)
+        rk_reply_free(r);
+    return covered >= 0 ? RK_OK : RK_ERR;
+}
+
 /*
  * Asks up to REFRESH_TRIES known nodes (from a rotating start, through their
  * breakers, so that a dead seed is not asked again before its cool-down) for
  * CLUSTER SLOTS, on this thread's connections, and installs the first map
- * answered. RK_ERR with err set when no node answered.
+ * answered. The nodes whose last call was answered are asked first: this
+ * may run on an event loop, and a stalled node would hold it for a command
+ * timeout. RK_ERR with err set when no node answered.
  */
 static rk_status_t refresh_map(rk_cluster_store_t *s, thread_conns_t *t, char *err, size_t errlen) {
     uint16_t *owner = malloc(SLOTS * sizeof *owner);
@@ -338,44 +385,20 @@ static rk_status_t refresh_map(rk_cluster_store_t *s, thread_conns_t *t, char *e
     unsigned start = atomic_fetch_add(&s->refresh_cursor, 1);
     rk_status_t st = RK_ERR;
     int tries = 0;
-    for (size_t k = 0; k < count && st != RK_OK && tries < REFRESH_TRIES; k++) {
-        int n = (int)((start + k) % count);
-        node_t *node = &s->nodes[n];
-        rk_breaker_ticket_t ticket;
-        if (!rk_redis_gate_enter(&node->gate, &ticket))
-            continue;
-        tries++;
-        redisReply *r = NULL;
-        long covered = -1;
-        if ((t->ctx[n] || conn_open(s, t, n, err, errlen) == RK_OK) &&
-            conn_auth_now(s, t, n, err, errlen) == RK_OK) {
-            r = redisCommand(t->ctx[n], "CLUSTER SLOTS");
-            covered = r ? parse_slots(s, r, n, owner) : -1;
-            if (covered < 0) {
-                char detail[256];
-                rk_redis_describe_failure(t->ctx[n], r, "CLUSTER SLOTS", detail, sizeof detail);
-                rk_redis_set_err(err, errlen, "redis cluster: %s:%d: %s", node->host, node->port,
-                                 detail);
-                if (!r || t->ctx[n]->err)
-                    conn_drop(t, n);
-            }
+    bool asked[MAX_NODES] = {false};
+    for (int pass = 0; pass < 2 && st != RK_OK; pass++) {
+        for (size_t k = 0; k < count && st != RK_OK && tries < REFRESH_TRIES; k++) {
+            int n = (int)((start + k) % count);
+            node_t *node = &s->nodes[n];
+            rk_breaker_ticket_t ticket;
+            if (asked[n] || (pass == 0 && !rk_redis_gate_healthy(&node->gate)) ||
+                !rk_redis_gate_enter(&node->gate, &ticket))
+                continue;
+            asked[n] = true;
+            tries++;
+            st = refresh_from(s, t, n, owner, err, errlen);
+            rk_redis_gate_leave(&node->gate, ticket, st == RK_OK, node->who);
         }
-        rk_redis_gate_leave(&node->gate, ticket, covered >= 0, node->who);
-        if (covered >= 0) {
-            for (size_t slot = 0; slot < SLOTS; slot++)
-                atomic_store_explicit(&s->slot_owner[slot], owner[slot], memory_order_relaxed);
-            bool complete = covered == SLOTS;
-            bool was_complete = atomic_exchange(&s->map_complete, complete);
-            if (!complete) {
-                rk_redis_set_err(err, errlen, "redis cluster: %s:%d serves %ld of %d slots",
-                                 node->host, node->port, covered, SLOTS);
-                if (was_complete)
-                    rk_warn("redis cluster: the slot map covers %ld of %d slots", covered, SLOTS);
-            }
-            st = RK_OK;
-        }
-        if (r)
-            rk_reply_free(r);
     }
     free(owner);
     return st;
@@ -976,6 +999,11 @@ static rk_status_t cluster_release(rk_store_t *base, const rk_store_req_t *req,
  *
  * A node that has not answered when the command timeout has passed fails
  * its checks, and its connection is dropped (its replies would come late).
+ * The checks queued meanwhile have waited that timeout already: they go
+ * out in a batch of their own, in which their requests to that node fail at
+ * once (round_skip_stalled) instead of waiting for a second timeout, so
+ * that no check waits much more than one. Checks that come later try the
+ * node again, through its breaker.
  */
 
 #define ROUND_ITEMS_MAX 1024 /* requests per batch; a busier round makes several */
@@ -1006,6 +1034,11 @@ struct round_pipe {
     int awaited[MAX_NODES]; /* nodes written to whose replies are not read yet */
     size_t awaited_count;
     bool unused;
+    /* Nodes a batch gave up on at the command timeout, while checks[0..behind_stall)
+     * (queued while that batch was out) are still to go; cleared after. */
+    bool stalled[MAX_NODES];
+    bool any_stalled;
+    size_t behind_stall;
     rk_store_req_t reqs[ROUND_ITEMS_MAX]; /* the batch's requests, flat */
     rk_decision_t out[ROUND_ITEMS_MAX];
     job_t jobs[ROUND_ITEMS_MAX];
@@ -1078,6 +1111,52 @@ static void round_poll(round_pipe_t *p, bool *readable) {
     }
 }
 
+/* node let the batch out reach the command timeout: every check queued meanwhile waited for it. */
+static void round_stalled(round_pipe_t *p, int node) {
+    p->stalled[node] = true;
+    p->any_stalled = true;
+    p->behind_stall = p->nchecks - p->nflying;
+}
+
+/* n of the checks queued behind a stall went out (or were answered); forgets it after the last. */
+static void round_stall_spent(round_pipe_t *p, size_t n) {
+    p->behind_stall -= n < p->behind_stall ? n : p->behind_stall;
+    if (p->behind_stall == 0 && p->any_stalled) {
+        memset(p->stalled, 0, sizeof p->stalled);
+        p->any_stalled = false;
+    }
+}
+
+/*
+ * Fails at once the requests that checks[0..last), the batch being made,
+ * send to a node that stalled while they were queued: those checks have
+ * waited a command timeout already, and the node did not answer within
+ * one. The node's breaker is not entered (nothing was tried).
+ */
+static void round_skip_stalled(round_pipe_t *p, size_t last) {
+    if (RK_LIKELY(!p->any_stalled))
+        return;
+    size_t behind = last < p->behind_stall ? last : p->behind_stall, items = 0;
+    for (size_t c = 0; c < behind; c++)
+        items += p->checks[c].n;
+    for (size_t i = 0; i < items; i++)
+        if (p->jobs[i].node >= 0 && p->stalled[p->jobs[i].node])
+            p->jobs[i].state = JOB_FAILED;
+    round_stall_spent(p, behind);
+}
+
+/* Whether checks[0], a release, was queued behind a stall of the node it goes to. */
+static bool round_release_stalled(round_pipe_t *p) {
+    if (RK_LIKELY(!p->any_stalled) || p->behind_stall == 0)
+        return false;
+    const rk_store_req_t *req = p->checks[0].reqs;
+    char key[RK_REDIS_KEY_BUF];
+    size_t len =
+        rk_redis_build_key(&p->s->common, req->rule_id, req->key, req->limit.algorithm, key);
+    int node = slot_node(p->s, rk_redis_cluster_keyslot(key, len));
+    return node >= 0 && p->stalled[node];
+}
+
 /*
  * Reads the replies of the awaited nodes that have some (of every awaited
  * node, waiting for them, when wait); an awaited node past the command
@@ -1095,10 +1174,12 @@ static void round_collect(round_pipe_t *p, bool wait) {
             k++;
             continue;
         }
-        if (t->ctx[node] && (wait || readable[node]))
+        if (t->ctx[node] && (wait || readable[node])) {
             read_node(&p->batch, t, &t->calls[node], node);
-        else if (t->ctx[node])
+        } else if (t->ctx[node]) {
             node_io_failure(&p->batch, t, &t->calls[node], node, ETIMEDOUT);
+            round_stalled(p, node);
+        }
         p->awaited[k] = p->awaited[--p->awaited_count];
     }
     if (p->awaited_count == 0)
@@ -1126,15 +1207,19 @@ static void round_start(round_pipe_t *p) {
     rk_cluster_store_t *s = p->s;
     if (p->checks[0].lease_id) {
         const round_check_t rc = p->checks[0];
+        bool stalled = round_release_stalled(p);
         rk_decision_t scratch;
         round_drop(p, 1);
-        rc.done(rc.ctx, run_scripts(s, rc.reqs, 1, RK_REDIS_OP_RELEASE, rc.lease_id, &scratch,
-                                    rc.released));
+        round_stall_spent(p, 1);
+        rc.done(rc.ctx, stalled ? RK_ERR
+                                : run_scripts(s, rc.reqs, 1, RK_REDIS_OP_RELEASE, rc.lease_id,
+                                              &scratch, rc.released));
         return;
     }
-    size_t last = 0, total = 0;
-    for (; last < p->nchecks && !p->checks[last].lease_id &&
-           total + p->checks[last].n <= ROUND_ITEMS_MAX;
+    /* The checks queued behind a stall make a batch of their own: one that came
+     * later and goes to the stalled node would hold them for another timeout. */
+    size_t last = 0, total = 0, most = p->behind_stall ? p->behind_stall : p->nchecks;
+    for (; last < most && !p->checks[last].lease_id && total + p->checks[last].n <= ROUND_ITEMS_MAX;
          last++) {
         memcpy(p->reqs + total, p->checks[last].reqs, p->checks[last].n * sizeof *p->reqs);
         total += p->checks[last].n;
@@ -1144,11 +1229,13 @@ static void round_start(round_pipe_t *p) {
     if (!t) {
         for (size_t i = 0; i < total; i++)
             p->jobs[i].state = JOB_FAILED;
+        round_stall_spent(p, last);
         round_answer(p);
         return;
     }
     scripts_batch(&p->batch, s, t, p->reqs, total, RK_REDIS_OP_DECIDE, NULL, p->out, &p->unused,
                   p->jobs);
+    round_skip_stalled(p, last);
     p->conns = t;
     p->used_count = 0;
     int sending[MAX_NODES];
