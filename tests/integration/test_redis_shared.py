@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 
-from conftest import request
+from conftest import free_port, request
 
 ALGORITHMS = ["fixed_window", "sliding_window", "sliding_log", "token_bucket", "gcra",
               "leaky_bucket", "concurrency"]
@@ -503,6 +503,27 @@ def test_development_starts_without_redis_and_decides_locally(make_server):
     s.create_rule(id="dev", algorithm="fixed_window", limit=1, window="1m")
     assert [s.check("dev", "k").json()["allowed"] for _ in range(2)] == [True, False]
     assert "unreachable" in s.output()
+
+
+def _store_up(server):
+    metrics = server.admin("GET", "/metrics").body.decode()
+    return [l for l in metrics.splitlines() if l.startswith("ratekit_store_up ")]
+
+
+def test_development_without_redis_is_not_ready_until_redis_answers(make_server, make_redis):
+    """Started without its Redis (development), ratekitd is not ready from
+    the first request on, and is once Redis answers, with no check sent."""
+    port = free_port()
+    s = make_server(env={"RATEKIT_REDIS_URL": f"redis://127.0.0.1:{port}"})
+    r = request("GET", s.data + "/readyz")
+    assert r.status == 503 and r.json()["store_healthy"] is False, r
+    assert _store_up(s) == ["ratekit_store_up 0"]
+    time.sleep(1)
+    assert request("GET", s.data + "/readyz").status == 503
+    make_redis(port=port)
+    took = _ready_within(s, 5.0)
+    assert took is not None and took < 2.5, f"/readyz still 503 {took} s after Redis started"
+    assert _store_up(s) == ["ratekit_store_up 1"]
 
 
 def test_a_bad_redis_url_stops_startup_with_one_line(make_server):

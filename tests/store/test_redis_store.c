@@ -508,6 +508,21 @@ Test(redis_store, health_comes_back_without_a_call_once_a_hung_redis_resumes) {
     s->ops->destroy(s);
 }
 
+Test(redis_store, a_store_whose_first_connection_failed_is_unhealthy_until_redis_answers) {
+    rk_test_redis_start(&srv, NULL);
+    kill_redis(&srv); /* its port, with nothing listening */
+    rk_store_t *s = open_local(&srv, test_scripts);
+    char err[256] = "";
+    cr_assert_eq(rk_redis_store_ping(s, err, sizeof err), RK_ERR);
+    cr_assert_not(s->ops->healthy(s), "healthy with no Redis ever reached");
+    usleep(300 * 1000);
+    cr_assert_not(s->ops->healthy(s));
+    restart_redis(&srv);
+    int64_t back = ms_until_healthy(s);
+    cr_assert(back >= 0 && back <= 2000, "healthy after %lld ms", (long long)back);
+    s->ops->destroy(s);
+}
+
 /* ---- the algorithms, with the scripts from lua/ -------------------------- */
 
 static bool have_scripts(void) {

@@ -27,8 +27,9 @@
  * also the reconnection backoff. A context found dead at its first use after
  * a while (Redis restarted: EOF or reset on the first reply) is replaced and
  * the command sent once more, so a restart costs no failed check. While the
- * store is unhealthy, a prober thread of its own (redis_common.h) PINGs
- * through the breaker, so that health comes back without a check.
+ * store is unhealthy (from the start when the first connection failed), a
+ * prober thread of its own (redis_common.h) PINGs through the breaker, so
+ * that health comes back without a check.
  *
  * Requests in flight together. decide_async() is the check path of
  * suspended connections. On a data-plane event loop (../http/loop.h) it
@@ -1064,12 +1065,8 @@ rk_store_t *rk_redis_store_new(const rk_redis_config_t *cfg, char *err, size_t e
     return &s->base;
 }
 
-/*
- * Connects this thread if needed and PINGs, whatever the breaker says: for
- * start-up, where the caller decides what an unreachable Redis means.
- */
-rk_status_t rk_redis_store_ping(rk_store_t *base, char *err, size_t errlen) {
-    rk_redis_store_t *s = (rk_redis_store_t *)base;
+/* Connects this thread if needed and PINGs; on RK_ERR err says why. */
+static rk_status_t ping_now(rk_redis_store_t *s, char *err, size_t errlen) {
     rk_redis_conn_t *c = thread_conn(s);
     if (!c) {
         rk_redis_set_err(err, errlen, "redis: out of memory");
@@ -1089,4 +1086,21 @@ rk_status_t rk_redis_store_ping(rk_store_t *base, char *err, size_t errlen) {
     }
     rk_reply_free(r);
     return RK_OK;
+}
+
+/*
+ * PINGs whatever the breaker says: for start-up, where the caller decides
+ * what an unreachable Redis means. The outcome counts as a call, so that a
+ * store whose first connection failed starts unhealthy (/readyz 503) and
+ * its prober takes over, rather than passing for healthy until a check
+ * fails.
+ */
+rk_status_t rk_redis_store_ping(rk_store_t *base, char *err, size_t errlen) {
+    rk_redis_store_t *s = (rk_redis_store_t *)base;
+    rk_breaker_ticket_t ticket;
+    bool admitted = rk_redis_gate_enter(&s->gate, &ticket); /* if not, it says unhealthy */
+    rk_status_t st = ping_now(s, err, errlen);
+    if (admitted)
+        rk_redis_gate_leave(&s->gate, ticket, st == RK_OK, s->who);
+    return st;
 }

@@ -125,7 +125,8 @@ typedef struct {
  */
 rk_store_t *rk_redis_store_new(const rk_redis_config_t *cfg, char *err, size_t errlen);
 
-/* Connects (if needed) and PINGs; on RK_ERR err says why (for start-up). */
+/* Connects (if needed) and PINGs; on RK_ERR err says why (for start-up). The
+ * outcome is the store's health (healthy()) until later calls tell otherwise. */
 rk_status_t rk_redis_store_ping(rk_store_t *s, char *err, size_t errlen);
 
 /* ---- Redis Cluster (redis_cluster.c) ---- */
