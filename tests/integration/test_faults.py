@@ -220,3 +220,79 @@ def test_a_database_file_deleted_while_running_is_reported(make_server, workdir)
     lines = [l for l in s.output().splitlines() if "deleted or replaced" in l]
     assert len(lines) == 1 and "gone.db" in lines[0], s.output()[-2000:]
     assert s.check("kept", "k").json()["allowed"] is True  # checks go on
+
+
+def _fill_up(redis):
+    """Fills redis (maxmemory 1mb, evicting nothing) until it refuses writes
+    with OOM, then lowers maxmemory below what it uses, so that memory
+    freed meanwhile (a client's buffers) never makes room again."""
+    redis.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+    redis.cli("CONFIG", "SET", "maxmemory", "1mb")
+    for i in range(1000):
+        out = subprocess.run(["redis-cli", "-p", str(redis.port), "SET", f"fill:{i}", "x" * 65536],
+                             capture_output=True, text=True).stdout
+        if "OOM" in out:
+            break
+    else:
+        raise AssertionError("redis never refused a write")
+    used = next(int(line.split(":")[1]) for line in redis.cli("INFO", "memory").splitlines()
+                if line.startswith("used_memory:"))
+    redis.cli("CONFIG", "SET", "maxmemory", str(used // 2))
+
+
+def _stats_lines(server):
+    return [l for l in server.output().splitlines() if "stats: Redis" in l]
+
+
+def test_a_redis_that_refuses_writes_is_logged_once_not_every_second(make_server, make_redis):
+    """maxmemory reached: Redis refuses the statistics' writes and answers
+    their reads. The log says so once, with Redis's reason, and once when a
+    write goes through again, never "paused" and "again" each second."""
+    redis = make_redis()
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_LOG_LEVEL": "info"})
+    time.sleep(1.2)  # a publication went through
+    assert _stats_lines(s) == []
+    _fill_up(redis)
+    time.sleep(4)  # four publications refused, four reads answered
+    lines = _stats_lines(s)
+    assert len(lines) == 1, "\n".join(lines)
+    assert "refuses writes" in lines[0] and "OOM command not allowed" in lines[0], lines
+    redis.cli("CONFIG", "SET", "maxmemory", "0")
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and len(_stats_lines(s)) < 2:
+        time.sleep(0.1)
+    time.sleep(1.5)  # and nothing more once it is over
+    lines = _stats_lines(s)
+    assert len(lines) == 2 and "accepts writes again" in lines[1], "\n".join(lines)
+
+
+def test_checks_take_their_fail_mode_while_redis_refuses_writes(make_server, make_redis):
+    """A check's script writes: refused (OOM), the check takes its fail mode
+    like any store failure, and /readyz stays 503 (a PING would pass) until a
+    write goes through again, without any check."""
+    redis = make_redis()
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_LOG_LEVEL": "info"})
+    s.create_rule(id="full", algorithm="fixed_window", limit=1000, window="1m")
+    s.create_rule(id="shut", algorithm="fixed_window", limit=1000, window="1m",
+                  fail_mode="closed")
+    assert s.check("full", "k").json()["results"][0].get("fail_mode") is None
+    _fill_up(redis)
+    ready = []
+    for i in range(8):  # checks on keys Redis has not seen, /readyz between them
+        r = s.check("full", f"new-{i}").json()
+        assert r["allowed"] is True and r["results"][0]["fail_mode"] == "local", r
+        for _ in range(3):
+            time.sleep(0.1)
+            ready.append(request("GET", s.data + "/readyz").status)
+    assert set(ready) == {503}, ready
+    r = s.check("shut", "k").json()
+    assert r["allowed"] is False and r["results"][0]["fail_mode"] == "closed"
+    who = f"redis at 127.0.0.1:{redis.port}"
+    assert s.output().count(who + " is failing") == 1, s.output()[-3000:]
+    assert s.output().count(who + " answers again") == 0, s.output()[-3000:]
+    redis.cli("CONFIG", "SET", "maxmemory", "0")
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline and request("GET", s.data + "/readyz").status != 200:
+        time.sleep(0.05)
+    assert request("GET", s.data + "/readyz").status == 200
+    assert s.check("full", "k").json()["results"][0].get("fail_mode") is None

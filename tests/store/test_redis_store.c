@@ -523,6 +523,36 @@ Test(redis_store, a_store_whose_first_connection_failed_is_unhealthy_until_redis
     s->ops->destroy(s);
 }
 
+/* Sets maxmemory (bytes; "0": none) on the test's server, which evicts nothing. */
+static void set_maxmemory(const rk_test_redis_t *r, const char *bytes) {
+    redisContext *c = inspect(r);
+    freeReplyObject(cmd(c, "CONFIG SET maxmemory-policy noeviction"));
+    freeReplyObject(cmd(c, "CONFIG SET maxmemory %s", bytes));
+    redisFree(c);
+}
+
+Test(redis_store, a_redis_that_refuses_writes_stays_unhealthy_until_a_write_goes_through) {
+    rk_test_redis_start(&srv, NULL);
+    rk_store_t *s = open_local(&srv, test_scripts);
+    rk_store_req_t q = fixed_req("r", "k", 1000);
+    rk_status_t st;
+    timed_decide(s, &q, &st);
+    cr_assert_eq(st, RK_OK);
+    set_maxmemory(&srv, "1"); /* full: every write is refused with OOM, PING still answers */
+    timed_decide(s, &q, &st);
+    cr_assert_eq(st, RK_ERR, "a check was counted while Redis refuses writes");
+    for (int i = 0; i < 100; i++) { /* a second, many probes */
+        cr_assert_not(s->ops->healthy(s), "healthy again after %d ms of refused writes", i * 10);
+        usleep(10000);
+    }
+    set_maxmemory(&srv, "0");
+    int64_t back = ms_until_healthy(s);
+    cr_assert(back >= 0 && back <= 2000, "healthy after %lld ms", (long long)back);
+    timed_decide(s, &q, &st);
+    cr_assert_eq(st, RK_OK);
+    s->ops->destroy(s);
+}
+
 /* ---- the algorithms, with the scripts from lua/ -------------------------- */
 
 static bool have_scripts(void) {

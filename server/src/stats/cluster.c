@@ -29,7 +29,10 @@ struct rk_cluster {
     char prefix[65];
     int64_t connect_timeout_ms, timeout_ms;
     int64_t next_attempt_ms; /* monotonic: no reconnect before */
-    bool warned;
+    bool writing;            /* the batch under way writes (rk_cluster_publish, _leave) */
+    bool warned;             /* "paused" was said: the recovery will be, once */
+    bool warned_writing;     /* ...on a write: only a write that goes through ends it */
+    bool warned_refused;     /* ...Redis answered the write with an error (OOM) */
 };
 
 rk_cluster_t *rk_cluster_new(const rk_config_t *cfg, rk_store_t *cluster_store, char *err,
@@ -67,20 +70,32 @@ static struct timeval tv_of(int64_t ms) {
 
 /* ---- health --------------------------------------------------------------------- */
 
+/* Logs that the statistics are paused: Redis failed (why), or refused a write (refused). */
+static void warn_paused(const rk_cluster_t *c, const char *why, bool refused) {
+    const char *what = refused ? " refuses writes" : "";
+    if (c->store)
+        rk_warn("stats: Redis Cluster%s: %s; cluster-wide statistics paused", what, why);
+    else
+        rk_warn("stats: Redis %s:%d%s: %s; cluster-wide statistics paused", c->url.host,
+                c->url.port, what, why);
+}
+
 /*
- * Notes a failed exchange: warns once until the next success. A dead single
- * connection is dropped, and the next call reconnects after RETRY_MS (the
- * cluster store keeps its own connections and backoff). Lock held.
+ * Notes a failed exchange: warns once until the exchange that ends it (see
+ * succeeded), and once more if Redis then refuses a write, to give its
+ * reason. refused: Redis answered with an error (an OOM when maxmemory is
+ * reached). A dead single connection is dropped, and the next call
+ * reconnects after RETRY_MS (the cluster store keeps its own connections and
+ * backoff). Lock held.
  */
-static void failed(rk_cluster_t *c, const char *why, bool connection_dead) {
-    if (!c->warned) {
-        if (c->store)
-            rk_warn("stats: Redis Cluster: %s; cluster-wide statistics paused", why);
-        else
-            rk_warn("stats: Redis %s:%d: %s; cluster-wide statistics paused", c->url.host,
-                    c->url.port, why);
+static void failed_as(rk_cluster_t *c, const char *why, bool connection_dead, bool refused) {
+    refused = refused && c->writing;
+    if (!c->warned || (refused && !c->warned_refused)) {
+        warn_paused(c, why, refused);
+        c->warned = true;
+        c->warned_refused = refused;
     }
-    c->warned = true;
+    c->warned_writing = c->warned_writing || c->writing;
     if (connection_dead) {
         if (c->ctx)
             redisFree(c->ctx);
@@ -89,15 +104,25 @@ static void failed(rk_cluster_t *c, const char *why, bool connection_dead) {
     }
 }
 
-/* Notes a successful exchange (says so once after a failure). Lock held. */
+static void failed(rk_cluster_t *c, const char *why, bool connection_dead) {
+    failed_as(c, why, connection_dead, false);
+}
+
+/*
+ * Notes a successful exchange (says so once after a failure). A failed write
+ * is ended only by a write that goes through: a Redis that refuses writes
+ * (OOM) still answers the reads between them, and the log would otherwise
+ * say "paused" and "again" every second. Lock held.
+ */
 static void succeeded(rk_cluster_t *c) {
-    if (!c->warned)
+    if (!c->warned || (c->warned_writing && !c->writing))
         return;
+    const char *what = c->warned_refused ? "accepts writes" : "reachable";
     if (c->store)
-        rk_info("stats: Redis Cluster reachable again");
+        rk_info("stats: Redis Cluster %s again", what);
     else
-        rk_info("stats: Redis %s:%d reachable again", c->url.host, c->url.port);
-    c->warned = false;
+        rk_info("stats: Redis %s:%d %s again", c->url.host, c->url.port, what);
+    c->warned = c->warned_writing = c->warned_refused = false;
 }
 
 /* Runs a set-up command whose reply must not be an error; false (connection dropped) otherwise. */
@@ -148,6 +173,7 @@ typedef struct {
     cmd_t *cmds;
     size_t n, cap;
     bool oom;
+    bool writes; /* it changes data (else it only reads) */
 } batch_t;
 
 static void batch_free(batch_t *b) {
@@ -244,6 +270,7 @@ static rk_status_t run_on_cluster(rk_cluster_t *c, const batch_t *b, const char 
 static rk_status_t batch_run(rk_cluster_t *c, const batch_t *b, redisReply **replies) {
     if (b->oom)
         return RK_ERR;
+    c->writing = b->writes;
     const char **argv = malloc(b->n * ARGS_MAX * sizeof *argv);
     if (!argv)
         return RK_ERR;
@@ -260,7 +287,7 @@ static rk_status_t batch_run(rk_cluster_t *c, const batch_t *b, redisReply **rep
             failed(c, "no reply", false);
             st = RK_ERR;
         } else if (replies[i]->type == REDIS_REPLY_ERROR) {
-            failed(c, replies[i]->str, false);
+            failed_as(c, replies[i]->str, false, true);
             st = RK_ERR;
         }
     }
@@ -290,7 +317,7 @@ static rk_status_t batch_run_discard(rk_cluster_t *c, const batch_t *b) {
 
 rk_status_t rk_cluster_publish(rk_cluster_t *c, const char *instance, int64_t t, int64_t now_ms,
                                const rk_ring_entry_t *entries, size_t n, const rk_topk_t *denied) {
-    batch_t b = {0};
+    batch_t b = {.writes = true};
     char key[160], num[32], field[RK_RULE_ID_MAX + 32];
     snprintf(key, sizeof key, "%s:stats:{%lld}", c->prefix, (long long)t);
     bool any = false;
@@ -344,7 +371,7 @@ rk_status_t rk_cluster_publish(rk_cluster_t *c, const char *instance, int64_t t,
 }
 
 rk_status_t rk_cluster_leave(rk_cluster_t *c, const char *instance) {
-    batch_t b = {0};
+    batch_t b = {.writes = true};
     char instances[120];
     snprintf(instances, sizeof instances, "%s:instances", c->prefix);
     batch_add(&b, 3, (const char *[]){"ZREM", instances, instance});

@@ -28,8 +28,9 @@
  * a while (Redis restarted: EOF or reset on the first reply) is replaced and
  * the command sent once more, so a restart costs no failed check. While the
  * store is unhealthy (from the start when the first connection failed), a
- * prober thread of its own (redis_common.h) PINGs through the breaker, so
- * that health comes back without a check.
+ * prober thread of its own (redis_common.h) runs a script that writes
+ * through the breaker, so that health comes back without a check, and
+ * only once Redis takes writes again.
  *
  * Requests in flight together. decide_async() is the check path of
  * suspended connections. On a data-plane event loop (../http/loop.h) it
@@ -79,7 +80,7 @@ struct rk_redis_store {
     rk_thread_records_t conns; /* each thread's rk_redis_conn_t */
 
     rk_redis_gate_t gate;     /* circuit breaker shared by every thread */
-    rk_redis_prober_t prober; /* PINGs while unhealthy */
+    rk_redis_prober_t prober; /* probes while unhealthy (redis_probe) */
     /* When a failed reconnection was last logged (monotonic ms; at most one
      * line every RECONNECT_LOG_MS, however many threads and probes fail). */
     _Atomic int64_t reconnect_logged_ms;
@@ -415,18 +416,31 @@ static rk_status_t guarded_command(rk_redis_store_t *s, int argc, const char **a
     return st;
 }
 
+/* The probe's rule id: rule ids start with a letter or a digit, so no rule shares its key. */
+#define PROBE_RULE "_probe"
+
 /*
- * The prober's call (redis_common.h): a PING through the breaker, on the
- * prober thread's own connection, opened again by the normal path (AUTH,
- * SELECT, scripts) when it was lost. Its outcome is the store's health.
+ * The prober's call (redis_common.h): one request of the fixed-window
+ * script that writes (always allowed; its key
+ * <prefix>:{_probe:health}:fixed_window lives a second), through the breaker, on the prober
+ * thread's own connection, opened again by the normal path (AUTH, SELECT, scripts) when it was
+ * lost. Its outcome is the store's health. Not a PING: a Redis that answers PING but refuses writes
+ * (maxmemory reached: OOM) fails every check that counts, and a PING would call it healthy again
+ * each time.
  */
 static void redis_probe(rk_store_t *base) {
     rk_redis_store_t *s = (rk_redis_store_t *)base;
-    const char *argv[1] = {"PING"};
-    size_t lens[1] = {4};
-    redisReply *r;
-    if (guarded_command(s, 1, argv, lens, &r) == RK_OK)
-        rk_reply_free(r);
+    const rk_store_req_t req = {.rule_id = PROBE_RULE,
+                                .key = "health",
+                                .limit = {.algorithm = RK_ALG_FIXED_WINDOW,
+                                          .limit = RK_LIMIT_MAX,
+                                          .window_ms = 1000,
+                                          .burst = RK_LIMIT_MAX},
+                                .cost = 1,
+                                .now_ms = -1};
+    rk_decision_t out;
+    bool unused = false;
+    guarded_scripts(s, &req, 1, RK_REDIS_OP_DECIDE, NULL, &out, &unused);
 }
 
 /* ================================================================ */
