@@ -143,7 +143,8 @@ void rk_metrics_render(rk_jw_t *w) {
     header(w, "ratekit_store_errors_total", "counter",
            "Checks whose store failed (decided by the fail mode).");
     sample_u64(w, "ratekit_store_errors_total", lat.store_errors);
-    header(w, "ratekit_store_up", "gauge", "Whether the store answered its last operations.");
+    header(w, "ratekit_store_up", "gauge",
+           "Whether the store is healthy (0 while /readyz answers 503).");
     sample_u64(w, "ratekit_store_up", rk_rt.store && rk_rt.store->ops->healthy(rk_rt.store));
     header(w, "ratekit_check_rules_dropped_total", "counter",
            "Checks of a request that more rules matched than one check applies (64): the rules "
