@@ -4,7 +4,7 @@
  * Every problem is reported at once: the form's own findings and, from a
  * dry run, the server's.
  */
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { Field } from '../../../components/field.jsx';
 import { Card } from '../../../components/card.jsx';
 import { Button } from '../../../components/button.jsx';
@@ -36,6 +36,11 @@ export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel, can
   const [failure, setFailure] = useState(null);
   const [notice, setNotice] = useState(null);
   const [busy, setBusy] = useState(null);
+  // Bumped to move the focus to the first field in error, once the errors are on screen.
+  const [focusRequest, setFocusRequest] = useState(0);
+  useEffect(() => {
+    if (focusRequest) focusFirstError();
+  }, [focusRequest]);
   // Editing a field clears the errors it was showing.
   const set = (patch) => {
     setForm((f) => ({ ...f, ...patch }));
@@ -68,7 +73,7 @@ export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel, can
       if (Object.keys(local).length) {
         // The form's own finding (an unreadable window) wins over the server's word on the same field.
         setErrors({ ...(await serverErrors(rule)), ...local });
-        focusFirstError();
+        setFocusRequest((n) => n + 1);
       } else if (kind === 'validate') {
         await onValidate(rule);
         setErrors({});
@@ -83,7 +88,7 @@ export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel, can
         setErrors({});
         setFailure(err);
       }
-      focusFirstError();
+      setFocusRequest((n) => n + 1);
     } finally {
       setBusy(null);
     }
@@ -209,15 +214,17 @@ function listOf(names) {
   return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names.join('');
 }
 
-/* Focus on the first field in error, in the form's order; the banner only when no field is. */
+/*
+ * Focus on the first field in error, in the form's order; the banner only when
+ * no field is. Called from an effect, after React has drawn the errors: from
+ * the handler that set them, a frame could come before they were drawn.
+ */
 function focusFirstError() {
-  requestAnimationFrame(() => {
-    const el =
-      document.querySelector('.rule-form [aria-invalid="true"], .rule-form .field-invalid input, .rule-form .field-invalid select') ||
-      document.querySelector('.rule-form .alert');
-    if (el) {
-      el.scrollIntoView({ block: 'center' });
-      if (el.focus) el.focus({ preventScroll: true });
-    }
-  });
+  const el =
+    document.querySelector('.rule-form [aria-invalid="true"], .rule-form .field-invalid input, .rule-form .field-invalid select') ||
+    document.querySelector('.rule-form .alert');
+  if (el) {
+    el.scrollIntoView({ block: 'center' });
+    if (el.focus) el.focus({ preventScroll: true });
+  }
 }
