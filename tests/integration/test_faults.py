@@ -296,3 +296,42 @@ def test_checks_take_their_fail_mode_while_redis_refuses_writes(make_server, mak
         time.sleep(0.05)
     assert request("GET", s.data + "/readyz").status == 200
     assert s.check("full", "k").json()["results"][0].get("fail_mode") is None
+
+
+def _ruleset(redis):
+    return redis.cli("GET", "ratekit:ruleset")
+
+
+def _sync_lines(server):
+    return [l for l in server.output().splitlines() if "rules sync:" in l]
+
+
+def test_a_ruleset_redis_refuses_is_logged_once_and_published_once_it_takes_writes(
+        make_server, make_redis):
+    """maxmemory reached: Redis refuses the publication of a rule change. The
+    log says so once, with Redis's reason, not on every retry; the retries go
+    on, and the change reaches Redis once it takes writes, which is said
+    once too."""
+    redis = make_redis()
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_LOG_LEVEL": "info"})
+    s.create_rule(id="first", algorithm="fixed_window", limit=10, window="1m")
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and '"first"' not in _ruleset(redis):
+        time.sleep(0.05)
+    assert '"first"' in _ruleset(redis)
+    before = len(_sync_lines(s))
+    _fill_up(redis)
+    s.create_rule(id="refused", algorithm="fixed_window", limit=10, window="1m")
+    time.sleep(3.5)  # retries after 0.1, 0.3, 0.7, 1.5 and 3.1 s
+    lines = _sync_lines(s)[before:]
+    assert len(lines) == 1, "\n".join(lines)
+    assert "refuses writes" in lines[0] and "OOM command not allowed" in lines[0], lines
+    assert '"refused"' not in _ruleset(redis)
+    redis.cli("CONFIG", "SET", "maxmemory", "0")
+    deadline = time.monotonic() + 4  # the next retry, 2 s at most
+    while time.monotonic() < deadline and '"refused"' not in _ruleset(redis):
+        time.sleep(0.05)
+    assert '"refused"' in _ruleset(redis)
+    time.sleep(1)  # and nothing more once it is over
+    lines = _sync_lines(s)[before:]
+    assert len(lines) == 2 and "accepts writes again" in lines[1], "\n".join(lines)

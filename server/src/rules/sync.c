@@ -253,13 +253,15 @@ static void remember_synced(rk_rules_db_t *db, int64_t local_version) {
 typedef enum {
     PUBLISHED,
     PUBLISH_ABSENT_ONLY, /* only_if_absent, and another instance's document came first */
-    PUBLISH_READ_FIRST   /* a document this process has not read is there */
+    PUBLISH_READ_FIRST,  /* a document this process has not read is there */
+    PUBLISH_REFUSED      /* (RK_ERR) Redis answered with an error: OOM at maxmemory, READONLY */
 } publish_result_t;
 
 /*
  * Writes this process's ruleset to Redis as the next version; with
  * only_if_absent, only where Redis holds no document (*result says what
- * happened when RK_OK).
+ * happened when RK_OK, or PUBLISH_REFUSED). Logs nothing on failure: the
+ * worker does, once per outage (note_round).
  */
 static rk_status_t publish(redisContext **c, bool only_if_absent, publish_result_t *result,
                            char *err, size_t errlen) {
@@ -325,7 +327,8 @@ static rk_status_t publish(redisContext **c, bool only_if_absent, publish_result
         if (r)
             snprintf(err, errlen, "%s",
                      r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to EVAL");
-        rk_warn("rules sync: cannot publish the ruleset: %s", err);
+        if (r && r->type == REDIS_REPLY_ERROR)
+            *result = PUBLISH_REFUSED;
         freeReplyObject(r);
         return RK_ERR;
     }
@@ -511,11 +514,44 @@ static rk_status_t fetch(redisContext **c, bool peek, bool *publish_wanted, bool
     return rc;
 }
 
+/* What the worker has said of Redis, so that each trouble, and its end, is said once. */
+typedef struct {
+    bool unavailable; /* Redis did not answer: "answers again" follows */
+    bool refused;     /* Redis refused the ruleset's write: "accepts writes again" follows */
+} sync_warned_t;
+
+/*
+ * Logs what a round of the worker changed, each trouble and its end once:
+ * Redis unavailable (rc RK_ERR, not refused), answering again, refusing the
+ * ruleset's write (refused, with its reason in err: OOM when maxmemory is
+ * reached), taking it again (published). A refusal ends only with a publish
+ * that goes through: Redis answers the reads between the retries, which
+ * would otherwise say "again" every time.
+ */
+static void note_round(sync_warned_t *w, rk_status_t rc, bool refused, bool published,
+                       const char *err) {
+    if (rc != RK_OK && !refused) {
+        if (!w->unavailable)
+            rk_warn("rules sync: Redis is unavailable (%s); retrying", err);
+        w->unavailable = true;
+        return;
+    }
+    if (w->unavailable)
+        rk_info("rules sync: Redis answers again");
+    w->unavailable = false;
+    if (refused && !w->refused)
+        rk_warn("rules sync: Redis refuses writes (%s); retrying until the ruleset is published",
+                err);
+    if (published && w->refused)
+        rk_info("rules sync: Redis accepts writes again; ruleset published");
+    w->refused = refused || (w->refused && !published);
+}
+
 static void *worker_main(void *arg) {
     (void)arg;
     redisContext *c = NULL;
     int64_t backoff = BACKOFF_MIN_MS, retry_at = 0, next_poll = 0;
-    bool warned = false;
+    sync_warned_t warned = {false, false};
     pthread_mutex_lock(&g.lock);
     for (;;) {
         while (!g.stopping) {
@@ -543,12 +579,11 @@ static void *worker_main(void *arg) {
         if (rc == RK_OK && want_publish)
             rc = publish(&c, only_if_absent, &result, err, sizeof err);
 
+        note_round(&warned, rc, rc != RK_OK && result == PUBLISH_REFUSED,
+                   rc == RK_OK && want_publish && result == PUBLISHED, err);
         pthread_mutex_lock(&g.lock);
         int64_t now = rk_mono_ms();
         if (rc == RK_OK) {
-            if (warned)
-                rk_info("rules sync: Redis answers again");
-            warned = false;
             backoff = BACKOFF_MIN_MS;
             retry_at = 0;
             next_poll = now + RK_SYNC_POLL_MS;
@@ -558,9 +593,6 @@ static void *worker_main(void *arg) {
             g.read_first |= result == PUBLISH_READ_FIRST;
             g.dirty |= result == PUBLISH_READ_FIRST;
         } else {
-            if (!warned)
-                rk_warn("rules sync: Redis is unavailable (%s); retrying", err);
-            warned = true;
             g.dirty |= want_publish;
             g.check_now = true;
             retry_at = now + backoff;
