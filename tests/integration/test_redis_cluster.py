@@ -537,6 +537,80 @@ def test_a_password_protected_cluster_takes_its_password_from_a_seed_and_never_s
         cluster.stop()
 
 
+def _owner_of(cluster):
+    """slot -> port of its master, from one look at the slot map."""
+    ranges = cluster._slot_ranges()
+    return lambda slot: next((p for p, lo, hi in ranges if lo <= slot <= hi), None)
+
+
+def _fill_master(cluster, port):
+    """Fills one master (maxmemory 1mb, evicting nothing) with keys of its own
+    slots until it refuses writes with OOM, then lowers maxmemory below what it
+    uses, so that memory freed meanwhile never makes room again."""
+    cluster.cli(port, "CONFIG", "SET", "maxmemory-policy", "noeviction")
+    cluster.cli(port, "CONFIG", "SET", "maxmemory", "1mb")
+    owner = _owner_of(cluster)
+    mine = (t for t in (f"fill{i}" for i in range(100000)) if owner(keyslot(t)) == port)
+    for i, tag in zip(range(1000), mine):
+        if "OOM" in cluster.cli(port, "SET", f"{{{tag}}}:{i}", "x" * 65536):
+            break
+    else:
+        raise AssertionError(f"master {port} never refused a write")
+    used = next(int(line.split(":")[1]) for line in cluster.cli(port, "INFO", "memory").split()
+                if line.startswith("used_memory:"))
+    cluster.cli(port, "CONFIG", "SET", "maxmemory", str(used // 2))
+
+
+def test_readyz_stays_503_while_a_master_refuses_writes_and_comes_back_once_it_takes_one(
+        make_server):
+    """A master at maxmemory (noeviction) answers PING but refuses every
+    check's write: under a trickle of checks on its keys, /readyz stays 503
+    (the store's probe writes, as a check does) rather than turning 200 on
+    every probe, and is 200 again without a check once the master takes
+    writes."""
+    cluster = RedisCluster(masters=2, node_timeout_ms=15000)
+    try:
+        s = make_server(env={"RATEKIT_REDIS_CLUSTER": cluster.seeds,
+                             "RATEKIT_REDIS_TIMEOUT_MS": "200"})
+        s.create_rule(id="oom", algorithm="fixed_window", limit=100000, window="1h")
+        owner = _owner_of(cluster)
+        victim = owner(keyslot(_state_key("oom", "k0")))
+        keys = [k for k in (f"k{i}" for i in range(200))
+                if owner(keyslot(_state_key("oom", k))) == victim][:20]
+        assert _fail_mode(s.check("oom", keys[0]).json()) is None
+        assert request("GET", s.data + "/readyz").status == 200
+        _fill_master(cluster, victim)
+        stop = threading.Event()
+
+        def trickle():
+            i = 0
+            while not stop.is_set():
+                s.check("oom", keys[i % len(keys)], timeout=5)
+                i += 1
+                stop.wait(0.1)
+
+        thread = threading.Thread(target=trickle)
+        thread.start()
+        seen = []
+        try:
+            time.sleep(0.5)  # the first refused checks
+            until = time.monotonic() + 3
+            while time.monotonic() < until:
+                seen.append(request("GET", s.data + "/readyz").status)
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            thread.join()
+        assert len(seen) > 20 and set(seen) == {503}, seen
+        assert _fail_mode(s.check("oom", keys[1]).json()) == "local"
+        cluster.cli(victim, "CONFIG", "SET", "maxmemory", "0")
+        took = _wait_until(lambda: request("GET", s.data + "/readyz").status == 200, 5.0)
+        assert took is not None and took < 2.5, f"/readyz still 503 {took} s after maxmemory 0"
+        assert _fail_mode(s.check("oom", keys[1]).json()) is None
+    finally:
+        cluster.stop()
+
+
 def _cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()

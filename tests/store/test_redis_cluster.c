@@ -2,9 +2,10 @@
  * test_redis_cluster.c — the Redis Cluster store against a real cluster on
  * loopback: hash slots as Redis computes them, one exact limit per key from
  * two store instances with the keys spread over every master, scripts
- * reloaded on a node that lost them, and a slot migrated between two
- * decisions of the same keys (ASK while it moves, MOVED after, and the
- * moment in between when the two owners send requests to each other).
+ * reloaded on a node that lost them, health while a master fails or refuses
+ * writes, and a slot migrated between two decisions of the same keys (ASK
+ * while it moves, MOVED after, and the moment in between when the two owners
+ * send requests to each other).
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -312,6 +313,46 @@ Test(redis_cluster, health_stays_down_while_one_master_fails_whatever_the_calls_
     while (!s->ops->healthy(s) && rk_mono_ms() - t0 < 5000)
         usleep(10000);
     cr_assert(s->ops->healthy(s), "still unhealthy 5 s after the master resumed");
+    cr_assert_eq(s->ops->decide(s, &on_victim, 1, &d), RK_OK);
+    s->ops->destroy(s);
+}
+
+/* Sets maxmemory (bytes; "0": none) on cluster node i, which evicts nothing. */
+static void set_maxmemory(size_t i, const char *bytes) {
+    freeReplyObject(rk_test_cluster_cmd(&cluster, i, "CONFIG SET maxmemory-policy noeviction"));
+    freeReplyObject(rk_test_cluster_cmd(&cluster, i, "CONFIG SET maxmemory %s", bytes));
+}
+
+/*
+ * A master that refuses writes (maxmemory reached: OOM) still answers PING:
+ * the store stays unhealthy for as long as it refuses them, whatever its
+ * probes, and is healthy again once it takes one, without any call.
+ */
+Test(redis_cluster, a_master_that_refuses_writes_keeps_the_store_unhealthy_until_it_takes_one) {
+    rk_test_cluster_start(&cluster, 2, 0);
+    rk_store_t *s = open_cluster(cluster.seeds);
+    char full[16], other[16];
+    int victim = rk_test_cluster_owner(&cluster, key_slot("health", "k0"));
+    key_on(victim, true, full, sizeof full);
+    key_on(victim, false, other, sizeof other);
+    rk_store_req_t on_victim = fixed_req("health", full), elsewhere = fixed_req("health", other);
+    rk_decision_t d;
+    cr_assert_eq(s->ops->decide(s, &on_victim, 1, &d), RK_OK);
+    cr_assert(s->ops->healthy(s));
+    set_maxmemory((size_t)victim, "1"); /* every write refused with OOM, PING answered */
+    cr_assert_eq(s->ops->decide(s, &on_victim, 1, &d), RK_ERR);
+    for (int i = 0; i < 100; i++) { /* a second: ten probes */
+        cr_assert_not(s->ops->healthy(s), "healthy again after %d ms of refused writes", i * 10);
+        if (i % 20 == 0)
+            cr_assert_eq(s->ops->decide(s, &elsewhere, 1, &d), RK_OK);
+        usleep(10000);
+    }
+    set_maxmemory((size_t)victim, "0");
+    int64_t t0 = rk_mono_ms();
+    while (!s->ops->healthy(s) && rk_mono_ms() - t0 < 5000)
+        usleep(10000);
+    int64_t back = rk_mono_ms() - t0;
+    cr_assert(s->ops->healthy(s) && back <= 2000, "healthy after %lld ms", (long long)back);
     cr_assert_eq(s->ops->decide(s, &on_victim, 1, &d), RK_OK);
     s->ops->destroy(s);
 }

@@ -416,28 +416,16 @@ static rk_status_t guarded_command(rk_redis_store_t *s, int argc, const char **a
     return st;
 }
 
-/* The probe's rule id: rule ids start with a letter or a digit, so no rule shares its key. */
-#define PROBE_RULE "_probe"
-
 /*
- * The prober's call (redis_common.h): one request of the fixed-window
- * script that writes (always allowed; its key
- * <prefix>:{_probe:health}:fixed_window lives a second), through the breaker, on the prober
- * thread's own connection, opened again by the normal path (AUTH, SELECT, scripts) when it was
- * lost. Its outcome is the store's health. Not a PING: a Redis that answers PING but refuses writes
- * (maxmemory reached: OOM) fails every check that counts, and a PING would call it healthy again
- * each time.
+ * The prober's call (redis_common.h): the probe's script call, which writes
+ * <prefix>:{_probe:health}:fixed_window (rk_redis_probe_req), through the
+ * breaker, on the prober thread's own connection, opened again by the normal
+ * path (AUTH, SELECT, scripts) when it was lost. Its outcome is the store's
+ * health: a Redis that refuses writes stays unhealthy.
  */
 static void redis_probe(rk_store_t *base) {
     rk_redis_store_t *s = (rk_redis_store_t *)base;
-    const rk_store_req_t req = {.rule_id = PROBE_RULE,
-                                .key = "health",
-                                .limit = {.algorithm = RK_ALG_FIXED_WINDOW,
-                                          .limit = RK_LIMIT_MAX,
-                                          .window_ms = 1000,
-                                          .burst = RK_LIMIT_MAX},
-                                .cost = 1,
-                                .now_ms = -1};
+    const rk_store_req_t req = rk_redis_probe_req("health");
     rk_decision_t out;
     bool unused = false;
     guarded_scripts(s, &req, 1, RK_REDIS_OP_DECIDE, NULL, &out, &unused);

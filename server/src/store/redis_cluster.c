@@ -50,9 +50,10 @@
  * function of the masters' states, not of the last batch's outcome, which
  * under load with one master failing would say up and down in turn (the
  * batches that miss that master succeed). While the store is unhealthy, a
- * prober thread of its own (redis_common.h) fetches the map again and PINGs
- * every master, so that health comes back without a check once every
- * master answers.
+ * prober thread of its own (redis_common.h) fetches the map again and sends
+ * every master a script call that writes a key of its own slots, so that
+ * health comes back without a check once every master takes a write (a
+ * master at maxmemory answers PING but refuses every check).
  */
 #include "store.h"
 
@@ -133,7 +134,9 @@ struct rk_cluster_store {
     atomic_uint refresh_cursor; /* where the next refresh starts asking */
 
     rk_thread_records_t threads; /* each thread's thread_conns_t */
-    rk_redis_prober_t prober;    /* refreshes the map and PINGs the masters while unhealthy */
+    rk_redis_prober_t prober;    /* refreshes the map and probes the masters while unhealthy */
+    /* The prober's own: 1 + the number of each node's probe name, 0 while it has none. */
+    unsigned probe_number[MAX_NODES];
 };
 
 /* ================================================================ */
@@ -878,22 +881,14 @@ static bool take_command(batch_t *b, size_t i, redisReply **r) {
     return true;
 }
 
-/* A PING's reply, taken only when it is PONG: a node still loading its data answers an error. */
-static bool take_pong(batch_t *b, size_t i, redisReply **r) {
-    return (*r)->type == REDIS_REPLY_STATUS && take_command(b, i, r);
-}
-
-/*
- * Runs commands on the nodes given in jobs[] (slot and node set by the
- * caller); take: take_command, or take_pong for PINGs.
- */
+/* Runs commands on the nodes given in jobs[] (slot and node set by the caller). */
 static rk_status_t run_commands(rk_cluster_store_t *s, thread_conns_t *t, job_t *jobs,
-                                const rk_redis_cluster_cmd_t *cmds, size_t n, redisReply **replies,
-                                bool (*take)(batch_t *b, size_t i, redisReply **r)) {
+                                const rk_redis_cluster_cmd_t *cmds, size_t n,
+                                redisReply **replies) {
     for (size_t i = 0; i < n; i++)
         replies[i] = NULL;
     batch_t b = {.append = append_command,
-                 .take = take,
+                 .take = take_command,
                  .store = s,
                  .jobs = jobs,
                  .n = n,
@@ -918,7 +913,7 @@ rk_status_t rk_redis_cluster_run(rk_store_t *base, const rk_redis_cluster_cmd_t 
                           .state = JOB_PENDING,
                           .moved_by = -1};
     route_jobs(s, t, jobs, n);
-    rk_status_t st = run_commands(s, t, jobs, cmds, n, replies, take_command);
+    rk_status_t st = run_commands(s, t, jobs, cmds, n, replies);
     if (jobs != stack_jobs)
         free(jobs);
     return st;
@@ -1399,8 +1394,8 @@ static size_t map_masters(rk_cluster_store_t *s, int *masters, unsigned *slots) 
  * Healthy while the map covers every slot and every master serving some is
  * healthy: its breaker closed and its last call answered. A failing master
  * keeps the store unhealthy whatever the calls that miss it do, so health
- * holds steady under load while one master fails; the prober PINGs the
- * masters meanwhile, so it comes back once every one answers. A master
+ * holds steady under load while one master fails; the prober probes the
+ * masters meanwhile, so it comes back once every one takes a write. A master
  * that lost its slots (failed over to a replica) no longer counts.
  */
 static bool cluster_healthy(rk_store_t *base) {
@@ -1419,12 +1414,11 @@ static bool cluster_healthy(rk_store_t *base) {
 /*
  * Runs one argument-less command (argv[0]) on every master of the map, each
  * through its breaker; replies[i] (MAX_NODES of them, the caller's to free)
- * as run_commands() gives them with take, *n how many. RK_ERR when some
- * master gave no reply.
+ * as run_commands() gives them, *n how many. RK_ERR when some master gave no
+ * reply.
  */
 static rk_status_t run_on_masters(rk_cluster_store_t *s, thread_conns_t *t, const char **argv,
-                                  const size_t *lens, redisReply **replies, size_t *n,
-                                  bool (*take)(batch_t *b, size_t i, redisReply **r)) {
+                                  const size_t *lens, redisReply **replies, size_t *n) {
     int masters[MAX_NODES];
     unsigned slots[MAX_NODES];
     job_t jobs[MAX_NODES];
@@ -1435,7 +1429,7 @@ static rk_status_t run_on_masters(rk_cluster_store_t *s, thread_conns_t *t, cons
             (job_t){.slot = slots[i], .node = masters[i], .state = JOB_PENDING, .moved_by = -1};
         cmds[i] = (rk_redis_cluster_cmd_t){NULL, 0, 1, argv, lens};
     }
-    return run_commands(s, t, jobs, cmds, *n, replies, take);
+    return run_commands(s, t, jobs, cmds, *n, replies);
 }
 
 /* Sum of DBSIZE over the masters of the map (every key there, not only ratekit's); -1 on failure.
@@ -1452,7 +1446,7 @@ static int64_t cluster_key_count(rk_store_t *base) {
     static const char *argv[1] = {"DBSIZE"};
     static const size_t lens[1] = {6};
     size_t n;
-    rk_status_t st = run_on_masters(s, t, argv, lens, replies, &n, take_command);
+    rk_status_t st = run_on_masters(s, t, argv, lens, replies, &n);
     int64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (!replies[i] || replies[i]->type != REDIS_REPLY_INTEGER)
@@ -1465,11 +1459,61 @@ static int64_t cluster_key_count(rk_store_t *base) {
     return st == RK_OK ? total : -1;
 }
 
+/* ---- the health probe ---- */
+
+#define PROBE_NAME_MAX 24
+/* Names tried for the masters that need one: a master serving a single slot
+ * is found within 16,384 on average, and missed by 2^18 once in ten million. */
+#define PROBE_TRIES (1u << 18)
+
+/* Writes the probe name "health-<number>" into name (PROBE_NAME_MAX); the slot of its key. */
+static unsigned probe_slot(const rk_cluster_store_t *s, unsigned number, char *name) {
+    snprintf(name, PROBE_NAME_MAX, "health-%u", number);
+    const rk_store_req_t req = rk_redis_probe_req(name);
+    char key[RK_REDIS_KEY_BUF];
+    size_t len = rk_redis_build_key(&s->common, req.rule_id, req.key, req.limit.algorithm, key);
+    return rk_redis_cluster_keyslot(key, len);
+}
+
+/*
+ * Gives each of the n masters a probe name (names[i]) whose key lives in a
+ * slot it serves, so that its probe reaches it: the name it had while the
+ * map still gives that slot to it, else the first free "health-<number>"
+ * that lands on it (a few CRC16s per master, once per change of the map);
+ * "" when none was found. The prober thread's alone.
+ */
+static void probe_names(rk_cluster_store_t *s, const int *masters, size_t n,
+                        char (*names)[PROBE_NAME_MAX]) {
+    size_t want[MAX_NODES] = {0}; /* node -> 1 + its index in masters[], while it needs a name */
+    size_t missing = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned number = s->probe_number[masters[i]];
+        if (number == 0 || slot_node(s, probe_slot(s, number - 1, names[i])) != masters[i]) {
+            names[i][0] = '\0';
+            want[masters[i]] = i + 1;
+            missing++;
+        }
+    }
+    for (unsigned number = 0; missing > 0 && number < PROBE_TRIES; number++) {
+        char name[PROBE_NAME_MAX];
+        int node = slot_node(s, probe_slot(s, number, name));
+        if (node < 0 || want[node] == 0)
+            continue;
+        memcpy(names[want[node] - 1], name, sizeof name);
+        s->probe_number[node] = number + 1;
+        want[node] = 0;
+        missing--;
+    }
+}
+
 /*
  * The prober's call (redis_common.h): the slot map fetched again when it is
- * incomplete, then a PING to every master through its breaker, on the
- * prober thread's own connections. Each answer heals its master's breaker:
- * when every master answers, the store is healthy again.
+ * incomplete, then the probe's script call (rk_redis_probe_req), which
+ * writes, to every master through its breaker, on the prober thread's own
+ * connections. Each call that goes through heals its master's breaker: when
+ * every master takes its write, the store is healthy again. Not a PING, which
+ * a master refusing writes (OOM) answers: its health would turn back to
+ * healthy after every check it fails.
  */
 static void cluster_probe(rk_store_t *base) {
     rk_cluster_store_t *s = (rk_cluster_store_t *)base;
@@ -1479,14 +1523,19 @@ static void cluster_probe(rk_store_t *base) {
     maybe_refresh(s, t, !atomic_load(&s->map_complete));
     if (!atomic_load(&s->map_complete))
         return;
-    redisReply *replies[MAX_NODES];
-    static const char *argv[1] = {"PING"};
-    static const size_t lens[1] = {4};
-    size_t n;
-    run_on_masters(s, t, argv, lens, replies, &n, take_pong);
+    int masters[MAX_NODES];
+    unsigned slots[MAX_NODES];
+    char names[MAX_NODES][PROBE_NAME_MAX];
+    rk_store_req_t reqs[MAX_NODES];
+    rk_decision_t out[MAX_NODES];
+    size_t n = map_masters(s, masters, slots), k = 0;
+    probe_names(s, masters, n, names);
     for (size_t i = 0; i < n; i++)
-        if (replies[i])
-            freeReplyObject(replies[i]);
+        if (names[i][0])
+            reqs[k++] = rk_redis_probe_req(names[i]);
+    bool unused = false;
+    if (k > 0)
+        run_scripts(s, reqs, k, RK_REDIS_OP_DECIDE, NULL, out, &unused);
 }
 
 /*

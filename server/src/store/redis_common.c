@@ -418,6 +418,17 @@ bool rk_redis_gate_healthy(rk_redis_gate_t *g) {
 /* The prober                                                        */
 /* ================================================================ */
 
+rk_store_req_t rk_redis_probe_req(const char *key) {
+    return (rk_store_req_t){.rule_id = RK_REDIS_PROBE_RULE,
+                            .key = key,
+                            .limit = {.algorithm = RK_ALG_FIXED_WINDOW,
+                                      .limit = RK_LIMIT_MAX,
+                                      .window_ms = 1000,
+                                      .burst = RK_LIMIT_MAX},
+                            .cost = 1,
+                            .now_ms = -1};
+}
+
 /* The monotonic time RK_REDIS_PROBE_TICK_MS from now, for pthread_cond_timedwait. */
 static struct timespec next_tick(void) {
     struct timespec ts;

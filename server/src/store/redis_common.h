@@ -181,6 +181,19 @@ typedef struct {
     bool stop;
 } rk_redis_prober_t;
 
+/* The probe's rule id: rule ids start with a letter or a digit, so no rule shares its keys. */
+#define RK_REDIS_PROBE_RULE "_probe"
+
+/*
+ * The request a prober sends as its probe (key: a name of at most 24 bytes,
+ * borrowed): one call of the fixed-window script, always allowed, that writes
+ * <prefix>:{_probe:<key>}:fixed_window, a key that lives a second. Not a
+ * PING: a Redis that answers PING but refuses writes (maxmemory reached: OOM)
+ * fails every check that counts, and a PING would call it healthy again each
+ * time.
+ */
+rk_store_req_t rk_redis_probe_req(const char *key);
+
 /* Starts the prober of store; RK_ERR (err set, naming `what`) when no thread can be made. */
 rk_status_t rk_redis_prober_start(rk_redis_prober_t *p, rk_store_t *store,
                                   void (*probe)(rk_store_t *store), const char *what, char *err,
