@@ -8,8 +8,11 @@
 --          so that it is found by its member, or 0 to look for it by id),
 --          now_ms (-1: Redis TIME), shape (unused), lease id (required when
 --          cost > 0; ids are unique, ratekitd draws them at random), op:
---          "decide" (default, acquires) or "release"
+--          "decide" (default, acquires), "decide_at" (ratekitd's: the
+--          reply adds now_ms), "release", or "refund" (a release of the
+--          lease a check took for a request denied in the end)
 -- Reply    decide: {allowed (0/1), remaining, reset_ms, retry_after_ms, 0}
+--          and, for decide_at, now_ms (as clamped)
 --          release: {released (0/1)}: 1 if the lease was live
 -- State    a sorted set: score = expiry (ms), member "<lease_id>:<units>",
 --          and the member "#" whose score is minus the units of all the
@@ -126,7 +129,7 @@ local function find_lease(id, units)
     return nil
 end
 
-if op == 'release' then
+if op == 'release' or op == 'refund' then
     local member, expires = nil, nil
     if lease_id ~= '' then
         member, expires = find_lease(lease_id, cost)
@@ -196,4 +199,6 @@ if not allowed then
         end
     end
 end
-return {allowed and 1 or 0, math.max(0, limit - held), reset, retry, 0}
+-- decide_at: the time it decided at too, as clamped (what a refund names).
+return {allowed and 1 or 0, math.max(0, limit - held), reset, retry, 0,
+    op == 'decide_at' and now or nil}

@@ -4,8 +4,12 @@
 --
 -- KEYS[1]  state key "<prefix>:{<rule_id>:<key>}:fixed_window"
 -- ARGV     limit, window_ms, burst (unused), cost, now_ms (-1: Redis TIME),
---          shape (unused), lease id (unused), op (unused)
--- Reply    {allowed (0/1), remaining, reset_ms, retry_after_ms, delay_ms (0)}
+--          shape (unused), lease id (unused), op: "decide" (default),
+--          "decide_at" (ratekitd's) or "refund" (now_ms: the decision's
+--          now_ms, cost: what it consumed)
+-- Reply    {allowed (0/1), remaining, reset_ms, retry_after_ms, delay_ms (0),
+--          and, for op decide_at, now_ms (as clamped: what a refund names)};
+--          refund: {1, 0, 0, 0, 0, now_ms}
 -- State    the integer <window index><count as 8 digits> (window index =
 --          window_start / window_ms; e.g. 29923267 windows of a minute and a
 --          count of 1 are "2992326700000001"), which Redis keeps as an integer
@@ -54,6 +58,7 @@ now = clamp(now, 0, NOW_MAX)
 local limit = clamp(int(ARGV[1], 1), 1, LIMIT_MAX)
 local window = clamp(int(ARGV[2], 1), 1, WINDOW_MAX)
 local cost = clamp(int(ARGV[4], 1), 0, COST_MAX)
+local op = ARGV[8] or 'decide'
 
 -- The state: an integer <index><count:8 digits>, or the text "<start>:<count>".
 local COUNT_DIGITS, INDEX_MAX = 8, 89999999999
@@ -74,6 +79,39 @@ if value then
     end
 end
 window_start = clamp(window_start, 0, NOW_MAX)
+
+-- A refund gives back cost counted in the window of now (the decision's),
+-- and nothing once the state holds another window. The TTL stays as it is.
+-- (Its functions are made here only: a closure costs every call that runs
+-- past its definition.)
+if op == 'refund' then
+    if value and math.floor(now / window) * window == window_start then
+        count = math.max(0, clamp(count, 0, limit) - cost)
+        if count == 0 then
+            redis.call('DEL', key)
+            return {1, 0, 0, 0, 0, now}
+        end
+        -- The state written again with the TTL it has (KEEPTTL would need Redis 6).
+        local function rewrite(state)
+            local ttl = redis.call('PTTL', key)
+            if ttl > 0 then
+                redis.call('SET', key, state, 'PX', ttl)
+            else
+                redis.call('SET', key, state)
+            end
+        end
+        local index = window_start / window
+        if index > INDEX_MAX then
+            rewrite(fmt(window_start) .. ':' .. fmt(count))
+        elseif index > 0 then
+            rewrite(string.format('%d%08d', index, count))
+        else
+            rewrite(fmt(count))
+        end
+    end
+    return {1, 0, 0, 0, 0, now}
+end
+
 if now < window_start then
     now = window_start
 end
@@ -110,4 +148,5 @@ if not allowed then
         retry = to_window_end
     end
 end
-return {allowed and 1 or 0, limit - count, reset, retry, 0}
+-- decide_at: the time it decided at too, as clamped (what a refund names).
+return {allowed and 1 or 0, limit - count, reset, retry, 0, op == 'decide_at' and now or nil}

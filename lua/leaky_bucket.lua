@@ -7,8 +7,12 @@
 --
 -- KEYS[1]  state key "<prefix>:{<rule_id>:<key>}:leaky_bucket"
 -- ARGV     limit, window_ms, burst, cost, now_ms (-1: Redis TIME),
---          shape (0/1), lease id (unused), op (unused)
--- Reply    {allowed (0/1), remaining, reset_ms, retry_after_ms, delay_ms}
+--          shape (0/1), lease id (unused), op: "decide" (default),
+--          "decide_at" (ratekitd's) or "refund" (now_ms: the decision's
+--          now_ms, cost: what it consumed)
+-- Reply    {allowed (0/1), remaining, reset_ms, retry_after_ms, delay_ms,
+--          and, for op decide_at, now_ms (as clamped: what a refund names)};
+--          refund: {1, 0, 0, 0, 0, now_ms}
 -- State    a string "<level>:<last_ms>", PX until the bucket is empty.
 --          Written only when a request with cost > 0 is allowed.
 if redis.replicate_commands then
@@ -55,6 +59,7 @@ local window = clamp(int(ARGV[2], 1), 1, WINDOW_MAX)
 local burst = clamp(int(ARGV[3], limit), 1, BURST_MAX)
 local cost = clamp(int(ARGV[4], 1), 0, COST_MAX)
 local shape = ARGV[6] == '1' or ARGV[6] == 'true'
+local op = ARGV[8] or 'decide'
 
 local level, last = 0, 0
 local value = redis.call('GET', key)
@@ -77,6 +82,25 @@ else
     level = level - elapsed * limit
 end
 
+-- A refund takes off the level what the request poured in (a shaped
+-- request's place in the queue), never below 0. The TTL stays as it is.
+if op == 'refund' then
+    level = math.max(0, level - math.min(cost, burst) * window)
+    if level == 0 then
+        if value then
+            redis.call('DEL', key)
+        end
+    else
+        local state, ttl = fmt(level) .. ':' .. fmt(now), redis.call('PTTL', key)
+        if ttl > 0 then -- the TTL it has (KEEPTTL would need Redis 6)
+            redis.call('SET', key, state, 'PX', ttl)
+        else
+            redis.call('SET', key, state)
+        end
+    end
+    return {1, 0, 0, 0, 0, now}
+end
+
 local pour = -1
 if cost <= burst then
     pour = cost * window
@@ -97,4 +121,6 @@ local reset = math.ceil(level / limit)
 if not allowed and pour < 0 then
     retry = math.max(reset, window)
 end
-return {allowed and 1 or 0, math.floor((capacity - level) / window), reset, retry, delay}
+-- decide_at: the time it decided at too, as clamped (what a refund names).
+return {allowed and 1 or 0, math.floor((capacity - level) / window), reset, retry, delay,
+    op == 'decide_at' and now or nil}

@@ -4,8 +4,12 @@
 --
 -- KEYS[1]  state key "<prefix>:{<rule_id>:<key>}:sliding_log"
 -- ARGV     limit, window_ms, burst (unused), cost, now_ms (-1: Redis TIME),
---          shape (unused), lease id (unused), op (unused)
--- Reply    {allowed (0/1), remaining, reset_ms, retry_after_ms, delay_ms (0)}
+--          shape (unused), lease id (unused), op: "decide" (default),
+--          "decide_at" (ratekitd's) or "refund" (now_ms: the decision's
+--          now_ms, cost: what it consumed)
+-- Reply    {allowed (0/1), remaining, reset_ms, retry_after_ms, delay_ms (0),
+--          and, for op decide_at, now_ms (as clamped: what a refund names)};
+--          refund: {1, 0, 0, 0, 0, now_ms}
 -- State    a list of admission times (ms), oldest first, one element per
 --          admitted unit (now never goes back past the newest, so the list
 --          stays sorted). An entry admitted at t is live while now < t +
@@ -87,6 +91,16 @@ local LOG_LIMIT_MAX = 100000
 local limit = clamp(int(ARGV[1], 1), 1, LOG_LIMIT_MAX)
 local window = clamp(int(ARGV[2], 1), 1, WINDOW_MAX)
 local cost = clamp(int(ARGV[4], 1), 0, COST_MAX)
+local op = ARGV[8] or 'decide'
+
+-- A refund removes the entries the request added: up to cost entries
+-- stamped now (the decision's), the latest of them. The TTL stays.
+if op == 'refund' then
+    if cost > 0 then
+        redis.call('LREM', key, fmt(-cost), fmt(now))
+    end
+    return {1, 0, 0, 0, 0, now}
+end
 
 local newest = redis.pcall('LINDEX', key, -1)
 if type(newest) == 'table' then
@@ -166,4 +180,6 @@ if not allowed then
         retry = tonumber(redis.call('LINDEX', key, expired + k - 1)) + window - now
     end
 end
-return {allowed and 1 or 0, math.max(0, limit - live), reset, retry, 0}
+-- decide_at: the time it decided at too, as clamped (what a refund names).
+return {allowed and 1 or 0, math.max(0, limit - live), reset, retry, 0,
+    op == 'decide_at' and now or nil}

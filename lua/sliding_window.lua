@@ -6,8 +6,12 @@
 --
 -- KEYS[1]  state key "<prefix>:{<rule_id>:<key>}:sliding_window"
 -- ARGV     limit, window_ms, burst (unused), cost, now_ms (-1: Redis TIME),
---          shape (unused), lease id (unused), op (unused)
--- Reply    {allowed (0/1), remaining, reset_ms, retry_after_ms, delay_ms (0)}
+--          shape (unused), lease id (unused), op: "decide" (default),
+--          "decide_at" (ratekitd's) or "refund" (now_ms: the decision's
+--          now_ms, cost: what it consumed)
+-- Reply    {allowed (0/1), remaining, reset_ms, retry_after_ms, delay_ms (0),
+--          and, for op decide_at, now_ms (as clamped: what a refund names)};
+--          refund: {1, 0, 0, 0, 0, now_ms}
 -- State    a string "<window_start_ms>:<curr>:<prev>", PX until the end of
 --          the next window. Written only when a request with cost > 0 is
 --          allowed.
@@ -53,6 +57,7 @@ now = clamp(now, 0, NOW_MAX)
 local limit = clamp(int(ARGV[1], 1), 1, LIMIT_MAX)
 local window = clamp(int(ARGV[2], 1), 1, WINDOW_MAX)
 local cost = clamp(int(ARGV[4], 1), 0, COST_MAX)
+local op = ARGV[8] or 'decide'
 
 local recorded, stored_curr, stored_prev = 0, 0, 0
 local value = redis.call('GET', key)
@@ -63,6 +68,27 @@ if value then
     end
 end
 recorded = clamp(recorded, 0, NOW_MAX)
+
+-- A refund gives back cost counted in the current window of now (the
+-- decision's), and nothing once the state holds another window. The TTL stays as it is.
+if op == 'refund' then
+    if value and math.floor(now / window) * window == recorded then
+        local c = math.max(0, clamp(stored_curr, 0, limit) - cost)
+        local p = clamp(stored_prev, 0, limit)
+        if c == 0 and p == 0 then
+            redis.call('DEL', key)
+        else
+            local state, ttl = fmt(recorded) .. ':' .. fmt(c) .. ':' .. fmt(p), redis.call('PTTL', key)
+            if ttl > 0 then -- the TTL it has (KEEPTTL would need Redis 6)
+                redis.call('SET', key, state, 'PX', ttl)
+            else
+                redis.call('SET', key, state)
+            end
+        end
+    end
+    return {1, 0, 0, 0, 0, now}
+end
+
 if now < recorded then
     now = recorded
 end
@@ -118,4 +144,5 @@ if not allowed then
         end
     end
 end
-return {allowed and 1 or 0, remaining, reset, retry, 0}
+-- decide_at: the time it decided at too, as clamped (what a refund names).
+return {allowed and 1 or 0, remaining, reset, retry, 0, op == 'decide_at' and now or nil}

@@ -10,8 +10,12 @@
 --
 -- KEYS[1]  state key "<prefix>:{<rule_id>:<key>}:token_bucket"
 -- ARGV     limit, window_ms, burst, cost, now_ms (-1: Redis TIME),
---          shape (unused), lease id (unused), op (unused)
--- Reply    {allowed (0/1), remaining, reset_ms, retry_after_ms, delay_ms (0)}
+--          shape (unused), lease id (unused), op: "decide" (default),
+--          "decide_at" (ratekitd's) or "refund" (now_ms: the decision's
+--          now_ms, cost: what it consumed)
+-- Reply    {allowed (0/1), remaining, reset_ms, retry_after_ms, delay_ms (0),
+--          and, for op decide_at, now_ms (as clamped: what a refund names)};
+--          refund: {1, 0, 0, 0, 0, now_ms}
 -- State    full_at = full_ms + ticks/limit ms, as the integer
 --          <full_ms - EPOCH><ticks as 7 digits> (EPOCH = 2020-01-01T00:00:00Z),
 --          which Redis keeps as an integer object, or as the text
@@ -61,6 +65,7 @@ local limit = clamp(int(ARGV[1], 1), 1, LIMIT_MAX)
 local window = clamp(int(ARGV[2], 1), 1, WINDOW_MAX)
 local burst = clamp(int(ARGV[3], limit), 1, BURST_MAX)
 local cost = clamp(int(ARGV[4], 1), 0, COST_MAX)
+local op = ARGV[8] or 'decide'
 
 -- The state: an integer <tat_ms - EPOCH><ticks:7 digits>, or the text "<tat_ms>:<ticks>".
 local EPOCH, TICK_DIGITS, REL_MAX = 1577836800000, 7, 899999999999
@@ -83,6 +88,45 @@ if value then
 end
 tat_ms = clamp(tat_ms, 0, NOW_MAX + BURST_MAX * WINDOW_MAX) -- now + tau/limit at most
 ticks = clamp(ticks, 0, limit - 1)
+
+-- A refund moves tat back by cost * T, never below now (the decision's, or
+-- the refund's): on (ms, ticks) with a borrow, no absolute time multiplied.
+-- The TTL stays as it is. (Its functions are made here only: a closure
+-- costs every call that runs past its definition.)
+if op == 'refund' then
+    if tat_ms >= now then
+        local need = math.min(cost, burst) * window
+        local need_ms = math.floor(need / limit)
+        ticks = ticks - (need - need_ms * limit)
+        if ticks < 0 then
+            ticks = ticks + limit
+            need_ms = need_ms + 1
+        end
+        tat_ms = tat_ms - need_ms
+        if tat_ms < now or (tat_ms == now and ticks == 0) then
+            redis.call('DEL', key)
+            return {1, 0, 0, 0, 0, now}
+        end
+        -- The state written again with the TTL it has (KEEPTTL would need Redis 6).
+        local function rewrite(state)
+            local ttl = redis.call('PTTL', key)
+            if ttl > 0 then
+                redis.call('SET', key, state, 'PX', ttl)
+            else
+                redis.call('SET', key, state)
+            end
+        end
+        local rel = tat_ms - EPOCH
+        if rel < 0 or rel > REL_MAX then
+            rewrite(fmt(tat_ms) .. ':' .. fmt(ticks))
+        elseif rel > 0 then
+            rewrite(string.format('%d%07d', rel, ticks))
+        else
+            rewrite(fmt(ticks))
+        end
+    end
+    return {1, 0, 0, 0, 0, now}
+end
 local tau = burst * window
 -- d = max(tat - now, 0) in ticks, at most tau (a clock running backwards is
 -- clamped to tat - tau).
@@ -122,4 +166,6 @@ local reset = math.ceil(d / limit)
 if not allowed and need < 0 then
     retry = math.max(reset, window)
 end
-return {allowed and 1 or 0, math.floor((tau - d) / window), reset, retry, 0}
+-- decide_at: the time it decided at too, as clamped (what a refund names).
+return {allowed and 1 or 0, math.floor((tau - d) / window), reset, retry, 0,
+    op == 'decide_at' and now or nil}

@@ -4,8 +4,9 @@
  * thousands of random steps (a few keys, a clock moving forward by random
  * amounts with occasional backward jumps, random costs including 0 and
  * above the limit, random limits, windows and bursts up to the bounds of
- * limiter.h) must give identical decisions, and every key the script writes
- * must carry a TTL no longer than the C state must live.
+ * limiter.h, refunds of earlier allowed requests, some after later ones)
+ * must give identical decisions, and every key the script writes must
+ * carry a TTL no longer than the C state must live.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -40,7 +41,7 @@ static c_state_t state[KEYS_PER_RUN];
 
 /* What the random steps covered, so that a weak mix cannot pass unnoticed. */
 static struct {
-    int allowed, denied, denied_retryable, peeks, delayed;
+    int allowed, denied, denied_retryable, peeks, delayed, refunds;
     int int_states, text_states; /* encodings of the fixed-size states written */
 } seen;
 
@@ -112,7 +113,7 @@ static void load_script(rk_algorithm_t alg, char sha[41]) {
 }
 
 typedef struct {
-    const char *op; /* "decide" or "release" */
+    const char *op; /* "decide", "decide_at", "release" or "refund" */
     int64_t cost;
     int64_t now_ms;
     const char *lease_id;
@@ -166,11 +167,16 @@ static void run_script(const char *sha, const char *key, const rk_limit_t *lim, 
     for (size_t i = 0; i < e->elements; i++)
         if (e->element[i]->type != REDIS_REPLY_INTEGER)
             cr_fatal("EVALSHA %s: element %zu is not an integer", key, i);
-    if (strcmp(s->op, "release") == 0) {
+    if (strcmp(s->op, "release") == 0 ||
+        (strcmp(s->op, "refund") == 0 && lim->algorithm == RK_ALG_CONCURRENCY)) {
         cr_assert_eq(e->elements, 1);
         *released = e->element[0]->integer == 1;
-    } else {
-        cr_assert_eq(e->elements, 5);
+    } else if (strcmp(s->op, "refund") == 0) {
+        cr_assert_eq(e->elements, 6);
+        cr_assert_eq(e->element[0]->integer, 1);
+    } else { /* decide_at answers the time it decided at too, decide does not */
+        bool at = strcmp(s->op, "decide_at") == 0;
+        cr_assert_eq(e->elements, at ? 6u : 5u);
         memset(d, 0, sizeof *d);
         d->allowed = e->element[0]->integer == 1;
         d->limit = lim->limit;
@@ -178,6 +184,7 @@ static void run_script(const char *sha, const char *key, const rk_limit_t *lim, 
         d->reset_ms = e->element[2]->integer;
         d->retry_after_ms = e->element[3]->integer;
         d->delay_ms = e->element[4]->integer;
+        d->at_ms = at ? e->element[5]->integer : -1;
     }
     *pttl = r->element[1]->integer;
     freeReplyObject(r);
@@ -292,18 +299,19 @@ static void assert_same(const rk_decision_t *c, const rk_decision_t *lua, const 
                         const step_t *s, const char *key, int step, uint64_t seed) {
     bool same = c->allowed == lua->allowed && c->remaining == lua->remaining &&
                 c->reset_ms == lua->reset_ms && c->retry_after_ms == lua->retry_after_ms &&
-                c->delay_ms == lua->delay_ms;
+                c->delay_ms == lua->delay_ms && c->at_ms == lua->at_ms;
     cr_assert(same,
               "%s seed %" PRIu64 " step %d key %s: limit %" PRId64 " window %" PRId64
               " burst %" PRId64 " shape %d, cost %" PRId64 " now %" PRId64 " %s\n"
               "  C:   allowed %d remaining %" PRId64 " reset %" PRId64 " retry %" PRId64
-              " delay %" PRId64 "\n"
+              " delay %" PRId64 " at %" PRId64 "\n"
               "  Lua: allowed %d remaining %" PRId64 " reset %" PRId64 " retry %" PRId64
-              " delay %" PRId64,
+              " delay %" PRId64 " at %" PRId64,
               rk_algorithm_name(lim->algorithm), seed, step, key, lim->limit, lim->window_ms,
               lim->burst, lim->shape, s->cost, s->now_ms, s->lease_id ? s->lease_id : "",
-              c->allowed, c->remaining, c->reset_ms, c->retry_after_ms, c->delay_ms, lua->allowed,
-              lua->remaining, lua->reset_ms, lua->retry_after_ms, lua->delay_ms);
+              c->allowed, c->remaining, c->reset_ms, c->retry_after_ms, c->delay_ms, c->at_ms,
+              lua->allowed, lua->remaining, lua->reset_ms, lua->retry_after_ms, lua->delay_ms,
+              lua->at_ms);
 }
 
 /*
@@ -338,6 +346,56 @@ static int64_t lease_clamped_now(const rk_limit_t *lim, const rk_lease_set_t *se
     return now;
 }
 
+/* An LCG apart from rnd(), for the refunds: true one time in four. */
+static bool one_in_four(uint64_t *x) {
+    *x = *x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *x >> 62 == 0;
+}
+
+/* The latest allowed request of a key, which a refund may give back. */
+typedef struct {
+    bool set;
+    int64_t at_ms, cost;
+    char lease_id[16];
+} refundable_t;
+
+/*
+ * A refund of the key's latest allowed request (at its decision's at_ms,
+ * perhaps after later requests moved the state on), C and Lua side by side;
+ * a key the script deleted must be one the C side holds nothing in.
+ */
+static void refund_step(rk_algorithm_t alg, const char *sha, const char *key, const rk_limit_t *lim,
+                        c_state_t *st, refundable_t *r, int step, uint64_t seed) {
+    step_t s = {.op = "refund",
+                .now_ms = r->at_ms,
+                .cost = r->cost,
+                .lease_id = alg == RK_ALG_CONCURRENCY ? r->lease_id : NULL};
+    bool c_released = false, lua_released = false;
+    if (alg == RK_ALG_CONCURRENCY)
+        c_released = rk_lease_release(&st->leases, r->at_ms, r->lease_id, r->cost);
+    else if (alg == RK_ALG_SLIDING_LOG)
+        rk_log_refund(&st->log, r->at_ms, r->cost);
+    else
+        rk_cell_refund(lim, &st->cell, r->at_ms, r->cost);
+    rk_decision_t unused;
+    long long pttl;
+    run_script(sha, key, lim, &s, &unused, &lua_released, &pttl);
+    cr_assert_eq(c_released, lua_released, "%s seed %" PRIu64 " step %d: refund's release",
+                 rk_algorithm_name(alg), seed, step);
+    int64_t ttl = alg == RK_ALG_CONCURRENCY   ? rk_lease_ttl_ms(&st->leases, r->at_ms)
+                  : alg == RK_ALG_SLIDING_LOG ? rk_log_ttl_ms(lim, &st->log, r->at_ms)
+                                              : rk_cell_ttl_ms(lim, &st->cell, r->at_ms);
+    if (pttl == -2)
+        cr_assert(ttl == 0 || (alg == RK_ALG_CONCURRENCY && ttl < EXPIRY_RACE_MS),
+                  "%s seed %" PRIu64 " step %d: the refund deleted %s, the C state lives %" PRId64
+                  " ms",
+                  rk_algorithm_name(alg), seed, step, key, ttl);
+    if (pttl == -2)
+        forget_state((int)(st - state)); /* as Redis did */
+    r->set = false;
+    seen.refunds++;
+}
+
 /*
  * One run: `steps` random steps over KEYS_PER_RUN keys with one random limit,
  * C and Lua side by side.
@@ -360,13 +418,23 @@ static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed,
     char lease_ids[64][16]; /* the latest ids acquired: releases pick one of them */
     int64_t lease_units[64];
     int issued = 0;
+    refundable_t refundable[KEYS_PER_RUN] = {0};
+    /* Refunds in every other run, drawn from an rng of their own: the other
+     * runs step exactly as they would without them. */
+    bool refunds = seed % 2 == 0;
+    uint64_t refund_rng = seed | 1;
 
     for (int i = 0; i < steps; i++) {
         int k = (int)(rnd() % KEYS_PER_RUN);
         now = next_now(now, &lim);
         if (now < 0)
             now = 0;
-        step_t s = {.op = "decide", .now_ms = now, .cost = random_cost(&lim, cap)};
+        if (refunds && refundable[k].set && one_in_four(&refund_rng)) {
+            refund_step(alg, sha, keys[k], &lim, &state[k], &refundable[k], i, seed);
+            i--; /* beside the run's `steps` decisions (it clears refundable[k]) */
+            continue;
+        }
+        step_t s = {.op = "decide_at", .now_ms = now, .cost = random_cost(&lim, cap)};
         if (alg == RK_ALG_SLIDING_LOG && s.cost > 2000 && s.cost <= lim.limit)
             s.cost = 2000; /* keeps the run fast; costs above the limit stay */
         rk_decision_t c, lua;
@@ -418,6 +486,11 @@ static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed,
         long long pttl;
         run_script(sha, keys[k], &lim, &s, &lua, NULL, &pttl);
         assert_same(&c, &lua, &lim, &s, keys[k], i, seed);
+        if (wrote) {
+            refundable[k] = (refundable_t){.set = true, .at_ms = c.at_ms, .cost = s.cost};
+            if (s.lease_id)
+                snprintf(refundable[k].lease_id, sizeof refundable[k].lease_id, "%s", s.lease_id);
+        }
         seen.allowed += c.allowed;
         seen.denied += !c.allowed;
         seen.denied_retryable += !c.allowed && s.cost <= cap;
@@ -429,8 +502,10 @@ static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed,
          * of one in between). check_ttl allows that; the C side forgets the
          * state too, as Redis did, or the next steps would compare a state
          * with none. */
-        if (wrote && pttl == -2)
+        if (wrote && pttl == -2) {
             forget_state(k);
+            refundable[k].set = false;
+        }
         if (wrote &&
             (alg == RK_ALG_FIXED_WINDOW || alg == RK_ALG_TOKEN_BUCKET || alg == RK_ALG_GCRA)) {
             redisReply *enc = command("OBJECT ENCODING %s", keys[k]);
@@ -454,9 +529,9 @@ static void differential(rk_algorithm_t alg, int64_t limit_max, int total_steps)
     for (int r = 0; r < runs; r++)
         differential_run(alg, sha, base * 1000 + (uint64_t)r + 1, total_steps / runs, limit_max);
     cr_assert(seen.allowed > total_steps / 10 && seen.denied_retryable > total_steps / 25 &&
-                  seen.peeks > total_steps / 50,
-              "weak mix: %d allowed, %d denied (%d could pass later), %d peeks", seen.allowed,
-              seen.denied, seen.denied_retryable, seen.peeks);
+                  seen.peeks > total_steps / 50 && seen.refunds > total_steps / 50,
+              "weak mix: %d allowed, %d denied (%d could pass later), %d peeks, %d refunds",
+              seen.allowed, seen.denied, seen.denied_retryable, seen.peeks, seen.refunds);
     if (alg == RK_ALG_LEAKY_BUCKET)
         cr_assert(seen.delayed > total_steps / 20, "only %d delayed", seen.delayed);
     /* Both encodings of lua/README.md were written, and read back, in the run. */
@@ -566,7 +641,7 @@ Test(lua_differential, fixed_size_states_are_integers) {
 /* One sliding_log step on key, through run_script, and the same on the C log. */
 static void log_step(const char *sha, const char *key, const rk_limit_t *lim, rk_log_t *log,
                      int64_t cost, int64_t now, long long *pttl) {
-    step_t s = {.op = "decide", .cost = cost, .now_ms = now};
+    step_t s = {.op = "decide_at", .cost = cost, .now_ms = now};
     rk_decision_t c, lua;
     cr_assert_eq(rk_log_decide(lim, log, now, cost, &c), RK_OK);
     run_script(sha, key, lim, &s, &lua, NULL, pttl);

@@ -68,6 +68,8 @@ static void fill_req(rk_store_req_t *req, const rk_check_item_t *it, int64_t now
     req->cost = RK_UNLIKELY(it->peek) ? 0 : it->cost; /* cost 0: the store only looks */
     req->now_ms = now_ms;
     req->lease_id = it->lease_id[0] ? it->lease_id : NULL;
+    req->refund = false;
+    req->refundable = false;
 }
 
 /*

@@ -156,6 +156,7 @@ rk_status_t rk_lease_acquire(const rk_limit_t *lim, rk_lease_set_t *set, int64_t
 
     memset(out, 0, sizeof *out);
     out->limit = lim->limit;
+    out->at_ms = v.now;
     out->allowed = cost <= v.limit && v.live_units <= v.limit - cost;
     int64_t held = v.live_units;
     if (out->allowed && cost > 0) {

@@ -15,6 +15,7 @@
  * - retry_after_ms = until the end of the window (the next window starts
  *   empty); cost > limit never passes.
  * - ttl = until the end of the window while the count is > 0.
+ * - refund (rk_cell_refund): the count of the window it was counted in.
  */
 #include "limiter_internal.h"
 
@@ -44,6 +45,7 @@ void rk_fixed_window_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_
 
     memset(out, 0, sizeof *out);
     out->limit = lim->limit;
+    out->at_ms = v.now;
     out->allowed = cost <= b.limit - v.count;
     if (out->allowed && cost > 0) {
         v.count += cost;
@@ -56,6 +58,23 @@ void rk_fixed_window_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_
     if (!out->allowed)
         out->retry_after_ms =
             cost > b.limit ? rk_retry_never(out->reset_ms, b.window_ms) : to_window_end;
+}
+
+/*
+ * Refund: takes cost off the count when the cell still holds the window of
+ * at_ms (the decision's clamped now), floored at 0; a cell that moved to a
+ * later window gives nothing back. A count back to 0 is a fresh cell.
+ */
+void rk_fixed_window_refund(const rk_limit_t *lim, rk_cell_t *cell, int64_t at_ms, int64_t cost) {
+    rk_bounded_t b = rk_bounded(lim);
+    int64_t at = rk_bound_now(at_ms);
+    if (at / b.window_ms * b.window_ms != rk_bound_now(cell->a))
+        return;
+    int64_t count = rk_max64(0, rk_clamp(cell->b, 0, b.limit) - rk_bound_cost(cost));
+    if (count == 0)
+        memset(cell, 0, sizeof *cell);
+    else
+        cell->b = count;
 }
 
 int64_t rk_fixed_window_ttl_ms(const rk_limit_t *lim, const rk_cell_t *cell, int64_t now_ms) {

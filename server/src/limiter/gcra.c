@@ -21,6 +21,7 @@
  *   d - (tau - need) so that no intermediate exceeds tau; cost > burst never
  *   passes.
  * - ttl = reset_ms (a tat in the past is the same as no state).
+ * - refund (rk_cell_refund): tat -= cost*T, never below now.
  *
  * A clock running backwards is clamped to tat - tau, the earliest time the
  * state can have been written at: d never exceeds tau. For a clock that does
@@ -66,6 +67,7 @@ void rk_gcra_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_ms, int6
 
     memset(out, 0, sizeof *out);
     out->limit = lim->limit;
+    out->at_ms = v.now;
     int64_t need = cost <= b.burst ? cost * b.window_ms : -1;
     out->allowed = need >= 0 && v.d <= v.tau - need;
     if (out->allowed && cost > 0) {
@@ -79,6 +81,36 @@ void rk_gcra_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_ms, int6
     if (!out->allowed)
         out->retry_after_ms = need < 0 ? rk_retry_never(out->reset_ms, b.window_ms)
                                        : rk_ceil_div(v.d - (v.tau - need), b.limit);
+}
+
+/*
+ * Refund: tat -= cost*T, never below at_ms (a tat at or before at_ms is a
+ * full bucket: the fresh cell). Done on (ms, ticks) with a borrow, so that
+ * no absolute time is ever multiplied by limit; a tat already before at_ms
+ * gives nothing back.
+ */
+void rk_gcra_refund(const rk_limit_t *lim, rk_cell_t *cell, int64_t at_ms, int64_t cost) {
+    rk_bounded_t b = rk_bounded(lim);
+    int64_t now = rk_bound_now(at_ms);
+    int64_t tat_ms = rk_clamp(cell->a, 0, GCRA_TAT_MS_MAX);
+    int64_t ticks = rk_clamp(cell->b, 0, b.limit - 1);
+    if (tat_ms < now)
+        return;
+    int64_t need = rk_min64(rk_bound_cost(cost), b.burst) * b.window_ms;
+    int64_t need_ms = need / b.limit;
+    ticks -= need % b.limit;
+    if (ticks < 0) {
+        ticks += b.limit;
+        need_ms++;
+    }
+    tat_ms -= need_ms;
+    if (tat_ms < now || (tat_ms == now && ticks == 0)) {
+        memset(cell, 0, sizeof *cell);
+        return;
+    }
+    cell->a = tat_ms;
+    cell->b = ticks;
+    cell->c = 0;
 }
 
 int64_t rk_gcra_ttl_ms(const rk_limit_t *lim, const rk_cell_t *cell, int64_t now_ms) {

@@ -26,6 +26,7 @@
  *   computed without exceeding the capacity as in token_bucket.c;
  *   cost > burst never passes.
  * - ttl = reset_ms.
+ * - refund (rk_cell_refund): the level the request poured in.
  */
 #include "limiter_internal.h"
 
@@ -60,6 +61,7 @@ void rk_leaky_bucket_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_
 
     memset(out, 0, sizeof *out);
     out->limit = lim->limit;
+    out->at_ms = v.now;
     int64_t pour = cost <= b.burst ? cost * b.window_ms : -1;
     out->allowed = pour >= 0 && v.level <= v.capacity - pour;
     if (out->allowed && lim->shape)
@@ -75,6 +77,24 @@ void rk_leaky_bucket_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_
     if (!out->allowed)
         out->retry_after_ms = pour < 0 ? rk_retry_never(out->reset_ms, b.window_ms)
                                        : rk_ceil_div(v.level - (v.capacity - pour), b.limit);
+}
+
+/*
+ * Refund: the level leaked to at_ms (or to the last write, if later) less
+ * the cost*window the request poured in, floored at 0 (an empty bucket is
+ * the fresh cell). A shaped request's place in the queue is given back so.
+ */
+void rk_leaky_bucket_refund(const rk_limit_t *lim, rk_cell_t *cell, int64_t at_ms, int64_t cost) {
+    rk_bounded_t b = rk_bounded(lim);
+    leaky_view_t v = leaky_view(&b, cell, at_ms);
+    int64_t level = rk_max64(0, v.level - rk_min64(rk_bound_cost(cost), b.burst) * b.window_ms);
+    if (level == 0) {
+        memset(cell, 0, sizeof *cell);
+        return;
+    }
+    cell->a = level;
+    cell->b = v.now;
+    cell->c = 0;
 }
 
 int64_t rk_leaky_bucket_ttl_ms(const rk_limit_t *lim, const rk_cell_t *cell, int64_t now_ms) {

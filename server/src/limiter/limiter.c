@@ -62,7 +62,28 @@ void rk_cell_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_ms, int6
     }
     memset(out, 0, sizeof *out);
     out->limit = lim->limit;
+    out->at_ms = -1;
     out->retry_after_ms = rk_max64(lim->window_ms, 1);
+}
+
+void rk_cell_refund(const rk_limit_t *lim, rk_cell_t *cell, int64_t at_ms, int64_t cost) {
+    switch (lim->algorithm) {
+    case RK_ALG_FIXED_WINDOW:
+        rk_fixed_window_refund(lim, cell, at_ms, cost);
+        return;
+    case RK_ALG_SLIDING_WINDOW:
+        rk_sliding_window_refund(lim, cell, at_ms, cost);
+        return;
+    case RK_ALG_TOKEN_BUCKET:
+    case RK_ALG_GCRA:
+        rk_gcra_refund(lim, cell, at_ms, cost);
+        return;
+    case RK_ALG_LEAKY_BUCKET:
+        rk_leaky_bucket_refund(lim, cell, at_ms, cost);
+        return;
+    default:
+        return;
+    }
 }
 
 int64_t rk_cell_ttl_ms(const rk_limit_t *lim, const rk_cell_t *cell, int64_t now_ms) {

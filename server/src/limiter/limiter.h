@@ -78,6 +78,9 @@ typedef struct {
     int64_t reset_ms;       /* until the key is back to full */
     int64_t retry_after_ms; /* 0 when allowed */
     int64_t delay_ms;       /* leaky-bucket shaping only */
+    /* The time the algorithm decided at (ms, clamped as it clamps now): what
+     * a refund names (rk_cell_refund); -1 when unknown. */
+    int64_t at_ms;
 } rk_decision_t;
 
 /*
@@ -104,6 +107,17 @@ void rk_cell_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_ms, int6
                     rk_decision_t *out);
 
 /*
+ * Gives back what a request allowed at at_ms (its decision's at_ms) with
+ * `cost` consumed, for a request that was denied in the end (by another
+ * rule): fixed_window and sliding_window take cost off the count of the
+ * window of at_ms, and nothing when the state has moved to another window;
+ * token_bucket and gcra move tat back by cost*T, never below at_ms; the
+ * leaky bucket takes cost off its level (never below 0). Exactly what the
+ * Lua scripts do with op "refund".
+ */
+void rk_cell_refund(const rk_limit_t *lim, rk_cell_t *cell, int64_t at_ms, int64_t cost);
+
+/*
  * How long after now_ms the state must be kept before it is equivalent to a
  * fresh one (the TTL of its Redis key, the expiry of its memory entry).
  */
@@ -127,6 +141,8 @@ typedef struct {
 /* Decides against the log; grows it as needed. RK_ERR only on OOM. */
 rk_status_t rk_log_decide(const rk_limit_t *lim, rk_log_t *log, int64_t now_ms, int64_t cost,
                           rk_decision_t *out);
+/* Refund (see rk_cell_refund): removes up to cost entries admitted at at_ms. */
+void rk_log_refund(rk_log_t *log, int64_t at_ms, int64_t cost);
 int64_t rk_log_ttl_ms(const rk_limit_t *lim, const rk_log_t *log, int64_t now_ms);
 void rk_log_free(rk_log_t *log);
 

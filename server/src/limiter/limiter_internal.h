@@ -14,10 +14,12 @@
 
 void rk_fixed_window_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_ms, int64_t cost,
                             rk_decision_t *out);
+void rk_fixed_window_refund(const rk_limit_t *lim, rk_cell_t *cell, int64_t at_ms, int64_t cost);
 int64_t rk_fixed_window_ttl_ms(const rk_limit_t *lim, const rk_cell_t *cell, int64_t now_ms);
 
 void rk_sliding_window_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_ms, int64_t cost,
                               rk_decision_t *out);
+void rk_sliding_window_refund(const rk_limit_t *lim, rk_cell_t *cell, int64_t at_ms, int64_t cost);
 int64_t rk_sliding_window_ttl_ms(const rk_limit_t *lim, const rk_cell_t *cell, int64_t now_ms);
 
 void rk_token_bucket_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_ms, int64_t cost,
@@ -26,10 +28,12 @@ int64_t rk_token_bucket_ttl_ms(const rk_limit_t *lim, const rk_cell_t *cell, int
 
 void rk_gcra_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_ms, int64_t cost,
                     rk_decision_t *out);
+void rk_gcra_refund(const rk_limit_t *lim, rk_cell_t *cell, int64_t at_ms, int64_t cost);
 int64_t rk_gcra_ttl_ms(const rk_limit_t *lim, const rk_cell_t *cell, int64_t now_ms);
 
 void rk_leaky_bucket_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_ms, int64_t cost,
                             rk_decision_t *out);
+void rk_leaky_bucket_refund(const rk_limit_t *lim, rk_cell_t *cell, int64_t at_ms, int64_t cost);
 int64_t rk_leaky_bucket_ttl_ms(const rk_limit_t *lim, const rk_cell_t *cell, int64_t now_ms);
 
 /* ---- integer helpers ---- */

@@ -18,6 +18,7 @@
  * - retry_after_ms: with k = live + cost - limit, the time until the k-th
  *   oldest live entry expires; cost > limit never passes.
  * - ttl = reset_ms.
+ * - refund (rk_log_refund): the entries the request added.
  */
 #include "limiter_internal.h"
 
@@ -108,6 +109,7 @@ rk_status_t rk_log_decide(const rk_limit_t *lim, rk_log_t *log, int64_t now_ms, 
 
     memset(out, 0, sizeof *out);
     out->limit = lim->limit;
+    out->at_ms = v.now;
     out->allowed = cost <= v.limit - v.live;
     if (out->allowed && cost > 0) {
         if (log_reserve(log, v.first_live, (uint32_t)cost) != RK_OK)
@@ -132,6 +134,34 @@ rk_status_t rk_log_decide(const rk_limit_t *lim, rk_log_t *log, int64_t now_ms, 
         }
     }
     return RK_OK;
+}
+
+/*
+ * Removes up to cost entries stamped at_ms (those a request allowed at that
+ * clamped now added), the latest of them, as LREM key -cost at does; the
+ * entries after them (later requests') move down. Reads only the entries
+ * from the newest back to them.
+ */
+void rk_log_refund(rk_log_t *log, int64_t at_ms, int64_t cost) {
+    int64_t at = rk_bound_now(at_ms);
+    if (log->len == 0 || log->newest_ms < at || log->oldest_ms > at || cost <= 0)
+        return;
+    uint32_t end = log->len;
+    while (end > 0 && log_at(log, end - 1) > at)
+        end--;
+    uint32_t start = end;
+    while (start > 0 && (int64_t)(end - start) < cost && log_at(log, start - 1) == at)
+        start--;
+    uint32_t k = end - start;
+    if (k == 0)
+        return;
+    for (uint32_t i = end; i < log->len; i++)
+        log->ts[(log->head + i - k) & (log->cap - 1)] = log_at(log, i);
+    log->len -= k;
+    if (log->len > 0) {
+        log->oldest_ms = log_at(log, 0);
+        log->newest_ms = log_at(log, log->len - 1);
+    }
 }
 
 int64_t rk_log_ttl_ms(const rk_limit_t *lim, const rk_log_t *log, int64_t now_ms) {

@@ -27,6 +27,7 @@
  *   (where prev becomes curr and curr becomes 0), else the start of the
  *   window after (where both are 0). cost > limit never passes.
  * - ttl = reset_ms.
+ * - refund (rk_cell_refund): curr of the window it was counted in.
  */
 #include "limiter_internal.h"
 
@@ -96,6 +97,7 @@ void rk_sliding_window_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t no
 
     memset(out, 0, sizeof *out);
     out->limit = lim->limit;
+    out->at_ms = v.now;
     out->allowed =
         cost <= b.limit - v.curr && v.prev * weight <= (b.limit - v.curr - cost) * b.window_ms;
     if (out->allowed && cost > 0) {
@@ -109,6 +111,26 @@ void rk_sliding_window_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t no
     if (!out->allowed)
         out->retry_after_ms = cost > b.limit ? rk_retry_never(out->reset_ms, b.window_ms)
                                              : sliding_retry_ms(&b, &v, cost);
+}
+
+/*
+ * Refund: takes cost off curr when the cell still holds the window of at_ms
+ * (the decision's clamped now), floored at 0; a cell that moved to a later
+ * window gives nothing back. No count left is a fresh cell.
+ */
+void rk_sliding_window_refund(const rk_limit_t *lim, rk_cell_t *cell, int64_t at_ms, int64_t cost) {
+    rk_bounded_t b = rk_bounded(lim);
+    int64_t at = rk_bound_now(at_ms);
+    if (at / b.window_ms * b.window_ms != rk_bound_now(cell->a))
+        return;
+    int64_t curr = rk_max64(0, rk_clamp(cell->b, 0, b.limit) - rk_bound_cost(cost));
+    int64_t prev = rk_clamp(cell->c, 0, b.limit);
+    if (curr == 0 && prev == 0) {
+        memset(cell, 0, sizeof *cell);
+        return;
+    }
+    cell->b = curr;
+    cell->c = prev;
 }
 
 int64_t rk_sliding_window_ttl_ms(const rk_limit_t *lim, const rk_cell_t *cell, int64_t now_ms) {

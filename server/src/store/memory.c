@@ -594,8 +594,40 @@ static size_t shard_sweep_some(memory_store_t *s, shard_t *sh, int64_t now_ms) {
     return swept;
 }
 
+/*
+ * A refund (store.h): gives back on the live entry what the request r names
+ * consumed; an entry that ends up the same as a fresh one goes. Its expiry
+ * stays: the state only needs less time than before. No sweep, no
+ * insertion, no allocation.
+ */
+static void refund_one(memory_store_t *s, const rk_store_req_t *r, rk_decision_t *out) {
+    rk_algorithm_t alg = r->limit.algorithm;
+    int64_t at_ms = request_now(s, r->now_ms);
+    memset(out, 0, sizeof *out);
+    out->allowed = true;
+    out->limit = r->limit.limit;
+    out->at_ms = at_ms;
+    if ((int)alg < 0 || alg >= RK_ALG_COUNT || r->cost <= 0)
+        return;
+    uint64_t lo, hi;
+    entry_identity(s, r->rule_id, r->key, alg, &lo, &hi);
+    shard_t *sh = shard_of(s, hi);
+    pthread_mutex_lock(&sh->lock);
+    entry_t *e = table_find(sh, lo, hi);
+    if (e) {
+        rk_state_refund(&r->limit, &e->state, at_ms, r->cost, r->lease_id);
+        if (rk_state_ttl_ms(&r->limit, &e->state, at_ms) <= 0)
+            shard_delete(s, sh, e);
+    }
+    pthread_mutex_unlock(&sh->lock);
+}
+
 /* Decides one request: look up, sweep when due (see Expiry), decide. */
 static rk_status_t decide_one(memory_store_t *s, const rk_store_req_t *r, rk_decision_t *out) {
+    if (RK_UNLIKELY(r->refund)) {
+        refund_one(s, r, out);
+        return RK_OK;
+    }
     rk_algorithm_t alg = r->limit.algorithm;
     int64_t now_ms = request_now(s, r->now_ms);
     int64_t cost = r->cost > 0 ? r->cost : 0;

@@ -214,6 +214,32 @@ int64_t rk_state_ttl_ms(const rk_limit_t *lim, const rk_entry_state_t *st, int64
     }
 }
 
+void rk_state_refund(const rk_limit_t *lim, rk_entry_state_t *st, int64_t at_ms, int64_t cost,
+                     const char *lease_id) {
+    switch (lim->algorithm) {
+    case RK_ALG_SLIDING_LOG: {
+        if (!is_packed(st)) {
+            rk_log_refund(st->log, at_ms, cost);
+            return;
+        }
+        rk_log_t log;
+        int64_t buf[PACKED_LOG_MAX];
+        log_unpack(st, &log, buf);
+        rk_log_refund(&log, at_ms, cost);
+        (void)log_store(st, &log); /* fewer entries than it had: it packs again */
+        return;
+    }
+    case RK_ALG_CONCURRENCY: {
+        int64_t ttl = 0;
+        (void)rk_state_release(st, at_ms, lease_id, cost, &ttl);
+        return;
+    }
+    default:
+        rk_cell_refund(lim, &st->cell, at_ms, cost);
+        return;
+    }
+}
+
 bool rk_state_release(rk_entry_state_t *st, int64_t now_ms, const char *lease_id, int64_t units,
                       int64_t *ttl_ms) {
     if (!is_packed(st)) {

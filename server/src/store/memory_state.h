@@ -46,6 +46,14 @@ rk_status_t rk_state_decide(const rk_limit_t *lim, rk_entry_state_t *st, int64_t
 int64_t rk_state_ttl_ms(const rk_limit_t *lim, const rk_entry_state_t *st, int64_t now_ms);
 
 /*
+ * Gives back what a request allowed at at_ms (its decision's at_ms) with
+ * `cost` consumed (rk_cell_refund, rk_log_refund); for concurrency, ends
+ * its lease lease_id. Never allocates: a state only shrinks.
+ */
+void rk_state_refund(const rk_limit_t *lim, rk_entry_state_t *st, int64_t at_ms, int64_t cost,
+                     const char *lease_id);
+
+/*
  * Ends a lease of a concurrency state (rk_lease_release); true if it was
  * live. *ttl_ms: how long after now_ms the state still differs from a fresh one.
  */

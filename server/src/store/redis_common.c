@@ -161,6 +161,21 @@ static char *put_bulk(char *at, const char *bytes, size_t len) {
 #define EVAL_NUMS 5
 
 /*
+ * The script's op of a request: decide_at (the reply adds the time the
+ * script decided at, what a refund names) only where a refund may follow
+ * and needs it: an element more in the reply costs every check.
+ */
+static const char *script_op(const rk_store_req_t *req, rk_redis_op_t op) {
+    if (op == RK_REDIS_OP_RELEASE)
+        return "release";
+    if (req->refund)
+        return "refund";
+    if (req->refundable && rk_store_refund_needs_time(req->limit.algorithm))
+        return "decide_at";
+    return "decide";
+}
+
+/*
  * The RK_REDIS_EVAL_ARGC arguments of a script call, in argv/lens, from
  * argv[2] on (argv[0..1] are the caller's: EVALSHA and the SHA, or EVAL and
  * the source); the key is written into key (RK_REDIS_KEY_BUF bytes), the
@@ -173,7 +188,6 @@ static void eval_args(const rk_redis_common_t *c, const rk_store_req_t *req, rk_
     const char *lease = op == RK_REDIS_OP_RELEASE ? lease_id : req->lease_id;
     if (!lease)
         lease = "";
-    bool decide = op == RK_REDIS_OP_DECIDE;
     const int64_t nums[EVAL_NUMS] = {lim->limit, lim->window_ms, lim->burst, req->cost,
                                      req->now_ms < 0 ? -1 : req->now_ms};
     argv[2] = "1";
@@ -188,8 +202,8 @@ static void eval_args(const rk_redis_common_t *c, const rk_store_req_t *req, rk_
     lens[9] = 1;
     argv[10] = lease;
     lens[10] = strnlen(lease, RK_REDIS_LEASE_MAX); /* checked by rk_redis_req_valid() */
-    argv[11] = decide ? "decide" : "release";
-    lens[11] = decide ? 6 : 7;
+    argv[11] = script_op(req, op);
+    lens[11] = strlen(argv[11]);
 }
 
 /*
@@ -246,6 +260,13 @@ bool rk_redis_parse_reply(const redisReply *r, const rk_store_req_t *req, rk_red
         *released = v != 0;
         return true;
     }
+    if (RK_UNLIKELY(req->refund)) { /* nothing to read but that it ran */
+        memset(out, 0, sizeof *out);
+        out->allowed = true;
+        out->limit = req->limit.limit;
+        out->at_ms = req->now_ms;
+        return r->type == REDIS_REPLY_ARRAY || r->type == REDIS_REPLY_INTEGER;
+    }
     int64_t allowed, remaining, reset_ms, retry_after_ms, delay_ms;
     if (r->type != REDIS_REPLY_ARRAY || !reply_int(r, 0, &allowed) ||
         !reply_int(r, 1, &remaining) || !reply_int(r, 2, &reset_ms) ||
@@ -257,6 +278,8 @@ bool rk_redis_parse_reply(const redisReply *r, const rk_store_req_t *req, rk_red
     out->reset_ms = reset_ms;
     out->retry_after_ms = retry_after_ms;
     out->delay_ms = delay_ms;
+    if (!reply_int(r, 5, &out->at_ms)) /* the script's now: what a refund names */
+        out->at_ms = -1;
     return true;
 }
 

@@ -21,7 +21,29 @@ typedef struct {
     int64_t cost;         /* 0 peeks: nothing is consumed or written */
     int64_t now_ms;       /* -1: the store's own clock (Redis TIME) */
     const char *lease_id; /* concurrency only: the lease to create (RK_LEASE_ID_LEN hex) */
+    /*
+     * A refund: gives back the cost that an allowed decision consumed (the
+     * request was denied in the end by another rule), now_ms being that
+     * decision's at_ms (rk_cell_refund: never another window); for
+     * concurrency, ends its lease lease_id. Answered allowed, nothing else
+     * in out[] meant.
+     */
+    bool refund;
+    /* A refund may follow (one of several rules of a request): out[].at_ms is
+     * wanted where a refund needs it (rk_store_refund_needs_time). */
+    bool refundable;
 } rk_store_req_t;
+
+/*
+ * Whether a refund must name the time its decision was made at (at_ms):
+ * the windows (which window it was counted in) and the log (which entries
+ * it added). A bucket's or GCRA's time, a leaky level and a lease are given
+ * back exactly on the store's clock at the refund (now_ms -1), so that Redis
+ * need not answer at_ms for them (an element more per reply).
+ */
+static inline bool rk_store_refund_needs_time(rk_algorithm_t alg) {
+    return alg == RK_ALG_FIXED_WINDOW || alg == RK_ALG_SLIDING_WINDOW || alg == RK_ALG_SLIDING_LOG;
+}
 
 typedef struct rk_store rk_store_t;
 
