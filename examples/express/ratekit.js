@@ -19,10 +19,10 @@
 //   no answer, 5xx   unavailable: RATEKIT_FAIL_OPEN decides
 //
 // A request a concurrency rule covers holds one of its slots from the check
-// on, even when another rule denies it: the middleware gives the slots back
-// (POST /v1/release) once the response is sent or the client has gone, and
-// logs a release that fails (the slot may then stay held until the rule's
-// window ends).
+// on (a denied one holds none: ratekit ends them itself): the middleware
+// gives the slots back (POST /v1/release) once the response is sent or the
+// client has gone, and logs a release that fails (the slot may then stay
+// held until the rule's window ends).
 'use strict';
 
 const RATE_LIMIT_HEADERS = ['RateLimit-Policy', 'RateLimit', 'X-RateLimit-Limit',

@@ -22,9 +22,9 @@ What each answer of ratekit leads to:
   no answer, 5xx   unavailable: RATEKIT_FAIL_OPEN decides
 
 A request a concurrency rule covers holds one of its slots from the check on:
-release(decision.leases) gives them back once the request is over, allowed or
-denied (ratekit takes a slot even when another rule denies the request).
-Unreleased, a slot stays held until the rule's window ends.
+release(decision.leases) gives them back once the request is over (a denied
+request's answer names none: ratekit ends them itself). Unreleased, a slot
+stays held until the rule's window ends.
 """
 
 import json

@@ -3,9 +3,13 @@
  */
 #include "check.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "../log.h"
 #include "../runtime.h"
 #include "../stats/stats.h"
 #include "deny_cache.h"
@@ -52,6 +56,7 @@ rk_status_t rk_check_item_init(rk_check_item_t *it, const rk_rule_t *rule, const
         it->limit = o->limit;
     it->lease_id[0] = '\0';
     it->peek = false;
+    it->refundable = false;
     if (rule->limit.algorithm == RK_ALG_CONCURRENCY) {
         unsigned char raw[RK_LEASE_ID_LEN / 2];
         if (lease_random(raw, sizeof raw) != RK_OK)
@@ -69,7 +74,7 @@ static void fill_req(rk_store_req_t *req, const rk_check_item_t *it, int64_t now
     req->now_ms = now_ms;
     req->lease_id = it->lease_id[0] ? it->lease_id : NULL;
     req->refund = false;
-    req->refundable = false;
+    req->refundable = it->refundable;
 }
 
 /*
@@ -82,6 +87,7 @@ static void fill_req(rk_store_req_t *req, const rk_check_item_t *it, int64_t now
  */
 static void take_decision(rk_check_item_t *it, const rk_decision_t *d) {
     it->decision = *d;
+    it->counted = d->allowed && it->cost > 0 && !it->peek;
     if (RK_LIKELY(!it->peek) || !d->allowed || d->remaining >= it->cost)
         return;
     it->decision.allowed = false;
@@ -98,6 +104,7 @@ static void decide_failed(rk_check_item_t *it, rk_fail_mode_t mode) {
     memset(d, 0, sizeof *d);
     d->limit = it->limit.limit;
     it->failed_over = true;
+    it->counted = false; /* until the in-memory store decides it (local) */
     it->fail_mode_used = mode;
     if (mode == RK_FAIL_OPEN) {
         d->allowed = true;
@@ -131,6 +138,7 @@ static size_t plan_items(rk_check_item_t *items, size_t n, int64_t now_ms, int64
     for (size_t i = 0; i < n; i++) {
         rk_check_item_t *it = &items[i];
         it->failed_over = false;
+        it->counted = false;
         if (it->rule->mode == RK_MODE_OFF) {
             decide_off(it);
             continue;
@@ -247,6 +255,139 @@ void rk_check_submit(rk_check_job_t *job, void (*done)(void *ctx), void *ctx) {
     if (rk_rt.store->ops->decide_async(rk_rt.store, job->reqs, job->m, job->out, job_answered,
                                        job) != RK_OK)
         job_answered(job, RK_ERR);
+}
+
+/* ---- refunds ---- */
+
+static atomic_uint_fast64_t refunds, refunds_failed;
+static _Atomic int64_t refund_failure_logged_ms = -1;
+
+#define REFUND_LOG_MS 10000 /* at most one line about failed refunds this often */
+
+uint64_t rk_check_refunds(void) {
+    return atomic_load_explicit(&refunds, memory_order_relaxed);
+}
+
+uint64_t rk_check_refunds_failed(void) {
+    return atomic_load_explicit(&refunds_failed, memory_order_relaxed);
+}
+
+/* n refunds the store failed: counted, and logged at most every REFUND_LOG_MS. */
+static void refund_failed(size_t n) {
+    uint64_t total = atomic_fetch_add_explicit(&refunds_failed, n, memory_order_relaxed) + n;
+    int64_t now = rk_mono_ms();
+    int64_t last = atomic_load_explicit(&refund_failure_logged_ms, memory_order_relaxed);
+    if ((last >= 0 && now - last < REFUND_LOG_MS) ||
+        !atomic_compare_exchange_strong(&refund_failure_logged_ms, &last, now))
+        return;
+    rk_warn("The store failed to take back what rules that allowed a denied request had "
+            "counted (%llu refunds failed so far, ratekit_check_refunds_failed_total): those "
+            "keys keep the cost until their windows pass",
+            (unsigned long long)total);
+}
+
+/*
+ * The refund of an item that a store counted: its decision's time (or the
+ * store's clock, where none came and the algorithm needs none), its cost,
+ * its lease. false when it cannot be given back exactly.
+ */
+static bool fill_refund(rk_store_req_t *req, const rk_check_item_t *it) {
+    if (it->decision.at_ms < 0 && rk_store_refund_needs_time(it->limit.algorithm))
+        return false;
+    req->rule_id = it->rule->id;
+    req->key = it->key;
+    req->limit = it->limit;
+    req->cost = it->cost;
+    req->now_ms = it->decision.at_ms >= 0 ? it->decision.at_ms : -1;
+    req->lease_id = it->lease_id[0] ? it->lease_id : NULL;
+    req->refund = true;
+    req->refundable = false;
+    return true;
+}
+
+/*
+ * Refunds for a store that answers later: everything they point at is
+ * copied here (the request and its rules may be gone by then), in one
+ * block, freed when the store is done with them.
+ */
+typedef struct {
+    size_t n;
+    rk_store_req_t *reqs;
+    rk_decision_t *out;
+    struct refund_names {
+        char rule_id[RK_RULE_ID_MAX + 1];
+        char key[RK_STORE_KEY_MAX + 1];
+        char lease_id[RK_LEASE_ID_LEN + 1];
+    } * names;
+} refund_block_t;
+
+static void refund_done(void *ctx, rk_status_t st) {
+    refund_block_t *b = ctx;
+    if (st != RK_OK)
+        refund_failed(b->n);
+    free(b);
+}
+
+/* Sends reqs[0..n) (pointing into items) to an asynchronous store, its answer not awaited. */
+static void refund_async(rk_store_t *store, const rk_store_req_t *reqs, size_t n) {
+    size_t size = sizeof(refund_block_t) +
+                  n * (sizeof *reqs + sizeof(rk_decision_t) + sizeof(struct refund_names));
+    refund_block_t *b = malloc(size);
+    if (!b) {
+        refund_failed(n);
+        return;
+    }
+    b->n = n;
+    b->reqs = (rk_store_req_t *)(void *)(b + 1);
+    b->out = (rk_decision_t *)(void *)(b->reqs + n);
+    b->names = (struct refund_names *)(void *)(b->out + n);
+    for (size_t i = 0; i < n; i++) {
+        struct refund_names *nm = &b->names[i];
+        snprintf(nm->rule_id, sizeof nm->rule_id, "%s", reqs[i].rule_id);
+        snprintf(nm->key, sizeof nm->key, "%s", reqs[i].key);
+        snprintf(nm->lease_id, sizeof nm->lease_id, "%s", reqs[i].lease_id ? reqs[i].lease_id : "");
+        b->reqs[i] = reqs[i];
+        b->reqs[i].rule_id = nm->rule_id;
+        b->reqs[i].key = nm->key;
+        b->reqs[i].lease_id = reqs[i].lease_id ? nm->lease_id : NULL;
+    }
+    if (store->ops->decide_async(store, b->reqs, n, b->out, refund_done, b) != RK_OK)
+        refund_done(b, RK_ERR);
+}
+
+/* Sends reqs[0..n) to store: at once when it only decides in place, else without waiting. */
+static void refund_on(rk_store_t *store, const rk_store_req_t *reqs, size_t n) {
+    if (n == 0)
+        return;
+    atomic_fetch_add_explicit(&refunds, n, memory_order_relaxed);
+    if (store->ops->decide_async) {
+        refund_async(store, reqs, n);
+        return;
+    }
+    rk_decision_t out[RK_CHECK_MAX_ITEMS];
+    if (store->ops->decide(store, reqs, n, out) != RK_OK)
+        refund_failed(n);
+}
+
+void rk_check_refund(const rk_check_item_t *items, size_t n) {
+    if (n < 2 || rk_check_allowed(items, n))
+        return;
+    if (n > RK_CHECK_MAX_ITEMS)
+        n = RK_CHECK_MAX_ITEMS;
+    /* The store's refunds from the front of reqs, the in-memory fallback's from the back. */
+    rk_store_req_t reqs[RK_CHECK_MAX_ITEMS];
+    size_t remote = 0, local = n;
+    for (size_t i = 0; i < n; i++) {
+        const rk_check_item_t *it = &items[i];
+        if (!it->counted)
+            continue;
+        if (it->failed_over)
+            local -= fill_refund(&reqs[local - 1], it);
+        else
+            remote += fill_refund(&reqs[remote], it);
+    }
+    refund_on(rk_rt.store, reqs, remote);
+    refund_on(rk_rt.fallback, reqs + local, n - local);
 }
 
 bool rk_check_allowed(const rk_check_item_t *items, size_t n) {

@@ -26,6 +26,12 @@ typedef struct {
     /* Set when the store failed and the rule's fail mode decided. */
     bool failed_over;
     rk_fail_mode_t fail_mode_used;
+    /* A store took the cost (allowed, cost > 0, not a peek): the store, or
+     * the in-memory one when failed_over. What rk_check_refund gives back. */
+    bool counted;
+    /* One of several rules of one request (set by rk_context_items): a
+     * refund may follow, so the store answers the time it decided at. */
+    bool refundable;
 } rk_check_item_t;
 
 /* Sets the rule, its limit, the normalised key, the cost and (concurrency) a lease id. */
@@ -76,6 +82,22 @@ bool rk_check_prepare(rk_check_job_t *job, rk_check_item_t *items, size_t n);
  * job and its items must live until then.
  */
 void rk_check_submit(rk_check_job_t *job, void (*done)(void *ctx), void *ctx);
+
+/*
+ * A request the items decided is denied (rk_check_allowed false): gives
+ * back what each rule that allowed it consumed (shadow ones too), as if
+ * the request had never come, and ends the leases it took. Nothing to do,
+ * and nothing done, for an allowed request or a single rule. On the
+ * embedded store it is done before this returns (no allocation); on Redis
+ * it is queued for the event loop's next round, its reply never waited
+ * for, a failure counted (rk_check_refunds_failed) and logged now and then.
+ * Call it once per request, when every item is decided.
+ */
+void rk_check_refund(const rk_check_item_t *items, size_t n);
+
+/* Refunds sent to a store, and those it failed (for metrics). */
+uint64_t rk_check_refunds(void);
+uint64_t rk_check_refunds_failed(void);
 
 /* Whether the request passes: no enforcing rule denied it. */
 bool rk_check_allowed(const rk_check_item_t *items, size_t n);

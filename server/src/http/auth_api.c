@@ -144,6 +144,7 @@ static void write_denial(rk_jw_t *w, const rk_check_item_t *it, int64_t now_ms) 
 static enum MHD_Result answer_auth(rk_request_t *req, rk_check_item_t *items, size_t n, int64_t now,
                                    uintptr_t honour_deny_status) {
     rk_rl_headers_t h;
+    rk_check_refund(items, n); /* denied, the request consumes nothing */
     rk_check_headers(items, n, now, &h);
     bool allowed = rk_check_allowed(items, n);
     char stack[1024];

@@ -103,9 +103,10 @@ static size_t decision_text(char *out, const rk_decision_t *d, bool allowed) {
 }
 
 /* The lease of an allowed concurrency check that holds units (RK_LEASE_TEXT_MAX);
- * nothing for any other check (a peek holds none). */
-static void write_lease(rk_jw_t *w, const rk_check_item_t *it) {
-    if (!it->lease_id[0] || !it->decision.allowed || it->cost <= 0)
+ * nothing for any other check (a peek holds none), nor for a denied request,
+ * whose leases ratekit ends itself (rk_check_refund). */
+static void write_lease(rk_jw_t *w, const rk_check_item_t *it, bool request_allowed) {
+    if (!request_allowed || !it->lease_id[0] || !it->decision.allowed || it->cost <= 0)
         return;
     char lease[RK_LEASE_TEXT_MAX + 1];
     snprintf(lease, sizeof lease, "%s.%s-%lld.%s", it->rule->id, it->lease_id, (long long)it->cost,
@@ -130,7 +131,7 @@ void rk_write_check_answer(rk_jw_t *w, const rk_check_item_t *items, size_t n) {
     rk_jw_raw(w, head_text, head_len);
     rk_jw_member_plain(w, "rule", head->rule->id);
     rk_jw_member_plain(w, "mode", mode_names[head->rule->mode]);
-    write_lease(w, head);
+    write_lease(w, head, allowed);
     rk_jw_lit(w, ",\"results\":[");
     for (size_t i = 0; i < n; i++) {
         const rk_check_item_t *it = &items[i];
@@ -145,7 +146,8 @@ void rk_write_check_answer(rk_jw_t *w, const rk_check_item_t *items, size_t n) {
             rk_jw_raw(w, text, decision_text(text, &it->decision, it->decision.allowed));
         if (it->failed_over)
             rk_jw_member_plain(w, "fail_mode", fail_names[it->fail_mode_used]);
-        write_lease(w, it); /* each lease taken, the headline's or not: all must be released */
+        write_lease(w, it,
+                    allowed); /* each lease taken, the headline's or not: all must be released */
         rk_jw_raw(w, "}", 1);
     }
     rk_jw_lit(w, "]}");

@@ -153,6 +153,7 @@ static bool read_check_body(rk_request_t *req, rk_check_body_t *body, enum MHD_R
 static enum MHD_Result answer_check(rk_request_t *req, rk_check_item_t *items, size_t n,
                                     int64_t now_ms, uintptr_t arg) {
     (void)arg;
+    rk_check_refund(items, n); /* one request: denied, it consumes nothing */
     return rk_reply_check_answer(req, items, n, now_ms);
 }
 

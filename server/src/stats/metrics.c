@@ -150,6 +150,12 @@ void rk_metrics_render(rk_jw_t *w) {
            "Checks of a request that more rules matched than one check applies (64): the rules "
            "after the 64th by priority were not applied.");
     sample_u64(w, "ratekit_check_rules_dropped_total", rk_context_rules_dropped());
+    header(w, "ratekit_check_refunds_total", "counter",
+           "Costs given back to rules that allowed a request another rule denied.");
+    sample_u64(w, "ratekit_check_refunds_total", rk_check_refunds());
+    header(w, "ratekit_check_refunds_failed_total", "counter",
+           "Of those, refunds the store failed (the keys keep the cost until their windows pass).");
+    sample_u64(w, "ratekit_check_refunds_failed_total", rk_check_refunds_failed());
     header(w, "ratekit_ruleset_version", "gauge", "Version of the rules in force.");
     sample_u64(w, "ratekit_ruleset_version", (uint64_t)rk_ruleset_version(rk_rules_current()));
     header(w, "ratekit_instances", "gauge", "Live ratekitd instances sharing the store.");
