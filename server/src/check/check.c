@@ -128,6 +128,20 @@ static bool cacheable(const rk_check_item_t *it, int64_t now_ms) {
 }
 
 /*
+ * An item of a request that a remembered denial of an enforcing rule has
+ * already denied: the store only looks at it (cost 0, no lease), so that
+ * nothing is counted and nothing has to be given back. A client hammering
+ * past one rule would otherwise cost the others a count and a refund each.
+ */
+static void look_only(rk_check_item_t *it, rk_store_req_t *req) {
+    it->peek = true;
+    it->lease_id[0] = '\0';
+    req->cost = 0;
+    req->lease_id = NULL;
+    req->refundable = false;
+}
+
+/*
  * Decides what needs no store (rules switched off, denials remembered by the
  * deny cache) and fills reqs with the others; map[j] is the item of reqs[j].
  * Returns how many the store must decide.
@@ -135,6 +149,7 @@ static bool cacheable(const rk_check_item_t *it, int64_t now_ms) {
 static size_t plan_items(rk_check_item_t *items, size_t n, int64_t now_ms, int64_t sent_mono,
                          rk_store_req_t *reqs, size_t *map) {
     size_t m = 0;
+    bool denied = false; /* by a remembered denial of an enforcing rule */
     for (size_t i = 0; i < n; i++) {
         rk_check_item_t *it = &items[i];
         it->failed_over = false;
@@ -145,11 +160,15 @@ static size_t plan_items(rk_check_item_t *items, size_t n, int64_t now_ms, int64
         }
         /* A denial remembered from the store: answered here, the store not asked. */
         if (cacheable(it, now_ms) &&
-            rk_deny_cache_lookup(it->rule, &it->limit, it->key, sent_mono, &it->decision))
+            rk_deny_cache_lookup(it->rule, &it->limit, it->key, sent_mono, &it->decision)) {
+            denied |= it->rule->mode == RK_MODE_ENFORCE;
             continue;
+        }
         fill_req(&reqs[m], it, now_ms);
         map[m++] = i;
     }
+    for (size_t j = 0; RK_UNLIKELY(denied) && j < m; j++)
+        look_only(&items[map[j]], &reqs[j]);
     return m;
 }
 
