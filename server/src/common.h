@@ -26,6 +26,10 @@ int64_t rk_now_ms(void);
 /* Monotonic time in milliseconds (for timeouts and intervals, never stored). */
 int64_t rk_mono_ms(void);
 
+struct timespec;
+/* The time ms from now on clock (for pthread_cond_timedwait's absolute deadline). */
+void rk_timespec_in(struct timespec *ts, int clock, int64_t ms);
+
 /* Bytes a formatted int64 needs, with its NUL. */
 #define RK_INT_TEXT_MAX 21
 

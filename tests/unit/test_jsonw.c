@@ -3,6 +3,8 @@
  * escaped so that JSON readers get them back, and growth past the caller's
  * buffer.
  */
+#include <time.h>
+
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -89,5 +91,19 @@ Test(utf8_scrub, keeps_well_formed_text_and_marks_each_bad_byte) {
         snprintf(text, sizeof text, "%s", cases[i].in);
         rk_utf8_scrub(text);
         cr_assert_str_eq(text, cases[i].out, "case %zu", i);
+    }
+}
+
+/* A wait's deadline: ms later on the clock, its nanoseconds carried into seconds. */
+Test(common, timespec_in_is_ms_later_and_normalised) {
+    for (int64_t ms = 0; ms < 2000; ms += 137) {
+        struct timespec before, at;
+        clock_gettime(CLOCK_MONOTONIC, &before);
+        rk_timespec_in(&at, CLOCK_MONOTONIC, ms);
+        int64_t later_ns =
+            (int64_t)(at.tv_sec - before.tv_sec) * 1000000000 + (at.tv_nsec - before.tv_nsec);
+        cr_assert(at.tv_nsec >= 0 && at.tv_nsec < 1000000000L, "tv_nsec %ld", at.tv_nsec);
+        cr_assert(later_ns >= ms * 1000000 && later_ns < ms * 1000000 + 50000000,
+                  "%lld ms gave %lld ns", (long long)ms, (long long)later_ns);
     }
 }

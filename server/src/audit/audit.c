@@ -333,12 +333,7 @@ static int purge_expired(void) {
 
 static void wait_tick(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += TICK_MS * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    rk_timespec_in(&ts, CLOCK_REALTIME, TICK_MS);
     pthread_mutex_lock(&g.lock);
     if (g.running)
         pthread_cond_timedwait(&g.wake, &g.lock, &ts);

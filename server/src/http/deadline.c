@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../common.h"
+
 /* waiting_since while a request is being served: never past the deadline. */
 #define NOT_WAITING INT64_MAX
 /* How often the watchdog looks: a slow client is closed within this after its deadline. */
@@ -72,12 +74,7 @@ static void *watchdog(void *arg) {
     pthread_mutex_lock(&ds->stop_lock);
     while (!ds->stopping) {
         struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += WATCH_INTERVAL_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        rk_timespec_in(&until, CLOCK_MONOTONIC, WATCH_INTERVAL_MS);
         pthread_cond_timedwait(&ds->stop_cond, &ds->stop_lock, &until);
         if (ds->stopping)
             break;

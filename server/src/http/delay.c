@@ -71,14 +71,7 @@ static void *timer_main(void *arg) {
         int64_t now = rk_mono_ms();
         if (running && heap[0].due_ms > now) {
             struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t wait = heap[0].due_ms - now;
-            ts.tv_sec += wait / 1000;
-            ts.tv_nsec += (wait % 1000) * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
+            rk_timespec_in(&ts, CLOCK_MONOTONIC, heap[0].due_ms - now);
             pthread_cond_timedwait(&wake, &lock, &ts);
             continue;
         }

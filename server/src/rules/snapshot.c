@@ -301,13 +301,7 @@ rk_status_t rk_rules_open(const char *db_path, char *err, size_t errlen) {
 /* Waits up to ms for rk_rules_close; true when asked to stop. */
 static bool wait_stop(int64_t ms) {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    rk_timespec_in(&until, CLOCK_REALTIME, ms);
     pthread_mutex_lock(&g.stop_lock);
     while (!g.stopping) {
         if (pthread_cond_timedwait(&g.stop_cond, &g.stop_lock, &until) != 0)

@@ -125,17 +125,11 @@ static _Thread_local int64_t imported_version;
 
 /* Waits on the condition until the monotonic time until_ms (lock held). */
 static void wait_until(int64_t until_ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t delta = until_ms - rk_mono_ms();
     if (delta <= 0)
         return;
-    ts.tv_sec += delta / 1000;
-    ts.tv_nsec += (long)(delta % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts;
+    rk_timespec_in(&ts, CLOCK_MONOTONIC, delta);
     pthread_cond_timedwait(&g.cond, &g.lock, &ts);
 }
 
