@@ -208,18 +208,59 @@ def test_a_redis_that_refuses_the_password_is_named_in_the_log(make_server, make
     assert len(named) == 1, s.output()[-2000:]
 
 
-def test_a_database_file_deleted_while_running_is_reported(make_server, workdir):
+def _database_lines(server):
+    return [l for l in server.output().splitlines() if "rules: the database file" in l]
+
+
+def _wait_for(predicate, seconds=3):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_changes_are_refused_while_the_database_file_is_deleted(make_server, workdir):
     """SQLite goes on writing to the file it opened: every change from then
-    on would be lost at the next start without a word. The log says so."""
+    on would be lost at the next start. ratekit says so in the log and
+    answers each change 503, while reads and checks go on."""
     s = make_server(db_path=os.path.join(workdir, "gone.db"))
     s.create_rule(id="kept", algorithm="fixed_window", limit=5, window="1m")
     os.unlink(s.db_path)
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and "deleted or replaced" not in s.output():
-        time.sleep(0.1)
-    lines = [l for l in s.output().splitlines() if "deleted or replaced" in l]
-    assert len(lines) == 1 and "gone.db" in lines[0], s.output()[-2000:]
+    r = s.admin("POST", "/api/v1/rules", {"id": "lost", "algorithm": "fixed_window",
+                                           "limit": 5, "window": "1m"})
+    assert r.status == 503 and r.json()["error"]["code"] == "database_moved", r.body
+    for method, path, body in [("PATCH", "/api/v1/rules/kept", {"limit": 6}),
+                               ("DELETE", "/api/v1/rules/kept", None),
+                               ("POST", "/api/v1/lists", {"list": "deny", "kind": "ip",
+                                                          "value": "203.0.113.9"}),
+                               ("POST", "/api/v1/tokens", {"name": "ci", "role": "viewer"}),
+                               ("PUT", "/api/v1/rules/kept/overrides/user:7", {"limit": 9})]:
+        r = s.admin(method, path, body)
+        assert r.status == 503 and r.json()["error"]["code"] == "database_moved", (path, r.body)
+    assert s.admin("GET", "/api/v1/rules/kept").json()["limit"] == 5  # nothing changed
     assert s.check("kept", "k").json()["allowed"] is True  # checks go on
+    assert _wait_for(lambda: _database_lines(s)), s.output()[-2000:]
+    lines = _database_lines(s)
+    assert len(lines) == 1 and "gone.db" in lines[0] and "refused" in lines[0], lines
+
+
+def test_changes_are_accepted_again_once_the_database_file_is_back(make_server, workdir):
+    """A file moved away and back is the one SQLite writes to: changes made
+    after its return are kept across a restart."""
+    s = make_server(db_path=os.path.join(workdir, "moved.db"), env={"RATEKIT_LOG_LEVEL": "info"})
+    aside = s.db_path + ".aside"
+    os.rename(s.db_path, aside)
+    r = s.admin("POST", "/api/v1/rules", {"id": "early", "algorithm": "fixed_window",
+                                           "limit": 5, "window": "1m"})
+    assert r.status == 503, r.body
+    assert _wait_for(lambda: len(_database_lines(s)) == 1), s.output()[-2000:]
+    os.rename(aside, s.db_path)
+    r = s.admin("POST", "/api/v1/rules", {"id": "late", "algorithm": "fixed_window",
+                                           "limit": 5, "window": "1m"})
+    assert r.status == 201, r.body
+    assert _wait_for(lambda: "back in place" in s.output()), s.output()[-2000:]
+    rows = sqlite3.connect(s.db_path).execute("SELECT id FROM rules").fetchall()
+    assert rows == [("late",)]
 
 
 def _fill_up(redis):

@@ -185,7 +185,7 @@ def assert_fits(value, schema, what):
 # ---- the C route tables ------------------------------------------------------------------
 
 ROUTE_TABLE = re.compile(r"const\s+rk_route_t\s+(rk_\w+_routes)\s*\[\]\s*=\s*\{(.*?)\n\};", re.S)
-ROUTE_ROW = re.compile(r'\{\s*"([A-Z]+|\*)"\s*,\s*"([^"]+)"\s*,\s*\w+\s*,\s*RK_ROLE_([A-Z]+)\s*\}')
+ROUTE_ROW = re.compile(r'\{\s*"([A-Z]+|\*)"\s*,\s*"([^"]+)"\s*,\s*\w+\s*,\s*RK_ROLE_([A-Z]+)\s*,\s*(true|false)\s*\}')
 
 
 def c_sources():
@@ -196,7 +196,8 @@ def c_sources():
 
 @functools.lru_cache(maxsize=None)
 def c_routes():
-    """{(method, openapi path): (role, plane, any_method)} from the C route tables."""
+    """{(method, openapi path): (role, plane, any_method, writes_database)} from the C
+    route tables."""
     tables = {}
     for _, text in c_sources():
         for m in ROUTE_TABLE.finditer(text):
@@ -215,14 +216,14 @@ def c_routes():
     routes = {}
     for name, rows in tables.items():
         assert rows, f"{name}: no row parsed"
-        for method, pattern, role in rows:
+        for method, pattern, role, writes in rows:
             path = re.sub(r"\{(\w+)\*\}", r"{\1}", pattern)
             if path.endswith("/*"):
                 path = path[:-2] + "/{path}"
             for m in (ANY_METHOD if method == "*" else (method.lower(),)):
                 key = (m, path)
                 assert key not in routes, f"{m.upper()} {path} is routed twice"
-                routes[key] = (role.lower(), planes[name], method == "*")
+                routes[key] = (role.lower(), planes[name], method == "*", writes == "true")
     return routes
 
 
@@ -406,7 +407,7 @@ def test_security_and_auth_answers_follow_the_role():
     routed = c_routes()
     for method, path, _, op in operations():
         where = f"{method.upper()} {path}"
-        role, plane, _ = routed[(method, path)]
+        role, plane, _, writes = routed[(method, path)]
         schemes = {name for req in op["security"] for name in req}
         statuses = set(map(str, op["responses"]))
         if role != "none":
@@ -427,6 +428,10 @@ def test_security_and_auth_answers_follow_the_role():
             assert path == "/api/v1/stream", f"{where}: ?access_token= is the stream's alone"
         if "requestBody" in op:
             assert "413" in statuses, f"{where}: a body too large is answered 413"
+        if writes:
+            answer = resolve(op["responses"].get("503", {}))
+            assert "database_moved" in answer.get("description", ""), (
+                f"{where} writes the database: its 503 names database_moved")
 
 
 def test_error_codes_are_the_servers():

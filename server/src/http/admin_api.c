@@ -137,10 +137,10 @@ static enum MHD_Result handle_try(rk_request_t *req) {
 }
 
 const rk_route_t rk_admin_routes[] = {
-    {"GET", "/api/v1/info", handle_info, RK_ROLE_VIEWER},
+    {"GET", "/api/v1/info", handle_info, RK_ROLE_VIEWER, false},
     /* A try counts against the key it names: not for read-only tokens. */
-    {"POST", "/api/v1/check", handle_try, RK_ROLE_EDITOR},
-    {"GET", "/api/v1/counters", handle_counter_get, RK_ROLE_VIEWER},
-    {"DELETE", "/api/v1/counters", handle_counter_reset, RK_ROLE_EDITOR},
+    {"POST", "/api/v1/check", handle_try, RK_ROLE_EDITOR, false},
+    {"GET", "/api/v1/counters", handle_counter_get, RK_ROLE_VIEWER, false},
+    {"DELETE", "/api/v1/counters", handle_counter_reset, RK_ROLE_EDITOR, false},
 };
 const size_t rk_admin_routes_len = RK_ARRAY_LEN(rk_admin_routes);

@@ -225,8 +225,8 @@ static enum MHD_Result handle_auth_suffix(rk_request_t *req) {
 }
 
 const rk_route_t rk_auth_routes[] = {
-    {"GET", "/v1/auth", handle_auth, RK_ROLE_NONE},
-    {"POST", "/v1/auth", handle_auth, RK_ROLE_NONE},
-    {"*", "/v1/auth/*", handle_auth_suffix, RK_ROLE_NONE},
+    {"GET", "/v1/auth", handle_auth, RK_ROLE_NONE, false},
+    {"POST", "/v1/auth", handle_auth, RK_ROLE_NONE, false},
+    {"*", "/v1/auth/*", handle_auth_suffix, RK_ROLE_NONE, false},
 };
 const size_t rk_auth_routes_len = RK_ARRAY_LEN(rk_auth_routes);

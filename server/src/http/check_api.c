@@ -399,11 +399,11 @@ static enum MHD_Result handle_readyz(rk_request_t *req) {
 }
 
 const rk_route_t rk_check_routes[] = {
-    {"POST", "/v1/check", handle_check, RK_ROLE_NONE},
-    {"POST", "/v1/check/batch", handle_batch, RK_ROLE_NONE},
-    {"POST", "/v1/acquire", handle_acquire, RK_ROLE_NONE},
-    {"POST", "/v1/release", handle_release, RK_ROLE_NONE},
-    {"GET", "/healthz", handle_healthz, RK_ROLE_NONE},
-    {"GET", "/readyz", handle_readyz, RK_ROLE_NONE},
+    {"POST", "/v1/check", handle_check, RK_ROLE_NONE, false},
+    {"POST", "/v1/check/batch", handle_batch, RK_ROLE_NONE, false},
+    {"POST", "/v1/acquire", handle_acquire, RK_ROLE_NONE, false},
+    {"POST", "/v1/release", handle_release, RK_ROLE_NONE, false},
+    {"GET", "/healthz", handle_healthz, RK_ROLE_NONE, false},
+    {"GET", "/readyz", handle_readyz, RK_ROLE_NONE, false},
 };
 const size_t rk_check_routes_len = RK_ARRAY_LEN(rk_check_routes);

@@ -42,7 +42,8 @@ typedef struct {
     const char *method;  /* "GET", "POST", ...; "*" any method */
     const char *pattern; /* "/api/v1/rules/{id}": {x} matches one segment, a last "*" any rest */
     rk_handler_t handler;
-    rk_role_t min_role; /* RK_ROLE_NONE: no token needed */
+    rk_role_t min_role;   /* RK_ROLE_NONE: no token needed */
+    bool writes_database; /* refused while the database file is gone (rk_rules_db_moved) */
 } rk_route_t;
 
 /* A query-string argument, or NULL. */

@@ -384,12 +384,12 @@ static enum MHD_Result handle_unban_value(rk_request_t *req) {
 }
 
 const rk_route_t rk_lists_routes[] = {
-    {"GET", "/api/v1/lists", handle_list, RK_ROLE_VIEWER},
-    {"POST", "/api/v1/lists", handle_add, RK_ROLE_EDITOR},
-    {"DELETE", "/api/v1/lists/{id}", handle_remove, RK_ROLE_EDITOR},
-    {"GET", "/api/v1/bans", handle_bans, RK_ROLE_VIEWER},
-    {"POST", "/api/v1/bans", handle_ban, RK_ROLE_EDITOR},
-    {"DELETE", "/api/v1/bans", handle_unban_value, RK_ROLE_EDITOR},
-    {"DELETE", "/api/v1/bans/{id}", handle_unban, RK_ROLE_EDITOR},
+    {"GET", "/api/v1/lists", handle_list, RK_ROLE_VIEWER, false},
+    {"POST", "/api/v1/lists", handle_add, RK_ROLE_EDITOR, true},
+    {"DELETE", "/api/v1/lists/{id}", handle_remove, RK_ROLE_EDITOR, true},
+    {"GET", "/api/v1/bans", handle_bans, RK_ROLE_VIEWER, false},
+    {"POST", "/api/v1/bans", handle_ban, RK_ROLE_EDITOR, true},
+    {"DELETE", "/api/v1/bans", handle_unban_value, RK_ROLE_EDITOR, true},
+    {"DELETE", "/api/v1/bans/{id}", handle_unban, RK_ROLE_EDITOR, true},
 };
 const size_t rk_lists_routes_len = RK_ARRAY_LEN(rk_lists_routes);

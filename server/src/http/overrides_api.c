@@ -378,9 +378,9 @@ static enum MHD_Result delete_override(rk_request_t *req) {
 
 /* {key*}: a client key may hold '/' (URL-encoded), so it takes the rest of the path. */
 const rk_route_t rk_overrides_routes[] = {
-    {"GET", "/api/v1/rules/{id}/overrides", list_overrides, RK_ROLE_VIEWER},
-    {"GET", "/api/v1/rules/{id}/overrides/{key*}", get_override, RK_ROLE_VIEWER},
-    {"PUT", "/api/v1/rules/{id}/overrides/{key*}", put_override, RK_ROLE_EDITOR},
-    {"DELETE", "/api/v1/rules/{id}/overrides/{key*}", delete_override, RK_ROLE_EDITOR},
+    {"GET", "/api/v1/rules/{id}/overrides", list_overrides, RK_ROLE_VIEWER, false},
+    {"GET", "/api/v1/rules/{id}/overrides/{key*}", get_override, RK_ROLE_VIEWER, false},
+    {"PUT", "/api/v1/rules/{id}/overrides/{key*}", put_override, RK_ROLE_EDITOR, true},
+    {"DELETE", "/api/v1/rules/{id}/overrides/{key*}", delete_override, RK_ROLE_EDITOR, true},
 };
 const size_t rk_overrides_routes_len = RK_ARRAY_LEN(rk_overrides_routes);

@@ -381,15 +381,15 @@ static enum MHD_Result import_rules(rk_request_t *req) {
 
 /* Literal paths come before "{id}": routes are matched in table order. */
 const rk_route_t rk_rules_routes[] = {
-    {"GET", "/api/v1/rules", list_rules, RK_ROLE_VIEWER},
-    {"POST", "/api/v1/rules", create_rule, RK_ROLE_EDITOR},
-    {"GET", "/api/v1/rules/export", export_rules, RK_ROLE_VIEWER},
-    {"POST", "/api/v1/rules/import", import_rules, RK_ROLE_EDITOR},
-    {"GET", "/api/v1/rules/{id}", get_rule, RK_ROLE_VIEWER},
-    {"PUT", "/api/v1/rules/{id}", put_rule, RK_ROLE_EDITOR},
-    {"PATCH", "/api/v1/rules/{id}", patch_rule, RK_ROLE_EDITOR},
-    {"DELETE", "/api/v1/rules/{id}", delete_rule, RK_ROLE_EDITOR},
-    {"GET", "/api/v1/rules/{id}/history", rule_history, RK_ROLE_VIEWER},
-    {"POST", "/api/v1/rules/{id}/restore/{version}", restore_rule, RK_ROLE_EDITOR},
+    {"GET", "/api/v1/rules", list_rules, RK_ROLE_VIEWER, false},
+    {"POST", "/api/v1/rules", create_rule, RK_ROLE_EDITOR, true},
+    {"GET", "/api/v1/rules/export", export_rules, RK_ROLE_VIEWER, false},
+    {"POST", "/api/v1/rules/import", import_rules, RK_ROLE_EDITOR, true},
+    {"GET", "/api/v1/rules/{id}", get_rule, RK_ROLE_VIEWER, false},
+    {"PUT", "/api/v1/rules/{id}", put_rule, RK_ROLE_EDITOR, true},
+    {"PATCH", "/api/v1/rules/{id}", patch_rule, RK_ROLE_EDITOR, true},
+    {"DELETE", "/api/v1/rules/{id}", delete_rule, RK_ROLE_EDITOR, true},
+    {"GET", "/api/v1/rules/{id}/history", rule_history, RK_ROLE_VIEWER, false},
+    {"POST", "/api/v1/rules/{id}/restore/{version}", restore_rule, RK_ROLE_EDITOR, true},
 };
 const size_t rk_rules_routes_len = RK_ARRAY_LEN(rk_rules_routes);

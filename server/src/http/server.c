@@ -482,6 +482,11 @@ static enum MHD_Result dispatch(request_state_t *st) {
         st->req.min_role = route->min_role;
         st->req.actor = st->actor;
     }
+    if (route->writes_database && l->cfg.database_moved && l->cfg.database_moved())
+        return rk_reply_error(&st->req, MHD_HTTP_SERVICE_UNAVAILABLE, "database_moved",
+                              "The database file was deleted or replaced while ratekit ran: this "
+                              "change would be lost at restart. Put the file back, or restart "
+                              "ratekit");
     return route->handler(&st->req);
 }
 

@@ -34,6 +34,9 @@ typedef struct {
     /* Serve with one event loop per thread (loop.h) rather than libmicrohttpd's
      * pool: for a store that answers asynchronously. */
     bool event_loops;
+    /* When set and true, a route that writes the database (writes_database)
+     * answers 503: its change would be lost (rk_rules_db_moved). */
+    bool (*database_moved)(void);
 } rk_listener_config_t;
 
 typedef struct rk_listener rk_listener_t;

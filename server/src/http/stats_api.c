@@ -170,10 +170,10 @@ static enum MHD_Result handle_metrics(rk_request_t *req) {
 }
 
 const rk_route_t rk_stats_routes[] = {
-    {"GET", "/api/v1/stats", handle_stats, RK_ROLE_VIEWER},
-    {"GET", "/api/v1/stats/timeseries", handle_timeseries, RK_ROLE_VIEWER},
-    {"GET", "/api/v1/stats/top", handle_top, RK_ROLE_VIEWER},
-    {"GET", "/api/v1/stream", rk_stream_handle, RK_ROLE_VIEWER},
-    {"GET", "/metrics", handle_metrics, RK_ROLE_NONE},
+    {"GET", "/api/v1/stats", handle_stats, RK_ROLE_VIEWER, false},
+    {"GET", "/api/v1/stats/timeseries", handle_timeseries, RK_ROLE_VIEWER, false},
+    {"GET", "/api/v1/stats/top", handle_top, RK_ROLE_VIEWER, false},
+    {"GET", "/api/v1/stream", rk_stream_handle, RK_ROLE_VIEWER, false},
+    {"GET", "/metrics", handle_metrics, RK_ROLE_NONE, false},
 };
 const size_t rk_stats_routes_len = RK_ARRAY_LEN(rk_stats_routes);

@@ -102,8 +102,8 @@ static enum MHD_Result delete_token(rk_request_t *req) {
 }
 
 const rk_route_t rk_tokens_routes[] = {
-    {"GET", "/api/v1/tokens", list_tokens, RK_ROLE_ADMIN},
-    {"POST", "/api/v1/tokens", create_token, RK_ROLE_ADMIN},
-    {"DELETE", "/api/v1/tokens/{id}", delete_token, RK_ROLE_ADMIN},
+    {"GET", "/api/v1/tokens", list_tokens, RK_ROLE_ADMIN, false},
+    {"POST", "/api/v1/tokens", create_token, RK_ROLE_ADMIN, true},
+    {"DELETE", "/api/v1/tokens/{id}", delete_token, RK_ROLE_ADMIN, true},
 };
 const size_t rk_tokens_routes_len = RK_ARRAY_LEN(rk_tokens_routes);

@@ -164,6 +164,6 @@ static enum MHD_Result handle_violations(rk_request_t *req) {
 }
 
 const rk_route_t rk_violations_routes[] = {
-    {"GET", "/api/v1/violations", handle_violations, RK_ROLE_VIEWER},
+    {"GET", "/api/v1/violations", handle_violations, RK_ROLE_VIEWER, false},
 };
 const size_t rk_violations_routes_len = RK_ARRAY_LEN(rk_violations_routes);

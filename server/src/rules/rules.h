@@ -100,6 +100,12 @@ rk_status_t rk_rules_open(const char *db_path, char *err, size_t errlen);
 /* Starts the thread that notices other processes' changes (data_version). */
 rk_status_t rk_rules_start_reload(void);
 void rk_rules_close(void);
+/*
+ * Whether the database file was deleted or replaced since it was opened:
+ * SQLite still writes to the file it opened, which the next start will not
+ * find, so the admin plane refuses changes meanwhile. One stat(2).
+ */
+bool rk_rules_db_moved(void);
 
 /* The live snapshot; valid for RK_RULES_GRACE_MS after the next swap. */
 const rk_ruleset_t *rk_rules_current(void);

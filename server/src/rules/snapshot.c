@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../log.h"
@@ -57,6 +58,10 @@ static struct {
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
     bool stopping;
+    /* the database file as opened: SQLite writes to it, whatever the path names later */
+    bool file_known;
+    dev_t file_dev;
+    ino_t file_ino;
 } g = {.publish_lock = PTHREAD_MUTEX_INITIALIZER, .stop_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static const rk_ruleset_t empty_set = {0, 0, NULL, NULL};
@@ -276,6 +281,14 @@ static void on_commit(rk_rules_db_t *db, void *ctx, int64_t version, const char 
     rk_rules_sync_committed(version);
 }
 
+/* Notes which file the path names once SQLite has opened (and so created) it. */
+static void remember_file(void) {
+    struct stat st;
+    g.file_known = stat(g.path, &st) == 0;
+    g.file_dev = st.st_dev;
+    g.file_ino = st.st_ino;
+}
+
 /* ---- the public interface -------------------------------------------------------------- */
 
 rk_status_t rk_rules_open(const char *db_path, char *err, size_t errlen) {
@@ -294,6 +307,7 @@ rk_status_t rk_rules_open(const char *db_path, char *err, size_t errlen) {
         return RK_ERR;
     }
     publish(first);
+    remember_file();
     rk_rules_db_on_commit(g.db, on_commit, NULL);
     return RK_OK;
 }
@@ -312,33 +326,45 @@ static bool wait_stop(int64_t ms) {
     return stop;
 }
 
+bool rk_rules_db_moved(void) {
+    struct stat st;
+    if (!g.file_known)
+        return false;
+    /* As SQLite's own SQLITE_FCNTL_HAS_MOVED: gone, or another file at the path. */
+    return stat(g.path, &st) != 0 || st.st_dev != g.file_dev || st.st_ino != g.file_ino;
+}
+
+/*
+ * Says when the database file was deleted or replaced under the running
+ * process (SQLite goes on writing to the file it opened, so every change
+ * from then on would be lost at the next start, and the admin plane refuses
+ * them), and when it is back in place.
+ */
+static void log_if_moved(bool *was_moved) {
+    bool moved = rk_rules_db_moved();
+    if (moved == *was_moved)
+        return;
+    if (moved)
+        rk_error("rules: the database file %s was deleted or replaced while running; changes "
+                 "are refused from now on, since they would be lost at restart: put the file "
+                 "back, or restart",
+                 g.path);
+    else
+        rk_info("rules: the database file %s is back in place; changes are accepted again", g.path);
+    *was_moved = moved;
+}
+
 /*
  * The reload thread: notices commits of other processes (and of this one,
  * which are then already published) by PRAGMA data_version, rebuilds when
  * the ruleset version moved on, and frees retired snapshots.
  */
-/*
- * Says once when the database file was deleted or replaced under the running
- * process: SQLite goes on writing to the file it opened, and every change
- * from then on is lost at the next start.
- */
-static void warn_if_moved(sqlite3 *reader, bool *warned) {
-    int moved = 0;
-    if (*warned ||
-        sqlite3_file_control(reader, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK || !moved)
-        return;
-    rk_error("rules: the database file %s was deleted or replaced while running; changes "
-             "made from now on will be lost at restart: put it back, or restart",
-             g.path);
-    *warned = true;
-}
-
 static void *reload_main(void *arg) {
     sqlite3 *reader = arg;
     int64_t seen = -1;
-    bool moved_warned = false;
+    bool moved = false;
     while (!wait_stop(RELOAD_POLL_MS)) {
-        warn_if_moved(reader, &moved_warned);
+        log_if_moved(&moved);
         int64_t dv = rk_rules_db_data_version(reader);
         if (dv >= 0 && dv != seen) {
             int64_t stored = rk_rules_db_read_version(reader);
@@ -396,6 +422,7 @@ void rk_rules_close(void) {
     }
     rk_rules_db_close(g.db);
     g.db = NULL;
+    g.file_known = false;
     free(g.path);
     g.path = NULL;
     free_retired(true);
