@@ -224,3 +224,30 @@ def test_a_flood_of_random_keys_stays_within_the_store_bound(make_server):
     assert evictions and float(evictions[0].split()[1]) >= 4000
     assert batch  # the store answered every check of the flood
     assert request("GET", s.data + "/healthz").status == 200
+
+
+def test_a_nul_in_an_admin_string_is_refused_not_cut_short(server):
+    """cJSON keeps a \\u0000 inside a string, where every C string reader would
+    cut it short: "v\\u0000x" would be stored as rule "v", and a denylist
+    entry "user:1\\u0000zz" would deny client "user:1". Each is refused with
+    400, and nothing is stored."""
+    rule = {"id": "nul-rule", "algorithm": "fixed_window", "limit": 5, "window": "1m"}
+    attempts = [
+        ("POST", "/api/v1/rules", dict(rule, id="v\x00x")),
+        ("POST", "/api/v1/rules", dict(rule, description="ab\x00cd")),
+        ("POST", "/api/v1/rules", dict(rule, match={"path": "/p\x00q"})),
+        ("POST", "/api/v1/lists", {"list": "denylist", "value": "user:1\x00zz"}),
+        ("POST", "/api/v1/tokens", {"name": "a\x00b", "role": "viewer"}),
+    ]
+    for method, path, body in attempts:
+        r = server.admin(method, path, body)
+        assert r.status == 400, (path, body, r.status, r.body)
+        error = r.json()["error"]
+        assert error["code"] == "invalid_json" and "\\u0000" in error["message"], error
+    assert server.admin("GET", "/api/v1/rules").json()["rules"] == []
+    assert server.admin("GET", "/api/v1/lists").json()["entries"] == []
+    assert [t["name"] for t in server.admin("GET", "/api/v1/tokens").json()["tokens"]
+            if t["name"].startswith("a")] == []
+    # A backslash written out before "u0000" is text, and stored as it is.
+    r = server.admin("POST", "/api/v1/rules", dict(rule, description="ab\\u0000cd"))
+    assert r.status == 201 and r.json()["description"] == "ab\\u0000cd", r.body

@@ -94,7 +94,7 @@ static enum MHD_Result handle_try(rk_request_t *req) {
     cJSON *root = rk_request_json(req);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return rk_reply_error(req, 400, "invalid_json", "The body is not a JSON object");
+        return rk_reply_bad_json(req, "a JSON object");
     }
     const cJSON *rule_id = cJSON_GetObjectItemCaseSensitive(root, "rule");
     const cJSON *key = cJSON_GetObjectItemCaseSensitive(root, "key");

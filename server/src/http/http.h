@@ -113,12 +113,16 @@ void *rk_request_alloc(rk_request_t *req, size_t size);
 
 /*
  * Parses the body as exactly one JSON value (no trailing bytes, no NUL
- * inside); NULL when it is not. The caller owns the result.
+ * inside, raw or as \u0000 in a string); NULL when it is not. The caller
+ * owns the result.
  */
 cJSON *rk_request_json(const rk_request_t *req);
 
 /* ---- replies (each queues the response and returns MHD's result) ---- */
 
+/* Answers 400 invalid_json: the body must be expected ("one JSON object"),
+ * or says which string holds a \u0000. */
+enum MHD_Result rk_reply_bad_json(rk_request_t *req, const char *expected);
 /* Answers body as JSON; takes ownership of body. */
 enum MHD_Result rk_reply_json(rk_request_t *req, unsigned status, cJSON *body);
 /* Answers a copy of buf with the given content type. */

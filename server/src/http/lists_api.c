@@ -252,7 +252,7 @@ static enum MHD_Result handle_add(rk_request_t *req) {
     cJSON *doc = rk_request_json(req);
     if (!cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
-        return rk_reply_error(req, 400, "invalid_json", "The body must be a JSON object");
+        return rk_reply_bad_json(req, "a JSON object");
     }
     cJSON *errors = cJSON_CreateArray();
     new_entry_t e = {json_str(doc, "list"), json_str(doc, "value"), NULL, json_str(doc, "note"), 0};
@@ -280,7 +280,7 @@ static enum MHD_Result handle_ban(rk_request_t *req) {
     cJSON *doc = rk_request_json(req);
     if (!cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
-        return rk_reply_error(req, 400, "invalid_json", "The body must be a JSON object");
+        return rk_reply_bad_json(req, "a JSON object");
     }
     cJSON *errors = cJSON_CreateArray();
     new_entry_t e = {"denylist", json_str(doc, "value"), NULL, json_str(doc, "reason"), 0};

@@ -342,7 +342,7 @@ static enum MHD_Result put_override(rk_request_t *req) {
     cJSON *doc = req->body_len ? rk_request_json(req) : NULL;
     if (!cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
-        return rk_reply_error(req, 400, "invalid_json", "The body must be one JSON object");
+        return rk_reply_bad_json(req, "one JSON object");
     }
     cJSON *errors = cJSON_CreateArray();
     op_t op = {.rule_id = req->params[0],

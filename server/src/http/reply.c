@@ -4,6 +4,7 @@
  * {"error": {"code": "...", "message": "...", ...}}.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,28 @@ static const char ADMIN_CSP[] = "default-src 'self'; script-src 'self'; style-sr
                                 "img-src 'self' data:; connect-src 'self'; frame-ancestors "
                                 "'none'; base-uri 'none'; form-action 'self'";
 
+/*
+ * Whether a JSON text holds the escape \u0000 (a backslash not itself
+ * escaped): cJSON keeps it in the string, which every C string reader would
+ * then cut short, storing "v" for "v\u0000x".
+ */
+static bool has_escaped_nul(const char *text, size_t len) {
+    static const char escape[] = "\\u0000";
+    for (size_t i = 0; i + sizeof escape - 1 <= len; i++) {
+        if (memcmp(text + i, escape, sizeof escape - 1) != 0)
+            continue;
+        size_t backslashes = 0;
+        while (backslashes < i && text[i - backslashes - 1] == '\\')
+            backslashes++;
+        if (backslashes % 2 == 0)
+            return true;
+    }
+    return false;
+}
+
 cJSON *rk_request_json(const rk_request_t *req) {
+    if (has_escaped_nul(req->body, req->body_len))
+        return NULL;
     const char *end = NULL;
     /* cJSON checks for the NUL after the value within the length: count it in. */
     cJSON *root = cJSON_ParseWithLengthOpts(req->body, req->body_len + 1, &end, 1);
@@ -24,6 +46,13 @@ cJSON *rk_request_json(const rk_request_t *req) {
         return NULL;
     }
     return root;
+}
+
+enum MHD_Result rk_reply_bad_json(rk_request_t *req, const char *expected) {
+    if (req->body_len && has_escaped_nul(req->body, req->body_len))
+        return rk_reply_error(req, 400, "invalid_json",
+                              "A string of the body holds \\u0000, which ratekit does not take");
+    return rk_reply_error(req, 400, "invalid_json", "The body must be %s", expected);
 }
 
 enum MHD_Result rk_reply_response(rk_request_t *req, unsigned status, struct MHD_Response *resp) {

@@ -29,7 +29,7 @@ static bool dry_run(const rk_request_t *req) {
 static cJSON *parse_body(rk_request_t *req) {
     cJSON *doc = req->body_len ? rk_request_json(req) : NULL;
     if (!doc)
-        rk_reply_error(req, 400, "invalid_json", "The body must be one JSON document");
+        rk_reply_bad_json(req, "one JSON document");
     return doc;
 }
 
