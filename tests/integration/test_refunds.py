@@ -162,6 +162,49 @@ def test_once_a_denial_is_remembered_the_other_rules_are_only_looked_at(backend)
     assert last == 100 - ALLOWED - (backend.store == "memory"), last
 
 
+def test_a_remembered_denial_spares_every_other_rule_of_a_request_with_many(backend):
+    """A request of more rules than go to the store together (4) is decided
+    in several parts: a remembered denial in the last part spares the rules
+    of the first ones too, neither counted nor refunded."""
+    n = next(_ids)
+    path, ip = f"/many/{n}", f"192.0.2.{n % 250 + 1}"
+    wides = [backend.create_rule(id=f"many-{n}-{i}", match={"path": path}, key=["ip"],
+                                 priority=i, **ALLOWING[i])["id"] for i in range(6)]
+    # checked last (priority order, lowest first): in the last part
+    backend.create_rule(id=f"many-{n}-tight", match={"path": path}, key=["ip"], priority=100,
+                        algorithm="fixed_window", limit=ALLOWED, window="1h")
+    before = _refunds(backend)
+    answers = [_context_check(backend, path, ip) for _ in range(SENT)]
+    assert sum(a["allowed"] for a in answers) == ALLOWED
+    assert [r["rule"] for r in answers[0]["results"]][-1] == f"many-{n}-tight"
+    for wide in wides:
+        key = _result(answers[0], wide)["key"]
+        assert _settles(backend, wide, key, 100 - ALLOWED) == 100 - ALLOWED, wide
+    refunded = _refunds(backend) - before
+    denials = SENT - ALLOWED
+    # the embedded store has no deny cache: each denial is refunded to the 6
+    assert refunded == (denials * len(wides) if backend.store == "memory" else len(wides)), refunded
+
+
+def test_a_batch_check_is_counted_whatever_a_remembered_denial_of_another_says(backend):
+    """A batch's checks are independent requests: one whose denial is
+    remembered must not turn the others into looks that count nothing."""
+    n = next(_ids)
+    path = {"path": f"/batch/{n}"}  # named directly: covering no other test's requests
+    tight = backend.create_rule(id=f"batch-tight-{n}", match=path, algorithm="fixed_window",
+                                limit=1, window="1h")["id"]
+    wide = backend.create_rule(id=f"batch-wide-{n}", match=path, algorithm="fixed_window",
+                               limit=100, window="1h")["id"]
+    checks = {"checks": [{"rule": tight, "key": "k"}, {"rule": wide, "key": "k"}]}
+    for i in range(4):
+        r = request("POST", backend.data + "/v1/check/batch", checks)
+        assert r.status == 200, r
+        first, second = r.json()["results"]
+        assert first["allowed"] == (i == 0)
+        assert second["allowed"] and second["remaining"] == 100 - (i + 1), (i, second)
+    assert _remaining(backend, wide, "k") == 100 - 4
+
+
 def test_an_allowed_request_and_a_single_rule_keep_what_they_counted(backend):
     n = next(_ids)
     path, ip = f"/single/{n}", f"203.0.113.{n % 250 + 1}"

@@ -74,7 +74,7 @@ static void fill_req(rk_store_req_t *req, const rk_check_item_t *it, int64_t now
     req->now_ms = now_ms;
     req->lease_id = it->lease_id[0] ? it->lease_id : NULL;
     req->refund = false;
-    req->refundable = it->refundable;
+    req->refundable = it->refundable && !it->peek; /* a look counts nothing to give back */
 }
 
 /*
@@ -128,47 +128,47 @@ static bool cacheable(const rk_check_item_t *it, int64_t now_ms) {
 }
 
 /*
- * An item of a request that a remembered denial of an enforcing rule has
- * already denied: the store only looks at it (cost 0, no lease), so that
- * nothing is counted and nothing has to be given back. A client hammering
- * past one rule would otherwise cost the others a count and a refund each.
+ * Decides what needs no store: rules switched off, and denials the deny
+ * cache remembers. When a remembered denial of an enforcing rule denies
+ * the request these items are the rules of (refundable: several rules of
+ * one request, not a batch's independent checks), the store only looks at
+ * the others (cost 0, no lease): nothing is counted, so nothing has to be
+ * given back. A client hammering past one rule would otherwise cost the
+ * others a count and a refund each.
  */
-static void look_only(rk_check_item_t *it, rk_store_req_t *req) {
-    it->peek = true;
-    it->lease_id[0] = '\0';
-    req->cost = 0;
-    req->lease_id = NULL;
-    req->refundable = false;
-}
-
-/*
- * Decides what needs no store (rules switched off, denials remembered by the
- * deny cache) and fills reqs with the others; map[j] is the item of reqs[j].
- * Returns how many the store must decide.
- */
-static size_t plan_items(rk_check_item_t *items, size_t n, int64_t now_ms, int64_t sent_mono,
-                         rk_store_req_t *reqs, size_t *map) {
-    size_t m = 0;
+static void recall(rk_check_item_t *items, size_t n, int64_t now_ms, int64_t sent_mono) {
     bool denied = false; /* by a remembered denial of an enforcing rule */
     for (size_t i = 0; i < n; i++) {
         rk_check_item_t *it = &items[i];
         it->failed_over = false;
         it->counted = false;
-        if (it->rule->mode == RK_MODE_OFF) {
+        it->settled = true;
+        if (it->rule->mode == RK_MODE_OFF)
             decide_off(it);
-            continue;
+        else if (cacheable(it, now_ms) &&
+                 rk_deny_cache_lookup(it->rule, &it->limit, it->key, sent_mono, &it->decision))
+            denied |= it->rule->mode == RK_MODE_ENFORCE && it->refundable;
+        else
+            it->settled = false;
+    }
+    for (size_t i = 0; RK_UNLIKELY(denied) && i < n; i++) {
+        if (!items[i].settled && items[i].refundable) {
+            items[i].peek = true;
+            items[i].lease_id[0] = '\0';
         }
-        /* A denial remembered from the store: answered here, the store not asked. */
-        if (cacheable(it, now_ms) &&
-            rk_deny_cache_lookup(it->rule, &it->limit, it->key, sent_mono, &it->decision)) {
-            denied |= it->rule->mode == RK_MODE_ENFORCE;
+    }
+}
+
+/* Fills reqs with the items the store must decide; map[j] is the item of reqs[j]. */
+static size_t plan_items(const rk_check_item_t *items, size_t n, int64_t now_ms,
+                         rk_store_req_t *reqs, size_t *map) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].settled)
             continue;
-        }
-        fill_req(&reqs[m], it, now_ms);
+        fill_req(&reqs[m], &items[i], now_ms);
         map[m++] = i;
     }
-    for (size_t j = 0; RK_UNLIKELY(denied) && j < m; j++)
-        look_only(&items[map[j]], &reqs[j]);
     return m;
 }
 
@@ -231,7 +231,8 @@ void rk_check_run(rk_check_item_t *items, size_t n, int64_t now_ms) {
     rk_decision_t out[RK_CHECK_MAX_ITEMS];
     size_t map[RK_CHECK_MAX_ITEMS];
     int64_t sent_mono = started / 1000000; /* rk_mono_ms(), without a second clock read */
-    size_t m = plan_items(items, n, now_ms, sent_mono, reqs, map);
+    recall(items, n, now_ms, sent_mono);
+    size_t m = plan_items(items, n, now_ms, reqs, map);
     if (m > 0) {
         mark_undecided(out, m);
         rk_status_t st = rk_rt.store->ops->decide(rk_rt.store, reqs, m, out);
@@ -246,12 +247,16 @@ bool rk_check_async_available(void) {
     return rk_rt.store->ops->decide_async != NULL;
 }
 
+void rk_check_recall(rk_check_item_t *items, size_t n) {
+    recall(items, n, -1, rk_mono_ms());
+}
+
 bool rk_check_prepare(rk_check_job_t *job, rk_check_item_t *items, size_t n) {
     job->started_ns = mono_ns();
     job->items = items;
     job->n = n < RK_CHECK_ASYNC_MAX ? n : RK_CHECK_ASYNC_MAX;
     job->sent_mono_ms = job->started_ns / 1000000;
-    job->m = plan_items(items, job->n, -1, job->sent_mono_ms, job->reqs, job->map);
+    job->m = plan_items(items, job->n, -1, job->reqs, job->map);
     if (job->m > 0) {
         mark_undecided(job->out, job->m);
         return false;

@@ -32,6 +32,8 @@ typedef struct {
     /* One of several rules of one request (set by rk_context_items): a
      * refund may follow, so the store answers the time it decided at. */
     bool refundable;
+    /* Decided without the store: switched off, or a remembered denial. */
+    bool settled;
 } rk_check_item_t;
 
 /* Sets the rule, its limit, the normalised key, the cost and (concurrency) a lease id. */
@@ -67,11 +69,19 @@ typedef struct {
 bool rk_check_async_available(void);
 
 /*
- * First half of an asynchronous check of items (n <= RK_CHECK_ASYNC_MAX, on
- * the live clock): decides what needs no store (rules switched off,
- * remembered denials). true: every item is decided and counted, as by
- * rk_check_run(); answer at once. false: the store must be asked, with
- * rk_check_submit().
+ * Before an asynchronous check, on the live clock: decides what needs no
+ * store (rules switched off, remembered denials) for all the items of a
+ * request, which may make several jobs. When a remembered denial of an
+ * enforcing rule denies a request of several rules, the store only looks
+ * at the others: nothing is counted, nothing has to be given back.
+ */
+void rk_check_recall(rk_check_item_t *items, size_t n);
+
+/*
+ * First half of an asynchronous check of items (n <= RK_CHECK_ASYNC_MAX;
+ * after rk_check_recall of the request's items). true: every item is
+ * decided and counted, as by rk_check_run(); answer at once. false: the
+ * store must be asked, with rk_check_submit().
  */
 bool rk_check_prepare(rk_check_job_t *job, rk_check_item_t *items, size_t n);
 
