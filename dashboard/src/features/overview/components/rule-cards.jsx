@@ -42,7 +42,7 @@ export function RuleCards({ rules, series, windowS }) {
       denied: sum(points, 'denied') + sum(points, 'shadow_denied'),
     };
   });
-  rows.sort((a, b) => (b.rule.priority ?? 0) - (a.rule.priority ?? 0) || a.rule.id.localeCompare(b.rule.id));
+  rows.sort((a, b) => (a.rule.priority ?? 0) - (b.rule.priority ?? 0) || a.rule.id.localeCompare(b.rule.id));
   return (
     <ul className="rule-cards">
       {rows.map(({ rule, points, allowed, denied }) => (

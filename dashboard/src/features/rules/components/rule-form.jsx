@@ -138,7 +138,7 @@ export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel, can
           <Field label="Description" error={under('description')} className="span-2" optional>
             <input value={form.description} onChange={(e) => set({ description: e.target.value })} placeholder="Public API, per client IP" />
           </Field>
-          <Field label="Priority" error={under('priority')} hint="Higher runs first; ties by ID.">
+          <Field label="Priority" error={under('priority')} hint="Lower runs first; ties by ID.">
             <input inputMode="numeric" value={form.priority} onChange={(e) => set({ priority: e.target.value })} />
           </Field>
           <Field label="When the store fails" error={under('fail_mode')} hint="Overrides RATEKIT_FAIL_MODE for this rule.">

@@ -56,7 +56,7 @@ export function RulesPage() {
     const shown = q
       ? all.filter((r) => [r.id, r.description, r.algorithm, r.mode, (r.match && r.match.path) || '', ...(r.key || [])].join(' ').toLowerCase().includes(q))
       : all;
-    return [...shown].sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0) || a.id.localeCompare(b.id));
+    return [...shown].sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0) || a.id.localeCompare(b.id));
   }, [rules.data, search]);
 
   const setMode = async (rule, mode) => {
