@@ -478,3 +478,26 @@ def test_behind_real_nginx_clients_get_429_with_retry_after(server, nginx):
     # nor does a Forwarded header, which nginx passes on as the client wrote it
     spoof = request("GET", nginx + "/api/items", headers={"Forwarded": "for=9.9.9.9"})
     assert spoof.status == 429
+
+
+def test_a_shadow_rule_on_trial_never_heads_the_answer_of_an_enforcing_one(server):
+    """A shadow rule tighter than the enforcing one it is tried beside must
+    not tell clients to back off: the headers and the headline describe the
+    enforcing rule; a request only shadow rules cover is still described."""
+    server.create_rule(id="trial-live", match={"path": "/trial"}, key=["ip"],
+                       algorithm="fixed_window", limit=100, window="1h")
+    server.create_rule(id="trial-shadow", match={"path": "/trial"}, key=["ip"], mode="shadow",
+                       algorithm="fixed_window", limit=1, window="1h")
+    for i in range(3):
+        r = request("GET", server.data + "/v1/auth",
+                    headers={"X-Original-URI": "/trial", "X-Original-Method": "GET"})
+        assert r.status == 200, r
+        assert r.headers["ratelimit"].startswith(f'"trial-live";r={99 - i};t='), r.headers
+        answer = ctx_check(server, "/trial", ip="198.51.100.77")
+        assert answer["rule"] == "trial-live" and answer["remaining"] == 99 - i, answer
+        assert {x["rule"]: x["allowed"] for x in answer["results"]} == {
+            "trial-live": True, "trial-shadow": i == 0}
+    server.create_rule(id="trial-only", match={"path": "/alone"}, key=["ip"], mode="shadow",
+                       algorithm="fixed_window", limit=1, window="1h")
+    answer = ctx_check(server, "/alone")
+    assert answer["allowed"] and answer["rule"] == "trial-only", answer

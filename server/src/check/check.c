@@ -428,22 +428,27 @@ static bool less_share(const rk_decision_t *a, const rk_decision_t *b) {
     return lhs < rhs;
 }
 
+/* How an item ranks for the headline: an enforcing denial, then an enforcing rule, then the rest.
+ */
+static int headline_tier(const rk_check_item_t *it) {
+    if (it->rule->mode != RK_MODE_ENFORCE)
+        return 0; /* a shadow rule must not make a client back off */
+    return it->decision.allowed ? 1 : 2;
+}
+
 int rk_check_headline(const rk_check_item_t *items, size_t n) {
-    int best = -1;
-    bool best_denied = false;
+    int best = -1, best_tier = -1;
     for (size_t i = 0; i < n; i++) {
+        int tier = headline_tier(&items[i]);
+        if (tier < best_tier)
+            continue;
         const rk_decision_t *d = &items[i].decision;
-        bool denied = !d->allowed && items[i].rule->mode == RK_MODE_ENFORCE;
-        if (best < 0 || (denied && !best_denied)) {
+        const rk_decision_t *b = best < 0 ? NULL : &items[best].decision;
+        if (tier > best_tier ||
+            (tier == 2 ? d->retry_after_ms > b->retry_after_ms : less_share(d, b))) {
             best = (int)i;
-            best_denied = denied;
-            continue;
+            best_tier = tier;
         }
-        if (denied != best_denied)
-            continue;
-        const rk_decision_t *b = &items[best].decision;
-        if (denied ? d->retry_after_ms > b->retry_after_ms : less_share(d, b))
-            best = (int)i;
     }
     return best;
 }

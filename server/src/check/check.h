@@ -114,8 +114,10 @@ bool rk_check_allowed(const rk_check_item_t *items, size_t n);
 
 /*
  * The item the answer's headers describe: among enforcing denials the one
- * that frees last; otherwise the rule with the least remaining share.
- * -1 when n is 0.
+ * that frees last; otherwise the enforcing rule with the least remaining
+ * share; with no enforcing rule, the rule with the least remaining share
+ * (a shadow rule never outranks an enforcing one: clients would back off
+ * for a rule on trial). -1 when n is 0.
  */
 int rk_check_headline(const rk_check_item_t *items, size_t n);
 
