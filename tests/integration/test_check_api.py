@@ -482,3 +482,22 @@ def test_sigterm_finishes_and_exits_zero(server):
     assert rc == 0
     assert elapsed < 5
     assert done > 0
+
+
+def test_a_context_check_says_what_is_wrong_with_it(server):
+    """Each mistake in a context check is named, none read past in silence."""
+    server.create_rule(**rule("ctx-named", limit=5))
+    cases = [
+        ({"rule": "ctx-named", "key": "k", "request": {"path": "/x", "ip": "192.0.2.1"}},
+         "not both"),
+        ({"request": {"path": "x"}}, '"request.path"'),  # not the missing ip first
+        ({"request": {"path": "/x", "ip": "192.0.2.1", "headers": {"X-User-Id": 5}}},
+         '"request.headers" values must be strings'),
+    ]
+    for body, says in cases:
+        r = request("POST", server.data + "/v1/check", body)
+        assert r.status == 400 and r.json()["error"]["code"] == "invalid_request", (body, r.body)
+        assert says in r.json()["error"]["message"], (body, r.json())
+    r = request("POST", server.data + "/v1/acquire",
+                {"rule": "ctx-named", "key": "k", "request": {"path": "/x"}})
+    assert r.status == 400 and "not both" in r.json()["error"]["message"], r.body

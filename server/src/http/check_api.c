@@ -88,6 +88,8 @@ static const char *string_or_null(const rk_jv_t *v) {
     return v->kind == RK_JV_STRING ? v->str : NULL;
 }
 
+#define BAD_PATH "\"request.path\" must be a path starting with /"
+
 /*
  * The context form {"request": {method, path, host, ip, headers}, "cost"}:
  * the server matches the rules and resolves the keys, as forward-auth does.
@@ -109,14 +111,20 @@ static bool parse_context(const rk_check_body_t *body, rk_check_item_t *items, s
     if (!rk_jv_int(&body->cost, 0, RK_COST_MAX, &ctx.cost))
         return fail(e, 400, "invalid_request", "\"cost\" must be an integer from 0 to 1000000000%s",
                     NULL);
+    if (body->path.len == 0 || body->path.str[0] != '/')
+        return fail(e, 400, "invalid_request", BAD_PATH "%s", NULL);
+    for (size_t i = 0; i < body->nheaders; i++) {
+        if (body->header[i].value.kind != RK_JV_STRING) /* else read as absent, without a word */
+            return fail(e, 400, "invalid_request", "\"request.headers\" values must be strings%s",
+                        NULL);
+    }
     const char *ip = string_or_null(&body->ip);
     if (!ip || rk_ip_parse(ip, body->ip.len, &ctx.peer) != RK_OK)
         return fail(e, 400, "invalid_request", "\"request.ip\" must be an IP address%s", NULL);
     char client[64];
     if (rk_context_items(rk_rules_current(), &ctx, items, RK_CHECK_MAX_ITEMS, n, verdict, client,
                          sizeof client) != RK_CONTEXT_OK)
-        return fail(e, 400, "invalid_request", "\"request.path\" must be a path starting with /%s",
-                    NULL);
+        return fail(e, 400, "invalid_request", BAD_PATH "%s", NULL);
     return true;
 }
 
@@ -170,6 +178,11 @@ static enum MHD_Result check_one(rk_request_t *req, bool acquire) {
     bool ok;
     if (body.root != RK_JV_OBJECT)
         ok = fail(&e, 400, "invalid_request", "a check must be a JSON object%s", NULL);
+    else if (body.request.kind != RK_JV_ABSENT &&
+             (body.rule.kind != RK_JV_ABSENT || body.key.kind != RK_JV_ABSENT))
+        ok = fail(&e, 400, "invalid_request",
+                  "a check names a \"rule\" and a \"key\", or gives a \"request\", not both%s",
+                  NULL);
     else if (!acquire && body.request.kind != RK_JV_ABSENT)
         ok = parse_context(&body, items, &n, &verdict, &e);
     else
