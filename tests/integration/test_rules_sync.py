@@ -278,3 +278,58 @@ def test_instances_sharing_one_file_and_redis_never_publish_a_stale_ruleset(make
     for s in (a, b):
         assert sorted(r["id"] for r in s.admin("GET", "/api/v1/rules").json()["rules"]) == ids
     assert sorted(r["id"] for r in json.loads(redis.cli("GET", "ratekit:ruleset"))["rules"]) == ids
+
+
+def test_changes_made_at_the_same_moment_on_two_instances_are_all_kept(make_server, redis,
+                                                                       workdir):
+    """Each instance publishes its whole ruleset, the last one published
+    winning. Two changes made on two instances before either saw the other's
+    (Redis paused, so that neither publish lands first) must both hold: a
+    token revoked on A must not come back with the rule B created, nor B's
+    rule be lost to A's revocation, nor either's list entries."""
+    import signal
+    a, b = pair(make_server, redis, workdir)
+    old = a.admin("POST", "/api/v1/tokens", {"name": "old", "role": "admin"}).json()
+    a.create_rule(id="before", algorithm="fixed_window", limit=5, window="1m")
+    assert wait_until(lambda: knows(b, "before") and b.admin(
+        "GET", "/api/v1/info", token=old["token"]).status == 200, timeout=3.0) is not None
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        assert a.admin("DELETE", "/api/v1/tokens/" + old["id"]).status == 204
+        a.create_rule(id="from-a", algorithm="fixed_window", limit=5, window="1m")
+        assert a.admin("POST", "/api/v1/lists", {"list": "denylist",
+                                                 "value": "203.0.113.1"}).status == 201
+        new = b.admin("POST", "/api/v1/tokens", {"name": "new", "role": "viewer"}).json()
+        b.create_rule(id="from-b", algorithm="gcra", limit=5, window="1m")
+        assert b.admin("PATCH", "/api/v1/rules/before", {"limit": 9}).status == 200
+        assert b.admin("POST", "/api/v1/lists", {"list": "denylist",
+                                                 "value": "203.0.113.2"}).status == 201
+        time.sleep(0.5)  # both publishes wait on Redis
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+
+    def converged(server):
+        rules = {r["id"]: r["limit"] for r in server.admin("GET", "/api/v1/rules").json()["rules"]}
+        listed = {e["value"] for e in server.admin("GET", "/api/v1/lists").json()["entries"]}
+        return (rules == {"before": 9, "from-a": 5, "from-b": 5} and
+                listed == {"203.0.113.1", "203.0.113.2"} and
+                server.admin("GET", "/api/v1/info", token=old["token"]).status == 401 and
+                server.admin("GET", "/api/v1/rules", token=new["token"]).status == 200)
+
+    assert wait_until(lambda: converged(a) and converged(b), timeout=8.0) is not None, (
+        a.admin("GET", "/api/v1/rules").json(), b.admin("GET", "/api/v1/rules").json(),
+        a.output()[-1500:], b.output()[-1500:])
+    ids = {e["id"] for e in a.admin("GET", "/api/v1/lists").json()["entries"]}
+    assert len(ids) == 2, "two entries, each with an id of its own"
+
+
+def test_a_change_made_on_another_instance_is_a_reload_event(make_server, redis, workdir):
+    """The dashboard tells an import made here from a change another instance
+    made: the latter's stream event says "reload", as the API documents."""
+    from test_observability import EventStream
+    a, b = pair(make_server, redis, workdir)
+    stream = EventStream(b)
+    a.create_rule(**RULE)
+    event = stream.events_until(lambda e: e["event"] == "rule", timeout=3)[-1]
+    stream.close()
+    assert event["data"]["action"] == "reload", event

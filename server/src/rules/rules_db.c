@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../auth/tokens.h" /* RK_ACTOR_SYNC */
 #include "../log.h"
 #include "rule.h"
 
@@ -873,7 +874,9 @@ static rk_db_status_t import(import_t *im, int64_t expected_version) {
         rollback(db);
         goto out;
     }
-    rc = finish(db, im->rsv, NULL, "import");
+    /* changes another instance made, taken from Redis: a reload, as the
+     * reload thread says of another process's */
+    rc = finish(db, im->rsv, NULL, !strcmp(im->opts->actor, RK_ACTOR_SYNC) ? "reload" : "import");
     goto out;
 abort:
     rollback(db);

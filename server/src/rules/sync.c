@@ -22,9 +22,11 @@
  * [...], "tokens": [...], "lists": [...]}, "version" always first (a
  * document without "overrides", "tokens" or "lists" leaves them alone): the
  * publishing script reads the current N from the text and writes N+1, so
- * versions are ordered by Redis whichever instance publishes. A rule change
- * wins as a whole ruleset: the last published document is the ruleset of
- * every instance.
+ * versions are ordered by Redis whichever instance publishes. The last
+ * published document is the ruleset of every instance; an instance with a
+ * change of its own that finds a newer document than the one it last
+ * published or applied (its base) merges the two (merge.h): that
+ * document's changes are taken, its own kept, and the result published.
  */
 #include "sync.h"
 
@@ -43,6 +45,7 @@
 #include "../lists/lists.h"
 #include "../log.h"
 #include "../store/store.h"
+#include "merge.h"
 #include "rule.h"
 #include "rules.h"
 #include "rules_db.h"
@@ -114,6 +117,9 @@ static struct {
     /* The local ruleset version last published or applied: a newer one
      * means a local change not yet published, which an import must not undo. */
     _Atomic int64_t synced;
+    /* The rows of the document last published or applied here (the
+     * worker's alone): what a merge tells changes by. NULL: none yet. */
+    cJSON *base;
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER, .worker_fd = -1, .subscriber_fd = -1};
 
 /* Set on the worker while it imports: its commit must not be published again. */
@@ -237,6 +243,74 @@ static redisReply *worker_command(redisContext **c, int argc, const char **argv,
 
 /* ---- publishing and importing (the worker) --------------------------------------------- */
 
+/* The members of a ruleset document that hold rows, by rk_merge_kind_t. */
+static const char *const row_kinds[] = {"rules", "overrides", "tokens", "lists"};
+
+/* Remembers the rows of doc as the base of the next merge. */
+static void set_base(const cJSON *doc) {
+    cJSON *base = cJSON_CreateObject();
+    for (size_t k = 0; base && k < RK_ARRAY_LEN(row_kinds); k++) {
+        const cJSON *rows = cJSON_GetObjectItemCaseSensitive(doc, row_kinds[k]);
+        cJSON *copy = cJSON_IsArray(rows) ? cJSON_Duplicate(rows, true) : NULL;
+        if (copy)
+            cJSON_AddItemToObject(base, row_kinds[k], copy);
+    }
+    cJSON_Delete(g.base);
+    g.base = base; /* NULL when out of memory: no merge until the next one */
+}
+
+/* This process's rows, as a document (kinds it cannot read left out); the
+ * local ruleset version they are of in *version. NULL when the rules are busy. */
+static cJSON *export_local(int64_t *version) {
+    rk_rules_db_t *db = rk_rules_db_instance();
+    cJSON *rules = NULL;
+    if (!db || rk_rules_db_list(db, &rules, version) != RK_DB_OK)
+        return NULL;
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddItemToObject(doc, "rules", rules);
+    cJSON *rows[] = {rk_overrides_export(db), rk_tokens_export(), rk_lists_export()};
+    for (size_t k = 1; k < RK_ARRAY_LEN(row_kinds); k++)
+        if (rows[k - 1])
+            cJSON_AddItemToObject(doc, row_kinds[k], rows[k - 1]);
+    return doc;
+}
+
+/*
+ * The document to import in place of remote when this process changed
+ * things since its base: remote's rows, this process's where it changed
+ * them (merge.h), kind by kind; a kind the base or this process lacks is
+ * remote's. NULL when out of memory.
+ */
+static cJSON *merged_with_local(const cJSON *remote, const cJSON *local) {
+    cJSON *out = cJSON_CreateObject();
+    for (size_t k = 0; out && k < RK_ARRAY_LEN(row_kinds); k++) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(remote, row_kinds[k]);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(g.base, row_kinds[k]);
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(local, row_kinds[k]);
+        if (!cJSON_IsArray(r))
+            continue; /* absent: left alone */
+        cJSON *rows = cJSON_IsArray(b) && cJSON_IsArray(l)
+                          ? rk_merge_rows((rk_merge_kind_t)k, b, r, l)
+                          : cJSON_Duplicate(r, true);
+        if (!rows) {
+            cJSON_Delete(out);
+            return NULL;
+        }
+        cJSON_AddItemToObject(out, row_kinds[k], rows);
+    }
+    return out;
+}
+
+/* Whether every kind of rows doc carries is as remote has it. */
+static bool same_rows(const cJSON *doc, const cJSON *remote) {
+    for (size_t k = 0; k < RK_ARRAY_LEN(row_kinds); k++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(doc, row_kinds[k]);
+        if (a && !cJSON_Compare(a, cJSON_GetObjectItemCaseSensitive(remote, row_kinds[k]), true))
+            return false;
+    }
+    return true;
+}
+
 /* The local ruleset version now in step with Redis, kept for a restart. */
 static void remember_synced(rk_rules_db_t *db, int64_t local_version) {
     atomic_store(&g.synced, local_version);
@@ -286,16 +360,12 @@ static rk_status_t publish(redisContext **c, bool only_if_absent, publish_result
     if (lists)
         cJSON_AddItemToObject(doc, "lists", lists);
     char *text = cJSON_PrintUnformatted(doc);
-    cJSON_Delete(doc);
-    if (!text) {
-        snprintf(err, errlen, "out of memory");
-        return RK_ERR;
-    }
     unsigned char raw[16];
     char fresh[33], seen[24];
-    if (rk_random_bytes(raw, sizeof raw) != RK_OK) {
+    if (!text || rk_random_bytes(raw, sizeof raw) != RK_OK) {
+        snprintf(err, errlen, "%s", text ? "no randomness for a lineage" : "out of memory");
         cJSON_free(text);
-        snprintf(err, errlen, "no randomness for a lineage");
+        cJSON_Delete(doc);
         return RK_ERR;
     }
     rk_hex(raw, sizeof raw, fresh);
@@ -313,6 +383,10 @@ static rk_status_t publish(redisContext **c, bool only_if_absent, publish_result
                      strlen(seen)};
     redisReply *r = worker_command(c, 9, argv, lens, err, errlen);
     cJSON_free(text);
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer > 0)
+        set_base(doc); /* in Redis now */
+    cJSON_Delete(doc);
     bool answered = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
                     r->element[0]->type == REDIS_REPLY_INTEGER &&
                     r->element[1]->type == REDIS_REPLY_STRING &&
@@ -373,22 +447,39 @@ static cJSON *valid_rows(const cJSON *doc, const char *name, bool (*valid)(const
 /*
  * Imports a document newer than the one applied (all or nothing, actor
  * "sync"). RK_ERR only when it should be tried again (the database busy);
- * a document that does not validate is skipped with a warning. When the
- * local ruleset changed since it was last synced, nothing is imported and
- * *publish_wanted is set: the local change, not yet published, goes out.
+ * a document that does not validate is skipped with a warning.
+ *
+ * With a base (the document last published or applied here), what this
+ * process changed since is kept and the rest taken from the document
+ * (merged_with_local); *publish_wanted is set when that differs from the
+ * document, so that the merge goes out. A change made here while merging
+ * leaves the document unapplied: the publish that change asks for finds it
+ * again. Without a base (none published or applied since the start), a
+ * local change not yet published wins over the document, which is then
+ * not imported (*publish_wanted set).
  */
 static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publish_wanted) {
-    const cJSON *rules = cJSON_GetObjectItemCaseSensitive(doc, "rules");
+    int64_t expected = atomic_load(&g.synced);
+    cJSON *local = g.base ? export_local(&expected) : NULL;
+    if (g.base && !local)
+        return RK_ERR; /* the rules busy: tried again */
+    cJSON *merged = local ? merged_with_local(doc, local) : NULL;
+    cJSON_Delete(local);
+    if (local && !merged)
+        return RK_ERR;
+    const cJSON *src = merged ? merged : doc;
+    const cJSON *rules = cJSON_GetObjectItemCaseSensitive(src, "rules");
     if (!cJSON_IsArray(rules)) {
         rk_warn("rules sync: ruleset version %lld in Redis has no rules array; ignored",
                 (long long)version);
         raise_applied(version);
+        cJSON_Delete(merged);
         return RK_OK;
     }
     cJSON *canon = cJSON_CreateArray();
     cJSON *errors = cJSON_CreateArray();
-    cJSON *overrides = valid_rows(doc, "overrides", rk_overrides_row_valid);
-    cJSON *lists = valid_rows(doc, "lists", rk_lists_row_valid);
+    cJSON *overrides = valid_rows(src, "overrides", rk_overrides_row_valid);
+    cJSON *lists = valid_rows(src, "lists", rk_lists_row_valid);
     const cJSON *r;
     cJSON_ArrayForEach(r, rules) {
         cJSON *one = rk_rule_canonical(r, errors);
@@ -411,11 +502,12 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
     importing = true;
     imported_version = 0;
     rk_db_status_t st =
-        db ? rk_rules_db_import_at(db, canon, RK_ACTOR_SYNC, atomic_load(&g.synced), &res)
-           : RK_DB_ERROR;
+        db ? rk_rules_db_import_at(db, canon, RK_ACTOR_SYNC, expected, &res) : RK_DB_ERROR;
     if (st == RK_DB_OK && overrides)
         st = rk_overrides_replace(db, overrides, &overrides_changed);
     importing = false;
+    if (st == RK_DB_CONFLICT && merged)
+        goto done;              /* changed here meanwhile: that change's publish reads it again */
     if (st == RK_DB_CONFLICT) { /* read, and to be replaced by the change made here */
         raise_applied(version);
         *publish_wanted = true;
@@ -425,20 +517,27 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
         rc = RK_ERR;
         goto done;
     }
-    const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(doc, "tokens");
+    const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(src, "tokens");
     if ((cJSON_IsArray(tokens) && rk_tokens_replace(tokens) != RK_TOKENS_OK) ||
         (lists && rk_lists_replace(lists) != RK_OK)) {
         rc = RK_ERR;
         goto done;
     }
     raise_applied(version);
+    set_base(doc);
     remember_synced(db, res.version > imported_version ? res.version : imported_version);
+    if (merged && !same_rows(merged, doc)) {
+        *publish_wanted = true; /* what this process changed goes out, with the rest */
+        rk_info("rules sync: merged ruleset version %lld from Redis with the changes made here",
+                (long long)version);
+    }
     if (res.created || res.updated || res.deleted || overrides_changed)
         rk_info("rules sync: applied ruleset version %lld from Redis (%d created, %d updated, "
                 "%d deleted%s)",
                 (long long)version, res.created, res.updated, res.deleted,
                 overrides_changed ? ", overrides changed" : "");
 done:
+    cJSON_Delete(merged);
     cJSON_Delete(lists);
     cJSON_Delete(overrides);
     cJSON_Delete(errors);
@@ -499,8 +598,10 @@ static rk_status_t fetch(redisContext **c, bool peek, bool *publish_wanted, bool
         rk_warn("rules sync: %s in Redis is not a ruleset document; ignored", g.key);
     } else if ((int64_t)v->valuedouble > atomic_load(&g.applied)) {
         int64_t version = (int64_t)v->valuedouble;
-        if (peek || (cJSON_IsString(origin) && !strcmp(origin->valuestring, g.origin)))
-            raise_applied(version); /* our own, or about to be replaced by ours */
+        if (cJSON_IsString(origin) && !strcmp(origin->valuestring, g.origin))
+            raise_applied(version); /* our own */
+        else if (peek && !g.base)
+            raise_applied(version); /* about to be replaced by ours, nothing to merge with */
         else
             rc = apply_document(doc, version, publish_wanted);
     }
@@ -773,6 +874,8 @@ void rk_rules_sync_stop(void) {
     pthread_join(g.subscriber, NULL);
     pthread_join(g.worker, NULL);
     pthread_cond_destroy(&g.cond);
+    cJSON_Delete(g.base);
+    g.base = NULL;
     g.running = false;
     g.cluster = NULL;
 }

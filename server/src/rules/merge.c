@@ -1,0 +1,209 @@
+/*
+ * merge.c — see merge.h.
+ *
+ * Each side's rows are indexed by their identity (a rule's id, an
+ * override's rule and key, a token's id, a list entry's list, kind, value
+ * and source), sorted, and looked up by binary search: a ruleset may hold
+ * tens of thousands of rules.
+ */
+#include "merge.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rule.h"
+
+typedef struct {
+    char *name; /* the row's identity */
+    const cJSON *row;
+} entry_t;
+
+typedef struct {
+    entry_t *at;
+    size_t n;
+} index_t;
+
+static const char *text(const cJSON *row, const char *member) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, member);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* The identity of a row of kind (malloc'd; NULL when out of memory). */
+static char *identity(rk_merge_kind_t kind, const cJSON *row) {
+    const char *a = "", *b = "", *c = "", *d = "";
+    switch (kind) {
+    case RK_MERGE_RULES:
+    case RK_MERGE_TOKENS:
+        a = text(row, "id");
+        break;
+    case RK_MERGE_OVERRIDES:
+        a = text(row, "rule");
+        b = text(row, "key");
+        break;
+    case RK_MERGE_LISTS: /* ids are given by each instance: two may give the same */
+        a = text(row, "list");
+        b = text(row, "kind");
+        c = text(row, "value");
+        d = text(row, "source");
+        break;
+    }
+    size_t len = strlen(a) + strlen(b) + strlen(c) + strlen(d) + 4;
+    char *name = malloc(len);
+    if (name)
+        snprintf(name, len, "%s\n%s\n%s\n%s", a, b, c, d);
+    return name;
+}
+
+static int by_name(const void *x, const void *y) {
+    return strcmp(((const entry_t *)x)->name, ((const entry_t *)y)->name);
+}
+
+static void index_free(index_t *ix) {
+    for (size_t i = 0; i < ix->n; i++)
+        free(ix->at[i].name);
+    free(ix->at);
+    ix->at = NULL;
+    ix->n = 0;
+}
+
+static bool index_rows(rk_merge_kind_t kind, const cJSON *rows, index_t *ix) {
+    ix->n = 0;
+    ix->at = calloc((size_t)cJSON_GetArraySize(rows) + 1, sizeof *ix->at);
+    if (!ix->at)
+        return false;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows) {
+        char *name = identity(kind, row);
+        if (!name) {
+            index_free(ix);
+            return false;
+        }
+        ix->at[ix->n++] = (entry_t){name, row};
+    }
+    qsort(ix->at, ix->n, sizeof *ix->at, by_name);
+    return true;
+}
+
+static const cJSON *find(const index_t *ix, const char *name) {
+    entry_t key = {(char *)name, NULL};
+    const entry_t *e = bsearch(&key, ix->at, ix->n, sizeof *ix->at, by_name);
+    return e ? e->row : NULL;
+}
+
+/* Whether two rules say the same (their stored versions and times aside). */
+static bool same_rule(const cJSON *a, const cJSON *b) {
+    cJSON *errors = cJSON_CreateArray();
+    cJSON *ca = rk_rule_canonical(a, errors), *cb = rk_rule_canonical(b, errors);
+    bool same = ca && cb && cJSON_Compare(ca, cb, true);
+    cJSON_Delete(ca);
+    cJSON_Delete(cb);
+    cJSON_Delete(errors);
+    return same;
+}
+
+/* Whether two list entries are alike but for their ids. */
+static bool same_entry(const cJSON *a, const cJSON *b) {
+    cJSON *ca = cJSON_Duplicate(a, true), *cb = cJSON_Duplicate(b, true);
+    cJSON_DeleteItemFromObjectCaseSensitive(ca, "id");
+    cJSON_DeleteItemFromObjectCaseSensitive(cb, "id");
+    bool same = ca && cb && cJSON_Compare(ca, cb, true);
+    cJSON_Delete(ca);
+    cJSON_Delete(cb);
+    return same;
+}
+
+/* Whether a row is as it was (both absent counts). */
+static bool unchanged(rk_merge_kind_t kind, const cJSON *now, const cJSON *was) {
+    if (!now || !was)
+        return now == was;
+    if (kind == RK_MERGE_RULES)
+        return same_rule(now, was);
+    if (kind == RK_MERGE_LISTS)
+        return same_entry(now, was);
+    return cJSON_Compare(now, was, true);
+}
+
+static bool add_copy(cJSON *out, const cJSON *row) {
+    cJSON *copy = cJSON_Duplicate(row, true);
+    return copy && cJSON_AddItemToArray(out, copy);
+}
+
+/*
+ * Gives the list entries local created a new id where one of remote's has
+ * theirs: ids are the entries' names in the API, given by each instance.
+ */
+static void renumber_entries(cJSON *out, const index_t *remote, const index_t *local,
+                             const index_t *base) {
+    int64_t top = 0;
+    cJSON *row;
+    cJSON_ArrayForEach(row, out) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(row, "id");
+        if (cJSON_IsNumber(id) && id->valuedouble > (double)top)
+            top = (int64_t)id->valuedouble;
+    }
+    cJSON_ArrayForEach(row, out) {
+        char *name = identity(RK_MERGE_LISTS, row);
+        bool created_here = name && find(local, name) && !find(remote, name) && !find(base, name);
+        free(name);
+        if (!created_here)
+            continue;
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(row, "id");
+        const cJSON *other;
+        bool taken = false;
+        cJSON_ArrayForEach(other, out) {
+            const cJSON *oid = cJSON_GetObjectItemCaseSensitive(other, "id");
+            taken |= other != row && cJSON_IsNumber(oid) && cJSON_IsNumber(id) &&
+                     oid->valuedouble == id->valuedouble;
+        }
+        if (taken)
+            cJSON_ReplaceItemInObjectCaseSensitive(row, "id", cJSON_CreateNumber((double)++top));
+    }
+}
+
+/* Remote's rows, local's where local changed them since base (see merge.h). */
+static bool merge_into(cJSON *out, rk_merge_kind_t kind, const cJSON *remote, const index_t *rix,
+                       const index_t *lix, const index_t *bix) {
+    const cJSON *row;
+    cJSON_ArrayForEach(row, remote) {
+        char *name = identity(kind, row);
+        if (!name)
+            return false;
+        const cJSON *mine = find(lix, name), *was = find(bix, name);
+        free(name);
+        /* unchanged here, or changed alike on both sides: there's; NULL: deleted here */
+        const cJSON *kept = unchanged(kind, mine, was) || unchanged(kind, mine, row) ? row : mine;
+        if (kept && !add_copy(out, kept))
+            return false;
+    }
+    for (size_t i = 0; i < lix->n; i++) {
+        const entry_t *e = &lix->at[i];
+        if (find(rix, e->name))
+            continue; /* decided above */
+        /* Not in remote: created here, or changed here while deleted there, is kept;
+         * unchanged here, it was deleted there. */
+        if (!unchanged(kind, e->row, find(bix, e->name)) && !add_copy(out, e->row))
+            return false;
+    }
+    return true;
+}
+
+cJSON *rk_merge_rows(rk_merge_kind_t kind, const cJSON *base, const cJSON *remote,
+                     const cJSON *local) {
+    index_t bix = {0}, rix = {0}, lix = {0};
+    cJSON *out = cJSON_CreateArray();
+    bool ok = out && index_rows(kind, base, &bix) && index_rows(kind, remote, &rix) &&
+              index_rows(kind, local, &lix) && merge_into(out, kind, remote, &rix, &lix, &bix);
+    if (ok && kind == RK_MERGE_LISTS)
+        renumber_entries(out, &rix, &lix, &bix);
+    index_free(&bix);
+    index_free(&rix);
+    index_free(&lix);
+    if (!ok) {
+        cJSON_Delete(out);
+        return NULL;
+    }
+    return out;
+}
