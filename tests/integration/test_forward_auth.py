@@ -3,6 +3,7 @@
 proxies, JWT verification and plans."""
 
 import base64
+import calendar
 import hashlib
 import hmac
 import json
@@ -119,6 +120,25 @@ def test_forward_auth_allows_with_headers_then_denies_with_429_and_retry_after(s
         "X-Forwarded-Uri": "/api/things", "X-Forwarded-Method": "GET",
         "X-Forwarded-For": "198.51.100.4"})
     assert r.status == 429
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_a_denials_reset_at_is_the_instant_of_x_ratelimit_reset(make_server, make_redis, store):
+    """reset_at is rounded up to the second as X-RateLimit-Reset is: never a
+    time before the client's state is back to full."""
+    server = make_server(env={"RATEKIT_REDIS_URL": make_redis().url} if store == "redis" else {})
+    server.create_rule(id="ra", algorithm="token_bucket", limit=1, window="7s",
+                       match={"path": "/ra"}, key=["ip"])
+    for ip in ("198.51.100.40", "198.51.100.41", "198.51.100.42"):
+        xff = {"X-Forwarded-For": ip}
+        assert auth(server, "/ra", headers=xff).status == 200
+        before_ms = time.time() * 1000
+        r = auth(server, "/ra", headers=xff)
+        assert r.status == 429, r
+        reset_at = r.json()["error"]["reset_at"]
+        epoch = calendar.timegm(time.strptime(reset_at, "%Y-%m-%dT%H:%M:%SZ"))
+        assert epoch == int(r.headers["x-ratelimit-reset"]), (reset_at, r.headers)
+        assert epoch * 1000 >= before_ms + r.json()["error"]["retry_after_ms"] - 10
 
 
 def test_a_gateway_forwarding_12_kb_of_headers_is_answered_and_40_kb_gets_431(server):

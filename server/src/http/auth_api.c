@@ -121,10 +121,14 @@ static unsigned deny_status(rk_request_t *req) {
     return s >= 400 && s <= 499 ? (unsigned)s : 429;
 }
 
-/* The body of a denial: the one error shape, with what the client needs to back off. */
-static void write_denial(rk_jw_t *w, const rk_check_item_t *it, int64_t now_ms) {
+/*
+ * The body of a denial: the one error shape, with what the client needs to
+ * back off. reset_at is X-RateLimit-Reset's instant (rounded up to the
+ * second): truncated, it could name a time before the state is back to full.
+ */
+static void write_denial(rk_jw_t *w, const rk_check_item_t *it, const rk_rl_headers_t *h) {
     char reset_at[32];
-    rk_format_time(now_ms + it->decision.reset_ms, reset_at);
+    rk_format_time(h->reset_s * 1000, reset_at);
     char message[128];
     snprintf(message, sizeof message, "Rate limit exceeded for rule '%s'", it->rule->id);
     rk_jw_lit(w, "{\"error\":{\"code\":\"rate_limited\"");
@@ -154,7 +158,7 @@ static enum MHD_Result answer_auth(rk_request_t *req, rk_check_item_t *items, si
     if (allowed) {
         rk_jw_lit(&w, "{\"allowed\":true}");
     } else {
-        write_denial(&w, &items[rk_check_headline(items, n)], now);
+        write_denial(&w, &items[rk_check_headline(items, n)], &h);
         status = honour_deny_status ? deny_status(req) : MHD_HTTP_TOO_MANY_REQUESTS;
     }
     struct MHD_Response *resp =

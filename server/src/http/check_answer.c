@@ -53,7 +53,8 @@ void rk_check_headers(const rk_check_item_t *items, size_t n, int64_t now_ms, rk
               ";w=", ceil_div(it->limit.window_ms, 1000));
     put_field(h->ratelimit, it->rule->id, "r=", h->remaining, remaining_len,
               ";t=", ceil_div(d->reset_ms, 1000));
-    rk_format_int(ceil_div(now_ms + d->reset_ms, 1000), h->reset);
+    h->reset_s = ceil_div(now_ms + d->reset_ms, 1000);
+    rk_format_int(h->reset_s, h->reset);
     h->retry_after[0] = '\0';
     if (denied)
         rk_format_int(d->retry_after_ms > 0 ? ceil_div(d->retry_after_ms, 1000) : 1,

@@ -26,6 +26,7 @@ typedef struct {
     char limit[24];       /* X-RateLimit-Limit */
     char remaining[24];   /* X-RateLimit-Remaining */
     char reset[24];       /* X-RateLimit-Reset (epoch seconds) */
+    int64_t reset_s;      /* the same instant as a number: a denial's reset_at */
     char retry_after[24]; /* Retry-After (whole seconds), "" when allowed */
 } rk_rl_headers_t;
 
