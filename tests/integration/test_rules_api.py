@@ -1,7 +1,9 @@
 """The rules admin API, black-box: CRUD, validation, history and restore,
 export/import, hot reload across two processes, durability across kill -9."""
 
+import json
 import signal
+import sqlite3
 import threading
 import time
 
@@ -37,7 +39,8 @@ def wait_until(predicate, timeout=1.0):
 
 
 def test_crud_round_trip(server):
-    r = server.admin("POST", "/api/v1/rules", rule(description="public API", burst=2))
+    r = server.admin("POST", "/api/v1/rules",
+                     rule(description="public API", algorithm="token_bucket", burst=2))
     assert r.status == 201, r
     created = r.json()
     assert created["id"] == "api-per-ip"
@@ -145,7 +148,7 @@ def test_bad_json_is_refused(server):
 
 
 def test_patch_merges_fields_then_validates_the_whole(server):
-    server.create_rule(**rule(burst=3, plans={"pro": {"limit": 50}}))
+    server.create_rule(**rule(algorithm="token_bucket", burst=3, plans={"pro": {"limit": 50}}))
     r = server.admin("PATCH", "/api/v1/rules/api-per-ip", {"limit": 9, "window": "1h"})
     assert r.status == 200, r
     got = r.json()
@@ -161,6 +164,73 @@ def test_patch_merges_fields_then_validates_the_whole(server):
     assert r.status == 400
     assert server.admin("GET", "/api/v1/rules/api-per-ip").json()["version"] == 2
     assert server.admin("PATCH", "/api/v1/rules/missing", {"limit": 1}).status == 404
+
+
+BURST_IGNORED = ("fixed_window", "sliding_window", "sliding_log", "concurrency")
+
+
+def refused_fields(r):
+    assert r.status == 400, r
+    assert r.json()["error"]["code"] in ("invalid_rule", "invalid_override"), r
+    return [(e["field"], e["message"]) for e in r.json()["error"]["errors"]]
+
+
+def test_burst_is_refused_where_the_algorithm_ignores_it(server):
+    """DESIGN §3: a burst means something to token_bucket, gcra and
+    leaky_bucket only; elsewhere it is refused as shape is, not stored."""
+    only = "applies to token_bucket, gcra and leaky_bucket only"
+    for alg in BURST_IGNORED:
+        body = rule(id="r-" + alg.replace("_", "-"), algorithm=alg, burst=10)
+        for query in ("", "?dry_run=1"):
+            r = server.admin("POST", "/api/v1/rules" + query, body)
+            assert refused_fields(r) == [("burst", only)], (alg, query)
+        r = server.admin("POST", "/api/v1/rules", dict(body, burst=None, plans={"pro": {"burst": 4}}))
+        assert refused_fields(r) == [("plans.pro.burst", only)], alg
+        r = server.admin("POST", "/api/v1/rules/import", {"rules": [body]})
+        assert refused_fields(r) == [("rules[0].burst", only)], alg
+        assert server.admin("POST", "/api/v1/rules", dict(body, burst=None)).status == 201
+        path = "/api/v1/rules/" + body["id"]
+        assert refused_fields(server.admin("PUT", path, body)) == [("burst", only)], alg
+        assert refused_fields(server.admin("PATCH", path, {"burst": 3})) == [("burst", only)]
+        r = server.admin("PUT", path + "/overrides/user:1", {"limit": 3, "burst": 6})
+        assert refused_fields(r) == [("burst", only)], alg
+        assert server.admin("GET", path).json()["burst"] is None
+    # a change of algorithm that would leave the burst ignored is refused too
+    server.create_rule(**rule(id="tb", algorithm="token_bucket", burst=5))
+    r = server.admin("PATCH", "/api/v1/rules/tb", {"algorithm": "fixed_window"})
+    assert refused_fields(r) == [("burst", only)]
+    for alg in ("token_bucket", "gcra", "leaky_bucket"):
+        got = server.create_rule(**rule(id="ok-" + alg.replace("_", "-"), algorithm=alg, burst=7,
+                                        plans={"pro": {"burst": 9}}))
+        assert got["burst"] == 7 and got["plans"]["pro"]["burst"] == 9
+
+
+def test_a_stored_rule_with_an_ignored_burst_still_loads_and_can_be_changed(make_server,
+                                                                           workdir):
+    """A burst stored where it is ignored (accepted by earlier versions) is
+    no reason to drop the rule, nor to refuse a change that does not give it."""
+    s = make_server()
+    s.create_rule(**rule(id="old", limit=2, plans={"pro": {"limit": 5}}))
+    assert s.admin("PUT", "/api/v1/rules/old/overrides/user:9", {"limit": 3}).status == 200
+    assert s.stop() == 0
+    with sqlite3.connect(s.db_path) as db:
+        body = json.loads(db.execute("SELECT body FROM rules WHERE id = 'old'").fetchone()[0])
+        body["burst"] = 20
+        body["plans"]["pro"]["burst"] = 9
+        text = json.dumps(body, separators=(",", ":"))
+        db.execute("UPDATE rules SET body = ? WHERE id = 'old'", (text,))
+        db.execute("UPDATE rule_history SET after = ? WHERE rule_id = 'old'", (text,))
+        db.execute("UPDATE rule_overrides SET burst = 7 WHERE rule_id = 'old'")
+    s = make_server(db_path=s.db_path)
+    assert [s.check("old", "k").json()["allowed"] for _ in range(3)] == [True, True, False]
+    r = s.admin("PUT", "/api/v1/rules/old/overrides/user:1", {"limit": 4})
+    assert r.status == 200, r
+    r = s.admin("PATCH", "/api/v1/rules/old", {"limit": 3})
+    assert r.status == 200, r
+    assert r.json()["burst"] is None and r.json()["plans"] == {"pro": {"limit": 5}}
+    r = s.admin("POST", "/api/v1/rules/old/restore/1")
+    assert r.status == 200, r
+    assert r.json()["limit"] == 2 and r.json()["burst"] is None
 
 
 def patch_in_parallel(servers, rule_id, bodies):

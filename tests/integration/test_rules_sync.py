@@ -116,6 +116,26 @@ def test_newer_document_written_to_redis_is_imported(make_server, redis, workdir
         assert s.admin("GET", "/api/v1/rules/search/overrides").json()["overrides"] == []
 
 
+def test_a_published_rule_with_a_burst_its_algorithm_ignores_is_imported(make_server, redis,
+                                                                         workdir):
+    """An instance of an earlier version may publish a burst on an algorithm
+    that ignores it (refused as input since): the ruleset still applies."""
+    a, b = pair(make_server, redis, workdir)
+    a.create_rule(**RULE)
+    assert wait_until(lambda: knows(b, "login"), timeout=1.0) is not None
+    current = json.loads(redis.cli("GET", "ratekit:ruleset"))
+    newer = {"version": current["version"] + 1, "origin": "older-instance",
+             "rules": [{"id": "search", "algorithm": "fixed_window", "limit": 10, "window": "1h",
+                        "burst": 20, "plans": {"pro": {"limit": 50, "burst": 60}}}]}
+    redis.cli("SET", "ratekit:ruleset", json.dumps(newer, separators=(",", ":")))
+    redis.cli("PUBLISH", "ratekit:ruleset", str(newer["version"]))
+    for s in (a, b):
+        assert wait_until(lambda: knows(s, "search") and not knows(s, "login"),
+                          timeout=2.0) is not None
+        got = s.admin("GET", "/api/v1/rules/search").json()
+        assert got["limit"] == 10 and got["plans"]["pro"]["limit"] == 50
+
+
 def test_instance_restarted_without_redis_keeps_the_synced_rules(make_server, redis, workdir):
     a, b = pair(make_server, redis, workdir)
     a.create_rule(**RULE)

@@ -59,6 +59,8 @@ static int64_t num(const cJSON *obj, const char *name) {
 }
 
 #define BASE "\"id\":\"r1\",\"algorithm\":\"fixed_window\",\"limit\":10,\"window_ms\":1000"
+/* a rule whose algorithm uses a burst */
+#define TB_BASE "\"id\":\"r1\",\"algorithm\":\"token_bucket\",\"limit\":10,\"window_ms\":1000"
 
 Test(rule_validation, minimal_rule_gets_defaults_filled_in) {
     cJSON *errors;
@@ -150,8 +152,8 @@ Test(rule_validation, limit_must_be_an_integer_within_the_algorithm_bound) {
     assert_refused(
         "{\"id\":\"r\",\"algorithm\":\"fixed_window\",\"limit\":1,\"window_ms\":604800001}",
         "window_ms");
-    assert_refused("{" BASE ",\"burst\":0}", "burst");
-    assert_refused("{" BASE ",\"burst\":10000001}", "burst");
+    assert_refused("{" TB_BASE ",\"burst\":0}", "burst");
+    assert_refused("{" TB_BASE ",\"burst\":10000001}", "burst");
     assert_refused("{" BASE ",\"priority\":2.5}", "priority");
 }
 
@@ -285,7 +287,7 @@ Test(rule_validation, match_is_validated_and_normalised) {
 Test(rule_validation, plans_use_the_same_bounds) {
     assert_refused("{" BASE ",\"plans\":{\"pro\":{\"limit\":0}}}", "plans.pro.limit");
     assert_refused("{" BASE ",\"plans\":{\"pro\":{\"window\":\"2w\"}}}", "plans.pro.window");
-    assert_refused("{" BASE ",\"plans\":{\"pro\":{\"burst\":-1}}}", "plans.pro.burst");
+    assert_refused("{" TB_BASE ",\"plans\":{\"pro\":{\"burst\":-1}}}", "plans.pro.burst");
     assert_refused("{" BASE ",\"plans\":{\"p r o\":{}}}", "plans.p r o");
     assert_refused("{" BASE ",\"plans\":[]}", "plans");
 }
@@ -332,7 +334,7 @@ Test(rule_validation, compiled_rule_resolves_burst_plans_and_key) {
 
 Test(rule_validation, explicit_burst_and_fail_mode_values) {
     cJSON *errors;
-    cJSON *canon = validate("{" BASE ",\"burst\":3,\"fail_mode\":\"local\"}", &errors);
+    cJSON *canon = validate("{" TB_BASE ",\"burst\":3,\"fail_mode\":\"local\"}", &errors);
     cr_assert_not_null(canon);
     rk_rule_t rule;
     cr_assert_eq(rk_rule_compile(canon, 1, &rule), RK_OK);
@@ -344,6 +346,50 @@ Test(rule_validation, explicit_burst_and_fail_mode_values) {
     cJSON_Delete(errors);
     assert_refused("{" BASE ",\"fail_mode\":\"maybe\"}", "fail_mode");
     assert_accepted("{" BASE ",\"fail_mode\":null,\"burst\":null,\"description\":null}");
+}
+
+Test(rule_validation, burst_is_refused_where_the_algorithm_ignores_it) {
+    static const char *const ignoring[] = {"fixed_window", "sliding_window", "sliding_log",
+                                           "concurrency"};
+    for (size_t i = 0; i < sizeof ignoring / sizeof *ignoring; i++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "{\"id\":\"r\",\"algorithm\":\"%s\",\"limit\":10,\"window_ms\":1000,"
+                 "\"burst\":20}",
+                 ignoring[i]);
+        assert_refused(text, "burst");
+        snprintf(text, sizeof text,
+                 "{\"id\":\"r\",\"algorithm\":\"%s\",\"limit\":10,\"window_ms\":1000,"
+                 "\"plans\":{\"pro\":{\"burst\":20}}}",
+                 ignoring[i]);
+        assert_refused(text, "plans.pro.burst");
+    }
+    assert_accepted("{" BASE ",\"burst\":null,\"plans\":{\"pro\":{\"burst\":null}}}");
+    assert_accepted("{\"id\":\"r\",\"algorithm\":\"gcra\",\"limit\":1,\"window_ms\":1,"
+                    "\"burst\":5}");
+    assert_accepted("{\"id\":\"r\",\"algorithm\":\"leaky_bucket\",\"limit\":1,"
+                    "\"window_ms\":1,\"burst\":5,\"plans\":{\"pro\":{\"burst\":9}}}");
+}
+
+Test(rule_validation, a_stored_burst_the_algorithm_ignores_is_dropped_not_refused) {
+    cJSON *doc = cJSON_Parse("{" BASE ",\"burst\":20,\"plans\":{\"pro\":{\"limit\":5,"
+                             "\"burst\":9}}}");
+    rk_rule_drop_ignored_burst(doc);
+    cJSON *errors = cJSON_CreateArray();
+    cJSON *canon = rk_rule_canonical(doc, errors);
+    cr_assert_not_null(canon);
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItem(canon, "burst")));
+    const cJSON *pro = cJSON_GetObjectItem(cJSON_GetObjectItem(canon, "plans"), "pro");
+    cr_assert_null(cJSON_GetObjectItem(pro, "burst"));
+    cr_assert_eq(cJSON_GetObjectItem(pro, "limit")->valueint, 5);
+    cJSON_Delete(canon);
+    cJSON_Delete(doc);
+    /* where the algorithm uses it, it is kept */
+    doc = cJSON_Parse("{" TB_BASE ",\"burst\":20}");
+    rk_rule_drop_ignored_burst(doc);
+    cr_assert_eq(cJSON_GetObjectItem(doc, "burst")->valueint, 20);
+    cJSON_Delete(doc);
+    cJSON_Delete(errors);
 }
 
 Test(rule_validation, description_is_bounded) {

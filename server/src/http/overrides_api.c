@@ -153,6 +153,8 @@ static bool validate_put(const cJSON *doc, const cJSON *stored, op_t *op, cJSON 
 
     /* the rule with this client's values must be a valid rule */
     cJSON *merged = rk_override_apply(stored, limit, burst, window, window_ms);
+    if (!has_burst) /* the rule's own, if stored where it is ignored, is not this input */
+        rk_rule_drop_ignored_burst(merged);
     cJSON *canon = limit ? rk_rule_canonical(merged, errors) : NULL;
     cJSON_Delete(merged);
     if (canon) {

@@ -176,6 +176,9 @@ static rk_db_status_t merge_patch(void *ctx, const cJSON *current, cJSON *errors
     cJSON *rule = current ? cJSON_Duplicate(current, true) : NULL;
     if (!rule)
         return current ? RK_DB_ERROR : RK_DB_NOT_FOUND;
+    /* a burst stored before it was refused where ignored does not block a patch;
+     * one the patch gives (or keeps, changing the algorithm) is refused */
+    rk_rule_drop_ignored_burst(rule);
     /* a window given either way replaces the stored window_ms */
     if (cJSON_GetObjectItemCaseSensitive(patch, "window"))
         cJSON_DeleteItemFromObjectCaseSensitive(rule, "window_ms");

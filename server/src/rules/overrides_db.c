@@ -189,6 +189,9 @@ static bool row_fits(sqlite3_stmt *st, const cJSON *canon, const char *prefix, c
     cJSON *limit = number_column(st, 1), *burst = number_column(st, 2);
     cJSON *window_ms = number_column(st, 3);
     cJSON *merged = rk_override_apply(canon, limit, burst, NULL, window_ms);
+    /* a stored override keeps working: its burst, stored before it was refused
+     * where ignored (or ignored since the rule's algorithm changed), is no misfit */
+    rk_rule_drop_ignored_burst(merged);
     cJSON *problems = cJSON_CreateArray();
     cJSON *valid = merged ? rk_rule_canonical(merged, problems) : NULL;
     const cJSON *p;

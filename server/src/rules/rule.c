@@ -405,8 +405,48 @@ static void check_key(const cJSON *key, cJSON *canon, cJSON *errors) {
     }
 }
 
-/* Validates "plans" into canon; lim_max is the algorithm's largest limit. */
-static void check_plans(const cJSON *plans, int64_t lim_max, cJSON *canon, cJSON *errors) {
+/* ---- burst --------------------------------------------------------------------------- */
+
+#define BURST_ALGORITHMS_ONLY "applies to token_bucket, gcra and leaky_bucket only"
+
+/* The algorithms a burst means something to (DESIGN §3); RK_ALG_COUNT (an
+ * unknown algorithm, refused on its own) too, so as not to add a second error. */
+static bool uses_burst(rk_algorithm_t alg) {
+    return alg == RK_ALG_TOKEN_BUCKET || alg == RK_ALG_GCRA || alg == RK_ALG_LEAKY_BUCKET ||
+           alg == RK_ALG_COUNT;
+}
+
+/* Validates the rule's "burst" (item, may be NULL) into canon. */
+static void check_burst(const cJSON *item, rk_algorithm_t alg, cJSON *canon, cJSON *errors) {
+    int64_t v;
+    if (!item || cJSON_IsNull(item))
+        cJSON_AddNullToObject(canon, "burst");
+    else if (!uses_burst(alg))
+        rk_rule_error(errors, "burst", BURST_ALGORITHMS_ONLY);
+    else if (!read_int(item, 1, RK_BURST_MAX, &v))
+        rk_rule_error(errors, "burst", "must be an integer between 1 and %lld, or null",
+                      (long long)RK_BURST_MAX);
+    else
+        cJSON_AddNumberToObject(canon, "burst", (double)v);
+}
+
+void rk_rule_drop_ignored_burst(cJSON *doc) {
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "algorithm");
+    rk_algorithm_t alg;
+    if (!cJSON_IsString(name) || rk_algorithm_parse(name->valuestring, &alg) != RK_OK ||
+        uses_burst(alg))
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive(doc, "burst");
+    cJSON *plan;
+    cJSON_ArrayForEach(plan, cJSON_GetObjectItemCaseSensitive(doc, "plans")) {
+        if (cJSON_IsObject(plan))
+            cJSON_DeleteItemFromObjectCaseSensitive(plan, "burst");
+    }
+}
+
+/* Validates "plans" into canon; lim_max is the largest limit of alg. */
+static void check_plans(const cJSON *plans, rk_algorithm_t alg, int64_t lim_max, cJSON *canon,
+                        cJSON *errors) {
     cJSON *out = cJSON_AddObjectToObject(canon, "plans");
     if (!plans || cJSON_IsNull(plans))
         return;
@@ -456,7 +496,9 @@ static void check_plans(const cJSON *plans, int64_t lim_max, cJSON *canon, cJSON
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(plan, "burst");
         if (b && !cJSON_IsNull(b)) {
             snprintf(field, sizeof field, "%sburst", prefix);
-            if (read_int(b, 1, RK_BURST_MAX, &v))
+            if (!uses_burst(alg))
+                rk_rule_error(errors, field, BURST_ALGORITHMS_ONLY);
+            else if (read_int(b, 1, RK_BURST_MAX, &v))
                 cJSON_AddNumberToObject(o, "burst", (double)v);
             else
                 rk_rule_error(errors, field, "must be an integer between 1 and %lld",
@@ -552,14 +594,7 @@ cJSON *rk_rule_canonical(const cJSON *doc, cJSON *errors) {
     else if (w == 0)
         rk_rule_error(errors, "window_ms", "is required (or window, as \"1m\")");
 
-    item = cJSON_GetObjectItemCaseSensitive(doc, "burst");
-    if (!item || cJSON_IsNull(item))
-        cJSON_AddNullToObject(canon, "burst");
-    else if (!read_int(item, 1, RK_BURST_MAX, &v))
-        rk_rule_error(errors, "burst", "must be an integer between 1 and %lld, or null",
-                      (long long)RK_BURST_MAX);
-    else
-        cJSON_AddNumberToObject(canon, "burst", (double)v);
+    check_burst(cJSON_GetObjectItemCaseSensitive(doc, "burst"), alg, canon, errors);
 
     item = cJSON_GetObjectItemCaseSensitive(doc, "shape");
     if (item && !cJSON_IsNull(item) && !cJSON_IsBool(item))
@@ -597,7 +632,7 @@ cJSON *rk_rule_canonical(const cJSON *doc, cJSON *errors) {
     else
         cJSON_AddStringToObject(canon, "fail_mode", item->valuestring);
 
-    check_plans(cJSON_GetObjectItemCaseSensitive(doc, "plans"), lim_max, canon, errors);
+    check_plans(cJSON_GetObjectItemCaseSensitive(doc, "plans"), alg, lim_max, canon, errors);
 
     if (cJSON_GetArraySize(errors) != before) {
         cJSON_Delete(canon);

@@ -36,6 +36,16 @@
 cJSON *rk_rule_canonical(const cJSON *doc, cJSON *errors);
 
 /*
+ * Removes from doc (a rule as stored or published) the burst, its own and
+ * its plans', when its algorithm ignores bursts (only token_bucket, gcra and
+ * leaky_bucket use one). Such a burst was accepted before it was refused as
+ * input: a rule stored, kept in the history or published in Redis with one
+ * must still validate, as it still works. Call it on stored documents only,
+ * before rk_rule_canonical; new input keeps its burst, and is refused.
+ */
+void rk_rule_drop_ignored_burst(cJSON *doc);
+
+/*
  * Parses a duration: "500ms", "30s", "1m", "1h", "1d" (whole numbers only).
  * RK_ERR when malformed or outside 1..RK_WINDOW_MS_MAX.
  */

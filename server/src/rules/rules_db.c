@@ -696,6 +696,7 @@ static rk_db_status_t restored_body(void *ctx, const cJSON *current, cJSON *erro
         return rc;
     cJSON *old = cJSON_Parse(after);
     free(after);
+    rk_rule_drop_ignored_burst(old); /* a version from before bursts were refused there */
     *canon = old ? rk_rule_canonical(old, errors) : NULL;
     cJSON_Delete(old);
     return *canon ? RK_DB_OK : RK_DB_INVALID;

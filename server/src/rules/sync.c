@@ -482,7 +482,11 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
     cJSON *lists = valid_rows(src, "lists", rk_lists_row_valid);
     const cJSON *r;
     cJSON_ArrayForEach(r, rules) {
-        cJSON *one = rk_rule_canonical(r, errors);
+        /* another instance, of an older version, may publish a burst ignored here */
+        cJSON *copy = cJSON_Duplicate(r, true);
+        rk_rule_drop_ignored_burst(copy);
+        cJSON *one = copy ? rk_rule_canonical(copy, errors) : NULL;
+        cJSON_Delete(copy);
         if (!one)
             break;
         cJSON_AddItemToArray(canon, one);

@@ -13,6 +13,7 @@ import { Spinner } from '../../../components/spinner.jsx';
 import { ConfirmDialog } from '../../../components/dialog.jsx';
 import { useToast } from '../../../components/toast.jsx';
 import { ExpiryFields, expiryChoices, resolveExpiry } from '../../../components/expiry-field.jsx';
+import { BURST_ALGORITHMS } from '../../rules/utils/algorithms.js';
 import { formatDateTime, formatDuration, formatNumber, formatRelative, parseDuration, toLocalInput } from '../../../utils/format.js';
 import { RoleNotice } from '../../../components/role-notice.jsx';
 import { useCanEdit } from '../../../hooks/use-can-edit.js';
@@ -27,9 +28,6 @@ const EXPIRIES = expiryChoices(
   { id: '7d', label: 'In 7 days', seconds: 7 * 86400 },
   { id: '30d', label: 'In 30 days', seconds: 30 * 86400 },
 );
-
-/* Algorithms whose burst means something (the others count a plain limit per window). */
-const BURST_ALGORITHMS = new Set(['token_bucket', 'gcra', 'leaky_bucket']);
 
 const EMPTY = { key: '', limit: '', window: '', burst: '', note: '', expiry: 'never', at: '' };
 

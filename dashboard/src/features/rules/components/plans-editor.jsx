@@ -1,7 +1,7 @@
 /* Per-plan overrides of limit, burst and window (plan from X-Plan or the JWT's plan claim). */
 import { Icon } from '../../../components/icon.jsx';
 
-export function PlansEditor({ plans, onChange, errorUnder }) {
+export function PlansEditor({ plans, onChange, errorUnder, withBurst = true }) {
   const update = (i, patch) => onChange(plans.map((p, j) => (j === i ? { ...p, ...patch } : p)));
   return (
     <div>
@@ -22,7 +22,7 @@ export function PlansEditor({ plans, onChange, errorUnder }) {
               <div key={i} className={`plans-row ${err ? 'field-invalid' : ''}`}>
                 <input aria-label={`Plan ${i + 1} name`} value={p.name} placeholder="pro" onChange={(e) => update(i, { name: e.target.value })} />
                 <input aria-label={`Plan ${i + 1} limit`} inputMode="numeric" value={p.limit} placeholder="inherit" onChange={(e) => update(i, { limit: e.target.value })} />
-                <input aria-label={`Plan ${i + 1} burst`} inputMode="numeric" value={p.burst} placeholder="inherit" onChange={(e) => update(i, { burst: e.target.value })} />
+                <input aria-label={`Plan ${i + 1} burst`} inputMode="numeric" value={withBurst ? p.burst : ''} placeholder={withBurst ? 'inherit' : 'n/a'} disabled={!withBurst} title={withBurst ? undefined : 'This algorithm has no burst'} onChange={(e) => update(i, { burst: e.target.value })} />
                 <input aria-label={`Plan ${i + 1} window`} value={p.window} placeholder="inherit" onChange={(e) => update(i, { window: e.target.value })} />
                 <button type="button" className="icon-btn" aria-label={`Remove plan ${i + 1}`} onClick={() => onChange(plans.filter((_, j) => j !== i))}>
                   <Icon name="close" size={16} />

@@ -13,6 +13,7 @@ import { AlgorithmPicker } from './algorithm-picker.jsx';
 import { KeyChainBuilder } from './key-chain-builder.jsx';
 import { MatchEditor } from './match-editor.jsx';
 import { PlansEditor } from './plans-editor.jsx';
+import { BURST_ALGORITHMS } from '../utils/algorithms.js';
 import { errorUnder, errorsByField, fieldLabels, ruleFromForm, unplacedErrors } from '../utils/rule-form-model.js';
 import { VIEWER_TITLE } from '../../../utils/roles.js';
 
@@ -161,9 +162,11 @@ export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel, can
           <Field label="Window" error={under('window_ms')} hint={hints.windowHint || 'Such as 500ms, 30s, 1m, 1h, 1d.'}>
             <input value={form.window} onChange={(e) => set({ window: e.target.value })} placeholder="1m" spellCheck="false" />
           </Field>
-          <Field label="Burst" error={under('burst')} hint="Extra room for short bursts; empty means the limit." optional>
-            <input inputMode="numeric" value={form.burst} onChange={(e) => set({ burst: e.target.value })} placeholder="= limit" />
-          </Field>
+          {BURST_ALGORITHMS.has(form.algorithm) && (
+            <Field label="Burst" error={under('burst')} hint="Extra room for short bursts; empty means the limit." optional>
+              <input inputMode="numeric" value={form.burst} onChange={(e) => set({ burst: e.target.value })} placeholder="= limit" />
+            </Field>
+          )}
         </div>
         {form.algorithm === 'leaky_bucket' && (
           <label className="checkbox">
@@ -185,7 +188,7 @@ export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel, can
       </Card>
 
       <Card title="Plans" subtitle="Different limits per customer plan, from the X-Plan header or the JWT's plan claim.">
-        <PlansEditor plans={form.plans} onChange={(plans) => set({ plans })} errorUnder={under} />
+        <PlansEditor plans={form.plans} onChange={(plans) => set({ plans })} errorUnder={under} withBurst={BURST_ALGORITHMS.has(form.algorithm)} />
         {errors.plans && <p className="field-error">{errors.plans}</p>}
       </Card>
 

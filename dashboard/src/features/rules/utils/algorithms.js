@@ -11,6 +11,8 @@ export const ALGORITHMS = [
   { id: 'concurrency', name: ALGORITHM_NAMES.concurrency, text: 'Caps requests in flight with leases; the window is how long an unreleased lease lives.' },
 ];
 
+/* Algorithms whose burst means something; the server refuses a burst for the others. */
+export const BURST_ALGORITHMS = new Set(['token_bucket', 'gcra', 'leaky_bucket']);
 
 export const KEY_PARTS = [
   { kind: 'ip', label: 'Client IP', hint: 'The client address (X-Forwarded-For from trusted proxies).' },

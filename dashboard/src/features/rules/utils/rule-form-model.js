@@ -3,6 +3,7 @@
  * API. Numbers stay strings while edited; durations are typed as "1m".
  */
 import { formatDuration, parseDuration } from '../../../utils/format.js';
+import { BURST_ALGORITHMS } from './algorithms.js';
 
 const SIMPLE_KEYS = new Set(['ip', 'user', 'api_key', 'route', 'global']);
 
@@ -93,8 +94,10 @@ export function ruleFromForm(form) {
   if (form.window.trim() === '') errors.window_ms = 'Enter a window, such as 1m or 30s.';
   else if (windowMs === null) errors.window_ms = 'Use a duration such as 500ms, 30s, 1m, 1h or 1d.';
   else rule.window_ms = windowMs;
+  /* the other algorithms ignore a burst, and the server refuses one */
+  const withBurst = BURST_ALGORITHMS.has(form.algorithm);
   const burst = numberOrRaw(form.burst);
-  if (burst !== undefined) rule.burst = burst;
+  if (withBurst && burst !== undefined) rule.burst = burst;
   if (form.algorithm === 'leaky_bucket') rule.shape = !!form.shape;
   rule.mode = form.mode;
   const priority = numberOrRaw(form.priority);
@@ -118,14 +121,14 @@ export function ruleFromForm(form) {
   form.plans.forEach((p, i) => {
     const name = p.name.trim();
     if (!name) {
-      if (p.limit || p.burst || p.window) errors[`plans[${i}]`] = 'Give the plan a name.';
+      if (p.limit || (withBurst && p.burst) || p.window) errors[`plans[${i}]`] = 'Give the plan a name.';
       return;
     }
     const plan = {};
     const pl = numberOrRaw(p.limit);
     if (pl !== undefined) plan.limit = pl;
     const pb = numberOrRaw(p.burst);
-    if (pb !== undefined) plan.burst = pb;
+    if (withBurst && pb !== undefined) plan.burst = pb;
     if (p.window.trim()) {
       const w = parseDuration(p.window);
       if (w === null) errors[`plans.${name}.window_ms`] = 'Use a duration such as 30s or 1m.';
