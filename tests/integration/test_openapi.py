@@ -78,6 +78,9 @@ VALIDATED = {"type", "enum", "const", "required", "properties", "additionalPrope
              "minItems", "maxItems", "maxProperties", "minimum", "maximum", "minLength",
              "maxLength", "pattern", "oneOf", "anyOf", "allOf", "not", "$ref", "format"}
 ANNOTATIONS = {"description", "default", "examples", "title"}
+# JSON Schema's maxLength counts characters; where the server bounds a UTF-8
+# string in bytes, the document says so with this extension instead.
+MAX_BYTES = "x-max-bytes"
 TYPES = {"null", "boolean", "integer", "number", "string", "array", "object"}
 
 
@@ -133,6 +136,8 @@ def schema_errors(value, schema, where="$"):
             errors.append(f"{where}: shorter than {schema['minLength']}")
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             errors.append(f"{where}: longer than {schema['maxLength']}")
+        if MAX_BYTES in schema and len(value.encode()) > schema[MAX_BYTES]:
+            errors.append(f"{where}: longer than {schema[MAX_BYTES]} bytes")
         if "pattern" in schema and not re.search(schema["pattern"], value):
             errors.append(f"{where}: {value!r} does not match {schema['pattern']}")
         if schema.get("format") == "date-time" and not DATE_TIME.match(value):
@@ -465,7 +470,9 @@ def test_rule_bounds_are_the_servers():
     assert "{0,%d}" % (c_define("rules/rules.h", "RK_RULE_ID_MAX") - 1) in s["RuleId"]["pattern"]
     assert props["key"]["maxItems"] == c_define("rules/rules.h", "RK_KEY_CHAIN_MAX")
     assert s["Plans"]["maxProperties"] == c_define("rules/rules.h", "RK_PLANS_MAX")
-    assert props["description"]["maxLength"] == c_define("rules/rule.h", "RK_RULE_DESCRIPTION_MAX")
+    assert props["description"][MAX_BYTES] == c_define("rules/rule.h", "RK_RULE_DESCRIPTION_MAX")
+    assert s["RuleInput"]["properties"]["description"][MAX_BYTES] == c_define(
+        "rules/rule.h", "RK_RULE_DESCRIPTION_MAX")
     assert props["priority"]["minimum"] == c_define("rules/rule.h", "RK_RULE_PRIORITY_MIN")
     assert props["priority"]["maximum"] == c_define("rules/rule.h", "RK_RULE_PRIORITY_MAX")
     match = s["Match"]["properties"]
@@ -473,8 +480,87 @@ def test_rule_bounds_are_the_servers():
     assert match["hosts"]["maxItems"] == c_define("rules/rule.h", "RK_RULE_HOSTS_MAX")
     assert match["hosts"]["items"]["maxLength"] == c_define("rules/rule.h", "RK_RULE_HOST_LEN_MAX")
     assert match["headers"]["maxProperties"] == c_define("rules/rule.h", "RK_RULE_HEADERS_MAX")
-    assert match["headers"]["additionalProperties"]["maxLength"] == c_define(
+    assert match["headers"]["additionalProperties"][MAX_BYTES] == c_define(
         "rules/rule.h", "RK_RULE_HEADER_VALUE_MAX")
+    assert match["path"][MAX_BYTES] == c_define("check/match.h", "RK_MATCH_PATTERN_MAX")
+    for schema, field, source in (("OverrideInput", "note", "http/overrides_api.c"),
+                                  ("Override", "note", "http/overrides_api.c"),
+                                  ("ListEntryInput", "note", "http/lists_api.c"),
+                                  ("BanInput", "reason", "http/lists_api.c")):
+        assert s[schema]["properties"][field][MAX_BYTES] == c_define(source, "NOTE_MAX"), schema
+    assert s["ListEntryInput"]["properties"]["value"]["maxLength"] == c_define(
+        "lists/list_value.h", "RK_LIST_VALUE_MAX")
+    assert s["Override"]["properties"]["key"]["maxLength"] == c_define(
+        "store/store.h", "RK_STORE_KEY_MAX")
+    assert s["TokenInput"]["properties"]["name"]["maxLength"] == c_define(
+        "auth/tokens.h", "RK_TOKEN_NAME_MAX")
+
+
+def test_a_length_in_characters_bounds_only_ascii_strings():
+    """maxLength counts characters, the server bytes: the two agree only
+    where a pattern keeps the string to ASCII; elsewhere x-max-bytes."""
+    def walk(schema, where):
+        if not isinstance(schema, dict):
+            return
+        if "maxLength" in schema:
+            pattern = resolve(schema).get("pattern") or schema.get("pattern")
+            assert pattern, f"{where}: maxLength without a pattern keeping it to ASCII"
+            assert not re.search(pattern, "\u00e9") and not re.search(pattern, "a\u00e9"), (
+                f"{where}: maxLength on a pattern that lets non-ASCII in: {pattern}")
+        for key, sub in schema.items():
+            if key in ("properties", "$defs"):
+                for name, s in sub.items():
+                    walk(s, f"{where}.{name}")
+            elif key in ("items", "not", "additionalProperties"):
+                walk(sub, f"{where}/{key}")
+            elif key in ("allOf", "anyOf", "oneOf"):
+                for i, s in enumerate(sub):
+                    walk(s, f"{where}/{key}[{i}]")
+    for where, schema in all_schemas():
+        walk(schema, where)
+
+
+def test_string_bounds_count_bytes_as_the_server_does(server):
+    """A string of two-byte characters past the byte bound (but within as
+    many characters) is refused by the server and by the document alike; one
+    at the bound is taken by both."""
+    s = spec()["components"]["schemas"]
+    server.create_rule(id="tb", algorithm="token_bucket", limit=5, window="1m")
+
+    def rule_with(field, value):
+        body = {"id": "utf8", "algorithm": "token_bucket", "limit": 5, "window": "1m"}
+        if field == "description":
+            body["description"] = value
+        elif field == "path":
+            body["match"] = {"path": value}
+        else:
+            body["match"] = {"headers": {"X-Env": value}}
+        return server.admin("POST", "/api/v1/rules?dry_run=1", body).status
+
+    cases = [
+        (s["RuleInput"]["properties"]["description"], "", lambda v: rule_with("description", v)),
+        (s["Match"]["properties"]["path"], "/", lambda v: rule_with("path", v)),
+        (s["Match"]["properties"]["headers"]["additionalProperties"], "",
+         lambda v: rule_with("header", v)),
+        (s["OverrideInput"]["properties"]["note"], "", lambda v: server.admin(
+            "PUT", "/api/v1/rules/tb/overrides/user:1", {"limit": 2, "note": v}).status),
+        (s["ListEntryInput"]["properties"]["note"], "", lambda v: server.admin(
+            "POST", "/api/v1/lists", {"list": "denylist", "value": "user:utf8-list", "note": v}).status),
+        (s["BanInput"]["properties"]["reason"], "", lambda v: server.admin(
+            "POST", "/api/v1/bans", {"value": "user:utf8-ban", "duration": "1m", "reason": v}).status),
+    ]
+    for schema, prefix, send in cases:
+        bound = schema.get(MAX_BYTES, schema.get("maxLength"))
+        assert isinstance(bound, int), schema
+        at = prefix + "\u00e9" * ((bound - len(prefix)) // 2)
+        over = at + "\u00e9"
+        for value in (at, over):
+            documented = not schema_errors(value, schema)
+            status = send(value)
+            assert status in (200, 201, 400), (schema, status)
+            assert documented == (status in (200, 201)), (
+                f"{len(value)} characters, {len(value.encode())} bytes: the document says "
+                f"{'valid' if documented else 'invalid'}, the server answered {status}")
     assert s["BatchRequest"]["properties"]["checks"]["maxItems"] == c_define(
         "http/check_api.c", "BATCH_MAX")
     assert s["Decision"]["properties"]["results"]["maxItems"] == c_define(

@@ -28,6 +28,8 @@ uint32_t rk_method_bit(const char *name) {
 
 /* ---- paths ----------------------------------------------------------------- */
 
+_Static_assert(RK_MATCH_PATTERN_MAX == 512, "a pattern's error states its bound");
+
 bool rk_path_pattern_valid(const char *pattern, const char **why) {
     size_t len = strlen(pattern);
     size_t segments = 0;
@@ -35,8 +37,8 @@ bool rk_path_pattern_valid(const char *pattern, const char **why) {
         *why = "must start with /";
         return false;
     }
-    if (len > 512) {
-        *why = "must be at most 512 characters";
+    if (len > RK_MATCH_PATTERN_MAX) {
+        *why = "must be at most 512 bytes";
         return false;
     }
     for (const char *p = pattern; *p; p++) {

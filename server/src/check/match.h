@@ -10,6 +10,7 @@
 
 #define RK_PATH_MAX 2048 /* longest request path considered */
 #define RK_MATCH_MAX_SEGMENTS 32
+#define RK_MATCH_PATTERN_MAX 512 /* bytes of a rule's path pattern */
 
 /* Method bits; a rule with no methods covers every method. */
 enum {

@@ -262,7 +262,7 @@ static enum MHD_Result handle_add(rk_request_t *req) {
     if (!e.note)
         e.note = "";
     else if (strlen(e.note) > NOTE_MAX)
-        rk_rule_error(errors, "note", "must be at most %d characters", NOTE_MAX);
+        rk_rule_error(errors, "note", "must be at most %d bytes", NOTE_MAX);
     read_expiry(doc, NULL, &e.expires_ms, errors);
     enum MHD_Result r;
     if (cJSON_GetArraySize(errors) > 0)
@@ -288,7 +288,7 @@ static enum MHD_Result handle_ban(rk_request_t *req) {
     if (!e.note)
         e.note = "";
     else if (strlen(e.note) > NOTE_MAX)
-        rk_rule_error(errors, "reason", "must be at most %d characters", NOTE_MAX);
+        rk_rule_error(errors, "reason", "must be at most %d bytes", NOTE_MAX);
     if (read_expiry(doc, "duration", &e.expires_ms, errors) && e.expires_ms == 0)
         rk_rule_error(errors, "duration", "a ban needs a duration or an expires_at");
     enum MHD_Result r;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../rules/rule.h"
 #include "../stats/metrics.h"
 #include "../stats/stats.h"
 #include "../stats/stats_routes.h"
@@ -46,12 +47,12 @@ static enum MHD_Result bad_argument(rk_request_t *req, const char *name, int64_t
                           name, (long long)lo, (long long)hi);
 }
 
-/* A ?rule= filter: absent or empty is NULL; too long is refused. */
+/* A ?rule= filter: absent or empty is NULL; one no rule could have is refused. */
 static bool query_rule(rk_request_t *req, const char **rule) {
     *rule = rk_request_query(req, "rule");
     if (*rule && !**rule)
         *rule = NULL;
-    return !*rule || strlen(*rule) <= RK_RULE_ID_MAX;
+    return !*rule || rk_rule_id_valid(*rule);
 }
 
 static void add_counts(cJSON *o, const uint64_t n[RK_STAT_FIELDS], int fields) {

@@ -39,7 +39,8 @@ static enum MHD_Result create_token(rk_request_t *req) {
     const cJSON *role = cJSON_GetObjectItemCaseSensitive(doc, "role");
     const cJSON *expires = cJSON_GetObjectItemCaseSensitive(doc, "expires_at");
     if (!cJSON_IsString(name) || !valid_name(name->valuestring))
-        rk_rule_error(errors, "name", "must be 1 to %d printable characters", RK_TOKEN_NAME_MAX);
+        rk_rule_error(errors, "name", "must be 1 to %d printable ASCII characters",
+                      RK_TOKEN_NAME_MAX);
     else if (rk_token_name_reserved(name->valuestring))
         rk_rule_error(errors, "name",
                       "is reserved: ratekit names the bootstrap admin token \"%s\" and changes "

@@ -46,7 +46,7 @@ static bool read_int(const cJSON *item, int64_t min, int64_t max, int64_t *out) 
     return true;
 }
 
-static bool id_valid(const char *s) {
+bool rk_rule_id_valid(const char *s) {
     size_t n = strlen(s);
     if (n == 0 || n > RK_RULE_ID_MAX)
         return false;
@@ -543,7 +543,7 @@ cJSON *rk_rule_canonical(const cJSON *doc, cJSON *errors) {
     item = cJSON_GetObjectItemCaseSensitive(doc, "id");
     if (!item)
         rk_rule_error(errors, "id", "is required");
-    else if (!cJSON_IsString(item) || !id_valid(item->valuestring))
+    else if (!cJSON_IsString(item) || !rk_rule_id_valid(item->valuestring))
         rk_rule_error(errors, "id",
                       "must be 1 to 64 characters: lower-case letters, digits, '_' or '-', "
                       "starting with a letter or digit");
@@ -680,7 +680,8 @@ rk_status_t rk_rule_compile(const cJSON *canon, int64_t version, rk_rule_t *out)
     const char *alg = string_of(canon, "algorithm");
     /* The id is checked again: a row written into the database by hand must
      * not break an answer, which writes ids without escaping them. */
-    if (!id || !id_valid(id) || !alg || rk_algorithm_parse(alg, &out->limit.algorithm) != RK_OK)
+    if (!id || !rk_rule_id_valid(id) || !alg ||
+        rk_algorithm_parse(alg, &out->limit.algorithm) != RK_OK)
         return RK_ERR;
     snprintf(out->id, sizeof out->id, "%s", id);
     out->version = version;

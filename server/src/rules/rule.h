@@ -35,6 +35,10 @@
  */
 cJSON *rk_rule_canonical(const cJSON *doc, cJSON *errors);
 
+/* Whether s is a rule id: 1 to 64 lower-case letters, digits, '_' or '-',
+ * starting with a letter or digit. */
+bool rk_rule_id_valid(const char *s);
+
 /*
  * Removes from doc (a rule as stored or published) the burst, its own and
  * its plans', when its algorithm ignores bursts (only token_bucket, gcra and
