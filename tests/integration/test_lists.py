@@ -113,6 +113,26 @@ def test_a_ban_is_lifted_by_its_value_and_the_denylist_is_left_alone(server):
     assert server.admin("DELETE", "/api/v1/bans?value=has%20space").status == 400
 
 
+def test_an_unknown_list_name_in_the_query_is_refused_not_answered_empty(server):
+    deny = add(server, list="denylist", value="198.51.100.50")
+    safe = add(server, list="safelist", value="198.51.100.51")
+    for name in ("foo", "Denylist", "bans"):
+        r = server.admin("GET", "/api/v1/lists?list=" + name)
+        assert r.status == 400, (name, r)
+        assert r.json()["error"]["code"] == "invalid_request"
+        assert "safelist or denylist" in r.json()["error"]["message"]
+    ids = lambda q: [e["id"] for e in server.admin("GET", "/api/v1/lists" + q).json()["entries"]]
+    assert ids("?list=denylist") == [deny["id"]]
+    assert ids("?list=safelist") == [safe["id"]]
+    assert ids("?list=") == ids("") == [safe["id"], deny["id"]]
+    # every ban is on the denylist: GET /api/v1/bans has no ?list= to filter by
+    ban = server.admin("POST", "/api/v1/bans", {"value": "198.51.100.52", "duration": "10m"})
+    assert ban.status == 201
+    for q in ("", "?list=safelist"):
+        r = server.admin("GET", "/api/v1/bans" + q)
+        assert r.status == 200 and [b["id"] for b in r.json()["bans"]] == [ban.json()["id"]]
+
+
 def test_invalid_entries_are_refused_with_field_errors(server):
     r = server.admin("POST", "/api/v1/lists", {"list": "greylist", "value": "has space",
                                                "expires_at": "tomorrow"})

@@ -172,6 +172,19 @@ def test_checks_show_in_the_stream_and_in_stats_within_two_seconds(server):
     assert info["instances"] == 1
 
 
+def test_stats_refuse_a_rule_filter_no_rule_could_have(server):
+    """?rule= is a rule id, as documented: another is refused, not answered
+    as a rule that saw nothing."""
+    for q in ("Login", "has%20space", "%C3%A9t%C3%A9", "a" * 65):
+        for route in ("timeseries", "top"):
+            r = server.admin("GET", f"/api/v1/stats/{route}?rule={q}")
+            assert r.status == 400, (route, q, r)
+            assert r.json()["error"]["code"] == "invalid_request"
+    for route in ("timeseries", "top"):
+        assert server.admin("GET", f"/api/v1/stats/{route}?rule=login").status == 200
+        assert server.admin("GET", f"/api/v1/stats/{route}?rule=").status == 200
+
+
 def test_a_rule_change_is_an_event_and_last_event_id_replays_what_was_missed(server):
     stream = EventStream(server)
     first = stream.events_until(lambda e: e["event"] == "stats", timeout=3)[-1]

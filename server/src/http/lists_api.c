@@ -84,9 +84,9 @@ static cJSON *entry_json(sqlite3_stmt *st) {
 
 #define ENTRY_COLUMNS "id, list, value, kind, expires_at, note, created_at, created_by"
 
-/* Answers the live entries of one source ("list" or "ban"), newest first. */
-static enum MHD_Result list_entries(rk_request_t *req, const char *source, const char *member) {
-    const char *which = rk_request_query(req, "list");
+/* Answers the live entries of one source ("list" or "ban") and list (NULL: both), newest first. */
+static enum MHD_Result list_entries(rk_request_t *req, const char *source, const char *which,
+                                    const char *member) {
     sqlite3 *db = rk_lists_db_lock();
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db,
@@ -357,12 +357,20 @@ static enum MHD_Result delete_entry(rk_request_t *req, const char *source) {
     return removed_reply(req, remove_entries(id, NULL, source), what);
 }
 
+/* GET /api/v1/lists?list=safelist|denylist: a list no entry can be on is refused, not
+ * answered empty (a misspelt filter would read as "nothing listed"). */
 static enum MHD_Result handle_list(rk_request_t *req) {
-    return list_entries(req, "list", "entries");
+    const char *which = rk_request_query(req, "list");
+    if (which && !*which)
+        which = NULL;
+    if (which && strcmp(which, "safelist") != 0 && strcmp(which, "denylist") != 0)
+        return rk_reply_error(req, 400, "invalid_request", "?list= must be safelist or denylist");
+    return list_entries(req, "list", which, "entries");
 }
 
+/* GET /api/v1/bans: every ban is on the denylist, so it takes no ?list=. */
 static enum MHD_Result handle_bans(rk_request_t *req) {
-    return list_entries(req, "ban", "bans");
+    return list_entries(req, "ban", NULL, "bans");
 }
 
 static enum MHD_Result handle_remove(rk_request_t *req) {
