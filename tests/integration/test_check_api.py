@@ -348,6 +348,26 @@ def test_try_it_answers_decision_and_headers(server):
     assert r["decision"]["allowed"] is False and r["headers"]["Retry-After"]
 
 
+def test_try_it_takes_the_direct_form_and_says_so_of_a_context_body(server):
+    """A context-form body names no rule: it is refused as a body of the
+    wrong form (400), not answered as an unknown rule (404)."""
+    server.create_rule(**rule("try-ctx", limit=5))
+    context = {"request": {"method": "GET", "path": "/login", "ip": "203.0.113.7"}}
+    for body in (context, dict(context, rule="try-ctx", key="me")):
+        r = server.admin("POST", "/api/v1/check", body)
+        assert r.status == 400, r
+        err = r.json()["error"]
+        assert err["code"] == "invalid_request" and "POST /v1/check" in err["message"], err
+    for body in ({"key": "me"}, {"rule": 7, "key": "me"}):
+        r = server.admin("POST", "/api/v1/check", body)
+        assert r.status == 400 and '"rule"' in r.json()["error"]["message"], (body, r)
+    r = server.admin("POST", "/api/v1/check", {"rule": "nope", "key": "me"})
+    assert r.status == 404 and r.json()["error"]["code"] == "unknown_rule"
+    # nothing above was counted
+    r = server.admin("POST", "/api/v1/check", {"rule": "try-ctx", "key": "me"})
+    assert r.status == 200 and r.json()["decision"]["remaining"] == 4
+
+
 def test_try_it_refuses_a_cost_that_is_not_a_whole_number(server):
     server.create_rule(**rule("try-cost", limit=5))
     for cost in (1e300, -1, 2.5, "3", None):

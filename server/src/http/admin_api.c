@@ -87,6 +87,19 @@ static enum MHD_Result handle_counter_reset(rk_request_t *req) {
 }
 
 /*
+ * Why a try's body (an object) is not a direct-form check, or NULL. A
+ * context-form body names no rule: without this it read as an unknown one.
+ */
+static const char *try_body_problem(const cJSON *root) {
+    if (cJSON_GetObjectItemCaseSensitive(root, "request"))
+        return "POST /api/v1/check takes a direct check, {\"rule\", \"key\", \"cost\"}; a "
+               "context check ({\"request\": ...}) goes to the data plane's POST /v1/check";
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "rule")))
+        return "\"rule\" (a rule id) is required";
+    return NULL;
+}
+
+/*
  * POST /api/v1/check: a real check (it counts), answered with the decision
  * and the headers a client would see — the dashboard's "try it" box.
  */
@@ -96,11 +109,15 @@ static enum MHD_Result handle_try(rk_request_t *req) {
         cJSON_Delete(root);
         return rk_reply_bad_json(req, "a JSON object");
     }
+    const char *problem = try_body_problem(root);
+    if (problem) {
+        cJSON_Delete(root);
+        return rk_reply_error(req, 400, "invalid_request", "%s", problem);
+    }
     const cJSON *rule_id = cJSON_GetObjectItemCaseSensitive(root, "rule");
     const cJSON *key = cJSON_GetObjectItemCaseSensitive(root, "key");
     const cJSON *cost = cJSON_GetObjectItemCaseSensitive(root, "cost");
-    const rk_rule_t *rule =
-        cJSON_IsString(rule_id) ? rk_ruleset_find(rk_rules_current(), rule_id->valuestring) : NULL;
+    const rk_rule_t *rule = rk_ruleset_find(rk_rules_current(), rule_id->valuestring);
     int64_t cost_units = !cost ? 1 : rk_json_whole(cost, 0) ? (int64_t)cost->valuedouble : -1;
     bool key_ok = cJSON_IsString(key) && key->valuestring[0];
     rk_check_item_t item;
