@@ -312,7 +312,12 @@ static cJSON *validate_import(const cJSON *doc, cJSON *errors) {
     const cJSON *r;
     cJSON_ArrayForEach(r, rules) {
         cJSON *errs = cJSON_CreateArray();
-        cJSON *canon = rk_rule_canonical(r, errs);
+        /* An export of an earlier version may carry a burst its algorithm
+         * ignores, which that version took: a backup must import again. */
+        cJSON *copy = cJSON_Duplicate(r, true);
+        rk_rule_drop_ignored_burst(copy);
+        cJSON *canon = copy ? rk_rule_canonical(copy, errs) : NULL;
+        cJSON_Delete(copy);
         const cJSON *e;
         cJSON_ArrayForEach(e, errs) {
             const char *field = cJSON_GetObjectItemCaseSensitive(e, "field")->valuestring;

@@ -96,10 +96,16 @@ static const cJSON *find(const index_t *ix, const char *name) {
 /* Whether two rules say the same (their stored versions and times aside). */
 static bool same_rule(const cJSON *a, const cJSON *b) {
     cJSON *errors = cJSON_CreateArray();
-    cJSON *ca = rk_rule_canonical(a, errors), *cb = rk_rule_canonical(b, errors);
+    cJSON *da = cJSON_Duplicate(a, true), *db = cJSON_Duplicate(b, true);
+    rk_rule_drop_ignored_burst(da); /* stored rules, as rk_rule_drop_ignored_burst says */
+    rk_rule_drop_ignored_burst(db);
+    cJSON *ca = da ? rk_rule_canonical(da, errors) : NULL;
+    cJSON *cb = db ? rk_rule_canonical(db, errors) : NULL;
     bool same = ca && cb && cJSON_Compare(ca, cb, true);
     cJSON_Delete(ca);
     cJSON_Delete(cb);
+    cJSON_Delete(da);
+    cJSON_Delete(db);
     cJSON_Delete(errors);
     return same;
 }
