@@ -239,3 +239,19 @@ def test_addresses_cidrs_and_keys_are_still_accepted_with_their_kind(server):
     assert auth(server, "10.1.2.3").status == 403
     assert auth(server, "198.51.100.9").status == 403
     assert server.check("k", "42").json()["reason"] == "denylist"
+
+
+def test_a_cidr_written_as_mapped_ipv6_counts_its_prefix_in_ipv6_bits(server):
+    """::ffff:10.8.0.0/112 is 10.8.0.0/16 written as IPv6: accepted, and it
+    denies 10.8.x.x alone; ::ffff:10.8.0.0/16 is ::/16, which no IPv4 client
+    is in (it was read as 10.8.0.0/16)."""
+    add(server, list="denylist", value="::ffff:10.8.0.0/112")
+    add(server, list="denylist", value="::ffff:10.77.0.0/16")
+
+    def denied(ip):
+        c = request("POST", server.data + "/v1/check", {"request": {"path": "/", "ip": ip}})
+        return c.json().get("reason") == "denylist"
+
+    assert denied("10.8.3.4") and denied("::ffff:10.8.250.1")
+    assert not denied("10.9.0.1")
+    assert not denied("10.77.1.1") and denied("::7")

@@ -132,6 +132,27 @@ Test(client_ip, cidrs_contain_what_they_should) {
     cr_assert_not(rk_cidr_contains(&c, &in));
 }
 
+/* A mapped address's prefix counts in IPv6 bits, as it is written. */
+Test(client_ip, a_mapped_ipv4_cidr_counts_its_prefix_in_ipv6_bits) {
+    rk_cidr_t c;
+    cr_assert_eq(rk_cidr_parse("::ffff:10.8.0.0/112", &c), RK_OK);
+    rk_ip_t in = ip("10.8.200.1"), out = ip("10.9.0.1");
+    cr_assert(rk_cidr_contains(&c, &in));
+    cr_assert_not(rk_cidr_contains(&c, &out));
+    cr_assert_eq(rk_cidr_parse("::ffff:0.0.0.0/96", &c), RK_OK);
+    cr_assert(rk_cidr_contains(&c, &out));
+    /* /16 of the IPv6 form is ::/16, not 10.8.0.0/16 */
+    cr_assert_eq(rk_cidr_parse("::ffff:10.8.0.0/16", &c), RK_OK);
+    cr_assert_not(rk_cidr_contains(&c, &in));
+    rk_ip_t v6 = ip("::1");
+    cr_assert(rk_cidr_contains(&c, &v6));
+    cr_assert_eq(rk_cidr_parse("::ffff:10.8.0.1", &c), RK_OK); /* one address */
+    rk_ip_t one = ip("10.8.0.1"), next = ip("10.8.0.2");
+    cr_assert(rk_cidr_contains(&c, &one));
+    cr_assert_not(rk_cidr_contains(&c, &next));
+    cr_assert_eq(rk_cidr_parse("::ffff:10.8.0.0/129", &c), RK_ERR);
+}
+
 Test(client_ip, bad_addresses_and_cidrs_are_refused) {
     const char *bad[] = {"",        "1.2.3",      "1.2.3.4.5", "256.1.1.1", "abc", "1.2.3.4/33",
                          "::1/129", "1.2.3.4/-1", "1.2.3.4/",  "[::1",      "::1]"};

@@ -25,6 +25,7 @@ static const value_case_t cases[] = {
     {"::1/128", RK_LIST_VALUE_CIDR},
     {"::", RK_LIST_VALUE_CIDR},
     {"::ffff:192.0.2.1", RK_LIST_VALUE_CIDR},
+    {"::ffff:192.0.2.0/120", RK_LIST_VALUE_CIDR}, /* 192.0.2.0/24, written as IPv6 */
     /* look like addresses, are not */
     {"10.0.0.0/33", RK_LIST_VALUE_BAD_ADDRESS},
     {"300.1.1.1", RK_LIST_VALUE_BAD_ADDRESS},
@@ -43,7 +44,7 @@ static const value_case_t cases[] = {
     {"1.2.3.4:80", RK_LIST_VALUE_BAD_ADDRESS},
     {"[2001:db8::1]", RK_LIST_VALUE_BAD_ADDRESS},
     {"[2001:db8::1]:443", RK_LIST_VALUE_BAD_ADDRESS},
-    {"::ffff:192.0.2.1/120", RK_LIST_VALUE_BAD_ADDRESS}, /* a mapped IPv4 prefix is at most /32 */
+    {"::ffff:192.0.2.1/129", RK_LIST_VALUE_BAD_ADDRESS}, /* a mapped prefix counts IPv6 bits */
     {"abc:def", RK_LIST_VALUE_BAD_ADDRESS},
     /* white space around */
     {"1.2.3.4 ", RK_LIST_VALUE_SPACES},

@@ -54,7 +54,14 @@ rk_status_t rk_cidr_parse(const char *text, rk_cidr_t *out) {
     size_t len = slash ? (size_t)(slash - text) : strlen(text);
     if (rk_ip_parse(text, len, &out->ip) != RK_OK)
         return RK_ERR;
-    unsigned max = out->ip.v4 ? 32 : 128;
+    /* The prefix counts in the form the address is written in: a mapped
+     * ::ffff:a.b.c.d/112 is an IPv6 prefix (its last 16 bits free), as
+     * 10.8.0.0/16 is an IPv4 one. (A port, 203.0.113.7:443, has one colon.) */
+    size_t colons = 0;
+    for (size_t i = 0; i < len; i++)
+        colons += text[i] == ':';
+    bool written_v6 = colons >= 2;
+    unsigned max = written_v6 ? 128 : 32;
     unsigned bits = max;
     if (slash) {
         char *end;
@@ -63,7 +70,11 @@ rk_status_t rk_cidr_parse(const char *text, rk_cidr_t *out) {
             return RK_ERR;
         bits = (unsigned)v;
     }
-    out->bits = out->ip.v4 ? bits + 96 : bits;
+    out->bits = written_v6 ? bits : bits + 96;
+    /* A prefix shorter than ::ffff:0:0/96 reaches past the mapped addresses:
+     * it is an IPv6 one, which IPv4 clients are not. */
+    if (out->ip.v4 && out->bits < 96)
+        out->ip.v4 = false;
     return RK_OK;
 }
 
