@@ -436,3 +436,16 @@ def test_an_acknowledged_create_survives_kill_9(make_server, workdir):
     assert r.json()["limit"] == 12 and r.json()["version"] == 2
     assert t.check("api-per-ip", "k").json()["limit"] == 12
     assert [h["action"] for h in t.admin("GET", "/api/v1/rules/api-per-ip/history").json()["history"]] == ["update", "create"]
+
+
+def test_a_dry_run_value_it_does_not_know_changes_nothing(server):
+    """?dry_run=yes was taken as no dry run: the rule stored for real."""
+    body = {"id": "typo", "algorithm": "fixed_window", "limit": 5, "window": "1m"}
+    for value in ("yes", "2", "on"):
+        r = server.admin("POST", "/api/v1/rules?dry_run=" + value, body)
+        assert r.status == 400 and r.json()["error"]["code"] == "invalid_request", (value, r.body)
+    assert server.admin("GET", "/api/v1/rules/typo").status == 404
+    assert server.admin("POST", "/api/v1/rules?dry_run=true", body).status == 200
+    assert server.admin("POST", "/api/v1/rules?dry_run=0", body).status == 201
+    assert server.admin("PATCH", "/api/v1/rules/typo?dry_run=sure", {"limit": 9}).status == 400
+    assert server.admin("GET", "/api/v1/rules/typo?dry_run=whatever").json()["limit"] == 5

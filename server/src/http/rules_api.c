@@ -50,8 +50,24 @@ static enum MHD_Result reply_invalid(rk_request_t *req, cJSON *errors) {
     return rk_reply_invalid(req, "invalid_rule", "The rule is not valid", errors);
 }
 
-/* The database, or an answer saying it is not open. */
+/* Whether ?dry_run= is absent or one of the values it takes. */
+static bool dry_run_known(const rk_request_t *req) {
+    const char *v = rk_request_query(req, "dry_run");
+    return !v || !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "0") || !strcmp(v, "false") ||
+           !v[0];
+}
+
+/*
+ * The database, or an answer saying it is not open, or that a change's
+ * ?dry_run= is none of its values: a typo (?dry_run=yes) must not make the
+ * change for real.
+ */
 static rk_rules_db_t *database(rk_request_t *req) {
+    if (strcmp(req->method, "GET") != 0 && !dry_run_known(req)) {
+        rk_reply_error(req, 400, "invalid_request",
+                       "?dry_run= takes 1, true, 0 or false; nothing changed");
+        return NULL;
+    }
     rk_rules_db_t *db = rk_rules_db_instance();
     if (!db)
         rk_reply_error(req, 503, "rules_unavailable", "The rules database is not open");
