@@ -68,6 +68,10 @@ def test_caddy_forward_auth_passes_headers_then_answers_429_with_retry_after(
     assert spoof.status == 429
     spoof = request("GET", caddy.url + "/api/items", headers={"Forwarded": "for=9.9.9.9"})
     assert spoof.status == 429
+    # nor does naming another request than its own, which ratekit would read first
+    spoof = request("GET", caddy.url + "/api/items",
+                    headers={"X-Original-URI": "/elsewhere", "X-Original-Method": "OPTIONS"})
+    assert spoof.status == 429, spoof.body
     # outside the route, nothing is checked
     assert request("GET", caddy.url + "/elsewhere").status == 200
 

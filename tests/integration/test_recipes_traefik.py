@@ -46,7 +46,16 @@ def test_traefik_dynamic_config_follows_the_forward_auth_schema():
         assert router["service"] in http["services"], f"router {name}: unknown service"
         for m in router.get("middlewares", []):
             assert m in http["middlewares"], f"router {name}: unknown middleware {m}"
-    assert "ratekit" in http["routers"]["api"]["middlewares"]
+    chain = http["routers"]["api"]["middlewares"]
+    assert "ratekit" in chain
+    # before it, the client's own X-Original-* are blanked (Traefik removes a
+    # header set to ""): ratekit reads them before Traefik's X-Forwarded-*
+    cleaners = [m for m in chain[:chain.index("ratekit")]
+                if http["middlewares"][m].get("headers", {}).get("customRequestHeaders", {}).get(
+                    "X-Original-URI") == ""]
+    assert cleaners, chain
+    blanked = http["middlewares"][cleaners[0]]["headers"]["customRequestHeaders"]
+    assert blanked == {"X-Original-URI": "", "X-Original-Method": ""}
     for name, svc in http["services"].items():
         servers = svc["loadBalancer"]["servers"]
         assert servers and all(s["url"].startswith("http") for s in servers), name
@@ -99,3 +108,13 @@ def test_ratekitd_answers_400_to_a_request_it_refuses_which_traefik_hands_the_cl
     r = traefik_auth(server, uri="/api/" + "a" * 3000)
     assert r.status == 400 and r.json()["error"]["code"] == "invalid_request"
     assert traefik_auth(server, uri="/api/items").status == 200
+
+
+def test_an_empty_x_original_header_leaves_traefiks_own_to_decide(server):
+    """What the recipe's blanking leaves, should a Traefik pass the header on
+    empty: ratekit then reads X-Forwarded-Uri and -Method, as sent by Traefik."""
+    server.create_rule(id="blank", algorithm="fixed_window", limit=1, window="1m",
+                       match={"methods": ["POST"], "path": "/api/*"}, key=["ip"])
+    extra = {"X-Original-URI": "", "X-Original-Method": ""}
+    got = [traefik_auth(server, method="POST", extra=extra).status for _ in range(2)]
+    assert got == [200, 429]

@@ -93,7 +93,7 @@ static const char *mhd_header(void *ctx, const char *name) {
 
 static const char *first_header(struct MHD_Connection *c, const char *a, const char *b) {
     const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, a);
-    return v ? v : MHD_lookup_connection_value(c, MHD_HEADER_KIND, b);
+    return v && v[0] ? v : MHD_lookup_connection_value(c, MHD_HEADER_KIND, b); /* "": absent */
 }
 
 /* The address of the connection's peer. */
