@@ -120,6 +120,7 @@ static struct {
     /* The rows of the document last published or applied here (the
      * worker's alone): what a merge tells changes by. NULL: none yet. */
     cJSON *base;
+    unsigned base_marks; /* local_marks when base was taken: lists or tokens changed since */
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER, .worker_fd = -1, .subscriber_fd = -1};
 
 /* Set on the worker while it imports: its commit must not be published again. */
@@ -246,8 +247,10 @@ static redisReply *worker_command(redisContext **c, int argc, const char **argv,
 /* The members of a ruleset document that hold rows, by rk_merge_kind_t. */
 static const char *const row_kinds[] = {"rules", "overrides", "tokens", "lists"};
 
-/* Remembers the rows of doc as the base of the next merge. */
-static void set_base(const cJSON *doc) {
+/* Remembers the rows of doc as the base of the next merge, taken when
+ * local_marks was marks. */
+static void set_base(const cJSON *doc, unsigned marks) {
+    g.base_marks = marks;
     cJSON *base = cJSON_CreateObject();
     for (size_t k = 0; base && k < RK_ARRAY_LEN(row_kinds); k++) {
         const cJSON *rows = cJSON_GetObjectItemCaseSensitive(doc, row_kinds[k]);
@@ -385,7 +388,7 @@ static rk_status_t publish(redisContext **c, bool only_if_absent, publish_result
     cJSON_free(text);
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
         r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer > 0)
-        set_base(doc); /* in Redis now */
+        set_base(doc, marks); /* in Redis now */
     cJSON_Delete(doc);
     bool answered = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
                     r->element[0]->type == REDIS_REPLY_INTEGER &&
@@ -449,19 +452,22 @@ static cJSON *valid_rows(const cJSON *doc, const char *name, bool (*valid)(const
  * "sync"). RK_ERR only when it should be tried again (the database busy);
  * a document that does not validate is skipped with a warning.
  *
- * With a base (the document last published or applied here), what this
- * process changed since is kept and the rest taken from the document
+ * With merge, what this process changed since its base (the document last
+ * published or applied here) is kept and the rest taken from the document
  * (merged_with_local); *publish_wanted is set when that differs from the
  * document, so that the merge goes out. A change made here while merging
  * leaves the document unapplied: the publish that change asks for finds it
- * again. Without a base (none published or applied since the start), a
- * local change not yet published wins over the document, which is then
- * not imported (*publish_wanted set).
+ * again. Without merge, a local change the import finds sets *conflicted,
+ * for the caller to merge. Without a base (none published or applied since
+ * the start), a local change not yet published wins over the document,
+ * which is then not imported (*publish_wanted set).
  */
-static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publish_wanted) {
+static rk_status_t apply_as(const cJSON *doc, int64_t version, bool merge, bool *publish_wanted,
+                            bool *conflicted) {
     int64_t expected = atomic_load(&g.synced);
-    cJSON *local = g.base ? export_local(&expected) : NULL;
-    if (g.base && !local)
+    unsigned marks = atomic_load(&g.local_marks);
+    cJSON *local = merge ? export_local(&expected) : NULL;
+    if (merge && !local)
         return RK_ERR; /* the rules busy: tried again */
     cJSON *merged = local ? merged_with_local(doc, local) : NULL;
     cJSON_Delete(local);
@@ -511,7 +517,11 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
         st = rk_overrides_replace(db, overrides, &overrides_changed);
     importing = false;
     if (st == RK_DB_CONFLICT && merged)
-        goto done;              /* changed here meanwhile: that change's publish reads it again */
+        goto done; /* changed here meanwhile: that change's publish reads it again */
+    if (st == RK_DB_CONFLICT && g.base) {
+        *conflicted = true; /* changed here since the base: to be merged */
+        goto done;
+    }
     if (st == RK_DB_CONFLICT) { /* read, and to be replaced by the change made here */
         raise_applied(version);
         *publish_wanted = true;
@@ -528,12 +538,18 @@ static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publi
         goto done;
     }
     raise_applied(version);
-    set_base(doc);
-    remember_synced(db, res.version > imported_version ? res.version : imported_version);
-    if (merged && !same_rows(merged, doc)) {
+    /* The document is the base from now on. What this process changed and
+     * kept is still not published: until it is, it stays a change (the
+     * version synced and the marks of the base are left as they were), so
+     * that the next document is merged too, not imported over it. */
+    bool kept_changes = merged && !same_rows(merged, doc);
+    set_base(doc, kept_changes ? g.base_marks : marks);
+    if (kept_changes) {
         *publish_wanted = true; /* what this process changed goes out, with the rest */
         rk_info("rules sync: merged ruleset version %lld from Redis with the changes made here",
                 (long long)version);
+    } else {
+        remember_synced(db, res.version > imported_version ? res.version : imported_version);
     }
     if (res.created || res.updated || res.deleted || overrides_changed)
         rk_info("rules sync: applied ruleset version %lld from Redis (%d created, %d updated, "
@@ -546,6 +562,23 @@ done:
     cJSON_Delete(overrides);
     cJSON_Delete(errors);
     cJSON_Delete(canon);
+    return rc;
+}
+
+/*
+ * Imports a document newer than the one applied (apply_as), merged with
+ * what this process changed since its base. A merge costs an export of the
+ * whole ruleset, so it is made only when a change is known (lists or
+ * tokens changed here, or the rules moved past the version last synced) or
+ * the import finds one.
+ */
+static rk_status_t apply_document(const cJSON *doc, int64_t version, bool *publish_wanted) {
+    bool merge = g.base && (atomic_load(&g.local_marks) != g.base_marks ||
+                            rk_ruleset_version(rk_rules_current()) != atomic_load(&g.synced));
+    bool conflicted = false;
+    rk_status_t rc = apply_as(doc, version, merge, publish_wanted, &conflicted);
+    if (rc == RK_OK && conflicted)
+        rc = apply_as(doc, version, true, publish_wanted, &conflicted);
     return rc;
 }
 
