@@ -101,3 +101,31 @@ def test_dist_zip_holds_the_kit_and_nothing_else():
     for n in rel:
         assert "node_modules/" not in n and not n.startswith("build/") and ".git/" not in n
         assert not n.endswith(".db")
+
+
+def test_the_readme_settings_table_names_every_setting_with_its_default():
+    """Every setting config.c reads is in the README's table, with the
+    default it starts with (a row may name several, `A` / `B`, with their
+    defaults in the same order), and the table names no other."""
+    with open(os.path.join(ROOT, "server", "src", "config.c"), encoding="utf-8") as f:
+        code = f.read()
+    settings = dict(re.findall(r'\{"(RATEKIT_[A-Z0-9_]+)", T_\w+, F\(\w+\), "([^"]*)"', code))
+    assert len(settings) > 20, "config.c's table was not read"
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    table = readme[readme.index("| variable | default | meaning |"):]
+    table = table[:table.index("\n\n")]
+    documented = {}
+    for line in table.splitlines()[2:]:
+        names, defaults = (cell.strip() for cell in line.split("|")[1:3])
+        names = re.findall(r"`(RATEKIT_[A-Z0-9_]+)`", names)
+        values = [v.strip() for v in defaults.split(" / ")]
+        for i, name in enumerate(names):
+            documented[name] = values[i] if len(values) == len(names) else values[0]
+    assert set(documented) == set(settings), (sorted(set(settings) - set(documented)),
+                                              sorted(set(documented) - set(settings)))
+    for name, default in settings.items():
+        shown = documented[name]
+        if default in ("", "0") and not shown.startswith("`"):
+            continue  # unset, generated, cores: said in words
+        assert shown == f"`{default}`", (name, default, shown)
