@@ -470,8 +470,9 @@ static rk_status_t apply_as(const cJSON *doc, int64_t version, bool merge, bool 
     if (merge && !local)
         return RK_ERR; /* the rules busy: tried again */
     cJSON *merged = local ? merged_with_local(doc, local) : NULL;
+    bool out_of_memory = local && !merged;
     cJSON_Delete(local);
-    if (local && !merged)
+    if (out_of_memory)
         return RK_ERR;
     const cJSON *src = merged ? merged : doc;
     const cJSON *rules = cJSON_GetObjectItemCaseSensitive(src, "rules");
