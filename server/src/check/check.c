@@ -247,12 +247,14 @@ bool rk_check_async_available(void) {
     return rk_rt.store->ops->decide_async != NULL;
 }
 
-void rk_check_recall(rk_check_item_t *items, size_t n) {
-    recall(items, n, -1, rk_mono_ms());
+int64_t rk_check_recall(rk_check_item_t *items, size_t n) {
+    int64_t started = mono_ns();
+    recall(items, n, -1, started / 1000000);
+    return started;
 }
 
-bool rk_check_prepare(rk_check_job_t *job, rk_check_item_t *items, size_t n) {
-    job->started_ns = mono_ns();
+bool rk_check_prepare(rk_check_job_t *job, rk_check_item_t *items, size_t n, int64_t started_ns) {
+    job->started_ns = started_ns;
     job->items = items;
     job->n = n < RK_CHECK_ASYNC_MAX ? n : RK_CHECK_ASYNC_MAX;
     job->sent_mono_ms = job->started_ns / 1000000;

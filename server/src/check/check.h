@@ -74,16 +74,17 @@ bool rk_check_async_available(void);
  * request, which may make several jobs. When a remembered denial of an
  * enforcing rule denies a request of several rules, the store only looks
  * at the others: nothing is counted, nothing has to be given back.
+ * Answers the monotonic time (ns) it read, which the jobs start at.
  */
-void rk_check_recall(rk_check_item_t *items, size_t n);
+int64_t rk_check_recall(rk_check_item_t *items, size_t n);
 
 /*
  * First half of an asynchronous check of items (n <= RK_CHECK_ASYNC_MAX;
- * after rk_check_recall of the request's items). true: every item is
- * decided and counted, as by rk_check_run(); answer at once. false: the
- * store must be asked, with rk_check_submit().
+ * after rk_check_recall of the request's items, started_ns its answer).
+ * true: every item is decided and counted, as by rk_check_run(); answer at
+ * once. false: the store must be asked, with rk_check_submit().
  */
-bool rk_check_prepare(rk_check_job_t *job, rk_check_item_t *items, size_t n);
+bool rk_check_prepare(rk_check_job_t *job, rk_check_item_t *items, size_t n, int64_t started_ns);
 
 /*
  * Second half: asks the store. done(ctx) is called once every item is

@@ -81,11 +81,11 @@ enum MHD_Result rk_decide_then_answer(rk_request_t *req, rk_check_item_t *items,
     p->req = req;
     /* What needs no store (rules switched off, remembered denials) is decided here;
      * only the jobs that still need the store are kept, from jobs[0] on. */
-    rk_check_recall(p->items, n);
+    int64_t started_ns = rk_check_recall(p->items, n);
     size_t submit = 0;
     for (size_t start = 0; start < n; start += RK_CHECK_ASYNC_MAX) {
         size_t len = n - start < RK_CHECK_ASYNC_MAX ? n - start : RK_CHECK_ASYNC_MAX;
-        if (!rk_check_prepare(&p->jobs[submit], p->items + start, len))
+        if (!rk_check_prepare(&p->jobs[submit], p->items + start, len, started_ns))
             submit++;
     }
     if (submit == 0)

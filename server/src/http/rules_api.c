@@ -17,9 +17,16 @@
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-static bool dry_run(const rk_request_t *req) {
+/* ?dry_run=: 1 (1, true), 0 (absent, empty, 0, false), or -1 for any other value. */
+static int dry_run_value(const rk_request_t *req) {
     const char *v = rk_request_query(req, "dry_run");
-    return v && (!strcmp(v, "1") || !strcmp(v, "true"));
+    if (!v || !v[0] || !strcmp(v, "0") || !strcmp(v, "false"))
+        return 0;
+    return !strcmp(v, "1") || !strcmp(v, "true") ? 1 : -1;
+}
+
+static bool dry_run(const rk_request_t *req) {
+    return dry_run_value(req) == 1;
 }
 
 /*
@@ -50,20 +57,13 @@ static enum MHD_Result reply_invalid(rk_request_t *req, cJSON *errors) {
     return rk_reply_invalid(req, "invalid_rule", "The rule is not valid", errors);
 }
 
-/* Whether ?dry_run= is absent or one of the values it takes. */
-static bool dry_run_known(const rk_request_t *req) {
-    const char *v = rk_request_query(req, "dry_run");
-    return !v || !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "0") || !strcmp(v, "false") ||
-           !v[0];
-}
-
 /*
  * The database, or an answer saying it is not open, or that a change's
  * ?dry_run= is none of its values: a typo (?dry_run=yes) must not make the
  * change for real.
  */
 static rk_rules_db_t *database(rk_request_t *req) {
-    if (strcmp(req->method, "GET") != 0 && !dry_run_known(req)) {
+    if (strcmp(req->method, "GET") != 0 && dry_run_value(req) < 0) {
         rk_reply_error(req, 400, "invalid_request",
                        "?dry_run= takes 1, true, 0 or false; nothing changed");
         return NULL;

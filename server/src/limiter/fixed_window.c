@@ -67,10 +67,9 @@ void rk_fixed_window_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t now_
  */
 void rk_fixed_window_refund(const rk_limit_t *lim, rk_cell_t *cell, int64_t at_ms, int64_t cost) {
     rk_bounded_t b = rk_bounded(lim);
-    int64_t at = rk_bound_now(at_ms);
-    if (at / b.window_ms * b.window_ms != rk_bound_now(cell->a))
+    int64_t count = rk_window_count_refunded(&b, cell, at_ms, cost);
+    if (count < 0)
         return;
-    int64_t count = rk_max64(0, rk_clamp(cell->b, 0, b.limit) - rk_bound_cost(cost));
     if (count == 0)
         memset(cell, 0, sizeof *cell);
     else

@@ -74,6 +74,19 @@ static inline int64_t rk_max64(int64_t a, int64_t b) {
     return a > b ? a : b;
 }
 
+/*
+ * A window rule's refund (fixed and sliding windows): the count of the
+ * current window (cell->b, its start in cell->a) less cost, floored at 0,
+ * when the cell still holds the window of at_ms (the decision's clamped
+ * now); -1 when it moved to a later window, which gives nothing back.
+ */
+static inline int64_t rk_window_count_refunded(const rk_bounded_t *b, const rk_cell_t *cell,
+                                               int64_t at_ms, int64_t cost) {
+    if (rk_bound_now(at_ms) / b->window_ms * b->window_ms != rk_bound_now(cell->a))
+        return -1;
+    return rk_max64(0, rk_clamp(cell->b, 0, b->limit) - rk_bound_cost(cost));
+}
+
 static inline int64_t rk_min64(int64_t a, int64_t b) {
     return a < b ? a : b;
 }

@@ -120,10 +120,9 @@ void rk_sliding_window_decide(const rk_limit_t *lim, rk_cell_t *cell, int64_t no
  */
 void rk_sliding_window_refund(const rk_limit_t *lim, rk_cell_t *cell, int64_t at_ms, int64_t cost) {
     rk_bounded_t b = rk_bounded(lim);
-    int64_t at = rk_bound_now(at_ms);
-    if (at / b.window_ms * b.window_ms != rk_bound_now(cell->a))
+    int64_t curr = rk_window_count_refunded(&b, cell, at_ms, cost);
+    if (curr < 0)
         return;
-    int64_t curr = rk_max64(0, rk_clamp(cell->b, 0, b.limit) - rk_bound_cost(cost));
     int64_t prev = rk_clamp(cell->c, 0, b.limit);
     if (curr == 0 && prev == 0) {
         memset(cell, 0, sizeof *cell);

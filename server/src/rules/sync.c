@@ -386,10 +386,6 @@ static rk_status_t publish(redisContext **c, bool only_if_absent, publish_result
                      strlen(seen)};
     redisReply *r = worker_command(c, 9, argv, lens, err, errlen);
     cJSON_free(text);
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer > 0)
-        set_base(doc, marks); /* in Redis now */
-    cJSON_Delete(doc);
     bool answered = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
                     r->element[0]->type == REDIS_REPLY_INTEGER &&
                     r->element[1]->type == REDIS_REPLY_STRING &&
@@ -401,6 +397,7 @@ static rk_status_t publish(redisContext **c, bool only_if_absent, publish_result
         if (r && r->type == REDIS_REPLY_ERROR)
             *result = PUBLISH_REFUSED;
         freeReplyObject(r);
+        cJSON_Delete(doc);
         return RK_ERR;
     }
     long long version = r->element[0]->integer;
@@ -413,6 +410,7 @@ static rk_status_t publish(redisContext **c, bool only_if_absent, publish_result
                     "it again");
         snprintf(g.lineage, sizeof g.lineage, "%s", r->element[1]->str);
         atomic_store(&g.applied, version);
+        set_base(doc, marks); /* in Redis now */
         remember_synced(db, local_version);
         if (atomic_load(&g.local_marks) == marks &&
             rk_rules_db_meta_set(db, META_UNPUBLISHED, 0) != RK_OK)
@@ -420,6 +418,7 @@ static rk_status_t publish(redisContext **c, bool only_if_absent, publish_result
         rk_debug("rules sync: published ruleset %lld as version %lld", (long long)local_version,
                  version);
     }
+    cJSON_Delete(doc);
     freeReplyObject(r);
     return RK_OK;
 }
