@@ -12,7 +12,7 @@
 --          reply adds now_ms), "release", or "refund" (a release of the
 --          lease a check took for a request denied in the end)
 -- Reply    decide: {allowed (0/1), remaining, reset_ms, retry_after_ms, 0}
---          and, for decide_at, now_ms (as clamped)
+--          and, for decide_at, now_ms (as bounded)
 --          release: {released (0/1)}: 1 if the lease was live
 -- State    a sorted set: score = expiry (ms), member "<lease_id>:<units>",
 --          and the member "#" whose score is minus the units of all the
@@ -152,10 +152,9 @@ if cost > 0 and lease_id == '' then
     return redis.error_reply('ERR a lease id is required to acquire')
 end
 
+-- Each lease keeps the expiry it was given: a window shortened since, or a
+-- clock gone back, leaves the leases live that are.
 local last = last_expiry()
-if last then
-    now = math.max(now, last - window)
-end
 -- Live units: every lease's, but the expired ones'.
 local held = 0
 local expired = {}
@@ -174,8 +173,8 @@ if allowed and cost > 0 then
     end
     held = held + cost
     redis.call('ZADD', key, fmt(now + window), lease_id .. ':' .. fmt(cost), fmt(-held), '#')
-    last = now + window -- now >= last - window: the new lease expires last
-    redis.call('PEXPIRE', key, fmt(window))
+    last = math.max(last or 0, now + window)
+    redis.call('PEXPIRE', key, fmt(last - now))
 end
 local reset = 0
 if held > 0 then

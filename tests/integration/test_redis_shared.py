@@ -106,6 +106,35 @@ def test_a_lease_taken_on_one_instance_is_released_on_another(make_server, redis
     assert r.status == 503 and r.json()["error"]["code"] == "store_unavailable"
 
 
+def test_a_shortened_window_ends_each_lease_when_it_was_told_on_either_store(make_server,
+                                                                           redis):
+    """A lease expires window_ms after it was acquired, under the window of
+    that moment: when a rule's window is shortened while leases are held,
+    the new leases end sooner and the old ones when they were told, on the
+    embedded store and on Redis alike."""
+    for rule, env in (("jobs-embedded", {}), ("jobs-redis", {"RATEKIT_REDIS_URL": redis.url})):
+        s = make_server(env=env)
+        s.create_rule(id=rule, algorithm="concurrency", limit=2, window="1m")
+
+        def acquire():
+            return request("POST", s.data + "/v1/acquire", {"rule": rule, "key": "k"}).json()
+
+        old = acquire()
+        assert s.admin("PATCH", "/api/v1/rules/" + rule, {"window": "1s"}).status == 200
+        new = acquire()
+        denied = acquire()
+        assert old["allowed"] and new["allowed"] and not denied["allowed"], (env, denied)
+        assert 900 <= denied["retry_after_ms"] <= 1000, (env, denied)
+        assert 58000 <= denied["reset_ms"] <= 60000, (env, denied)
+        time.sleep(1.2)
+        again = acquire()  # the new lease is gone; the old one still holds its slot
+        assert again["allowed"] and again["remaining"] == 0, (env, again)
+        assert 900 <= acquire()["retry_after_ms"] <= 1000, env
+        r = request("POST", s.data + "/v1/release", {"lease": old["lease"]})
+        assert r.json() == {"released": True}, env
+        s.stop()
+
+
 def test_a_release_reads_its_lease_without_walking_the_key(make_server, redis):
     """A lease names its units, so that a release on Redis reads the one
     member it ends instead of scanning the key's leases (thousands, on a

@@ -337,15 +337,6 @@ static void check_ttl(const char *key, long long pttl, bool wrote, int64_t ttl_m
               ttl_ms);
 }
 
-/* now as concurrency.c clamps it (the latest acquisition time at least). */
-static int64_t lease_clamped_now(const rk_limit_t *lim, const rk_lease_set_t *set, int64_t now) {
-    if (now < 0)
-        now = 0;
-    if (set->len > set->head && set->leases[set->len - 1].expires_ms - lim->window_ms > now)
-        now = set->leases[set->len - 1].expires_ms - lim->window_ms;
-    return now;
-}
-
 /* An LCG apart from rnd(), for the refunds: true one time in four. */
 static bool one_in_four(uint64_t *x) {
     *x = *x * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -429,6 +420,9 @@ static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed,
         now = next_now(now, &lim);
         if (now < 0)
             now = 0;
+        if (alg == RK_ALG_CONCURRENCY &&
+            chance(3)) /* the rule's window changed: leases keep theirs */
+            lim.window_ms = random_limit(alg, limit_max).window_ms;
         if (refunds && refundable[k].set && one_in_four(&refund_rng)) {
             refund_step(alg, sha, keys[k], &lim, &state[k], &refundable[k], i, seed);
             i--; /* beside the run's `steps` decisions (it clears refundable[k]) */
@@ -473,7 +467,7 @@ static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed,
             cr_assert_eq(rk_lease_acquire(&lim, &state[k].leases, now, s.cost, s.lease_id, &c),
                          RK_OK);
             wrote = c.allowed && s.cost > 0;
-            ttl = rk_lease_ttl_ms(&state[k].leases, lease_clamped_now(&lim, &state[k].leases, now));
+            ttl = rk_lease_ttl_ms(&state[k].leases, now);
         } else if (alg == RK_ALG_SLIDING_LOG) {
             cr_assert_eq(rk_log_decide(&lim, &state[k].log, now, s.cost, &c), RK_OK);
             wrote = c.allowed && s.cost > 0;

@@ -203,13 +203,37 @@ Test(concurrency, a_lease_gives_back_the_id_it_was_acquired_with) {
     rk_lease_set_free(&set);
 }
 
-Test(concurrency, clock_going_back_is_clamped_to_the_latest_acquisition) {
+Test(concurrency, a_clock_gone_back_finds_the_lease_live_until_its_expiry) {
     rk_limit_t lim = CC(1, 1000);
     rk_lease_set_t set = {0};
     acquire(&lim, &set, 9000, 1, "a");
-    rk_decision_t d = acquire(&lim, &set, 100, 1, "b");
+    rk_decision_t d = acquire(&lim, &set, 8500, 1, "b");
     cr_assert_not(d.allowed);
-    cr_assert_eq(d.retry_after_ms, 1000);
+    cr_assert_eq(d.retry_after_ms, 1500, "a expires at 10000");
+    cr_assert_eq(d.reset_ms, 1500);
+    rk_lease_set_free(&set);
+}
+
+Test(concurrency, a_shortened_window_ends_new_leases_sooner_and_old_ones_when_told) {
+    rk_limit_t minute = CC(2, 60000), two_s = CC(2, 2000);
+    rk_lease_set_t set = {0};
+    cr_assert(acquire(&minute, &set, 1000, 1, "old").allowed); /* expires at 61000 */
+    cr_assert(acquire(&two_s, &set, 1000, 1, "new").allowed);  /* expires at 3000 */
+    rk_decision_t d = acquire(&two_s, &set, 1000, 1, "x");
+    cr_assert_not(d.allowed);
+    cr_assert_eq(d.retry_after_ms, 2000, "the new lease frees its slot first");
+    cr_assert_eq(d.reset_ms, 60000, "the old one is held for the minute it was given");
+
+    d = acquire(&two_s, &set, 4000, 1, "y"); /* "new" has expired */
+    cr_assert(d.allowed);
+    cr_assert_eq(d.remaining, 0);
+    cr_assert_eq(d.reset_ms, 57000);
+    d = acquire(&two_s, &set, 4000, 1, "z");
+    cr_assert_not(d.allowed);
+    cr_assert_eq(d.retry_after_ms, 2000, "y expires at 6000, before old");
+    cr_assert(rk_lease_release(&set, 4000, "old", 1));
+    cr_assert(acquire(&two_s, &set, 4000, 1, "z").allowed);
+    cr_assert_eq(rk_lease_ttl_ms(&set, 4000), 2000);
     rk_lease_set_free(&set);
 }
 

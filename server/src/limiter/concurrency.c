@@ -7,9 +7,13 @@
  * expiry (ms), member "<lease_id>:<units>", and the sum as the negated score
  * of the member "#".
  *
- * now is clamped to >= (latest expiry - window), the time of the latest
- * acquisition, so a new lease always expires last and is appended. The
- * limit is bounded by RK_CONCURRENCY_LIMIT_MAX. Expired leases are dropped
+ * now is taken as it is: each lease keeps the expiry it was given, so a
+ * window shortened while leases are held ends the new ones sooner and the
+ * old ones when they were told (a clock running backwards likewise finds
+ * the leases live that are). A new lease is inserted in its place by
+ * expiry, which is the end of the set unless the window was shortened or
+ * the clock went back (then a binary search and a move of the leases after
+ * it). The limit is bounded by RK_CONCURRENCY_LIMIT_MAX. Expired leases are dropped
  * only when a lease is acquired (a denied request or a peek writes nothing).
  * The set keeps the expiries of its first and last leases, so an acquire
  * that drops nothing reads no lease, and one that drops k reads O(log k)
@@ -38,11 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A lease expires at most a window after the latest (bounded) now. */
-#define LEASE_EXPIRY_MAX (RK_NOW_MS_MAX + RK_WINDOW_MS_MAX)
-
 typedef struct {
-    int64_t now;       /* clamped */
+    int64_t now;       /* bounded */
     int64_t limit;     /* bounded */
     int64_t window_ms; /* bounded */
     uint32_t first_live;
@@ -81,8 +82,6 @@ static lease_view_t lease_view(const rk_limit_t *lim, const rk_lease_set_t *set,
     v.limit = rk_clamp(lim->limit, 1, RK_CONCURRENCY_LIMIT_MAX);
     v.window_ms = rk_clamp(lim->window_ms, 1, RK_WINDOW_MS_MAX);
     v.now = rk_bound_now(now_ms);
-    if (set->len > set->head)
-        v.now = rk_max64(v.now, rk_clamp(set->last_expiry_ms, 0, LEASE_EXPIRY_MAX) - v.window_ms);
     v.first_live = first_live_at(set, v.now);
     v.live_units = set->units;
     for (uint32_t i = set->head; i < v.first_live; i++)
@@ -114,12 +113,27 @@ static void lease_drop_before(rk_lease_set_t *set, uint32_t first) {
         set->first_expiry_ms = set->leases[first].expires_ms;
 }
 
+/* Where a lease expiring at expires_ms goes: after every lease expiring no later. */
+static uint32_t lease_place(const rk_lease_set_t *set, int64_t expires_ms) {
+    uint32_t lo = set->head, hi = set->len;
+    if (lo == hi || set->last_expiry_ms <= expires_ms)
+        return hi; /* the usual case: it expires last */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (set->leases[mid].expires_ms <= expires_ms)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /*
- * Appends a lease (it expires last). A full array is compacted when at
- * least half of it is dropped leases, and doubled otherwise, so that an
- * append is O(1) amortized. RK_ERR on OOM.
+ * Inserts a lease in its place by expiry (mostly the end). A full array is
+ * compacted when at least half of it is dropped leases, and doubled
+ * otherwise, so that an append is O(1) amortized. RK_ERR on OOM.
  */
-static rk_status_t lease_append(rk_lease_set_t *set, const rk_lease_t *lease) {
+static rk_status_t lease_insert(rk_lease_set_t *set, const rk_lease_t *lease) {
     if (set->len == set->cap && set->head >= set->cap / 2 && set->head > 0) {
         memmove(set->leases, set->leases + set->head,
                 (size_t)(set->len - set->head) * sizeof *set->leases);
@@ -138,11 +152,13 @@ static rk_status_t lease_append(rk_lease_set_t *set, const rk_lease_t *lease) {
         set->leases = leases;
         set->cap = cap;
     }
-    if (set->len == set->head)
-        set->first_expiry_ms = lease->expires_ms;
-    set->leases[set->len++] = *lease;
+    uint32_t at = lease_place(set, lease->expires_ms);
+    memmove(set->leases + at + 1, set->leases + at, (size_t)(set->len - at) * sizeof *set->leases);
+    set->leases[at] = *lease;
+    set->len++;
     set->units += lease->units;
-    set->last_expiry_ms = lease->expires_ms;
+    set->first_expiry_ms = set->leases[set->head].expires_ms;
+    set->last_expiry_ms = set->leases[set->len - 1].expires_ms;
     return RK_OK;
 }
 
@@ -163,7 +179,7 @@ rk_status_t rk_lease_acquire(const rk_limit_t *lim, rk_lease_set_t *set, int64_t
         lease.units = (int32_t)cost;
         lease.expires_ms = v.now + v.window_ms;
         lease_drop_before(set, v.first_live);
-        if (lease_append(set, &lease) != RK_OK)
+        if (lease_insert(set, &lease) != RK_OK)
             return RK_ERR;
         v.first_live = set->head;
         held = v.live_units + cost;

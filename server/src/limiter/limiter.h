@@ -186,8 +186,9 @@ typedef struct {
  * already in the set is not looked for. cost 0 peeks (lease_id may then be
  * NULL). Expired leases are dropped when a lease is acquired. RK_ERR on OOM,
  * or for a missing id or one a lease cannot keep with cost > 0. O(1)
- * amortized, plus the expired leases it drops (whose units it subtracts);
- * see concurrency.c.
+ * amortized, plus the expired leases it drops (whose units it subtracts),
+ * unless the new lease expires before others (a window shortened since they
+ * were acquired): then those move up one; see concurrency.c.
  */
 rk_status_t rk_lease_acquire(const rk_limit_t *lim, rk_lease_set_t *set, int64_t now_ms,
                              int64_t cost, const char *lease_id, rk_decision_t *out);
