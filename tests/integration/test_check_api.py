@@ -368,11 +368,16 @@ def test_try_it_takes_the_direct_form_and_says_so_of_a_context_body(server):
     assert r.status == 200 and r.json()["decision"]["remaining"] == 4
 
 
-def test_try_it_refuses_a_cost_that_is_not_a_whole_number(server):
+def test_try_it_refuses_a_bad_cost_or_key_saying_which_and_why(server):
     server.create_rule(**rule("try-cost", limit=5))
-    for cost in (1e300, -1, 2.5, "3", None):
+    for cost in (1e300, 99999999999, -1, 2.5, "3", None):
         r = server.admin("POST", "/api/v1/check", {"rule": "try-cost", "key": "me", "cost": cost})
-        assert r.status == 400 and r.json()["error"]["code"] == "invalid_request", (cost, r)
+        assert r.status == 400 and r.json()["error"] == {
+            "code": "invalid_request",
+            "message": '"cost" must be an integer from 0 to 1000000000'}, (cost, r)
+    for key, why in (("", "must not be empty"), (7, "must be a string"), (None, "a string")):
+        r = server.admin("POST", "/api/v1/check", {"rule": "try-cost", "key": key})
+        assert r.status == 400 and why in r.json()["error"]["message"], (key, r)
     r = server.admin("POST", "/api/v1/check", {"rule": "try-cost", "key": "me", "cost": 2})
     assert r.status == 200 and r.json()["decision"]["remaining"] == 3
 

@@ -96,6 +96,14 @@ static const char *try_body_problem(const cJSON *root) {
                "context check ({\"request\": ...}) goes to the data plane's POST /v1/check";
     if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "rule")))
         return "\"rule\" (a rule id) is required";
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(root, "key");
+    if (!cJSON_IsString(key))
+        return "\"key\" must be a string";
+    if (!key->valuestring[0])
+        return "\"key\" must not be empty";
+    const cJSON *cost = cJSON_GetObjectItemCaseSensitive(root, "cost");
+    if (cost && !(rk_json_whole(cost, 0) && cost->valuedouble <= RK_COST_MAX))
+        return "\"cost\" must be an integer from 0 to 1000000000";
     return NULL;
 }
 
@@ -118,18 +126,14 @@ static enum MHD_Result handle_try(rk_request_t *req) {
     const cJSON *key = cJSON_GetObjectItemCaseSensitive(root, "key");
     const cJSON *cost = cJSON_GetObjectItemCaseSensitive(root, "cost");
     const rk_rule_t *rule = rk_ruleset_find(rk_rules_current(), rule_id->valuestring);
-    int64_t cost_units = !cost ? 1 : rk_json_whole(cost, 0) ? (int64_t)cost->valuedouble : -1;
-    bool key_ok = cJSON_IsString(key) && key->valuestring[0];
     rk_check_item_t item;
-    bool ready = rule && key_ok && cost_units >= 0 && cost_units <= RK_COST_MAX &&
-                 rk_check_item_init(&item, rule, key->valuestring, strlen(key->valuestring),
-                                    cost_units) == RK_OK;
+    bool ready = rule && rk_check_item_init(&item, rule, key->valuestring, strlen(key->valuestring),
+                                            cost ? (int64_t)cost->valuedouble : 1) == RK_OK;
     cJSON_Delete(root);
     if (!rule)
         return rk_reply_error(req, 404, "unknown_rule", "No such rule");
-    if (!ready)
-        return rk_reply_error(req, 400, "invalid_request",
-                              "A non-empty key and a cost from 0 are required");
+    if (!ready) /* no random bytes for a lease id */
+        return rk_reply_error(req, 503, "unavailable", "No randomness for a lease id");
     int64_t now = rk_now_ms();
     rk_check_run(&item, 1, -1);
     char stack[1024];
