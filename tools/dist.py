@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """make dist: writes dist/ratekit-kit-<version>.zip — the sources, lua/,
 schema/, the built dashboard, docs, compose files and examples; no
-node_modules, no build output (but the dashboard's), no VCS files."""
+node_modules, no build output (but the dashboard's), no VCS files, no
+local .env (it holds the admin token)."""
 
 import os
 import subprocess
@@ -11,6 +12,13 @@ import zipfile
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SKIP_DIRS = {".git", "build", "dist", "node_modules", "__pycache__", ".pytest_cache"}
 SKIP_SUFFIXES = (".db", ".db-wal", ".db-shm", ".pyc")
+
+
+def is_secret(path):
+    """A local settings file (.env, .env.production): it holds the admin
+    token. Only the template, .env.example, ships."""
+    name = os.path.basename(path)
+    return (name == ".env" or name.startswith(".env.")) and name != ".env.example"
 
 
 def tracked_files():
@@ -32,8 +40,8 @@ def main():
     dashboard = os.path.join(ROOT, "dashboard", "dist")
     if not os.path.isfile(os.path.join(dashboard, "index.html")):
         sys.exit("dist: the dashboard is not built (run make first)")
-    files = [f for f in tracked_files() if not f.endswith(SKIP_SUFFIXES) and
-             not set(f.split("/")) & SKIP_DIRS and os.path.isfile(os.path.join(ROOT, f))]
+    files = [f for f in tracked_files() if not f.endswith(SKIP_SUFFIXES) and not is_secret(f)
+             and not set(f.split("/")) & SKIP_DIRS and os.path.isfile(os.path.join(ROOT, f))]
     for top, _, names in os.walk(dashboard):
         files += [os.path.relpath(os.path.join(top, n), ROOT) for n in names]
     prefix = f"ratekit-kit-{version}"
