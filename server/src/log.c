@@ -35,14 +35,9 @@ static void put_json_escaped(FILE *f, const char *s) {
     }
 }
 
-void rk_log(rk_log_level_t level, const char *fmt, ...) {
-    if (!rk_log_enabled(level))
-        return;
+static void emit(rk_log_level_t level, const char *fmt, va_list ap) {
     char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     char when[32];
     int64_t now = rk_now_ms();
     rk_format_time(now, when);
@@ -59,4 +54,20 @@ void rk_log(rk_log_level_t level, const char *fmt, ...) {
     }
     funlockfile(stderr);
     fflush(stderr);
+}
+
+void rk_log(rk_log_level_t level, const char *fmt, ...) {
+    if (!rk_log_enabled(level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    emit(level, fmt, ap);
+    va_end(ap);
+}
+
+void rk_log_always(rk_log_level_t level, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    emit(level, fmt, ap);
+    va_end(ap);
 }

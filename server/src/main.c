@@ -178,9 +178,14 @@ static void print_banner(const rk_config_t *cfg, unsigned data_port, unsigned ad
     rk_info("ratekitd %s ready: store %s, %zu rules", RK_VERSION, rk_rt.store_kind,
             rk_ruleset_count(rk_rules_current()));
     rk_info("data plane  : %s (port %u)", cfg->listen, data_port);
-    rk_info("dashboard   : http://%s:%u/", host, admin_port);
-    if (generated)
-        rk_info("admin token : %s (generated; set RATEKIT_ADMIN_TOKEN to keep one)", admin_token);
+    if (!generated) {
+        rk_info("dashboard   : http://%s:%u/", host, admin_port);
+        return;
+    }
+    /* Said whatever the log level: without it, nobody can sign in. */
+    rk_log_always(RK_LOG_WARN, "dashboard   : http://%s:%u/", host, admin_port);
+    rk_log_always(RK_LOG_WARN, "admin token : %s (generated; set RATEKIT_ADMIN_TOKEN to keep one)",
+                  admin_token);
 }
 
 /*

@@ -469,20 +469,25 @@ def test_admin_token_is_required_when_admin_plane_is_not_loopback(make_server):
     assert "RATEKIT_ADMIN_TOKEN" in s.output()
 
 
-def test_generated_admin_token_is_printed_and_works(make_server):
-    s = make_server(start=False)
-    s.env.pop("RATEKIT_ADMIN_TOKEN")
-    s.env["RATEKIT_LOG_LEVEL"] = "info"
-    s.start()
-    deadline = time.time() + 5
-    token = None
-    while time.time() < deadline and not token:
-        for line in s.output().splitlines():
-            if "admin token" in line:
-                token = line.split("admin token :")[1].split()[0]
-        time.sleep(0.05)
-    assert token
-    assert s.admin("GET", "/api/v1/info", token=token).status == 200
+def test_generated_admin_token_is_printed_and_works_at_any_log_level(make_server):
+    """Without the token printed, a generated one locks everyone out: it is
+    said at the quietest log level too (as a warning: it ends with the process)."""
+    for level in ("info", "error"):
+        s = make_server(start=False)
+        s.env.pop("RATEKIT_ADMIN_TOKEN")
+        s.env["RATEKIT_LOG_LEVEL"] = level
+        s.start()
+        deadline = time.time() + 5
+        token = None
+        while time.time() < deadline and not token:
+            for line in s.output().splitlines():
+                if "admin token" in line:
+                    token = line.split("admin token :")[1].split()[0]
+            time.sleep(0.05)
+        assert token, (level, s.output())
+        assert s.admin("GET", "/api/v1/info", token=token).status == 200
+        assert f"http://127.0.0.1:{s.admin_port}/" in s.output(), "the dashboard's address"
+        s.stop()
 
 
 def test_sigterm_finishes_and_exits_zero(server):
