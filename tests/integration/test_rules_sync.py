@@ -343,6 +343,37 @@ def test_changes_made_at_the_same_moment_on_two_instances_are_all_kept(make_serv
     assert len(ids) == 2, "two entries, each with an id of its own"
 
 
+def test_a_change_kept_across_a_restart_is_merged_with_the_other_instances(make_server, redis,
+                                                                          workdir):
+    """An instance that stops with a change it could not publish (Redis
+    away) publishes it when it starts again. If another instance changed
+    something meanwhile, both changes must hold: the one stopped keeps, in
+    its file, the document it last had in common with Redis, and merges
+    against it as it would have without the restart."""
+    import signal
+    a, b = pair(make_server, redis, workdir)
+    a.create_rule(id="before", algorithm="fixed_window", limit=5, window="1m")
+    assert wait_until(lambda: knows(b, "before"), timeout=3.0) is not None
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        a.create_rule(id="from-a", algorithm="fixed_window", limit=5, window="1m")
+        assert a.admin("PATCH", "/api/v1/rules/before", {"limit": 7}).status == 200
+        a.stop(sig=signal.SIGKILL)
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    b.create_rule(id="from-b", algorithm="gcra", limit=5, window="1m")
+    assert wait_until(lambda: "from-b" in redis.cli("GET", "ratekit:ruleset"), timeout=3.0)
+    a2 = make_server(env={"RATEKIT_REDIS_URL": redis.url}, db_path=a.db_path)
+
+    def converged(server):
+        rules = {r["id"]: r["limit"] for r in server.admin("GET", "/api/v1/rules").json()["rules"]}
+        return rules == {"before": 7, "from-a": 5, "from-b": 5}
+
+    assert wait_until(lambda: converged(a2) and converged(b), timeout=8.0) is not None, (
+        a2.admin("GET", "/api/v1/rules").json(), b.admin("GET", "/api/v1/rules").json(),
+        a2.output()[-1500:])
+
+
 def test_a_change_made_on_another_instance_is_a_reload_event(make_server, redis, workdir):
     """The dashboard tells an import made here from a change another instance
     made: the latter's stream event says "reload", as the API documents."""

@@ -174,6 +174,38 @@ rk_status_t rk_rules_db_meta_set(rk_rules_db_t *db, const char *key, int64_t val
     return step == SQLITE_DONE ? RK_OK : RK_ERR;
 }
 
+rk_status_t rk_rules_db_sync_base_set(rk_rules_db_t *db, const char *body) {
+    pthread_mutex_lock(&db->lock);
+    sqlite3_stmt *st;
+    int step = SQLITE_ERROR;
+    const char *sql = body ? "INSERT INTO sync_base (id, body) VALUES (1, ?1) "
+                             "ON CONFLICT (id) DO UPDATE SET body = excluded.body"
+                           : "DELETE FROM sync_base";
+    if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (body)
+            sqlite3_bind_text(st, 1, body, -1, SQLITE_STATIC);
+        step = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&db->lock);
+    return step == SQLITE_DONE ? RK_OK : RK_ERR;
+}
+
+char *rk_rules_db_sync_base_get(rk_rules_db_t *db) {
+    pthread_mutex_lock(&db->lock);
+    sqlite3_stmt *st;
+    char *body = NULL;
+    if (sqlite3_prepare_v2(db->conn, "SELECT body FROM sync_base WHERE id = 1", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        body = text ? strdup(text) : NULL;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&db->lock);
+    return body;
+}
+
 rk_status_t rk_rules_db_load(sqlite3 *conn,
                              rk_status_t (*row)(void *ctx, const char *body, int64_t version),
                              void *ctx, int64_t *ruleset_version) {

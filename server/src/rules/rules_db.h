@@ -63,6 +63,11 @@ int64_t rk_rules_db_read_version(sqlite3 *conn);
  * it has published, so that a restart knows what it has not. */
 int64_t rk_rules_db_meta_get(rk_rules_db_t *db, const char *key, int64_t absent);
 rk_status_t rk_rules_db_meta_set(rk_rules_db_t *db, const char *key, int64_t value);
+/* The ruleset document rules/sync.c last had in common with Redis (its
+ * merge's base), kept for a restart: stored (body NULL forgets it), and read
+ * back as a new string (NULL when none is kept, or on error). */
+rk_status_t rk_rules_db_sync_base_set(rk_rules_db_t *db, const char *body);
+char *rk_rules_db_sync_base_get(rk_rules_db_t *db);
 
 /*
  * Reads every rule in one read transaction, calling row(ctx, body, version)

@@ -121,6 +121,7 @@ static struct {
      * worker's alone): what a merge tells changes by. NULL: none yet. */
     cJSON *base;
     unsigned base_marks; /* local_marks when base was taken: lists or tokens changed since */
+    bool base_saved;     /* base is the one kept in the rules database */
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER, .worker_fd = -1, .subscriber_fd = -1};
 
 /* Set on the worker while it imports: its commit must not be published again. */
@@ -260,6 +261,35 @@ static void set_base(const cJSON *doc, unsigned marks) {
     }
     cJSON_Delete(g.base);
     g.base = base; /* NULL when out of memory: no merge until the next one */
+    g.base_saved = false;
+}
+
+/*
+ * Keeps the base in the rules database before a change of this process goes
+ * out, once per base: an instance restarted before that change is published
+ * (Redis away) then merges it with what other instances changed meanwhile,
+ * instead of publishing its own ruleset over theirs.
+ */
+static void save_base(void) {
+    if (!g.base || g.base_saved)
+        return;
+    rk_rules_db_t *db = rk_rules_db_instance();
+    char *text = db ? cJSON_PrintUnformatted(g.base) : NULL;
+    g.base_saved = text && rk_rules_db_sync_base_set(db, text) == RK_OK;
+    cJSON_free(text);
+    if (!g.base_saved)
+        rk_warn("rules sync: cannot keep the ruleset last synced; if this instance restarts "
+                "before its change is published, the change goes out over other instances'");
+}
+
+/* The base kept by the last run, for a change it did not publish (lists or
+ * tokens among it when unpublished). */
+static void restore_base(rk_rules_db_t *db, bool unpublished) {
+    char *text = rk_rules_db_sync_base_get(db);
+    g.base = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    g.base_saved = g.base != NULL;
+    g.base_marks = atomic_load(&g.local_marks) - (unpublished ? 1u : 0u);
 }
 
 /* This process's rows, as a document (kinds it cannot read left out); the
@@ -458,8 +488,8 @@ static cJSON *valid_rows(const cJSON *doc, const char *name, bool (*valid)(const
  * leaves the document unapplied: the publish that change asks for finds it
  * again. Without merge, a local change the import finds sets *conflicted,
  * for the caller to merge. Without a base (none published or applied since
- * the start), a local change not yet published wins over the document,
- * which is then not imported (*publish_wanted set).
+ * the start, nor kept by the last run: restore_base), a local change not yet published wins over
+ * the document, which is then not imported (*publish_wanted set).
  */
 static rk_status_t apply_as(const cJSON *doc, int64_t version, bool merge, bool *publish_wanted,
                             bool *conflicted) {
@@ -708,8 +738,10 @@ static void *worker_main(void *arg) {
         publish_result_t result = PUBLISHED;
         if (!want_publish || read_first)
             rc = fetch(&c, want_publish, &want_publish, &only_if_absent, err, sizeof err);
-        if (rc == RK_OK && want_publish)
+        if (rc == RK_OK && want_publish) {
+            save_base();
             rc = publish(&c, only_if_absent, &result, err, sizeof err);
+        }
 
         note_round(&warned, rc, rc != RK_OK && result == PUBLISH_REFUSED,
                    rc == RK_OK && want_publish && result == PUBLISHED, err);
@@ -849,9 +881,11 @@ static rk_status_t start_threads(const char *key_prefix) {
     pthread_condattr_destroy(&attr);
     g.stopping = false;
     g.dirty = unpublished || (synced >= 0 && synced != now_version);
-    if (g.dirty)
+    if (g.dirty) {
         rk_info("rules sync: changes made here were not published before the last stop; "
                 "publishing them");
+        restore_base(db, unpublished);
+    }
     g.check_now = true;
     if (pthread_create(&g.worker, NULL, worker_main, NULL) != 0) {
         pthread_cond_destroy(&g.cond);
