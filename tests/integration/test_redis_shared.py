@@ -318,6 +318,36 @@ def test_fail_modes_when_redis_is_gone(make_server, redis):
     assert request("GET", s.data + "/readyz").status == 503
 
 
+def test_a_lease_taken_while_redis_is_gone_is_released_at_once(make_server, redis):
+    """A lease acquired in fail_mode local lives in the instance's memory:
+    its release ends it there, while Redis is still away, and the slot is
+    free for the next acquire, during this outage or the next."""
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "100"})
+    s.create_rule(id="exports", algorithm="concurrency", limit=1, window="1h")
+
+    def acquire():
+        return request("POST", s.data + "/v1/acquire", {"rule": "exports", "key": "z"}).json()
+
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        lease = acquire()
+        assert lease["allowed"] and lease["results"][0]["fail_mode"] == "local", lease
+        assert not acquire()["allowed"]
+        r = request("POST", s.data + "/v1/release", {"lease": lease["lease"]})
+        assert r.status == 200 and r.json() == {"released": True}, r
+        again = acquire()
+        assert again["allowed"] and again["results"][0]["fail_mode"] == "local", again
+        r = request("POST", s.data + "/v1/release", {"lease": again["lease"]})
+        assert r.json() == {"released": True}
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    # The acquires that timed out landed in Redis once it resumed; their
+    # releases, sent to Redis too, ended them there: the slot is free.
+    assert _ready_within(s, 5.0) is not None
+    peek = s.check("exports", "z", cost=0).json()
+    assert peek["remaining"] == 1, ("a lease released is held in Redis", peek)
+
+
 def test_a_hung_redis_never_hangs_a_check_and_checks_come_back(make_server, redis):
     env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "150"}
     s = make_server(env=env)

@@ -288,6 +288,7 @@ typedef struct {
     rk_store_req_t sreq;
     char text[RK_LEASE_TEXT_MAX + 1]; /* the lease, cut into rule, id and key */
     bool released;
+    bool released_locally; /* by the in-memory fallback (taken in fail_mode local) */
     rk_status_t st;
     rk_request_t *req;
 } release_job_t;
@@ -302,9 +303,15 @@ static enum MHD_Result answer_release(rk_request_t *req, rk_status_t st, bool re
                         released ? 17 : 18);
 }
 
-static enum MHD_Result release_resumed(rk_request_t *req) {
-    release_job_t *j = rk_request_job_area(req);
+/* A lease ended in the fallback has ended, whatever the store answers. */
+static enum MHD_Result answer_release_job(rk_request_t *req, const release_job_t *j) {
+    if (j->released_locally)
+        return answer_release(req, RK_OK, true);
     return answer_release(req, j->st, j->released);
+}
+
+static enum MHD_Result release_resumed(rk_request_t *req) {
+    return answer_release_job(req, rk_request_job_area(req));
 }
 
 /* The store ended the lease (or failed): wake the connection up. */
@@ -382,11 +389,18 @@ static enum MHD_Result handle_release(rk_request_t *req) {
                                .cost = p.units,
                                .now_ms = -1,
                                .lease_id = p.lease_id};
-    j->released = false;
+    j->released = j->released_locally = false;
+    /* A lease taken while the store failed (fail_mode "local") is counted in
+     * the in-memory fallback: it ends there at once, and is answered ended
+     * even while the store is still down. The store is told too: the
+     * acquire that timed out may have landed in Redis after all. */
+    rk_store_t *fallback = rk_rt.fallback;
+    if (fallback && fallback != rk_rt.store)
+        (void)fallback->ops->release(fallback, &j->sreq, p.lease_id, &j->released_locally);
     rk_store_t *store = rk_rt.store;
     if (!store->ops->release_async) {
-        rk_status_t st = store->ops->release(store, &j->sreq, p.lease_id, &j->released);
-        return answer_release(req, st, j->released);
+        j->st = store->ops->release(store, &j->sreq, p.lease_id, &j->released);
+        return answer_release_job(req, j);
     }
     j->req = req;
     req->resume = release_resumed;
