@@ -372,6 +372,35 @@ def test_a_hung_redis_never_hangs_a_check_and_checks_come_back(make_server, redi
     assert back, "checks did not return to Redis within 2 s"
 
 
+def test_while_redis_hangs_no_check_waits_on_a_probe(make_server, redis):
+    """Once the breaker is open, every check fails over at once: the probes
+    that find out whether Redis is back are the prober's, never a client's
+    (which would wait out the command timeout once per cool-down)."""
+    env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "250"}
+    s = make_server(env=env)
+    s.create_rule(id="hung", algorithm="token_bucket", limit=10 ** 6, window="1m")
+    assert s.check("hung", "k").json()["results"][0].get("fail_mode") is None
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:  # the breaker opens
+            s.check("hung", "k", timeout=5)
+        slow, count = [], 0
+        end = time.monotonic() + 3.5  # several cool-downs (500-1000 ms)
+        while time.monotonic() < end:
+            t = time.monotonic()
+            r = s.check("hung", "k", timeout=5)
+            took = time.monotonic() - t
+            count += 1
+            assert r.status == 200 and r.json()["results"][0]["fail_mode"] == "local"
+            if took > 0.15:
+                slow.append(round(took, 3))
+        assert count > 50 and slow == [], (count, slow)
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    assert _ready_within(s, 3.0) is not None
+
+
 def _ready_within(server, seconds):
     """Polls only /readyz (no check) until it answers 200; the seconds it took, or None."""
     start = time.monotonic()

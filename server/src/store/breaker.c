@@ -13,10 +13,10 @@ void rk_breaker_init(rk_breaker_t *b, int threshold, int64_t cooldown_ms, int64_
     b->max_cooldown_ms = max_cooldown_ms;
 }
 
-rk_breaker_ticket_t rk_breaker_enter(rk_breaker_t *b, int64_t now_ms) {
+rk_breaker_ticket_t rk_breaker_enter(rk_breaker_t *b, int64_t now_ms, bool may_probe) {
     if (RK_LIKELY(atomic_load_explicit(&b->failures, memory_order_relaxed) < b->threshold))
         return RK_BREAKER_PASS;
-    if (now_ms < atomic_load(&b->open_until_ms))
+    if (!may_probe || now_ms < atomic_load(&b->open_until_ms))
         return RK_BREAKER_REJECT;
     bool expected = false;
     if (atomic_compare_exchange_strong(&b->probing, &expected, true))

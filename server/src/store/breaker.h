@@ -2,11 +2,11 @@
  * breaker.h — a circuit breaker shared by every thread of one store.
  *
  * Closed: calls pass. After `threshold` consecutive failures it opens: calls
- * are refused at once for a cool-down; then one call at a time is let
- * through as a probe. A probe that succeeds closes the breaker; one that
- * fails reopens it for a longer cool-down (doubling up to a maximum). Lock
- * free: the state is a few atomics, read on every call, written on failures
- * and on the first success after them.
+ * are refused at once for a cool-down; then one call at a time of those that
+ * may probe (the store's prober) is let through as a probe. A probe that succeeds closes the
+ * breaker; one that fails reopens it for a longer cool-down (doubling up to a maximum). Lock free:
+ * the state is a few atomics, read on every call, written on failures and on the first success
+ * after them.
  */
 #ifndef RK_BREAKER_H
 #define RK_BREAKER_H
@@ -36,8 +36,9 @@ typedef enum { RK_BREAKER_SAME, RK_BREAKER_OPENED, RK_BREAKER_CLOSED } rk_breake
 
 void rk_breaker_init(rk_breaker_t *b, int threshold, int64_t cooldown_ms, int64_t max_cooldown_ms);
 
-/* Asks to make a call at now_ms (monotonic). */
-rk_breaker_ticket_t rk_breaker_enter(rk_breaker_t *b, int64_t now_ms);
+/* Asks to make a call at now_ms (monotonic); a caller that may not probe
+ * (a client's check, when a prober of its own probes) is refused while open. */
+rk_breaker_ticket_t rk_breaker_enter(rk_breaker_t *b, int64_t now_ms, bool may_probe);
 
 /* Reports the outcome of a call that was let through (PASS or PROBE). */
 rk_breaker_change_t rk_breaker_done(rk_breaker_t *b, rk_breaker_ticket_t ticket, bool ok,

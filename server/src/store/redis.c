@@ -23,8 +23,9 @@
  * Every command is bounded by the command timeout (SO_RCVTIMEO/SO_SNDTIMEO,
  * set again on each new context); a context that saw an I/O error is freed.
  * A circuit breaker shared by all threads stops calling Redis after a few
- * consecutive failures and lets one probe through per cool-down: that is
- * also the reconnection backoff. A context found dead at its first use after
+ * consecutive failures and lets one probe of the prober thread through per
+ * cool-down (a check never waits on a probe): that is also the reconnection
+ * backoff. A context found dead at its first use after
  * a while (Redis restarted: EOF or reset on the first reply) is replaced and
  * the command sent once more, so a restart costs no failed check. While the
  * store is unhealthy (from the start when the first connection failed), a

@@ -412,8 +412,15 @@ void rk_redis_gate_init(rk_redis_gate_t *g) {
     atomic_init(&g->last_ok, true);
 }
 
+/*
+ * Set on a prober thread: only it probes an open breaker. A client's check
+ * taking the probe would wait out the command timeout on a hung Redis once
+ * per cool-down, while every other check fails over at once.
+ */
+static _Thread_local bool on_prober;
+
 bool rk_redis_gate_enter(rk_redis_gate_t *g, rk_breaker_ticket_t *ticket) {
-    *ticket = rk_breaker_enter(&g->breaker, rk_mono_ms());
+    *ticket = rk_breaker_enter(&g->breaker, rk_mono_ms(), on_prober);
     if (*ticket == RK_BREAKER_REJECT) {
         atomic_store_explicit(&g->last_ok, false, memory_order_relaxed);
         return false;
@@ -466,6 +473,7 @@ static struct timespec next_tick(void) {
 
 static void *prober_main(void *arg) {
     rk_redis_prober_t *p = arg;
+    on_prober = true;
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
         struct timespec until = next_tick();
