@@ -9,7 +9,8 @@
 //   RATEKIT_CHECK_TOKEN  the data plane's token, when ratekitd requires one
 //
 // What each answer of ratekit leads to:
-//   200              its decision: next(), or 429 when limited
+//   200              its decision: next(), 429 when limited, or 403 when the
+//                    client is on the denylist
 //   401, 403, 404    a wrong RATEKIT_CHECK_TOKEN or RATEKIT_URL: the operator's
 //                    error, logged (console.error) and handled as
 //                    unavailability, so that RATEKIT_FAIL_OPEN decides
@@ -112,6 +113,10 @@ function ratekit(options = {}) {
     if (!answer || typeof answer.allowed !== 'boolean') {
       console.error('ratekit\'s answer is not a decision: check RATEKIT_URL');
       return unavailable('not a decision');
+    }
+    if (answer.reason === 'denylist') { // refused for good: no rule, nothing to wait for
+      return res.status(403).json({ error: { code: 'forbidden',
+        message: 'This client is on the denylist' } });
     }
     const leases = (answer.results || []).map((result) => result.lease).filter(Boolean);
     if (leases.length) whenOver(res, () => leases.forEach(release));

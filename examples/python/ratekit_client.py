@@ -12,7 +12,8 @@ Settings, from the environment:
   RATEKIT_CHECK_TOKEN  the data plane's token, when ratekitd requires one
 
 What each answer of ratekit leads to:
-  200              its decision: allowed, or 429 when limited
+  200              its decision: allowed, 429 when limited, or 403 when the
+                   client is on the denylist
   401, 403, 404    a wrong RATEKIT_CHECK_TOKEN, RATEKIT_URL or rule name: the
                    operator's error, logged (logger "ratekit") and handled as
                    unavailability, so that RATEKIT_FAIL_OPEN decides
@@ -54,9 +55,9 @@ class Decision:
     """What to do with one request.
 
     allowed  -- let it through
-    status   -- 200 when allowed; 429 when limited; 400 when ratekit refuses
-                to judge the request; 503 when ratekit could not answer and
-                RATEKIT_FAIL_OPEN=0
+    status   -- 200 when allowed; 429 when limited; 403 when the client is on
+                the denylist; 400 when ratekit refuses to judge the request;
+                503 when ratekit could not answer and RATEKIT_FAIL_OPEN=0
     headers  -- rate-limit headers to add to the response (dict)
     body     -- the JSON error body to answer when not allowed (dict)
     leases   -- the slots of concurrency rules the check took, to release()
@@ -134,6 +135,9 @@ def check(payload):
     if answer["allowed"]:
         headers.pop("Retry-After", None)
         return Decision(True, 200, headers, leases=leases)
+    if answer.get("reason") == "denylist":  # refused for good: no rule, nothing to wait for
+        return Decision(False, 403, {}, {"error": {
+            "code": "forbidden", "message": "This client is on the denylist"}})
     retry_after_ms = int(answer.get("retry_after_ms", 0))
     headers.setdefault("Retry-After", str(max(1, -(-retry_after_ms // 1000))))
     body = {"error": {"code": "rate_limited",

@@ -13,8 +13,11 @@ import ratekit_client
 
 def allow(user_id):
     """Whether this user's message may be handled now, and if not, after
-    how many seconds to tell them to try again."""
+    how many seconds to tell them to try again (None: never, the user is on
+    the denylist)."""
     decision = ratekit_client.check_key("bot-per-user", user_id)
+    if decision.status == 403:
+        return False, None
     return decision.allowed, int(decision.headers.get("Retry-After", 0))
 
 
@@ -22,6 +25,8 @@ def handle(update):
     """What the bot answers one incoming message."""
     user_id, text = update["from"]["id"], update["text"]
     allowed, retry_after = allow(user_id)
+    if retry_after is None:
+        return "Sorry, this bot does not answer you."
     if not allowed:
         return f"Slow down: try again in {retry_after} s."
     return f"You said: {text}"

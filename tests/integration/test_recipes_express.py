@@ -15,6 +15,7 @@ from recipes.helpers import (EXAMPLES, PADS, FailingRatekit, Process,
                              assert_a_request_another_rule_denies_keeps_no_slot,
                              assert_concurrency_slots_come_back_when_requests_end,
                              assert_config_errors_are_logged_and_follow_the_switch,
+                             assert_denylisted_clients_get_403,
                              assert_limits_a_client_sending_many_headers,
                              assert_refused_requests_get_400)
 
@@ -82,6 +83,10 @@ def test_express_copies_headers_and_answers_429_json_with_retry_after(server, ma
           for _ in range(2)]
     assert k1 == [404, 429]
     assert request("GET", app.url + "/keyed", headers={"X-API-Key": "k2"}).status == 404
+
+
+def test_express_refuses_a_denylisted_client_with_403(server, make_express):
+    assert_denylisted_clients_get_403(server, make_express(server.data))
 
 
 @pytest.fixture

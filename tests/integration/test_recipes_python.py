@@ -18,8 +18,9 @@ from recipes.helpers import (EXAMPLES, PADS, PYTHON, FailingRatekit, Process,
                              assert_a_request_another_rule_denies_keeps_no_slot,
                              assert_concurrency_slots_come_back_when_requests_end,
                              assert_config_errors_are_logged_and_follow_the_switch,
+                             assert_denylisted_clients_get_403,
                              assert_limits_a_client_sending_many_headers,
-                             assert_refused_requests_get_400)
+                             assert_refused_requests_get_400, add_to_denylist)
 
 CLIENT_DIR = os.path.join(EXAMPLES, "python")
 
@@ -106,6 +107,10 @@ def test_middleware_copies_headers_and_answers_429_json_with_retry_after(server,
     k2 = request("GET", other.url + "/keyed", headers={"X-API-Key": "k2"})
     assert [r.status for r in k1] == [404, 429] and k2.status == 404
     assert k1[0].headers["ratelimit-policy"] == '"keyed";q=1;w=60'
+
+
+def test_middleware_refuses_a_denylisted_client_with_403(server, make_app):
+    assert_denylisted_clients_get_403(server, make_app(server.data))
 
 
 def test_middleware_fails_open_by_default_within_the_timeout(silent_ratekit, make_app):
@@ -197,6 +202,19 @@ def test_bot_throttle_limits_each_user_on_their_own(server, throttle):
     r = request("POST", server.data + "/v1/check",
                 {"request": {"method": "GET", "path": "/api/items", "ip": "192.0.2.9"}})
     assert r.json() == {"allowed": True, "results": []}, r.json()
+
+
+def test_bot_throttle_refuses_a_denylisted_user_without_a_wait(server, throttle):
+    server.create_rule(id="bot-per-user", algorithm="token_bucket", limit=3, window="1m",
+                       match={"hosts": ["direct.invalid"]})
+    add_to_denylist(server, "666")
+    replies = throttle.simulate([{"from": {"id": 666}, "text": "spam"},
+                                 {"from": {"id": 42}, "text": "hi"}])
+    assert replies == [(666, "Sorry, this bot does not answer you."), (42, "You said: hi")]
+    assert throttle.allow(666) == (False, None)
+    d = throttle.ratekit_client.check_key("bot-per-user", "666")
+    assert not d.allowed and d.status == 403 and d.headers == {}, (d.status, d.body)
+    assert d.body == {"error": {"code": "forbidden", "message": "This client is on the denylist"}}
 
 
 def test_direct_check_of_an_unknown_rule_is_logged_and_the_switch_decides(server, throttle,

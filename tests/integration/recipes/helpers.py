@@ -161,6 +161,36 @@ def assert_config_errors_are_logged_and_follow_the_switch(make_server, make_app)
     assert [request("GET", right.url + "/api/items").status for _ in range(2)] == [200, 429]
 
 
+def add_to_denylist(server, value):
+    r = server.admin("POST", "/api/v1/lists", {"list": "denylist", "value": value})
+    assert r.status == 201, r
+
+
+def assert_a_denylisted_client_gets_403_forbidden(server, r, output=""):
+    """r, a denylisted client's answer through a recipe: 403 and ratekit's
+    own forward-auth answer to that client, without Retry-After."""
+    assert r.status == 403, (r, output)
+    assert r.headers["content-type"].startswith("application/json")
+    assert "retry-after" not in r.headers, r.headers
+    own = request("GET", server.data + "/v1/auth",
+                  headers={"X-Original-URI": "/api/items", "X-User-Id": "mallory"})
+    assert own.status == 403 and own.json()["error"]["code"] == "forbidden", own
+    assert r.json() == own.json()
+
+
+def assert_denylisted_clients_get_403(server, app):
+    """Through a middleware (app: a started recipe app), a denylisted client
+    is refused with 403 forbidden; another one passes."""
+    server.create_rule(id="app", algorithm="fixed_window", limit=5, window="1m",
+                       match={"path": "/api/*"}, key=["user", "ip"])
+    add_to_denylist(server, "user:mallory")
+    for _ in range(2):
+        r = request("GET", app.url + "/api/items", headers={"X-User-Id": "mallory"})
+        assert_a_denylisted_client_gets_403_forbidden(server, r, app.output())
+    r = request("GET", app.url + "/api/items", headers={"X-User-Id": "alice"})
+    assert r.status == 200, (r, app.output())
+
+
 # Each recipe app's POST /api/export takes half a second: the kind of work a
 # concurrency rule keeps few of in flight. The rules' windows are an hour,
 # so that no slot comes back by its lease expiring during a test.
