@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from conftest import free_port, request, wait_for_port
+from recipes.helpers import add_to_denylist, assert_a_denylisted_client_gets_403_forbidden
 from test_forward_auth import NGINX_CONF, recipe
 
 
@@ -84,3 +85,23 @@ def test_nginx_refuses_a_request_ratekit_will_not_judge_even_failing_open(server
     r = request("GET", nginx + "/api/" + "a" * 3000)  # ratekit's 400, a 500 to auth_request
     assert r.status == 503 and r.json()["error"]["code"] == "unavailable"
     assert request("GET", nginx + "/api/items").status == 200
+
+
+def test_nginx_refuses_a_denylisted_client_with_403_and_a_limited_one_with_429(
+        server, make_nginx):
+    """Both reach auth_request as ratekit's 403: the denylist's stays a 403
+    (no Retry-After), a limit's becomes a 429 with Retry-After."""
+    server.create_rule(id="edge", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/api/*"}, key=["user", "ip"])
+    add_to_denylist(server, "user:mallory")
+    nginx = make_nginx(server.data_port)
+    for _ in range(2):
+        r = request("GET", nginx + "/api/items", headers={"X-User-Id": "mallory"})
+        assert_a_denylisted_client_gets_403_forbidden(server, r)
+        assert not any(h.startswith(("ratelimit", "x-ratelimit")) for h in r.headers), r.headers
+    alice = [request("GET", nginx + "/api/items", headers={"X-User-Id": "alice"})
+             for _ in range(2)]
+    assert alice[0].status == 200 and alice[0].body == b"items\n"
+    assert alice[1].status == 429 and int(alice[1].headers["retry-after"]) >= 1
+    assert alice[1].json()["error"]["code"] == "rate_limited"
+
