@@ -127,9 +127,15 @@ function ratekit(options = {}) {
     if (answer.allowed) return next();
     const retryAfterMs = answer.retry_after_ms || 0;
     if (!res.get('Retry-After')) res.set('Retry-After', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+    // When the client's state is back to full: X-RateLimit-Reset's instant, as
+    // ratekit's forward-auth answers it.
+    const resetS = Number(r.headers.get('X-RateLimit-Reset'))
+      || Math.ceil((Date.now() + (answer.reset_ms || 0)) / 1000);
     return res.status(429).json({ error: { code: 'rate_limited',
       message: `Rate limit exceeded for rule '${answer.rule}'`, rule: answer.rule,
-      limit: answer.limit, remaining: answer.remaining || 0, retry_after_ms: retryAfterMs } });
+      limit: answer.limit, remaining: answer.remaining || 0,
+      reset_at: new Date(resetS * 1000).toISOString().replace('.000Z', 'Z'),
+      retry_after_ms: retryAfterMs } });
   };
 }
 

@@ -31,6 +31,7 @@ stays held until the rule's window ends.
 import json
 import logging
 import os
+import time
 import urllib.error
 import urllib.request
 
@@ -106,6 +107,13 @@ def _error_answer(e):
     return _unavailable("HTTP %d" % e.code)  # a 5xx (or an unfollowed redirect)
 
 
+def _reset_at(headers, reset_ms):
+    """When the client's state is back to full (ISO 8601, UTC): the instant
+    of X-RateLimit-Reset, as ratekit's forward-auth answers it."""
+    reset_s = headers.get("X-RateLimit-Reset") or -(-(time.time() * 1000 + reset_ms) // 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(reset_s)))
+
+
 def _post(path, payload):
     """An open answer of ratekit to payload (JSON) POSTed to path; raises
     what urlopen raises."""
@@ -144,6 +152,7 @@ def check(payload):
                       "message": "Rate limit exceeded for rule '%s'" % answer.get("rule"),
                       "rule": answer.get("rule"), "limit": answer.get("limit"),
                       "remaining": answer.get("remaining", 0),
+                      "reset_at": _reset_at(headers, int(answer.get("reset_ms", 0))),
                       "retry_after_ms": retry_after_ms}}
     return Decision(False, 429, headers, body, leases)
 

@@ -16,6 +16,7 @@ from recipes.helpers import (EXAMPLES, PADS, FailingRatekit, Process,
                              assert_concurrency_slots_come_back_when_requests_end,
                              assert_config_errors_are_logged_and_follow_the_switch,
                              assert_denylisted_clients_get_403,
+                             assert_limited_clients_get_the_one_error_shape,
                              assert_limits_a_client_sending_many_headers,
                              assert_refused_requests_get_400)
 
@@ -87,6 +88,10 @@ def test_express_copies_headers_and_answers_429_json_with_retry_after(server, ma
 
 def test_express_refuses_a_denylisted_client_with_403(server, make_express):
     assert_denylisted_clients_get_403(server, make_express(server.data))
+
+
+def test_express_answers_429_with_every_member_of_the_one_error_shape(server, make_express):
+    assert_limited_clients_get_the_one_error_shape(server, make_express(server.data))
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 
 from conftest import free_port, request, wait_for_port
-from recipes.helpers import add_to_denylist, assert_a_denylisted_client_gets_403_forbidden
+from recipes.helpers import (add_to_denylist, assert_a_denylisted_client_gets_403_forbidden,
+                             assert_a_limited_client_gets_the_one_error_shape)
 from test_forward_auth import NGINX_CONF, recipe
 
 
@@ -105,3 +106,21 @@ def test_nginx_refuses_a_denylisted_client_with_403_and_a_limited_one_with_429(
     assert alice[1].status == 429 and int(alice[1].headers["retry-after"]) >= 1
     assert alice[1].json()["error"]["code"] == "rate_limited"
 
+
+def test_nginx_answers_429_with_what_the_auth_answer_tells_of_the_one_error_shape(
+        server, make_nginx):
+    """The rule, its limit and what remains (not reset_at nor retry_after_ms:
+    nginx reads no body of the auth answer and formats no time), with the
+    headers that tell the rest to the second."""
+    server.create_rule(id="edge", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/api/*"})
+    nginx = make_nginx(server.data_port)
+    got = [request("GET", nginx + "/api/items") for _ in range(2)]
+    assert got[0].status == 200
+    limited = got[1]
+    assert_a_limited_client_gets_the_one_error_shape(
+        limited, "edge", 1, fields={"code", "message", "rule", "limit", "remaining"})
+    assert limited.headers["ratelimit-policy"] == '"edge";q=1;w=60'
+    assert limited.headers["x-ratelimit-limit"] == "1"
+    assert limited.headers["x-ratelimit-remaining"] == "0"
+    assert int(limited.headers["x-ratelimit-reset"]) > 0

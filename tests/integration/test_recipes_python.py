@@ -19,6 +19,7 @@ from recipes.helpers import (EXAMPLES, PADS, PYTHON, FailingRatekit, Process,
                              assert_concurrency_slots_come_back_when_requests_end,
                              assert_config_errors_are_logged_and_follow_the_switch,
                              assert_denylisted_clients_get_403,
+                             assert_limited_clients_get_the_one_error_shape,
                              assert_limits_a_client_sending_many_headers,
                              assert_refused_requests_get_400, add_to_denylist)
 
@@ -111,6 +112,10 @@ def test_middleware_copies_headers_and_answers_429_json_with_retry_after(server,
 
 def test_middleware_refuses_a_denylisted_client_with_403(server, make_app):
     assert_denylisted_clients_get_403(server, make_app(server.data))
+
+
+def test_middleware_answers_429_with_every_member_of_the_one_error_shape(server, make_app):
+    assert_limited_clients_get_the_one_error_shape(server, make_app(server.data))
 
 
 def test_middleware_fails_open_by_default_within_the_timeout(silent_ratekit, make_app):

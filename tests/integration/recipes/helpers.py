@@ -2,6 +2,7 @@
 gateway or framework processes started on free loopback ports and stopped
 by PID."""
 
+import calendar
 import http.server
 import os
 import signal
@@ -178,6 +179,27 @@ def assert_a_denylisted_client_gets_403_forbidden(server, r, output=""):
     assert r.json() == own.json()
 
 
+def assert_a_limited_client_gets_the_one_error_shape(r, rule, limit, fields=None):
+    """r, a limited client's answer through a recipe: 429, Retry-After and
+    the error body of DESIGN §4, its reset_at the instant of X-RateLimit-Reset
+    (fields: the members a recipe that cannot know them all sends)."""
+    assert r.status == 429, r
+    assert r.headers["content-type"].startswith("application/json")
+    retry_after = int(r.headers["retry-after"])
+    assert retry_after >= 1
+    err = r.json()["error"]
+    every = {"code", "message", "rule", "limit", "remaining", "reset_at", "retry_after_ms"}
+    assert set(err) == (fields or every), err
+    assert err["code"] == "rate_limited" and err["rule"] == rule, err
+    assert err["message"] == f"Rate limit exceeded for rule '{rule}'", err
+    assert err["limit"] == limit and err["remaining"] == 0, err
+    if "reset_at" in err:
+        reset = calendar.timegm(time.strptime(err["reset_at"], "%Y-%m-%dT%H:%M:%SZ"))
+        assert reset == int(r.headers["x-ratelimit-reset"]), (err, r.headers)
+    if "retry_after_ms" in err:
+        assert 0 < err["retry_after_ms"] <= retry_after * 1000, (err, r.headers)
+
+
 def assert_denylisted_clients_get_403(server, app):
     """Through a middleware (app: a started recipe app), a denylisted client
     is refused with 403 forbidden; another one passes."""
@@ -189,6 +211,16 @@ def assert_denylisted_clients_get_403(server, app):
         assert_a_denylisted_client_gets_403_forbidden(server, r, app.output())
     r = request("GET", app.url + "/api/items", headers={"X-User-Id": "alice"})
     assert r.status == 200, (r, app.output())
+
+
+def assert_limited_clients_get_the_one_error_shape(server, app):
+    """Through a middleware (app: a started recipe app), a limited client
+    gets 429 and every member of the one error shape."""
+    server.create_rule(id="app", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/api/*"})
+    got = [request("GET", app.url + "/api/items") for _ in range(2)]
+    assert got[0].status == 200, (got[0], app.output())
+    assert_a_limited_client_gets_the_one_error_shape(got[1], "app", 1)
 
 
 # Each recipe app's POST /api/export takes half a second: the kind of work a
