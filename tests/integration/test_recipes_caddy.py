@@ -7,7 +7,9 @@ import shutil
 import pytest
 
 from conftest import free_port, request
-from recipes.helpers import EXAMPLES, Process, StandInApp
+from recipes.helpers import (EXAMPLES, Process, StandInApp, add_to_denylist,
+                             assert_a_denylisted_client_gets_403_forbidden,
+                             assert_a_limited_client_gets_the_one_error_shape)
 
 pytestmark = pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy is not installed")
 
@@ -74,6 +76,22 @@ def test_caddy_forward_auth_passes_headers_then_answers_429_with_retry_after(
     assert spoof.status == 429, spoof.body
     # outside the route, nothing is checked
     assert request("GET", caddy.url + "/elsewhere").status == 200
+
+
+def test_caddy_hands_a_denylisted_client_ratekits_403_and_a_limited_one_its_429(
+        server, app, make_caddy):
+    server.create_rule(id="edge", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/api/*"}, key=["user", "ip"])
+    add_to_denylist(server, "user:mallory")
+    caddy = make_caddy(server.data_port, app.port)
+    for _ in range(2):
+        r = request("GET", caddy.url + "/api/items", headers={"X-User-Id": "mallory"})
+        assert_a_denylisted_client_gets_403_forbidden(server, r, caddy.output())
+        assert b"app saw" not in r.body
+    alice = [request("GET", caddy.url + "/api/items", headers={"X-User-Id": "alice"})
+             for _ in range(2)]
+    assert alice[0].status == 200 and alice[0].body == b"app saw GET /api/items\n"
+    assert_a_limited_client_gets_the_one_error_shape(alice[1], "edge", 1)
 
 
 def test_caddy_forward_auth_checks_the_original_method(server, app, make_caddy):

@@ -9,7 +9,9 @@ import re
 import yaml
 
 from conftest import request
-from recipes.helpers import EXAMPLES
+from recipes.helpers import (EXAMPLES, add_to_denylist,
+                             assert_a_denylisted_client_gets_403_forbidden,
+                             assert_a_limited_client_gets_the_one_error_shape)
 
 CONFIG = os.path.join(EXAMPLES, "envoy", "envoy.yaml")
 EXT_AUTHZ_TYPE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz"
@@ -116,6 +118,28 @@ def test_ratekitd_decides_on_what_envoy_sends(server):
     assert int(denied.headers["retry-after"]) >= 1
     assert denied.json()["error"]["rule"] == "items"
     assert envoy_check(server, "POST", "/api/items", client="198.51.100.5").status == 200
+
+
+def test_ratekitd_answers_envoy_403_for_a_denylisted_client_and_429_for_a_limited_one(server):
+    """ext_authz (HTTP) denies with the service's status and body, and the
+    headers of allowed_client_headers: the denylist's 403 (no Retry-After),
+    a limit's 429 with Retry-After and the whole error body."""
+    server.create_rule(id="edge", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/api/*"}, key=["user", "ip"])
+    add_to_denylist(server, "user:mallory")
+    for _ in range(2):
+        r = envoy_check(server, "GET", "/api/items", extra={"x-user-id": "mallory"})
+        assert_a_denylisted_client_gets_403_forbidden(server, r)
+    got = [envoy_check(server, "GET", "/api/items", extra={"x-user-id": "alice"})
+           for _ in range(2)]
+    assert got[0].status == 200
+    assert_a_limited_client_gets_the_one_error_shape(got[1], "edge", 1)
+    # the recipe sends ratekit the header the denylist entry names, and hands
+    # the client the denial's Content-Type
+    hs = load_filters()[1][0]["typed_config"]["http_service"]
+    assert {"exact": "x-user-id"} in hs["authorization_request"]["allowed_headers"]["patterns"]
+    assert {"exact": "content-type"} in \
+        hs["authorization_response"]["allowed_client_headers"]["patterns"]
 
 
 def test_envoy_check_takes_any_method_and_the_root_path(server):

@@ -7,7 +7,9 @@ import os
 import yaml
 
 from conftest import request
-from recipes.helpers import EXAMPLES
+from recipes.helpers import (EXAMPLES, add_to_denylist,
+                             assert_a_denylisted_client_gets_403_forbidden,
+                             assert_a_limited_client_gets_the_one_error_shape)
 
 CONFIG = os.path.join(EXAMPLES, "traefik", "dynamic.yml")
 
@@ -91,6 +93,20 @@ def test_ratekitd_decides_on_what_traefik_sends(server):
     assert denied.json()["error"]["code"] == "rate_limited"
     # counted per client address (X-Forwarded-For from Traefik, a trusted peer)
     assert traefik_auth(server, method="POST", client="198.51.100.5").status == 200
+
+
+def test_ratekitd_answers_traefik_403_for_a_denylisted_client_and_429_for_a_limited_one(server):
+    """Traefik's ForwardAuth hands the client any answer that is not a 2xx as
+    it is: the denylist's 403, a limit's 429 with the whole error body."""
+    server.create_rule(id="edge", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/api/*"}, key=["user", "ip"])
+    add_to_denylist(server, "user:mallory")
+    for _ in range(2):
+        r = traefik_auth(server, extra={"X-User-Id": "mallory"})
+        assert_a_denylisted_client_gets_403_forbidden(server, r)
+    got = [traefik_auth(server, extra={"X-User-Id": "alice"}) for _ in range(2)]
+    assert got[0].status == 200
+    assert_a_limited_client_gets_the_one_error_shape(got[1], "edge", 1)
 
 
 def test_traefik_copies_the_clients_api_key_which_ratekit_can_count_by(server):
