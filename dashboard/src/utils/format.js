@@ -39,11 +39,16 @@ export function formatDuration(ms) {
   return out;
 }
 
-/* "1m", "30s", "1h30m", "500ms", "1d", or a bare number of ms -> ms; null when unreadable. */
+/* The forms a duration is typed in, as the API takes them. */
+export const DURATION_FORMS = '500ms, 30s, 1m, 1h or 1d';
+
+/*
+ * "1m", "30s", "1h30m", "500ms", "1d" -> ms; null when unreadable. A bare
+ * number is unreadable: its unit is unsaid, and the API refuses "60" too.
+ */
 export function parseDuration(text) {
   const s = String(text ?? '').trim().toLowerCase();
   if (!s) return null;
-  if (/^\d+$/.test(s)) return Number(s);
   const re = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/gy;
   let total = 0;
   let matched = 0;
@@ -54,6 +59,13 @@ export function parseDuration(text) {
   }
   if (matched !== s.length || matched === 0) return null;
   return Math.round(total);
+}
+
+/* Why a typed duration cannot be read, for the field's error; null when it can be. */
+export function durationProblem(text) {
+  const s = String(text ?? '').trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return `Add a unit: ${s} alone is not a duration. Use ${DURATION_FORMS}.`;
+  return parseDuration(s) === null ? `Use a duration such as ${DURATION_FORMS}.` : null;
 }
 
 /* A wait in milliseconds for people: "0 ms", "850 ms", "4.2 s", "3 min". */

@@ -14,7 +14,7 @@ import { ConfirmDialog } from '../../../components/dialog.jsx';
 import { useToast } from '../../../components/toast.jsx';
 import { ExpiryFields, expiryChoices, resolveExpiry } from '../../../components/expiry-field.jsx';
 import { BURST_ALGORITHMS } from '../../rules/utils/algorithms.js';
-import { formatDateTime, formatDuration, formatNumber, formatRelative, parseDuration, toLocalInput } from '../../../utils/format.js';
+import { durationProblem, formatDateTime, formatDuration, formatNumber, formatRelative, parseDuration, toLocalInput } from '../../../utils/format.js';
 import { RoleNotice } from '../../../components/role-notice.jsx';
 import { useCanEdit } from '../../../hooks/use-can-edit.js';
 import { deleteOverride, putOverride } from '../api/rule-detail.js';
@@ -72,7 +72,7 @@ function OverrideForm({ rule, form, setForm, onSaved, keyInput, existing }) {
     const limit = Number(form.limit);
     if (!form.limit.trim() || !Number.isInteger(limit) || limit < 1) found.limit = 'Enter a whole number of requests, 1 or more.';
     const windowMs = form.window.trim() ? parseDuration(form.window) : null;
-    if (form.window.trim() && !windowMs) found.window = 'Write a duration such as 30s, 1m or 1h.';
+    if (form.window.trim() && windowMs === null) found.window = durationProblem(form.window);
     const burst = form.burst.trim() ? Number(form.burst) : null;
     if (withBurst && form.burst.trim() && (!Number.isInteger(burst) || burst < 1)) found.burst = 'Enter a whole number, 1 or more.';
     const expires = resolveExpiry(EXPIRIES, form.expiry, form.at);
@@ -81,7 +81,7 @@ function OverrideForm({ rule, form, setForm, onSaved, keyInput, existing }) {
     if (Object.keys(found).length) return;
 
     const body = { limit, expires_at: expires.expires_at, note: form.note.trim() };
-    if (windowMs) body.window_ms = windowMs;
+    if (windowMs !== null) body.window_ms = windowMs;
     if (withBurst && burst) body.burst = burst;
     setBusy(true);
     setFailure(null);

@@ -2,7 +2,7 @@
  * The rule form's state and its translation to and from the rule JSON of the
  * API. Numbers stay strings while edited; durations are typed as "1m".
  */
-import { formatDuration, parseDuration } from '../../../utils/format.js';
+import { durationProblem, formatDuration, parseDuration } from '../../../utils/format.js';
 import { BURST_ALGORITHMS } from './algorithms.js';
 
 const SIMPLE_KEYS = new Set(['ip', 'user', 'api_key', 'route', 'global']);
@@ -92,7 +92,7 @@ export function ruleFromForm(form) {
   if (limit !== undefined) rule.limit = limit;
   const windowMs = parseDuration(form.window);
   if (form.window.trim() === '') errors.window_ms = 'Enter a window, such as 1m or 30s.';
-  else if (windowMs === null) errors.window_ms = 'Use a duration such as 500ms, 30s, 1m, 1h or 1d.';
+  else if (windowMs === null) errors.window_ms = durationProblem(form.window);
   else rule.window_ms = windowMs;
   /* the other algorithms ignore a burst, and the server refuses one */
   const withBurst = BURST_ALGORITHMS.has(form.algorithm);
@@ -131,7 +131,7 @@ export function ruleFromForm(form) {
     if (withBurst && pb !== undefined) plan.burst = pb;
     if (p.window.trim()) {
       const w = parseDuration(p.window);
-      if (w === null) errors[`plans.${name}.window_ms`] = 'Use a duration such as 30s or 1m.';
+      if (w === null) errors[`plans.${name}.window_ms`] = durationProblem(p.window);
       else plan.window_ms = w;
     }
     plans[name] = plan;
