@@ -6,9 +6,9 @@ export const listRules = () => api.get('/api/v1/rules');
 export const getRule = (id) => api.get(path(id));
 export const createRule = (rule, { dryRun = false } = {}) =>
   api.post('/api/v1/rules', rule, { query: { dry_run: dryRun ? 1 : undefined } });
-export const replaceRule = (id, rule, { dryRun = false } = {}) =>
-  api.put(path(id), rule, { query: { dry_run: dryRun ? 1 : undefined } });
-export const patchRule = (id, patch) => api.patch(path(id), patch);
+/* A merge patch: each field given replaces the stored one whole; null puts back its default. */
+export const patchRule = (id, patch, { dryRun = false } = {}) =>
+  api.patch(path(id), patch, { query: { dry_run: dryRun ? 1 : undefined } });
 export const deleteRule = (id) => api.delete(path(id));
 export const getHistory = (id) => api.get(`${path(id)}/history`);
 export const restoreVersion = (id, version) => api.post(`${path(id)}/restore/${encodeURIComponent(version)}`);

@@ -1,4 +1,4 @@
-import { useMemo } from 'react';
+import { useMemo, useRef } from 'react';
 import { Link, useNavigate } from '../../../lib/router.jsx';
 import { useQuery } from '../../../hooks/use-query.js';
 import { useDocumentTitle } from '../../../hooks/use-document-title.js';
@@ -9,10 +9,24 @@ import { Icon } from '../../../components/icon.jsx';
 import { useToast } from '../../../components/toast.jsx';
 import { RoleNotice } from '../../../components/role-notice.jsx';
 import { useCanEdit } from '../../../hooks/use-can-edit.js';
-import { createRule, getRule, replaceRule } from '../api/rules.js';
-import { emptyForm, formFromRule } from '../utils/rule-form-model.js';
+import { createRule, getRule, patchRule } from '../api/rules.js';
+import { emptyForm, formFromRule, ruleFromForm } from '../utils/rule-form-model.js';
+import { changedFields, fieldLabel, rulePatch } from '../utils/rule-changes.js';
+import { useRuleChangedSince } from '../hooks/use-rule-changed-since.js';
 import { RuleForm } from './rule-form.jsx';
+import { RuleChangedNotice } from './rule-changed-notice.jsx';
 
+/* "Limit", "Mode and Limit", "Mode, Limit and Key". */
+function listOf(names) {
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names.join('');
+}
+
+/*
+ * Creates a rule, or edits one: an edit sends only the fields changed in the
+ * form (a PATCH, merged onto the rule as stored), so a change made meanwhile
+ * by someone else to another field stays. A change of the same field is
+ * saved only once the user has been told and saves again.
+ */
 export function RuleEditPage({ ruleId }) {
   const editing = !!ruleId;
   useDocumentTitle(editing ? `Edit ${ruleId}` : 'New rule');
@@ -20,7 +34,11 @@ export function RuleEditPage({ ruleId }) {
   const toast = useToast();
   const canEdit = useCanEdit();
   const existing = useQuery(() => getRule(ruleId), [ruleId], { enabled: editing });
-  const initial = useMemo(() => (editing ? existing.data && formFromRule(existing.data) : emptyForm()), [editing, existing.data]);
+  const base = editing ? existing.data : null;
+  const initial = useMemo(() => (editing ? base && formFromRule(base) : emptyForm()), [editing, base]);
+  const since = useRuleChangedSince(editing ? ruleId : null, base ? base.version : null);
+  // The overwrite the user was warned of: saving again with the same one goes ahead.
+  const warnedOf = useRef('');
 
   const back = (
     <Link to={editing ? `/rules/${encodeURIComponent(ruleId)}` : '/rules'} className="back-link">
@@ -29,12 +47,37 @@ export function RuleEditPage({ ruleId }) {
     </Link>
   );
 
-  const submit = async (rule) => {
-    const saved = editing ? await replaceRule(ruleId, rule) : await createRule(rule);
-    toast(editing ? `Rule ${ruleId} saved` : `Rule ${saved && saved.id ? saved.id : rule.id} created`);
-    navigate(`/rules/${encodeURIComponent((saved && saved.id) || rule.id)}`);
+  const patchOf = (rule) => rulePatch(ruleFromForm(initial).rule, rule);
+
+  const saveEdit = async (rule) => {
+    const patch = patchOf(rule);
+    const latest = await since.refresh();
+    if (latest && latest.deleted) throw new Error('This rule was deleted since you opened it: there is nothing to save onto.');
+    const theirs = latest ? changedFields(base, latest) : [];
+    const overlap = Object.keys(patch).filter((field) => theirs.includes(field));
+    const warning = overlap.length ? `${latest.version}:${overlap.join(',')}` : '';
+    if (warning && warnedOf.current !== warning) {
+      warnedOf.current = warning;
+      const names = listOf(overlap.map(fieldLabel));
+      throw new Error(`${names} ${overlap.length === 1 ? 'was' : 'were'} also changed by someone else since you opened the form. Save again to replace their ${names} with yours, or reload the form to start from theirs.`);
+    }
+    if (!Object.keys(patch).length) {
+      toast(`Nothing to save: ${ruleId} is as you found it`);
+    } else {
+      await patchRule(ruleId, patch);
+      toast(`Rule ${ruleId} saved`);
+    }
+    navigate(`/rules/${encodeURIComponent(ruleId)}`);
   };
-  const validate = (rule) => (editing ? replaceRule(ruleId, rule, { dryRun: true }) : createRule(rule, { dryRun: true }));
+
+  const submit = async (rule) => {
+    if (editing) return saveEdit(rule);
+    const saved = await createRule(rule);
+    toast(`Rule ${saved && saved.id ? saved.id : rule.id} created`);
+    navigate(`/rules/${encodeURIComponent((saved && saved.id) || rule.id)}`);
+    return undefined;
+  };
+  const validate = (rule) => (editing ? patchRule(ruleId, patchOf(rule), { dryRun: true }) : createRule(rule, { dryRun: true }));
 
   return (
     <>
@@ -46,7 +89,18 @@ export function RuleEditPage({ ruleId }) {
       {!canEdit && <RoleNotice action={editing ? 'change rules' : 'create rules'} />}
       {editing && existing.loading && <Spinner label="Loading the rule" />}
       {editing && existing.error && <Alert error={existing.error} title="Cannot load this rule" onRetry={existing.reload} />}
-      {initial && <RuleForm initial={initial} editing={editing} canEdit={canEdit} onSubmit={submit} onValidate={validate} onCancel={() => navigate(editing ? `/rules/${encodeURIComponent(ruleId)}` : '/rules')} />}
+      {since.latest && base && <RuleChangedNotice latest={since.latest} changed={since.latest.deleted ? [] : changedFields(base, since.latest)} onReload={existing.reload} />}
+      {initial && (
+        <RuleForm
+          key={base ? base.version : 'new'}
+          initial={initial}
+          editing={editing}
+          canEdit={canEdit}
+          onSubmit={submit}
+          onValidate={validate}
+          onCancel={() => navigate(editing ? `/rules/${encodeURIComponent(ruleId)}` : '/rules')}
+        />
+      )}
     </>
   );
 }
