@@ -3,9 +3,15 @@
  * /api/v1/stats/timeseries, then fed by the page's event stream.
  *
  * ruleIds: the rules to follow one by one (their own series); totals: also
- * follow the cluster-wide totals. Answers {series(key), status, latestT}
- * where series("total") or series(ruleId) is a dense array of windowS points
- * {t, allowed, denied, shadow_denied}, oldest first.
+ * follow the cluster-wide totals. Answers {series(key), status, latestT,
+ * received} where series("total") or series(ruleId) is a dense array of
+ * windowS points {t, allowed, denied, shadow_denied}, oldest first, and
+ * received says whether any figure came at all (latestT means nothing
+ * before one did).
+ *
+ * Every rule followed is seeded, however many: one /api/v1/stats call tells
+ * which of them had traffic in the window (the others' seconds are known to
+ * be empty), and only those are read second by second.
  *
  * The window ends at latestT, the last second known complete: the last stats
  * event received (the server sends one a second, traffic or not), or the end
@@ -18,7 +24,11 @@ import { api } from '../lib/api-client.js';
 import { useEventStream } from './use-event-stream.js';
 
 const TOTAL = 'total';
-const MAX_SEEDED_RULES = 30;
+// Series read at once while seeding: many rules with traffic do not flood the server.
+const PARALLEL_READS = 6;
+// Seconds of margin around the window when asking which rules had traffic (clocks a second apart).
+const STATS_MARGIN_S = 5;
+const MAX_STATS_WINDOW_S = 900;
 
 function emptyPoint(t) {
   return { t, allowed: 0, denied: 0, shadow_denied: 0 };
@@ -26,6 +36,42 @@ function emptyPoint(t) {
 
 function countsOf(c) {
   return { allowed: c.allowed || 0, denied: c.denied || 0, shadow_denied: c.shadow_denied || 0 };
+}
+
+/* Runs task on each item, at most `parallel` at once; settles when all have. */
+async function eachLimited(items, parallel, task) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++];
+      try {
+        await task(item);
+      } catch {
+        /* one series not read leaves its seconds to the stream */
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, worker));
+}
+
+/*
+ * Of ruleIds, those with any decision in [from, to]: the others' seconds are
+ * all empty and need no reading. Answers {ids, answered}: answered when the
+ * server said so. A single rule is read without asking; when the server
+ * cannot say, every rule is read.
+ */
+async function rulesWithTraffic(ruleIds, from, to) {
+  if (ruleIds.length <= 1) return { ids: ruleIds, answered: false };
+  try {
+    const window = Math.min(MAX_STATS_WINDOW_S, to - from + 1 + STATS_MARGIN_S);
+    const body = await api.get('/api/v1/stats', { query: { window } });
+    const busy = new Set(
+      ((body && body.rules) || []).filter((r) => r.allowed || r.denied || r.shadow_denied || r.errors).map((r) => r.rule),
+    );
+    return { ids: ruleIds.filter((id) => busy.has(id)), answered: true };
+  } catch {
+    return { ids: ruleIds, answered: false };
+  }
 }
 
 export function useLiveTraffic({ ruleIds = [], totals = true, windowS = 300, onRuleChange } = {}) {
@@ -48,20 +94,20 @@ export function useLiveTraffic({ ruleIds = [], totals = true, windowS = 300, onR
 
   // Reads the stored series of [from, to]; overwrite replaces what is held.
   const load = useCallback(
-    (from, to, overwrite, isCancelled) => {
-      const wanted = [...(totals ? [null] : []), ...ruleIds.slice(0, MAX_SEEDED_RULES)];
-      return Promise.allSettled(
-        wanted.map((rule) =>
-          api.get('/api/v1/stats/timeseries', { query: { rule, from, to, step: 1 } }).then((body) => {
-            if (isCancelled() || !body || !Array.isArray(body.points)) return;
-            for (const p of body.points) put(rule ?? TOTAL, p.t, countsOf(p), overwrite);
-            // The series answers every second up to `to`, the empty ones too.
-            latest.current = Math.max(latest.current, to);
-          }),
-        ),
-      ).then(() => {
-        if (!isCancelled()) setRevision((r) => r + 1);
-      });
+    async (from, to, overwrite, isCancelled) => {
+      const readSeries = (rule) =>
+        api.get('/api/v1/stats/timeseries', { query: { rule, from, to, step: 1 } }).then((body) => {
+          if (isCancelled() || !body || !Array.isArray(body.points)) return;
+          for (const p of body.points) put(rule ?? TOTAL, p.t, countsOf(p), overwrite);
+          // The series answers every second up to `to`, the empty ones too.
+          latest.current = Math.max(latest.current, to);
+        });
+      const [, busy] = await Promise.all([totals ? readSeries(null).catch(() => {}) : null, rulesWithTraffic(ruleIds, from, to)]);
+      if (isCancelled()) return;
+      // The rules left out are known to be empty up to `to`.
+      if (busy.answered) latest.current = Math.max(latest.current, to);
+      await eachLimited(busy.ids, PARALLEL_READS, readSeries);
+      if (!isCancelled()) setRevision((r) => r + 1);
     },
     [ruleKey, totals, put], // eslint-disable-line react-hooks/exhaustive-deps
   );
@@ -110,7 +156,8 @@ export function useLiveTraffic({ ruleIds = [], totals = true, windowS = 300, onR
     };
   }, [status, load]);
 
-  // Before anything arrived, an empty window that ends now.
+  // Before anything arrived, an empty window that ends now (received says it is not a reading).
+  const received = latest.current > 0;
   const end = latest.current || Math.floor(Date.now() / 1000) - 1;
   const series = useCallback(
     (key = TOTAL) => {
@@ -126,5 +173,5 @@ export function useLiveTraffic({ ruleIds = [], totals = true, windowS = 300, onR
     [end, windowS, revision], // eslint-disable-line react-hooks/exhaustive-deps
   );
 
-  return { series, status, latestT: end, revision };
+  return { series, status, latestT: end, received, revision };
 }
