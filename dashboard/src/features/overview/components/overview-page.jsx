@@ -47,14 +47,18 @@ export function OverviewPage() {
 
   const points = live.series('total');
   const totals = totalsOf(points);
-  const checks = totals.allowed + totals.denied + totals.shadow_denied;
+  // The API counts decisions, one per rule that decided a check: a check three rules decide counts three.
+  const decisions = totals.allowed + totals.denied + totals.shadow_denied;
   // The last complete second received: the figures "now" are of that second.
   const last = points[points.length - 1] || { allowed: 0, denied: 0, shadow_denied: 0 };
-  const deniedShare = checks ? ((totals.denied / checks) * 100).toFixed(1) : '0.0';
+  const deniedShare = decisions ? ((totals.denied / decisions) * 100).toFixed(1) : '0.0';
   const unreachable = server.state === 'unreachable';
   // Figures that stopped coming are shown as such, never as a drop to no traffic.
   const notLive = unreachable || live.status === 'offline';
-  const since = formatClock(live.latestT);
+  // Nothing received at all: there is no time to name, and the zeros are not a reading.
+  const since = live.received ? formatClock(live.latestT) : null;
+  const unknown = notLive && !since;
+  const figure = (n) => (unknown ? '—' : formatNumber(n));
   const d = server.info;
 
   return (
@@ -62,24 +66,31 @@ export function OverviewPage() {
       <PageHeader title="Overview" description="Decisions across every ratekit instance, updated each second." actions={<LiveIndicator status={live.status} />} />
       {unreachable && (
         <Alert title="Cannot reach the ratekit server" onRetry={server.reload}>
-          The figures below are the last received, at {since}; they are not live.
+          {since ? `The figures below are the last received, at ${since}; they are not live.` : 'No figures yet: the server cannot be reached.'}
         </Alert>
       )}
 
       <div className="stats-grid" aria-label="Last 5 minutes">
         <Stat
-          label="Checks · 5 min"
-          value={formatNumber(checks)}
-          detail={notLive ? `Not live · last at ${since}` : `${formatNumber(last.allowed + last.denied + last.shadow_denied)} in the last second`}
+          label="Rule decisions · 5 min"
+          value={figure(decisions)}
+          detail={
+            notLive
+              ? since
+                ? `Not live · last at ${since}`
+                : 'Not live · none received'
+              : `${formatNumber(last.allowed + last.denied + last.shadow_denied)} in the last second`
+          }
           testId="stat-checks"
         />
-        <Stat label="Allowed" value={formatNumber(totals.allowed)} tone="blue" testId="stat-allowed" detail={notLive ? 'Not live' : `${formatNumber(last.allowed)}/s now`} />
-        <Stat label="Denied" value={formatNumber(totals.denied)} tone="red" testId="stat-denied" detail={`${deniedShare}% of checks`} />
-        <Stat label="Shadow denied" value={formatNumber(totals.shadow_denied)} tone="amber" testId="stat-shadow" detail="Would deny; not enforced" />
+        <Stat label="Allowed" value={figure(totals.allowed)} tone="blue" testId="stat-allowed" detail={notLive ? 'Not live' : `${formatNumber(last.allowed)}/s now`} />
+        <Stat label="Denied" value={figure(totals.denied)} tone="red" testId="stat-denied" detail={unknown ? 'Not live' : `${deniedShare}% of decisions`} />
+        <Stat label="Shadow denied" value={figure(totals.shadow_denied)} tone="amber" testId="stat-shadow" detail="Would deny; not enforced" />
       </div>
+      <p className="muted small stats-note">Each rule that decides a check counts once: a request three rules cover counts three times.</p>
 
-      <Card title="Requests per second" subtitle="Last 5 minutes, all rules" className="chart-card">
-        <TrafficChart points={points} theme={theme} notLiveSince={notLive ? since : null} />
+      <Card title="Rule decisions per second" subtitle="Last 5 minutes, all rules" className="chart-card">
+        <TrafficChart points={points} theme={theme} label="Rule decisions per second" notLiveSince={notLive ? since : null} nothingReceived={unknown} />
       </Card>
 
       <section className="system-strip" aria-label="Server">
@@ -119,7 +130,7 @@ export function OverviewPage() {
       ) : rules.error && !rules.data ? (
         <Alert error={rules.error} title="Cannot load the rules" onRetry={rules.reload} />
       ) : (
-        <RuleCards rules={ruleList} series={live.series} windowS={RULE_CARD_WINDOW_S} />
+        <RuleCards rules={ruleList} series={live.series} windowS={RULE_CARD_WINDOW_S} known={!unknown} />
       )}
     </>
   );
