@@ -1,7 +1,8 @@
 /*
  * Allowed, denied and shadow-denied requests per second, live. Animation is
  * off: the chart is redrawn every second and must not wobble. notLiveSince
- * (a clock time) marks the figures as stopped: no update since then.
+ * (a clock time) marks the figures as stopped: no update since then;
+ * nothingReceived marks an empty chart as no reading at all.
  */
 import { useMemo } from 'react';
 import { Line } from 'react-chartjs-2';
@@ -13,7 +14,8 @@ function cssVar(name, fallback) {
   return v || fallback;
 }
 
-export function TrafficChart({ points, height = 280, label = 'Requests per second', theme, notLiveSince = null }) {
+export function TrafficChart({ points, height = 280, label = 'Requests per second', theme, notLiveSince = null, nothingReceived = false }) {
+  const stale = !!notLiveSince || nothingReceived;
   const colors = useMemo(
     () => ({
       allowed: cssVar('--chart-allowed', '#3552d6'),
@@ -118,9 +120,9 @@ export function TrafficChart({ points, height = 280, label = 'Requests per secon
 
   return (
     <div
-      className={`chart-box ${notLiveSince ? 'chart-stale' : ''}`}
+      className={`chart-box ${stale ? 'chart-stale' : ''}`}
       data-height={height}
-      data-live={notLiveSince ? 'false' : 'true'}
+      data-live={stale ? 'false' : 'true'}
       data-allowed-sum={sums.allowed}
       data-denied-sum={sums.denied}
       data-testid="traffic-chart"
@@ -131,9 +133,9 @@ export function TrafficChart({ points, height = 280, label = 'Requests per secon
         role="img"
         aria-label={`${label}: ${formatNumber(sums.allowed)} allowed and ${formatNumber(sums.denied)} denied in the window shown`}
       />
-      {notLiveSince && (
+      {stale && (
         <div className="chart-stale-note" role="status">
-          Not live · no update since {notLiveSince}
+          {nothingReceived ? 'Not live · no figures received yet' : `Not live · no update since ${notLiveSince}`}
         </div>
       )}
     </div>

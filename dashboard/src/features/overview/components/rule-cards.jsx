@@ -15,9 +15,11 @@ function sum(points, key) {
 /*
  * One card per rule: its mode, and its last windowS seconds as figures and a
  * sparkline. In the Rules page's order (priority, then ID), which the live
- * counts do not change: a card stays where it is under the pointer.
+ * counts do not change: a card stays where it is under the pointer. known:
+ * false while no figure has been received at all (shown as —, not as 0).
  */
-export function RuleCards({ rules, series, windowS }) {
+export function RuleCards({ rules, series, windowS, known = true }) {
+  const figure = (n) => (known ? formatCompact(n) : '—');
   if (!rules.length) {
     return (
       <EmptyState
@@ -55,10 +57,10 @@ export function RuleCards({ rules, series, windowS }) {
           </div>
           <div className="rule-card-figures">
             <span>
-              <strong>{formatCompact(allowed)}</strong> allowed
+              <strong>{figure(allowed)}</strong> allowed
             </span>
             <span className={denied ? 'text-danger' : ''}>
-              <strong>{formatCompact(denied)}</strong> {rule.mode === 'shadow' ? 'would deny' : 'denied'}
+              <strong>{figure(denied)}</strong> {rule.mode === 'shadow' ? 'would deny' : 'denied'}
             </span>
           </div>
           <Sparkline points={points} />

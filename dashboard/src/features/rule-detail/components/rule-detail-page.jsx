@@ -134,7 +134,7 @@ export function RuleDetailPage({ ruleId }) {
       </div>
 
       <Card title="Requests per second" subtitle="Last 5 minutes" className="chart-card">
-        <TrafficChart points={points} theme={theme} label={`Requests per second for ${ruleId}`} notLiveSince={notLive ? formatClock(live.latestT) : null} />
+        <TrafficChart points={points} theme={theme} label={`Requests per second for ${ruleId}`} notLiveSince={notLive && live.received ? formatClock(live.latestT) : null} nothingReceived={notLive && !live.received} />
       </Card>
 
       <div className="two-col">

@@ -1,0 +1,84 @@
+/*
+ * The overview against a real ratekitd and redis-server: with more rules
+ * than a page of cards, every card carries its own figures, seeded from the
+ * stored series; the headline figures say they count rule decisions; and an
+ * overview opened while the server cannot be reached says there are no
+ * figures yet, not zeros "last received" now.
+ */
+import assert from 'node:assert/strict';
+import { describe } from 'node:test';
+import { adminApi, fireChecks, screenshot, signIn, suite } from './harness.js';
+
+const run = suite();
+const { flow } = run;
+
+const RULES = 45;
+const ruleId = (n) => `bulk-${String(n).padStart(2, '0')}`;
+
+/* The figure before "allowed" on a rule's card. */
+async function cardAllowed(page, id) {
+  const text = await page.getByTestId(`rule-card-${id}`).locator('.rule-card-figures span').first().textContent();
+  return text.replace(/allowed/, '').trim();
+}
+
+describe('overview', () => {
+  flow(`with ${RULES} rules, the 40th rule's card shows its traffic from before the page opened, and the figures are named rule decisions`, async (page) => {
+    for (let n = 1; n <= RULES; n++) {
+      const r = await adminApi(run.stack, 'POST', '/api/v1/rules', {
+        id: ruleId(n),
+        match: { path: `/bulk/${n}/*` },
+        key: ['ip'],
+        algorithm: 'fixed_window',
+        limit: 100,
+        window_ms: 60000,
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    // Traffic before the page opens: the card can only know it from the stored series.
+    const decisions = await fireChecks(run.stack, ruleId(40), '203.0.113.40', 7);
+    assert.equal(decisions.filter((d) => d.allowed).length, 7);
+    await fireChecks(run.stack, ruleId(44), '203.0.113.44', 3);
+    // Let the server publish those seconds.
+    await new Promise((r) => setTimeout(r, 2500));
+
+    await signIn(page, run.stack.adminUrl);
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await page.getByTestId(`rule-card-${ruleId(RULES)}`).waitFor();
+    assert.equal(await page.locator('[data-testid^="rule-card-bulk-"]').count(), RULES, 'a card for every rule');
+    await page.waitForFunction((id) => {
+      const card = document.querySelector(`[data-testid="rule-card-${id}"] .rule-card-figures strong`);
+      return card && card.textContent.trim() === '7';
+    }, ruleId(40), { timeout: 8000 });
+    assert.equal(await cardAllowed(page, ruleId(44)), '3', 'the 44th card too');
+    assert.equal(await cardAllowed(page, ruleId(41)), '0', 'a rule without traffic shows 0');
+
+    // Traffic while the page is open reaches a card past the 30th as well.
+    await fireChecks(run.stack, ruleId(41), '203.0.113.41', 2);
+    await page.waitForFunction((id) => {
+      const card = document.querySelector(`[data-testid="rule-card-${id}"] .rule-card-figures strong`);
+      return card && card.textContent.trim() === '2';
+    }, ruleId(41), { timeout: 5000 });
+
+    // The headline figures add up rule decisions (a check two rules decide counts twice): named so.
+    const headline = page.getByTestId('stat-checks');
+    await headline.getByText('Rule decisions · 5 min').waitFor();
+    await page.getByTestId('stat-denied').getByText(/% of decisions$/).waitFor();
+    assert.equal(await page.getByText('Checks · 5 min').count(), 0);
+    await page.getByTestId(`rule-card-${ruleId(40)}`).scrollIntoViewIfNeeded();
+    await screenshot(page, 'overview-many-rules.png');
+  });
+
+  flow('an overview opened while the server cannot be reached says there are no figures yet', async (page) => {
+    await signIn(page, run.stack.adminUrl);
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    // From now on no API call gets through, as when the server is down.
+    await page.route('**/api/v1/**', (route) => route.abort('connectionrefused'));
+    await page.reload();
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await page.getByText('No figures yet: the server cannot be reached.').waitFor({ timeout: 10000 });
+    assert.equal(await page.getByText(/last received, at/).count(), 0, 'no time is named for figures never received');
+    await page.getByTestId('stat-checks').getByText('Not live · none received').waitFor();
+    assert.equal((await page.getByTestId('stat-checks').locator('.stat-value').textContent()).trim(), '—');
+    await page.getByTestId('traffic-chart').getByText('Not live · no figures received yet').waitFor();
+  });
+});
