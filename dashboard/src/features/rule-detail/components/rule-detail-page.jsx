@@ -19,6 +19,7 @@ import { useCanEdit } from '../../../hooks/use-can-edit.js';
 import { Button } from '../../../components/button.jsx';
 import { VIEWER_TITLE } from '../../../utils/roles.js';
 import { algorithmName } from '../../../utils/algorithm-names.js';
+import { matchSummary } from '../../../utils/match-summary.js';
 import { getRule, listOverrides } from '../api/rule-detail.js';
 import { TopKeys } from './top-keys.jsx';
 import { TryIt } from './try-it.jsx';
@@ -108,9 +109,8 @@ export function RuleDetailPage({ ruleId }) {
           <div>
             <dt>Covers</dt>
             <dd>
-              <code className="code-soft">
-                {r.match && r.match.methods && r.match.methods.length ? `${r.match.methods.join(' ')} ` : ''}
-                {(r.match && r.match.path) || 'every path'}
+              <code className="code-soft break" data-testid="rule-covers">
+                {matchSummary(r.match)}
               </code>
             </dd>
           </div>

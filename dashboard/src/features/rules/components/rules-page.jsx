@@ -15,6 +15,7 @@ import { useToast } from '../../../components/toast.jsx';
 import { formatDuration, formatNumber } from '../../../utils/format.js';
 import { deleteRule, exportRules, listRules, patchRule } from '../api/rules.js';
 import { algorithmName } from '../../../utils/algorithm-names.js';
+import { matchSummary } from '../../../utils/match-summary.js';
 import { ModeSwitch } from './mode-switch.jsx';
 import { HistoryDialog } from './history-dialog.jsx';
 import { ImportDialog } from './import-dialog.jsx';
@@ -24,15 +25,6 @@ import { VIEWER_TITLE, failureToast } from '../../../utils/roles.js';
 import { useConfirmedAction } from '../../../hooks/use-confirmed-action.js';
 import { IconButton } from '../../../components/icon-button.jsx';
 import { TableHead } from '../../../components/table-head.jsx';
-
-function matchSummary(match) {
-  if (!match) return 'All requests';
-  const parts = [];
-  if (match.methods && match.methods.length) parts.push(match.methods.join(' '));
-  parts.push(match.path || '*');
-  if (match.hosts && match.hosts.length) parts.push(`on ${match.hosts.join(', ')}`);
-  return parts.join(' ');
-}
 
 export function RulesPage() {
   useDocumentTitle('Rules');
