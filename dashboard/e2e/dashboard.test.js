@@ -391,6 +391,21 @@ describe('dashboard', () => {
       await assertInside(page, toast.getByRole('button', { name: 'Dismiss' }), toast, 'the toast close button');
     }, viewport);
 
+    flow(`a 64-character rule id and a long path keep every rule's buttons inside the rules table and the screen (${size})`, async (page) => {
+      const id = `${size}-${'x'.repeat(64)}`.slice(0, 64);
+      await createRule(run.stack, baseRule(id, { match: { methods: ['GET'], path: `/api/${'segment/'.repeat(20)}*`, hosts: [], headers: {} } }));
+      await signIn(page, run.stack.adminUrl);
+      await page.goto(`${run.stack.adminUrl}/rules`);
+      const card = page.locator('.card', { has: page.locator(`tr[data-rule="${id}"]`) });
+      for (const row of await page.locator('tr[data-rule]').all()) {
+        const ruleId = await row.getAttribute('data-rule');
+        await assertInside(page, row.getByRole('button', { name: `Delete ${ruleId}` }), card, `the delete button of ${ruleId}`);
+      }
+      await page.goto(`${run.stack.adminUrl}/rules/${id}`);
+      await page.getByTestId('rule-covers').waitFor();
+      await assertInside(page, page.getByTestId('rule-covers'), page.locator('.facts'), 'what the rule covers');
+    }, viewport);
+
     flow(`a long key on the Counters page keeps Refresh and Reset inside the card (${size})`, async (page) => {
       const id = uniqueId('counted');
       await createRule(run.stack, baseRule(id, { limit: 3 }));

@@ -50,7 +50,7 @@ export function RuleCards({ rules, series, windowS, known = true }) {
       {rows.map(({ rule, points, allowed, denied }) => (
         <li key={rule.id} className="rule-card" data-testid={`rule-card-${rule.id}`}>
           <div className="rule-card-head">
-            <Link to={`/rules/${encodeURIComponent(rule.id)}`} className="rule-card-name">
+            <Link to={`/rules/${encodeURIComponent(rule.id)}`} className="rule-card-name" title={rule.id}>
               {rule.id}
             </Link>
             <Badge tone={MODE_TONE[rule.mode] || 'gray'}>{capitalize(rule.mode)}</Badge>
