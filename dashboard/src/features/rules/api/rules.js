@@ -13,4 +13,6 @@ export const deleteRule = (id) => api.delete(path(id));
 export const getHistory = (id) => api.get(`${path(id)}/history`);
 export const restoreVersion = (id, version) => api.post(`${path(id)}/restore/${encodeURIComponent(version)}`);
 export const exportRules = () => api.get('/api/v1/rules/export');
-export const importRules = (document) => api.post('/api/v1/rules/import', document);
+/* dryRun: answers the counts the import would make ({created, updated, deleted}), changing nothing. */
+export const importRules = (document, { dryRun = false } = {}) =>
+  api.post('/api/v1/rules/import', document, { query: { dry_run: dryRun ? 1 : undefined } });
