@@ -292,6 +292,20 @@ describe('dashboard', () => {
     assert.equal(left.length, 0);
   });
 
+  flow('the lists page shows an entry another client adds, and its removal, without a reload', async (page) => {
+    const value = `198.51.100.${Math.floor(Math.random() * 250)}`;
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/lists`);
+    await page.getByRole('tab', { name: /Denylist/ }).click();
+    await page.getByRole('tabpanel').waitFor();
+    const added = await adminApi(run.stack, 'POST', '/api/v1/lists', { list: 'denylist', value, note: 'Added from another tab' });
+    assert.equal(added.status, 201, JSON.stringify(added.body));
+    const row = page.locator(`tr[data-entry="${value}"]`);
+    await row.waitFor({ timeout: 8000 });
+    assert.equal((await adminApi(run.stack, 'DELETE', `/api/v1/lists/${added.body.id}`)).status, 204);
+    await row.waitFor({ state: 'detached', timeout: 8000 });
+  });
+
   flow('the rule form reports every field in error at once, in the unit typed', async (page) => {
     await signIn(page, run.stack.adminUrl);
     await page.goto(`${run.stack.adminUrl}/rules/new`);

@@ -1,7 +1,8 @@
 /*
  * Loads data with an async function and keeps {data, error, loading}.
  * reload() fetches again without clearing what is shown; deps restart it.
- * A pollMs keeps it fresh while the page is open.
+ * A pollMs keeps it fresh while the page is open and visible: a hidden tab
+ * does not poll, and reads again as soon as it is shown.
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 
@@ -27,9 +28,16 @@ export function useQuery(fetcher, deps = [], { pollMs = 0, enabled = true } = {}
     setState({ data: undefined, error: null, loading: true });
     run(true);
     if (!pollMs) return () => generation.current++;
-    const timer = setInterval(() => run(true), pollMs);
+    const timer = setInterval(() => {
+      if (!document.hidden) run(true);
+    }, pollMs);
+    const onVisible = () => {
+      if (!document.hidden) run(true);
+    };
+    document.addEventListener('visibilitychange', onVisible);
     return () => {
       clearInterval(timer);
+      document.removeEventListener('visibilitychange', onVisible);
       generation.current++;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps

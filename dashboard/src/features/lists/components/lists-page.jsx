@@ -10,6 +10,9 @@ import { ListPanel } from './list-panel.jsx';
 import { BansPanel } from './bans-panel.jsx';
 import { useConfirmedAction } from '../../../hooks/use-confirmed-action.js';
 
+// The event stream says nothing of lists: entries another client adds or removes show within this.
+const POLL_MS = 5000;
+
 const TABS = [
   { id: 'safelist', label: 'Safelist', text: 'Safelisted clients skip every rule.' },
   { id: 'denylist', label: 'Denylist', text: 'Denylisted clients are refused with 403 before any rule runs.' },
@@ -19,8 +22,8 @@ const TABS = [
 export function ListsPage() {
   useDocumentTitle('Allow & deny lists');
   const toast = useToast();
-  const entries = useQuery(listEntries, []);
-  const bans = useQuery(listBans, []);
+  const entries = useQuery(listEntries, [], { pollMs: POLL_MS });
+  const bans = useQuery(listBans, [], { pollMs: POLL_MS });
   const canEdit = useCanEdit();
   const [tab, setTab] = useState('safelist');
   const all = (entries.data && entries.data.entries) || [];
