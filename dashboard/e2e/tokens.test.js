@@ -138,6 +138,30 @@ describe('API tokens', () => {
     assert.equal((await adminApi(run.stack, 'GET', `/api/v1/rules/${id}`)).body.limit, 70);
   });
 
+  flow('Esc or the close button on a new token asks before the secret is gone, and a closed dialog gives the focus back', async (page) => {
+    await signIn(page, run.stack.adminUrl);
+    await openTokensPage(page);
+    const { dialog, secret } = await createTokenInUi(page, uniqueId('nightly-job'), 'Viewer');
+    await page.keyboard.press('Escape');
+    const ask = dialog.getByTestId('discard-secret');
+    await ask.getByText('You will not see this token again').waitFor();
+    assert.equal(await dialog.getByTestId('new-token-secret').inputValue(), secret, 'the secret is still shown');
+    await ask.getByRole('button', { name: 'Keep it open' }).click();
+    assert.equal(await ask.count(), 0);
+    await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+    await ask.getByRole('button', { name: 'Close, I have it' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'New token', 'the focus is back on New token');
+
+    // A confirmation closed with Cancel gives the focus back to the button that opened it.
+    const row = page.locator('tr[data-token]').first();
+    const name = await row.getAttribute('data-token');
+    await row.getByRole('button', { name: `Revoke ${name}` }).click();
+    await page.getByRole('dialog', { name: 'Revoke this token?' }).getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('dialog', { name: 'Revoke this token?' }).waitFor({ state: 'detached' });
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), `Revoke ${name}`);
+  });
+
   flow('the new-token dialog and the list fit a phone', async (page) => {
     await signIn(page, run.stack.adminUrl);
     await page.goto(`${run.stack.adminUrl}/tokens`);

@@ -1,6 +1,8 @@
 /*
  * A modal on the native <dialog>: focus is trapped, Esc closes it, the page
- * behind is inert. Rendered only while open.
+ * behind is inert. Rendered only while open. Once closed, the focus goes back
+ * to what opened it (or, when that is gone with what the dialog removed, to
+ * the page's main region), not to the top of the page.
  */
 import { useEffect, useRef } from 'react';
 import { Icon } from './icon.jsx';
@@ -9,6 +11,13 @@ import { Button } from './button.jsx';
 /* closeOnBackdrop: false where a stray click must not lose what is shown (a secret). */
 export function Dialog({ open, title, onClose, children, footer, size = 'md', closeOnBackdrop = true }) {
   const ref = useRef(null);
+
+  // Declared before the effect that opens the dialog: it notes the opener while it still has the focus.
+  useEffect(() => {
+    if (!open) return undefined;
+    const opener = document.activeElement;
+    return () => returnFocus(opener);
+  }, [open]);
 
   useEffect(() => {
     const el = ref.current;
@@ -44,6 +53,11 @@ export function Dialog({ open, title, onClose, children, footer, size = 'md', cl
       </div>
     </dialog>
   );
+}
+
+function returnFocus(opener) {
+  const target = opener && opener !== document.body && opener.isConnected ? opener : document.getElementById('main');
+  if (target && typeof target.focus === 'function') target.focus({ preventScroll: true });
 }
 
 export function ConfirmDialog({ open, title, children, confirmLabel = 'Confirm', tone = 'danger', busy, onConfirm, onClose }) {

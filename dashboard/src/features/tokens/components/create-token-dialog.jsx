@@ -3,7 +3,7 @@
  * secret, which the server answers this one time only: shown with a copy
  * button and a plain warning that it will not be shown again.
  */
-import { useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { Dialog } from '../../../components/dialog.jsx';
 import { Field } from '../../../components/field.jsx';
 import { Button } from '../../../components/button.jsx';
@@ -102,6 +102,29 @@ function SecretView({ created }) {
   );
 }
 
+/* Closing the secret by Esc or the close button, which may be a slip: asked first, as the secret is then gone for good. */
+function DiscardConfirm({ onKeep, onDiscard }) {
+  const keep = useRef(null);
+  useEffect(() => {
+    keep.current?.focus();
+  }, []);
+  return (
+    <div className="restore-confirm" role="group" aria-label="Close without the token?" data-testid="discard-secret">
+      <p>
+        <strong>Close without the token?</strong> You will not see this token again: copy it first, or revoke it later and create another.
+      </p>
+      <div className="restore-confirm-actions">
+        <Button size="sm" ref={keep} onClick={onKeep}>
+          Keep it open
+        </Button>
+        <Button size="sm" variant="danger" onClick={onDiscard}>
+          Close, I have it
+        </Button>
+      </div>
+    </div>
+  );
+}
+
 export function CreateTokenDialog({ open, onClose, onCreated }) {
   const [name, setName] = useState('');
   const [role, setRole] = useState('viewer');
@@ -109,8 +132,10 @@ export function CreateTokenDialog({ open, onClose, onCreated }) {
   const [at, setAt] = useState('');
   const { errors, setErrors, failure, setFailure, busy, send } = useFormSubmit();
   const [created, setCreated] = useState(null);
+  const [askingDiscard, setAskingDiscard] = useState(false);
 
   const close = () => {
+    setAskingDiscard(false);
     setName('');
     setRole('viewer');
     setExpiry('90d');
@@ -140,7 +165,7 @@ export function CreateTokenDialog({ open, onClose, onCreated }) {
       <Dialog
         open={open}
         title="Your new API token"
-        onClose={close}
+        onClose={() => setAskingDiscard(true)}
         closeOnBackdrop={false}
         footer={
           <Button variant="primary" onClick={close}>
@@ -149,6 +174,15 @@ export function CreateTokenDialog({ open, onClose, onCreated }) {
         }
       >
         <SecretView created={created} />
+        {askingDiscard && (
+          <DiscardConfirm
+            onKeep={() => {
+              setAskingDiscard(false);
+              document.getElementById('new-token-secret')?.focus();
+            }}
+            onDiscard={close}
+          />
+        )}
       </Dialog>
     );
   }
