@@ -94,6 +94,44 @@ describe('per-key overrides', () => {
     assert.equal((await checkOnce(run.stack, id, key)).limit, 3);
   });
 
+  flow('a bare address typed for an ip rule is flagged with the key its requests count under, fixed in one click, on Overrides, Try it and Counters', async (page) => {
+    const id = uniqueId('per-ip');
+    await createRule(run.stack, rule(id, { key: ['ip'] }));
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/rules/${id}`);
+    const form = page.locator('.override-form');
+    const key = form.getByLabel('Client key');
+    assert.equal(await key.getAttribute('placeholder'), 'ip:203.0.113.7');
+    await key.fill('203.0.113.7');
+    const warning = form.getByTestId('bare-ip-warning');
+    await warning.getByText('An ip rule counts this client as', { exact: false }).waitFor();
+    await warning.getByRole('button', { name: 'Use ip:203.0.113.7' }).click();
+    assert.equal(await key.inputValue(), 'ip:203.0.113.7');
+    assert.equal(await warning.count(), 0, 'the warning goes with the fix');
+    await form.getByLabel('Limit', { exact: true }).fill('9');
+    await page.getByRole('button', { name: 'Save override' }).click();
+    await page.locator('tr[data-override="ip:203.0.113.7"]').waitFor();
+    assert.deepEqual((await overridesOf(id)).map((o) => o.key), ['ip:203.0.113.7']);
+
+    // Try it: the same warning under its key.
+    const tryKey = page.locator('.try-form').getByLabel('Key', { exact: true });
+    await tryKey.fill('198.51.100.9');
+    await page.getByTestId('bare-ip-warning').getByRole('button', { name: 'Use ip:198.51.100.9' }).click();
+    assert.equal(await tryKey.inputValue(), 'ip:198.51.100.9');
+
+    // Counters: the placeholder is the rule's key form, and a bare address is flagged too.
+    await page.goto(`${run.stack.adminUrl}/counters`);
+    await page.getByLabel('Rule').selectOption(id);
+    const counterKey = page.getByLabel('Key');
+    assert.equal(await counterKey.getAttribute('placeholder'), 'ip:203.0.113.7');
+    await counterKey.fill('203.0.113.7');
+    await page.getByTestId('bare-ip-warning').getByRole('button', { name: 'Use ip:203.0.113.7' }).click();
+    assert.equal(await counterKey.inputValue(), 'ip:203.0.113.7');
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await page.getByTestId('counter-remaining').waitFor();
+    await page.locator('.card-title code', { hasText: 'ip:203.0.113.7' }).waitFor();
+  });
+
   flow('the overrides of a rule fit a phone', async (page) => {
     const id = uniqueId('mobile-api');
     await createRule(run.stack, rule(id, { algorithm: 'token_bucket', burst: 6 }));

@@ -14,6 +14,8 @@ import { algorithmName } from '../../../utils/algorithm-names.js';
 import { getCounter, resetCounter } from '../api/counters.js';
 import { useCanEdit } from '../../../hooks/use-can-edit.js';
 import { VIEWER_TITLE, failureToast } from '../../../utils/roles.js';
+import { keyExample, keyHint } from '../../../utils/client-key.js';
+import { BareIpWarning } from '../../../components/bare-ip-warning.jsx';
 
 /* When the client may send again: none left and no retry wait reported means at the reset. */
 function retryText(state) {
@@ -26,7 +28,7 @@ export function CountersPage() {
   useDocumentTitle('Counters');
   const toast = useToast();
   const canEdit = useCanEdit();
-  const { ids } = useRuleIds();
+  const { ids, rules } = useRuleIds();
   const [rule, setRule] = useState('');
   const [key, setKey] = useState('');
   const [errors, setErrors] = useState({});
@@ -36,12 +38,13 @@ export function CountersPage() {
   const [confirm, setConfirm] = useState(false);
   const [resetting, setResetting] = useState(false);
   const chosenRule = rule || ids[0] || '';
+  const keyChain = (rules.find((r) => r.id === chosenRule) || {}).key;
 
   const lookup = async (event) => {
     if (event) event.preventDefault();
     const found = {};
     if (!chosenRule) found.rule = 'Pick a rule.';
-    if (!key.trim()) found.key = 'Enter the key, as the rule counts it (for example 203.0.113.7).';
+    if (!key.trim()) found.key = `Enter the key as the rule counts it, such as ${keyExample(keyChain)}.`;
     setErrors(found);
     if (Object.keys(found).length) return;
     setBusy(true);
@@ -88,12 +91,14 @@ export function CountersPage() {
             </select>
           </Field>
           <Field label="Key" error={errors.key}>
-            <input value={key} onChange={(e) => setKey(e.target.value)} placeholder="203.0.113.7" spellCheck="false" autoComplete="off" />
+            <input value={key} onChange={(e) => setKey(e.target.value)} placeholder={keyExample(keyChain)} spellCheck="false" autoComplete="off" />
           </Field>
           <Button type="submit" variant="primary" icon="search" loading={busy}>
             Look up
           </Button>
         </form>
+        <p className="field-hint lookup-hint">{keyHint(keyChain)}</p>
+        <BareIpWarning value={key} keyChain={keyChain} onFix={setKey} />
       </Card>
       {failure && <Alert error={failure} title="Cannot read the counter" />}
       {!state && !failure && (

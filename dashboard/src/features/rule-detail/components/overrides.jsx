@@ -21,6 +21,8 @@ import { deleteOverride, putOverride } from '../api/rule-detail.js';
 import { useConfirmedAction } from '../../../hooks/use-confirmed-action.js';
 import { IconButton } from '../../../components/icon-button.jsx';
 import { TableHead } from '../../../components/table-head.jsx';
+import { BareIpWarning } from '../../../components/bare-ip-warning.jsx';
+import { keyExample, keyHint } from '../../../utils/client-key.js';
 
 const EXPIRIES = expiryChoices(
   { id: '1h', label: 'In 1 hour', seconds: 3600 },
@@ -68,7 +70,7 @@ function OverrideForm({ rule, form, setForm, onSaved, keyInput, existing }) {
     event.preventDefault();
     const found = {};
     const key = form.key.trim();
-    if (!key) found.key = 'Enter the client key, as checks report it: an IP, an API key, a user ID.';
+    if (!key) found.key = `Enter the client key as this rule counts it, such as ${keyExample(rule.key)}.`;
     const limit = Number(form.limit);
     if (!form.limit.trim() || !Number.isInteger(limit) || limit < 1) found.limit = 'Enter a whole number of requests, 1 or more.';
     const windowMs = form.window.trim() ? parseDuration(form.window) : null;
@@ -122,9 +124,12 @@ function OverrideForm({ rule, form, setForm, onSaved, keyInput, existing }) {
         </Alert>
       )}
       <div className="override-grid">
-        <Field label="Client key" error={errors.key} hint="As checks report it: an IP, an API key, a user ID." className="override-key">
-          <input ref={keyInput} value={form.key} onChange={(e) => set({ key: e.target.value })} placeholder="partner-acme" spellCheck="false" autoComplete="off" />
-        </Field>
+        <div className="override-key">
+          <Field label="Client key" error={errors.key} hint={keyHint(rule.key)}>
+            <input ref={keyInput} value={form.key} onChange={(e) => set({ key: e.target.value })} placeholder={keyExample(rule.key)} spellCheck="false" autoComplete="off" />
+          </Field>
+          <BareIpWarning value={form.key} keyChain={rule.key} onFix={(k) => set({ key: k })} />
+        </div>
         <Field label="Limit" error={errors.limit} hint={`The rule allows ${formatNumber(rule.limit)}.`}>
           <input inputMode="numeric" value={form.limit} onChange={(e) => set({ limit: e.target.value })} />
         </Field>

@@ -138,7 +138,7 @@ export function RuleDetailPage({ ruleId }) {
       </Card>
 
       <div className="two-col">
-        <TryIt ruleId={ruleId} />
+        <TryIt ruleId={ruleId} keyChain={r ? r.key : undefined} />
         <TopKeys ruleId={ruleId} />
       </div>
 

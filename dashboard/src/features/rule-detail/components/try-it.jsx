@@ -15,10 +15,13 @@ import { RoleNotice } from '../../../components/role-notice.jsx';
 import { useCanEdit } from '../../../hooks/use-can-edit.js';
 import { VIEWER_TITLE } from '../../../utils/roles.js';
 import { runCheck } from '../api/rule-detail.js';
+import { BareIpWarning } from '../../../components/bare-ip-warning.jsx';
+import { keyExample } from '../../../utils/client-key.js';
 
 const SYNTHETIC_KEY = 'try-it:dashboard';
 
-export function TryIt({ ruleId }) {
+/* keyChain: the rule's key, to say how its clients are counted (a try's key is counted as given). */
+export function TryIt({ ruleId, keyChain }) {
   const canEdit = useCanEdit();
   const [key, setKey] = useState(SYNTHETIC_KEY);
   const [cost, setCost] = useState('1');
@@ -30,7 +33,7 @@ export function TryIt({ ruleId }) {
   const submit = async (event) => {
     event.preventDefault();
     const found = {};
-    if (!key.trim()) found.key = 'Enter the key to check, such as an IP address or a user ID.';
+    if (!key.trim()) found.key = `Enter the key to check, such as ${keyExample(keyChain)}.`;
     const n = Number(cost);
     if (!cost.trim() || !Number.isInteger(n) || n < 1) found.cost = 'A whole number, 1 or more.';
     setErrors(found);
@@ -55,7 +58,12 @@ export function TryIt({ ruleId }) {
     <Card title="Try it" subtitle="Runs a real check: it counts against the key.">
       {!canEdit && <RoleNotice action="try checks, which count against a key" />}
       <form className="try-form" onSubmit={submit} noValidate>
-        <Field label="Key" error={errors.key} className="try-key" hint="Each try counts against this key's limit, as a request would.">
+        <Field
+          label="Key"
+          error={errors.key}
+          className="try-key"
+          hint={`Counted as typed, as a request would be: a client of this rule is ${keyExample(keyChain)}.`}
+        >
           <input value={key} onChange={(e) => setKey(e.target.value)} spellCheck="false" autoComplete="off" disabled={!canEdit} />
         </Field>
         <Field label="Cost" error={errors.cost} className="try-cost">
@@ -65,6 +73,7 @@ export function TryIt({ ruleId }) {
           Check
         </Button>
       </form>
+      <BareIpWarning value={key} keyChain={keyChain} onFix={setKey} />
       {failure && <Alert error={failure} title="The check failed" />}
       {d && (
         <div className="decision" data-testid="decision" aria-live="polite">
