@@ -266,6 +266,29 @@ def test_forged_jwt_buys_no_fresh_limit(make_server):
     assert [a["allowed"] for a in answers] == [True] + [False] * 5
 
 
+def test_a_request_without_any_key_part_is_counted_by_its_address(make_server):
+    """A rule keyed only by a token claim or a header still limits a client
+    that leaves them out, or forges the token: it is counted by its address
+    (it skipped the rule before, however often it came)."""
+    server = make_server(env={"RATEKIT_JWT_SECRET": "s3cret-s3cret-s3cret"})
+    server.create_rule(id="only-jwt", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/jwt/*"}, key=["jwt:sub"])
+    server.create_rule(id="only-tenant", algorithm="fixed_window", limit=1, window="1m",
+                       match={"path": "/tenant/*"}, key=["header:X-Tenant"])
+    good = hs256({"sub": "alice", "exp": time.time() + 600}, "s3cret-s3cret-s3cret")
+    forged = hs256({"sub": "mallory"}, "wrong-secret")
+    r = ctx_check(server, "/jwt/x", headers={"Authorization": "Bearer " + good})
+    assert r["results"][0]["key"] == "jwt:sub:alice"
+    for path, headers in (("/jwt/x", {}), ("/jwt/x", {"Authorization": "Bearer " + forged}),
+                          ("/tenant/x", {})):
+        answers = [ctx_check(server, path, headers=headers) for _ in range(2)]
+        assert [a["results"][0]["key"] for a in answers] == ["ip:203.0.113.7"] * 2, answers
+    assert [a["allowed"] for a in answers] == [True, False]
+    assert not ctx_check(server, "/jwt/y")["allowed"], "the forged token shares the address's"
+    r = ctx_check(server, "/tenant/x", headers={"X-Tenant": "acme"})
+    assert r["allowed"] and r["results"][0]["key"] == "header:x-tenant:acme"
+
+
 def test_a_numeric_claim_keys_by_its_integer_and_a_huge_one_is_not_used(make_server):
     server = make_server(env={"RATEKIT_JWT_SECRET": "s3cret-s3cret-s3cret"})
     server.create_rule(id="jwt-num", algorithm="fixed_window", limit=5, window="1m",

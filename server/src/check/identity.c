@@ -73,5 +73,8 @@ bool rk_key_resolve(const rk_key_part_t *chain, size_t nparts, const rk_identity
         if (present && part->natoms > 0)
             return true;
     }
-    return false;
+    /* None is present: the client's address, so that leaving a header or a
+     * token out (or forging one) never escapes a rule. */
+    const rk_key_atom_t address = {.source = RK_KEY_IP};
+    return component_value(&address, id, out, cap);
 }

@@ -23,8 +23,9 @@ typedef struct {
 } rk_identity_t;
 
 /*
- * Resolves the chain into out ("ip:203.0.113.7", "user:42|route:GET:/x");
- * false when no part of the chain is present in the request.
+ * Resolves the chain into out ("ip:203.0.113.7", "user:42|route:GET:/x"):
+ * the first part the request has, else its address (ip); false when it has
+ * none of them.
  */
 bool rk_key_resolve(const rk_key_part_t *chain, size_t nparts, const rk_identity_t *id, char *out,
                     size_t cap);
