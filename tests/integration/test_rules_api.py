@@ -2,6 +2,7 @@
 export/import, hot reload across two processes, durability across kill -9."""
 
 import json
+import re
 import signal
 import sqlite3
 import threading
@@ -291,6 +292,44 @@ def test_parallel_patches_through_two_processes_on_one_file_lose_nothing(make_se
     env = {"RATEKIT_THREADS": "2"}
     assert_no_patch_lost([make_server(env=env, db_path=db), make_server(env=env, db_path=db)],
                          rounds=15)
+
+
+def test_if_match_changes_a_rule_only_in_the_state_it_was_read(server, make_server, workdir):
+    """Read, edit, write back: with the ETag of the read as If-Match, a
+    change made meanwhile by someone else is not undone (412, nothing
+    changed); without If-Match the change is made as before."""
+    server.create_rule(id="api", algorithm="fixed_window", limit=10, window="1m")
+    read = server.admin("GET", "/api/v1/rules/api")
+    tag = read.headers["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{16}"', tag), tag
+    # someone else switches the rule off
+    other = server.admin("PATCH", "/api/v1/rules/api", {"mode": "off"})
+    assert other.status == 200 and other.headers["etag"] != tag
+    for method, body in (("PUT", dict(read.json(), description="typo fixed")),
+                         ("PATCH", {"description": "typo fixed"}), ("DELETE", None)):
+        r = server.admin(method, "/api/v1/rules/api", body, headers={"If-Match": tag})
+        assert r.status == 412 and r.json()["error"]["code"] == "precondition_failed", (method, r)
+    now = server.admin("GET", "/api/v1/rules/api")
+    assert now.json()["mode"] == "off" and now.json()["version"] == 2
+    assert now.headers["etag"] == other.headers["etag"]
+    # with the current tag (or *) it goes through, and answers the new tag
+    r = server.admin("PATCH", "/api/v1/rules/api", {"description": "typo fixed"},
+                     headers={"If-Match": '"0000000000000000", ' + now.headers["etag"]})
+    assert r.status == 200 and r.json()["mode"] == "off" and r.headers["etag"] != now.headers["etag"]
+    assert server.admin("GET", "/api/v1/rules/api").headers["etag"] == r.headers["etag"]
+    assert server.admin("DELETE", "/api/v1/rules/api", headers={"If-Match": "*"}).status == 204
+    r = server.admin("PATCH", "/api/v1/rules/api", {"limit": 5}, headers={"If-Match": "*"})
+    assert r.status == 404
+    # an instance that received the rule gives it the same tag, whatever its version
+    server.create_rule(id="shared", algorithm="gcra", limit=5, window="1m")
+    other = make_server(db_path=workdir + "/other.db")
+    export = server.admin("GET", "/api/v1/rules/export").json()
+    other.admin("POST", "/api/v1/rules", {"id": "shared", "algorithm": "gcra", "limit": 1,
+                                          "window": "1m"})
+    assert other.admin("POST", "/api/v1/rules/import", export).status == 200
+    theirs = other.admin("GET", "/api/v1/rules/shared")
+    assert theirs.json()["version"] != server.admin("GET", "/api/v1/rules/shared").json()["version"]
+    assert theirs.headers["etag"] == server.admin("GET", "/api/v1/rules/shared").headers["etag"]
 
 
 def test_put_body_id_must_match_the_path(server):

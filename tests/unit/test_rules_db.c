@@ -138,9 +138,9 @@ Test(rules_db, every_change_bumps_versions_and_appends_history_newest_first) {
     cr_assert_eq(num(stored, "version"), 2);
     cJSON_Delete(stored);
     cJSON_Delete(c);
-    cr_assert_eq(rk_rules_db_delete(db, "api", "carol"), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_delete(db, "api", "carol", NULL), RK_DB_OK);
     cr_assert_eq(stored_limit(db, "api"), -1);
-    cr_assert_eq(rk_rules_db_delete(db, "api", "carol"), RK_DB_NOT_FOUND);
+    cr_assert_eq(rk_rules_db_delete(db, "api", "carol", NULL), RK_DB_NOT_FOUND);
 
     cJSON *history;
     cr_assert_eq(rk_rules_db_history(db, "api", &history), RK_DB_OK);
@@ -177,7 +177,7 @@ Test(rules_db, restore_brings_back_an_old_version_even_of_a_deleted_rule) {
     cJSON *c = rule_with_limit("api", 20);
     cr_assert_eq(rk_rules_db_replace(db, c, by("bob"), NULL), RK_DB_OK);
     cJSON_Delete(c);
-    cr_assert_eq(rk_rules_db_delete(db, "api", "bob"), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_delete(db, "api", "bob", NULL), RK_DB_OK);
 
     cJSON *errors = cJSON_CreateArray();
     cJSON *stored = NULL;
@@ -207,7 +207,7 @@ Test(rules_db, restore_brings_back_an_old_version_even_of_a_deleted_rule) {
 Test(rules_db, recreating_a_deleted_id_continues_its_versions) {
     rk_rules_db_t *db = open_db();
     create(db, "api", 10);
-    cr_assert_eq(rk_rules_db_delete(db, "api", "bob"), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_delete(db, "api", "bob", NULL), RK_DB_OK);
     cJSON *c = rule_with_limit("api", 30);
     cJSON *stored = NULL;
     cr_assert_eq(rk_rules_db_create(db, c, by("bob"), &stored), RK_DB_OK);
@@ -390,7 +390,7 @@ Test(rules_db, another_processes_change_reaches_the_snapshot_within_a_second) {
     cr_assert_not_null(r, "not reloaded within 1 s");
     cr_assert_eq(r->limit.limit, 9);
 
-    cr_assert_eq(rk_rules_db_delete(other, "from-elsewhere", "other"), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_delete(other, "from-elsewhere", "other", NULL), RK_DB_OK);
     start = rk_mono_ms();
     while (rk_ruleset_find(rk_rules_current(), "from-elsewhere") && rk_mono_ms() - start < 1000)
         usleep(10000);

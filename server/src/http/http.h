@@ -125,6 +125,9 @@ cJSON *rk_request_json(const rk_request_t *req);
 enum MHD_Result rk_reply_bad_json(rk_request_t *req, const char *expected);
 /* Answers body as JSON; takes ownership of body. */
 enum MHD_Result rk_reply_json(rk_request_t *req, unsigned status, cJSON *body);
+/* The same, with an ETag header (NULL: none). */
+enum MHD_Result rk_reply_json_tagged(rk_request_t *req, unsigned status, cJSON *body,
+                                     const char *etag);
 /* Answers a copy of buf with the given content type. */
 enum MHD_Result rk_reply_buf(rk_request_t *req, unsigned status, const char *content_type,
                              const char *buf, size_t len);

@@ -92,6 +92,11 @@ enum MHD_Result rk_reply_empty(rk_request_t *req, unsigned status) {
 }
 
 enum MHD_Result rk_reply_json(rk_request_t *req, unsigned status, cJSON *body) {
+    return rk_reply_json_tagged(req, status, body, NULL);
+}
+
+enum MHD_Result rk_reply_json_tagged(rk_request_t *req, unsigned status, cJSON *body,
+                                     const char *etag) {
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     if (!text)
@@ -105,6 +110,8 @@ enum MHD_Result rk_reply_json(rk_request_t *req, unsigned status, cJSON *body) {
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (req->admin_plane)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (etag)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
     return rk_reply_response(req, status, resp);
 }
 

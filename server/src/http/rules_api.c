@@ -47,6 +47,11 @@ static enum MHD_Result reply_db(rk_request_t *req, rk_db_status_t rc, const char
         return rk_reply_error(req, 404, "not_found", "No rule '%.64s'", id);
     case RK_DB_CONFLICT:
         return rk_reply_error(req, 409, "conflict", "A rule '%.64s' exists already", id);
+    case RK_DB_PRECONDITION:
+        return rk_reply_error(req, 412, "precondition_failed",
+                              "Rule '%.64s' changed since the ETag of If-Match was read; read it "
+                              "again, nothing changed",
+                              id);
     default:
         return rk_reply_error(req, 503, "rules_unavailable",
                               "The rules database did not answer; try again");
@@ -74,9 +79,20 @@ static rk_rules_db_t *database(rk_request_t *req) {
     return db;
 }
 
-/* How the request changes a rule: who makes the change, whether as a dry run; errors listed. */
+/* How the request changes a rule: who makes the change, whether as a dry
+ * run, the state it expects the rule in (If-Match); errors listed. */
 static rk_change_opts_t change_opts(const rk_request_t *req, cJSON *errors) {
-    return (rk_change_opts_t){.actor = req->actor, .dry_run = dry_run(req), .errors = errors};
+    return (rk_change_opts_t){.actor = req->actor,
+                              .dry_run = dry_run(req),
+                              .errors = errors,
+                              .if_match = rk_request_header(req, "If-Match")};
+}
+
+/* Answers a rule (taken) with its ETag. */
+static enum MHD_Result reply_rule(rk_request_t *req, unsigned status, cJSON *rule) {
+    char tag[RK_RULE_ETAG_SIZE];
+    rk_rule_etag(rule, tag);
+    return rk_reply_json_tagged(req, status, rule, tag);
 }
 
 /*
@@ -93,7 +109,7 @@ static enum MHD_Result reply_change(rk_request_t *req, rk_db_status_t rc, const 
         cJSON_Delete(stored);
         return reply_db(req, rc, id);
     }
-    return rk_reply_json(req, dry_run(req) ? 200 : ok_status, stored);
+    return reply_rule(req, dry_run(req) ? 200 : ok_status, stored);
 }
 
 /*
@@ -168,7 +184,7 @@ static enum MHD_Result get_rule(rk_request_t *req) {
     rk_db_status_t rc = rk_rules_db_get(db, req->params[0], &rule);
     if (rc != RK_DB_OK)
         return reply_db(req, rc, req->params[0]);
-    return rk_reply_json(req, 200, rule);
+    return reply_rule(req, 200, rule);
 }
 
 static enum MHD_Result put_rule(rk_request_t *req) {
@@ -237,7 +253,8 @@ static enum MHD_Result delete_rule(rk_request_t *req) {
     rk_rules_db_t *db = database(req);
     if (!db)
         return MHD_YES;
-    rk_db_status_t rc = rk_rules_db_delete(db, req->params[0], req->actor);
+    rk_db_status_t rc =
+        rk_rules_db_delete(db, req->params[0], req->actor, rk_request_header(req, "If-Match"));
     if (rc != RK_DB_OK)
         return reply_db(req, rc, req->params[0]);
     return rk_reply_empty(req, 204);
@@ -272,7 +289,7 @@ static enum MHD_Result restore_rule(rk_request_t *req) {
     switch (rc) {
     case RK_DB_OK:
         cJSON_Delete(errors);
-        return rk_reply_json(req, 200, stored);
+        return reply_rule(req, 200, stored);
     case RK_DB_INVALID:
         return rk_reply_invalid(req, "invalid_rule",
                                 "That version is not valid now (as a rule, or for the rule's "

@@ -8,6 +8,8 @@
  */
 #include "rule.h"
 
+#include <openssl/sha.h>
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -752,4 +754,21 @@ const rk_plan_t *rk_rule_plan(const rk_rule_t *rule, const char *plan) {
         if (!strcmp(rule->plans[i].name, plan))
             return &rule->plans[i];
     return NULL;
+}
+
+void rk_rule_etag(const cJSON *rule, char out[RK_RULE_ETAG_SIZE]) {
+    static const char *const own[] = {"version", "created_at", "updated_at"};
+    cJSON *content = cJSON_Duplicate(rule, true);
+    for (size_t i = 0; content && i < RK_ARRAY_LEN(own); i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(content, own[i]);
+    char *text = content ? cJSON_PrintUnformatted(content) : NULL;
+    cJSON_Delete(content);
+    unsigned char digest[SHA256_DIGEST_LENGTH] = {0}; /* out of memory: a tag no rule has */
+    if (text)
+        SHA256((const unsigned char *)text, strlen(text), digest);
+    cJSON_free(text);
+    out[0] = '"';
+    rk_hex(digest, 8, out + 1);
+    out[17] = '"';
+    out[18] = '\0';
 }

@@ -35,6 +35,15 @@
  */
 cJSON *rk_rule_canonical(const cJSON *doc, cJSON *errors);
 
+/*
+ * The entity tag of a rule as read (canonical, as stored): a quoted hash of
+ * its content without version, created_at and updated_at, which each
+ * instance keeps for itself, so that instances sharing a ruleset give one
+ * rule the same tag. An HTTP ETag and the If-Match of a change.
+ */
+#define RK_RULE_ETAG_SIZE 19 /* "\"" 16 hex digits "\"" and NUL */
+void rk_rule_etag(const cJSON *rule, char out[RK_RULE_ETAG_SIZE]);
+
 /* Whether s is a rule id: 1 to 64 lower-case letters, digits, '_' or '-',
  * starting with a letter or digit. */
 bool rk_rule_id_valid(const char *s);

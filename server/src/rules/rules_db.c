@@ -583,14 +583,41 @@ typedef struct {
     void *ctx;
 } body_source_t;
 
+/* Whether an If-Match list ("*", or tags separated by commas) names tag. */
+static bool if_match_names(const char *if_match, const char *tag) {
+    size_t len = strlen(tag);
+    for (const char *p = if_match; *p;) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, " \t,");
+        if ((n == 1 && *p == '*') || (n == len && !memcmp(p, tag, len)))
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+/* Whether the rule stored as current (NULL: none) is in the state if_match expects. */
+static bool state_expected(const cJSON *current, const char *if_match) {
+    if (!if_match)
+        return true;
+    if (!current)
+        return false;
+    char tag[RK_RULE_ETAG_SIZE];
+    rk_rule_etag(current, tag);
+    return if_match_names(if_match, tag);
+}
+
 /*
  * Inside a change's transaction: checks that rule id exists (want RK_DB_OK)
- * or not (RK_DB_NOT_FOUND; anything else takes either), then builds the
- * new body when src says so (*built, a new cJSON).
+ * or not (RK_DB_NOT_FOUND; anything else takes either) and is in the state
+ * if_match expects, then builds the new body when src says so (*built, a
+ * new cJSON).
  */
 static rk_db_status_t new_body(rk_rules_db_t *db, const char *id, const body_source_t *src,
-                               rk_db_status_t want, cJSON *errors, cJSON **built) {
+                               rk_db_status_t want, const char *if_match, cJSON *errors,
+                               cJSON **built) {
     rule_row_t cur;
+    cJSON *current = NULL;
     rk_db_status_t rc = read_row(db, id, &cur);
     if (rc == RK_DB_ERROR)
         goto done;
@@ -599,15 +626,15 @@ static rk_db_status_t new_body(rk_rules_db_t *db, const char *id, const body_sou
         goto done;
     }
     rc = RK_DB_OK;
-    if (src->build) {
-        cJSON *current = cur.body ? cJSON_Parse(cur.body) : NULL;
-        if (cur.body && !current)
-            rc = RK_DB_ERROR;
-        else
-            rc = src->build(src->ctx, current, errors, built);
-        cJSON_Delete(current);
-    }
+    current = cur.body ? cJSON_Parse(cur.body) : NULL;
+    if (cur.body && !current)
+        rc = RK_DB_ERROR;
+    else if (!state_expected(current, if_match))
+        rc = RK_DB_PRECONDITION;
+    else if (src->build)
+        rc = src->build(src->ctx, current, errors, built);
 done:
+    cJSON_Delete(current);
     free(cur.body);
     return rc;
 }
@@ -628,7 +655,7 @@ static rk_db_status_t change_one(rk_rules_db_t *db, const char *id, const body_s
     rk_db_status_t rc = begin(db);
     if (rc != RK_DB_OK)
         goto out;
-    if ((rc = new_body(db, id, src, want, errors, &built)) != RK_DB_OK)
+    if ((rc = new_body(db, id, src, want, opts->if_match, errors, &built)) != RK_DB_OK)
         goto abort;
     const cJSON *body = src->build ? built : src->canon;
     if (body && (rc = overrides_fit(db, body, now, "", errors)) != RK_DB_OK)
@@ -681,9 +708,11 @@ rk_db_status_t rk_rules_db_update(rk_rules_db_t *db, const char *id, rk_rules_db
     return change_one(db, id, &src, "update", RK_DB_OK, opts, stored);
 }
 
-rk_db_status_t rk_rules_db_delete(rk_rules_db_t *db, const char *id, const char *actor) {
+rk_db_status_t rk_rules_db_delete(rk_rules_db_t *db, const char *id, const char *actor,
+                                  const char *if_match) {
     body_source_t src = {0};
-    return change_one(db, id, &src, "delete", RK_DB_OK, &(rk_change_opts_t){.actor = actor}, NULL);
+    const rk_change_opts_t opts = {.actor = actor, .if_match = if_match};
+    return change_one(db, id, &src, "delete", RK_DB_OK, &opts, NULL);
 }
 
 /* The "after" of one history entry as text (malloc'ed); NOT_FOUND, CONFLICT when NULL. */

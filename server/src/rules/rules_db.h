@@ -20,10 +20,11 @@
 
 typedef enum {
     RK_DB_OK = 0,
-    RK_DB_NOT_FOUND, /* no such rule (or version) */
-    RK_DB_CONFLICT,  /* the id exists already; a version that deleted the rule */
-    RK_DB_INVALID,   /* a restored version no longer validates (errors filled) */
-    RK_DB_ERROR      /* SQLite failed (busy past the timeout, disk, ...) */
+    RK_DB_NOT_FOUND,    /* no such rule (or version) */
+    RK_DB_CONFLICT,     /* the id exists already; a version that deleted the rule */
+    RK_DB_INVALID,      /* a restored version no longer validates (errors filled) */
+    RK_DB_PRECONDITION, /* the rule is not in the state the change expects (if_match) */
+    RK_DB_ERROR         /* SQLite failed (busy past the timeout, disk, ...) */
 } rk_db_status_t;
 
 typedef struct rk_rules_db rk_rules_db_t;
@@ -99,6 +100,9 @@ typedef struct {
     const char *actor; /* who makes it */
     bool dry_run;      /* all but the commit: *stored is what would be stored */
     cJSON *errors;     /* INVALID: one {field, message} per problem (NULL: not listed) */
+    /* An HTTP If-Match: the rule's tags (rk_rule_etag) one of which it must
+     * have now, or "*" (it must exist); NULL: any state. PRECONDITION otherwise. */
+    const char *if_match;
 } rk_change_opts_t;
 
 /*
@@ -127,7 +131,8 @@ rk_db_status_t rk_rules_db_replace(rk_rules_db_t *db, const cJSON *canon,
 /* Changes an existing rule (NOT_FOUND otherwise) to what build(ctx, ...) makes of it: a PATCH. */
 rk_db_status_t rk_rules_db_update(rk_rules_db_t *db, const char *id, rk_rules_db_build_fn build,
                                   void *ctx, const rk_change_opts_t *opts, cJSON **stored);
-rk_db_status_t rk_rules_db_delete(rk_rules_db_t *db, const char *id, const char *actor);
+rk_db_status_t rk_rules_db_delete(rk_rules_db_t *db, const char *id, const char *actor,
+                                  const char *if_match);
 /*
  * Makes the rule what it was after `version`, as a new version (also for a
  * deleted rule). NOT_FOUND for an unknown version, CONFLICT for a version
