@@ -67,7 +67,7 @@ static rk_status_t prepare_identity(const rk_config_t *cfg) {
     if (cfg->jwt_secret[0] || cfg->jwt_public_key[0]) {
         rk_rt.jwt = rk_jwt_verifier_new(cfg->jwt_secret, cfg->jwt_public_key, err, sizeof err);
         if (!rk_rt.jwt) {
-            fprintf(stderr, "ratekitd: RATEKIT_JWT_PUBLIC_KEY: %s\n", err);
+            fprintf(stderr, "ratekitd: %s\n", err);
             rk_cidr_list_free(&rk_rt.trusted_proxies);
             return RK_ERR;
         }

@@ -15,7 +15,7 @@
 
 #include "check/jwt.h"
 
-#define SECRET "fuzzing-secret-fuzzing-secret"
+#define SECRET "fuzzing-secret-fuzzing-secret-fuzzing"
 #define NOW_MS 1795000000000LL
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

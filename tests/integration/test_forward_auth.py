@@ -251,15 +251,15 @@ def hs256(claims, secret):
 
 
 def test_forged_jwt_buys_no_fresh_limit(make_server):
-    server = make_server(env={"RATEKIT_JWT_SECRET": "s3cret-s3cret-s3cret"})
+    server = make_server(env={"RATEKIT_JWT_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cret"})
     server.create_rule(id="jwt", algorithm="fixed_window", limit=1, window="1m",
                        key=["jwt:sub", "ip"])
-    good = hs256({"sub": "alice", "exp": time.time() + 600}, "s3cret-s3cret-s3cret")
+    good = hs256({"sub": "alice", "exp": time.time() + 600}, "s3cret-s3cret-s3cret-s3cret-s3cret")
     r = ctx_check(server, "/", headers={"Authorization": "Bearer " + good})
     assert r["results"][0]["key"] == "jwt:sub:alice"
     forged = [hs256({"sub": f"mallory{i}"}, "wrong-secret") for i in range(3)]
     none_alg = b64(b'{"alg":"none"}') + "." + b64(b'{"sub":"x"}') + "."
-    expired = hs256({"sub": "bob", "exp": time.time() - 10}, "s3cret-s3cret-s3cret")
+    expired = hs256({"sub": "bob", "exp": time.time() - 10}, "s3cret-s3cret-s3cret-s3cret-s3cret")
     answers = [ctx_check(server, "/", headers={"Authorization": "Bearer " + t})
                for t in forged + [none_alg, expired, "garbage"]]
     assert all(a["results"][0]["key"] == "ip:203.0.113.7" for a in answers)
@@ -270,12 +270,12 @@ def test_a_request_without_any_key_part_is_counted_by_its_address(make_server):
     """A rule keyed only by a token claim or a header still limits a client
     that leaves them out, or forges the token: it is counted by its address
     (it skipped the rule before, however often it came)."""
-    server = make_server(env={"RATEKIT_JWT_SECRET": "s3cret-s3cret-s3cret"})
+    server = make_server(env={"RATEKIT_JWT_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cret"})
     server.create_rule(id="only-jwt", algorithm="fixed_window", limit=1, window="1m",
                        match={"path": "/jwt/*"}, key=["jwt:sub"])
     server.create_rule(id="only-tenant", algorithm="fixed_window", limit=1, window="1m",
                        match={"path": "/tenant/*"}, key=["header:X-Tenant"])
-    good = hs256({"sub": "alice", "exp": time.time() + 600}, "s3cret-s3cret-s3cret")
+    good = hs256({"sub": "alice", "exp": time.time() + 600}, "s3cret-s3cret-s3cret-s3cret-s3cret")
     forged = hs256({"sub": "mallory"}, "wrong-secret")
     r = ctx_check(server, "/jwt/x", headers={"Authorization": "Bearer " + good})
     assert r["results"][0]["key"] == "jwt:sub:alice"
@@ -289,12 +289,34 @@ def test_a_request_without_any_key_part_is_counted_by_its_address(make_server):
     assert r["allowed"] and r["results"][0]["key"] == "header:x-tenant:acme"
 
 
+def test_a_jwt_setting_that_could_verify_no_token_stops_the_start(make_server, workdir):
+    """A key or secret that can verify no token ratekit takes (or any token
+    anyone can forge) is said at start, naming the setting, rather than
+    every jwt: part falling through unseen."""
+    keys = {}
+    for name, args in (("p384", ["ecparam", "-name", "secp384r1", "-genkey", "-noout"]),
+                       ("rsa1024", ["genrsa", "1024"]), ("p256", ["ecparam", "-name",
+                                                                 "prime256v1", "-genkey",
+                                                                 "-noout"])):
+        private = subprocess.run(["openssl", *args], capture_output=True, check=True).stdout
+        keys[name] = subprocess.run(["openssl", "pkey", "-pubout"], input=private,
+                                    capture_output=True, check=True).stdout.decode()
+    for env, said in (({"RATEKIT_JWT_SECRET": "short"}, "RATEKIT_JWT_SECRET: HS256 needs"),
+                      ({"RATEKIT_JWT_PUBLIC_KEY": keys["p384"]}, "ES256 needs P-256"),
+                      ({"RATEKIT_JWT_PUBLIC_KEY": keys["rsa1024"]}, "RS256 needs 2048")):
+        s = make_server(env=env, start=False)
+        s.start(wait=False)
+        assert s.proc.wait(10) != 0, env
+        assert said in s.output(), (env, s.output())
+    assert make_server(env={"RATEKIT_JWT_PUBLIC_KEY": keys["p256"]}).proc.poll() is None
+
+
 def test_a_numeric_claim_keys_by_its_integer_and_a_huge_one_is_not_used(make_server):
-    server = make_server(env={"RATEKIT_JWT_SECRET": "s3cret-s3cret-s3cret"})
+    server = make_server(env={"RATEKIT_JWT_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cret"})
     server.create_rule(id="jwt-num", algorithm="fixed_window", limit=5, window="1m",
                        key=["jwt:sub", "ip"])
     keys = [ctx_check(server, "/", headers={"Authorization": "Bearer " + hs256(
-        {"sub": sub}, "s3cret-s3cret-s3cret")})["results"][0]["key"]
+        {"sub": sub}, "s3cret-s3cret-s3cret-s3cret-s3cret")})["results"][0]["key"]
         for sub in (42, -7, 1e300, -1e300, 2.5, 9.3e18)]
     assert keys == ["jwt:sub:42", "jwt:sub:-7"] + ["ip:203.0.113.7"] * 4
 
@@ -311,7 +333,7 @@ def test_plans_override_limits_from_x_plan_without_jwt_verification(server):
 def test_with_jwt_verification_only_a_verified_plan_claim_picks_the_plan(make_server):
     """A client naming its own plan in X-Plan gets nothing for it once JWTs
     are verified: the plan is the signed token's, on /v1/auth as on /v1/check."""
-    secret = "plan-secret-plan-secret"
+    secret = "plan-secret-plan-secret-plan-secret"
     server = make_server(env={"RATEKIT_JWT_SECRET": secret})
     server.create_rule(id="planned", algorithm="fixed_window", limit=2, window="1m",
                        match={"path": "/p/*"}, key=["ip"], plans={"pro": {"limit": 1000}})

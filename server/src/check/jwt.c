@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define HS256_SECRET_MIN 32 /* bytes: the hash's size (RFC 7518 3.2) */
+#define RSA_BITS_MIN 2048   /* RFC 7518 3.3 */
+
 struct rk_jwt_verifier {
     char *secret;
     size_t secret_len;
@@ -66,14 +69,41 @@ static EVP_PKEY *load_public_key(const char *text, char *err, size_t errlen) {
     else
         bio = BIO_new_file(text, "r");
     if (!bio) {
-        snprintf(err, errlen, "cannot read the public key file %s", text);
+        snprintf(err, errlen, "RATEKIT_JWT_PUBLIC_KEY: cannot read the public key file %s", text);
         return NULL;
     }
     EVP_PKEY *key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     BIO_free(bio);
     if (!key)
-        snprintf(err, errlen, "not a PEM public key (RSA or EC P-256)");
+        snprintf(err, errlen, "RATEKIT_JWT_PUBLIC_KEY: not a PEM public key (RSA or EC P-256)");
     return key;
+}
+
+/*
+ * Whether key can verify the tokens ratekit takes: RSA of 2048 bits or more
+ * (RS256), or EC on P-256 (ES256, whose signatures are 64 bytes). Any other
+ * key would start and then verify no token at all, every jwt: part falling
+ * through unseen.
+ */
+static bool usable_key(EVP_PKEY *key, char *err, size_t errlen) {
+    int type = EVP_PKEY_get_base_id(key);
+    if (type == EVP_PKEY_RSA && EVP_PKEY_get_bits(key) >= RSA_BITS_MIN)
+        return true;
+    char curve[64] = "";
+    if (type == EVP_PKEY_EC && EVP_PKEY_get_group_name(key, curve, sizeof curve, NULL) == 1 &&
+        (!strcmp(curve, "prime256v1") || !strcmp(curve, "P-256")))
+        return true;
+    if (type == EVP_PKEY_RSA)
+        snprintf(err, errlen,
+                 "RATEKIT_JWT_PUBLIC_KEY: an RSA key of %d bits; RS256 needs %d or more",
+                 EVP_PKEY_get_bits(key), RSA_BITS_MIN);
+    else if (type == EVP_PKEY_EC)
+        snprintf(err, errlen, "RATEKIT_JWT_PUBLIC_KEY: an EC key on %s; ES256 needs P-256",
+                 curve[0] ? curve : "an unnamed curve");
+    else
+        snprintf(err, errlen,
+                 "RATEKIT_JWT_PUBLIC_KEY: the key must be RSA (RS256) or EC P-256 (ES256)");
+    return false;
 }
 
 rk_jwt_verifier_t *rk_jwt_verifier_new(const char *hs_secret, const char *public_key, char *err,
@@ -82,21 +112,24 @@ rk_jwt_verifier_t *rk_jwt_verifier_new(const char *hs_secret, const char *public
     if (!v)
         return NULL;
     if (hs_secret && *hs_secret) {
-        v->secret = strdup(hs_secret);
         v->secret_len = strlen(hs_secret);
+        if (v->secret_len < HS256_SECRET_MIN) {
+            snprintf(err, errlen,
+                     "RATEKIT_JWT_SECRET: HS256 needs a secret of at least %d bytes (RFC 7518 "
+                     "3.2: anyone can guess a shorter one offline); this one has %zu",
+                     HS256_SECRET_MIN, v->secret_len);
+            rk_jwt_verifier_free(v);
+            return NULL;
+        }
+        v->secret = strdup(hs_secret);
     }
     if (public_key && *public_key) {
         v->pkey = load_public_key(public_key, err, errlen);
-        if (!v->pkey) {
+        if (!v->pkey || !usable_key(v->pkey, err, errlen)) {
             rk_jwt_verifier_free(v);
             return NULL;
         }
         v->pkey_type = EVP_PKEY_get_base_id(v->pkey);
-        if (v->pkey_type != EVP_PKEY_RSA && v->pkey_type != EVP_PKEY_EC) {
-            snprintf(err, errlen, "the public key must be RSA (RS256) or EC P-256 (ES256)");
-            rk_jwt_verifier_free(v);
-            return NULL;
-        }
     }
     return v;
 }
