@@ -131,7 +131,14 @@ rk_status_t rk_parse_time(const char *text, int64_t *epoch_ms) {
     }
     if (strcmp(end, "Z") != 0 && strcmp(end, "+00:00") != 0)
         return RK_ERR;
-    *epoch_ms = (int64_t)timegm(&tm) * 1000 + ms;
+    /* timegm() moves 2027-02-29 to March 1 and a 60th second to the next
+     * minute: a date that does not come back as written does not exist. */
+    const struct tm asked = tm;
+    time_t t = timegm(&tm);
+    if (tm.tm_year != asked.tm_year || tm.tm_mon != asked.tm_mon || tm.tm_mday != asked.tm_mday ||
+        tm.tm_hour != asked.tm_hour || tm.tm_min != asked.tm_min || tm.tm_sec != asked.tm_sec)
+        return RK_ERR;
+    *epoch_ms = (int64_t)t * 1000 + ms;
     return RK_OK;
 }
 

@@ -115,7 +115,8 @@ def test_invalid_overrides_are_refused(server):
     server.create_rule(**RULE)
     for body in ({}, {"limit": 0}, {"limit": "many"}, {"limit": 5, "burst": -1},
                  {"limit": 5, "window": "soon"}, {"limit": 5, "expires_at": "later"},
-                 {"limit": 5, "expires_at": "2001-01-01T00:00:00Z"}, {"limit": 5, "colour": 1}):
+                 {"limit": 5, "expires_at": "2001-01-01T00:00:00Z"}, {"limit": 5, "colour": 1},
+                 {"limit": 5, "expires_at": "2031-02-29T00:00:00Z"}):
         r = server.admin("PUT", path("api", "user:1"), body)
         assert r.status == 400, (body, r)
         assert r.json()["error"]["code"] == "invalid_override"

@@ -112,6 +112,10 @@ def test_invalid_token_requests_are_refused(server):
     for body in ({"name": "x", "role": "root"}, {"role": "viewer"},
                  {"name": "x", "role": "viewer", "expires_at": "tomorrow"},
                  {"name": "x", "role": "viewer", "expires_at": "2001-01-01T00:00:00Z"},
+                 # dates that do not exist, not moved to the next day or minute
+                 {"name": "x", "role": "viewer", "expires_at": "2031-02-29T00:00:00Z"},
+                 {"name": "x", "role": "viewer", "expires_at": "2030-04-31T12:00:00Z"},
+                 {"name": "x", "role": "viewer", "expires_at": "2030-01-01T00:00:60Z"},
                  {"name": "x", "role": "viewer", "scope": "all"}):
         r = server.admin("POST", "/api/v1/tokens", body)
         assert r.status == 400, (body, r)
