@@ -64,6 +64,31 @@ def test_key_entries_match_keys_as_ratekit_reports_them(server):
     assert batch["results"][1]["allowed"] is True and "reason" not in batch["results"][1]
 
 
+def test_a_header_key_typed_with_the_rules_capitals_names_the_client_checks_count(server):
+    """A rule keyed by header:X-Tenant counts header:x-tenant:<value> (header
+    names are case-blind): an entry, ban or override written the way the
+    rule is written names that client too, instead of nobody."""
+    server.create_rule(id="tenants", algorithm="fixed_window", limit=1, window="1m",
+                       key=["header:X-Tenant"])
+
+    def check(tenant):
+        return request("POST", server.data + "/v1/check", {"request": {
+            "path": "/", "ip": "198.51.100.3", "headers": {"X-Tenant": tenant}}}).json()
+
+    entry = add(server, list="safelist", value="header:X-Tenant:vip")
+    assert entry["value"] == "header:x-tenant:vip"
+    assert all(check("vip")["reason"] == "safelist" for _ in range(3))
+    r = server.admin("POST", "/api/v1/bans", {"value": "header:X-TENANT:evil", "duration": "1m"})
+    assert r.status == 201 and check("evil")["reason"] == "denylist"
+    r = server.admin("DELETE", "/api/v1/bans?value=header:X-Tenant:evil")
+    assert r.status == 204 and "reason" not in check("evil")
+    r = server.admin("PUT", "/api/v1/rules/tenants/overrides/header:X-Tenant:big", {"limit": 3})
+    assert r.status == 200 and r.json()["key"] == "header:x-tenant:big", r
+    assert [check("big")["allowed"] for _ in range(4)] == [True, True, True, False]
+    r = server.admin("GET", "/api/v1/counters?rule=tenants&key=header:X-Tenant:big")
+    assert r.json()["remaining"] == 0, r.json()
+
+
 def test_entries_expire_and_can_be_removed(server):
     server.create_rule(id="e", algorithm="fixed_window", limit=100, window="1m")
     soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))

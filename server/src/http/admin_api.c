@@ -45,7 +45,11 @@ static const rk_rule_t *counter_target(rk_request_t *req, char key[RK_STORE_KEY_
         *sent = rk_reply_error(req, 404, "unknown_rule", "No rule named '%.64s'", rule_id);
         return NULL;
     }
-    rk_store_normalize_key(raw_key, strlen(raw_key), key);
+    char folded[RK_STORE_KEY_MAX + 2];
+    snprintf(folded, sizeof folded, "%s", raw_key); /* longer: hashed all the same */
+    rk_key_fold_header_names(folded);
+    rk_store_normalize_key(strlen(raw_key) < sizeof folded ? folded : raw_key, strlen(raw_key),
+                           key);
     return rule;
 }
 

@@ -13,6 +13,7 @@
 #include "../lists/lists.h"
 #include "../log.h"
 #include "../rules/rule.h"
+#include "../store/store.h"
 #include "http.h"
 
 #define NOTE_MAX 256
@@ -220,6 +221,15 @@ static const char *json_str(const cJSON *o, const char *name) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The entry's value, its header names folded as checks write them (in place). */
+static const char *entry_value(const cJSON *doc) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "value");
+    if (!cJSON_IsString(v))
+        return NULL;
+    rk_key_fold_header_names(v->valuestring);
+    return v->valuestring;
+}
+
 /* Reads expires_at (ISO 8601 or null) or a duration into *ms; false when malformed. */
 static bool read_expiry(const cJSON *doc, const char *duration_field, int64_t *ms, cJSON *errors) {
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(doc, "expires_at");
@@ -255,7 +265,7 @@ static enum MHD_Result handle_add(rk_request_t *req) {
         return rk_reply_bad_json(req, "a JSON object");
     }
     cJSON *errors = cJSON_CreateArray();
-    new_entry_t e = {json_str(doc, "list"), json_str(doc, "value"), NULL, json_str(doc, "note"), 0};
+    new_entry_t e = {json_str(doc, "list"), entry_value(doc), NULL, json_str(doc, "note"), 0};
     if (!e.list || (strcmp(e.list, "safelist") && strcmp(e.list, "denylist")))
         rk_rule_error(errors, "list", "must be \"safelist\" or \"denylist\"");
     read_value(e.value, &e.kind, errors);
@@ -283,7 +293,7 @@ static enum MHD_Result handle_ban(rk_request_t *req) {
         return rk_reply_bad_json(req, "a JSON object");
     }
     cJSON *errors = cJSON_CreateArray();
-    new_entry_t e = {"denylist", json_str(doc, "value"), NULL, json_str(doc, "reason"), 0};
+    new_entry_t e = {"denylist", entry_value(doc), NULL, json_str(doc, "reason"), 0};
     read_value(e.value, &e.kind, errors);
     if (!e.note)
         e.note = "";
@@ -383,8 +393,13 @@ static enum MHD_Result handle_unban(rk_request_t *req) {
 
 /* DELETE /api/v1/bans?value=<address, CIDR or key>: lifts the bans on a value. */
 static enum MHD_Result handle_unban_value(rk_request_t *req) {
-    const char *value = rk_request_query(req, "value");
-    if (!value || !value_kind(value))
+    const char *asked = rk_request_query(req, "value");
+    char value[RK_LIST_VALUE_MAX + 1];
+    if (asked && strlen(asked) < sizeof value) {
+        memcpy(value, asked, strlen(asked) + 1);
+        rk_key_fold_header_names(value);
+    }
+    if (!asked || strlen(asked) >= sizeof value || !value_kind(value))
         return rk_reply_error(req, 400, "invalid_request",
                               "Name the ban to lift: DELETE /api/v1/bans/{id}, or "
                               "?value= with the banned address, CIDR or key");

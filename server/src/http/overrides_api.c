@@ -323,11 +323,19 @@ static enum MHD_Result list_overrides(rk_request_t *req) {
     return rk_reply_json(req, 200, out);
 }
 
+/* The override's key of the path, its header names folded as checks write them (into buf). */
+static const char *override_key(const rk_request_t *req, char buf[RK_STORE_KEY_MAX + 2]) {
+    snprintf(buf, RK_STORE_KEY_MAX + 2, "%s", req->params[1]); /* longer: refused as too long */
+    rk_key_fold_header_names(buf);
+    return buf;
+}
+
 static enum MHD_Result get_override(rk_request_t *req) {
     rk_rules_db_t *db = database(req);
     if (!db)
         return MHD_YES;
-    op_t op = {.rule_id = req->params[0], .key = req->params[1]};
+    char key[RK_STORE_KEY_MAX + 2];
+    op_t op = {.rule_id = req->params[0], .key = override_key(req, key)};
     rk_db_status_t rc = rk_rules_db_run(db, NULL, NULL, op_get, &op);
     if (rc == RK_DB_NOT_FOUND)
         return rk_reply_error(req, 404, "not_found", "Rule '%.64s' has no override for '%.200s'",
@@ -347,8 +355,9 @@ static enum MHD_Result put_override(rk_request_t *req) {
         return rk_reply_bad_json(req, "one JSON object");
     }
     cJSON *errors = cJSON_CreateArray();
+    char key[RK_STORE_KEY_MAX + 2];
     op_t op = {.rule_id = req->params[0],
-               .key = req->params[1],
+               .key = override_key(req, key),
                .actor = req->actor,
                .doc = doc,
                .errors = errors};
@@ -368,7 +377,8 @@ static enum MHD_Result delete_override(rk_request_t *req) {
     rk_rules_db_t *db = database(req);
     if (!db)
         return MHD_YES;
-    op_t op = {.rule_id = req->params[0], .key = req->params[1]};
+    char key[RK_STORE_KEY_MAX + 2];
+    op_t op = {.rule_id = req->params[0], .key = override_key(req, key)};
     rk_db_status_t rc = rk_rules_db_run(db, op.rule_id, "override", op_delete, &op);
     if (rc == RK_DB_NOT_FOUND)
         return rk_reply_error(req, 404, "not_found", "Rule '%.64s' has no override for '%.200s'",

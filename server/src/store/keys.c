@@ -20,6 +20,7 @@
  */
 #include "store.h"
 
+#include <ctype.h>
 #include <openssl/sha.h>
 #include <string.h>
 
@@ -55,4 +56,13 @@ void rk_store_normalize_key(const char *key, size_t len, char out[RK_STORE_KEY_M
     SHA256((const unsigned char *)(key ? key : ""), key ? len : 0, digest);
     memcpy(out, HASHED_PREFIX, 2);
     rk_hex(digest, HASHED_BYTES, out + 2);
+}
+
+void rk_key_fold_header_names(char *key) {
+    for (char *part = key; part; part = strchr(part, '|') ? strchr(part, '|') + 1 : NULL) {
+        if (strncmp(part, "header:", 7) != 0)
+            continue;
+        for (char *p = part + 7; *p && *p != ':' && *p != '|'; p++)
+            *p = (char)tolower((unsigned char)*p);
+    }
 }

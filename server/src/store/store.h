@@ -106,6 +106,13 @@ struct rk_store {
  * and the hex of the first 128 bits of its SHA-256 (see keys.c).
  */
 void rk_store_normalize_key(const char *key, size_t len, char out[RK_STORE_KEY_MAX + 1]);
+/*
+ * Lower-cases, in place, the header names of a client key's header: parts
+ * ("header:X-Tenant:acme" -> "header:x-tenant:acme"; each part of a tuple),
+ * as checks write them: a key typed by hand (a list entry, an override)
+ * then names the client the checks count.
+ */
+void rk_key_fold_header_names(char *key);
 
 /* The embedded store: at most max_keys keys (see memory.c for eviction). */
 rk_store_t *rk_memory_store_new(size_t max_keys);
