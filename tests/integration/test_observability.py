@@ -185,6 +185,15 @@ def test_stats_refuse_a_rule_filter_no_rule_could_have(server):
         assert server.admin("GET", f"/api/v1/stats/{route}?rule=").status == 200
 
 
+def test_a_timeseries_ending_near_the_epoch_starts_at_second_0(server):
+    """The default ?from= (to - 299) is clamped at 0: no point has a negative t."""
+    r = server.admin("GET", "/api/v1/stats/timeseries?to=1")
+    assert r.status == 200, r
+    assert [p["t"] for p in r.json()["points"]] == [0, 1]
+    r = server.admin("GET", "/api/v1/stats/timeseries?to=300&step=100")
+    assert [p["t"] for p in r.json()["points"]] == [1, 101, 201]
+
+
 def test_a_rule_change_is_an_event_and_last_event_id_replays_what_was_missed(server):
     stream = EventStream(server)
     first = stream.events_until(lambda e: e["event"] == "stats", timeout=3)[-1]

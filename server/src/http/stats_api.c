@@ -95,7 +95,8 @@ static enum MHD_Result handle_timeseries(rk_request_t *req) {
     int64_t to, from, step;
     if (!query_int(req, "to", now - 1, 0, INT32_MAX * 4LL, &to))
         return bad_argument(req, "to", 0, INT32_MAX * 4LL);
-    if (!query_int(req, "from", to - 299, 0, INT32_MAX * 4LL, &from))
+    /* the default reaches back 299 s, but never before the epoch (t is at least 0) */
+    if (!query_int(req, "from", to >= 299 ? to - 299 : 0, 0, INT32_MAX * 4LL, &from))
         return bad_argument(req, "from", 0, INT32_MAX * 4LL);
     if (!query_int(req, "step", 1, 1, 3600, &step))
         return bad_argument(req, "step", 1, 3600);
