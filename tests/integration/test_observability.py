@@ -194,6 +194,23 @@ def test_a_timeseries_ending_near_the_epoch_starts_at_second_0(server):
     assert [p["t"] for p in r.json()["points"]] == [1, 101, 201]
 
 
+def test_top_keys_leave_out_a_shadow_rules_would_denials(server):
+    """/stats/top counts real denials: a shadow rule denies nothing, as /stats says."""
+    server.create_rule(id="watch", algorithm="fixed_window", limit=1, window="1m", mode="shadow")
+    server.create_rule(id="login", algorithm="fixed_window", limit=1, window="1m")
+    for _ in range(4):
+        server.check("watch", "k")
+    for _ in range(3):
+        server.check("login", "k")
+    expected = [{"rule": "login", "key": "k", "denied": 2}]
+    assert wait_until(lambda: server.admin("GET", "/api/v1/stats/top").json()["top"] == expected,
+                      timeout=3), server.admin("GET", "/api/v1/stats/top").json()
+    assert server.admin("GET", "/api/v1/stats/top?rule=watch").json()["top"] == []
+    s = wait_until(lambda: rule_counts(totals(server), "watch")["shadow_denied"] == 3 and
+                   totals(server), timeout=3)
+    assert rule_counts(s, "watch")["denied"] == 0
+
+
 def test_a_rule_change_is_an_event_and_last_event_id_replays_what_was_missed(server):
     stream = EventStream(server)
     first = stream.events_until(lambda e: e["event"] == "stats", timeout=3)[-1]

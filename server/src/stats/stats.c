@@ -272,9 +272,12 @@ static const rk_ring_t *view(void) {
 
 /* ---- denied keys (called on the denial log's writer thread) ---------------------- */
 
+/* The most denied keys count real denials: a shadow rule's would-denies are only logged. */
 static void on_denials(const rk_violation_t *rows, size_t n) {
     pthread_mutex_lock(&S.top_lock);
     for (size_t i = 0; i < n && !S.top_closed; i++) {
+        if (rows[i].mode == RK_VIOLATION_SHADOW)
+            continue;
         char joined[RK_RULE_ID_MAX + RK_STORE_KEY_MAX + 3];
         int len = snprintf(joined, sizeof joined, "%s\t%s", rows[i].rule, rows[i].key);
         if (len <= 0 || (size_t)len >= sizeof joined)

@@ -85,7 +85,7 @@ typedef struct {
 } rk_stats_top_t;
 
 /*
- * The keys denied most (denials and shadow would-denies) in the last
+ * The keys denied most (by enforcing rules: not shadow would-denies) in the last
  * window_s seconds, at minute granularity, of one rule (NULL: all rules);
  * at most k rows into out, largest first. RK_ERR when Redis did not answer.
  */
