@@ -316,6 +316,30 @@ def stored_rows(server, rule):
         return db.execute("SELECT COUNT(*) FROM violations WHERE rule = ?", (rule,)).fetchone()[0]
 
 
+def duration_count(server):
+    for line in request("GET", server.admin_url + "/metrics").body.decode().splitlines():
+        if line.startswith("ratekit_check_duration_seconds_count "):
+            return int(line.split()[1])
+    raise AssertionError("no ratekit_check_duration_seconds_count")
+
+
+def test_check_duration_has_one_sample_per_check(server):
+    """The histogram's HELP says "one check": a batch of 100 entries is 100
+    checks, and a request three rules cover is one."""
+    server.create_rule(id="api", algorithm="fixed_window", limit=1000, window="1m")
+    server.create_rule(id="site", algorithm="fixed_window", limit=1000, window="1m",
+                       match={"path": "/p"})
+    server.create_rule(id="site-ip", algorithm="fixed_window", limit=1000, window="1m",
+                       key=["ip"], match={"path": "/p"})
+    before = duration_count(server)
+    batch(server, "api", [f"k{i}" for i in range(100)])
+    assert duration_count(server) == before + 100
+    r = request("POST", server.data + "/v1/check",
+                {"request": {"method": "GET", "path": "/p", "ip": "192.0.2.1"}})
+    assert r.status == 200 and len(r.json()["results"]) == 3, r  # "api" covers all
+    assert duration_count(server) == before + 101
+
+
 def test_a_burst_of_10000_denials_is_stored_or_counted_as_dropped(server):
     server.create_rule(id="flood", algorithm="fixed_window", limit=1, window="1h")
     assert server.check("flood", "attacker").json()["allowed"] is True

@@ -57,6 +57,7 @@ rk_status_t rk_check_item_init(rk_check_item_t *it, const rk_rule_t *rule, const
     it->lease_id[0] = '\0';
     it->peek = false;
     it->refundable = false;
+    it->opens_check = true;
     if (rule->limit.algorithm == RK_ALG_CONCURRENCY) {
         unsigned char raw[RK_LEASE_ID_LEN / 2];
         if (lease_random(raw, sizeof raw) != RK_OK)

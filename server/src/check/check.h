@@ -34,6 +34,9 @@ typedef struct {
     bool refundable;
     /* Decided without the store: switched off, or a remembered denial. */
     bool settled;
+    /* The first item of its check (the rules of one request are one check,
+     * each entry of a batch is one): the latency histogram counts checks by it. */
+    bool opens_check;
 } rk_check_item_t;
 
 /* Sets the rule, its limit, the normalised key, the cost and (concurrency) a lease id. */

@@ -161,8 +161,10 @@ rk_context_status_t rk_context_items(const rk_ruleset_t *rules, const rk_context
         (*n)++;
     }
     rk_jwt_free(jwt);
-    for (size_t k = 0; *n > 1 && k < *n; k++)
+    for (size_t k = 0; *n > 1 && k < *n; k++) {
         items[k].refundable = true; /* denied by one, the others are refunded */
+        items[k].opens_check = k == 0;
+    }
     if (RK_UNLIKELY(*n == cap) && *verdict == RK_LIST_NONE)
         note_dropped(rules, i, &mreq, cap);
     if (*verdict != RK_LIST_NONE)

@@ -79,7 +79,8 @@ static void render_decisions(rk_jw_t *w, uint64_t (*per_slot)[RK_STAT_FIELDS]) {
 
 static void render_latency(rk_jw_t *w, const rk_stats_latency_t *lat) {
     header(w, "ratekit_check_duration_seconds", "histogram",
-           "Time to decide one check, store round trip included.");
+           "Time to decide one check (a request, or one entry of a batch), store round trip "
+           "included.");
     uint64_t cumulative = 0;
     for (size_t i = 0; i <= RK_STATS_HIST_BUCKETS; i++) {
         cumulative += lat->buckets[i];

@@ -160,8 +160,10 @@ void rk_stats_count(const rk_check_item_t *items, size_t n, int64_t duration_ns)
         return;
     bool store_failed = false;
     int64_t now_ms = 0;
+    uint64_t checks = 0;
     for (size_t i = 0; i < n; i++) {
         const rk_check_item_t *it = &items[i];
+        checks += it->opens_check;
         if (it->rule->mode == RK_MODE_OFF)
             continue;
         int field;
@@ -181,11 +183,12 @@ void rk_stats_count(const rk_check_item_t *items, size_t n, int64_t duration_ns)
         if (RK_UNLIKELY(rk_rt.cfg.access_log))
             rk_audit_access(it, access_decisions[field]);
     }
+    /* Every check of the group waited for the group's one round trip: that is its time. */
     size_t bucket = 0;
     while (bucket < RK_STATS_HIST_BUCKETS && duration_ns > rk_stats_hist_bounds_ns[bucket])
         bucket++;
-    bump(&b->hist[bucket], 1);
-    bump(&b->sum_ns, duration_ns > 0 ? (uint64_t)duration_ns : 0);
+    bump(&b->hist[bucket], checks);
+    bump(&b->sum_ns, checks * (duration_ns > 0 ? (uint64_t)duration_ns : 0));
     if (store_failed)
         bump(&b->store_errors, 1);
 }

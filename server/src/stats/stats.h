@@ -39,7 +39,10 @@ extern const char *const rk_stat_field_names[RK_STAT_FIELDS];
 /* Upper bounds of the histogram buckets, in nanoseconds (+Inf follows). */
 extern const int64_t rk_stats_hist_bounds_ns[RK_STATS_HIST_BUCKETS];
 
-/* Hot path: counts the decided items of one check that took duration_ns. */
+/*
+ * Hot path: counts the decided items of a group that took duration_ns, and
+ * one sample of that duration per check the group holds (opens_check).
+ */
 void rk_stats_count(const rk_check_item_t *items, size_t n, int64_t duration_ns);
 
 /*
