@@ -211,6 +211,25 @@ def test_top_keys_leave_out_a_shadow_rules_would_denials(server):
     assert rule_counts(s, "watch")["denied"] == 0
 
 
+def test_top_keys_hold_no_minute_the_window_does_not_reach(server):
+    """Denials are kept per minute: ?window= takes in the minute it begins
+    in, never an older one. A denial made late in one minute is gone from
+    window=1 a few seconds into the next, and still in window=60. (Waits
+    for the clock: up to a minute.)"""
+    server.create_rule(id="login", algorithm="fixed_window", limit=1, window="1m")
+    server.check("login", "warm")  # the writer thread and the rule, before the clock matters
+    while not 50 <= time.time() % 60 < 56:
+        time.sleep(0.2)
+    server.check("login", "k")
+    server.check("login", "k")
+    expected = [{"rule": "login", "key": "k", "denied": 1}]
+    assert wait_until(lambda: server.admin("GET", "/api/v1/stats/top?window=1")
+                      .json()["top"] == expected, timeout=3)
+    time.sleep(60 - time.time() % 60 + 2.0)  # two seconds into the next minute
+    assert server.admin("GET", "/api/v1/stats/top?window=1").json()["top"] == []
+    assert server.admin("GET", "/api/v1/stats/top?window=60").json()["top"] == expected
+
+
 def test_a_rule_change_is_an_event_and_last_event_id_replays_what_was_missed(server):
     stream = EventStream(server)
     first = stream.events_until(lambda e: e["event"] == "stats", timeout=3)[-1]

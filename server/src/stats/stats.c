@@ -303,23 +303,25 @@ static void on_denials(const rk_violation_t *rows, size_t n) {
 rk_status_t rk_stats_top(const char *rule, int64_t window_s, rk_stats_top_t *out, size_t k,
                          size_t *n) {
     *n = 0;
-    int64_t now_min = rk_now_ms() / 60000;
-    int64_t minutes = (window_s + 59) / 60;
-    if (minutes < 1)
-        minutes = 1;
-    if (minutes > TOP_MINUTES - 1)
-        minutes = TOP_MINUTES - 1;
+    /* The minutes that overlap the last window_s seconds: nothing older than
+     * the start of the minute the window begins in (at most 59 s before it). */
+    int64_t now_s = rk_now_ms() / 1000;
+    int64_t now_min = now_s / 60, from_min = (now_s - window_s) / 60;
+    if (from_min > now_min)
+        from_min = now_min;
+    if (from_min < now_min - (TOP_MINUTES - 1))
+        from_min = now_min - (TOP_MINUTES - 1);
     rk_topk_t acc;
     /* room for every key the minutes may hold, allocated on the first key */
-    rk_topk_init(&acc, (size_t)(minutes + 1) * (S.cluster ? 1000 : TOP_KEYS_PER_MINUTE));
+    rk_topk_init(&acc, (size_t)(now_min - from_min + 1) * (S.cluster ? 1000 : TOP_KEYS_PER_MINUTE));
     rk_status_t st = RK_OK;
     if (S.cluster) {
         pthread_mutex_lock(&S.reader_lock);
-        st = S.reader ? rk_cluster_top(S.reader, rule, now_min - minutes, now_min, &acc) : RK_ERR;
+        st = S.reader ? rk_cluster_top(S.reader, rule, from_min, now_min, &acc) : RK_ERR;
         pthread_mutex_unlock(&S.reader_lock);
     } else {
         pthread_mutex_lock(&S.top_lock);
-        for (int64_t m = now_min - minutes; m <= now_min; m++) {
+        for (int64_t m = from_min; m <= now_min; m++) {
             const rk_topk_t *t = &S.minutes[m % TOP_MINUTES];
             if (S.minute_of[m % TOP_MINUTES] != m)
                 continue;

@@ -89,7 +89,9 @@ typedef struct {
 
 /*
  * The keys denied most (by enforcing rules: not shadow would-denies) in the last
- * window_s seconds, at minute granularity, of one rule (NULL: all rules);
+ * window_s seconds, of one rule (NULL: all rules). Denials are kept per
+ * minute: the window takes in the whole minute it begins in (up to 59 s
+ * more), never an older one;
  * at most k rows into out, largest first. RK_ERR when Redis did not answer.
  */
 rk_status_t rk_stats_top(const char *rule, int64_t window_s, rk_stats_top_t *out, size_t k,
