@@ -9,6 +9,7 @@ import io
 import json
 import shutil
 import socket
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -601,6 +602,41 @@ def test_stats_answer_while_redis_is_away_and_catch_up_after(make_server, redis)
     assert r.status == 200 and time.monotonic() - t0 < 1.0
     assert wait_until(lambda: rule_counts(totals(s), "away")["errors"] == 3, timeout=3), totals(s)
     assert s.admin("GET", "/api/v1/stats/top", timeout=3).status == 503
+
+
+def test_checks_decided_while_redis_was_stopped_stay_in_the_stats_after(make_server, redis):
+    """The seconds an instance could not publish go out once Redis answers
+    again, and the cluster view read back from Redis keeps them; a
+    publication that timed out but landed is not counted twice."""
+    env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "100"}
+    s = make_server(env=env)
+    s.create_rule(id="closed", algorithm="fixed_window", limit=100, window="1h",
+                  fail_mode="closed")
+    assert s.check("closed", "k").status == 200
+    assert wait_until(lambda: rule_counts(totals(s), "closed")["allowed"] == 1, timeout=3)
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        for _ in range(5):
+            s.check("closed", "k", timeout=3)
+        time.sleep(2.5)  # publications time out; one may sit in the socket, to land later
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    metrics = request("GET", s.admin_url + "/metrics").body.decode().splitlines()
+    assert 'ratekit_decisions_total{rule="closed",decision="error"} 5' in metrics
+    time.sleep(3)
+    for _ in range(3):  # it holds: a later read of Redis does not take it back
+        counts = rule_counts(totals(s), "closed")
+        assert counts["errors"] == 5 and counts["allowed"] == 1, counts
+        time.sleep(0.5)
+    now = int(time.time())
+    points = s.admin("GET", f"/api/v1/stats/timeseries?from={now - 30}&to={now}").json()
+    assert sum(p["allowed"] + p["denied"] for p in points["points"]) == 1
+    stored = 0
+    for key in redis.cli("KEYS", "ratekit:stats:*").split():
+        fields = redis.cli("HGETALL", key).split()
+        stored += sum(int(v) for f, v in zip(fields[::2], fields[1::2])
+                      if f.startswith("closed:errors@"))
+    assert stored == 5
 
 
 # ---- the cost of streams -------------------------------------------------------------

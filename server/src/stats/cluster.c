@@ -315,32 +315,41 @@ static rk_status_t batch_run_discard(rk_cluster_t *c, const batch_t *b) {
 
 /* ---- writes ------------------------------------------------------------------------ */
 
-rk_status_t rk_cluster_publish(rk_cluster_t *c, const char *instance, int64_t t, int64_t now_ms,
-                               const rk_ring_entry_t *entries, size_t n, const rk_topk_t *denied) {
-    batch_t b = {.writes = true};
-    char key[160], num[32], field[RK_RULE_ID_MAX + 32];
-    snprintf(key, sizeof key, "%s:stats:{%lld}", c->prefix, (long long)t);
+/* Adds the commands setting instance's counts of one second (none when it had none). */
+static void add_second(batch_t *b, const char *prefix, const char *instance,
+                       const rk_cluster_second_t *s) {
+    char key[160], num[32], field[RK_RULE_ID_MAX + 160];
+    snprintf(key, sizeof key, "%s:stats:{%lld}", prefix, (long long)s->t);
     bool any = false;
-    for (size_t i = 0; i < n; i++) {
-        const char *rule = rk_stats_slot_rule(entries[i].slot);
+    for (size_t i = 0; i < s->n; i++) {
+        const char *rule = rk_stats_slot_rule(s->entries[i].slot);
         if (!rule)
             continue;
         for (int f = 0; f < RK_STAT_FIELDS; f++) {
-            if (!entries[i].n[f])
+            if (!s->entries[i].n[f])
                 continue;
-            snprintf(field, sizeof field, "%s:%s", rule, rk_stat_field_names[f]);
-            snprintf(num, sizeof num, "%llu", (unsigned long long)entries[i].n[f]);
-            batch_add(&b, 4, (const char *[]){"HINCRBY", key, field, num});
+            snprintf(field, sizeof field, "%s:%s@%s", rule, rk_stat_field_names[f], instance);
+            snprintf(num, sizeof num, "%llu", (unsigned long long)s->entries[i].n[f]);
+            batch_add(b, 4, (const char *[]){"HSET", key, field, num});
             any = true;
         }
     }
     if (any) {
         snprintf(num, sizeof num, "%d", RK_CLUSTER_STATS_TTL_S);
-        batch_add(&b, 3, (const char *[]){"EXPIRE", key, num});
+        batch_add(b, 3, (const char *[]){"EXPIRE", key, num});
     }
+}
+
+rk_status_t rk_cluster_publish(rk_cluster_t *c, const char *instance, int64_t now_ms,
+                               const rk_cluster_second_t *seconds, size_t nseconds,
+                               int64_t denied_minute, const rk_topk_t *denied) {
+    batch_t b = {.writes = true};
+    char num[32];
+    for (size_t i = 0; i < nseconds; i++)
+        add_second(&b, c->prefix, instance, &seconds[i]);
     if (denied && denied->len) {
         char all[160], ttl[16];
-        snprintf(all, sizeof all, "%s:denied:{%lld}", c->prefix, (long long)(t / 60));
+        snprintf(all, sizeof all, "%s:denied:{%lld}", c->prefix, (long long)denied_minute);
         snprintf(ttl, sizeof ttl, "%d", RK_CLUSTER_DENIED_TTL_S);
         for (size_t i = 0; i < denied->cap; i++) {
             const rk_topk_entry_t *e = &denied->slots[i];
@@ -382,7 +391,10 @@ rk_status_t rk_cluster_leave(rk_cluster_t *c, const char *instance) {
 
 /* ---- reads ------------------------------------------------------------------------- */
 
-/* Turns an HGETALL reply ("rule:field", n, ...) into entries; answers how many. */
+/*
+ * Turns an HGETALL reply ("rule:field@instance", n, ...) into entries, the
+ * instances' counts of a rule added together; answers how many.
+ */
 static size_t parse_second(const redisReply *r, rk_ring_entry_t *out, size_t cap) {
     size_t n = 0;
     if (!r || r->type != REDIS_REPLY_ARRAY)
@@ -391,11 +403,13 @@ static size_t parse_second(const redisReply *r, rk_ring_entry_t *out, size_t cap
         const redisReply *name = r->element[i], *value = r->element[i + 1];
         if (name->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING)
             continue;
-        const char *colon = memrchr(name->str, ':', name->len);
+        const char *at = memrchr(name->str, '@', name->len);
+        size_t name_len = at ? (size_t)(at - name->str) : name->len;
+        const char *colon = memrchr(name->str, ':', name_len);
         if (!colon)
             continue;
         const char *field = colon + 1;
-        size_t flen = name->len - (size_t)(field - name->str);
+        size_t flen = name_len - (size_t)(field - name->str);
         int f = -1;
         for (int k = 0; k < RK_STAT_FIELDS; k++)
             if (strlen(rk_stat_field_names[k]) == flen &&

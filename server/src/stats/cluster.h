@@ -1,12 +1,15 @@
 /*
  * cluster.h — the cluster-wide statistics in Redis.
  *
- * Each instance adds, once a second, its own deltas:
- *   HINCRBY <prefix>:stats:{<epoch_s>} <rule>:<field> n      (TTL 16 min)
+ * Each instance writes, once a second, its own counts of the second that
+ * ended (and of the seconds it could not write while Redis was away):
+ *   HSET    <prefix>:stats:{<epoch_s>} <rule>:<field>@<instance> n  (TTL 16 min)
  *   ZINCRBY <prefix>:denied:{<epoch_min>} n "<rule>\t<key>"  (TTL 17 min)
  *   ZINCRBY <prefix>:denied:{<epoch_min>}:<rule> n "<key>"   (the same, per rule)
  *   ZADD    <prefix>:instances <now_ms> <instance id>        (live: seen in 5 s; TTL 60 s)
- * and reads the sums back, so that every instance answers for all.
+ * and reads the sums back, so that every instance answers for all. The
+ * counts are set, not added: a second written again after a write that
+ * timed out (and may have landed) is not counted twice.
  *
  * Every command names one key, so that on a Redis Cluster each goes to the
  * master owning that key: the seconds and minutes carry their time as a hash
@@ -42,13 +45,21 @@ rk_cluster_t *rk_cluster_new(const rk_config_t *cfg, rk_store_t *cluster_store, 
                              size_t errlen);
 void rk_cluster_free(rk_cluster_t *c);
 
+/* This instance's counts of one second (entries by slot, see rk_stats_slot_rule). */
+typedef struct {
+    int64_t t;
+    const rk_ring_entry_t *entries;
+    size_t n;
+} rk_cluster_second_t;
+
 /*
- * Adds second t's counts (entries by slot, see rk_stats_slot_rule) and the
- * denied keys of the last second (at minute t / 60) to Redis, and marks
- * instance live at now_ms. One pipeline (per node on a cluster).
+ * Sets the seconds' counts of instance, adds the denied keys of the last
+ * second (at minute denied_minute) to Redis, and marks instance live at
+ * now_ms. One pipeline (per node on a cluster).
  */
-rk_status_t rk_cluster_publish(rk_cluster_t *c, const char *instance, int64_t t, int64_t now_ms,
-                               const rk_ring_entry_t *entries, size_t n, const rk_topk_t *denied);
+rk_status_t rk_cluster_publish(rk_cluster_t *c, const char *instance, int64_t now_ms,
+                               const rk_cluster_second_t *seconds, size_t nseconds,
+                               int64_t denied_minute, const rk_topk_t *denied);
 
 /*
  * Reads seconds from..to and calls put for each (entries by slot), or none

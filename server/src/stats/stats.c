@@ -237,6 +237,10 @@ static struct {
     rk_topk_t minutes[TOP_MINUTES]; /* embedded: denied keys per minute */
     int64_t minute_of[TOP_MINUTES];
 
+    /* Redis: the first second a failed publication left behind (0: none) */
+    int64_t unpublished_from;
+    rk_cluster_second_t backlog[RK_RING_SECONDS];
+
     uint64_t prev[RK_STATS_SLOTS][RK_STAT_FIELDS]; /* the thread's last sum */
     uint64_t cur[RK_STATS_SLOTS][RK_STAT_FIELDS];
     rk_ring_entry_t entries[RK_STATS_SLOTS];
@@ -531,15 +535,39 @@ static bool sleep_until(int64_t second, int64_t at_ms) {
     return running;
 }
 
-/* Publishes second t to Redis (Redis store only). */
-static void publish_cluster(int64_t t, size_t n) {
+/*
+ * Publishes this instance's second t to Redis (Redis store only), with the
+ * seconds a failed publication left behind, read from the local ring (its
+ * 15 minutes at most; this thread is the ring's only writer, so it reads it
+ * without the lock). The counts are set, so a second sent again is not
+ * counted twice; the denied keys go once, with the second they came in.
+ * Answers whether seconds before t went out, which the view must read back.
+ */
+static bool publish_cluster(int64_t t) {
     rk_topk_t denied;
     pthread_mutex_lock(&S.top_lock);
     denied = S.pending;
     rk_topk_init(&S.pending, TOP_KEYS_PER_SECOND);
     pthread_mutex_unlock(&S.top_lock);
-    rk_cluster_publish(S.pub, rk_stats_instance_id(), t, rk_now_ms(), S.entries, n, &denied);
+    int64_t from = S.unpublished_from ? S.unpublished_from : t;
+    if (from < t - RK_RING_SECONDS + 1)
+        from = t - RK_RING_SECONDS + 1;
+    size_t n = 0;
+    for (int64_t s = from; s <= t; s++) {
+        const rk_ring_second_t *sec = rk_ring_get(&S.local, s);
+        if (sec && sec->len)
+            S.backlog[n++] = (rk_cluster_second_t){s, sec->entries, sec->len};
+    }
+    rk_status_t st = rk_cluster_publish(S.pub, rk_stats_instance_id(), rk_now_ms(), S.backlog, n,
+                                        t / 60, &denied);
     rk_topk_free(&denied);
+    if (st != RK_OK) {
+        if (!S.unpublished_from)
+            S.unpublished_from = t;
+        return false;
+    }
+    S.unpublished_from = 0;
+    return from < t;
 }
 
 /*
@@ -575,8 +603,8 @@ static void *stats_main(void *arg) {
         pthread_mutex_lock(&S.view_lock);
         rk_ring_put(&S.local, t, S.entries, n);
         pthread_mutex_unlock(&S.view_lock);
-        if (S.cluster)
-            publish_cluster(t, n);
+        if (S.cluster && publish_cluster(t))
+            backfilled = false; /* read back the seconds that went out late */
         if (!sleep_until(second, BROADCAST_AT_MS))
             break;
         if (S.cluster)
