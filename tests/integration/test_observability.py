@@ -231,6 +231,64 @@ def test_top_keys_hold_no_minute_the_window_does_not_reach(server):
     assert server.admin("GET", "/api/v1/stats/top?window=60").json()["top"] == expected
 
 
+def metrics_rules(server):
+    text = request("GET", server.admin_url + "/metrics").body.decode()
+    return {line.split('rule="')[1].split('"')[0] for line in text.splitlines()
+            if line.startswith("ratekit_decisions_total{")}
+
+
+def test_rules_created_after_1024_deleted_ones_get_statistics_of_their_own(server):
+    """Past 1,024 rules with traffic the rest count under _other, and a
+    timeseries of one of them says so instead of answering _other's counts;
+    once those rules are deleted (and a grace of 10 s has passed), new rules
+    get series of their own again, starting at 0."""
+    ids = [f"r-{i:04d}" for i in range(1030)]
+    doc = {"rules": [{"id": i, "algorithm": "fixed_window", "limit": 10, "window": "1m"}
+                     for i in ids]}
+    assert server.admin("POST", "/api/v1/rules/import", doc, timeout=60).status == 200
+    for k in range(0, len(ids), 100):
+        r = request("POST", server.data + "/v1/check/batch",
+                    {"checks": [{"rule": i, "key": "k"} for i in ids[k:k + 100]]})
+        assert r.status == 200, r
+    s = wait_until(lambda: (lambda t: t["totals"]["allowed"] == 1030 and t)(totals(server)),
+                   timeout=3)
+    assert s, totals(server)
+    own = {r["rule"] for r in s["rules"]} - {"_other"}
+    assert len(own) == 1024 and rule_counts(s, "_other")["allowed"] == 6
+    lumped = sorted(set(ids) - own)
+    r = server.admin("GET", f"/api/v1/stats/timeseries?rule={lumped[0]}")
+    assert r.status == 404 and "_other" in r.json()["error"]["message"], r
+    assert server.admin("GET", f"/api/v1/stats/timeseries?rule={sorted(own)[0]}").status == 200
+
+    assert server.admin("POST", "/api/v1/rules/import", {"rules": []}).status == 200
+    server.create_rule(id="hot", algorithm="fixed_window", limit=1000, window="1m")
+    server.create_rule(id="cold", algorithm="fixed_window", limit=1000, window="1m")
+    sent = {"hot": 0, "cold": 0}
+
+    def load_shows_as_its_own():
+        for rule, n in (("hot", 3), ("cold", 1)):
+            for _ in range(n):
+                server.check(rule, "k")
+                sent[rule] += 1
+        return {"hot", "cold"} <= metrics_rules(server)
+    assert wait_until(load_shows_as_its_own, timeout=20, interval=0.5), metrics_rules(server)
+    time.sleep(3)  # the second the slots were taken in leaves the window below
+    for _ in range(5):
+        server.check("hot", "k")
+    server.check("cold", "k")
+    sent["hot"] += 5
+    assert wait_until(lambda: rule_counts(totals(server, window=3), "hot")["allowed"] == 5,
+                      timeout=3), totals(server, window=3)
+    assert rule_counts(totals(server, window=3), "cold")["allowed"] == 1
+    now = int(time.time())
+    points = server.admin("GET", f"/api/v1/stats/timeseries?rule=hot&from={now - 3}&to={now}")
+    assert sum(p["allowed"] for p in points.json()["points"]) == 5, points.json()
+    lines = request("GET", server.admin_url + "/metrics").body.decode().splitlines()
+    shown = [int(line.split()[-1]) for line in lines
+             if line.startswith('ratekit_decisions_total{rule="hot",decision="allowed"}')]
+    assert shown and 5 <= shown[0] <= sent["hot"], (shown, sent)  # from 0, not r-xxxx's count
+
+
 def test_a_rule_change_is_an_event_and_last_event_id_replays_what_was_missed(server):
     stream = EventStream(server)
     first = stream.events_until(lambda e: e["event"] == "stats", timeout=3)[-1]

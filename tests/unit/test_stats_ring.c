@@ -88,3 +88,18 @@ Test(stats_ring, a_window_longer_than_the_ring_counts_each_held_second_once) {
     rk_ring_sum(&ring, 0, 5000 + RK_RING_SECONDS - 1, totals, NULL, 0);
     cr_assert_eq(totals[0], RK_RING_SECONDS);
 }
+
+Test(stats_ring, dropping_a_slot_removes_its_rows_and_keeps_the_totals) {
+    rk_ring_entry_t e[] = {entry(3, 4, 1), entry(5, 2, 0)};
+    cr_assert_eq(rk_ring_put(&ring, 1700000000, e, 2), RK_OK);
+    cr_assert_eq(rk_ring_put(&ring, 1700000001, e, 1), RK_OK);
+    rk_ring_drop_slot(&ring, 3);
+    uint64_t c[RK_STAT_FIELDS];
+    rk_ring_counts(&ring, 1700000000, 3, c);
+    cr_assert_eq(c[0] + c[1], 0);
+    rk_ring_counts(&ring, 1700000000, 5, c);
+    cr_assert_eq(c[0], 2);
+    cr_assert_eq(rk_ring_get(&ring, 1700000001)->len, 0);
+    rk_ring_counts(&ring, 1700000000, -1, c);
+    cr_assert_eq(c[0], 6, "the second's totals stay");
+}

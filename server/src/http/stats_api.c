@@ -109,7 +109,13 @@ static enum MHD_Result handle_timeseries(rk_request_t *req) {
     uint64_t(*series)[RK_STAT_FIELDS] = calloc(points, sizeof *series);
     if (!series)
         return rk_reply_error(req, 503, "unavailable", "Out of memory");
-    rk_stats_series(rule, from, to, step, series);
+    if (!rk_stats_series(rule, from, to, step, series)) {
+        free(series);
+        return rk_reply_error(req, 404, "not_found",
+                              "Rule %s has no statistics of its own: more than %d rules counted, "
+                              "and its counts are under _other in /api/v1/stats",
+                              rule, RK_STATS_MAX_RULES);
+    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "step_s", (double)step);
     cJSON *list = cJSON_AddArrayToObject(o, "points");

@@ -69,9 +69,11 @@ static void render_decisions(rk_jw_t *w, uint64_t (*per_slot)[RK_STAT_FIELDS]) {
             rk_prom_label_value(w, rule);
             rk_jw_lit(w, "\",decision=\"");
             rk_jw_lit(w, decision_labels[f]);
+            /* a slot a deleted rule held starts again at 0 for its new rule */
+            uint64_t base = rk_stats_slot_base(slot, f);
+            uint64_t v = per_slot[slot][f] > base ? per_slot[slot][f] - base : 0;
             char tail[64];
-            int n =
-                snprintf(tail, sizeof tail, "\"} %llu\n", (unsigned long long)per_slot[slot][f]);
+            int n = snprintf(tail, sizeof tail, "\"} %llu\n", (unsigned long long)v);
             rk_jw_raw(w, tail, (size_t)n);
         }
     }

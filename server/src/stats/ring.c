@@ -94,6 +94,17 @@ void rk_ring_counts(const rk_ring_t *r, int64_t t, long slot, uint64_t out[RK_ST
         memcpy(out, s->entries[lo].n, RK_STAT_FIELDS * sizeof *out);
 }
 
+void rk_ring_drop_slot(rk_ring_t *r, uint32_t slot) {
+    for (size_t i = 0; i < RK_RING_SECONDS; i++) {
+        rk_ring_second_t *s = &r->sec[i];
+        size_t out = 0;
+        for (size_t k = 0; k < s->len; k++)
+            if (s->entries[k].slot != slot)
+                s->entries[out++] = s->entries[k];
+        s->len = out;
+    }
+}
+
 void rk_ring_clear(rk_ring_t *r) {
     for (size_t i = 0; i < RK_RING_SECONDS; i++) {
         free(r->sec[i].entries);

@@ -55,6 +55,9 @@ void rk_ring_sum(const rk_ring_t *r, int64_t from, int64_t to, uint64_t totals[R
 /* The counts of one slot (or, with slot < 0, the totals) in second t; zeros when absent. */
 void rk_ring_counts(const rk_ring_t *r, int64_t t, long slot, uint64_t out[RK_STAT_FIELDS]);
 
+/* Removes the entries of slot from every second (its rule is gone); totals stay. */
+void rk_ring_drop_slot(rk_ring_t *r, uint32_t slot);
+
 /* Frees every second's entries and empties the ring. */
 void rk_ring_clear(rk_ring_t *r);
 

@@ -45,76 +45,146 @@ const int64_t rk_stats_hist_bounds_ns[RK_STATS_HIST_BUCKETS] = {
 
 /* ---- rule id -> slot ---------------------------------------------------------- */
 
+/*
+ * Rule ids map to slots through a lock-free open-addressing table. The
+ * check path looks ids up and adds the ones it has not seen (claiming a
+ * free slot by compare-and-swap, or RK_STATS_OTHER when none is free). Only
+ * the statistics thread takes entries out (tend_slots): it marks an entry
+ * gone, so that probes pass over it, and frees its slot a second later,
+ * once no check can still hold it. Gone entries pile up until the thread
+ * copies the live ones into the other table and switches to it; a check
+ * that added an entry to the table being replaced looks again in the new one.
+ */
+
 #define INTERN_CAP 4096
-#define INTERN_MAX_USED 3072
+#define INTERN_MAX_USED 3584   /* the check path adds no entry past this (the table is rebuilt) */
+#define INTERN_REBUILD_AT 2048 /* entries, gone ones included, that make the thread rebuild */
+
+enum { ENTRY_EMPTY = 0, ENTRY_WRITING, ENTRY_READY, ENTRY_GONE };
 
 typedef struct {
-    _Atomic int state; /* 0 empty, 1 being written, 2 ready */
-    uint32_t slot;
+    _Atomic int state;
+    _Atomic uint32_t slot; /* RK_STATS_OTHER: no slot of its own (yet) */
+    int64_t gone_since_ms; /* the statistics thread's: its rule left the ruleset then */
     char id[RK_RULE_ID_MAX + 1];
 } intern_t;
 
-static intern_t intern_tab[INTERN_CAP];
-static _Atomic size_t intern_used;
-static _Atomic size_t next_slot;
+typedef struct {
+    intern_t e[INTERN_CAP];
+    _Atomic size_t used; /* entries not empty */
+} intern_tab_t;
+
+static intern_tab_t intern_tabs[2];
+static _Atomic(intern_tab_t *) intern_cur = &intern_tabs[0];
+static _Atomic int slot_taken[RK_STATS_MAX_RULES];
+static _Atomic size_t claim_hint;
 static char slot_names[RK_STATS_SLOTS][RK_RULE_ID_MAX + 1];
 static _Atomic int slot_ready[RK_STATS_SLOTS];
+static _Atomic bool other_used; /* a count went to "_other" */
+/* Cumulative counts of a slot's earlier owners: /metrics starts a new owner at 0. */
+static _Atomic uint64_t slot_base[RK_STATS_SLOTS][RK_STAT_FIELDS];
+
+/* Claims a free slot for id, or answers RK_STATS_OTHER when every one is taken. */
+static size_t claim_slot(const char *id, size_t len) {
+    size_t start = atomic_load_explicit(&claim_hint, memory_order_relaxed);
+    for (size_t k = 0; k < RK_STATS_MAX_RULES; k++) {
+        size_t s = (start + k) % RK_STATS_MAX_RULES;
+        int expect = 0;
+        if (atomic_load_explicit(&slot_taken[s], memory_order_relaxed) != 0 ||
+            !atomic_compare_exchange_strong(&slot_taken[s], &expect, 1))
+            continue;
+        atomic_store_explicit(&claim_hint, s + 1, memory_order_relaxed);
+        memcpy(slot_names[s], id, len);
+        slot_names[s][len] = '\0';
+        atomic_store_explicit(&slot_ready[s], 1, memory_order_release);
+        return s;
+    }
+    atomic_store(&other_used, true);
+    return RK_STATS_OTHER;
+}
+
+/*
+ * The slot of id (len bytes, hash h) in tab. With insert, adds an unseen id
+ * (*claimed: the slot it took, else SIZE_MAX); without, answers SIZE_MAX
+ * for an unseen id.
+ */
+static size_t tab_lookup(intern_tab_t *tab, const char *id, size_t len, uint64_t h, bool insert,
+                         size_t *claimed) {
+    *claimed = SIZE_MAX;
+    for (size_t probe = 0; probe < INTERN_CAP; probe++) {
+        intern_t *e = &tab->e[(h + probe) & (INTERN_CAP - 1)];
+        int st = atomic_load_explicit(&e->state, memory_order_acquire);
+        if (st == ENTRY_EMPTY) {
+            if (!insert)
+                return SIZE_MAX;
+            if (atomic_load_explicit(&tab->used, memory_order_relaxed) >= INTERN_MAX_USED)
+                return RK_STATS_OTHER;
+            int expect = ENTRY_EMPTY;
+            if (atomic_compare_exchange_strong(&e->state, &expect, ENTRY_WRITING)) {
+                atomic_fetch_add(&tab->used, 1);
+                memcpy(e->id, id, len);
+                e->id[len] = '\0';
+                e->gone_since_ms = 0;
+                size_t slot = claim_slot(id, len);
+                *claimed = slot;
+                atomic_store_explicit(&e->slot, (uint32_t)slot, memory_order_relaxed);
+                atomic_store_explicit(&e->state, ENTRY_READY, memory_order_release);
+                return slot;
+            }
+            st = expect;
+        }
+        while (st == ENTRY_WRITING) /* another thread is writing this entry: a few stores away */
+            st = atomic_load_explicit(&e->state, memory_order_acquire);
+        if (st == ENTRY_READY && strncmp(e->id, id, len) == 0 && e->id[len] == '\0')
+            return atomic_load_explicit(&e->slot, memory_order_acquire);
+    }
+    return insert ? RK_STATS_OTHER : SIZE_MAX;
+}
 
 /*
  * The slot of id (len bytes). With insert, takes a new slot for an unseen
- * id (RK_STATS_OTHER once RK_STATS_MAX_RULES are taken); without, answers
- * SIZE_MAX for an unseen id. Lock-free: a writer claims an empty entry by
- * compare-and-swap and publishes it with a release store.
+ * id (RK_STATS_OTHER when none is free); without, answers SIZE_MAX for an
+ * unseen id. Lock-free.
  */
 static size_t slot_lookup(const char *id, size_t len, bool insert) {
     if (len == 0 || len > RK_RULE_ID_MAX)
         return insert ? RK_STATS_OTHER : SIZE_MAX;
     uint64_t h = rk_fnv1a(RK_FNV1A_INIT, id, len);
-    for (size_t probe = 0; probe < INTERN_CAP; probe++) {
-        intern_t *e = &intern_tab[(h + probe) & (INTERN_CAP - 1)];
-        int st = atomic_load_explicit(&e->state, memory_order_acquire);
-        if (st == 0) {
-            if (!insert)
-                return SIZE_MAX;
-            if (atomic_load_explicit(&intern_used, memory_order_relaxed) >= INTERN_MAX_USED)
-                return RK_STATS_OTHER;
-            int expect = 0;
-            if (atomic_compare_exchange_strong(&e->state, &expect, 1)) {
-                atomic_fetch_add(&intern_used, 1);
-                memcpy(e->id, id, len);
-                e->id[len] = '\0';
-                size_t slot = atomic_fetch_add(&next_slot, 1);
-                if (slot >= RK_STATS_MAX_RULES) {
-                    slot = RK_STATS_OTHER;
-                } else {
-                    memcpy(slot_names[slot], id, len);
-                    slot_names[slot][len] = '\0';
-                    atomic_store_explicit(&slot_ready[slot], 1, memory_order_release);
-                }
-                e->slot = (uint32_t)slot;
-                atomic_store_explicit(&e->state, 2, memory_order_release);
-                return slot;
-            }
-            st = expect;
+    size_t earlier = SIZE_MAX; /* a slot taken in a table replaced meanwhile */
+    for (;;) {
+        intern_tab_t *tab = atomic_load_explicit(&intern_cur, memory_order_acquire);
+        size_t claimed, slot = tab_lookup(tab, id, len, h, insert, &claimed);
+        if (claimed != SIZE_MAX && claimed < RK_STATS_MAX_RULES)
+            earlier = claimed;
+        if (atomic_load_explicit(&intern_cur, memory_order_acquire) == tab) {
+            /* the copy missed the entry that slot was taken for: the thread frees it */
+            if (earlier != SIZE_MAX && earlier != slot)
+                atomic_store_explicit(&slot_ready[earlier], 0, memory_order_release);
+            return slot;
         }
-        while (st == 1) /* another thread is writing this entry: a few stores away */
-            st = atomic_load_explicit(&e->state, memory_order_acquire);
-        if (strncmp(e->id, id, len) == 0 && e->id[len] == '\0')
-            return e->slot;
     }
-    return insert ? RK_STATS_OTHER : SIZE_MAX;
 }
 
 size_t rk_stats_slot(const char *rule_id, size_t len) {
+    if (len == sizeof RK_STATS_OTHER_NAME - 1 && !memcmp(rule_id, RK_STATS_OTHER_NAME, len)) {
+        atomic_store(&other_used, true); /* another instance's lumped counts */
+        return RK_STATS_OTHER;
+    }
     return slot_lookup(rule_id, len, true);
 }
 
 const char *rk_stats_slot_rule(size_t slot) {
     if (slot == RK_STATS_OTHER)
-        return atomic_load(&next_slot) > RK_STATS_MAX_RULES ? RK_STATS_OTHER_NAME : NULL;
+        return atomic_load(&other_used) ? RK_STATS_OTHER_NAME : NULL;
     if (slot > RK_STATS_OTHER || !atomic_load_explicit(&slot_ready[slot], memory_order_acquire))
         return NULL;
     return slot_names[slot];
+}
+
+uint64_t rk_stats_slot_base(size_t slot, int field) {
+    return slot < RK_STATS_SLOTS
+               ? atomic_load_explicit(&slot_base[slot][field], memory_order_relaxed)
+               : 0;
 }
 
 /* ---- per-thread counters (the hot path) ----------------------------------------- */
@@ -241,6 +311,12 @@ static struct {
     int64_t unpublished_from;
     rk_cluster_second_t backlog[RK_RING_SECONDS];
 
+    /* the slots, as the thread tends them (tend_slots) */
+    int64_t last_seen_s[RK_STATS_SLOTS];  /* the newest second a ring holds the slot in */
+    bool retiring[RK_STATS_MAX_RULES];    /* taken out of use: free on the next pass */
+    bool orphan_seen[RK_STATS_MAX_RULES]; /* taken, but no entry named it on the last pass */
+    int64_t rebuilt_ms;
+
     uint64_t prev[RK_STATS_SLOTS][RK_STAT_FIELDS]; /* the thread's last sum */
     uint64_t cur[RK_STATS_SLOTS][RK_STAT_FIELDS];
     rk_ring_entry_t entries[RK_STATS_SLOTS];
@@ -354,6 +430,156 @@ rk_status_t rk_stats_top(const char *rule, int64_t window_s, rk_stats_top_t *out
     return st;
 }
 
+/* ---- reclaiming the slots of deleted rules (the statistics thread) ------------------ */
+
+#define SLOTS_KEPT_FREE 64 /* free slots kept for new rules, taken from deleted rules' */
+
+/* Notes that second t of a ring holds these slots. */
+static void note_seen(int64_t t, const rk_ring_entry_t *entries, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (entries[i].slot < RK_STATS_SLOTS && S.last_seen_s[entries[i].slot] < t)
+            S.last_seen_s[entries[i].slot] = t;
+}
+
+/* Frees the slots taken out of use on the last pass: no check holds them any more. */
+static void free_retiring(void) {
+    for (size_t s = 0; s < RK_STATS_MAX_RULES; s++) {
+        if (!S.retiring[s])
+            continue;
+        for (int f = 0; f < RK_STAT_FIELDS; f++)
+            atomic_store_explicit(&slot_base[s][f], S.prev[s][f], memory_order_relaxed);
+        S.retiring[s] = S.orphan_seen[s] = false;
+        S.last_seen_s[s] = 0;
+        atomic_store_explicit(&slot_taken[s], 0, memory_order_release);
+    }
+}
+
+/* Takes a gone rule's entry and slot out of use; its per-rule history goes with it. */
+static void retire(intern_t *e) {
+    uint32_t slot = atomic_load(&e->slot);
+    atomic_store_explicit(&e->state, ENTRY_GONE, memory_order_release);
+    atomic_store_explicit(&slot_ready[slot], 0, memory_order_release);
+    pthread_mutex_lock(&S.view_lock);
+    rk_ring_drop_slot(&S.local, slot);
+    rk_ring_drop_slot(&S.cluster_view, slot);
+    pthread_mutex_unlock(&S.view_lock);
+    S.retiring[slot] = true;
+}
+
+/*
+ * Copies the live entries of tab into the other table and switches to it.
+ * The other table was left RK_RULES_GRACE_MS ago at least: no check reads it.
+ */
+static void rebuild(intern_tab_t *tab, int64_t now_ms) {
+    intern_tab_t *next = tab == &intern_tabs[0] ? &intern_tabs[1] : &intern_tabs[0];
+    memset(next, 0, sizeof *next);
+    size_t used = 0;
+    for (size_t i = 0; i < INTERN_CAP; i++) {
+        const intern_t *e = &tab->e[i];
+        if (atomic_load_explicit(&e->state, memory_order_acquire) != ENTRY_READY)
+            continue;
+        size_t len = strlen(e->id);
+        uint64_t h = rk_fnv1a(RK_FNV1A_INIT, e->id, len);
+        size_t at = (size_t)h & (INTERN_CAP - 1);
+        while (atomic_load_explicit(&next->e[at].state, memory_order_relaxed) != ENTRY_EMPTY)
+            at = (at + 1) & (INTERN_CAP - 1);
+        intern_t *to = &next->e[at];
+        memcpy(to->id, e->id, len + 1);
+        to->gone_since_ms = e->gone_since_ms;
+        atomic_store_explicit(&to->slot, atomic_load(&e->slot), memory_order_relaxed);
+        atomic_store_explicit(&to->state, ENTRY_READY, memory_order_relaxed);
+        used++;
+    }
+    atomic_store_explicit(&next->used, used, memory_order_relaxed);
+    atomic_store_explicit(&intern_cur, next, memory_order_release);
+    S.rebuilt_ms = now_ms;
+}
+
+typedef struct {
+    intern_t *e;
+    int64_t seen;
+} gone_t;
+
+static int by_seen(const void *a, const void *b) {
+    int64_t x = ((const gone_t *)a)->seen, y = ((const gone_t *)b)->seen;
+    return (x > y) - (x < y);
+}
+
+/* Gives the rules without a slot of their own (under "_other") the free slots. */
+static void promote(intern_tab_t *tab, bool (*live)(const char *id, void *ctx), void *ctx) {
+    for (size_t i = 0; i < INTERN_CAP; i++) {
+        intern_t *e = &tab->e[i];
+        if (atomic_load_explicit(&e->state, memory_order_acquire) != ENTRY_READY ||
+            atomic_load(&e->slot) != RK_STATS_OTHER || !live(e->id, ctx))
+            continue;
+        size_t s = claim_slot(e->id, strlen(e->id));
+        if (s == RK_STATS_OTHER)
+            return;
+        atomic_store_explicit(&e->slot, (uint32_t)s, memory_order_release);
+    }
+}
+
+void rk_stats_slots_tend(bool (*live)(const char *id, void *ctx), void *ctx, int64_t now_ms) {
+    static gone_t gone[INTERN_CAP];
+    intern_tab_t *tab = atomic_load_explicit(&intern_cur, memory_order_acquire);
+    free_retiring();
+    bool referenced[RK_STATS_MAX_RULES] = {false};
+    size_t ngone = 0, lumped = 0, dead = 0;
+    for (size_t i = 0; i < INTERN_CAP; i++) {
+        intern_t *e = &tab->e[i];
+        int st = atomic_load_explicit(&e->state, memory_order_acquire);
+        dead += st == ENTRY_GONE;
+        if (st != ENTRY_READY)
+            continue;
+        uint32_t slot = atomic_load(&e->slot);
+        if (slot < RK_STATS_MAX_RULES)
+            referenced[slot] = true;
+        if (live(e->id, ctx)) {
+            e->gone_since_ms = 0;
+            lumped += slot == RK_STATS_OTHER;
+        } else if (!e->gone_since_ms) {
+            e->gone_since_ms = now_ms;
+        } else if (now_ms - e->gone_since_ms >= RK_RULES_GRACE_MS) {
+            /* no check holds the rule any more: its counts are all in */
+            if (slot < RK_STATS_MAX_RULES) {
+                gone[ngone++] = (gone_t){e, S.last_seen_s[slot]};
+            } else {
+                atomic_store_explicit(&e->state, ENTRY_GONE, memory_order_release);
+                dead++;
+            }
+        }
+    }
+    /* The gone rules whose counts left every window go; the others, least
+     * recently counted first, only to keep free slots for new rules. */
+    size_t free_slots = 0;
+    for (size_t s = 0; s < RK_STATS_MAX_RULES; s++)
+        free_slots += !atomic_load(&slot_taken[s]);
+    qsort(gone, ngone, sizeof *gone, by_seen);
+    for (size_t i = 0; i < ngone; i++) {
+        bool aged_out = gone[i].seen <= now_ms / 1000 - RK_RING_SECONDS;
+        if (!aged_out && free_slots >= SLOTS_KEPT_FREE + lumped)
+            break;
+        referenced[atomic_load(&gone[i].e->slot)] = false;
+        retire(gone[i].e);
+        free_slots++;
+        dead++;
+    }
+    /* A slot no entry names (its entry missed a rebuild) is freed on the second pass. */
+    for (size_t s = 0; s < RK_STATS_MAX_RULES; s++) {
+        bool orphan = atomic_load(&slot_taken[s]) && !referenced[s] && !S.retiring[s];
+        if (orphan && S.orphan_seen[s]) {
+            atomic_store_explicit(&slot_ready[s], 0, memory_order_release);
+            S.retiring[s] = true;
+        }
+        S.orphan_seen[s] = orphan;
+    }
+    if (lumped)
+        promote(tab, live, ctx);
+    if (atomic_load(&tab->used) >= INTERN_REBUILD_AT && dead > 0 &&
+        now_ms - S.rebuilt_ms >= RK_RULES_GRACE_MS)
+        rebuild(tab, now_ms);
+}
+
 /* ---- reads ------------------------------------------------------------------------ */
 
 static int by_rule(const void *a, const void *b) {
@@ -398,7 +624,7 @@ rk_status_t rk_stats_window(int64_t from, int64_t to, uint64_t totals[RK_STAT_FI
     return RK_OK;
 }
 
-void rk_stats_series(const char *rule, int64_t from, int64_t to, int64_t step,
+bool rk_stats_series(const char *rule, int64_t from, int64_t to, int64_t step,
                      uint64_t (*out)[RK_STAT_FIELDS]) {
     size_t points = (size_t)((to - from) / step + 1);
     memset(out, 0, points * sizeof *out);
@@ -406,7 +632,9 @@ void rk_stats_series(const char *rule, int64_t from, int64_t to, int64_t step,
     if (rule) {
         size_t s = slot_lookup(rule, strlen(rule), false);
         if (s == SIZE_MAX)
-            return;
+            return true;
+        if (s == RK_STATS_OTHER)
+            return false;
         slot = (long)s;
     }
     pthread_mutex_lock(&S.view_lock);
@@ -420,6 +648,7 @@ void rk_stats_series(const char *rule, int64_t from, int64_t to, int64_t step,
         }
     }
     pthread_mutex_unlock(&S.view_lock);
+    return true;
 }
 
 /* ---- the background thread ---------------------------------------------------------- */
@@ -448,6 +677,7 @@ static void put_cluster_second(int64_t t, const rk_ring_entry_t *entries, size_t
     pthread_mutex_lock(&S.view_lock);
     rk_ring_put(&S.cluster_view, t, entries, n);
     pthread_mutex_unlock(&S.view_lock);
+    note_seen(t, entries, n);
 }
 
 /* Appends {"allowed":..,"denied":..,"shadow_denied":..,"errors":..}. */
@@ -519,6 +749,11 @@ static void on_rule_change(int64_t version, const char *rule_id, const char *act
     rk_info("rules: %s %s (ruleset version %lld)", action, rule_id ? rule_id : "(all rules)",
             (long long)version);
     publish_rule_event(version, rule_id, action);
+}
+
+/* Whether id names a rule of the ruleset ctx. */
+static bool in_ruleset(const char *id, void *ctx) {
+    return rk_ruleset_find(ctx, id) != NULL;
 }
 
 /* Sleeps until wall-clock second `second` + at_ms; false when stopping. */
@@ -603,6 +838,8 @@ static void *stats_main(void *arg) {
         pthread_mutex_lock(&S.view_lock);
         rk_ring_put(&S.local, t, S.entries, n);
         pthread_mutex_unlock(&S.view_lock);
+        note_seen(t, S.entries, n);
+        rk_stats_slots_tend(in_ruleset, (void *)rk_rules_current(), rk_now_ms());
         if (S.cluster && publish_cluster(t))
             backfilled = false; /* read back the seconds that went out late */
         if (!sleep_until(second, BROADCAST_AT_MS))

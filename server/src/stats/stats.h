@@ -13,7 +13,11 @@
  * enforcing rule denied), shadow_denied (a shadow rule would have denied),
  * errors (the store failed and the fail mode decided). Rules switched off
  * are not counted. Rules are told apart by id, in at most
- * RK_STATS_MAX_RULES slots; ids past that count under "_other".
+ * RK_STATS_MAX_RULES slots; a rule that finds none free counts under
+ * "_other". The slot of a rule deleted RK_RULES_GRACE_MS ago is freed once
+ * its counts have left the 15 minutes, or sooner when new rules need it
+ * (keeping SLOTS_KEPT_FREE free; the deleted rule's own rows go, the totals
+ * stay); a rule under "_other" gets the next free slot.
  */
 #ifndef RK_STATS_H
 #define RK_STATS_H
@@ -76,9 +80,10 @@ rk_status_t rk_stats_window(int64_t from, int64_t to, uint64_t totals[RK_STAT_FI
 /*
  * The series of one rule (NULL: the totals) from..to, step seconds a
  * point: out[i] sums [from + i*step, from + (i+1)*step - 1] (clipped at to).
- * out holds (to - from) / step + 1 rows.
+ * out holds (to - from) / step + 1 rows. false (out zeros) when the rule
+ * has no counts of its own: they are under "_other".
  */
-void rk_stats_series(const char *rule, int64_t from, int64_t to, int64_t step,
+bool rk_stats_series(const char *rule, int64_t from, int64_t to, int64_t step,
                      uint64_t (*out)[RK_STAT_FIELDS]);
 
 typedef struct {
@@ -110,5 +115,14 @@ void rk_stats_cumulative(uint64_t (*per_slot)[RK_STAT_FIELDS], rk_stats_latency_
 const char *rk_stats_slot_rule(size_t slot);
 /* The slot of a rule id, taking a new one when it has none (lock-free). */
 size_t rk_stats_slot(const char *rule_id, size_t len);
+/* The cumulative count of field the slot's earlier owners left (subtract it). */
+uint64_t rk_stats_slot_base(size_t slot, int field);
+/*
+ * The statistics thread's pass over the slots, once a second (exposed for
+ * the tests): live(id, ctx) tells whether a rule is in the ruleset; frees
+ * the slots of the rules gone since RK_RULES_GRACE_MS before now_ms (epoch
+ * ms) as above, and gives rules under "_other" the free ones.
+ */
+void rk_stats_slots_tend(bool (*live)(const char *id, void *ctx), void *ctx, int64_t now_ms);
 
 #endif
