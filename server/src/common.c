@@ -184,6 +184,17 @@ void rk_utf8_scrub(char *s) {
     }
 }
 
+bool rk_utf8_valid(const char *s, size_t len) {
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        size_t n = *p ? utf8_sequence(p) : 1; /* a raw NUL is JSON's to refuse */
+        if (n == 0 || n > (size_t)(end - p))
+            return false;
+        p += n;
+    }
+    return true;
+}
+
 uint64_t rk_fnv1a(uint64_t h, const void *data, size_t n) {
     const unsigned char *p = data;
     for (size_t i = 0; i < n; i++)

@@ -64,6 +64,8 @@ bool rk_const_time_eq(const char *a, size_t alen, const char *b, size_t blen);
  * with '?', so that text a client sent can be echoed in JSON.
  */
 void rk_utf8_scrub(char *s);
+/* Whether the len bytes at s are well-formed UTF-8 (as rk_utf8_scrub reads it). */
+bool rk_utf8_valid(const char *s, size_t len);
 
 /* FNV-1a (64 bits) of n bytes, continuing from h: RK_FNV1A_INIT to start. For in-process tables. */
 #define RK_FNV1A_INIT 14695981039346656037ULL

@@ -487,4 +487,32 @@ def test_a_dry_run_value_it_does_not_know_changes_nothing(server):
     assert server.admin("POST", "/api/v1/rules?dry_run=true", body).status == 200
     assert server.admin("POST", "/api/v1/rules?dry_run=0", body).status == 201
     assert server.admin("PATCH", "/api/v1/rules/typo?dry_run=sure", {"limit": 9}).status == 400
+    # a bare flag, which many APIs read as true, would have imported for real
+    r = server.admin("POST", "/api/v1/rules/import?dry_run", {"rules": []})
+    assert r.status == 400 and r.json()["error"]["code"] == "invalid_request", r
+    assert server.admin("GET", "/api/v1/rules/typo").status == 200
     assert server.admin("GET", "/api/v1/rules/typo?dry_run=whatever").json()["limit"] == 5
+
+
+def test_a_document_read_two_ways_is_refused(server):
+    """A member given twice is read first by ratekit and last by most tools
+    (a reviewer's diff, jq, Python): an import whose second "rules" is the
+    one reviewed deleted every rule. Bytes that are not UTF-8 made every
+    export holding them JSON no reader takes."""
+    server.create_rule(id="kept", algorithm="fixed_window", limit=5, window="1m")
+    rules = json.dumps([{"id": "kept", "algorithm": "fixed_window", "limit": 5, "window": "1m"}])
+    for body in ('{"rules": [], "version": 3, "rules": %s}' % rules, '{"limit": 5, "limit": 6}'):
+        path = "/api/v1/rules/import" if "rules" in body else "/api/v1/rules/kept"
+        r = server.admin("POST" if "rules" in body else "PATCH", path, body=body.encode(),
+                         headers={"Content-Type": "application/json"})
+        assert r.status == 400 and "appears twice" in r.body.decode(), (body, r)
+    latin1 = b'{"id": "cafe", "algorithm": "gcra", "limit": 5, "window": "1m", "description": "caf\xe9"}'
+    r = server.admin("POST", "/api/v1/rules", body=latin1, headers={"Content-Type": "application/json"})
+    assert r.status == 400 and r.json()["error"] == {"code": "invalid_json",
+                                                     "message": "The body is not UTF-8"}, r
+    export = server.admin("GET", "/api/v1/rules/export")
+    assert [x["id"] for x in json.loads(export.body.decode("utf-8"))["rules"]] == ["kept"]
+    r = server.admin("POST", "/api/v1/rules", {"id": "cafe", "algorithm": "gcra", "limit": 5,
+                                               "window": "1m", "description": "caf\u00e9 \u2603"})
+    assert r.status == 201 and r.json()["description"] == "caf\u00e9 \u2603"
+

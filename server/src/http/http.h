@@ -48,6 +48,8 @@ typedef struct {
 
 /* A query-string argument, or NULL. */
 const char *rk_request_query(const rk_request_t *req, const char *name);
+/* Whether the query names the argument, with a value or without one ("?dry_run"). */
+bool rk_request_query_given(const rk_request_t *req, const char *name);
 /* A request header (case-insensitive name), or NULL. */
 const char *rk_request_header(const rk_request_t *req, const char *name);
 

@@ -36,7 +36,9 @@ static bool has_escaped_nul(const char *text, size_t len) {
 }
 
 cJSON *rk_request_json(const rk_request_t *req) {
-    if (has_escaped_nul(req->body, req->body_len))
+    /* Not UTF-8: stored, it would make the exports and lists that hold it
+     * JSON no reader takes. */
+    if (has_escaped_nul(req->body, req->body_len) || !rk_utf8_valid(req->body, req->body_len))
         return NULL;
     const char *end = NULL;
     /* cJSON checks for the NUL after the value within the length: count it in. */
@@ -52,6 +54,8 @@ enum MHD_Result rk_reply_bad_json(rk_request_t *req, const char *expected) {
     if (req->body_len && has_escaped_nul(req->body, req->body_len))
         return rk_reply_error(req, 400, "invalid_json",
                               "A string of the body holds \\u0000, which ratekit does not take");
+    if (!rk_utf8_valid(req->body, req->body_len))
+        return rk_reply_error(req, 400, "invalid_json", "The body is not UTF-8");
     return rk_reply_error(req, 400, "invalid_json", "The body must be %s", expected);
 }
 

@@ -17,9 +17,15 @@
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-/* ?dry_run=: 1 (1, true), 0 (absent, empty, 0, false), or -1 for any other value. */
+/*
+ * ?dry_run=: 1 (1, true), 0 (absent, empty, 0, false), or -1 for any other
+ * value, and for a bare ?dry_run, which many APIs read as true: here it
+ * would make the change for real.
+ */
 static int dry_run_value(const rk_request_t *req) {
     const char *v = rk_request_query(req, "dry_run");
+    if (!v && rk_request_query_given(req, "dry_run"))
+        return -1;
     if (!v || !v[0] || !strcmp(v, "0") || !strcmp(v, "false"))
         return 0;
     return !strcmp(v, "1") || !strcmp(v, "true") ? 1 : -1;
@@ -138,6 +144,19 @@ static enum MHD_Result store_rule(rk_request_t *req, cJSON *doc, bool replace) {
     return reply_change(req, rc, id, stored, errors, replace ? 200 : 201);
 }
 
+/*
+ * The first member of an object given twice, or NULL. cJSON keeps both and
+ * reads the first, where most readers (and a reviewer's diff) take the
+ * last: such a document must be refused, not read one way or the other.
+ */
+static const char *repeated_member(const cJSON *object) {
+    for (const cJSON *a = object ? object->child : NULL; a; a = a->next)
+        for (const cJSON *b = a->next; b; b = b->next)
+            if (a->string && b->string && !strcmp(a->string, b->string))
+                return a->string;
+    return NULL;
+}
+
 /* Checks that a body's id (if any) names the rule of the path; adds it when absent. */
 static bool id_matches_path(rk_request_t *req, cJSON *doc) {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(doc, "id");
@@ -235,6 +254,13 @@ static enum MHD_Result patch_rule(rk_request_t *req) {
         cJSON_Delete(patch);
         cJSON *errors = cJSON_CreateArray();
         rk_rule_error(errors, "", "a patch must be a JSON object of the fields to change");
+        return reply_invalid(req, errors);
+    }
+    const char *twice = repeated_member(patch);
+    if (twice) {
+        cJSON *errors = cJSON_CreateArray();
+        rk_rule_error(errors, twice, "appears twice");
+        cJSON_Delete(patch);
         return reply_invalid(req, errors);
     }
     if (!id_matches_path(req, patch)) {
@@ -335,6 +361,11 @@ static enum MHD_Result export_rules(rk_request_t *req) {
  * wrong (errors filled).
  */
 static cJSON *validate_import(const cJSON *doc, cJSON *errors) {
+    const char *repeated = cJSON_IsObject(doc) ? repeated_member(doc) : NULL;
+    if (repeated) {
+        rk_rule_error(errors, repeated, "appears twice in the document");
+        return NULL;
+    }
     const cJSON *rules = cJSON_IsArray(doc) ? doc : cJSON_GetObjectItemCaseSensitive(doc, "rules");
     if (!cJSON_IsArray(rules)) {
         rk_rule_error(errors, "rules", "must be an array of rules (as answered by the export)");

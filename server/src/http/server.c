@@ -814,6 +814,13 @@ const char *rk_request_query(const rk_request_t *req, const char *name) {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+bool rk_request_query_given(const rk_request_t *req, const char *name) {
+    const char *value = NULL;
+    size_t len = 0;
+    return MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
+                                         &value, &len) == MHD_YES;
+}
+
 const char *rk_request_header(const rk_request_t *req, const char *name) {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
