@@ -143,7 +143,7 @@ def test_checks_show_in_the_stream_and_in_stats_within_two_seconds(server):
     assert sum_rule(seen_so_far, "watch", "shadow_denied") == 2
     assert took <= 2.0, f"the checks reached the stream after {took:.2f}s"
     stats_events = [e for e in seen_so_far if e["event"] == "stats"]
-    assert all(set(e["data"]) == {"t", "totals", "rules"} for e in stats_events)
+    assert all(set(e["data"]) == {"t", "totals", "checks", "rules"} for e in stats_events)
     assert all(e["id"] for e in stats_events), "every event carries an id"
     assert time.monotonic() - start < 5
 
@@ -418,6 +418,81 @@ def test_check_duration_has_one_sample_per_check(server):
     assert duration_count(server) == before + 101
 
 
+# ---- checks: each request once, however many rules decide it -----------------------
+
+def checks_metric(server):
+    """ratekit_checks_total by decision label."""
+    out = {}
+    for line in request("GET", server.admin_url + "/metrics").body.decode().splitlines():
+        if line.startswith("ratekit_checks_total{"):
+            out[line.split('decision="')[1].split('"')[0]] = int(line.split()[1])
+    return out
+
+
+def context_check(server, path, ip):
+    r = request("POST", server.data + "/v1/check",
+                {"request": {"method": "GET", "path": path, "ip": ip}})
+    assert r.status == 200, r
+    return r.json()
+
+
+def test_a_request_three_rules_cover_is_one_check_and_a_batch_of_n_is_n(server):
+    server.create_rule(id="api", algorithm="fixed_window", limit=1000, window="1m")
+    server.create_rule(id="site", algorithm="fixed_window", limit=1000, window="1m",
+                       match={"path": "/p"})
+    server.create_rule(id="strict", algorithm="fixed_window", limit=1, window="1h",
+                       key=["ip"], match={"path": "/p"})
+    assert checks_metric(server) == {"allowed": 0, "denied": 0, "error": 0}
+    first = context_check(server, "/p", "192.0.2.1")
+    assert first["allowed"] is True and len(first["results"]) == 3, first
+    second = context_check(server, "/p", "192.0.2.1")  # "strict" denies, the others refunded
+    assert second["allowed"] is False and len(second["results"]) == 3, second
+    assert checks_metric(server) == {"allowed": 1, "denied": 1, "error": 0}
+    batch(server, "api", [f"k{i}" for i in range(7)])
+    assert checks_metric(server) == {"allowed": 8, "denied": 1, "error": 0}
+
+    want = {"allowed": 8, "denied": 1, "errors": 0}
+    s = wait_until(lambda: totals(server)["checks"] == want and totals(server), timeout=3)
+    assert s, totals(server)
+    # the rule decisions stay as they were: three per context request, one per entry
+    assert s["totals"] == {"allowed": 12, "denied": 1, "shadow_denied": 0, "errors": 0}
+    assert sorted(r["rule"] for r in s["rules"]) == ["api", "site", "strict"]
+
+    now = int(time.time())
+    points = server.admin("GET", f"/api/v1/stats/timeseries?from={now - 30}&to={now}"
+                          ).json()["points"]
+    assert {k: sum(p["checks"][k] for p in points) for k in want} == want
+    assert sum(p["allowed"] for p in points) == 12
+    one_rule = server.admin("GET", f"/api/v1/stats/timeseries?rule=api&from={now - 30}&to={now}")
+    assert all("checks" not in p for p in one_rule.json()["points"])
+
+    stream = EventStream(server)
+    sent = int(time.time()) + 1  # a second of its own: nothing else was checked in it
+    time.sleep(sent + 0.3 - time.time())
+    context_check(server, "/p", "192.0.2.1")
+    seen = stream.events_until(lambda e: e["event"] == "stats" and e["data"]["t"] >= sent
+                               and e["data"]["checks"]["denied"], timeout=3)
+    stream.close()
+    last = seen[-1]["data"]
+    assert last["checks"] == {"allowed": 0, "denied": 1, "errors": 0}, last
+    assert last["totals"]["allowed"] == 2 and last["totals"]["denied"] == 1, last
+
+
+def test_list_refusals_are_denied_checks_and_safelisted_requests_allowed_ones(server):
+    server.create_rule(id="api", algorithm="fixed_window", limit=1000, window="1m")
+    for entry in ({"list": "denylist", "value": "203.0.113.0/24"},
+                  {"list": "safelist", "value": "198.51.100.7"}):
+        assert server.admin("POST", "/api/v1/lists", entry).status == 201
+    assert context_check(server, "/x", "203.0.113.9")["reason"] == "denylist"
+    assert server.check("api", "203.0.113.10").json()["reason"] == "denylist"
+    r = request("GET", server.data + "/v1/auth",
+                headers={"X-Original-URI": "/x", "X-Forwarded-For": "203.0.113.11"})
+    assert r.status == 403
+    assert context_check(server, "/x", "198.51.100.7")["allowed"] is True
+    batch(server, "api", ["203.0.113.12", "k"])
+    assert checks_metric(server) == {"allowed": 2, "denied": 4, "error": 0}
+
+
 def test_a_burst_of_10000_denials_is_stored_or_counted_as_dropped(server):
     server.create_rule(id="flood", algorithm="fixed_window", limit=1, window="1h")
     assert server.check("flood", "attacker").json()["allowed"] is True
@@ -648,6 +723,40 @@ def test_two_instances_on_redis_report_each_others_checks_within_two_seconds(mak
     assert denied_keys and all(0 < int(redis.cli("TTL", k)) <= 1020 for k in denied_keys)
 
 
+def test_two_instances_on_redis_count_each_request_once_cluster_wide(make_server, redis):
+    """A request five rules cover goes to Redis in two groups of rules and
+    is still one check; each instance's stats sum both instances' checks."""
+    env = {"RATEKIT_REDIS_URL": redis.url}
+    a = make_server(env=env)
+    b = make_server(env=env, db_path=a.db_path)
+    a.create_rule(id="api", algorithm="fixed_window", limit=1000, window="1m")
+    for n in range(3):
+        a.create_rule(id=f"wide-{n}", algorithm="fixed_window", limit=1000, window="1m",
+                      match={"path": "/q"})
+    a.create_rule(id="strict", algorithm="fixed_window", limit=1, window="1h", key=["ip"],
+                  match={"path": "/q"})
+    assert wait_until(lambda: len(context_check(b, "/none", "192.0.2.99")["results"]) == 1,
+                      timeout=3)  # b has the rules too (that was one allowed check)
+    assert len(context_check(a, "/q", "192.0.2.5")["results"]) == 5
+    denied = context_check(a, "/q", "192.0.2.5")
+    assert denied["allowed"] is False and len(denied["results"]) == 5, denied
+    batch(b, "api", [f"k{i}" for i in range(4)])
+    want = {"allowed": 6, "denied": 1, "errors": 0}
+    for s in (a, b):
+        got = wait_until(lambda s=s: totals(s)["checks"] == want, timeout=3)
+        assert got, (totals(a), totals(b))
+    s = totals(b)
+    assert s["instances"] == 2
+    assert s["totals"]["allowed"] + s["totals"]["denied"] == 1 + 10 + 4
+    assert all(not r["rule"].startswith("_") for r in s["rules"]), s["rules"]
+    fields = []
+    for key in redis.cli("KEYS", "ratekit:stats:*").split():
+        fields += redis.cli("HGETALL", key).split()[::2]
+    assert any(f.startswith("_checks:denied@") for f in fields), fields
+    assert checks_metric(a) == {"allowed": 1, "denied": 1, "error": 0}  # a's own
+    assert checks_metric(b) == {"allowed": 5, "denied": 0, "error": 0}
+
+
 def test_stats_answer_while_redis_is_away_and_catch_up_after(make_server, redis):
     s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "100",
                          "RATEKIT_FAIL_MODE": "open"})
@@ -659,6 +768,8 @@ def test_stats_answer_while_redis_is_away_and_catch_up_after(make_server, redis)
     r = s.admin("GET", "/api/v1/stats?window=60", timeout=3)
     assert r.status == 200 and time.monotonic() - t0 < 1.0
     assert wait_until(lambda: rule_counts(totals(s), "away")["errors"] == 3, timeout=3), totals(s)
+    # fail open let them through: checks the fail mode answered, not allowed ones
+    assert totals(s)["checks"] == {"allowed": 0, "denied": 0, "errors": 3}
     assert s.admin("GET", "/api/v1/stats/top", timeout=3).status == 503
 
 

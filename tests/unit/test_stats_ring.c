@@ -103,3 +103,23 @@ Test(stats_ring, dropping_a_slot_removes_its_rows_and_keeps_the_totals) {
     rk_ring_counts(&ring, 1700000000, -1, c);
     cr_assert_eq(c[0], 6, "the second's totals stay");
 }
+
+Test(stats_ring, the_checks_entry_is_kept_apart_from_the_rules_totals) {
+    rk_ring_entry_t e[] = {entry(RK_RING_CHECKS, 1, 1), entry(4, 2, 1), entry(9, 1, 0)};
+    cr_assert_eq(rk_ring_put(&ring, 3000, e, 3), RK_OK);
+    cr_assert_eq(rk_ring_put(&ring, 3001, e, 1), RK_OK);
+    const rk_ring_second_t *s = rk_ring_get(&ring, 3000);
+    cr_assert_eq(s->len, 3, "the checks travel with the rules' entries");
+    cr_assert_eq(s->entries[2].slot, RK_RING_CHECKS, "sorted last");
+    cr_assert(s->totals[0] == 3 && s->totals[1] == 1, "the totals are the rules' decisions");
+    cr_assert(s->checks[0] == 1 && s->checks[1] == 1);
+    uint64_t c[RK_STAT_FIELDS];
+    rk_ring_counts(&ring, 3000, (long)RK_RING_CHECKS, c);
+    cr_assert(c[0] == 1 && c[1] == 1);
+    uint64_t totals[RK_STAT_FIELDS] = {0}, per_slot[16][RK_STAT_FIELDS] = {{0}};
+    rk_ring_sum(&ring, 3000, 3001, totals, per_slot, 16);
+    cr_assert(totals[0] == 3 && totals[1] == 1);
+    uint64_t checks[RK_STAT_FIELDS] = {0};
+    rk_ring_sum_checks(&ring, 2990, 3001, checks);
+    cr_assert(checks[0] == 2 && checks[1] == 2);
+}

@@ -140,6 +140,7 @@ static enum MHD_Result handle_try(rk_request_t *req) {
         return rk_reply_error(req, 503, "unavailable", "No randomness for a lease id");
     int64_t now = rk_now_ms();
     rk_check_run(&item, 1, -1);
+    rk_stats_count_checks(&item, 1); /* as the rule decision it counts: a check */
     char stack[1024];
     rk_jw_t w;
     rk_jw_init(&w, stack, sizeof stack);

@@ -25,6 +25,7 @@
 
 #include "../check/context.h"
 #include "../runtime.h"
+#include "../stats/stats.h"
 #include "check_answer.h"
 #include "decide.h"
 #include "delay.h"
@@ -203,6 +204,8 @@ static enum MHD_Result check_original(rk_request_t *req, const char *target, con
                          sizeof client) != RK_CONTEXT_OK)
         return rk_reply_error(req, 400, "invalid_request",
                               "X-Original-URI / X-Forwarded-Uri must be a path starting with /");
+    if (verdict != RK_LIST_NONE) /* the safelisted one has no rule to decide: allowed below */
+        rk_stats_count_listed(verdict == RK_LIST_DENY, 1);
     if (verdict == RK_LIST_DENY)
         return rk_reply_error(req, 403, "forbidden", "This client is on the denylist");
     return rk_decide_then_answer(req, items, n, answer_auth, honour_deny_status);

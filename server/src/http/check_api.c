@@ -14,6 +14,7 @@
 #include "../check/check.h"
 #include "../check/context.h"
 #include "../runtime.h"
+#include "../stats/stats.h"
 #include "check_answer.h"
 #include "check_reader.h"
 #include "decide.h"
@@ -190,8 +191,10 @@ static enum MHD_Result check_one(rk_request_t *req, bool acquire) {
                           &verdict, &e);
     if (!ok)
         return reply_check_error(req, &e);
-    if (verdict != RK_LIST_NONE)
+    if (verdict != RK_LIST_NONE) {
+        rk_stats_count_listed(verdict == RK_LIST_DENY, 1);
         return rk_reply_list_verdict(req, verdict);
+    }
     if (acquire && items[0].rule->limit.algorithm != RK_ALG_CONCURRENCY)
         return rk_reply_error(req, 400, "invalid_request",
                               "Rule '%s' is not a concurrency rule: use /v1/check",
@@ -268,7 +271,7 @@ static enum MHD_Result handle_batch(rk_request_t *req) {
         return rk_reply_error(req, 503, "unavailable", "Out of memory");
     static _Thread_local rk_check_item_t items[BATCH_MAX];
     const rk_ruleset_t *rules = rk_rules_current();
-    size_t nok = 0;
+    size_t nok = 0, denied = 0, safe = 0;
     b->n = body.n;
     for (size_t i = 0; i < b->n; i++) {
         b->item[i] = -1;
@@ -279,7 +282,11 @@ static enum MHD_Result handle_batch(rk_request_t *req) {
             b->errors[i].code = NULL;
         if (valid && b->verdicts[i] == RK_LIST_NONE)
             b->item[i] = (int)nok++;
+        denied += valid && b->verdicts[i] == RK_LIST_DENY;
+        safe += valid && b->verdicts[i] == RK_LIST_SAFE;
     }
+    rk_stats_count_listed(true, denied);
+    rk_stats_count_listed(false, safe);
     return rk_decide_then_answer(req, items, nok, answer_batch, (uintptr_t)b);
 }
 

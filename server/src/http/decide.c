@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "../stats/stats.h"
+
 /*
  * A check decided while its request is parked. Everything it needs
  * lives until the request completes: in the request's job area, or, when
@@ -45,11 +47,16 @@ static enum MHD_Result answer_resumed(rk_request_t *req) {
     return p->answer(req, p->items, p->n, p->now_ms, p->arg);
 }
 
-/* A job is decided: the last one wakes the connection up. */
+/*
+ * A job is decided: the last one counts the checks (a request's rules may
+ * span jobs: its outcome is known only now) and wakes the connection up.
+ */
 static void decided(void *ctx) {
     pending_t *p = ctx;
-    if (atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_acq_rel) == 1)
+    if (atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_acq_rel) == 1) {
+        rk_stats_count_checks(p->items, p->n);
         rk_request_resume(p->req); /* the last touch: the request may end after it */
+    }
 }
 
 /* Decides items on this thread, RK_CHECK_MAX_ITEMS at a time, and answers. */
@@ -58,6 +65,7 @@ static enum MHD_Result decide_here(rk_request_t *req, rk_check_item_t *items, si
     for (size_t start = 0; start < n; start += RK_CHECK_MAX_ITEMS)
         rk_check_run(items + start, n - start < RK_CHECK_MAX_ITEMS ? n - start : RK_CHECK_MAX_ITEMS,
                      -1);
+    rk_stats_count_checks(items, n);
     return answer(req, items, n, now_ms, arg);
 }
 
@@ -88,8 +96,10 @@ enum MHD_Result rk_decide_then_answer(rk_request_t *req, rk_check_item_t *items,
         if (!rk_check_prepare(&p->jobs[submit], p->items + start, len, started_ns))
             submit++;
     }
-    if (submit == 0)
+    if (submit == 0) {
+        rk_stats_count_checks(p->items, n);
         return answer(req, p->items, n, now_ms, arg);
+    }
     atomic_init(&p->waiting, submit);
     req->resume = answer_resumed;
     req->resume_ctx = p;

@@ -60,21 +60,33 @@ static void add_counts(cJSON *o, const uint64_t n[RK_STAT_FIELDS], int fields) {
         cJSON_AddNumberToObject(o, rk_stat_field_names[f], (double)n[f]);
 }
 
-/* GET /api/v1/stats?window=300: totals and per-rule counts of the last window seconds. */
+/* The checks' counts under name: {"allowed", "denied", "errors"} (no check is shadow denied). */
+static void add_checks(cJSON *o, const char *name, const uint64_t n[RK_STAT_FIELDS]) {
+    cJSON *c = cJSON_AddObjectToObject(o, name);
+    cJSON_AddNumberToObject(c, "allowed", (double)n[RK_STAT_ALLOWED]);
+    cJSON_AddNumberToObject(c, "denied", (double)n[RK_STAT_DENIED]);
+    cJSON_AddNumberToObject(c, "errors", (double)n[RK_STAT_ERRORS]);
+}
+
+/*
+ * GET /api/v1/stats?window=300: the rules' decisions (totals, per rule) and
+ * the checks (each request once) of the last window seconds.
+ */
 static enum MHD_Result handle_stats(rk_request_t *req) {
     int64_t window;
     if (!query_int(req, "window", 300, 1, RK_RING_SECONDS, &window))
         return bad_argument(req, "window", 1, RK_RING_SECONDS);
     int64_t to = rk_now_ms() / 1000 - 1;
-    uint64_t totals[RK_STAT_FIELDS];
+    uint64_t totals[RK_STAT_FIELDS], checks[RK_STAT_FIELDS];
     rk_stats_rule_t *rules;
     size_t n;
-    if (rk_stats_window(to - window + 1, to, totals, &rules, &n) != RK_OK)
+    if (rk_stats_window(to - window + 1, to, totals, checks, &rules, &n) != RK_OK)
         return rk_reply_error(req, 503, "unavailable", "Out of memory");
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "window_s", (double)window);
     cJSON_AddNumberToObject(o, "instances", (double)rk_stats_instances());
     add_counts(cJSON_AddObjectToObject(o, "totals"), totals, RK_STAT_FIELDS);
+    add_checks(o, "checks", checks);
     cJSON *list = cJSON_AddArrayToObject(o, "rules");
     for (size_t i = 0; i < n; i++) {
         cJSON *r = cJSON_CreateObject();
@@ -86,7 +98,10 @@ static enum MHD_Result handle_stats(rk_request_t *req) {
     return rk_reply_json(req, 200, o);
 }
 
-/* GET /api/v1/stats/timeseries?rule=&from=&to=&step=: per-step points, oldest first. */
+/*
+ * GET /api/v1/stats/timeseries?rule=&from=&to=&step=: per-step points, oldest
+ * first; without ?rule=, each point carries the checks too.
+ */
 static enum MHD_Result handle_timeseries(rk_request_t *req) {
     const char *rule;
     if (!query_rule(req, &rule))
@@ -107,10 +122,15 @@ static enum MHD_Result handle_timeseries(rk_request_t *req) {
                               "At most %d points: widen ?step= or narrow ?from=..?to=", MAX_POINTS);
     size_t points = (size_t)((to - from) / step + 1);
     uint64_t(*series)[RK_STAT_FIELDS] = calloc(points, sizeof *series);
-    if (!series)
-        return rk_reply_error(req, 503, "unavailable", "Out of memory");
-    if (!rk_stats_series(rule, from, to, step, series)) {
+    uint64_t(*checks)[RK_STAT_FIELDS] = rule ? NULL : calloc(points, sizeof *checks);
+    if (!series || (!rule && !checks)) {
         free(series);
+        free(checks);
+        return rk_reply_error(req, 503, "unavailable", "Out of memory");
+    }
+    if (!rk_stats_series(rule, from, to, step, series, checks)) {
+        free(series);
+        free(checks);
         return rk_reply_error(req, 404, "not_found",
                               "Rule %s has no statistics of its own: more than %d rules counted, "
                               "and its counts are under _other in /api/v1/stats",
@@ -123,9 +143,12 @@ static enum MHD_Result handle_timeseries(rk_request_t *req) {
         cJSON *p = cJSON_CreateObject();
         cJSON_AddNumberToObject(p, "t", (double)(from + (int64_t)i * step));
         add_counts(p, series[i], RK_STAT_SHADOW_DENIED + 1);
+        if (checks)
+            add_checks(p, "checks", checks[i]);
         cJSON_AddItemToArray(list, p);
     }
     free(series);
+    free(checks);
     return rk_reply_json(req, 200, o);
 }
 

@@ -322,7 +322,9 @@ static void add_second(batch_t *b, const char *prefix, const char *instance,
     snprintf(key, sizeof key, "%s:stats:{%lld}", prefix, (long long)s->t);
     bool any = false;
     for (size_t i = 0; i < s->n; i++) {
-        const char *rule = rk_stats_slot_rule(s->entries[i].slot);
+        const char *rule = s->entries[i].slot == RK_RING_CHECKS
+                               ? RK_STATS_CHECKS_NAME
+                               : rk_stats_slot_rule(s->entries[i].slot);
         if (!rule)
             continue;
         for (int f = 0; f < RK_STAT_FIELDS; f++) {
@@ -393,7 +395,8 @@ rk_status_t rk_cluster_leave(rk_cluster_t *c, const char *instance) {
 
 /*
  * Turns an HGETALL reply ("rule:field@instance", n, ...) into entries, the
- * instances' counts of a rule added together; answers how many.
+ * instances' counts of a rule added together ("_checks": the checks' entry,
+ * RK_RING_CHECKS); answers how many.
  */
 static size_t parse_second(const redisReply *r, rk_ring_entry_t *out, size_t cap) {
     size_t n = 0;
@@ -463,10 +466,11 @@ rk_status_t rk_cluster_fetch(rk_cluster_t *c, int64_t from, int64_t to,
     }
     redisReply **replies = NULL;
     rk_status_t st = batch_read(c, &b, &replies);
-    rk_ring_entry_t *entries = st == RK_OK ? malloc(RK_STATS_SLOTS * sizeof *entries) : NULL;
+    /* every rule's slot, and the checks' */
+    rk_ring_entry_t *entries = st == RK_OK ? malloc((RK_STATS_SLOTS + 1) * sizeof *entries) : NULL;
     if (entries) {
         for (size_t i = 0; i < b.n; i++)
-            put(from + (int64_t)i, entries, parse_second(replies[i], entries, RK_STATS_SLOTS));
+            put(from + (int64_t)i, entries, parse_second(replies[i], entries, RK_STATS_SLOTS + 1));
     } else {
         st = RK_ERR;
     }

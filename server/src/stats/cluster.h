@@ -4,6 +4,7 @@
  * Each instance writes, once a second, its own counts of the second that
  * ended (and of the seconds it could not write while Redis was away):
  *   HSET    <prefix>:stats:{<epoch_s>} <rule>:<field>@<instance> n  (TTL 16 min)
+ *           (<rule> "_checks": the checks, each request once; no rule id starts with "_")
  *   ZINCRBY <prefix>:denied:{<epoch_min>} n "<rule>\t<key>"  (TTL 17 min)
  *   ZINCRBY <prefix>:denied:{<epoch_min>}:<rule> n "<key>"   (the same, per rule)
  *   ZADD    <prefix>:instances <now_ms> <instance id>        (live: seen in 5 s; TTL 60 s)

@@ -79,6 +79,23 @@ static void render_decisions(rk_jw_t *w, uint64_t (*per_slot)[RK_STAT_FIELDS]) {
     }
 }
 
+/* Each check (a request, however many rules covered it) once, by its outcome. */
+static void render_checks(rk_jw_t *w) {
+    uint64_t checks[RK_STAT_FIELDS];
+    rk_stats_checks_cumulative(checks);
+    header(w, "ratekit_checks_total", "counter",
+           "Checks (requests asked about, each once however many rules covered it) by outcome "
+           "(denied: an enforcing rule or the denylist refused it; error: the store failed and "
+           "the fail mode answered).");
+    static const int fields[] = {RK_STAT_ALLOWED, RK_STAT_DENIED, RK_STAT_ERRORS};
+    for (size_t i = 0; i < RK_ARRAY_LEN(fields); i++) {
+        char line[128];
+        int n = snprintf(line, sizeof line, "ratekit_checks_total{decision=\"%s\"} %llu\n",
+                         decision_labels[fields[i]], (unsigned long long)checks[fields[i]]);
+        rk_jw_raw(w, line, (size_t)n);
+    }
+}
+
 static void render_latency(rk_jw_t *w, const rk_stats_latency_t *lat) {
     header(w, "ratekit_check_duration_seconds", "histogram",
            "Time to decide one check (a request, or one entry of a batch), store round trip "
@@ -141,6 +158,7 @@ void rk_metrics_render(rk_jw_t *w) {
     rk_stats_cumulative(per_slot, &lat);
     render_decisions(w, per_slot);
     free(per_slot);
+    render_checks(w);
     render_latency(w, &lat);
 
     header(w, "ratekit_store_errors_total", "counter",

@@ -39,9 +39,11 @@ rk_status_t rk_ring_put(rk_ring_t *r, int64_t t, const rk_ring_entry_t *entries,
         }
     }
     s->len = out;
-    for (size_t i = 0; i < out; i++)
+    for (size_t i = 0; i < out; i++) {
+        uint64_t *sum = s->entries[i].slot == RK_RING_CHECKS ? s->checks : s->totals;
         for (int f = 0; f < RK_STAT_FIELDS; f++)
-            s->totals[f] += s->entries[i].n[f];
+            sum[f] += s->entries[i].n[f];
+    }
     return RK_OK;
 }
 
@@ -72,13 +74,24 @@ void rk_ring_sum(const rk_ring_t *r, int64_t from, int64_t to, uint64_t totals[R
     }
 }
 
+void rk_ring_sum_checks(const rk_ring_t *r, int64_t from, int64_t to,
+                        uint64_t checks[RK_STAT_FIELDS]) {
+    if (to - from >= RK_RING_SECONDS)
+        from = to - RK_RING_SECONDS + 1;
+    for (int64_t t = from; t <= to; t++) {
+        const rk_ring_second_t *s = rk_ring_get(r, t);
+        for (int f = 0; s && f < RK_STAT_FIELDS; f++)
+            checks[f] += s->checks[f];
+    }
+}
+
 void rk_ring_counts(const rk_ring_t *r, int64_t t, long slot, uint64_t out[RK_STAT_FIELDS]) {
     memset(out, 0, RK_STAT_FIELDS * sizeof *out);
     const rk_ring_second_t *s = rk_ring_get(r, t);
     if (!s)
         return;
-    if (slot < 0) {
-        memcpy(out, s->totals, RK_STAT_FIELDS * sizeof *out);
+    if (slot < 0 || slot == (long)RK_RING_CHECKS) {
+        memcpy(out, slot < 0 ? s->totals : s->checks, RK_STAT_FIELDS * sizeof *out);
         return;
     }
     /* entries are sorted by slot */

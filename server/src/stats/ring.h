@@ -14,6 +14,13 @@
 
 #define RK_RING_SECONDS 900
 #define RK_STAT_FIELDS 4 /* allowed, denied, shadow_denied, errors */
+/*
+ * The slot of the checks' own counts (requests asked about, each once,
+ * however many rules covered it; shadow_denied unused): an entry like a
+ * rule's, sorted last, so that it goes wherever a second's entries go, but
+ * left out of the totals, which sum the rules' decisions.
+ */
+#define RK_RING_CHECKS UINT32_MAX
 
 /* The counts of one rule in one second. slot is the rule's stats slot. */
 typedef struct {
@@ -24,8 +31,9 @@ typedef struct {
 typedef struct {
     int64_t t; /* epoch second held; 0: never written */
     size_t len;
-    rk_ring_entry_t *entries; /* owned; sorted by slot */
-    uint64_t totals[RK_STAT_FIELDS];
+    rk_ring_entry_t *entries;        /* owned; sorted by slot */
+    uint64_t totals[RK_STAT_FIELDS]; /* of the rules' entries (not RK_RING_CHECKS) */
+    uint64_t checks[RK_STAT_FIELDS]; /* the RK_RING_CHECKS entry's counts */
 } rk_ring_second_t;
 
 typedef struct {
@@ -52,7 +60,14 @@ const rk_ring_second_t *rk_ring_get(const rk_ring_t *r, int64_t t);
 void rk_ring_sum(const rk_ring_t *r, int64_t from, int64_t to, uint64_t totals[RK_STAT_FIELDS],
                  uint64_t (*per_slot)[RK_STAT_FIELDS], size_t nslots);
 
-/* The counts of one slot (or, with slot < 0, the totals) in second t; zeros when absent. */
+/* The check counts of seconds from..to (inclusive) added into checks. */
+void rk_ring_sum_checks(const rk_ring_t *r, int64_t from, int64_t to,
+                        uint64_t checks[RK_STAT_FIELDS]);
+
+/*
+ * The counts of one slot (RK_RING_CHECKS: the checks; slot < 0: the totals)
+ * in second t; zeros when absent.
+ */
 void rk_ring_counts(const rk_ring_t *r, int64_t t, long slot, uint64_t out[RK_STAT_FIELDS]);
 
 /* Removes the entries of slot from every second (its rule is gone); totals stay. */

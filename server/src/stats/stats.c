@@ -166,6 +166,8 @@ static size_t slot_lookup(const char *id, size_t len, bool insert) {
 }
 
 size_t rk_stats_slot(const char *rule_id, size_t len) {
+    if (len == sizeof RK_STATS_CHECKS_NAME - 1 && !memcmp(rule_id, RK_STATS_CHECKS_NAME, len))
+        return RK_RING_CHECKS;
     if (len == sizeof RK_STATS_OTHER_NAME - 1 && !memcmp(rule_id, RK_STATS_OTHER_NAME, len)) {
         atomic_store(&other_used, true); /* another instance's lumped counts */
         return RK_STATS_OTHER;
@@ -195,6 +197,7 @@ typedef struct block {
     _Atomic uint64_t hist[RK_STATS_HIST_BUCKETS + 1];
     _Atomic uint64_t sum_ns;
     _Atomic uint64_t store_errors;
+    _Atomic uint64_t checks[RK_STAT_FIELDS]; /* requests, each once */
 } block_t;
 
 static _Atomic(block_t *) blocks; /* every thread's, never freed (reachable) */
@@ -263,6 +266,54 @@ void rk_stats_count(const rk_check_item_t *items, size_t n, int64_t duration_ns)
         bump(&b->store_errors, 1);
 }
 
+/*
+ * The field a check counts under, of the items of its rules; -1 when no rule
+ * decided it (every one switched off). A denial the store gave beats a fail
+ * mode's answer: the request was refused by its limit, whatever the rest.
+ */
+static int check_outcome(const rk_check_item_t *items, size_t n) {
+    bool decided = false, failed = false;
+    for (size_t i = 0; i < n; i++) {
+        const rk_check_item_t *it = &items[i];
+        if (it->rule->mode == RK_MODE_OFF)
+            continue;
+        decided = true;
+        failed |= it->failed_over;
+        if (!it->decision.allowed && it->rule->mode == RK_MODE_ENFORCE && !it->failed_over)
+            return RK_STAT_DENIED;
+    }
+    if (!decided)
+        return -1;
+    return failed ? RK_STAT_ERRORS : RK_STAT_ALLOWED;
+}
+
+void rk_stats_count_checks(const rk_check_item_t *items, size_t n) {
+    block_t *b = thread_block();
+    if (RK_UNLIKELY(!b))
+        return;
+    for (size_t start = 0, end; start < n; start = end) {
+        end = start + 1;
+        while (end < n && !items[end].opens_check)
+            end++;
+        int field = check_outcome(items + start, end - start);
+        if (field >= 0)
+            bump(&b->checks[field], 1);
+    }
+}
+
+void rk_stats_count_listed(bool denied, size_t n) {
+    block_t *b = thread_block();
+    if (RK_LIKELY(b != NULL) && n > 0)
+        bump(&b->checks[denied ? RK_STAT_DENIED : RK_STAT_ALLOWED], n);
+}
+
+void rk_stats_checks_cumulative(uint64_t checks[RK_STAT_FIELDS]) {
+    memset(checks, 0, RK_STAT_FIELDS * sizeof *checks);
+    for (block_t *b = atomic_load(&blocks); b; b = b->next)
+        for (int f = 0; f < RK_STAT_FIELDS; f++)
+            checks[f] += atomic_load_explicit(&b->checks[f], memory_order_relaxed);
+}
+
 void rk_stats_cumulative(uint64_t (*per_slot)[RK_STAT_FIELDS], rk_stats_latency_t *lat) {
     if (per_slot)
         memset(per_slot, 0, RK_STATS_SLOTS * sizeof *per_slot);
@@ -319,7 +370,8 @@ static struct {
 
     uint64_t prev[RK_STATS_SLOTS][RK_STAT_FIELDS]; /* the thread's last sum */
     uint64_t cur[RK_STATS_SLOTS][RK_STAT_FIELDS];
-    rk_ring_entry_t entries[RK_STATS_SLOTS];
+    uint64_t prev_checks[RK_STAT_FIELDS];
+    rk_ring_entry_t entries[RK_STATS_SLOTS + 1]; /* the rules', then the checks' */
 
     _Atomic int64_t instances;
     _Atomic int64_t announced_version; /* the newest version a rule event told */
@@ -587,15 +639,18 @@ static int by_rule(const void *a, const void *b) {
 }
 
 rk_status_t rk_stats_window(int64_t from, int64_t to, uint64_t totals[RK_STAT_FIELDS],
-                            rk_stats_rule_t **rules, size_t *nrules) {
+                            uint64_t checks[RK_STAT_FIELDS], rk_stats_rule_t **rules,
+                            size_t *nrules) {
     uint64_t(*per_slot)[RK_STAT_FIELDS] = calloc(RK_STATS_SLOTS, sizeof *per_slot);
     *rules = NULL;
     *nrules = 0;
     memset(totals, 0, RK_STAT_FIELDS * sizeof *totals);
+    memset(checks, 0, RK_STAT_FIELDS * sizeof *checks);
     if (!per_slot)
         return RK_ERR;
     pthread_mutex_lock(&S.view_lock);
     rk_ring_sum(view(), from, to, totals, per_slot, RK_STATS_SLOTS);
+    rk_ring_sum_checks(view(), from, to, checks);
     pthread_mutex_unlock(&S.view_lock);
     size_t n = 0;
     for (size_t s = 0; s < RK_STATS_SLOTS; s++)
@@ -625,9 +680,11 @@ rk_status_t rk_stats_window(int64_t from, int64_t to, uint64_t totals[RK_STAT_FI
 }
 
 bool rk_stats_series(const char *rule, int64_t from, int64_t to, int64_t step,
-                     uint64_t (*out)[RK_STAT_FIELDS]) {
+                     uint64_t (*out)[RK_STAT_FIELDS], uint64_t (*checks)[RK_STAT_FIELDS]) {
     size_t points = (size_t)((to - from) / step + 1);
     memset(out, 0, points * sizeof *out);
+    if (checks)
+        memset(checks, 0, points * sizeof *checks);
     long slot = -1;
     if (rule) {
         size_t s = slot_lookup(rule, strlen(rule), false);
@@ -645,6 +702,11 @@ bool rk_stats_series(const char *rule, int64_t from, int64_t to, int64_t step,
             rk_ring_counts(view(), t, slot, c);
             for (int f = 0; f < RK_STAT_FIELDS; f++)
                 out[i][f] += c[f];
+            if (!checks)
+                continue;
+            rk_ring_counts(view(), t, (long)RK_RING_CHECKS, c);
+            for (int f = 0; f < RK_STAT_FIELDS; f++)
+                checks[i][f] += c[f];
         }
     }
     pthread_mutex_unlock(&S.view_lock);
@@ -653,7 +715,10 @@ bool rk_stats_series(const char *rule, int64_t from, int64_t to, int64_t step,
 
 /* ---- the background thread ---------------------------------------------------------- */
 
-/* Sums every thread's counters and turns the growth since last time into entries. */
+/*
+ * Sums every thread's counters and turns the growth since last time into
+ * entries: the rules', then the checks' (slot RK_RING_CHECKS).
+ */
 static size_t fold(void) {
     rk_stats_cumulative(S.cur, NULL);
     size_t n = 0;
@@ -669,6 +734,19 @@ static size_t fold(void) {
             e->slot = (uint32_t)s;
             n++;
         }
+    }
+    uint64_t checks[RK_STAT_FIELDS];
+    rk_stats_checks_cumulative(checks);
+    rk_ring_entry_t *e = &S.entries[n];
+    bool any = false;
+    for (int f = 0; f < RK_STAT_FIELDS; f++) {
+        e->n[f] = checks[f] - S.prev_checks[f];
+        any |= e->n[f] != 0;
+        S.prev_checks[f] = checks[f];
+    }
+    if (any) {
+        e->slot = RK_RING_CHECKS;
+        n++;
     }
     return n;
 }
@@ -691,6 +769,18 @@ static void write_counts(rk_jw_t *w, const uint64_t n[RK_STAT_FIELDS]) {
     rk_jw_lit(w, "}");
 }
 
+/* Appends {"allowed":..,"denied":..,"errors":..}: a check is never shadow denied. */
+static void write_checks(rk_jw_t *w, const uint64_t n[RK_STAT_FIELDS]) {
+    static const int fields[] = {RK_STAT_ALLOWED, RK_STAT_DENIED, RK_STAT_ERRORS};
+    for (size_t i = 0; i < RK_ARRAY_LEN(fields); i++) {
+        rk_jw_lit(w, i == 0 ? "{" : ",");
+        rk_jw_str(w, rk_stat_field_names[fields[i]]);
+        rk_jw_lit(w, ":");
+        rk_jw_int(w, (int64_t)n[fields[i]]);
+    }
+    rk_jw_lit(w, "}");
+}
+
 /* Sends the `stats` event of second t from the view. */
 static void broadcast_second(int64_t t) {
     char stack[4096];
@@ -703,6 +793,8 @@ static void broadcast_second(int64_t t) {
     static const uint64_t zero[RK_STAT_FIELDS];
     rk_jw_lit(&w, ",\"totals\":");
     write_counts(&w, s ? s->totals : zero);
+    rk_jw_lit(&w, ",\"checks\":");
+    write_checks(&w, s ? s->checks : zero);
     rk_jw_lit(&w, ",\"rules\":{");
     bool first = true;
     for (size_t i = 0; s && i < s->len; i++) {

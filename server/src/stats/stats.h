@@ -12,8 +12,18 @@
  * Each decided item counts once, in exactly one of: allowed, denied (an
  * enforcing rule denied), shadow_denied (a shadow rule would have denied),
  * errors (the store failed and the fail mode decided). Rules switched off
- * are not counted. Rules are told apart by id, in at most
- * RK_STATS_MAX_RULES slots; a rule that finds none free counts under
+ * are not counted.
+ *
+ * Those are rule decisions: a request three rules cover counts three times.
+ * The checks are counted apart, each once (rk_stats_count_checks): the
+ * requests asked about (a direct check, a batch entry, a request's context,
+ * a forward-auth request) that a rule decided or the lists answered, in
+ * exactly one of allowed (it passed), denied (an enforcing rule the store
+ * answered refused it, or the denylist did) and errors (neither, and the
+ * store failed for one of its rules: the fail modes gave the answer, open
+ * or closed). A request no rule covers is not a check. They travel as the
+ * pseudo-rule "_checks" (RK_RING_CHECKS), outside the totals and the rules. Rules are told apart by
+ * id, in at most RK_STATS_MAX_RULES slots; a rule that finds none free counts under
  * "_other". The slot of a rule deleted RK_RULES_GRACE_MS ago is freed once
  * its counts have left the 15 minutes, or sooner when new rules need it
  * (keeping SLOTS_KEPT_FREE free; the deleted rule's own rows go, the totals
@@ -29,7 +39,8 @@
 #define RK_STATS_OTHER RK_STATS_MAX_RULES /* the slot of the ids past the bound */
 #define RK_STATS_SLOTS (RK_STATS_MAX_RULES + 1)
 #define RK_STATS_OTHER_NAME "_other"
-#define RK_STATS_HIST_BUCKETS 13 /* finite bounds of the check-duration histogram */
+#define RK_STATS_CHECKS_NAME "_checks" /* no rule id: ids start with [a-z0-9] */
+#define RK_STATS_HIST_BUCKETS 13       /* finite bounds of the check-duration histogram */
 
 typedef enum {
     RK_STAT_ALLOWED = 0,
@@ -48,6 +59,16 @@ extern const int64_t rk_stats_hist_bounds_ns[RK_STATS_HIST_BUCKETS];
  * one sample of that duration per check the group holds (opens_check).
  */
 void rk_stats_count(const rk_check_item_t *items, size_t n, int64_t duration_ns);
+
+/*
+ * Hot path: counts the checks of a request once every item of it is decided
+ * (its jobs may have been decided apart): each run of items from one that
+ * opens_check is one check. Lock-free, no allocation.
+ */
+void rk_stats_count_checks(const rk_check_item_t *items, size_t n);
+
+/* Hot path: counts n checks the lists answered before any rule (denylist: denied). */
+void rk_stats_count_listed(bool denied, size_t n);
 
 /*
  * Starts the background thread (after the stores and the rules are open)
@@ -71,20 +92,22 @@ typedef struct {
 
 /*
  * Sums the seconds from..to (epoch s, inclusive) of the cluster-wide view
- * (the local one on the embedded store): totals, and one row per rule that
+ * (the local one on the embedded store): totals, the checks, and one row per rule that
  * had traffic (*rules malloc'd, the caller frees; sorted by rule id).
  */
 rk_status_t rk_stats_window(int64_t from, int64_t to, uint64_t totals[RK_STAT_FIELDS],
-                            rk_stats_rule_t **rules, size_t *nrules);
+                            uint64_t checks[RK_STAT_FIELDS], rk_stats_rule_t **rules,
+                            size_t *nrules);
 
 /*
  * The series of one rule (NULL: the totals) from..to, step seconds a
  * point: out[i] sums [from + i*step, from + (i+1)*step - 1] (clipped at to).
- * out holds (to - from) / step + 1 rows. false (out zeros) when the rule
+ * out holds (to - from) / step + 1 rows; so does checks (when not NULL), the
+ * check counts of the same seconds. false (out zeros) when the rule
  * has no counts of its own: they are under "_other".
  */
 bool rk_stats_series(const char *rule, int64_t from, int64_t to, int64_t step,
-                     uint64_t (*out)[RK_STAT_FIELDS]);
+                     uint64_t (*out)[RK_STAT_FIELDS], uint64_t (*checks)[RK_STAT_FIELDS]);
 
 typedef struct {
     char rule[RK_RULE_ID_MAX + 1];
@@ -110,10 +133,15 @@ typedef struct {
     uint64_t store_errors; /* checks whose store failed */
 } rk_stats_latency_t;
 void rk_stats_cumulative(uint64_t (*per_slot)[RK_STAT_FIELDS], rk_stats_latency_t *lat);
+/* Cumulative check counts since start (shadow_denied unused). */
+void rk_stats_checks_cumulative(uint64_t checks[RK_STAT_FIELDS]);
 
 /* The rule id of a slot ("_other" for RK_STATS_OTHER), NULL when unused. */
 const char *rk_stats_slot_rule(size_t slot);
-/* The slot of a rule id, taking a new one when it has none (lock-free). */
+/*
+ * The slot of a rule id, taking a new one when it has none (lock-free);
+ * RK_RING_CHECKS for "_checks", RK_STATS_OTHER for "_other".
+ */
 size_t rk_stats_slot(const char *rule_id, size_t len);
 /* The cumulative count of field the slot's earlier owners left (subtract it). */
 uint64_t rk_stats_slot_base(size_t slot, int field);
