@@ -1,7 +1,8 @@
 /*
  * The overview against a real ratekitd and redis-server: with more rules
  * than a page of cards, every card carries its own figures, seeded from the
- * stored series; the headline figures say they count rule decisions; and an
+ * stored series; the headline figures count checks, each request once however
+ * many rules decide it; and an
  * overview opened while the server cannot be reached says there are no
  * figures yet, not zeros "last received" now.
  */
@@ -22,7 +23,7 @@ async function cardAllowed(page, id) {
 }
 
 describe('overview', () => {
-  flow(`with ${RULES} rules, the 40th rule's card shows its traffic from before the page opened, and the figures are named rule decisions`, async (page) => {
+  flow(`with ${RULES} rules, the 40th rule's card shows its traffic from before the page opened, and the headline figures are named checks`, async (page) => {
     for (let n = 1; n <= RULES; n++) {
       const r = await adminApi(run.stack, 'POST', '/api/v1/rules', {
         id: ruleId(n),
@@ -59,14 +60,70 @@ describe('overview', () => {
       return card && card.textContent.trim() === '2';
     }, ruleId(41), { timeout: 5000 });
 
-    // The headline figures add up rule decisions (a check two rules decide counts twice): named so.
+    // The headline figures count checks (each request once), named so.
     const headline = page.getByTestId('stat-checks');
-    await headline.getByText('Rule decisions · 5 min').waitFor();
-    await page.getByTestId('stat-denied').getByText(/% of decisions$/).waitFor();
-    assert.equal(await page.getByText('Checks · 5 min').count(), 0);
+    await headline.getByText('Checks · 5 min').waitFor();
+    await page.getByTestId('stat-denied').getByText(/% of checks$/).waitFor();
+    assert.equal(await page.getByText('Rule decisions · 5 min').count(), 0);
     await page.getByTestId(`rule-card-${ruleId(40)}`).scrollIntoViewIfNeeded();
     await screenshot(page, 'overview-many-rules.png');
   });
+
+  flow('5 requests that two rules each decide show as 5 checks in the headline, not 10', async (page) => {
+    for (const [id, limit] of [['pair-wide', 100], ['pair-strict', 3]]) {
+      const r = await adminApi(run.stack, 'POST', '/api/v1/rules', {
+        id,
+        match: { path: '/pair/*' },
+        key: ['ip'],
+        algorithm: 'fixed_window',
+        limit,
+        window_ms: 3600000,
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    await signIn(page, run.stack.adminUrl);
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await page.locator('.live-live').waitFor({ timeout: 5000 });
+    // Let the seconds of the flows before settle into the figures read as "before".
+    await new Promise((r) => setTimeout(r, 1500));
+    const value = (tid) => page.evaluate((t) => Number(document.querySelector(`[data-testid="${t}"] .stat-value`).textContent.replace(/[^\d]/g, '')), tid);
+    const before = { checks: await value('stat-checks'), allowed: await value('stat-allowed'), denied: await value('stat-denied') };
+    const statsBefore = (await adminApi(run.stack, 'GET', '/api/v1/stats?window=300')).body;
+    const chart = page.getByTestId('traffic-chart');
+    const chartDeniedBefore = Number(await chart.getAttribute('data-denied-sum'));
+
+    const answers = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${run.stack.dataUrl}/v1/check`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ request: { method: 'GET', path: '/pair/items', ip: '203.0.113.60' } }),
+      });
+      answers.push(await res.json());
+    }
+    assert.deepEqual(answers.map((a) => a.results.length), [2, 2, 2, 2, 2], 'both rules decide every request');
+    assert.deepEqual(answers.map((a) => a.allowed), [true, true, true, false, false]);
+
+    const want = { checks: before.checks + 5, allowed: before.allowed + 3, denied: before.denied + 2 };
+    await page.waitForFunction(
+      (w) => {
+        const v = (t) => Number(document.querySelector(`[data-testid="${t}"] .stat-value`).textContent.replace(/[^\d]/g, ''));
+        return v('stat-checks') === w.checks && v('stat-allowed') === w.allowed && v('stat-denied') === w.denied;
+      },
+      want,
+      { timeout: 5000 },
+    );
+    // A second later it still says 5, though the rules made 10 decisions.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual({ checks: await value('stat-checks'), allowed: await value('stat-allowed'), denied: await value('stat-denied') }, want);
+    const stats = (await adminApi(run.stack, 'GET', '/api/v1/stats?window=300')).body;
+    const decisions = (s) => s.totals.allowed + s.totals.denied;
+    assert.equal(decisions(stats) - decisions(statsBefore), 10, 'the rules decided each request twice');
+    await page.getByTestId('stat-denied').getByText(/% of checks$/).waitFor();
+    assert.equal(Number(await chart.getAttribute('data-denied-sum')), chartDeniedBefore + 2, 'the chart plots checks');
+    await page.getByRole('heading', { name: 'Checks per second' }).waitFor();
+    await screenshot(page, 'overview-checks.png');
+  }, { width: 1440, height: 900 });
 
   flow('an overview opened while the server cannot be reached says there are no figures yet', async (page) => {
     await signIn(page, run.stack.adminUrl);

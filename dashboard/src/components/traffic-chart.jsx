@@ -1,5 +1,5 @@
 /*
- * Allowed, denied and shadow-denied requests per second, live. Animation is
+ * Allowed, denied and (unless shadow is false) shadow-denied per second, live. Animation is
  * off: the chart is redrawn every second and must not wobble. notLiveSince
  * (a clock time) marks the figures as stopped: no update since then;
  * nothingReceived marks an empty chart as no reading at all.
@@ -14,7 +14,7 @@ function cssVar(name, fallback) {
   return v || fallback;
 }
 
-export function TrafficChart({ points, height = 280, label = 'Requests per second', theme, notLiveSince = null, nothingReceived = false }) {
+export function TrafficChart({ points, height = 280, label = 'Requests per second', theme, notLiveSince = null, nothingReceived = false, shadow = true }) {
   const stale = !!notLiveSince || nothingReceived;
   const colors = useMemo(
     () => ({
@@ -51,19 +51,23 @@ export function TrafficChart({ points, height = 280, label = 'Requests per secon
           pointRadius: 0,
           tension: 0.25,
         },
-        {
-          label: 'Shadow denied',
-          data: points.map((p) => p.shadow_denied),
-          borderColor: colors.shadow,
-          backgroundColor: colors.shadow,
-          borderDash: [4, 3],
-          borderWidth: 1.4,
-          pointRadius: 0,
-          tension: 0.25,
-        },
+        ...(shadow
+          ? [
+              {
+                label: 'Shadow denied',
+                data: points.map((p) => p.shadow_denied),
+                borderColor: colors.shadow,
+                backgroundColor: colors.shadow,
+                borderDash: [4, 3],
+                borderWidth: 1.4,
+                pointRadius: 0,
+                tension: 0.25,
+              },
+            ]
+          : []),
       ],
     }),
-    [points, colors],
+    [points, colors, shadow],
   );
 
   const options = useMemo(

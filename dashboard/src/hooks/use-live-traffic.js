@@ -3,9 +3,11 @@
  * /api/v1/stats/timeseries, then fed by the page's event stream.
  *
  * ruleIds: the rules to follow one by one (their own series); totals: also
- * follow the cluster-wide totals. Answers {series(key), status, latestT,
- * received} where series("total") or series(ruleId) is a dense array of
- * windowS points {t, allowed, denied, shadow_denied}, oldest first, and
+ * follow the cluster-wide totals and checks. Answers {series(key), status,
+ * latestT, received} where series("total") or series(ruleId) is a dense array of
+ * windowS points {t, allowed, denied, shadow_denied, errors}, oldest first
+ * (rule decisions), series(CHECKS) the same of the checks (each request
+ * once, however many rules decided it; shadow_denied is 0), and
  * received says whether any figure came at all (latestT means nothing
  * before one did).
  *
@@ -24,6 +26,8 @@ import { api } from '../lib/api-client.js';
 import { useEventStream } from './use-event-stream.js';
 
 const TOTAL = 'total';
+// No rule id starts with "_".
+export const CHECKS = '_checks';
 // Series read at once while seeding: many rules with traffic do not flood the server.
 const PARALLEL_READS = 6;
 // Seconds of margin around the window when asking which rules had traffic (clocks a second apart).
@@ -31,11 +35,11 @@ const STATS_MARGIN_S = 5;
 const MAX_STATS_WINDOW_S = 900;
 
 function emptyPoint(t) {
-  return { t, allowed: 0, denied: 0, shadow_denied: 0 };
+  return { t, allowed: 0, denied: 0, shadow_denied: 0, errors: 0 };
 }
 
 function countsOf(c) {
-  return { allowed: c.allowed || 0, denied: c.denied || 0, shadow_denied: c.shadow_denied || 0 };
+  return { allowed: c.allowed || 0, denied: c.denied || 0, shadow_denied: c.shadow_denied || 0, errors: c.errors || 0 };
 }
 
 /* Runs task on each item, at most `parallel` at once; settles when all have. */
@@ -98,7 +102,10 @@ export function useLiveTraffic({ ruleIds = [], totals = true, windowS = 300, onR
       const readSeries = (rule) =>
         api.get('/api/v1/stats/timeseries', { query: { rule, from, to, step: 1 } }).then((body) => {
           if (isCancelled() || !body || !Array.isArray(body.points)) return;
-          for (const p of body.points) put(rule ?? TOTAL, p.t, countsOf(p), overwrite);
+          for (const p of body.points) {
+            put(rule ?? TOTAL, p.t, countsOf(p), overwrite);
+            if (rule == null && p.checks) put(CHECKS, p.t, countsOf(p.checks), overwrite);
+          }
           // The series answers every second up to `to`, the empty ones too.
           latest.current = Math.max(latest.current, to);
         });
@@ -127,6 +134,7 @@ export function useLiveTraffic({ ruleIds = [], totals = true, windowS = 300, onR
       if (typeof event.t !== 'number') return;
       latest.current = Math.max(latest.current, event.t);
       if (totals && event.totals) put(TOTAL, event.t, countsOf(event.totals), true);
+      if (totals && event.checks) put(CHECKS, event.t, countsOf(event.checks), true);
       const followed = new Set(ruleIds);
       for (const [id, c] of Object.entries(event.rules || {})) {
         if (followed.has(id) || totals) put(id, event.t, countsOf(c), true);

@@ -1,6 +1,6 @@
 import { useMemo } from 'react';
 import { useQuery } from '../../../hooks/use-query.js';
-import { useLiveTraffic } from '../../../hooks/use-live-traffic.js';
+import { CHECKS, useLiveTraffic } from '../../../hooks/use-live-traffic.js';
 import { useDocumentTitle } from '../../../hooks/use-document-title.js';
 import { PageHeader } from '../../../components/page-header.jsx';
 import { Card } from '../../../components/card.jsx';
@@ -19,14 +19,18 @@ const STORE_NAMES = { memory: 'In-memory', redis: 'Redis', 'redis-cluster': 'Red
 const RULE_CARD_WINDOW_S = 120;
 
 function totalsOf(points) {
-  const t = { allowed: 0, denied: 0, shadow_denied: 0 };
+  const t = { allowed: 0, denied: 0, shadow_denied: 0, errors: 0 };
   for (const p of points) {
     t.allowed += p.allowed;
     t.denied += p.denied;
     t.shadow_denied += p.shadow_denied;
+    t.errors += p.errors;
   }
   return t;
 }
+
+// A check is allowed, denied or answered by the fail mode (errors): each request once.
+const checksIn = (c) => c.allowed + c.denied + c.errors;
 
 export function OverviewPage() {
   useDocumentTitle('Overview');
@@ -45,13 +49,15 @@ export function OverviewPage() {
     },
   });
 
-  const points = live.series('total');
-  const totals = totalsOf(points);
-  // The API counts decisions, one per rule that decided a check: a check three rules decide counts three.
-  const decisions = totals.allowed + totals.denied + totals.shadow_denied;
+  // Checks count each request once, however many rules decided it.
+  const points = live.series(CHECKS);
+  const checks = totalsOf(points);
+  const total = checksIn(checks);
+  // Shadow would-denies are rule decisions: a request two shadow rules would deny counts twice.
+  const decisions = totalsOf(live.series('total'));
   // The last complete second received: the figures "now" are of that second.
-  const last = points[points.length - 1] || { allowed: 0, denied: 0, shadow_denied: 0 };
-  const deniedShare = decisions ? ((totals.denied / decisions) * 100).toFixed(1) : '0.0';
+  const last = points[points.length - 1] || { allowed: 0, denied: 0, shadow_denied: 0, errors: 0 };
+  const deniedShare = total ? ((checks.denied / total) * 100).toFixed(1) : '0.0';
   const unreachable = server.state === 'unreachable';
   // Figures that stopped coming are shown as such, never as a drop to no traffic.
   const notLive = unreachable || live.status === 'offline';
@@ -63,7 +69,7 @@ export function OverviewPage() {
 
   return (
     <>
-      <PageHeader title="Overview" description="Decisions across every ratekit instance, updated each second." actions={<LiveIndicator status={live.status} />} />
+      <PageHeader title="Overview" description="Checks across every ratekit instance, updated each second." actions={<LiveIndicator status={live.status} />} />
       {unreachable && (
         <Alert title="Cannot reach the ratekit server" onRetry={server.reload}>
           {since ? `The figures below are the last received, at ${since}; they are not live.` : 'No figures yet: the server cannot be reached.'}
@@ -72,25 +78,23 @@ export function OverviewPage() {
 
       <div className="stats-grid" aria-label="Last 5 minutes">
         <Stat
-          label="Rule decisions · 5 min"
-          value={figure(decisions)}
-          detail={
-            notLive
-              ? since
-                ? `Not live · last at ${since}`
-                : 'Not live · none received'
-              : `${formatNumber(last.allowed + last.denied + last.shadow_denied)} in the last second`
-          }
+          label="Checks · 5 min"
+          value={figure(total)}
+          detail={notLive ? (since ? `Not live · last at ${since}` : 'Not live · none received') : `${formatNumber(checksIn(last))} in the last second`}
           testId="stat-checks"
         />
-        <Stat label="Allowed" value={figure(totals.allowed)} tone="blue" testId="stat-allowed" detail={notLive ? 'Not live' : `${formatNumber(last.allowed)}/s now`} />
-        <Stat label="Denied" value={figure(totals.denied)} tone="red" testId="stat-denied" detail={unknown ? 'Not live' : `${deniedShare}% of decisions`} />
-        <Stat label="Shadow denied" value={figure(totals.shadow_denied)} tone="amber" testId="stat-shadow" detail="Would deny; not enforced" />
+        <Stat label="Allowed" value={figure(checks.allowed)} tone="blue" testId="stat-allowed" detail={notLive ? 'Not live' : `${formatNumber(last.allowed)}/s now`} />
+        <Stat label="Denied" value={figure(checks.denied)} tone="red" testId="stat-denied" detail={unknown ? 'Not live' : `${deniedShare}% of checks`} />
+        <Stat label="Shadow denied" value={figure(decisions.shadow_denied)} tone="amber" testId="stat-shadow" detail="Rule decisions that would deny; not enforced" />
       </div>
-      <p className="muted small stats-note">Each rule that decides a check counts once: a request three rules cover counts three times.</p>
+      {!unknown && checks.errors > 0 && (
+        <p className="muted small stats-note" data-testid="checks-errors">
+          {formatNumber(checks.errors)} {checks.errors === 1 ? 'check was' : 'checks were'} answered by a rule's fail mode while the store failed.
+        </p>
+      )}
 
-      <Card title="Rule decisions per second" subtitle="Last 5 minutes, all rules" className="chart-card">
-        <TrafficChart points={points} theme={theme} label="Rule decisions per second" notLiveSince={notLive ? since : null} nothingReceived={unknown} />
+      <Card title="Checks per second" subtitle="Last 5 minutes, each request once" className="chart-card">
+        <TrafficChart points={points} theme={theme} label="Checks per second" shadow={false} notLiveSince={notLive ? since : null} nothingReceived={unknown} />
       </Card>
 
       <section className="system-strip" aria-label="Server">
