@@ -100,14 +100,14 @@ def test_a_denied_request_gives_back_what_the_rules_that_allowed_it_counted(back
     for a in answers[ALLOWED:]:
         res = _result(a, wide)
         assert res["allowed"] is True  # it allowed the request another rule denied
-        # each denied request took one, given back before the next came. On
-        # Redis the refund goes out just after the answer (one may be in
-        # flight), and once the tight rule's denial is remembered the wide
-        # rule is only looked at (nothing taken)
+        # each denied request took one and gave it back, and its answer says
+        # what remains with it back. On Redis the refund goes out just after
+        # the answer (the previous one may be in flight), and once the tight
+        # rule's denial is remembered the wide rule is only looked at
         if backend.store == "memory":
-            assert res["remaining"] == 100 - ALLOWED - 1, a
+            assert res["remaining"] == 100 - ALLOWED, a
         else:
-            assert 100 - ALLOWED - 2 <= res["remaining"] <= 100 - ALLOWED, a
+            assert 100 - ALLOWED - 1 <= res["remaining"] <= 100 - ALLOWED, a
         # a denied answer carries no lease: ratekit ended the ones it took
         assert "lease" not in a and all("lease" not in r for r in a["results"]), a
     for a in answers[:ALLOWED]:
@@ -157,9 +157,9 @@ def test_once_a_denial_is_remembered_the_other_rules_are_only_looked_at(backend)
     refunded = _refunds(backend) - before
     assert refunded == (SENT - ALLOWED if backend.store == "memory" else 1), refunded
     # the rule looked at still says where it stands (on the embedded store,
-    # its count before the refund)
+    # with the refund given back)
     last = _result(answers[-1], wide)["remaining"]
-    assert last == 100 - ALLOWED - (backend.store == "memory"), last
+    assert last == 100 - ALLOWED, last
 
 
 def test_a_remembered_denial_spares_every_other_rule_of_a_request_with_many(backend):
@@ -232,4 +232,4 @@ def test_a_refund_goes_where_the_fail_mode_counted(make_server, make_redis):
     assert [a["allowed"] for a in answers] == [True] * ALLOWED + [False] * (SENT - ALLOWED)
     assert all(_result(a, wide).get("fail_mode") == "local" for a in answers)
     assert [_result(a, wide)["remaining"] for a in answers[ALLOWED:]] == \
-        [100 - ALLOWED - 1] * (SENT - ALLOWED)
+        [100 - ALLOWED] * (SENT - ALLOWED)

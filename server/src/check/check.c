@@ -396,7 +396,12 @@ static void refund_on(rk_store_t *store, const rk_store_req_t *reqs, size_t n) {
         refund_failed(n);
 }
 
-void rk_check_refund(const rk_check_item_t *items, size_t n) {
+/* The answer of an item given back: what remained before it took its cost. */
+static void note_refunded(rk_check_item_t *it) {
+    it->decision.remaining += it->cost;
+}
+
+void rk_check_refund(rk_check_item_t *items, size_t n) {
     if (n < 2 || rk_check_allowed(items, n))
         return;
     if (n > RK_CHECK_MAX_ITEMS)
@@ -405,13 +410,18 @@ void rk_check_refund(const rk_check_item_t *items, size_t n) {
     rk_store_req_t reqs[RK_CHECK_MAX_ITEMS];
     size_t remote = 0, local = n;
     for (size_t i = 0; i < n; i++) {
-        const rk_check_item_t *it = &items[i];
+        rk_check_item_t *it = &items[i];
         if (!it->counted)
             continue;
+        bool given_back =
+            it->failed_over ? fill_refund(&reqs[local - 1], it) : fill_refund(&reqs[remote], it);
+        if (!given_back)
+            continue;
         if (it->failed_over)
-            local -= fill_refund(&reqs[local - 1], it);
+            local--;
         else
-            remote += fill_refund(&reqs[remote], it);
+            remote++;
+        note_refunded(it);
     }
     refund_on(rk_rt.store, reqs, remote);
     refund_on(rk_rt.fallback, reqs + local, n - local);

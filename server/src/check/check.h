@@ -105,9 +105,10 @@ void rk_check_submit(rk_check_job_t *job, void (*done)(void *ctx), void *ctx);
  * embedded store it is done before this returns (no allocation); on Redis
  * it is queued for the event loop's next round, its reply never waited
  * for, a failure counted (rk_check_refunds_failed) and logged now and then.
- * Call it once per request, when every item is decided.
+ * Call it once per request, when every item is decided: each item given
+ * back answers what remains with its cost back.
  */
-void rk_check_refund(const rk_check_item_t *items, size_t n);
+void rk_check_refund(rk_check_item_t *items, size_t n);
 
 /* Refunds sent to a store, and those it failed (for metrics). */
 uint64_t rk_check_refunds(void);
