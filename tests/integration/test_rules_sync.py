@@ -374,6 +374,34 @@ def test_a_change_kept_across_a_restart_is_merged_with_the_other_instances(make_
         a2.output()[-1500:])
 
 
+def test_one_rule_changed_on_two_instances_at_once_keeps_both_changes(make_server, redis,
+                                                                      workdir):
+    """The limit lowered on A while B fixes the description, at the same
+    moment: both hold (the whole rule of the last to publish won before,
+    undoing the limit). A field changed on both sides is decided by the
+    last to publish."""
+    import signal
+    a, b = pair(make_server, redis, workdir)
+    a.create_rule(id="lu", algorithm="fixed_window", limit=100, window="1m")
+    assert wait_until(lambda: knows(b, "lu"), timeout=3.0) is not None
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        assert a.admin("PATCH", "/api/v1/rules/lu", {"limit": 5}).status == 200
+        assert b.admin("PATCH", "/api/v1/rules/lu", {"description": "tighten later"}).status == 200
+        time.sleep(0.3)
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+
+    def converged(server):
+        r = server.admin("GET", "/api/v1/rules/lu").json()
+        return (r["limit"], r["description"]) == (5, "tighten later")
+
+    assert wait_until(lambda: converged(a) and converged(b), timeout=8.0) is not None, (
+        a.admin("GET", "/api/v1/rules/lu").json(), b.admin("GET", "/api/v1/rules/lu").json())
+    assert a.admin("GET", "/api/v1/rules/lu").headers["etag"] == \
+        b.admin("GET", "/api/v1/rules/lu").headers["etag"]
+
+
 def test_a_change_made_on_another_instance_is_a_reload_event(make_server, redis, workdir):
     """The dashboard tells an import made here from a change another instance
     made: the latter's stream event says "reload", as the API documents."""

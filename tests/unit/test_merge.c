@@ -52,9 +52,31 @@ Test(merge, takes_the_other_side_s_changes_and_keeps_this_one_s) {
     got = merged(RK_MERGE_RULES, "[" RULE("a", 1) "]", "[" RULE("a", 5) "]", "[" RULE("a", 1) "]");
     cr_expect(strstr(got, "\"limit\":5") != NULL, "%s", got);
     cJSON_free(got);
-    /* changed here: here's, whatever there says */
+    /* the same member changed on both sides: here's */
     got = merged(RK_MERGE_RULES, "[" RULE("a", 1) "]", "[" RULE("a", 5) "]", "[" RULE("a", 7) "]");
     cr_expect(strstr(got, "\"limit\":7") && !strstr(got, "\"limit\":5"), "%s", got);
+    cJSON_free(got);
+}
+
+#define RULE_D(id, limit, description)                                                             \
+    "{\"id\":\"" id "\",\"description\":\"" description "\",\"algorithm\":\"fixed_window\","       \
+    "\"limit\":" #limit ",\"window_ms\":60000}"
+
+Test(merge, a_rule_changed_on_both_sides_keeps_each_side_s_members) {
+    /* the limit changed there, the description here: both hold */
+    char *got = merged(RK_MERGE_RULES, "[" RULE_D("a", 100, "") "]", "[" RULE_D("a", 5, "") "]",
+                       "[" RULE_D("a", 100, "tighten later") "]");
+    cr_expect(strstr(got, "\"limit\":5") && strstr(got, "tighten later"), "%s", got);
+    cJSON_free(got);
+    /* a mix that is no rule (fixed_window there, a burst here): here's whole */
+    got = merged(RK_MERGE_RULES,
+                 "[{\"id\":\"b\",\"algorithm\":\"token_bucket\",\"limit\":5,\"window_ms\":1000,"
+                 "\"burst\":null}]",
+                 "[{\"id\":\"b\",\"algorithm\":\"fixed_window\",\"limit\":5,\"window_ms\":1000,"
+                 "\"burst\":null}]",
+                 "[{\"id\":\"b\",\"algorithm\":\"token_bucket\",\"limit\":5,\"window_ms\":1000,"
+                 "\"burst\":9}]");
+    cr_expect(strstr(got, "token_bucket") && strstr(got, "\"burst\":9"), "%s", got);
     cJSON_free(got);
 }
 

@@ -156,6 +156,48 @@ static bool unchanged(rk_merge_kind_t kind, const cJSON *now, const cJSON *was) 
     return cJSON_Compare(now, was, true);
 }
 
+/* Sets member name of rule to a copy of value. false when out of memory. */
+static bool set_member(cJSON *rule, const char *name, const cJSON *value) {
+    cJSON *copy = cJSON_Duplicate(value, true);
+    if (!copy)
+        return false;
+    if (cJSON_GetObjectItemCaseSensitive(rule, name))
+        return cJSON_ReplaceItemInObjectCaseSensitive(rule, name, copy);
+    return cJSON_AddItemToObject(rule, name, copy);
+}
+
+/*
+ * A rule changed on both sides since base (was): remote's, with the members
+ * this side changed taken from mine, so that a limit changed there and a
+ * description here both hold (a member changed on both sides is mine's).
+ * Mine whole when that mix is not a valid rule (an algorithm changed there,
+ * a burst here). NULL when out of memory.
+ */
+static cJSON *merged_rule(const cJSON *remote, const cJSON *mine, const cJSON *was) {
+    cJSON *out = cJSON_Duplicate(remote, true);
+    const cJSON *m;
+    cJSON_ArrayForEach(m, mine) {
+        if (!out)
+            return NULL;
+        const cJSON *before = cJSON_GetObjectItemCaseSensitive(was, m->string);
+        if (own_member(m->string) || (before && cJSON_Compare(m, before, true)))
+            continue; /* not changed here */
+        if (!set_member(out, m->string, m)) {
+            cJSON_Delete(out);
+            return NULL;
+        }
+    }
+    cJSON *errors = cJSON_CreateArray();
+    cJSON *canon = out && errors ? rk_rule_canonical(out, errors) : NULL;
+    if (out && !canon) {
+        cJSON_Delete(out);
+        out = cJSON_Duplicate(mine, true);
+    }
+    cJSON_Delete(canon);
+    cJSON_Delete(errors);
+    return out;
+}
+
 static bool add_copy(cJSON *out, const cJSON *row) {
     cJSON *copy = cJSON_Duplicate(row, true);
     return copy && cJSON_AddItemToArray(out, copy);
@@ -205,6 +247,12 @@ static bool merge_into(cJSON *out, rk_merge_kind_t kind, const cJSON *remote, co
         free(name);
         /* unchanged here, or changed alike on both sides: there's; NULL: deleted here */
         const cJSON *kept = unchanged(kind, mine, was) || unchanged(kind, mine, row) ? row : mine;
+        if (kind == RK_MERGE_RULES && kept && kept == mine && was && !unchanged(kind, row, was)) {
+            cJSON *both = merged_rule(row, mine, was); /* changed on both sides */
+            if (!both || !cJSON_AddItemToArray(out, both))
+                return false;
+            continue;
+        }
         if (kept && !add_copy(out, kept))
             return false;
     }
