@@ -63,6 +63,13 @@ static const path_case_t path_cases[] = {
     {"/*/*", "/a", true},
     {"/*/*/x", "/a/b/x", true},
     {"/*/*/x", "/a/x", false},
+    /* patterns are read as requests are: decoded once, dot-segments resolved */
+    {"/my%20docs/*", "/my%20docs/a", true},
+    {"/my%20docs/*", "/my%2520docs/a", false},
+    {"/%7euser", "/~user", true},
+    {"/a/./b", "/a/b", true},
+    {"/a//b", "/a/b", true},
+    {"/../x", "/x", true},
 };
 
 Test(match, path_patterns_cover_exactly_what_they_say) {
@@ -142,11 +149,23 @@ static const struct {
     const char *pattern;
     bool valid;
 } pattern_cases[] = {
-    {"/login", true},   {"/api/*", true}, {"/users/*/orders", true},
-    {"/*", true},       {"/", true},      {"login", false},
-    {"", false},        {"/api*", false}, {"/a/*b", false},
-    {"/a/b*/c", false}, {"/a b", false},  {"/a?x=1", false},
-    {"/a#x", false},    {"/**", false},   {"/a/\x01", false},
+    {"/login", true},
+    {"/api/*", true},
+    {"/users/*/orders", true},
+    {"/*", true},
+    {"/", true},
+    {"login", false},
+    {"", false},
+    {"/api*", false},
+    {"/a/*b", false},
+    {"/a/b*/c", false},
+    {"/a b", false},
+    {"/a?x=1", false},
+    {"/a#x", false},
+    {"/**", false},
+    {"/a/\x01", false},
+    {"/a%00b", false},
+    {"/my%20docs/*", true},
 };
 
 Test(match, bad_patterns_are_refused_with_a_reason) {

@@ -57,6 +57,11 @@ bool rk_path_pattern_valid(const char *pattern, const char **why) {
         *why = "has too many segments";
         return false;
     }
+    char normalized[RK_MATCH_PATTERN_MAX + 1];
+    if (rk_path_normalize(pattern, len, normalized, sizeof normalized) != RK_OK) {
+        *why = "must not hold %00 (a NUL once decoded)";
+        return false;
+    }
     return true;
 }
 
@@ -130,8 +135,12 @@ rk_status_t rk_match_set_path(rk_match_t *m, const char *pattern) {
     if (!copy)
         return RK_ERR;
     m->path = copy;
+    /* Matched as requests are: decoded once, slashes merged, dot-segments
+     * resolved: "/my%20docs/x" covers the request for /my%20docs/x, and
+     * "/a/./b" the one for /a/b. Never longer than the pattern. */
     char *segs = copy + len + 1;
-    memcpy(segs, pattern, len + 1);
+    if (rk_path_normalize(pattern, len, segs, len + 1) != RK_OK)
+        return RK_ERR;
     for (char *tok = strtok(segs, "/"); tok; tok = strtok(NULL, "/"))
         m->segments[m->nsegments++] = tok;
     if (m->nsegments > 0 && !strcmp(m->segments[m->nsegments - 1], "*")) {
