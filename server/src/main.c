@@ -295,7 +295,7 @@ static int serve(const rk_config_t *cfg, sigset_t *stop_signals, bool generated)
                                       .max_connections = (unsigned)cfg->max_connections,
                                       .idle_timeout_s = (unsigned)cfg->idle_timeout_s,
                                       .static_dir = dashboard,
-                                      .max_body = 4 * 1024 * 1024,
+                                      .max_body = RK_ADMIN_MAX_BODY,
                                       .database_moved = rk_rules_db_moved};
     rk_listener_t *data = rk_listener_start(&data_cfg, err, sizeof err);
     if (!data)

@@ -104,7 +104,7 @@ def test_a_revocation_on_another_instance_ends_the_stream_here(make_server, work
 
 # ---- a refused request's body is not read ----------------------------------------
 
-BIG = 3_000_000  # announced; under the admin plane's 4 MiB bound
+BIG = 3_000_000  # announced; under the admin plane's 32 MiB bound
 
 
 def send_partial_upload(server, path, token=None, method="POST", send=64 * 1024):

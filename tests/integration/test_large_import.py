@@ -45,19 +45,36 @@ def test_the_synced_ruleset_of_two_thousand_rules_reaches_another_instance(
     assert len(b.admin("GET", "/api/v1/rules", timeout=60).json()["rules"]) == 2000
 
 
-def test_admin_bodies_over_four_mib_are_refused(server):
+def test_an_export_over_four_mib_imports_again(make_server, workdir):
+    """GitOps: what the export answers, the import takes back, however large
+    (the export carries every default, so it is larger than what was sent)."""
+    a = make_server(db_path=workdir + "/a.db")
+    rules = many_rules(4500)
+    for r in rules:
+        r["description"] = r["description"] + "y" * 800
+    assert a.admin("POST", "/api/v1/rules/import", {"rules": rules}, timeout=120).status == 200
+    export = a.admin("GET", "/api/v1/rules/export", timeout=120)
+    assert len(export.body) > 4 * 1024 * 1024, len(export.body)
+    b = make_server(db_path=workdir + "/b.db")
+    r = request("POST", b.admin_url + "/api/v1/rules/import", body=export.body, timeout=120,
+                headers={"Authorization": "Bearer " + b.token})
+    assert r.status == 200 and r.json()["created"] == 4500, r
+    assert b.check("tenant-04499", "k").json()["limit"] == 100 + 4499
+
+
+def test_admin_bodies_over_32_mib_are_refused(server):
     # announced too large: refused before the body is read
     conn = http.client.HTTPConnection("127.0.0.1", server.admin_port, timeout=10)
     conn.putrequest("POST", "/api/v1/rules/import")
     conn.putheader("Authorization", "Bearer " + server.token)
-    conn.putheader("Content-Length", str(4 * 1024 * 1024 + 1))
+    conn.putheader("Content-Length", str(32 * 1024 * 1024 + 1))
     conn.endheaders()
     r = conn.getresponse()
     assert r.status == 413 and json.loads(r.read())["error"]["code"] == "body_too_large"
     conn.close()
     # just under the bound: read and imported (an empty ruleset)
-    body = b'{"rules": [' + b" " * (4 * 1024 * 1024 - 100) + b"]}"
-    r = request("POST", server.admin_url + "/api/v1/rules/import", body=body,
+    body = b'{"rules": [' + b" " * (32 * 1024 * 1024 - 100) + b"]}"
+    r = request("POST", server.admin_url + "/api/v1/rules/import", body=body, timeout=60,
                 headers={"Authorization": "Bearer " + server.token})
     assert r.status == 200 and r.json()["deleted"] == 0, r
 

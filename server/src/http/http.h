@@ -11,6 +11,8 @@
 #include "../common.h"
 
 #define RK_MAX_BODY (64 * 1024)
+/* The admin plane's: an export of the largest ruleset must import again. */
+#define RK_ADMIN_MAX_BODY (32 * 1024 * 1024)
 #define RK_MAX_ROUTE_PARAMS 4
 
 typedef enum { RK_ROLE_NONE = 0, RK_ROLE_VIEWER, RK_ROLE_EDITOR, RK_ROLE_ADMIN } rk_role_t;
