@@ -2,7 +2,8 @@
  * response.c — a small HTTP/1.1 response reader for the load loop: it
  * parses from the start each time more bytes arrive (answers are a few
  * hundred bytes, so usually in one read), allocates nothing, and knows
- * just the headers that frame a response.
+ * just the headers that frame a response, and the answer's top-level
+ * JSON members it counts by.
  */
 #include "response.h"
 
@@ -66,7 +67,25 @@ static int chunked_end(const char *p, const char *end, const char **done) {
     }
 }
 
-long lt_response_parse(const char *buf, size_t len, lt_response_t *out) {
+/*
+ * Joins the data of the complete chunked body [body, end) at body, in
+ * place (the data moves only towards the start); returns its length.
+ */
+static size_t join_chunks(char *body, const char *end) {
+    const char *p = body;
+    size_t joined = 0;
+    for (;;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        unsigned long size = strtoul(p, NULL, 16);
+        if (!eol || size == 0)
+            return joined;
+        memmove(body + joined, eol + 1, size);
+        joined += size;
+        p = eol + 1 + size + 2;
+    }
+}
+
+long lt_response_parse(char *buf, size_t len, lt_response_t *out) {
     const char *head_end = memmem(buf, len, "\r\n\r\n", 4);
     if (!head_end)
         return len > MAX_HEAD ? -1 : 0;
@@ -94,7 +113,7 @@ long lt_response_parse(const char *buf, size_t len, lt_response_t *out) {
             out->close = value_has(v, eol, "close") || (http10 && !value_has(v, eol, "keep-alive"));
         line = eol + 1;
     }
-    const char *body = head_end + 4;
+    char *body = buf + (head_end + 4 - buf);
     const char *end = buf + len;
     out->body = body;
     out->body_len = 0;
@@ -105,7 +124,7 @@ long lt_response_parse(const char *buf, size_t len, lt_response_t *out) {
         int state = chunked_end(body, end, &e);
         if (state <= 0)
             return state;
-        out->body_len = (size_t)(e - body);
+        out->body_len = join_chunks(body, e);
         return (long)(e - buf);
     }
     if (content_length < 0)
@@ -116,35 +135,114 @@ long lt_response_parse(const char *buf, size_t len, lt_response_t *out) {
     return (long)(body - buf) + content_length;
 }
 
-/* Whether the body holds needle. */
-static bool body_has(const lt_response_t *r, const char *needle) {
-    return r->body_len && memmem(r->body, r->body_len, needle, strlen(needle)) != NULL;
+/* ---- the answer's JSON ---------------------------------------------------- */
+
+static const char *skip_space(const char *p, const char *end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
+/* p at a string's opening quote: just past its closing quote, NULL if it has none. */
+static const char *string_end(const char *p, const char *end) {
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+/* p at a value: just past it (a string, an object or array with all it
+ * holds, or a literal or number), NULL if it is cut short. */
+static const char *value_end(const char *p, const char *end) {
+    if (p < end && *p == '"')
+        return string_end(p, end);
+    if (p < end && (*p == '{' || *p == '[')) {
+        int depth = 0;
+        while (p < end) {
+            if (*p == '"') {
+                p = string_end(p, end);
+                if (!p)
+                    return NULL;
+                continue;
+            }
+            if (*p == '{' || *p == '[')
+                depth++;
+            else if ((*p == '}' || *p == ']') && --depth == 0)
+                return p + 1;
+            p++;
+        }
+        return NULL;
+    }
+    while (p < end && !strchr(",}] \t\r\n", *p))
+        p++;
+    return p;
+}
+
+/*
+ * The value of the member `name` of the object the body is, at its top
+ * level (a member of the same name inside "results" is not it): true with
+ * [*value, *value_end) when there is one. ratekitd writes "allowed" first,
+ * so the walk usually stops at the first member.
+ */
+static bool top_member(const lt_response_t *r, const char *name, const char **value,
+                       const char **value_stop) {
+    const char *end = r->body + r->body_len;
+    const char *p = skip_space(r->body, end);
+    size_t name_len = strlen(name);
+    if (p == end || *p != '{')
+        return false;
+    for (p = skip_space(p + 1, end); p < end && *p == '"';) {
+        const char *key = p + 1, *key_end = string_end(p, end);
+        if (!key_end)
+            return false;
+        p = skip_space(key_end, end);
+        if (p == end || *p != ':')
+            return false;
+        const char *v = skip_space(p + 1, end), *v_end = value_end(v, end);
+        if (!v_end || v_end == v)
+            return false;
+        if ((size_t)(key_end - 1 - key) == name_len && !memcmp(key, name, name_len)) {
+            *value = v;
+            *value_stop = v_end;
+            return true;
+        }
+        p = skip_space(v_end, end);
+        if (p == end || *p != ',')
+            return false;
+        p = skip_space(p + 1, end);
+    }
+    return false;
+}
+
+/* Whether the top-level member `name` is the literal `literal` (true, false). */
+static bool top_member_is(const lt_response_t *r, const char *name, const char *literal) {
+    const char *v, *v_end;
+    return top_member(r, name, &v, &v_end) && (size_t)(v_end - v) == strlen(literal) &&
+           !memcmp(v, literal, (size_t)(v_end - v));
 }
 
 bool lt_response_says(const lt_response_t *r, bool allowed) {
-    return body_has(r, allowed ? "\"allowed\":true" : "\"allowed\":false");
+    return top_member_is(r, "allowed", allowed ? "true" : "false");
 }
 
 bool lt_response_released(const lt_response_t *r) {
-    return body_has(r, "\"released\":true");
+    return top_member_is(r, "released", "true");
 }
 
 bool lt_response_lease(const lt_response_t *r, char *out, size_t cap) {
-    static const char member[] = "\"lease\":\"";
     if (cap == 0)
         return false;
     out[0] = '\0';
-    const char *at = r->body_len ? memmem(r->body, r->body_len, member, sizeof member - 1) : NULL;
-    if (!at)
+    const char *v, *v_end;
+    if (!top_member(r, "lease", &v, &v_end) || *v != '"')
         return false;
-    const char *v = at + sizeof member - 1, *end = r->body + r->body_len;
-    size_t n = 0;
-    for (; v + n < end && v[n] != '"'; n++)
-        if (v[n] == '\\')
-            n++; /* an escaped character, whatever it is */
-    if (v + n >= end || n >= cap)
+    size_t n = (size_t)(v_end - v) - 2; /* the text between the quotes, escapes kept */
+    if (n >= cap)
         return false;
-    memcpy(out, v, n);
+    memcpy(out, v + 1, n);
     out[n] = '\0';
     return true;
 }

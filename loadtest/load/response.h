@@ -11,7 +11,7 @@
 
 typedef struct {
     int status;
-    const char *body; /* inside the buffer; for a chunked body, its raw chunks */
+    const char *body; /* inside the buffer; a chunked body's data joined there */
     size_t body_len;
     bool close; /* "Connection: close", or HTTP/1.0 without keep-alive */
 } lt_response_t;
@@ -19,14 +19,20 @@ typedef struct {
 /*
  * Parses buf[0..len). Returns the length of the whole response when it is
  * complete, 0 when more bytes are needed, and -1 when it is not HTTP or its
- * length cannot be known (a body delimited by the connection's end).
+ * length cannot be known (a body delimited by the connection's end). A
+ * complete chunked body's data is joined in place, within the response's
+ * bytes.
  */
-long lt_response_parse(const char *buf, size_t len, lt_response_t *out);
+long lt_response_parse(char *buf, size_t len, lt_response_t *out);
 
-/* Whether a check answer's body says "allowed":true (or false). */
+/*
+ * Whether a check answer says "allowed":true (or false): the member of the
+ * answer's object itself, not one of its "results" (a request is denied
+ * when any enforcing rule denies it, whatever the others say).
+ */
 bool lt_response_says(const lt_response_t *r, bool allowed);
 
-/* Whether a release answer's body says "released":true. */
+/* Whether a release answer says "released":true (its top-level member). */
 bool lt_response_released(const lt_response_t *r);
 
 /*

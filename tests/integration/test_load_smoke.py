@@ -1,10 +1,13 @@
 """build/ratekit-load keeps working: a short closed-loop and open-loop run
 against a real ratekitd, and its exactness mode against two ratekitd
-instances sharing one real redis-server."""
+instances sharing one real redis-server. Small stub servers stand in for
+a server that answers wrongly, late or never."""
 
 import json
 import os
+import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -22,10 +25,105 @@ def load_bin():
 
 def run_load(load_bin, workdir, *args):
     out = os.path.join(workdir, "load.json")
+    if os.path.exists(out):
+        os.remove(out)
     p = subprocess.run([load_bin, "--quiet", "--json", out, *args], capture_output=True,
                        text=True, timeout=60)
     result = json.load(open(out)) if os.path.exists(out) else None
     return p, result
+
+
+def answer(body, status="200 OK", headers=b""):
+    """An HTTP/1.1 answer with a Content-Length; JSON written compact, as ratekitd does."""
+    body = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+    return (b"HTTP/1.1 %s\r\nContent-Length: %d\r\n%s\r\n" % (status.encode(), len(body),
+                                                              headers)) + body
+
+
+class Stub:
+    """An HTTP server on a free loopback port, a thread per connection.
+    Request n (from 1, over every connection) gets reply(n, request), bytes
+    written as they are; None leaves it unanswered, b"" closes the
+    connection. An answer with "Connection: close", or of HTTP/1.0, is
+    followed by the close."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.count = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _request(self, conn, buf):
+        """One request (head and body) from conn; (request, rest) or None at the end."""
+        while b"\r\n\r\n" not in buf:
+            data = conn.recv(65536)
+            if not data:
+                return None
+            buf += data
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(rest) < length:
+            data = conn.recv(65536)
+            if not data:
+                return None
+            rest += data
+        return head + b"\r\n\r\n" + rest[:length], rest[length:]
+
+    def _serve(self, conn):
+        buf = b""
+        with conn:
+            try:
+                while (got := self._request(conn, buf)) is not None:
+                    request, buf = got
+                    with self.lock:
+                        self.count += 1
+                        n = self.count
+                    out = self.reply(n, request)
+                    if out is None:
+                        continue
+                    if out == b"":
+                        return
+                    conn.sendall(out)
+                    head = out.split(b"\r\n\r\n")[0].lower()
+                    if head.startswith(b"http/1.0") or b"connection: close" in head:
+                        return
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+@pytest.fixture
+def stub():
+    """Factory: stub(reply) starts a Stub; all are closed after the test."""
+    started = []
+
+    def make(reply):
+        started.append(Stub(reply))
+        return started[-1]
+
+    yield make
+    for s in started:
+        s.close()
 
 
 def test_closed_loop_counts_every_answer_as_allowed(load_bin, server, workdir):
@@ -125,3 +223,31 @@ def test_exactness_two_processes_two_instances_allow_exactly_the_limit(load_bin,
                         "--exact", "50", "--procs", "2", "--requests", "20"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and "allowed 0 " in p.stdout and "NOT EXACT" in p.stdout
+
+
+def test_context_target_counts_a_request_one_rule_denies_as_denied(load_bin, server, workdir):
+    # Two rules cover the path: from the second request on, the tight one
+    # denies while the loose one allows, so the answer is "allowed":false
+    # with an "allowed":true among its results.
+    for rule_id, limit in (("ctx-tight", 1), ("ctx-loose", 1000000)):
+        server.create_rule(id=rule_id, algorithm="fixed_window", limit=limit, window="1h",
+                           key=["ip"], match={"path": "/api/items"})
+    p, r = run_load(load_bin, workdir, "--url", server.data, "--target", "context",
+                    "--keys", "1", "--connections", "1", "--requests", "10")
+    assert p.returncode == 0, p.stderr
+    assert r["requests"] == 10 and r["status"]["2xx"] == 10, r
+    assert r["allowed"] == 1 and r["denied"] == 9, r
+
+
+@pytest.mark.parametrize("reply", [
+    answer(b'{ "results": [{"rule": "a", "allowed": true}], "allowed" : false }'),
+    answer(b'{"rule":"a","note":"\\"allowed\\":true","allowed":false}'),
+    b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+    b'4\r\n{"al\r\nf\r\nlowed":false,"r\r\n1b\r\nesults":[{"allowed":true}]}\r\n0\r\n\r\n',
+], ids=["members in any order", "in a string", "chunked"])
+def test_allowed_is_the_answers_own_member(load_bin, stub, workdir, reply):
+    s = stub(lambda n, _: reply)
+    p, r = run_load(load_bin, workdir, "--url", s.url, "--rule", "r", "--connections", "1",
+                    "--requests", "3")
+    assert p.returncode == 0, p.stderr
+    assert r["requests"] == 3 and r["denied"] == 3 and r["allowed"] == 0, r
