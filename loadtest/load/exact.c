@@ -7,6 +7,7 @@
 #include "exact.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,54 @@ static bool read_all(int fd, void *buf, size_t len) {
         len -= (size_t)n;
     }
     return true;
+}
+
+/* Appends one reason, "; "-separated, to why[cap]. */
+static void add_reason(char *why, size_t cap, const char *reason) {
+    size_t len = strlen(why);
+    snprintf(why + len, cap - len, "%s%s", len ? "; " : "", reason);
+}
+
+/*
+ * Why the run is not exact, in words, into why[cap]; "" when it is. Only
+ * the limiter's verdicts count: every request answered, each answer a 2xx
+ * that says allowed or denied, and exactly the limit allowed. A 5xx or an
+ * undecided answer is no verdict, however many were allowed.
+ */
+static void explain(const lt_options_t *o, const lt_totals_t *t, bool complete, char *why,
+                    size_t cap) {
+    char reason[160];
+    uint64_t not_2xx = t->completed - t->status_2xx;
+    uint64_t decided = t->allowed + t->denied;
+    why[0] = '\0';
+    if (!complete)
+        add_reason(why, cap, "a client process failed");
+    if (t->errors) {
+        snprintf(reason, sizeof reason, "%" PRIu64 " requests failed or got no answer", t->errors);
+        add_reason(why, cap, reason);
+    }
+    if (t->completed != (uint64_t)o->requests) {
+        snprintf(reason, sizeof reason, "%" PRIu64 " of %ld requests were answered", t->completed,
+                 o->requests);
+        add_reason(why, cap, reason);
+    }
+    if (not_2xx) {
+        snprintf(reason, sizeof reason,
+                 "%" PRIu64 " answers were not 2xx (4xx %" PRIu64 ", 5xx %" PRIu64
+                 ", other %" PRIu64 ")",
+                 not_2xx, t->status_4xx, t->status_5xx, t->status_other);
+        add_reason(why, cap, reason);
+    }
+    if (decided < t->completed) {
+        snprintf(reason, sizeof reason, "%" PRIu64 " answers said neither allowed nor denied",
+                 t->completed - decided);
+        add_reason(why, cap, reason);
+    }
+    if (t->allowed != (uint64_t)o->exact_limit) {
+        snprintf(reason, sizeof reason, "%" PRIu64 " allowed where the limit is %ld", t->allowed,
+                 o->exact_limit);
+        add_reason(why, cap, reason);
+    }
 }
 
 int lt_exact_run(const lt_options_t *o) {
@@ -112,10 +161,10 @@ int lt_exact_run(const lt_options_t *o) {
             complete = false;
     }
     sum.throughput = sum.elapsed_s > 0 ? (double)sum.completed / sum.elapsed_s : 0;
-    bool exact = complete && sum.errors == 0 && sum.completed == (uint64_t)o->requests &&
-                 sum.allowed == (uint64_t)o->exact_limit;
+    char why[512];
+    explain(o, &sum, complete, why, sizeof why);
     lt_options_t shown = *o;
     shown.procs = procs;
-    lt_report_exact(stdout, &shown, &sum, o->requests, exact);
-    return exact ? 0 : 1;
+    lt_report_exact(stdout, &shown, &sum, o->requests, why);
+    return why[0] ? 1 : 0;
 }

@@ -11,8 +11,9 @@
 /*
  * Runs o->procs processes, each sending its share of o->requests over
  * connections spread round-robin across o->urls, and prints the verdict.
- * Returns the exit status: 0 when exactly o->exact_limit requests were
- * allowed, every request was answered and none failed; 1 otherwise.
+ * Returns the exit status: 0 when every request was answered with a 2xx
+ * that says allowed or denied, none failed, and exactly o->exact_limit
+ * were allowed; 1 otherwise, with the reasons printed.
  */
 int lt_exact_run(const lt_options_t *o);
 

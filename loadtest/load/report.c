@@ -116,7 +116,9 @@ int lt_report_json(const char *path, const lt_options_t *o, const lt_totals_t *t
     return fclose(f) == 0 ? 0 : -1;
 }
 
-void lt_report_exact(FILE *out, const lt_options_t *o, const lt_totals_t *t, long sent, int exact) {
+void lt_report_exact(FILE *out, const lt_options_t *o, const lt_totals_t *t, long sent,
+                     const char *why) {
+    bool exact = !why[0];
     fprintf(out, "exactness  rule=%s key=%s  %d processes over %d URL(s)\n", o->rule, o->key,
             o->procs, o->nurls);
     fprintf(out,
@@ -124,6 +126,8 @@ void lt_report_exact(FILE *out, const lt_options_t *o, const lt_totals_t *t, lon
             ")  allowed %" PRIu64 "  denied %" PRIu64 "  errors %" PRIu64 "  limit %ld  -> %s\n",
             sent, t->completed, t->status_2xx, t->status_4xx, t->status_5xx, t->allowed, t->denied,
             t->errors, o->exact_limit, exact ? "exact" : "NOT EXACT");
+    if (!exact)
+        fprintf(out, "  why: %s\n", why);
     if (!o->json_path)
         return;
     FILE *f = fopen(o->json_path, "w");
@@ -131,7 +135,9 @@ void lt_report_exact(FILE *out, const lt_options_t *o, const lt_totals_t *t, lon
         return;
     fprintf(f, "{\n");
     json_body(f, o, t);
-    fprintf(f, ",\n  \"exact\": {\"limit\": %ld, \"procs\": %d, \"sent\": %ld, \"ok\": %s}\n}\n",
-            o->exact_limit, o->procs, sent, exact ? "true" : "false");
+    fprintf(f,
+            ",\n  \"exact\": {\"limit\": %ld, \"procs\": %d, \"sent\": %ld, \"ok\": %s, "
+            "\"why\": \"%s\"}\n}\n",
+            o->exact_limit, o->procs, sent, exact ? "true" : "false", why);
     fclose(f);
 }

@@ -21,7 +21,9 @@ void lt_report_table(FILE *out, const lt_options_t *o, const lt_totals_t *t);
 /* The results as one JSON object; -1 when the file cannot be written. */
 int lt_report_json(const char *path, const lt_options_t *o, const lt_totals_t *t);
 
-/* Exactness mode: the verdict line(s), and JSON when o->json_path is set. */
-void lt_report_exact(FILE *out, const lt_options_t *o, const lt_totals_t *t, long sent, int exact);
+/* Exactness mode: the verdict line(s), and JSON when o->json_path is set.
+ * why: the reasons the run is not exact, "" when it is. */
+void lt_report_exact(FILE *out, const lt_options_t *o, const lt_totals_t *t, long sent,
+                     const char *why);
 
 #endif

@@ -211,6 +211,7 @@ def test_exactness_two_processes_two_instances_allow_exactly_the_limit(load_bin,
     deadline = time.time() + 3
     while time.time() < deadline and b.check("exact-fw", "probe").status != 200:
         time.sleep(0.05)
+    assert b.check("exact-tb", "probe").status == 200, "instance b never learned the rules"
     for rule in ("exact-tb", "exact-fw"):
         p = subprocess.run([load_bin, "--url", a.data, "--url", b.data, "--rule", rule,
                             "--exact", "50", "--procs", "2", "--requests", "160",
@@ -251,3 +252,27 @@ def test_allowed_is_the_answers_own_member(load_bin, stub, workdir, reply):
                     "--requests", "3")
     assert p.returncode == 0, p.stderr
     assert r["requests"] == 3 and r["denied"] == 3 and r["allowed"] == 0, r
+
+
+def exact_against(load_bin, stub, reply, limit=50, requests=100):
+    s = stub(reply)
+    return subprocess.run([load_bin, "--url", s.url, "--rule", "r", "--exact", str(limit),
+                           "--procs", "2", "--requests", str(requests), "--connections", "2"],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_exactness_fails_when_answers_are_errors_or_undecided(load_bin, stub):
+    allowed = answer({"allowed": True})
+    # exactly the limit allowed, then server errors: not a verdict of the limiter
+    p = exact_against(load_bin, stub, lambda n, _: allowed if n <= 50 else
+                      answer({"error": "x"}, "500 Internal Server Error"))
+    assert p.returncode == 1 and "NOT EXACT" in p.stdout, p.stdout
+    assert "50 answers were not 2xx" in p.stdout, p.stdout
+    # the rest answered 200 but neither allowed nor denied
+    p = exact_against(load_bin, stub, lambda n, _: allowed if n <= 50 else answer({}))
+    assert p.returncode == 1 and "NOT EXACT" in p.stdout, p.stdout
+    assert "50 answers said neither allowed nor denied" in p.stdout, p.stdout
+    # the same limit with every other answer a denial passes
+    p = exact_against(load_bin, stub, lambda n, _: allowed if n <= 50 else
+                      answer({"allowed": False}))
+    assert p.returncode == 0 and "-> exact" in p.stdout, p.stdout
