@@ -64,8 +64,10 @@ struct lt_worker {
     int epoll_fd;
     conn_t *conns;
     int nconns;
-    int outstanding; /* requests in flight over all its connections */
-    int closed;      /* connections waiting to be reopened */
+    int outstanding;        /* requests in flight over all its connections */
+    int closed;             /* connections waiting to be reopened */
+    int64_t last_answer_ns; /* when its last answer was read; 0 before the first */
+    int64_t finished_ns;    /* when its measured window ended: see worker_main */
     lt_rng_t rng;
     lt_stats_t stats;
 };
@@ -298,6 +300,7 @@ static void conn_read(conn_t *c, int64_t now) {
             return;
         }
         record(w, &r, c->starts[c->head], now);
+        w->last_answer_ns = now;
         if (w->run->opts->target == LT_TARGET_LEASE)
             lease_answered(c, &r);
         c->head = (c->head + 1) % LT_MAX_PIPELINE;
@@ -378,10 +381,15 @@ static void *worker_main(void *arg) {
         conn_open(&w->conns[i], now);
     for (;;) {
         now = lt_now_ns();
-        if (now >= run->end_ns)
+        if (now >= run->end_ns) {
+            w->finished_ns = run->end_ns;
             break;
-        if (budget_spent(w) && w->outstanding == 0)
+        }
+        if (budget_spent(w) && w->outstanding == 0) {
+            /* --requests: done at its last answer, not when the loop noticed */
+            w->finished_ns = w->last_answer_ns ? w->last_answer_ns : now;
             break;
+        }
         int64_t next = tend(w, now);
         int64_t wait = run->end_ns - now;
         if (next != INT64_MAX && next - now < wait)
@@ -517,9 +525,13 @@ void lt_run_totals(const lt_run_t *run, lt_totals_t *t) {
 }
 
 void lt_run_join(lt_run_t *run) {
-    for (int t = 0; t < run->nworkers; t++)
+    int64_t finished = run->measure_ns;
+    for (int t = 0; t < run->nworkers; t++) {
         pthread_join(run->workers[t].thread, NULL);
-    run->finished_ns = lt_now_ns();
+        if (run->workers[t].finished_ns > finished)
+            finished = run->workers[t].finished_ns;
+    }
+    run->finished_ns = finished;
 }
 
 void lt_run_free(lt_run_t *run) {

@@ -45,7 +45,8 @@ typedef struct {
     const lt_options_t *opts;
     lt_keys_t keys;
     int64_t t0_ns, measure_ns, end_ns; /* CLOCK_MONOTONIC */
-    int64_t finished_ns;               /* when the last worker stopped */
+    int64_t finished_ns;               /* the measured window's end: end_ns, or with --requests the
+                                        * last answer's time (set by lt_run_join) */
     _Atomic long budget;               /* requests left to send, with --requests */
     _Atomic int running;               /* workers still running */
     int nworkers;

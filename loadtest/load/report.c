@@ -86,7 +86,7 @@ static void json_body(FILE *f, const lt_options_t *o, const lt_totals_t *t) {
             "  \"mode\": \"%s\", \"rate\": %.0f, \"connections\": %d, \"threads\": %d, "
             "\"pipeline\": %d,\n",
             mode_name(o), o->rate, o->connections, o->threads, o->pipeline);
-    fprintf(f, "  \"warmup_s\": %.3f, \"elapsed_s\": %.3f,\n", o->warmup_s, t->elapsed_s);
+    fprintf(f, "  \"warmup_s\": %.3f, \"elapsed_s\": %.6f,\n", o->warmup_s, t->elapsed_s);
     fprintf(f, "  \"requests\": %" PRIu64 ", \"throughput_rps\": %.1f, \"scheduled\": %.0f,\n",
             t->completed, t->throughput, t->scheduled);
     fprintf(f,

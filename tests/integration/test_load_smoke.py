@@ -276,3 +276,16 @@ def test_exactness_fails_when_answers_are_errors_or_undecided(load_bin, stub):
     p = exact_against(load_bin, stub, lambda n, _: allowed if n <= 50 else
                       answer({"allowed": False}))
     assert p.returncode == 0 and "-> exact" in p.stdout, p.stdout
+
+
+def test_requests_run_measures_up_to_its_last_answer(load_bin, stub, workdir):
+    s = stub(lambda n, _: answer(b"ok"))
+    elapsed = []
+    for _ in range(3):
+        p, r = run_load(load_bin, workdir, "--url", s.url, "--target", "get",
+                        "--connections", "1", "--requests", "1")
+        assert p.returncode == 0 and r["requests"] == 1, p.stderr
+        assert r["throughput_rps"] == pytest.approx(1 / r["elapsed_s"], rel=0.02), r
+        elapsed.append(r["elapsed_s"])
+    # one loopback round trip, not the progress loop's 20 ms poll
+    assert min(elapsed) < 0.010, elapsed
