@@ -84,6 +84,11 @@ static void bump(_Atomic uint64_t *c, uint64_t by) {
                           memory_order_relaxed);
 }
 
+/* Whether an event at now counts: every counter covers the measured window only. */
+static bool in_window(const lt_run_t *run, int64_t now) {
+    return now >= run->measure_ns && now <= run->end_ns;
+}
+
 /* ---- connections ---------------------------------------------------------- */
 
 static void watch(conn_t *c, bool want_out) {
@@ -107,7 +112,7 @@ static void conn_open(conn_t *c, int64_t now) {
         errno != EINPROGRESS) {
         close(c->fd);
         c->fd = -1;
-        bump(&c->worker->stats.errors, now >= c->worker->run->measure_ns);
+        bump(&c->worker->stats.errors, in_window(c->worker->run, now));
         c->retry_at_ns = now + RETRY_NS;
         return;
     }
@@ -125,7 +130,7 @@ static void conn_open(conn_t *c, int64_t now) {
  */
 static void conn_close(conn_t *c, int64_t now, bool failed) {
     lt_worker_t *w = c->worker;
-    if (failed && now >= w->run->measure_ns && now <= w->run->end_ns)
+    if (failed && in_window(w->run, now))
         bump(&w->stats.errors, c->inflight > 0 ? (uint64_t)c->inflight : 1);
     if (c->fd >= 0) {
         epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -225,7 +230,7 @@ static void record(lt_worker_t *w, const lt_response_t *r, int64_t start_ns, int
     bump(&s->answered, 1);
     /* Counted by when the answer came: a saturated open loop answers, in the
      * window, requests that were due before it, and their latency counts. */
-    if (now < run->measure_ns || now > run->end_ns)
+    if (!in_window(run, now))
         return;
     int64_t ns = now - start_ns;
     lt_hist_record(&s->hist, ns > 0 ? (uint64_t)(ns + 500) / 1000 : 0);
@@ -314,7 +319,7 @@ static void conn_read(conn_t *c, int64_t now) {
         c->rlen -= used;
     }
     if (close_after) {
-        bump(&w->stats.reconnects, 1);
+        bump(&w->stats.reconnects, in_window(w->run, now));
         conn_close(c, now, c->inflight > 0);
         return;
     }

@@ -15,7 +15,8 @@
 #include "keys.h"
 #include "options.h"
 
-/* Counters of one worker, written by it alone, readable by any thread. */
+/* Counters of one worker, written by it alone, readable by any thread; all
+ * but `answered` count events inside the measured window only. */
 typedef struct {
     lt_hist_t hist;             /* latency of measured answers, µs */
     _Atomic uint64_t answered;  /* every answer, warm-up included */

@@ -289,3 +289,13 @@ def test_requests_run_measures_up_to_its_last_answer(load_bin, stub, workdir):
         elapsed.append(r["elapsed_s"])
     # one loopback round trip, not the progress loop's 20 ms poll
     assert min(elapsed) < 0.010, elapsed
+
+
+def test_reconnects_are_counted_in_the_measured_window_only(load_bin, stub, workdir):
+    s = stub(lambda n, _: answer(b"ok", headers=b"Connection: close\r\n"))
+    p, r = run_load(load_bin, workdir, "--url", s.url, "--target", "get",
+                    "--connections", "2", "--duration", "0.5", "--warmup", "0.5")
+    assert p.returncode == 0, p.stderr
+    assert r["requests"] > 20 and r["errors"] == 0, r
+    # every answer closes its connection: one reopening per measured answer
+    assert r["reconnects"] == r["requests"], r
