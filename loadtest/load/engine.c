@@ -10,7 +10,9 @@
  * A connection the server closes after an answer is reopened at once and
  * counted in reconnects; one that fails (refused, reset, unreadable
  * answer) loses its requests in flight, which are counted as errors, and is
- * reopened after RETRY_NS.
+ * reopened after RETRY_NS. After the window, each worker waits up to
+ * DRAIN_NS for the answers still due: a request that still has none is
+ * counted unanswered (and an error).
  */
 #include "engine.h"
 
@@ -33,8 +35,9 @@
 
 #define RETRY_NS 10000000LL     /* reopen a failed connection after 10 ms */
 #define MAX_WAIT_NS 100000000LL /* wake at least every 100 ms */
+#define DRAIN_NS 1000000000LL   /* after the window, answers in flight are awaited 1 s */
 #define READ_CHUNK 16384
-#define READ_MAX (1024 * 1024) /* an answer larger than this is an error */
+#define READ_MAX (2 * LT_RESPONSE_MAX) /* room for the longest answer, its head and more */
 #define EVENTS 256
 #define LEASE_MAX 320 /* the longest lease text kept (ratekitd's are under 300) */
 
@@ -68,6 +71,8 @@ struct lt_worker {
     int closed;             /* connections waiting to be reopened */
     int64_t last_answer_ns; /* when its last answer was read; 0 before the first */
     int64_t finished_ns;    /* when its measured window ended: see worker_main */
+    bool draining;          /* after the window: answers are read, not counted */
+    uint64_t unanswered;    /* while draining: requests lost with their connection */
     lt_rng_t rng;
     lt_stats_t stats;
 };
@@ -84,9 +89,10 @@ static void bump(_Atomic uint64_t *c, uint64_t by) {
                           memory_order_relaxed);
 }
 
-/* Whether an event at now counts: every counter covers the measured window only. */
-static bool in_window(const lt_run_t *run, int64_t now) {
-    return now >= run->measure_ns && now <= run->end_ns;
+/* Whether an event at now counts: every counter covers the measured window
+ * only (unanswered requests, known after it, aside). */
+static bool in_window(const lt_worker_t *w, int64_t now) {
+    return !w->draining && now >= w->run->measure_ns && now <= w->run->end_ns;
 }
 
 /* ---- connections ---------------------------------------------------------- */
@@ -112,7 +118,7 @@ static void conn_open(conn_t *c, int64_t now) {
         errno != EINPROGRESS) {
         close(c->fd);
         c->fd = -1;
-        bump(&c->worker->stats.errors, in_window(c->worker->run, now));
+        bump(&c->worker->stats.errors, in_window(c->worker, now));
         c->retry_at_ns = now + RETRY_NS;
         return;
     }
@@ -130,8 +136,10 @@ static void conn_open(conn_t *c, int64_t now) {
  */
 static void conn_close(conn_t *c, int64_t now, bool failed) {
     lt_worker_t *w = c->worker;
-    if (failed && in_window(w->run, now))
+    if (failed && in_window(w, now))
         bump(&w->stats.errors, c->inflight > 0 ? (uint64_t)c->inflight : 1);
+    if (w->draining)
+        w->unanswered += (uint64_t)c->inflight;
     if (c->fd >= 0) {
         epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
@@ -186,7 +194,7 @@ static void conn_fill(conn_t *c, int64_t now) {
     lt_worker_t *w = c->worker;
     lt_run_t *run = w->run;
     const lt_options_t *o = run->opts;
-    if (c->state != CONN_OPEN || now >= run->end_ns)
+    if (c->state != CONN_OPEN || now >= run->end_ns || w->draining)
         return;
     bool queued = false;
     while (c->inflight < o->pipeline) {
@@ -230,7 +238,7 @@ static void record(lt_worker_t *w, const lt_response_t *r, int64_t start_ns, int
     bump(&s->answered, 1);
     /* Counted by when the answer came: a saturated open loop answers, in the
      * window, requests that were due before it, and their latency counts. */
-    if (!in_window(run, now))
+    if (!in_window(w, now))
         return;
     int64_t ns = now - start_ns;
     lt_hist_record(&s->hist, ns > 0 ? (uint64_t)(ns + 500) / 1000 : 0);
@@ -319,7 +327,7 @@ static void conn_read(conn_t *c, int64_t now) {
         c->rlen -= used;
     }
     if (close_after) {
-        bump(&w->stats.reconnects, in_window(w->run, now));
+        bump(&w->stats.reconnects, in_window(w, now));
         conn_close(c, now, c->inflight > 0);
         return;
     }
@@ -375,10 +383,46 @@ static bool budget_spent(const lt_worker_t *w) {
            atomic_load_explicit(&w->run->budget, memory_order_relaxed) <= 0;
 }
 
+/* Waits for events until at most `wait` ns from now, and handles them. */
+static void poll_once(lt_worker_t *w, int64_t wait) {
+    struct epoll_event events[EVENTS];
+    if (wait > MAX_WAIT_NS)
+        wait = MAX_WAIT_NS;
+    struct timespec ts = {.tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL};
+    int n = epoll_pwait2(w->epoll_fd, events, EVENTS, &ts, NULL);
+    int64_t now = lt_now_ns();
+    for (int i = 0; i < n; i++) {
+        conn_t *c = events[i].data.ptr;
+        if (c->state == CONN_CONNECTING) {
+            conn_connected(c, now);
+            continue;
+        }
+        if (c->state == CONN_OPEN && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+            conn_read(c, now);
+        if (c->state == CONN_OPEN && (events[i].events & EPOLLOUT))
+            conn_flush(c, now);
+    }
+}
+
+/*
+ * After the window: waits up to DRAIN_NS for the answers still due. They
+ * count nowhere (they came after the window); what this tells is which
+ * requests never get one: those still in flight at the end, or lost with
+ * a connection meanwhile, are counted unanswered, and errors.
+ */
+static void drain(lt_worker_t *w) {
+    w->draining = true;
+    int64_t deadline = lt_now_ns() + DRAIN_NS;
+    for (int64_t now = lt_now_ns(); w->outstanding > 0 && now < deadline; now = lt_now_ns())
+        poll_once(w, deadline - now);
+    w->unanswered += (uint64_t)w->outstanding;
+    bump(&w->stats.unanswered, w->unanswered);
+    bump(&w->stats.errors, w->unanswered);
+}
+
 static void *worker_main(void *arg) {
     lt_worker_t *w = arg;
     lt_run_t *run = w->run;
-    struct epoll_event events[EVENTS];
     if (run->opts->rate > 0)
         prctl(PR_SET_TIMERSLACK, 1000UL); /* wake within 1 µs of a due request */
     int64_t now = lt_now_ns();
@@ -399,23 +443,9 @@ static void *worker_main(void *arg) {
         int64_t wait = run->end_ns - now;
         if (next != INT64_MAX && next - now < wait)
             wait = next > now ? next - now : 0;
-        if (wait > MAX_WAIT_NS)
-            wait = MAX_WAIT_NS;
-        struct timespec ts = {.tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL};
-        int n = epoll_pwait2(w->epoll_fd, events, EVENTS, &ts, NULL);
-        now = lt_now_ns();
-        for (int i = 0; i < n; i++) {
-            conn_t *c = events[i].data.ptr;
-            if (c->state == CONN_CONNECTING) {
-                conn_connected(c, now);
-                continue;
-            }
-            if (c->state == CONN_OPEN && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-                conn_read(c, now);
-            if (c->state == CONN_OPEN && (events[i].events & EPOLLOUT))
-                conn_flush(c, now);
-        }
+        poll_once(w, wait);
     }
+    drain(w);
     for (int i = 0; i < w->nconns; i++)
         if (w->conns[i].fd >= 0)
             close(w->conns[i].fd);
@@ -507,6 +537,7 @@ void lt_run_totals(const lt_run_t *run, lt_totals_t *t) {
     SUM(status_5xx);
     SUM(status_other);
     SUM(errors);
+    SUM(unanswered);
     SUM(allowed);
     SUM(denied);
     SUM(released);

@@ -22,7 +22,8 @@ typedef struct {
     _Atomic uint64_t answered;  /* every answer, warm-up included */
     _Atomic uint64_t completed; /* answers within the measured window */
     _Atomic uint64_t status_2xx, status_4xx, status_5xx, status_other;
-    _Atomic uint64_t errors; /* requests lost to a failed or refused connection */
+    _Atomic uint64_t errors; /* requests lost to a failed or refused connection, or unanswered */
+    _Atomic uint64_t unanswered; /* requests with no answer 1 s after the window (in errors) */
     _Atomic uint64_t allowed, denied;
     _Atomic uint64_t released;   /* lease target: releases that ended a live lease */
     _Atomic uint64_t reconnects; /* connections the server closed and we reopened */
@@ -31,7 +32,7 @@ typedef struct {
 /* Everything measured, summed over workers. */
 typedef struct {
     double elapsed_s; /* length of the measured window */
-    uint64_t completed, status_2xx, status_4xx, status_5xx, status_other, errors;
+    uint64_t completed, status_2xx, status_4xx, status_5xx, status_other, errors, unanswered;
     uint64_t allowed, denied, released, reconnects;
     double throughput;                 /* completed / elapsed_s */
     double scheduled;                  /* open loop: requests due in the window (rate * elapsed) */

@@ -146,6 +146,7 @@ int lt_exact_run(const lt_options_t *o) {
             sum.status_5xx += t.status_5xx;
             sum.status_other += t.status_other;
             sum.errors += t.errors;
+            sum.unanswered += t.unanswered;
             sum.allowed += t.allowed;
             sum.denied += t.denied;
             sum.reconnects += t.reconnects;

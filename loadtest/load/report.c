@@ -60,8 +60,11 @@ void lt_report_table(FILE *out, const lt_options_t *o, const lt_totals_t *t) {
             o->rate > 0 ? "  (from intended send times)" : "");
     fprintf(out,
             "  status      2xx %" PRIu64 "  4xx %" PRIu64 "  5xx %" PRIu64 "  other %" PRIu64
-            "  errors %" PRIu64 "  reconnects %" PRIu64 "\n",
-            t->status_2xx, t->status_4xx, t->status_5xx, t->status_other, t->errors, t->reconnects);
+            "  errors %" PRIu64,
+            t->status_2xx, t->status_4xx, t->status_5xx, t->status_other, t->errors);
+    if (t->unanswered)
+        fprintf(out, " (unanswered %" PRIu64 ")", t->unanswered);
+    fprintf(out, "  reconnects %" PRIu64 "\n", t->reconnects);
     if (t->cpu_s >= 0 && t->completed > 0)
         fprintf(out, "  server cpu  %.2f us per answer (%.2f s over %d process(es))\n",
                 t->cpu_s * 1e6 / (double)t->completed, t->cpu_s, o->ncpu_pids);
@@ -98,9 +101,9 @@ static void json_body(FILE *f, const lt_options_t *o, const lt_totals_t *t) {
             ", \"other\": %" PRIu64 "},\n",
             t->status_2xx, t->status_4xx, t->status_5xx, t->status_other);
     fprintf(f,
-            "  \"errors\": %" PRIu64 ", \"reconnects\": %" PRIu64 ", \"allowed\": %" PRIu64
-            ", \"denied\": %" PRIu64 ", \"released\": %" PRIu64,
-            t->errors, t->reconnects, t->allowed, t->denied, t->released);
+            "  \"errors\": %" PRIu64 ", \"unanswered\": %" PRIu64 ", \"reconnects\": %" PRIu64
+            ", \"allowed\": %" PRIu64 ", \"denied\": %" PRIu64 ", \"released\": %" PRIu64,
+            t->errors, t->unanswered, t->reconnects, t->allowed, t->denied, t->released);
     if (t->cpu_s >= 0 && t->completed > 0)
         fprintf(f, ",\n  \"server_cpu_s\": %.3f, \"server_cpu_us_per_answer\": %.3f", t->cpu_s,
                 t->cpu_s * 1e6 / (double)t->completed);

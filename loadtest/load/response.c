@@ -13,6 +13,13 @@
 
 #define MAX_HEAD 16384
 
+/* Past the white space (JSON's, and a header value's trailing CR) at p. */
+static const char *skip_space(const char *p, const char *end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
 /* The value of a header line "Name: value" when its name is `name`, else NULL. */
 static const char *header_value(const char *line, size_t len, const char *name) {
     size_t n = strlen(name);
@@ -34,6 +41,29 @@ static bool value_has(const char *v, const char *end, const char *token) {
 }
 
 /*
+ * A size in digits of the given base, at p, up to LT_RESPONSE_MAX; -1 when
+ * p holds no digit or the size is larger (an answer that long is an error,
+ * so a huge or endless size fails at once instead of being awaited).
+ */
+static long size_at(const char *p, const char *end, int base, const char **stop) {
+    long size = 0;
+    const char *start = p;
+    for (; p < end; p++) {
+        int digit = *p >= '0' && *p <= '9'                 ? *p - '0'
+                    : base == 16 && *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+                    : base == 16 && *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
+                                                           : -1;
+        if (digit < 0)
+            break;
+        size = size * base + digit;
+        if (size > LT_RESPONSE_MAX)
+            return -1;
+    }
+    *stop = p;
+    return p == start ? -1 : size;
+}
+
+/*
  * Walks a chunked body starting at p. Returns 1 with *done at the end of
  * its last "0\r\n...\r\n\r\n", 0 when incomplete, -1 when malformed.
  */
@@ -42,9 +72,9 @@ static int chunked_end(const char *p, const char *end, const char **done) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         if (!eol)
             return 0;
-        char *num_end = NULL;
-        unsigned long size = strtoul(p, &num_end, 16);
-        if (num_end == p)
+        const char *num_end;
+        long size = size_at(p, eol, 16, &num_end);
+        if (size < 0)
             return -1;
         p = eol + 1;
         if (size == 0) {
@@ -61,7 +91,7 @@ static int chunked_end(const char *p, const char *end, const char **done) {
                 }
             }
         }
-        if ((size_t)(end - p) < size + 2)
+        if (end - p < size + 2)
             return 0;
         p += size + 2;
     }
@@ -76,17 +106,22 @@ static size_t join_chunks(char *body, const char *end) {
     size_t joined = 0;
     for (;;) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
-        unsigned long size = strtoul(p, NULL, 16);
-        if (!eol || size == 0)
+        const char *num_end;
+        long size = eol ? size_at(p, eol, 16, &num_end) : 0;
+        if (size <= 0)
             return joined;
-        memmove(body + joined, eol + 1, size);
-        joined += size;
+        memmove(body + joined, eol + 1, (size_t)size);
+        joined += (size_t)size;
         p = eol + 1 + size + 2;
     }
 }
 
 long lt_response_parse(char *buf, size_t len, lt_response_t *out) {
     const char *head_end = memmem(buf, len, "\r\n\r\n", 4);
+    /* a head ended by a bare LF: not the CRLF HTTP/1.1 framing, and never
+     * complete for this reader, so an error rather than an endless wait */
+    if (memmem(buf, head_end ? (size_t)(head_end - buf) : len, "\n\n", 2))
+        return -1;
     if (!head_end)
         return len > MAX_HEAD ? -1 : 0;
     if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0)
@@ -104,10 +139,12 @@ long lt_response_parse(char *buf, size_t len, lt_response_t *out) {
         if (!eol)
             break;
         size_t line_len = (size_t)(eol - line);
-        const char *v;
-        if ((v = header_value(line, line_len, "Content-Length")))
-            content_length = strtol(v, NULL, 10);
-        else if ((v = header_value(line, line_len, "Transfer-Encoding")))
+        const char *v, *num_end;
+        if ((v = header_value(line, line_len, "Content-Length"))) {
+            content_length = size_at(v, eol, 10, &num_end);
+            if (content_length < 0 || skip_space(num_end, eol) != eol)
+                return -1; /* not a length, or one longer than any answer may be */
+        } else if ((v = header_value(line, line_len, "Transfer-Encoding")))
             chunked = value_has(v, eol, "chunked");
         else if ((v = header_value(line, line_len, "Connection")))
             out->close = value_has(v, eol, "close") || (http10 && !value_has(v, eol, "keep-alive"));
@@ -136,12 +173,6 @@ long lt_response_parse(char *buf, size_t len, lt_response_t *out) {
 }
 
 /* ---- the answer's JSON ---------------------------------------------------- */
-
-static const char *skip_space(const char *p, const char *end) {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-        p++;
-    return p;
-}
 
 /* p at a string's opening quote: just past its closing quote, NULL if it has none. */
 static const char *string_end(const char *p, const char *end) {

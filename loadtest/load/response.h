@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define LT_RESPONSE_MAX (1024 * 1024) /* an answer longer than this is an error */
+
 typedef struct {
     int status;
     const char *body; /* inside the buffer; a chunked body's data joined there */
@@ -18,7 +20,9 @@ typedef struct {
 
 /*
  * Parses buf[0..len). Returns the length of the whole response when it is
- * complete, 0 when more bytes are needed, and -1 when it is not HTTP or its
+ * complete, 0 when more bytes are needed, and -1 when it is not HTTP (a
+ * head whose lines end in a bare LF included), when it announces a body
+ * longer than LT_RESPONSE_MAX (Content-Length or a chunk size), or when its
  * length cannot be known (a body delimited by the connection's end). A
  * complete chunked body's data is joined in place, within the response's
  * bytes.

@@ -291,6 +291,30 @@ def test_requests_run_measures_up_to_its_last_answer(load_bin, stub, workdir):
     assert min(elapsed) < 0.010, elapsed
 
 
+HUNG = {
+    "silent": None,
+    "endless chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"ffffffffffffffff\r\nab\r\n0\r\n\r\n",
+    "huge length": b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n{}",
+    "LF-only head": b"HTTP/1.1 200 OK\nContent-Length: 2\n\n{}",
+}
+
+
+@pytest.mark.parametrize("kind", HUNG)
+def test_requests_never_answered_are_errors(load_bin, stub, workdir, kind):
+    s = stub(lambda n, _: HUNG[kind])
+    t0 = time.monotonic()
+    p, r = run_load(load_bin, workdir, "--url", s.url, "--target", "get",
+                    "--connections", "1", "--requests", "3", "--duration", "0.3")
+    assert time.monotonic() - t0 < 5
+    assert p.returncode == 1 and r["requests"] == 0, r
+    if kind == "silent":  # one request out, never answered
+        assert r["errors"] == 1 and r["unanswered"] == 1, r
+        assert "unanswered 1" in p.stdout, p.stdout
+    else:  # each answer refused at once, its connection reopened
+        assert r["errors"] == 3 and r["unanswered"] == 0, r
+
+
 def test_reconnects_are_counted_in_the_measured_window_only(load_bin, stub, workdir):
     s = stub(lambda n, _: answer(b"ok", headers=b"Connection: close\r\n"))
     p, r = run_load(load_bin, workdir, "--url", s.url, "--target", "get",
