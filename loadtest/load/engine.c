@@ -231,6 +231,12 @@ static void conn_fill(conn_t *c, int64_t now) {
 
 /* ---- answers -------------------------------------------------------------- */
 
+/* Microseconds from start_ns to now, rounded; 0 if now is earlier. */
+static uint64_t waited_us(int64_t start_ns, int64_t now) {
+    int64_t ns = now - start_ns;
+    return ns > 0 ? (uint64_t)(ns + 500) / 1000 : 0;
+}
+
 /* Counts one answer to the request sent (or, open loop, due) at start_ns. */
 static void record(lt_worker_t *w, const lt_response_t *r, int64_t start_ns, int64_t now) {
     lt_run_t *run = w->run;
@@ -240,8 +246,7 @@ static void record(lt_worker_t *w, const lt_response_t *r, int64_t start_ns, int
      * window, requests that were due before it, and their latency counts. */
     if (!in_window(w, now))
         return;
-    int64_t ns = now - start_ns;
-    lt_hist_record(&s->hist, ns > 0 ? (uint64_t)(ns + 500) / 1000 : 0);
+    lt_hist_record(&s->hist, waited_us(start_ns, now));
     bump(&s->completed, 1);
     if (r->status >= 200 && r->status < 300)
         bump(&s->status_2xx, 1);
@@ -405,6 +410,32 @@ static void poll_once(lt_worker_t *w, int64_t wait) {
 }
 
 /*
+ * Open loop, at the window's end: each request due before it and not
+ * answered, in flight or not yet sent (its connection still waiting), is
+ * recorded with the time it has waited so far, end - due, a lower bound.
+ * Answers are counted by when they come, so without this a stall at the
+ * end would leave its requests out of the percentiles. They are not
+ * answers: completed does not count them.
+ */
+static void record_waiting(lt_worker_t *w) {
+    lt_run_t *run = w->run;
+    uint64_t waiting = 0;
+    if (run->opts->rate <= 0)
+        return;
+    for (int i = 0; i < w->nconns; i++) {
+        conn_t *c = &w->conns[i];
+        for (int k = 0; k < c->inflight; k++, waiting++)
+            lt_hist_record(&w->stats.hist,
+                           waited_us(c->starts[(c->head + k) % LT_MAX_PIPELINE], run->end_ns));
+        for (int64_t due; (due = next_due_ns(c)) < run->end_ns && take_budget(run); waiting++) {
+            lt_hist_record(&w->stats.hist, waited_us(due, run->end_ns));
+            c->sequence++;
+        }
+    }
+    bump(&w->stats.waiting_at_end, waiting);
+}
+
+/*
  * After the window: waits up to DRAIN_NS for the answers still due. They
  * count nowhere (they came after the window); what this tells is which
  * requests never get one: those still in flight at the end, or lost with
@@ -432,6 +463,7 @@ static void *worker_main(void *arg) {
         now = lt_now_ns();
         if (now >= run->end_ns) {
             w->finished_ns = run->end_ns;
+            record_waiting(w);
             break;
         }
         if (budget_spent(w) && w->outstanding == 0) {
@@ -538,6 +570,7 @@ void lt_run_totals(const lt_run_t *run, lt_totals_t *t) {
     SUM(status_other);
     SUM(errors);
     SUM(unanswered);
+    SUM(waiting_at_end);
     SUM(allowed);
     SUM(denied);
     SUM(released);

@@ -18,12 +18,13 @@
 /* Counters of one worker, written by it alone, readable by any thread; all
  * but `answered` count events inside the measured window only. */
 typedef struct {
-    lt_hist_t hist;             /* latency of measured answers, µs */
+    lt_hist_t hist; /* latency of measured answers (open loop: and of waiting_at_end), µs */
     _Atomic uint64_t answered;  /* every answer, warm-up included */
     _Atomic uint64_t completed; /* answers within the measured window */
     _Atomic uint64_t status_2xx, status_4xx, status_5xx, status_other;
     _Atomic uint64_t errors; /* requests lost to a failed or refused connection, or unanswered */
-    _Atomic uint64_t unanswered; /* requests with no answer 1 s after the window (in errors) */
+    _Atomic uint64_t unanswered;     /* requests with no answer 1 s after the window (in errors) */
+    _Atomic uint64_t waiting_at_end; /* open loop: due, unanswered at the window's end */
     _Atomic uint64_t allowed, denied;
     _Atomic uint64_t released;   /* lease target: releases that ended a live lease */
     _Atomic uint64_t reconnects; /* connections the server closed and we reopened */
@@ -34,6 +35,7 @@ typedef struct {
     double elapsed_s; /* length of the measured window */
     uint64_t completed, status_2xx, status_4xx, status_5xx, status_other, errors, unanswered;
     uint64_t allowed, denied, released, reconnects;
+    uint64_t waiting_at_end;           /* open loop: in the percentiles, with their wait so far */
     double throughput;                 /* completed / elapsed_s */
     double scheduled;                  /* open loop: requests due in the window (rate * elapsed) */
     uint64_t p50, p90, p99, p999, max; /* µs */

@@ -58,6 +58,11 @@ void lt_report_table(FILE *out, const lt_options_t *o, const lt_totals_t *t) {
             "  max %" PRIu64 "  mean %.0f%s\n",
             t->p50, t->p90, t->p99, t->p999, t->max, t->mean_us,
             o->rate > 0 ? "  (from intended send times)" : "");
+    if (t->waiting_at_end)
+        fprintf(out,
+                "              with %" PRIu64 " requests waiting at the end of the window, "
+                "counted with their wait so far\n",
+                t->waiting_at_end);
     fprintf(out,
             "  status      2xx %" PRIu64 "  4xx %" PRIu64 "  5xx %" PRIu64 "  other %" PRIu64
             "  errors %" PRIu64,
@@ -104,6 +109,7 @@ static void json_body(FILE *f, const lt_options_t *o, const lt_totals_t *t) {
             "  \"errors\": %" PRIu64 ", \"unanswered\": %" PRIu64 ", \"reconnects\": %" PRIu64
             ", \"allowed\": %" PRIu64 ", \"denied\": %" PRIu64 ", \"released\": %" PRIu64,
             t->errors, t->unanswered, t->reconnects, t->allowed, t->denied, t->released);
+    fprintf(f, ",\n  \"waiting_at_end\": %" PRIu64, t->waiting_at_end);
     if (t->cpu_s >= 0 && t->completed > 0)
         fprintf(f, ",\n  \"server_cpu_s\": %.3f, \"server_cpu_us_per_answer\": %.3f", t->cpu_s,
                 t->cpu_s * 1e6 / (double)t->completed);

@@ -291,6 +291,20 @@ def test_requests_run_measures_up_to_its_last_answer(load_bin, stub, workdir):
     assert min(elapsed) < 0.010, elapsed
 
 
+def test_open_loop_counts_requests_left_waiting_at_the_end(load_bin, stub, workdir):
+    # 200/s on one connection, answered at once until 0.6 s, never after:
+    # the 80 or so requests due in the last 0.4 s waited up to 0.4 s.
+    s = stub(lambda n, _: answer(b"ok") if n <= 120 else None)
+    p, r = run_load(load_bin, workdir, "--url", s.url, "--target", "get",
+                    "--connections", "1", "--rate", "200", "--duration", "1", "--warmup", "0")
+    assert p.returncode == 0, p.stderr
+    assert 115 <= r["requests"] <= 120, r
+    assert 70 <= r["waiting_at_end"] <= 90, r
+    assert r["latency_us"]["p90"] >= 150000 and r["latency_us"]["max"] >= 350000, r
+    assert "waiting at the end" in p.stdout, p.stdout
+    assert r["unanswered"] == 1 and r["errors"] == 1, r
+
+
 HUNG = {
     "silent": None,
     "endless chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
