@@ -59,6 +59,7 @@ typedef struct {
     char *wbuf;
     size_t wlen, woff, wcap;
     char lease[LEASE_MAX]; /* lease target: the lease held, "" for none */
+    bool releasing_at_end; /* lease target: its request in flight is the drain's release */
 } conn_t;
 
 struct lt_worker {
@@ -71,6 +72,7 @@ struct lt_worker {
     int closed;             /* connections waiting to be reopened */
     int64_t last_answer_ns; /* when its last answer was read; 0 before the first */
     int64_t finished_ns;    /* when its measured window ended: see worker_main */
+    uint64_t leases_lost;   /* lease target: acquires lost with their connection */
     bool draining;          /* after the window: answers are read, not counted */
     uint64_t unanswered;    /* while draining: requests lost with their connection */
     lt_rng_t rng;
@@ -138,8 +140,14 @@ static void conn_close(conn_t *c, int64_t now, bool failed) {
     lt_worker_t *w = c->worker;
     if (failed && in_window(w, now))
         bump(&w->stats.errors, c->inflight > 0 ? (uint64_t)c->inflight : 1);
-    if (w->draining)
+    if (w->draining && !c->releasing_at_end)
         w->unanswered += (uint64_t)c->inflight;
+    /* An acquire lost with its connection may have been granted: its lease,
+     * unknown, is left to expire. A lease already given is kept: it is not
+     * bound to a connection, and the reopened one releases it. */
+    if (failed && w->run->opts->target == LT_TARGET_LEASE && !c->lease[0] && c->inflight > 0)
+        w->leases_lost++;
+    c->releasing_at_end = false;
     if (c->fd >= 0) {
         epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
@@ -149,7 +157,6 @@ static void conn_close(conn_t *c, int64_t now, bool failed) {
     c->state = CONN_CLOSED;
     c->inflight = c->head = 0;
     c->rlen = c->wlen = c->woff = 0;
-    c->lease[0] = '\0'; /* left to expire on the server */
     c->retry_at_ns = failed ? now + RETRY_NS : now;
     w->closed++;
 }
@@ -272,10 +279,15 @@ static void record(lt_worker_t *w, const lt_response_t *r, int64_t start_ns, int
  * its next request releases.
  */
 static void lease_answered(conn_t *c, const lt_response_t *r) {
-    if (c->lease[0])
+    lt_worker_t *w = c->worker;
+    if (c->lease[0]) {
         c->lease[0] = '\0';
-    else
+        if (w->draining && lt_response_released(r))
+            bump(&w->stats.released_at_end, 1);
+    } else {
         lt_response_lease(r, c->lease, sizeof c->lease);
+    }
+    c->releasing_at_end = false;
 }
 
 /* Reads what arrived and handles every complete answer in it. */
@@ -435,20 +447,74 @@ static void record_waiting(lt_worker_t *w) {
     bump(&w->stats.waiting_at_end, waiting);
 }
 
+/* Lease target, after the window: sends the release of a lease held by a
+ * connection with nothing in flight. */
+static void conn_release_at_end(conn_t *c, int64_t now) {
+    size_t len = lt_request_build(c->worker->run->opts, c->url, 0, c->lease, c->wbuf);
+    if (len == 0)
+        return;
+    c->wlen = len;
+    c->woff = 0;
+    c->starts[c->head] = now;
+    c->inflight = 1;
+    c->worker->outstanding++;
+    c->releasing_at_end = true;
+    conn_flush(c, now);
+}
+
+/*
+ * Lease target, after the window: reopens the connections that hold a
+ * lease and releases it. Returns whether a lease is still held, and the
+ * next reopening time in *next.
+ */
+static bool release_held(lt_worker_t *w, int64_t now, int64_t *next) {
+    bool held = false;
+    *next = INT64_MAX;
+    if (w->run->opts->target != LT_TARGET_LEASE)
+        return false;
+    for (int i = 0; i < w->nconns; i++) {
+        conn_t *c = &w->conns[i];
+        if (!c->lease[0])
+            continue;
+        held = true;
+        if (c->state == CONN_CLOSED && c->retry_at_ns <= now)
+            conn_open(c, now);
+        else if (c->state == CONN_CLOSED && c->retry_at_ns < *next)
+            *next = c->retry_at_ns;
+        if (c->state == CONN_OPEN && c->inflight == 0)
+            conn_release_at_end(c, now);
+    }
+    return held;
+}
+
 /*
  * After the window: waits up to DRAIN_NS for the answers still due. They
  * count nowhere (they came after the window); what this tells is which
  * requests never get one: those still in flight at the end, or lost with
- * a connection meanwhile, are counted unanswered, and errors.
+ * a connection meanwhile, are counted unanswered, and errors. The lease
+ * target also releases every lease still held, so that a run leaves none
+ * behind; those it cannot (connection broken, no answer) and the acquires
+ * lost unanswered are counted in leases_left.
  */
 static void drain(lt_worker_t *w) {
     w->draining = true;
-    int64_t deadline = lt_now_ns() + DRAIN_NS;
-    for (int64_t now = lt_now_ns(); w->outstanding > 0 && now < deadline; now = lt_now_ns())
-        poll_once(w, deadline - now);
-    w->unanswered += (uint64_t)w->outstanding;
+    int64_t deadline = lt_now_ns() + DRAIN_NS, next;
+    for (int64_t now = lt_now_ns(); now < deadline; now = lt_now_ns()) {
+        bool held = release_held(w, now, &next);
+        if (w->outstanding == 0 && !held)
+            break;
+        poll_once(w, (next < deadline ? next : deadline) - now);
+    }
+    uint64_t leases_left = w->leases_lost;
+    for (int i = 0; i < w->nconns; i++) {
+        conn_t *c = &w->conns[i];
+        if (!c->releasing_at_end)
+            w->unanswered += (uint64_t)c->inflight;
+        leases_left += c->lease[0] || (w->run->opts->target == LT_TARGET_LEASE && c->inflight);
+    }
     bump(&w->stats.unanswered, w->unanswered);
     bump(&w->stats.errors, w->unanswered);
+    bump(&w->stats.leases_left, leases_left);
 }
 
 static void *worker_main(void *arg) {
@@ -574,6 +640,8 @@ void lt_run_totals(const lt_run_t *run, lt_totals_t *t) {
     SUM(allowed);
     SUM(denied);
     SUM(released);
+    SUM(released_at_end);
+    SUM(leases_left);
     SUM(reconnects);
     static _Thread_local lt_hist_t merged;
     lt_hist_reset(&merged);

@@ -26,15 +26,17 @@ typedef struct {
     _Atomic uint64_t unanswered;     /* requests with no answer 1 s after the window (in errors) */
     _Atomic uint64_t waiting_at_end; /* open loop: due, unanswered at the window's end */
     _Atomic uint64_t allowed, denied;
-    _Atomic uint64_t released;   /* lease target: releases that ended a live lease */
-    _Atomic uint64_t reconnects; /* connections the server closed and we reopened */
+    _Atomic uint64_t released;        /* lease target: releases that ended a live lease */
+    _Atomic uint64_t released_at_end; /* lease target: leases released after the window */
+    _Atomic uint64_t leases_left;     /* lease target: leases that may still be held after it */
+    _Atomic uint64_t reconnects;      /* connections the server closed and we reopened */
 } lt_stats_t;
 
 /* Everything measured, summed over workers. */
 typedef struct {
     double elapsed_s; /* length of the measured window */
     uint64_t completed, status_2xx, status_4xx, status_5xx, status_other, errors, unanswered;
-    uint64_t allowed, denied, released, reconnects;
+    uint64_t allowed, denied, released, reconnects, released_at_end, leases_left;
     uint64_t waiting_at_end;           /* open loop: in the percentiles, with their wait so far */
     double throughput;                 /* completed / elapsed_s */
     double scheduled;                  /* open loop: requests due in the window (rate * elapsed) */

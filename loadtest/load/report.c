@@ -79,6 +79,15 @@ void lt_report_table(FILE *out, const lt_options_t *o, const lt_totals_t *t) {
             fprintf(out, "  released %" PRIu64, t->released);
         fputc('\n', out);
     }
+    if (o->target == LT_TARGET_LEASE) {
+        fprintf(out, "  leases      released at end %" PRIu64, t->released_at_end);
+        if (t->leases_left)
+            fprintf(out,
+                    ", %" PRIu64 " may still be held (connection broken or no answer): "
+                    "they end with the rule's window",
+                    t->leases_left);
+        fputc('\n', out);
+    }
 }
 
 /* Writes the fields every JSON report has (no braces). */
@@ -110,6 +119,9 @@ static void json_body(FILE *f, const lt_options_t *o, const lt_totals_t *t) {
             ", \"allowed\": %" PRIu64 ", \"denied\": %" PRIu64 ", \"released\": %" PRIu64,
             t->errors, t->unanswered, t->reconnects, t->allowed, t->denied, t->released);
     fprintf(f, ",\n  \"waiting_at_end\": %" PRIu64, t->waiting_at_end);
+    if (o->target == LT_TARGET_LEASE)
+        fprintf(f, ", \"released_at_end\": %" PRIu64 ", \"leases_left\": %" PRIu64,
+                t->released_at_end, t->leases_left);
     if (t->cpu_s >= 0 && t->completed > 0)
         fprintf(f, ",\n  \"server_cpu_s\": %.3f, \"server_cpu_us_per_answer\": %.3f", t->cpu_s,
                 t->cpu_s * 1e6 / (double)t->completed);

@@ -278,6 +278,38 @@ def test_exactness_fails_when_answers_are_errors_or_undecided(load_bin, stub):
     assert p.returncode == 0 and "-> exact" in p.stdout, p.stdout
 
 
+def test_lease_target_leaves_no_lease_held_after_the_run(load_bin, server, workdir):
+    # An odd budget ends on an acquire; its lease is released after it.
+    server.create_rule(id="lease-odd", algorithm="concurrency", limit=1, window="1h")
+    p, r = run_load(load_bin, workdir, "--url", server.data, "--target", "lease",
+                    "--rule", "lease-odd", "--key", "one", "--connections", "1",
+                    "--requests", "41")
+    assert p.returncode == 0, p.stderr
+    assert r["requests"] == 41 and r["allowed"] == 21 and r["released"] == 20, r
+    assert r["released_at_end"] == 1 and r["leases_left"] == 0, r
+    assert "released at end 1" in p.stdout, p.stdout
+    assert server.check("lease-odd", "one").json()["allowed"] is True
+    # A timed run ends with acquires in flight: each is released when answered.
+    server.create_rule(id="lease-timed", algorithm="concurrency", limit=8, window="1h")
+    p, r = run_load(load_bin, workdir, "--url", server.data, "--target", "lease",
+                    "--rule", "lease-timed", "--key", "one", "--connections", "8",
+                    "--duration", "0.5", "--warmup", "0")
+    assert p.returncode == 0, p.stderr
+    assert r["leases_left"] == 0 and r["errors"] == 0, r
+    assert [server.check("lease-timed", "one").json()["allowed"] for _ in range(9)] == \
+        [True] * 8 + [False]
+
+
+def test_lease_target_says_when_a_lease_could_not_be_released(load_bin, stub, workdir):
+    # Acquires are answered, releases never: the last lease stays held.
+    s = stub(lambda n, req: answer({"allowed": True, "lease": "r.1-1.one"})
+             if b"/v1/acquire" in req else None)
+    p, r = run_load(load_bin, workdir, "--url", s.url, "--target", "lease", "--rule", "r",
+                    "--connections", "1", "--requests", "2", "--duration", "0.3")
+    assert r["allowed"] == 1 and r["leases_left"] == 1, r
+    assert "1 may still be held" in p.stdout, p.stdout
+
+
 def test_requests_run_measures_up_to_its_last_answer(load_bin, stub, workdir):
     s = stub(lambda n, _: answer(b"ok"))
     elapsed = []
