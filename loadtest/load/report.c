@@ -90,15 +90,34 @@ void lt_report_table(FILE *out, const lt_options_t *o, const lt_totals_t *t) {
     }
 }
 
+/* Writes s as a JSON string: a URL may hold a quote or a backslash. */
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
 /* Writes the fields every JSON report has (no braces). */
 static void json_body(FILE *f, const lt_options_t *o, const lt_totals_t *t) {
-    fprintf(f, "  \"label\": \"%s\",\n", o->label ? o->label : "");
-    fprintf(f, "  \"urls\": [");
-    for (int i = 0; i < o->nurls; i++)
-        fprintf(f, "%s\"%s\"", i ? ", " : "", o->urls[i].text);
+    fprintf(f, "  \"label\": ");
+    json_string(f, o->label ? o->label : "");
+    fprintf(f, ",\n  \"urls\": [");
+    for (int i = 0; i < o->nurls; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        json_string(f, o->urls[i].text);
+    }
     fprintf(f, "],\n");
-    fprintf(f, "  \"target\": \"%s\", \"rule\": \"%s\", \"keys\": %ld, \"dist\": \"%s\",\n",
-            lt_target_name(o->target), o->rule, o->keys, lt_dist_name(o->dist));
+    fprintf(f, "  \"target\": \"%s\", \"rule\": ", lt_target_name(o->target));
+    json_string(f, o->rule);
+    fprintf(f, ", \"keys\": %ld, \"dist\": \"%s\",\n", o->keys, lt_dist_name(o->dist));
     fprintf(f,
             "  \"mode\": \"%s\", \"rate\": %.0f, \"connections\": %d, \"threads\": %d, "
             "\"pipeline\": %d,\n",

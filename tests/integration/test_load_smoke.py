@@ -369,3 +369,11 @@ def test_reconnects_are_counted_in_the_measured_window_only(load_bin, stub, work
     assert r["requests"] > 20 and r["errors"] == 0, r
     # every answer closes its connection: one reopening per measured answer
     assert r["reconnects"] == r["requests"], r
+
+
+def test_json_escapes_the_url(load_bin, stub, workdir):
+    s = stub(lambda n, _: answer(b"ok"))
+    url = s.url + '/a"b\\c'
+    p, r = run_load(load_bin, workdir, "--url", url, "--target", "get", "--requests", "2")
+    assert p.returncode == 0, p.stderr
+    assert r is not None and r["urls"] == [url], r
