@@ -293,6 +293,7 @@ static void lease_answered(conn_t *c, const lt_response_t *r) {
 /* Reads what arrived and handles every complete answer in it. */
 static void conn_read(conn_t *c, int64_t now) {
     lt_worker_t *w = c->worker;
+    bool eof = false; /* the server closed: an answer without a length ends here */
     for (;;) {
         if (c->rcap - c->rlen < READ_CHUNK / 2) {
             size_t cap = c->rcap * 2;
@@ -309,10 +310,13 @@ static void conn_read(conn_t *c, int64_t now) {
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
-        if (n <= 0) {
-            /* The server closed: an error only when answers were still due. */
-            conn_close(c, now, n < 0 || c->inflight > 0);
+        if (n < 0) {
+            conn_close(c, now, true);
             return;
+        }
+        if (n == 0) {
+            eof = true;
+            break;
         }
         c->rlen += (size_t)n;
         if ((size_t)n < c->rcap - c->rlen + (size_t)n)
@@ -322,7 +326,7 @@ static void conn_read(conn_t *c, int64_t now) {
     bool close_after = false;
     while (used < c->rlen && !close_after) {
         lt_response_t r;
-        long len = lt_response_parse(c->rbuf + used, c->rlen - used, &r);
+        long len = lt_response_parse(c->rbuf + used, c->rlen - used, eof, &r);
         if (len == 0)
             break;
         if (len < 0 || c->inflight == 0) {
@@ -343,8 +347,10 @@ static void conn_read(conn_t *c, int64_t now) {
         memmove(c->rbuf, c->rbuf + used, c->rlen - used);
         c->rlen -= used;
     }
-    if (close_after) {
-        bump(&w->stats.reconnects, in_window(w, now));
+    if (close_after || eof) {
+        /* The server closed: an error only when answers were still due. */
+        if (close_after)
+            bump(&w->stats.reconnects, in_window(w, now));
         conn_close(c, now, c->inflight > 0);
         return;
     }

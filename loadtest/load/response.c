@@ -116,7 +116,7 @@ static size_t join_chunks(char *body, const char *end) {
     }
 }
 
-long lt_response_parse(char *buf, size_t len, lt_response_t *out) {
+long lt_response_parse(char *buf, size_t len, bool at_eof, lt_response_t *out) {
     const char *head_end = memmem(buf, len, "\r\n\r\n", 4);
     /* a head ended by a bare LF: not the CRLF HTTP/1.1 framing, and never
      * complete for this reader, so an error rather than an endless wait */
@@ -164,8 +164,14 @@ long lt_response_parse(char *buf, size_t len, lt_response_t *out) {
         out->body_len = join_chunks(body, e);
         return (long)(e - buf);
     }
-    if (content_length < 0)
-        return -1;
+    if (content_length < 0) {
+        /* no length: the body runs to the close (an HTTP/1.0 answer's way) */
+        if (!at_eof)
+            return 0;
+        out->body_len = (size_t)(end - body);
+        out->close = true;
+        return (long)len;
+    }
     if ((size_t)(end - body) < (size_t)content_length)
         return 0;
     out->body_len = (size_t)content_length;

@@ -1,7 +1,7 @@
 /*
  * response.h — reads one HTTP/1.1 response from the front of a buffer:
- * status, body (Content-Length, chunked, or none for 1xx/204/304) and
- * whether the server will close the connection after it.
+ * status, body (Content-Length, chunked, to the close, or none for
+ * 1xx/204/304) and whether the server will close the connection after it.
  */
 #ifndef LT_RESPONSE_H
 #define LT_RESPONSE_H
@@ -21,13 +21,14 @@ typedef struct {
 /*
  * Parses buf[0..len). Returns the length of the whole response when it is
  * complete, 0 when more bytes are needed, and -1 when it is not HTTP (a
- * head whose lines end in a bare LF included), when it announces a body
- * longer than LT_RESPONSE_MAX (Content-Length or a chunk size), or when its
- * length cannot be known (a body delimited by the connection's end). A
- * complete chunked body's data is joined in place, within the response's
- * bytes.
+ * head whose lines end in a bare LF included) or announces a body longer
+ * than LT_RESPONSE_MAX (Content-Length or a chunk size). A body with
+ * neither a Content-Length nor chunks runs to the connection's close: it
+ * is complete when at_eof (the server closed after buf), and then close is
+ * set. A complete chunked body's data is joined in place, within the
+ * response's bytes.
  */
-long lt_response_parse(char *buf, size_t len, lt_response_t *out);
+long lt_response_parse(char *buf, size_t len, bool at_eof, lt_response_t *out);
 
 /*
  * Whether a check answer says "allowed":true (or false): the member of the

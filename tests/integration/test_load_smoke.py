@@ -377,3 +377,12 @@ def test_json_escapes_the_url(load_bin, stub, workdir):
     p, r = run_load(load_bin, workdir, "--url", url, "--target", "get", "--requests", "2")
     assert p.returncode == 0, p.stderr
     assert r is not None and r["urls"] == [url], r
+
+
+def test_reads_an_http10_answer_to_the_close(load_bin, stub, workdir):
+    s = stub(lambda n, _: b'HTTP/1.0 200 OK\r\n\r\n{"allowed":true}')
+    p, r = run_load(load_bin, workdir, "--url", s.url, "--rule", "r", "--connections", "1",
+                    "--requests", "5")
+    assert p.returncode == 0, p.stderr
+    assert r["requests"] == 5 and r["errors"] == 0 and r["allowed"] == 5, r
+    assert r["reconnects"] == 5, r
