@@ -52,7 +52,7 @@ static const option_row_t rows[] = {
     {"rule", 1, OPT_RULE, "ID", "rule of the direct check form (check, lease)"},
     {"key", 1, OPT_KEY, "KEY", "one fixed client key instead of drawn ones"},
     {"path", 1, OPT_PATH, "PATH", "path of the protected request (context, auth); /api/items"},
-    {"keys", 1, OPT_KEYS, "K", "number of distinct keys drawn from (10000)"},
+    {"keys", 1, OPT_KEYS, "K", "distinct keys drawn from (10000; context, auth: at most 16777215)"},
     {"dist", 1, OPT_DIST, "D", "uniform (default), zipf or hot"},
     {"zipf-s", 1, OPT_ZIPF_S, "S", "exponent of the zipf distribution (1.0)"},
     {"connections", 1, OPT_CONNECTIONS, "N", "keep-alive connections (64)"},
@@ -403,6 +403,14 @@ int lt_options_parse(lt_options_t *o, int argc, char **argv) {
     }
     if ((o->target == LT_TARGET_CHECK || o->target == LT_TARGET_LEASE) && !o->rule[0]) {
         fprintf(stderr, "ratekit-load: the %s target needs --rule\n", lt_target_name(o->target));
+        return -1;
+    }
+    if ((o->target == LT_TARGET_CONTEXT || o->target == LT_TARGET_AUTH) &&
+        o->keys > LT_MAX_ADDRESS_KEYS) {
+        fprintf(stderr,
+                "ratekit-load: the %s target draws client addresses from 10.0.0.0/8, which "
+                "holds %ld distinct ones: --keys %ld would repeat them\n",
+                lt_target_name(o->target), LT_MAX_ADDRESS_KEYS, o->keys);
         return -1;
     }
     if (o->target == LT_TARGET_LEASE && o->pipeline != 1) {

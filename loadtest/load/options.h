@@ -11,6 +11,8 @@
 #define LT_MAX_URLS 16
 #define LT_MAX_PIPELINE 64
 #define LT_MAX_CPU_PIDS 1024 /* a server and its workers, one per core */
+/* context and auth: key n is the client address 10.0.0.1 + n, within 10.0.0.0/8 */
+#define LT_MAX_ADDRESS_KEYS 16777215L
 
 /* What each request asks. */
 typedef enum {

@@ -7,7 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The client address of key index n: 10.0.0.1 upwards. */
+/* The client address of key index n: 10.0.0.1 upwards, distinct for n below
+ * LT_MAX_ADDRESS_KEYS (options.c refuses more keys). */
 static void key_ip(long n, char out[20]) {
     unsigned long v = (unsigned long)n + 1;
     snprintf(out, 20, "10.%lu.%lu.%lu", (v >> 16) & 255, (v >> 8) & 255, v & 255);

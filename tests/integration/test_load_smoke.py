@@ -386,3 +386,14 @@ def test_reads_an_http10_answer_to_the_close(load_bin, stub, workdir):
     assert p.returncode == 0, p.stderr
     assert r["requests"] == 5 and r["errors"] == 0 and r["allowed"] == 5, r
     assert r["reconnects"] == 5, r
+
+
+def test_refuses_more_client_addresses_than_are_distinct(load_bin, stub, workdir):
+    for target in ("context", "auth"):
+        p = subprocess.run([load_bin, "--url", "http://127.0.0.1:9", "--target", target,
+                            "--keys", "16777216"], capture_output=True, text=True)
+        assert p.returncode == 2 and "10.0.0.0/8" in p.stderr, p.stderr
+    s = stub(lambda n, req: answer({"allowed": True}))
+    p, r = run_load(load_bin, workdir, "--url", s.url, "--target", "auth", "--keys",
+                    "16777215", "--requests", "2")
+    assert p.returncode == 0 and r["requests"] == 2, p.stderr
