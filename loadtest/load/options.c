@@ -59,7 +59,7 @@ static const option_row_t rows[] = {
     {"threads", 1, OPT_THREADS, "N", "loader threads, each with its own epoll (2)"},
     {"pipeline", 1, OPT_PIPELINE, "N", "requests in flight per connection (1)"},
     {"duration", 1, OPT_DURATION, "S", "seconds measured (5); with --requests, a time limit"},
-    {"warmup", 1, OPT_WARMUP, "S", "seconds run before measuring (1; 0 with --requests)"},
+    {"warmup", 1, OPT_WARMUP, "S", "seconds run before measuring (1; none with --requests)"},
     {"rate", 1, OPT_RATE, "R",
      "open loop: R requests/s at t0 + i/R, latency from that intended time"},
     {"requests", 1, OPT_REQUESTS, "N", "send exactly N requests, then stop when all are answered"},
@@ -420,8 +420,13 @@ int lt_options_parse(lt_options_t *o, int argc, char **argv) {
         return -1;
     }
     if (o->requests) {
-        if (!warmup_set)
-            o->warmup_s = 0;
+        if (warmup_set && o->warmup_s > 0) {
+            /* the budget would be spent, in part or whole, before the window */
+            fprintf(stderr, "ratekit-load: --requests measures every request it sends, from "
+                            "the first: drop --warmup\n");
+            return -1;
+        }
+        o->warmup_s = 0;
         if (!duration_set)
             o->duration_s = 60;
     }

@@ -397,3 +397,9 @@ def test_refuses_more_client_addresses_than_are_distinct(load_bin, stub, workdir
     p, r = run_load(load_bin, workdir, "--url", s.url, "--target", "auth", "--keys",
                     "16777215", "--requests", "2")
     assert p.returncode == 0 and r["requests"] == 2, p.stderr
+
+
+def test_refuses_a_warmup_that_would_spend_the_requests(load_bin):
+    p = subprocess.run([load_bin, "--url", "http://127.0.0.1:9", "--rule", "x",
+                        "--requests", "5", "--warmup", "1"], capture_output=True, text=True)
+    assert p.returncode == 2 and "--warmup" in p.stderr and "--requests" in p.stderr, p.stderr
