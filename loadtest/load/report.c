@@ -60,9 +60,9 @@ void lt_report_table(FILE *out, const lt_options_t *o, const lt_totals_t *t) {
             o->rate > 0 ? "  (from intended send times)" : "");
     if (t->waiting_at_end)
         fprintf(out,
-                "              with %" PRIu64 " requests waiting at the end of the window, "
-                "counted with their wait so far\n",
-                t->waiting_at_end);
+                "              with %" PRIu64 " request%s waiting at the end of the window, "
+                "counted with the wait so far\n",
+                t->waiting_at_end, t->waiting_at_end == 1 ? "" : "s");
     fprintf(out,
             "  status      2xx %" PRIu64 "  4xx %" PRIu64 "  5xx %" PRIu64 "  other %" PRIu64
             "  errors %" PRIu64,
