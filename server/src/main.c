@@ -182,9 +182,11 @@ static void print_banner(const rk_config_t *cfg, unsigned data_port, unsigned ad
         rk_info("dashboard   : http://%s:%u/", host, admin_port);
         return;
     }
-    /* Said whatever the log level: without it, nobody can sign in. */
-    rk_log_always(RK_LOG_WARN, "dashboard   : http://%s:%u/", host, admin_port);
-    rk_log_always(RK_LOG_WARN, "admin token : %s (generated; set RATEKIT_ADMIN_TOKEN to keep one)",
+    /* A generated token is said whatever the log level (as a warning where
+     * info is not shown): without it, nobody can sign in. */
+    rk_log_level_t level = rk_log_enabled(RK_LOG_INFO) ? RK_LOG_INFO : RK_LOG_WARN;
+    rk_log_always(level, "dashboard   : http://%s:%u/", host, admin_port);
+    rk_log_always(level, "admin token : %s (generated; set RATEKIT_ADMIN_TOKEN to keep one)",
                   admin_token);
 }
 
