@@ -516,3 +516,21 @@ def test_a_document_read_two_ways_is_refused(server):
                                                "window": "1m", "description": "caf\u00e9 \u2603"})
     assert r.status == 201 and r.json()["description"] == "caf\u00e9 \u2603"
 
+
+def test_a_change_that_changes_nothing_makes_no_version(server):
+    """PATCH {} or a field set to what it is, or a PUT of the rule as read,
+    makes no version, no history entry and no reload (an import already
+    skipped identical rules)."""
+    server.create_rule(id="same", algorithm="fixed_window", limit=3, window="1m")
+    read = server.admin("GET", "/api/v1/rules/same")
+    ruleset_version = server.admin("GET", "/api/v1/rules").json()["version"]
+    for method, body in (("PATCH", {}), ("PATCH", {"limit": 3}), ("PATCH", {"window": "60s"}),
+                         ("PUT", read.json())):
+        r = server.admin(method, "/api/v1/rules/same", body)
+        assert r.status == 200 and r.json()["version"] == 1, (method, body, r)
+        assert r.headers["etag"] == read.headers["etag"]
+    assert len(server.admin("GET", "/api/v1/rules/same/history").json()["history"]) == 1
+    assert server.admin("GET", "/api/v1/rules").json()["version"] == ruleset_version, "no reload"
+    r = server.admin("PATCH", "/api/v1/rules/same", {"limit": 4})
+    assert r.status == 200 and r.json()["version"] == 2
+

@@ -640,6 +640,24 @@ done:
 }
 
 /*
+ * Whether rule id is stored with body already: a change that changes
+ * nothing makes no version, no history entry and no reload. *stored (when
+ * asked for) is then the rule as stored.
+ */
+static bool stored_already(rk_rules_db_t *db, const char *id, const cJSON *body, cJSON **stored) {
+    rule_row_t cur;
+    if (read_row(db, id, &cur) != RK_DB_OK)
+        return false;
+    char *text = cJSON_PrintUnformatted(body);
+    bool same = text && cur.body && !strcmp(text, cur.body);
+    cJSON_free(text);
+    if (same && stored)
+        *stored = stored_rule(cur.body, cur.version, cur.created_ms, cur.updated_ms);
+    free(cur.body);
+    return same;
+}
+
+/*
  * One change of one rule in its own transaction: the existence check (want,
  * as for new_body), the new body, the re-check of the rule's overrides
  * against it, and the write. A dry run rolls back where the change would
@@ -660,6 +678,8 @@ static rk_db_status_t change_one(rk_rules_db_t *db, const char *id, const body_s
     const cJSON *body = src->build ? built : src->canon;
     if (body && (rc = overrides_fit(db, body, now, "", errors)) != RK_DB_OK)
         goto abort;
+    if (body && stored_already(db, id, body, stored))
+        goto abort; /* rc is RK_DB_OK: nothing to write */
     int64_t rsv = bump_ruleset_version(db);
     if (rsv < 0) {
         rc = sql_failed(db, "bump the ruleset version");
