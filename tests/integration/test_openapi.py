@@ -688,7 +688,8 @@ def test_every_operation_answers_as_documented(server):
     api.call("GET", "/api/v1/rules/{id}", url="/api/v1/rules/login", expect=200)
     api.call("GET", "/api/v1/rules/{id}", url="/api/v1/rules/nope", expect=404)
     api.call("PUT", "/api/v1/rules/{id}", url="/api/v1/rules/login",
-             body={k: v for k, v in login.items() if k != "id"}, expect=200)
+             body=dict({k: v for k, v in login.items() if k != "id"}, description="replaced"),
+             expect=200)
     api.call("PUT", "/api/v1/rules/{id}", url="/api/v1/rules/nope", body=login, expect=400)
     api.call("PATCH", "/api/v1/rules/{id}", url="/api/v1/rules/login", body={"limit": 5},
              expect=200)
