@@ -93,11 +93,6 @@ static const cJSON *find(const index_t *ix, const char *name) {
     return e ? e->row : NULL;
 }
 
-/* A rule's members that each instance keeps for itself. */
-static bool own_member(const char *name) {
-    return !strcmp(name, "version") || !strcmp(name, "created_at") || !strcmp(name, "updated_at");
-}
-
 /* A list entry's id, which each instance gives. */
 static bool entry_id(const char *name) {
     return !strcmp(name, "id");
@@ -123,7 +118,7 @@ static bool members_in(const cJSON *a, const cJSON *b, bool (*skip)(const char *
  * Redis, a burst of an earlier version).
  */
 static bool same_rule(const cJSON *a, const cJSON *b) {
-    if (members_in(a, b, own_member) && members_in(b, a, own_member))
+    if (members_in(a, b, rk_rule_own_member) && members_in(b, a, rk_rule_own_member))
         return true;
     cJSON *errors = cJSON_CreateArray();
     cJSON *da = cJSON_Duplicate(a, true), *db = cJSON_Duplicate(b, true);
@@ -180,7 +175,7 @@ static cJSON *merged_rule(const cJSON *remote, const cJSON *mine, const cJSON *w
         if (!out)
             return NULL;
         const cJSON *before = cJSON_GetObjectItemCaseSensitive(was, m->string);
-        if (own_member(m->string) || (before && cJSON_Compare(m, before, true)))
+        if (rk_rule_own_member(m->string) || (before && cJSON_Compare(m, before, true)))
             continue; /* not changed here */
         if (!set_member(out, m->string, m)) {
             cJSON_Delete(out);

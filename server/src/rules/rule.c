@@ -756,11 +756,19 @@ const rk_plan_t *rk_rule_plan(const rk_rule_t *rule, const char *plan) {
     return NULL;
 }
 
+static const char *const own_members[] = {"version", "created_at", "updated_at"};
+
+bool rk_rule_own_member(const char *name) {
+    for (size_t i = 0; i < RK_ARRAY_LEN(own_members); i++)
+        if (!strcmp(name, own_members[i]))
+            return true;
+    return false;
+}
+
 void rk_rule_etag(const cJSON *rule, char out[RK_RULE_ETAG_SIZE]) {
-    static const char *const own[] = {"version", "created_at", "updated_at"};
     cJSON *content = cJSON_Duplicate(rule, true);
-    for (size_t i = 0; content && i < RK_ARRAY_LEN(own); i++)
-        cJSON_DeleteItemFromObjectCaseSensitive(content, own[i]);
+    for (size_t i = 0; content && i < RK_ARRAY_LEN(own_members); i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(content, own_members[i]);
     char *text = content ? cJSON_PrintUnformatted(content) : NULL;
     cJSON_Delete(content);
     unsigned char digest[SHA256_DIGEST_LENGTH] = {0}; /* out of memory: a tag no rule has */

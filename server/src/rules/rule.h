@@ -41,6 +41,10 @@ cJSON *rk_rule_canonical(const cJSON *doc, cJSON *errors);
  * instance keeps for itself, so that instances sharing a ruleset give one
  * rule the same tag. An HTTP ETag and the If-Match of a change.
  */
+/* Whether a rule's member is one each instance keeps for itself
+ * (version, created_at, updated_at): no part of what the rule says. */
+bool rk_rule_own_member(const char *name);
+
 #define RK_RULE_ETAG_SIZE 19 /* "\"" 16 hex digits "\"" and NUL */
 void rk_rule_etag(const cJSON *rule, char out[RK_RULE_ETAG_SIZE]);
 

@@ -611,11 +611,11 @@ static bool state_expected(const cJSON *current, const char *if_match) {
  * Inside a change's transaction: checks that rule id exists (want RK_DB_OK)
  * or not (RK_DB_NOT_FOUND; anything else takes either) and is in the state
  * if_match expects, then builds the new body when src says so (*built, a
- * new cJSON).
+ * new cJSON). *row is the rule as read (its body the caller's to free).
  */
 static rk_db_status_t new_body(rk_rules_db_t *db, const char *id, const body_source_t *src,
                                rk_db_status_t want, const char *if_match, cJSON *errors,
-                               cJSON **built) {
+                               cJSON **built, rule_row_t *row) {
     rule_row_t cur;
     cJSON *current = NULL;
     rk_db_status_t rc = read_row(db, id, &cur);
@@ -635,25 +635,23 @@ static rk_db_status_t new_body(rk_rules_db_t *db, const char *id, const body_sou
         rc = src->build(src->ctx, current, errors, built);
 done:
     cJSON_Delete(current);
-    free(cur.body);
+    *row = cur; /* the caller frees its body */
     return rc;
 }
 
 /*
- * Whether rule id is stored with body already: a change that changes
- * nothing makes no version, no history entry and no reload. *stored (when
- * asked for) is then the rule as stored.
+ * Whether the rule as stored (cur, as new_body read it) has body already: a
+ * change that changes nothing makes no version, no history entry and no
+ * reload. *stored (when asked for) is then the rule as stored.
  */
-static bool stored_already(rk_rules_db_t *db, const char *id, const cJSON *body, cJSON **stored) {
-    rule_row_t cur;
-    if (read_row(db, id, &cur) != RK_DB_OK)
+static bool stored_already(const rule_row_t *cur, const cJSON *body, cJSON **stored) {
+    if (!cur->body)
         return false;
     char *text = cJSON_PrintUnformatted(body);
-    bool same = text && cur.body && !strcmp(text, cur.body);
+    bool same = text && !strcmp(text, cur->body);
     cJSON_free(text);
     if (same && stored)
-        *stored = stored_rule(cur.body, cur.version, cur.created_ms, cur.updated_ms);
-    free(cur.body);
+        *stored = stored_rule(cur->body, cur->version, cur->created_ms, cur->updated_ms);
     return same;
 }
 
@@ -668,17 +666,18 @@ static rk_db_status_t change_one(rk_rules_db_t *db, const char *id, const body_s
                                  const rk_change_opts_t *opts, cJSON **stored) {
     cJSON *errors = opts->errors ? opts->errors : cJSON_CreateArray();
     cJSON *built = NULL;
+    rule_row_t cur = {0};
     int64_t now = rk_now_ms();
     pthread_mutex_lock(&db->lock);
     rk_db_status_t rc = begin(db);
     if (rc != RK_DB_OK)
         goto out;
-    if ((rc = new_body(db, id, src, want, opts->if_match, errors, &built)) != RK_DB_OK)
+    if ((rc = new_body(db, id, src, want, opts->if_match, errors, &built, &cur)) != RK_DB_OK)
         goto abort;
     const cJSON *body = src->build ? built : src->canon;
     if (body && (rc = overrides_fit(db, body, now, "", errors)) != RK_DB_OK)
         goto abort;
-    if (body && stored_already(db, id, body, stored))
+    if (body && stored_already(&cur, body, stored))
         goto abort; /* rc is RK_DB_OK: nothing to write */
     int64_t rsv = bump_ruleset_version(db);
     if (rsv < 0) {
@@ -699,6 +698,7 @@ abort:
     rollback(db);
 out:
     pthread_mutex_unlock(&db->lock);
+    free(cur.body);
     cJSON_Delete(built);
     if (errors != opts->errors)
         cJSON_Delete(errors);
