@@ -47,11 +47,9 @@ static redisReader *arena_reader(void) {
     return r;
 }
 
-/* A reader and its arena (no reply held). */
+/* A reader and its arena (no reply held); frees a half-read reply through the arena's functions. */
 static void arena_reader_free(redisReader *r) {
-    void *arena = r->privdata;
-    redisReaderFree(r); /* frees a half-read reply through the arena's functions */
-    free(arena);
+    rk_reply_reader_free(r);
 }
 
 Test(reply_arena, every_kind_of_reply_is_what_hiredis_builds) {
@@ -112,6 +110,46 @@ Test(reply_arena, a_check_reply_is_built_in_the_same_place_each_time) {
         cr_assert_eq(again->element[1]->integer, 99);
         rk_reply_free(again);
     }
+    arena_reader_free(r);
+}
+
+/*
+ * The reply to a batch of 64 checks (one an error) does not fit the
+ * arena at first: it is built partly on the heap, then the arena grows, and
+ * the next ones are built in it. Every reading is the reply hiredis builds,
+ * whole or fed a few bytes at a time, with a check's reply read while it is
+ * held; and a check's reply is still built in one place each time.
+ */
+Test(reply_arena, a_batch_reply_reads_right_before_and_after_the_arena_grows) {
+    char bytes[64 * 64];
+    size_t len = (size_t)snprintf(bytes, sizeof bytes, "*64\r\n");
+    for (int i = 0; i < 64; i++)
+        len += (size_t)snprintf(bytes + len, sizeof bytes - len, "%s",
+                                i == 17 ? "-WRONGTYPE Operation against a key\r\n"
+                                        : "*6\r\n:1\r\n:99\r\n:60000\r\n:0\r\n:0\r\n"
+                                          ":1796000000000\r\n");
+    cr_assert_lt(len, sizeof bytes);
+    redisReader *plain = redisReaderCreate();
+    redisReply *want = read_one(plain, bytes, len, 0);
+    redisReader *r = arena_reader();
+    for (int round = 0; round < 4; round++) {
+        redisReply *got = read_one(r, bytes, len, round == 2 ? 7 : 0);
+        assert_same(want, got, "batch reply");
+        if (round == 3) {
+            redisReply *check = read_one(r, CHECK_REPLY, strlen(CHECK_REPLY), 0);
+            cr_assert_eq(check->element[1]->integer, 99);
+            assert_same(want, got, "the held batch reply");
+            rk_reply_free(check);
+        }
+        rk_reply_free(got);
+    }
+    redisReply *first = read_one(r, CHECK_REPLY, strlen(CHECK_REPLY), 0);
+    rk_reply_free(first);
+    redisReply *again = read_one(r, CHECK_REPLY, strlen(CHECK_REPLY), 0);
+    cr_assert_eq(again, first, "a check's reply moved after the arena grew");
+    rk_reply_free(again);
+    freeReplyObject(want);
+    redisReaderFree(plain);
     arena_reader_free(r);
 }
 

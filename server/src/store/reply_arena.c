@@ -6,6 +6,12 @@
  * top object is the arena's first node: making it starts the arena afresh,
  * freeing it gives the arena back. The children of a heap top stay on the
  * heap, so that the arena is never started afresh under a reply still held.
+ *
+ * An arena starts with room for a check's reply and grows, when a reply did
+ * not fit, before the next one (never under a reply: its parts would move),
+ * to what that reply needed, up to room for a whole batch of the Redis
+ * store's loop (512 replies of a check); what does not fit even then is
+ * built on the heap.
  */
 #include "reply_arena.h"
 
@@ -14,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Room for a check's reply (an array of five) and for short errors. */
+/* Room at first: a check's reply (an array of six) and a short error. */
 enum { ARENA_NODES = 8, ARENA_BYTES = 256 };
+/* Room at most: a batch of 512 checks' replies, each an array of six. */
+enum { ARENA_NODES_MAX = 4096, ARENA_BYTES_MAX = 32768 };
 
 typedef struct rk_reply_arena rk_reply_arena_t;
 
@@ -25,13 +33,51 @@ typedef struct {
 } reply_node_t;
 
 struct rk_reply_arena {
-    reply_node_t nodes[ARENA_NODES];
-    size_t nodes_used;
-    _Alignas(max_align_t) unsigned char bytes[ARENA_BYTES];
-    size_t bytes_used;
-    bool held;     /* nodes[0] is a reply's top, not freed yet */
-    bool orphaned; /* the reader is gone: the arena goes with its reply */
+    reply_node_t *nodes;
+    size_t nodes_used, nodes_cap;
+    unsigned char *bytes; /* malloc'd: aligned for any part */
+    size_t bytes_used, bytes_cap;
+    size_t nodes_short, bytes_short; /* what the reply held needed beyond the room */
+    bool held;                       /* nodes[0] is a reply's top, not freed yet */
+    bool orphaned;                   /* the reader is gone: the arena goes with its reply */
 };
+
+static void arena_free(rk_reply_arena_t *a) {
+    if (a) {
+        free(a->nodes);
+        free(a->bytes);
+        free(a);
+    }
+}
+
+/* The smallest power of two of at least n, from `from` on, at most max. */
+static size_t room_for(size_t from, size_t n, size_t max) {
+    while (from < n && from < max)
+        from *= 2;
+    return from < max ? from : max;
+}
+
+/* Grows the arena to what the last reply needed (no reply holds it); kept as it is when out of
+ * memory. */
+static void arena_grow(rk_reply_arena_t *a) {
+    size_t nodes = room_for(a->nodes_cap, a->nodes_used + a->nodes_short, ARENA_NODES_MAX);
+    size_t bytes = room_for(a->bytes_cap, a->bytes_used + a->bytes_short, ARENA_BYTES_MAX);
+    a->nodes_short = a->bytes_short = 0;
+    if (nodes > a->nodes_cap) {
+        reply_node_t *grown = realloc(a->nodes, nodes * sizeof *grown);
+        if (grown) {
+            a->nodes = grown;
+            a->nodes_cap = nodes;
+        }
+    }
+    if (bytes > a->bytes_cap) {
+        unsigned char *grown = realloc(a->bytes, bytes);
+        if (grown) {
+            a->bytes = grown;
+            a->bytes_cap = bytes;
+        }
+    }
+}
 
 /* The arena a new object goes to, NULL for the heap. */
 static rk_reply_arena_t *arena_for(const redisReadTask *task) {
@@ -41,6 +87,8 @@ static rk_reply_arena_t *arena_for(const redisReadTask *task) {
     if (!task->parent) { /* a new top: the arena, unless a reply still holds it */
         if (a->held)
             return NULL;
+        if (a->nodes_short || a->bytes_short)
+            arena_grow(a);
         a->held = true;
         a->nodes_used = a->bytes_used = 0;
         return a;
@@ -49,7 +97,12 @@ static rk_reply_arena_t *arena_for(const redisReadTask *task) {
     while (root->parent)
         root = root->parent;
     const reply_node_t *top = root->obj;
-    return top && top->arena == a && a->nodes_used < ARENA_NODES ? a : NULL;
+    if (!top || top->arena != a)
+        return NULL;
+    if (a->nodes_used < a->nodes_cap)
+        return a;
+    a->nodes_short++;
+    return NULL;
 }
 
 static reply_node_t *node_new(const redisReadTask *task, int type) {
@@ -82,19 +135,21 @@ static void *node_link(const redisReadTask *task, reply_node_t *n) {
 static void *part_new(reply_node_t *n, size_t size) {
     rk_reply_arena_t *a = n->arena;
     size_t aligned = (size + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
-    if (a && aligned >= size && aligned <= ARENA_BYTES - a->bytes_used) {
+    if (a && aligned >= size && aligned <= a->bytes_cap - a->bytes_used) {
         void *p = a->bytes + a->bytes_used;
         a->bytes_used += aligned;
         memset(p, 0, size);
         return p;
     }
+    if (a && aligned >= size)
+        a->bytes_short += aligned;
     return calloc(1, size); /* never 0: a string has its NUL, an array elements */
 }
 
 static void part_free(const reply_node_t *n, void *p) {
     const rk_reply_arena_t *a = n->arena;
     if (a && (uintptr_t)p >= (uintptr_t)a->bytes &&
-        (uintptr_t)p < (uintptr_t)a->bytes + ARENA_BYTES)
+        (uintptr_t)p < (uintptr_t)a->bytes + a->bytes_cap)
         return;
     free(p);
 }
@@ -168,8 +223,16 @@ bool rk_reply_arena_attach(redisReader *reader) {
     if (reader->fn == &arena_fns)
         return true;
     rk_reply_arena_t *a = calloc(1, sizeof *a);
-    if (!a)
+    if (a) {
+        a->nodes = malloc(ARENA_NODES * sizeof *a->nodes);
+        a->bytes = malloc(ARENA_BYTES);
+    }
+    if (!a || !a->nodes || !a->bytes) {
+        arena_free(a);
         return false;
+    }
+    a->nodes_cap = ARENA_NODES;
+    a->bytes_cap = ARENA_BYTES;
     reader->fn = &arena_fns;
     reader->privdata = a;
     return true;
@@ -192,7 +255,7 @@ void rk_reply_free(redisReply *reply) {
     } else if (n == &a->nodes[0]) {
         a->held = false;
         if (a->orphaned)
-            free(a);
+            arena_free(a);
     }
 }
 
@@ -227,13 +290,26 @@ redisReply *rk_reply_plain_copy(const redisReply *reply) {
     return copy;
 }
 
+/* The arena of a reader that is gone: freed now, or with the reply still out. */
+static void arena_release(rk_reply_arena_t *a) {
+    if (a && a->held)
+        a->orphaned = true; /* a reply still out: the arena goes with it */
+    else
+        arena_free(a);
+}
+
 void rk_reply_context_free(redisContext *ctx) {
     if (!ctx)
         return;
     rk_reply_arena_t *a = ctx->reader->fn == &arena_fns ? ctx->reader->privdata : NULL;
     redisFree(ctx); /* frees a half-read reply, through the arena's functions */
-    if (a && a->held)
-        a->orphaned = true; /* a reply still out: the arena goes with it */
-    else
-        free(a);
+    arena_release(a);
+}
+
+void rk_reply_reader_free(redisReader *reader) {
+    if (!reader)
+        return;
+    rk_reply_arena_t *a = reader->fn == &arena_fns ? reader->privdata : NULL;
+    redisReaderFree(reader);
+    arena_release(a);
 }
