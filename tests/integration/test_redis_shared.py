@@ -299,6 +299,39 @@ def test_a_request_many_rules_match_is_decided_by_every_rule_on_redis(make_serve
     assert len(redis.cli("KEYS", "ratekit:{many-*").split()) == 6
 
 
+def test_a_round_of_checks_is_one_redis_call_and_a_bad_key_fails_only_its_own(
+        make_server, redis):
+    """The checks a thread reads in one round (here the 40 of one batch) go
+    to Redis as one script call. A key someone else wrote with another type
+    (WRONGTYPE) fails over its own check only: the checks decided in the
+    same call keep their decisions, counted in Redis. A call that meets
+    NOSCRIPT (the third, after SCRIPT FLUSH) is sent once more, none of its
+    checks failing over nor counted twice."""
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_THREADS": "1"})
+    s.create_rule(id="round", algorithm="token_bucket", limit=100, window="1h")
+    redis.cli("HSET", "ratekit:{round:poisoned}:token_bucket", "a", "1")
+    keys = [f"k{i}" for i in range(20)] + ["poisoned"] + [f"k{i}" for i in range(20, 39)]
+    redis.cli("CONFIG", "RESETSTAT")
+    for n in range(3):
+        if n == 2:
+            redis.cli("SCRIPT", "FLUSH")
+        r = request("POST", s.data + "/v1/check/batch",
+                    {"checks": [{"rule": "round", "key": k} for k in keys]})
+        assert r.status == 200
+        for key, a in zip(keys, r.json()["results"]):
+            if key == "poisoned":
+                assert a["results"][0].get("fail_mode") is not None, a
+            else:
+                assert a["results"][0].get("fail_mode") is None, (key, a)
+                assert a["remaining"] == 99 - n, (key, a)
+    stats = redis.cli("INFO", "commandstats")
+    calls = int(re.search(r"cmdstat_evalsha:calls=(\d+)", stats).group(1))
+    assert calls == 3, f"{calls} script calls for 3 rounds of {len(keys)} checks"
+    assert "cmdstat_eval:calls=1," in stats, stats
+    assert redis.cli("HGET", "ratekit:{round:poisoned}:token_bucket", "a") == "1"
+    assert redis.cli("EXISTS", "ratekit:{round:k38}:token_bucket") == "1"
+
+
 def test_fail_modes_when_redis_is_gone(make_server, redis):
     env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "100"}
     s = make_server(env=env)

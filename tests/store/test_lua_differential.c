@@ -6,7 +6,9 @@
  * above the limit, random limits, windows and bursts up to the bounds of
  * limiter.h, refunds of earlier allowed requests, some after later ones)
  * must give identical decisions, and every key the script writes must
- * carry a TTL no longer than the C state must live.
+ * carry a TTL no longer than the C state must live. Every other run goes
+ * through the batch script ratekitd calls (redis_common.h), which must
+ * decide as the algorithm's own script does.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -18,6 +20,7 @@
 
 #include "limiter/limiter.h"
 #include "redis_server.h"
+#include "store/redis_common.h"
 
 extern const char *const rk_lua_scripts[];
 extern const size_t rk_lua_scripts_len;
@@ -103,6 +106,21 @@ static long long command_int(const char *fmt, ...) {
 
 /* SCRIPT LOAD of the embedded script of alg; sha has 41 bytes. */
 static void load_script(rk_algorithm_t alg, char sha[41]) {
+    if (alg == (rk_algorithm_t)RK_REDIS_BATCH) {
+        rk_redis_common_t c;
+        char err[256] = "";
+        cr_assert_eq(rk_redis_common_init(&c, "test", NULL, true, NULL, 0, 0, err, sizeof err),
+                     RK_OK, "%s", err);
+        redisReply *r =
+            command("SCRIPT LOAD %b", c.script[RK_REDIS_BATCH], c.script_len[RK_REDIS_BATCH]);
+        if (r->type != REDIS_REPLY_STRING)
+            cr_fatal("SCRIPT LOAD batch: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+        cr_assert_str_eq(r->str, c.sha[RK_REDIS_BATCH], "the batch script's SHA as Redis names it");
+        snprintf(sha, 41, "%s", r->str);
+        freeReplyObject(r);
+        rk_redis_common_free(&c);
+        return;
+    }
     cr_assert_eq(rk_lua_scripts_len, (size_t)RK_ALG_COUNT);
     redisReply *r = command("SCRIPT LOAD %s", rk_lua_scripts[alg]);
     if (r->type != REDIS_REPLY_STRING)
@@ -118,6 +136,9 @@ typedef struct {
     int64_t now_ms;
     const char *lease_id;
 } step_t;
+
+/* When set, run_script() calls the batch script (its SHA) for a batch of one request. */
+static const char *via_batch;
 
 /*
  * Runs one step of the script and reads the key's PTTL, then removes the
@@ -135,20 +156,18 @@ static void run_script(const char *sha, const char *key, const rk_limit_t *lim, 
     snprintf(burst, sizeof burst, "%" PRId64, lim->burst);
     snprintf(cost, sizeof cost, "%" PRId64, s->cost);
     snprintf(now, sizeof now, "%" PRId64, s->now_ms);
-    const char *argv[] = {"EVALSHA",
-                          sha,
-                          "1",
-                          key,
-                          limit,
-                          window,
-                          burst,
-                          cost,
-                          now,
-                          lim->shape ? "1" : "0",
-                          s->lease_id ? s->lease_id : "",
-                          s->op};
+    const char *args[] = {
+        limit, window, burst, cost, now, lim->shape ? "1" : "0", s->lease_id ? s->lease_id : "",
+        s->op};
+    /* EVALSHA sha 1 key [algorithm] args: the batch script takes the algorithm first. */
+    const char alg[2] = {(char)('0' + (int)lim->algorithm), '\0'};
+    const char *argv[5 + RK_ARRAY_LEN(args)] = {"EVALSHA", via_batch ? via_batch : sha, "1", key,
+                                                alg};
+    int argc = via_batch ? 5 : 4;
+    for (size_t i = 0; i < RK_ARRAY_LEN(args); i++)
+        argv[argc++] = args[i];
     redisAppendCommand(conn, "MULTI");
-    redisAppendCommandArgv(conn, (int)RK_ARRAY_LEN(argv), argv, NULL);
+    redisAppendCommandArgv(conn, argc, argv, NULL);
     redisAppendCommand(conn, "PTTL %s", key);
     redisAppendCommand(conn, "PERSIST %s", key);
     redisAppendCommand(conn, "EXEC");
@@ -162,6 +181,10 @@ static void run_script(const char *sha, const char *key, const rk_limit_t *lim, 
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
         cr_fatal("EXEC %s: not an array of 3", key);
     redisReply *e = r->element[0];
+    if (via_batch && e->type == REDIS_REPLY_ARRAY) { /* the batch's reply: one per request */
+        cr_assert_eq(e->elements, 1);
+        e = e->element[0];
+    }
     if (e->type != REDIS_REPLY_ARRAY)
         cr_fatal("EVALSHA %s: %s", key, e->type == REDIS_REPLY_ERROR ? e->str : "not an array");
     for (size_t i = 0; i < e->elements; i++)
@@ -514,14 +537,18 @@ static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed,
 
 /* Many runs with different limits, about `total_steps` steps in all. */
 static void differential(rk_algorithm_t alg, int64_t limit_max, int total_steps) {
-    char sha[41];
+    char sha[41], batch_sha[41];
     load_script(alg, sha);
+    load_script((rk_algorithm_t)RK_REDIS_BATCH, batch_sha);
     const char *seed_env = getenv("RK_DIFF_SEED");
     uint64_t base = seed_env ? strtoull(seed_env, NULL, 10) : 0x5eed0000ULL + (uint64_t)alg;
     int runs = 40;
     memset(&seen, 0, sizeof seen);
-    for (int r = 0; r < runs; r++)
+    for (int r = 0; r < runs; r++) {
+        via_batch = r % 2 ? batch_sha : NULL;
         differential_run(alg, sha, base * 1000 + (uint64_t)r + 1, total_steps / runs, limit_max);
+    }
+    via_batch = NULL;
     cr_assert(seen.allowed > total_steps / 10 && seen.denied_retryable > total_steps / 25 &&
                   seen.peeks > total_steps / 50 && seen.refunds > total_steps / 50,
               "weak mix: %d allowed, %d denied (%d could pass later), %d peeks, %d refunds",
@@ -598,6 +625,49 @@ Test(lua_differential, concurrency_script_refuses_an_acquire_without_lease_id) {
     cr_assert_eq(r->type, REDIS_REPLY_ERROR);
     freeReplyObject(r);
     cr_assert_eq(command_int("EXISTS %s", "ratekit:{c:k}:concurrency"), 0);
+}
+
+/*
+ * One call of the batch script decides requests of several algorithms, each
+ * as its own script would, and a request whose script fails (a key of
+ * another type, an acquire without a lease id) gets an error in its place
+ * while the others keep their decisions. Every request of the call without
+ * a time of its own is decided at the same Redis time.
+ */
+Test(lua_differential, the_batch_script_decides_each_request_and_fails_only_its_own) {
+    char sha[41];
+    load_script((rk_algorithm_t)RK_REDIS_BATCH, sha);
+    freeReplyObject(command("HSET %s a 1", "ratekit:{b:poisoned}:token_bucket"));
+    redisReply *r = command("EVALSHA %s 5 %s %s %s %s %s"
+                            " 3 10 1000 10 1 -1 0 %s decide_at"
+                            " 3 10 1000 10 1 -1 0 %s decide"
+                            " 0 5 60000 5 2 -1 0 %s decide"
+                            " 6 3 1000 3 1 -1 0 %s decide"
+                            " 4 10 1000 10 1 -1 0 %s decide_at",
+                            sha, "ratekit:{b:k1}:token_bucket", "ratekit:{b:poisoned}:token_bucket",
+                            "ratekit:{b:k2}:fixed_window", "ratekit:{b:k3}:concurrency",
+                            "ratekit:{b:k4}:gcra", "", "", "", "", "");
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq(r->elements, 5);
+    redisReply *tb = r->element[0], *bad = r->element[1], *fw = r->element[2],
+               *lease = r->element[3], *gcra = r->element[4];
+    cr_assert_eq(tb->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq(tb->elements, 6);
+    cr_assert_eq(tb->element[0]->integer, 1);
+    cr_assert_eq(tb->element[1]->integer, 9);
+    cr_assert_eq(bad->type, REDIS_REPLY_ERROR);
+    cr_assert(strstr(bad->str, "WRONGTYPE") != NULL, "%s", bad->str);
+    cr_assert_eq(fw->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq(fw->elements, 5);
+    cr_assert_eq(fw->element[0]->integer, 1);
+    cr_assert_eq(fw->element[1]->integer, 3);
+    cr_assert_eq(lease->type, REDIS_REPLY_ERROR, "an acquire without a lease id is refused");
+    cr_assert_eq(gcra->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq(gcra->element[0]->integer, 1);
+    cr_assert_eq(gcra->element[5]->integer, tb->element[5]->integer, "one Redis time per call");
+    freeReplyObject(r);
+    cr_assert_eq(command_int("EXISTS %s", "ratekit:{b:k3}:concurrency"), 0);
+    cr_assert_eq(command_int("HLEN %s", "ratekit:{b:poisoned}:token_bucket"), 1);
 }
 
 /*

@@ -36,10 +36,12 @@
  * Requests in flight together. decide_async() is the check path of
  * suspended connections. On a data-plane event loop (../http/loop.h) it
  * queues the requests on that loop's own connection, which sends what one
- * round of HTTP work queued in one pipelined write, behind the writes still
- * out, and reads the replies when the loop sees them come in: the whole
- * check stays on one thread, concurrent checks share round trips, and no
- * check waits for another's reply to be sent. Anywhere else it decides at
+ * round of HTTP work queued in one write, behind the writes still out, as
+ * one call of the batch script (every algorithm's script in one,
+ * redis_common.h) or, for a round of a few checks, an EVALSHA each, and
+ * reads the replies when the loop sees them come in: the whole check stays
+ * on one thread, concurrent checks share round trips and Redis's cost of a
+ * call, and no check waits for another's reply to be sent. Anywhere else it decides at
  * once, like decide() (batches, releases, the admin plane), on the calling
  * thread's connection.
  *
@@ -143,7 +145,7 @@ static redisContext *conn_dial(rk_redis_store_t *s, conn_init_t *in, char *err, 
     int dblen = snprintf(dbtext, sizeof dbtext, "%d", s->url.db);
     in->auth = s->url.password[0] != '\0';
     in->select = s->url.db != 0;
-    in->count = (int)in->auth + (int)in->select + RK_ALG_COUNT;
+    in->count = (int)in->auth + (int)in->select + s->common.scripts;
     int ok = in->auth ? rk_redis_append_auth(ctx, s->url.user, s->url.password) : REDIS_OK;
     if (ok == REDIS_OK && in->select) {
         const char *argv[2] = {"SELECT", dbtext};
@@ -438,6 +440,14 @@ static void redis_probe(rk_store_t *base) {
 
 /* Most requests a loop has out on its connection at once. */
 #define PIPELINE_MAX 512
+/*
+ * The fewest requests sent as one call of the batch script. A call costs
+ * Redis about 5.7 us besides its requests, and each request in it about
+ * 1.9 us less than its own EVALSHA (redis-benchmark, token_bucket: 128,000
+ * decisions/s in calls of 2, 153,000 in calls of 4, 197,000 in calls of
+ * 64, 145,000 as an EVALSHA each): fewer go as an EVALSHA each.
+ */
+#define BATCH_MIN 4
 
 /* One decide_async() or release_async() call, queued on a loop. */
 typedef struct async_job {
@@ -454,6 +464,7 @@ typedef struct async_job {
     rk_status_t st;             /* RK_ERR once a reply was wrong */
     bool noscript;              /* some reply was NOSCRIPT */
     int64_t sent_ms;            /* when its batch was sent (monotonic) */
+    bool batched;               /* the first job of its batch: sent as one batch-script call */
     bool batch_end;             /* the last job of its batch, which holds... */
     rk_breaker_ticket_t ticket; /* ...the batch's pass through the breaker */
 } async_job_t;
@@ -473,13 +484,12 @@ typedef struct {
     async_job_t *waiting, *waiting_tail;
     async_job_t *flight, *flight_tail;
     size_t out;            /* requests in flight */
-    size_t reading_at;     /* the flight head's request the next reply answers */
+    size_t replies_read;   /* of the flight head's batch, sent as an EVALSHA each */
     async_job_t *noscript; /* answered, some of it NOSCRIPT: to send again */
     bool fresh;            /* ctx was opened when the flight began */
     conn_init_t init;      /* a fresh ctx's first commands... */
     int init_read;         /* ...and how many of their replies were read */
     bool replied;          /* a reply was read since the flight began */
-    bool failed;           /* a reply of the flight head's batch was wrong */
     async_job_t *spare;    /* nodes for reuse: no malloc per request */
     /* A round's requests, written here and sent from here: hiredis's own
      * output buffer is freed after each write and grown again by realloc. */
@@ -529,7 +539,6 @@ static async_job_t *flight_pop(loop_pipe_t *p) {
     if (!p->flight)
         p->flight_tail = NULL;
     p->out -= j->n;
-    p->reading_at = 0;
     return j;
 }
 
@@ -542,6 +551,7 @@ static async_job_t *flight_pop(loop_pipe_t *p) {
 static void flight_end(loop_pipe_t *p, bool again) {
     rk_redis_store_t *s = p->s;
     bool ok = again, counted = false; /* ok: the batch's */
+    p->replies_read = 0;
     while (p->flight) {
         async_job_t *j = flight_pop(p);
         rk_status_t st =
@@ -576,45 +586,139 @@ static void pipe_broken(loop_pipe_t *p, int io_errno) {
     p->src.fd = p->ctx ? p->ctx->fd : -1;
 }
 
-/* Appends every request of the jobs on list still to be (re)sent, as EVAL of its script. */
-static int append_pending(const rk_redis_store_t *s, redisContext *ctx, const async_job_t *list) {
-    for (const async_job_t *j = list; j; j = j->next)
+/* Whether obuf has need bytes of room after len (grown if not). */
+static bool obuf_room(loop_pipe_t *p, size_t len, size_t need) {
+    if (p->obuf_cap - len >= need)
+        return true;
+    size_t cap = p->obuf_cap ? p->obuf_cap : 64 * RK_REDIS_EVAL_MAX;
+    while (cap - len < need)
+        cap *= 2;
+    char *grown = realloc(p->obuf, cap);
+    if (!grown)
+        return false;
+    p->obuf = grown;
+    p->obuf_cap = cap;
+    return true;
+}
+
+/* The jobs from first through last (NULL: to the list's end). */
+#define FOR_JOBS(j, first, last) for (j = (first); j; j = j == (last) ? NULL : j->next)
+
+/* The requests still to be decided of the jobs from first through last. */
+static size_t pending_count(const async_job_t *first, const async_job_t *last) {
+    size_t n = 0;
+    const async_job_t *j;
+    FOR_JOBS (j, first, last)
         for (size_t i = 0; i < j->n; i++)
-            if (j->out[i].limit == PENDING &&
-                append_call(s, ctx, &j->reqs[i], j->op, j->lease_id, true) != REDIS_OK)
-                return REDIS_ERR;
-    return REDIS_OK;
+            n += j->out[i].limit == PENDING;
+    return n;
 }
 
 /*
- * Reads the replies to append_pending(list), in order, into each job's out
- * (j->st RK_ERR for a wrong one). false when the connection died.
+ * Writes into obuf, after len bytes, the requests still to be decided of
+ * the jobs from first through last: as one call of the batch script
+ * (batched; EVAL of its source when source), or as an EVALSHA each.
+ * Answers the new length, 0 when out of memory.
  */
-static bool read_pending(rk_redis_store_t *s, redisContext *ctx, async_job_t *list) {
-    for (async_job_t *j = list; j; j = j->next) {
+static size_t pending_format(loop_pipe_t *p, size_t len, const async_job_t *first,
+                             const async_job_t *last, bool batched, bool source) {
+    const rk_redis_common_t *c = &p->s->common;
+    const async_job_t *j;
+    if (batched) {
+        size_t head = RK_REDIS_BATCH_HEAD_MAX + (source ? c->script_len[RK_REDIS_BATCH] : 0);
+        if (!obuf_room(p, len, head))
+            return 0;
+        len += rk_redis_format_batch_head(c, pending_count(first, last), source, p->obuf + len);
+    }
+    FOR_JOBS (j, first, last)
         for (size_t i = 0; i < j->n; i++) {
             if (j->out[i].limit != PENDING)
                 continue;
-            redisReply *r = NULL;
-            if (redisGetReply(ctx, (void **)&r) != REDIS_OK)
-                return false;
-            if (is_noscript(r))
-                log_scripts_lost(s);
-            if (!rk_redis_parse_reply(r, &j->reqs[i], j->op, &j->out[i], j->released))
+            if (!obuf_room(p, len, RK_REDIS_EVAL_MAX))
+                return 0;
+            len += batched
+                       ? rk_redis_format_batch_key(c, &j->reqs[i], p->obuf + len)
+                       : rk_redis_format_eval(c, &j->reqs[i], j->op, j->lease_id, p->obuf + len);
+        }
+    if (!batched)
+        return len;
+    FOR_JOBS (j, first, last)
+        for (size_t i = 0; i < j->n; i++) {
+            if (j->out[i].limit != PENDING)
+                continue;
+            if (!obuf_room(p, len, RK_REDIS_EVAL_MAX))
+                return 0;
+            len += rk_redis_format_batch_args(&j->reqs[i], j->op, j->lease_id, p->obuf + len);
+        }
+    return len;
+}
+
+/* Takes the reply to request i of job j: a NOSCRIPT marks the job to be sent again. */
+static void take_reply(async_job_t *j, size_t i, const redisReply *r) {
+    if (!r)
+        j->st = RK_ERR;
+    else if (is_noscript(r))
+        j->noscript = true;
+    else if (!rk_redis_parse_reply(r, &j->reqs[i], j->op, &j->out[i], j->released))
+        j->st = RK_ERR;
+    else if (j->op == RK_REDIS_OP_RELEASE)
+        j->out[i].limit = 0; /* done */
+}
+
+/*
+ * Takes a batch-script call's reply into the requests still to be decided
+ * of the jobs from first through last, in order. A job any of whose
+ * requests got no right answer (an error in its place, a reply of the
+ * wrong shape) ends RK_ERR, those requests staying undecided (store.h); a
+ * NOSCRIPT to the call marks every job to be sent again.
+ */
+static void batch_take_reply(async_job_t *first, const async_job_t *last, const redisReply *r) {
+    size_t total = pending_count(first, last), k = 0;
+    bool whole = r->type == REDIS_REPLY_ARRAY && r->elements == total;
+    async_job_t *j;
+    FOR_JOBS (j, first, last)
+        for (size_t i = 0; i < j->n; i++) {
+            if (j->out[i].limit != PENDING)
+                continue;
+            if (whole)
+                take_reply(j, i, r->element[k++]);
+            else if (is_noscript(r))
+                j->noscript = true;
+            else
                 j->st = RK_ERR;
-            rk_reply_free(r);
+        }
+}
+
+/*
+ * Writes obuf's first len bytes to the connection; answers 0, or the errno
+ * of the failure, recorded in the context as hiredis records its own write
+ * errors. The socket blocks, each write for at most the command timeout
+ * (SO_SNDTIMEO), as hiredis's writes do.
+ */
+static int obuf_write(loop_pipe_t *p, size_t len) {
+    for (size_t off = 0; off < len;) {
+        ssize_t n = send(p->ctx->fd, p->obuf + off, len - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+        } else if (n == 0 || errno != EINTR) {
+            int failure = n == 0 ? EPIPE : errno;
+            p->ctx->err = REDIS_ERR_IO;
+            snprintf(p->ctx->errstr, sizeof p->ctx->errstr, "%s", strerror(failure));
+            return failure;
         }
     }
-    return true;
+    return 0;
 }
 
 /*
  * Redis had lost the scripts (restarted, SCRIPT FLUSH): sends the requests
- * that got NOSCRIPT once more, all in one pipeline, as EVAL of their
- * scripts (which caches them again and cannot meet NOSCRIPT, however often
- * the scripts are flushed), waiting for the answers on this thread. Rare
- * enough that a blocking round trip is fine. Each job ends with its own
- * outcome; all fail only when the connection does.
+ * that got NOSCRIPT once more, as one EVAL of the batch script's source
+ * (which caches it again and cannot meet NOSCRIPT, however often the
+ * scripts are flushed; the algorithms' own scripts are loaded again with
+ * the next connection, or meet NOSCRIPT and come here), waiting for the
+ * answer on this thread. Rare enough that a blocking round trip is fine.
+ * Each job ends with its own outcome; all fail only when the connection
+ * does.
  */
 static void pipe_resend_noscript(loop_pipe_t *p) {
     rk_redis_store_t *s = p->s;
@@ -623,12 +727,21 @@ static void pipe_resend_noscript(loop_pipe_t *p) {
         pipe_finish_all(p, &p->noscript, RK_ERR);
         return;
     }
-    bool ok =
-        append_pending(s, p->ctx, p->noscript) == REDIS_OK && read_pending(s, p->ctx, p->noscript);
+    for (async_job_t *j = p->noscript; j; j = j->next)
+        j->noscript = false;
+    size_t len = pending_format(p, 0, p->noscript, NULL, true, true);
+    redisReply *r = NULL;
+    bool ok = len > 0 && obuf_write(p, len) == 0 && redisGetReply(p->ctx, (void **)&r) == REDIS_OK;
+    if (ok) {
+        batch_take_reply(p->noscript, NULL, r);
+        if (is_noscript(r))
+            log_scripts_lost(s);
+        rk_reply_free(r);
+    }
     while (p->noscript) {
         async_job_t *j = p->noscript;
         p->noscript = j->next;
-        pipe_finish(p, j, ok ? j->st : RK_ERR);
+        pipe_finish(p, j, ok && !j->noscript ? j->st : RK_ERR);
     }
     if (p->ctx->err) {
         ctx_drop(&p->ctx);
@@ -665,7 +778,62 @@ static bool pipe_take_init_replies(loop_pipe_t *p) {
     return true;
 }
 
-/* Reads the replies that came in; ends each job as its last reply arrives. */
+/* The last job of the batch that starts with job first. */
+static async_job_t *batch_last(async_job_t *first) {
+    while (!first->batch_end)
+        first = first->next;
+    return first;
+}
+
+/*
+ * Takes one reply to the flight's head batch; true when it was the last
+ * the batch waits for (one for a batch-script call, else one per request).
+ */
+static bool flight_take_reply(loop_pipe_t *p, const redisReply *reply) {
+    async_job_t *first = p->flight, *last = batch_last(first), *j;
+    if (first->batched) {
+        batch_take_reply(first, last, reply);
+        return true;
+    }
+    size_t k = p->replies_read++, seen = 0, total = 0;
+    FOR_JOBS (j, first, last) {
+        if (k >= seen && k < seen + j->n)
+            take_reply(j, k - seen, reply);
+        seen += j->n;
+        total += j->n;
+    }
+    if (p->replies_read < total)
+        return false;
+    p->replies_read = 0;
+    return true;
+}
+
+/*
+ * Ends the flight's head batch, whose reply was read: each job with its
+ * outcome (those that met NOSCRIPT wait to be sent again), then one call
+ * for the breaker.
+ */
+static void batch_finish(loop_pipe_t *p) {
+    bool failed = false;
+    for (;;) {
+        async_job_t *j = flight_pop(p);
+        bool batch_end = j->batch_end;
+        rk_breaker_ticket_t ticket = j->ticket;
+        failed = failed || j->st != RK_OK;
+        if (j->noscript) { /* sent again once the flight is answered */
+            j->next = p->noscript;
+            p->noscript = j;
+        } else {
+            pipe_finish(p, j, j->st); /* j is recycled */
+        }
+        if (batch_end) {
+            rk_redis_gate_leave(&p->s->gate, ticket, !failed, p->s->who);
+            return;
+        }
+    }
+}
+
+/* Reads the replies that came in; ends each batch's jobs once it is answered. */
 static void pipe_take_replies(loop_pipe_t *p) {
     if (!pipe_take_init_replies(p))
         return;
@@ -678,31 +846,11 @@ static void pipe_take_replies(loop_pipe_t *p) {
         if (!reply)
             return; /* the rest has not come yet */
         p->replied = true;
-        async_job_t *j = p->flight;
-        size_t i = p->reading_at++;
-        if (is_noscript(reply)) {
-            j->noscript = true;
-            j->out[i].limit = PENDING;
-        } else if (!rk_redis_parse_reply(reply, &j->reqs[i], j->op, &j->out[i], j->released)) {
-            j->st = RK_ERR;
-        }
+        bool answered = flight_take_reply(p, reply);
         rk_reply_free(reply);
-        if (p->reading_at < j->n)
+        if (!answered)
             continue;
-        flight_pop(p);
-        bool batch_end = j->batch_end;
-        rk_breaker_ticket_t ticket = j->ticket;
-        p->failed = p->failed || j->st != RK_OK;
-        if (j->noscript) { /* sent again once the flight is answered */
-            j->next = p->noscript;
-            p->noscript = j;
-        } else {
-            pipe_finish(p, j, j->st); /* j is recycled */
-        }
-        if (batch_end) { /* the batch is answered: one call for the breaker */
-            rk_redis_gate_leave(&p->s->gate, ticket, !p->failed, p->s->who);
-            p->failed = false;
-        }
+        batch_finish(p);
         pipe_set_deadline(p);
     }
     /* Everything out is answered. */
@@ -750,7 +898,7 @@ static bool flight_begin(loop_pipe_t *p) {
         p->init_read = 0;
         p->fresh = true;
     }
-    p->replied = p->failed = false;
+    p->replied = false;
     p->src.fd = p->ctx->fd;
     return true;
 }
@@ -786,45 +934,12 @@ static async_job_t *batch_take(loop_pipe_t *p, size_t room, rk_breaker_ticket_t 
     return first;
 }
 
-/* Whether obuf has room for one more request after len bytes (grown if not). */
-static bool obuf_room(loop_pipe_t *p, size_t len) {
-    if (p->obuf_cap - len >= RK_REDIS_EVAL_MAX)
-        return true;
-    size_t cap = p->obuf_cap ? p->obuf_cap * 2 : 64 * RK_REDIS_EVAL_MAX;
-    char *grown = realloc(p->obuf, cap);
-    if (!grown)
-        return false;
-    p->obuf = grown;
-    p->obuf_cap = cap;
-    return true;
-}
-
 /*
- * Writes obuf's first len bytes to the connection; answers 0, or the errno
- * of the failure, recorded in the context as hiredis records its own write
- * errors. The socket blocks, each write for at most the command timeout
- * (SO_SNDTIMEO), as hiredis's writes do.
- */
-static int obuf_write(loop_pipe_t *p, size_t len) {
-    for (size_t off = 0; off < len;) {
-        ssize_t n = send(p->ctx->fd, p->obuf + off, len - off, MSG_NOSIGNAL);
-        if (n > 0) {
-            off += (size_t)n;
-        } else if (n == 0 || errno != EINTR) {
-            int failure = n == 0 ? EPIPE : errno;
-            p->ctx->err = REDIS_ERR_IO;
-            snprintf(p->ctx->errstr, sizeof p->ctx->errstr, "%s", strerror(failure));
-            return failure;
-        }
-    }
-    return 0;
-}
-
-/*
- * Sends waiting jobs' requests as one batch (one write), through the
- * breaker, behind the batches out. At most PIPELINE_MAX requests are out
- * at once (a job is never split): the rest waits for replies, so that the
- * replies out always fit the socket's buffers.
+ * Sends waiting jobs' requests as one batch, through the breaker, behind
+ * the batches out, in one write: one call of the batch script, or an
+ * EVALSHA each when they are fewer than BATCH_MIN. At most PIPELINE_MAX
+ * requests are out at once (a job is never split): the rest waits for
+ * replies, so that the replies out always fit the socket's buffers.
  */
 static void pipe_send(loop_pipe_t *p) {
     rk_redis_store_t *s = p->s;
@@ -841,15 +956,14 @@ static void pipe_send(loop_pipe_t *p) {
         pipe_fail_waiting(p);
         return;
     }
-    size_t len = 0;
-    for (async_job_t *j = batch_take(p, room, ticket); j; j = j->next)
-        for (size_t i = 0; i < j->n; i++) {
-            if (!obuf_room(p, len)) {
-                pipe_broken(p, ENOMEM);
-                return;
-            }
-            len += rk_redis_format_eval(&s->common, &j->reqs[i], j->op, j->lease_id, p->obuf + len);
-        }
+    size_t before = p->out;
+    async_job_t *first = batch_take(p, room, ticket);
+    first->batched = p->out - before >= BATCH_MIN;
+    size_t len = pending_format(p, 0, first, NULL, first->batched, false);
+    if (!len) {
+        pipe_broken(p, ENOMEM);
+        return;
+    }
     int io_errno = obuf_write(p, len);
     if (io_errno)
         pipe_broken(p, io_errno);
@@ -905,9 +1019,11 @@ static rk_status_t pipe_queue(loop_pipe_t *p, const async_job_t *job,
     j->next = NULL;
     j->st = RK_OK;
     j->noscript = false;
-    j->batch_end = false;
+    j->batched = j->batch_end = false;
     if (j->op == RK_REDIS_OP_RELEASE)
         j->out = &j->scratch;
+    for (size_t i = 0; i < j->n; i++) /* what stays so was not decided (store.h) */
+        j->out[i].limit = PENDING;
     if (p->waiting_tail)
         p->waiting_tail->next = j;
     else
@@ -1006,6 +1122,7 @@ static void redis_destroy(rk_store_t *base) {
         return;
     rk_redis_prober_stop(&s->prober); /* first: its thread uses a connection record */
     rk_thread_records_destroy(&s->conns);
+    rk_redis_common_free(&s->common);
     free(s);
 }
 
@@ -1045,9 +1162,10 @@ rk_store_t *rk_redis_store_new(const rk_redis_config_t *cfg, char *err, size_t e
         rk_redis_set_err(err, errlen, "redis: out of memory");
         return NULL;
     }
-    if (rk_redis_common_init(&s->common, "redis", cfg->scripts, cfg->key_prefix,
+    if (rk_redis_common_init(&s->common, "redis", cfg->scripts, true, cfg->key_prefix,
                              cfg->connect_timeout_ms, cfg->timeout_ms, err, errlen) != RK_OK ||
         rk_redis_url_parse(cfg->url, &s->url, err, errlen) != RK_OK) {
+        rk_redis_common_free(&s->common);
         free(s);
         return NULL;
     }
@@ -1055,6 +1173,7 @@ rk_store_t *rk_redis_store_new(const rk_redis_config_t *cfg, char *err, size_t e
     snprintf(s->who, sizeof s->who, "redis at %s:%d", s->url.host, s->url.port);
     if (rk_thread_records_init(&s->conns, sizeof(rk_redis_conn_t), conn_record_drop) != RK_OK) {
         rk_redis_set_err(err, errlen, "redis: no thread-local key left");
+        rk_redis_common_free(&s->common);
         free(s);
         return NULL;
     }
@@ -1062,6 +1181,7 @@ rk_store_t *rk_redis_store_new(const rk_redis_config_t *cfg, char *err, size_t e
     rk_redis_ignore_sigpipe();
     if (rk_redis_prober_start(&s->prober, &s->base, redis_probe, "redis", err, errlen) != RK_OK) {
         rk_thread_records_destroy(&s->conns);
+        rk_redis_common_free(&s->common);
         free(s);
         return NULL;
     }

@@ -1549,6 +1549,7 @@ static void cluster_destroy(rk_store_t *base) {
     rk_redis_prober_stop(&s->prober); /* first: its thread uses a connection record */
     rk_thread_records_destroy(&s->threads);
     pthread_mutex_destroy(&s->nodes_lock);
+    rk_redis_common_free(&s->common);
     free(s);
 }
 
@@ -1737,16 +1738,18 @@ rk_store_t *rk_redis_cluster_store_new(const rk_redis_cluster_config_t *cfg, cha
     atomic_init(&s->map_complete, false);
     atomic_init(&s->refresh_cursor, 0);
     atomic_init(&s->auth_logged_ms, 0);
-    if (rk_redis_common_init(&s->common, "redis cluster", cfg->scripts, cfg->key_prefix,
+    if (rk_redis_common_init(&s->common, "redis cluster", cfg->scripts, false, cfg->key_prefix,
                              cfg->connect_timeout_ms, cfg->timeout_ms, err, errlen) != RK_OK ||
         add_seeds(s, cfg->seeds, err, errlen) != RK_OK) {
         pthread_mutex_destroy(&s->nodes_lock);
+        rk_redis_common_free(&s->common);
         free(s);
         return NULL;
     }
     if (rk_thread_records_init(&s->threads, sizeof(thread_conns_t), conns_record_drop) != RK_OK) {
         rk_redis_set_err(err, errlen, "redis cluster: no thread-local key left");
         pthread_mutex_destroy(&s->nodes_lock);
+        rk_redis_common_free(&s->common);
         free(s);
         return NULL;
     }
@@ -1755,6 +1758,7 @@ rk_store_t *rk_redis_cluster_store_new(const rk_redis_cluster_config_t *cfg, cha
         RK_OK) {
         rk_thread_records_destroy(&s->threads);
         pthread_mutex_destroy(&s->nodes_lock);
+        rk_redis_common_free(&s->common);
         free(s);
         return NULL;
     }

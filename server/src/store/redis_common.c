@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -36,6 +37,105 @@ static struct timeval ms_to_timeval(int64_t ms) {
     return tv;
 }
 
+/*
+ * The batch script. Each algorithm's script becomes a function of (KEYS,
+ * ARGV), made once per call by the first request of the call that needs it
+ * (making all seven costs each call about 1 us) and called for each
+ * request in turn: what the script does before it reads its key (the
+ * constants and helpers its decision uses) is done once per call, as is the
+ * reading of Redis's clock (every request of the call with now_ms -1 gets
+ * the same now). A request whose script fails (a key of another type, a
+ * Redis refusing writes) gets an error in its place, and the others their
+ * decisions, as separate calls would answer. A script without the split
+ * line is made whole into its function.
+ */
+static const char BATCH_SPLIT[] = "\nlocal key = KEYS[1]\n";
+
+static const char BATCH_HEAD[] =
+    "-- ratekit batch (built by ratekitd from lua/*.lua): the decisions of many\n"
+    "-- requests in one call. KEYS[i]: request i's state key; ARGV[9i-8]: its\n"
+    "-- algorithm (0..6, the order of lua/README.md's table), ARGV[9i-7..9i]:\n"
+    "-- that algorithm's ARGV. Reply: each request's reply, or an error.\n"
+    "local make, decide = {}, {}\n";
+
+static const char BATCH_TAIL[] = "local out, keys, args, now = {}, {}, {}, nil\n"
+                                 "for i = 1, #KEYS do\n"
+                                 "    local b = (i - 1) * 9\n"
+                                 "    keys[1] = KEYS[i]\n"
+                                 "    for j = 1, 8 do\n"
+                                 "        args[j] = ARGV[b + 1 + j]\n"
+                                 "    end\n"
+                                 "    if (tonumber(args[5]) or -1) < 0 then\n"
+                                 "        if not now then\n"
+                                 "            local t = redis.call('TIME')\n"
+                                 "            now = string.format('%d', tonumber(t[1]) * 1000 + "
+                                 "math.floor(tonumber(t[2]) / 1000))\n"
+                                 "        end\n"
+                                 "        args[5] = now\n"
+                                 "    end\n"
+                                 "    local a = tonumber(ARGV[b + 1])\n"
+                                 "    local fn = decide[a]\n"
+                                 "    if not fn and make[a] then\n"
+                                 "        fn = make[a]()\n"
+                                 "        decide[a] = fn\n"
+                                 "    end\n"
+                                 "    local ok, r = false, 'ERR unknown algorithm'\n"
+                                 "    if fn then\n"
+                                 "        ok, r = pcall(fn, keys, args)\n"
+                                 "    end\n"
+                                 "    if ok then\n"
+                                 "        out[i] = r\n"
+                                 "    elseif type(r) == 'table' and r.err then\n"
+                                 "        out[i] = r\n"
+                                 "    else\n"
+                                 "        out[i] = {err = 'ERR ' .. tostring(r)}\n"
+                                 "    end\n"
+                                 "end\n"
+                                 "return out\n";
+
+/* Appends len bytes at *at (room counted by batch_build). */
+static void put(char **at, const char *bytes, size_t len) {
+    memcpy(*at, bytes, len);
+    *at += len;
+}
+
+/* Builds the batch script from the algorithms' scripts; NULL when out of memory. */
+static char *batch_build(const rk_redis_common_t *c) {
+    static const char open_fn[] = "] = function()\n", decide_fn[] = "return function(KEYS, ARGV)\n",
+                      close_fn[] = "\nend\nend\n";
+    size_t cap = sizeof BATCH_HEAD + sizeof BATCH_TAIL;
+    for (int a = 0; a < RK_ALG_COUNT; a++)
+        cap += c->script_len[a] + sizeof open_fn + sizeof decide_fn + sizeof close_fn + 16;
+    char *src = malloc(cap), *at = src;
+    if (!src)
+        return NULL;
+    put(&at, BATCH_HEAD, sizeof BATCH_HEAD - 1);
+    for (int a = 0; a < RK_ALG_COUNT; a++) {
+        const char *script = c->script[a], *split = strstr(script, BATCH_SPLIT);
+        size_t head = split ? (size_t)(split - script) + 1 : 0; /* through the split's "\n" */
+        at += sprintf(at, "make[%d", a);
+        put(&at, open_fn, sizeof open_fn - 1);
+        put(&at, script, head);
+        put(&at, decide_fn, sizeof decide_fn - 1);
+        put(&at, script + head, c->script_len[a] - head);
+        put(&at, close_fn, sizeof close_fn - 1);
+    }
+    put(&at, BATCH_TAIL, sizeof BATCH_TAIL);
+    return src;
+}
+
+/* Sets c->sha[i] to the SHA1 of script i, as Redis names it. */
+static void script_sha(rk_redis_common_t *c, int i) {
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)c->script[i], c->script_len[i], digest);
+    rk_hex(digest, SHA_DIGEST_LENGTH, c->sha[i]);
+}
+
+void rk_redis_common_free(rk_redis_common_t *c) {
+    free((char *)c->script[RK_REDIS_BATCH]);
+    c->script[RK_REDIS_BATCH] = NULL;
+}
+
 /* A prefix is 1..64 bytes of letters, digits, '_', '-', '.' (no hash-tag braces). */
 static bool valid_prefix(const char *p) {
     size_t n = strlen(p);
@@ -51,7 +151,7 @@ static bool valid_prefix(const char *p) {
 }
 
 rk_status_t rk_redis_common_init(rk_redis_common_t *c, const char *what, const char *const *scripts,
-                                 const char *key_prefix, int64_t connect_timeout_ms,
+                                 bool batch, const char *key_prefix, int64_t connect_timeout_ms,
                                  int64_t timeout_ms, char *err, size_t errlen) {
     if (!scripts) {
         if (rk_lua_scripts_len != RK_ALG_COUNT) {
@@ -80,12 +180,22 @@ rk_status_t rk_redis_common_init(rk_redis_common_t *c, const char *what, const c
     c->prefix_len = strlen(prefix);
     memcpy(c->prefix, prefix, c->prefix_len + 1);
     for (int a = 0; a < RK_ALG_COUNT; a++) {
-        unsigned char digest[SHA_DIGEST_LENGTH];
         c->script[a] = scripts[a] ? scripts[a] : "";
         c->script_len[a] = strlen(c->script[a]);
-        SHA1((const unsigned char *)c->script[a], c->script_len[a], digest);
-        rk_hex(digest, SHA_DIGEST_LENGTH, c->sha[a]);
+        script_sha(c, a);
     }
+    c->scripts = RK_ALG_COUNT;
+    if (!batch)
+        return RK_OK;
+    char *src = batch_build(c);
+    if (!src) {
+        rk_redis_set_err(err, errlen, "%s: out of memory", what);
+        return RK_ERR;
+    }
+    c->script[RK_REDIS_BATCH] = src;
+    c->script_len[RK_REDIS_BATCH] = strlen(src);
+    script_sha(c, RK_REDIS_BATCH);
+    c->scripts = RK_REDIS_SCRIPTS;
     return RK_OK;
 }
 
@@ -176,6 +286,30 @@ static const char *script_op(const rk_store_req_t *req, rk_redis_op_t op) {
 }
 
 /*
+ * The values of a script call (its ARGV) in argv/lens[0..7], the numbers
+ * written into num.
+ */
+static void eval_values(const rk_store_req_t *req, rk_redis_op_t op, const char *lease_id,
+                        char num[EVAL_NUMS][RK_INT_TEXT_MAX], const char **argv, size_t *lens) {
+    const rk_limit_t *lim = &req->limit;
+    const char *lease = op == RK_REDIS_OP_RELEASE ? lease_id : req->lease_id;
+    if (!lease)
+        lease = "";
+    const int64_t nums[EVAL_NUMS] = {lim->limit, lim->window_ms, lim->burst, req->cost,
+                                     req->now_ms < 0 ? -1 : req->now_ms};
+    for (int i = 0; i < EVAL_NUMS; i++) {
+        lens[i] = rk_format_int(nums[i], num[i]);
+        argv[i] = num[i];
+    }
+    argv[5] = lim->shape ? "1" : "0";
+    lens[5] = 1;
+    argv[6] = lease;
+    lens[6] = strnlen(lease, RK_REDIS_LEASE_MAX); /* checked by rk_redis_req_valid() */
+    argv[7] = script_op(req, op);
+    lens[7] = strlen(argv[7]);
+}
+
+/*
  * The RK_REDIS_EVAL_ARGC arguments of a script call, in argv/lens, from
  * argv[2] on (argv[0..1] are the caller's: EVALSHA and the SHA, or EVAL and
  * the source); the key is written into key (RK_REDIS_KEY_BUF bytes), the
@@ -184,26 +318,11 @@ static const char *script_op(const rk_store_req_t *req, rk_redis_op_t op) {
 static void eval_args(const rk_redis_common_t *c, const rk_store_req_t *req, rk_redis_op_t op,
                       const char *lease_id, char *key, char num[EVAL_NUMS][RK_INT_TEXT_MAX],
                       const char **argv, size_t *lens) {
-    const rk_limit_t *lim = &req->limit;
-    const char *lease = op == RK_REDIS_OP_RELEASE ? lease_id : req->lease_id;
-    if (!lease)
-        lease = "";
-    const int64_t nums[EVAL_NUMS] = {lim->limit, lim->window_ms, lim->burst, req->cost,
-                                     req->now_ms < 0 ? -1 : req->now_ms};
     argv[2] = "1";
     lens[2] = 1;
-    lens[3] = rk_redis_build_key(c, req->rule_id, req->key, lim->algorithm, key);
+    lens[3] = rk_redis_build_key(c, req->rule_id, req->key, req->limit.algorithm, key);
     argv[3] = key;
-    for (int i = 0; i < EVAL_NUMS; i++) {
-        lens[4 + i] = rk_format_int(nums[i], num[i]);
-        argv[4 + i] = num[i];
-    }
-    argv[9] = lim->shape ? "1" : "0";
-    lens[9] = 1;
-    argv[10] = lease;
-    lens[10] = strnlen(lease, RK_REDIS_LEASE_MAX); /* checked by rk_redis_req_valid() */
-    argv[11] = script_op(req, op);
-    lens[11] = strlen(argv[11]);
+    eval_values(req, op, lease_id, num, argv + 4, lens + 4);
 }
 
 /*
@@ -239,6 +358,45 @@ int rk_redis_append_eval_source(const rk_redis_common_t *c, redisContext *ctx,
     size_t lens[RK_REDIS_EVAL_ARGC] = {4, c->script_len[alg]};
     eval_args(c, req, op, lease_id, key, num, argv, lens);
     return redisAppendCommandArgv(ctx, RK_REDIS_EVAL_ARGC, argv, lens);
+}
+
+size_t rk_redis_format_batch_head(const rk_redis_common_t *c, size_t n, bool source, char *cmd) {
+    char *at = cmd;
+    *at++ = '*';
+    at += rk_format_int((int64_t)(3 + n * (1 + RK_REDIS_BATCH_ARGS)), at);
+    memcpy(at, "\r\n", 2);
+    at += 2;
+    if (source) {
+        at = put_bulk(at, "EVAL", 4);
+        at = put_bulk(at, c->script[RK_REDIS_BATCH], c->script_len[RK_REDIS_BATCH]);
+    } else {
+        at = put_bulk(at, "EVALSHA", 7);
+        at = put_bulk(at, c->sha[RK_REDIS_BATCH], RK_REDIS_SHA_HEX);
+    }
+    char count[RK_INT_TEXT_MAX];
+    size_t count_len = rk_format_int((int64_t)n, count);
+    at = put_bulk(at, count, count_len);
+    return (size_t)(at - cmd);
+}
+
+size_t rk_redis_format_batch_key(const rk_redis_common_t *c, const rk_store_req_t *req, char *cmd) {
+    char key[RK_REDIS_KEY_BUF];
+    size_t len = rk_redis_build_key(c, req->rule_id, req->key, req->limit.algorithm, key);
+    return (size_t)(put_bulk(cmd, key, len) - cmd);
+}
+
+size_t rk_redis_format_batch_args(const rk_store_req_t *req, rk_redis_op_t op, const char *lease_id,
+                                  char *cmd) {
+    char num[EVAL_NUMS][RK_INT_TEXT_MAX];
+    const char *argv[RK_REDIS_BATCH_ARGS - 1];
+    size_t lens[RK_REDIS_BATCH_ARGS - 1];
+    eval_values(req, op, lease_id, num, argv, lens);
+    const char alg = (char)('0' + (int)req->limit.algorithm);
+    _Static_assert(RK_ALG_COUNT <= 10, "an algorithm is sent as one digit");
+    char *at = put_bulk(cmd, &alg, 1);
+    for (int i = 0; i < RK_REDIS_BATCH_ARGS - 1; i++)
+        at = put_bulk(at, argv[i], lens[i]);
+    return (size_t)(at - cmd);
 }
 
 /* Reads an integer element of an array reply. */
@@ -316,7 +474,7 @@ rk_status_t rk_redis_auth(redisContext *ctx, bool arena, const char *user, const
 }
 
 int rk_redis_append_script_loads(const rk_redis_common_t *c, redisContext *ctx) {
-    for (int a = 0; a < RK_ALG_COUNT; a++) {
+    for (int a = 0; a < c->scripts; a++) {
         const char *argv[3] = {"SCRIPT", "LOAD", c->script[a]};
         size_t lens[3] = {6, 4, c->script_len[a]};
         if (redisAppendCommandArgv(ctx, 3, argv, lens) != REDIS_OK)
@@ -328,7 +486,7 @@ int rk_redis_append_script_loads(const rk_redis_common_t *c, redisContext *ctx) 
 rk_status_t rk_redis_read_script_loads(const rk_redis_common_t *c, redisContext *ctx, char *err,
                                        size_t errlen) {
     rk_status_t st = RK_OK;
-    for (int a = 0; a < RK_ALG_COUNT; a++) {
+    for (int a = 0; a < c->scripts; a++) {
         redisReply *r = NULL;
         if (redisGetReply(ctx, (void **)&r) != REDIS_OK) {
             rk_redis_describe_failure(ctx, NULL, "SCRIPT LOAD", err, errlen);

@@ -36,25 +36,45 @@
 /* What kind of request a script call is. */
 typedef enum { RK_REDIS_OP_DECIDE, RK_REDIS_OP_RELEASE } rk_redis_op_t;
 
+/*
+ * The scripts: one per algorithm (script[alg]), then the batch script
+ * (script[RK_REDIS_BATCH]), which runs the decisions of many requests in
+ * one call: every algorithm's script as a function, called for each
+ * request in turn. Built from the algorithms' scripts (redis_common.c).
+ */
+#define RK_REDIS_BATCH RK_ALG_COUNT
+#define RK_REDIS_SCRIPTS (RK_ALG_COUNT + 1)
+/* A batch call's arguments per request after its key: the algorithm, then its script's 8 ARGV. */
+#define RK_REDIS_BATCH_ARGS 9
+/* Room for a batch call's head (EVALSHA, the SHA, the number of keys), source excepted. */
+#define RK_REDIS_BATCH_HEAD_MAX 96
+
 /* Settings both stores derive from their configuration; read-only once made. */
 typedef struct {
     struct timeval connect_tv, command_tv;
     char prefix[RK_REDIS_PREFIX_MAX + 1];
     size_t prefix_len;
-    const char *script[RK_ALG_COUNT]; /* borrowed: the caller's or the embedded sources */
-    size_t script_len[RK_ALG_COUNT];
-    char sha[RK_ALG_COUNT][RK_REDIS_SHA_HEX + 1];
+    /* The algorithms' are borrowed (the caller's or the embedded sources);
+     * the batch script is built and owned (rk_redis_common_free). */
+    const char *script[RK_REDIS_SCRIPTS];
+    size_t script_len[RK_REDIS_SCRIPTS];
+    char sha[RK_REDIS_SCRIPTS][RK_REDIS_SHA_HEX + 1];
+    int scripts; /* those loaded: RK_REDIS_SCRIPTS with the batch script, else RK_ALG_COUNT */
 } rk_redis_common_t;
 
 /*
  * Validates the key prefix (NULL or "": "ratekit") and the timeouts in ms
  * (0: the defaults, 500 to connect and 250 per command), takes the scripts
- * (NULL: those embedded from lua/) and computes their SHAs. On RK_ERR, err
- * says why, starting with `what` ("redis", "redis cluster").
+ * (NULL: those embedded from lua/), builds the batch script when asked
+ * (batch), and computes their SHAs. On RK_ERR, err says why, starting with
+ * `what` ("redis", "redis cluster").
  */
 rk_status_t rk_redis_common_init(rk_redis_common_t *c, const char *what, const char *const *scripts,
-                                 const char *key_prefix, int64_t connect_timeout_ms,
+                                 bool batch, const char *key_prefix, int64_t connect_timeout_ms,
                                  int64_t timeout_ms, char *err, size_t errlen);
+
+/* Frees what rk_redis_common_init() made (the batch script); *c may be zeroed. */
+void rk_redis_common_free(rk_redis_common_t *c);
 
 /* Writes a message into err (errlen bytes; err may be NULL). */
 void rk_redis_set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -92,6 +112,20 @@ int rk_redis_append_eval(const rk_redis_common_t *c, redisContext *ctx, const rk
 int rk_redis_append_eval_source(const rk_redis_common_t *c, redisContext *ctx,
                                 const rk_store_req_t *req, rk_redis_op_t op, const char *lease_id);
 
+/*
+ * A batch call of n requests, written in RESP in three parts: the head
+ * (EVALSHA of the batch script, or with source EVAL of its source: room for
+ * RK_REDIS_BATCH_HEAD_MAX bytes and the source), then each request's key,
+ * then each request's arguments (each part of a request in at most
+ * RK_REDIS_EVAL_MAX bytes), in the same order. Its reply is an array of
+ * each request's reply (as rk_redis_parse_reply reads it), or of an error
+ * for a request whose script failed. Each answers the bytes it wrote.
+ */
+size_t rk_redis_format_batch_head(const rk_redis_common_t *c, size_t n, bool source, char *cmd);
+size_t rk_redis_format_batch_key(const rk_redis_common_t *c, const rk_store_req_t *req, char *cmd);
+size_t rk_redis_format_batch_args(const rk_store_req_t *req, rk_redis_op_t op, const char *lease_id,
+                                  char *cmd);
+
 /* Turns a script reply into *out (a decision) or *released; false if malformed. */
 bool rk_redis_parse_reply(const redisReply *r, const rk_store_req_t *req, rk_redis_op_t op,
                           rk_decision_t *out, bool *released);
@@ -109,7 +143,8 @@ int rk_redis_append_auth(redisContext *ctx, const char *user, const char *passwo
 rk_status_t rk_redis_auth(redisContext *ctx, bool arena, const char *user, const char *password,
                           char *err, size_t errlen);
 
-/* Appends SCRIPT LOAD of every script; REDIS_ERR only when hiredis is out of memory. */
+/* Appends SCRIPT LOAD of every script (c->scripts); REDIS_ERR only when hiredis is out of memory.
+ */
 int rk_redis_append_script_loads(const rk_redis_common_t *c, redisContext *ctx);
 
 /* Reads the replies of rk_redis_append_script_loads() on a store connection
