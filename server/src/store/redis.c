@@ -614,43 +614,59 @@ static size_t pending_count(const async_job_t *first, const async_job_t *last) {
     return n;
 }
 
+/* The parts of a request on the wire (see rk_redis_format_batch_head). */
+typedef enum { PART_EVALSHA, PART_KEY, PART_ARGS } part_t;
+
+/* Writes one part of request i of job j at `at`; answers its length. */
+static size_t part_format(const rk_redis_common_t *c, const async_job_t *j, size_t i, part_t part,
+                          char *at) {
+    switch (part) {
+    case PART_KEY:
+        return rk_redis_format_batch_key(c, &j->reqs[i], at);
+    case PART_ARGS:
+        return rk_redis_format_batch_args(&j->reqs[i], j->op, j->lease_id, at);
+    default:
+        return rk_redis_format_eval(c, &j->reqs[i], j->op, j->lease_id, at);
+    }
+}
+
 /*
- * Writes into obuf, after len bytes, the requests still to be decided of
- * the jobs from first through last: as one call of the batch script
- * (batched; EVAL of its source when source), or as an EVALSHA each.
- * Answers the new length, 0 when out of memory.
+ * Writes into obuf, after *len bytes, one part of each request still to be
+ * decided of the jobs from first through last; false when out of memory.
  */
-static size_t pending_format(loop_pipe_t *p, size_t len, const async_job_t *first,
-                             const async_job_t *last, bool batched, bool source) {
+static bool pending_parts(loop_pipe_t *p, size_t *len, const async_job_t *first,
+                          const async_job_t *last, part_t part) {
     const rk_redis_common_t *c = &p->s->common;
     const async_job_t *j;
-    if (batched) {
-        size_t head = RK_REDIS_BATCH_HEAD_MAX + (source ? c->script_len[RK_REDIS_BATCH] : 0);
-        if (!obuf_room(p, len, head))
-            return 0;
-        len += rk_redis_format_batch_head(c, pending_count(first, last), source, p->obuf + len);
-    }
     FOR_JOBS (j, first, last)
         for (size_t i = 0; i < j->n; i++) {
             if (j->out[i].limit != PENDING)
                 continue;
-            if (!obuf_room(p, len, RK_REDIS_EVAL_MAX))
-                return 0;
-            len += batched
-                       ? rk_redis_format_batch_key(c, &j->reqs[i], p->obuf + len)
-                       : rk_redis_format_eval(c, &j->reqs[i], j->op, j->lease_id, p->obuf + len);
+            if (!obuf_room(p, *len, RK_REDIS_EVAL_MAX))
+                return false;
+            *len += part_format(c, j, i, part, p->obuf + *len);
         }
+    return true;
+}
+
+/*
+ * Writes into obuf the requests still to be decided of the jobs from first
+ * through last: as one call of the batch script (batched; EVAL of its
+ * source when source), or as an EVALSHA each. Answers the length, 0 when
+ * out of memory.
+ */
+static size_t pending_format(loop_pipe_t *p, const async_job_t *first, const async_job_t *last,
+                             bool batched, bool source) {
+    const rk_redis_common_t *c = &p->s->common;
+    size_t len = 0;
     if (!batched)
-        return len;
-    FOR_JOBS (j, first, last)
-        for (size_t i = 0; i < j->n; i++) {
-            if (j->out[i].limit != PENDING)
-                continue;
-            if (!obuf_room(p, len, RK_REDIS_EVAL_MAX))
-                return 0;
-            len += rk_redis_format_batch_args(&j->reqs[i], j->op, j->lease_id, p->obuf + len);
-        }
-    return len;
+        return pending_parts(p, &len, first, last, PART_EVALSHA) ? len : 0;
+    if (!obuf_room(p, 0, RK_REDIS_BATCH_HEAD_MAX + (source ? c->script_len[RK_REDIS_BATCH] : 0)))
+        return 0;
+    len = rk_redis_format_batch_head(c, pending_count(first, last), source, p->obuf);
+    bool ok = pending_parts(p, &len, first, last, PART_KEY) &&
+              pending_parts(p, &len, first, last, PART_ARGS);
+    return ok ? len : 0;
 }
 
 /* Takes the reply to request i of job j: a NOSCRIPT marks the job to be sent again. */
@@ -729,7 +745,7 @@ static void pipe_resend_noscript(loop_pipe_t *p) {
     }
     for (async_job_t *j = p->noscript; j; j = j->next)
         j->noscript = false;
-    size_t len = pending_format(p, 0, p->noscript, NULL, true, true);
+    size_t len = pending_format(p, p->noscript, NULL, true, true);
     redisReply *r = NULL;
     bool ok = len > 0 && obuf_write(p, len) == 0 && redisGetReply(p->ctx, (void **)&r) == REDIS_OK;
     if (ok) {
@@ -959,7 +975,7 @@ static void pipe_send(loop_pipe_t *p) {
     size_t before = p->out;
     async_job_t *first = batch_take(p, room, ticket);
     first->batched = p->out - before >= BATCH_MIN;
-    size_t len = pending_format(p, 0, first, NULL, first->batched, false);
+    size_t len = pending_format(p, first, NULL, first->batched, false);
     if (!len) {
         pipe_broken(p, ENOMEM);
         return;
