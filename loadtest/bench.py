@@ -75,6 +75,9 @@ DEEP_KEYS_DEPTH = 300  # checks per key before deep-keys times them: deeper than
                        # 2026-12-02: its requests over 3 rounds, warm-ups included, / KEYS)
 BUSY_SHARE = 0.10      # a row is flagged when other processes used more of the CPU
 BUSY_STARTS = 10       # ... or started more processes or threads in one of its runs
+# The rows on the single Redis (the cluster's are spread over its nodes), whose
+# Redis CPU per answer is measured.
+REDIS_KINDS = ("redis", "hot", "peer-lua", "peer-express", "peer-express-pool")
 BUSY_KEY_CHECKS = 3    # checks per key of the second memory measurement: more than a
                        # sliding_log or concurrency state packs into its table slot
 
@@ -117,6 +120,16 @@ def process_ticks():
             continue
         out[int(d)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
     return out
+
+
+def process_cpu_s(pid):
+    """The user and system seconds process pid used so far; None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def process_tree(pid):
@@ -574,10 +587,12 @@ class Bench:
         self.memory = {}      # alg -> {"embedded": B/key, "redis": B/key}
         self.deep_keys = {}   # "keys", "depth", alg -> ns per check
         self.redis_port = None  # the Redis the ratekitd "Redis" rows use
+        self.redis_pid = None   # its process, whose CPU per answer those rows report
 
-    def load(self, label, url, extra, rate=None, warmup=None, cpu_of=()):
+    def load(self, label, url, extra, rate=None, warmup=None, cpu_of=(), store_cpu_of=()):
         """One ratekit-load run; returns its JSON result. cpu_of: the pids
-        whose CPU time per answer the loader reports (the server's)."""
+        whose CPU time per answer the loader reports (the server's);
+        store_cpu_of: the same, apart, for the store's (Redis)."""
         out = os.path.join(self.work, "runs", re.sub(r"[^a-z0-9]+", "-", label.lower()) +
                            ("-open" if rate else "-closed") + ".json")
         os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -590,6 +605,8 @@ class Bench:
             args += ["--rate", str(rate)]
         for pid in sorted(cpu_of):
             args += ["--cpu-of", str(pid)]
+        for pid in sorted(store_cpu_of):
+            args += ["--store-cpu-of", str(pid)]
         # What the rest of the machine used meanwhile: other processes, and
         # the host's other guests (steal time). Others' work skews a row.
         pids = {p.pid for p in self.procs.procs}
@@ -642,9 +659,13 @@ class Bench:
                     calls0 = evalsha_calls(self.redis_port)
                     r["span"][0] = r["span"][0] or time.monotonic()
                 # The server's CPU per answer, beside its throughput: a ratio
-                # of the two that a slow spell of the host moves far less.
+                # of the two that a slow spell of the host moves far less. A
+                # row on the single Redis reports Redis's too: what a check
+                # costs the one process every instance shares.
+                on_redis = kind in REDIS_KINDS and self.redis_pid
                 r["closed"].append(self.load(name, server.url, extra,
-                                             cpu_of=process_tree(server.proc.pid)))
+                                             cpu_of=process_tree(server.proc.pid),
+                                             store_cpu_of=[self.redis_pid] if on_redis else ()))
                 r["deaths"].append(server.check_alive())
                 r["open"].append(self.load(name, server.url, extra, rate=self.args.rate,
                                            warmup=self.args.open_warmup))
@@ -666,6 +687,11 @@ class Bench:
             if cpu:  # its own median: the run of median throughput may not hold it
                 closed["server_cpu_us"] = cpu[len(cpu) // 2]
                 closed["server_cpu_us_runs"] = cpu
+            store = sorted(x["store_cpu_us_per_answer"] for x in r["closed"]
+                           if "store_cpu_us_per_answer" in x)
+            if store:
+                closed["store_cpu_us"] = store[len(store) // 2]
+                closed["store_cpu_us_runs"] = store
             opened = median_run(r["open"], lambda x: x["latency_us"]["p99"])
             self.add_row(name, kind, closed, opened, [d for d in r["deaths"] if d])
             if r["span"][0] is not None:  # its runs were counted
@@ -696,8 +722,10 @@ class Bench:
                 str(self.args.threads), "--csv",
                 "EVALSHA", sha, "1", "ratekit:{bench-redis-benchmark:k__rand_int__}:token_bucket",
                 str(LIMIT), str(WINDOW_MS), str(LIMIT), "1", "-1", "0", "-", "decide"]
+        cpu0 = process_cpu_s(self.redis_pid)
         out = subprocess.run(args, capture_output=True, text=True, check=True,
                              timeout=300).stdout
+        cpu1 = process_cpu_s(self.redis_pid)
         lines = [l for l in out.splitlines() if l.startswith('"EVALSHA')]
         if not lines:
             raise RuntimeError(f"redis-benchmark printed no result:\n{out[-2000:]}")
@@ -709,6 +737,8 @@ class Bench:
         rps = float(fields[1])
         result = {"name": name, "requests": n, "throughput_rps": rps,
                   "p50_ms": float(fields[4]), "p99_ms": float(fields[6])}
+        if cpu0 is not None and cpu1 is not None:  # Redis's CPU per EVALSHA, connections included
+            result["store_cpu_us"] = round((cpu1 - cpu0) * 1e6 / n, 3)
         self.store_refs.append(result)
         say(f"{name:<42} {rps:>9,.0f} EVALSHA/s (p50 {fields[4]} ms, p99 {fields[6]} ms "
             f"closed loop)")
@@ -773,7 +803,7 @@ def run_all(b, procs, work):
         return f"ratekitd {store} {alg}", check(rule_id(alg))
 
     rp, redis_port = start_redis(procs, work)
-    b.redis_port = redis_port
+    b.redis_port, b.redis_pid = redis_port, rp.pid
     if b.args.pin_redis:
         pin_to_last_cpu(rp)
     sha = redis_cli(redis_port, "SCRIPT", "LOAD", open(TOKEN_BUCKET_LUA).read())
@@ -862,10 +892,13 @@ def build_table(b):
     lua = rps(next(iter(by_kind("peer-lua")), None))
     express = rps(next(iter(by_kind("peer-express")), None))
     cpu = lambda r: r["closed"].get("server_cpu_us") if r else None
+    store_cpu = lambda r: r["closed"].get("store_cpu_us") if r else None
     mhd_cpu, same_cpu = cpu(row_named(b, TRIVIAL_ROW)), cpu(row_named(b, TRIVIAL_SAME_ROW))
-    # (results kept before the loader measured it have no CPU column)
+    # (results kept before the loader measured them have no CPU columns)
     with_cpu = any(cpu(r) is not None for r in b.rows)
-    head = ["row", "throughput"] + (["server CPU per answer"] if with_cpu else []) + [
+    with_store = any(store_cpu(r) is not None for r in b.rows)
+    head = ["row", "throughput"] + (["server CPU per answer"] if with_cpu else []) + (
+        ["Redis CPU per answer"] if with_store else []) + [
         f"p50 at {a.rate:,}/s", f"p99 at {a.rate:,}/s", "vs nginx 204", "vs trivial-mhd",
         "vs nginx+Lua", "vs Express, 1 process"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
@@ -904,7 +937,9 @@ def build_table(b):
             note += f" ({started} processes or threads started outside the bench in a run)"
         k = r["kind"]
         cells = [r["name"], f"{c['throughput_rps']:,.0f} req/s{note}"] + (
-            [cpu_cell(r)] if with_cpu else []) + [
+            [cpu_cell(r)] if with_cpu else []) + (
+            [f"{store_cpu(r):.2f} us" if store_cpu(r) is not None else ""]
+            if with_store else []) + [
                  f"{lat['p50']:,} us{sat}", f"{lat['p99']:,} us{sat}",
                  ratio(rps(r), nginx),
                  ratio(rps(r), mhd) + (f" ({ratio(rps(r), same)} of the same bytes)"
@@ -914,8 +949,9 @@ def build_table(b):
                  if k in ("redis", "hot", "cluster", "peer-lua", "peer-express-pool") else ""]
         line(*cells)
     for s in b.store_refs:
-        line(s["name"], f"{s['throughput_rps']:,.0f} EVALSHA/s", *[""] * (2 + with_cpu),
-             ratio(s["throughput_rps"], nginx))
+        per = [f"{s['store_cpu_us']:.2f} us per EVALSHA" if "store_cpu_us" in s else ""]
+        line(s["name"], f"{s['throughput_rps']:,.0f} EVALSHA/s", *[""] * with_cpu,
+             *(per if with_store else []), "", "", ratio(s["throughput_rps"], nginx))
     for alg in ALGORITHMS:
         m = b.memory.get(alg, {})
         if "embedded" in m:

@@ -28,10 +28,12 @@ static long long process_ticks(int pid) {
     return (long long)(utime + stime);
 }
 
-double lt_cpu_seconds(const int *pids, int n) {
+double lt_cpu_seconds(const lt_pids_t *pids) {
     long long ticks = 0;
-    for (int i = 0; i < n; i++) {
-        long long t = process_ticks(pids[i]);
+    if (pids->n == 0)
+        return -1;
+    for (int i = 0; i < pids->n; i++) {
+        long long t = process_ticks(pids->pids[i]);
         if (t < 0)
             return -1;
         ticks += t;

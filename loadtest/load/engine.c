@@ -634,7 +634,7 @@ uint64_t lt_run_answered(const lt_run_t *run) {
 
 void lt_run_totals(const lt_run_t *run, lt_totals_t *t) {
     memset(t, 0, sizeof *t);
-    t->cpu_s = -1;
+    t->cpu_s = t->store_cpu_s = -1;
     SUM(completed);
     SUM(status_2xx);
     SUM(status_4xx);

@@ -43,6 +43,7 @@ typedef struct {
     uint64_t p50, p90, p99, p999, max; /* µs */
     double mean_us;
     double cpu_s; /* --cpu-of: their CPU seconds in the measured window; -1 when not measured */
+    double store_cpu_s; /* --store-cpu-of: the same */
 } lt_totals_t;
 
 typedef struct lt_worker lt_worker_t;

@@ -133,7 +133,7 @@ int lt_exact_run(const lt_options_t *o) {
     }
     lt_totals_t sum;
     memset(&sum, 0, sizeof sum);
-    sum.cpu_s = -1; /* --cpu-of is not measured in exactness mode */
+    sum.cpu_s = sum.store_cpu_s = -1; /* not measured in exactness mode */
     bool complete = true;
     for (int p = 0; p < procs; p++) {
         lt_totals_t t;

@@ -32,18 +32,20 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     if (o.exact_limit > 0)
         return lt_exact_run(&o);
-    if (o.ncpu_pids > 0 && lt_cpu_seconds(o.cpu_pids, o.ncpu_pids) < 0) {
-        fprintf(stderr, "ratekit-load: --cpu-of: no such process\n");
+    if ((o.cpu_of.n > 0 && lt_cpu_seconds(&o.cpu_of) < 0) ||
+        (o.store_cpu_of.n > 0 && lt_cpu_seconds(&o.store_cpu_of) < 0)) {
+        fprintf(stderr, "ratekit-load: --cpu-of, --store-cpu-of: no such process\n");
         return 2;
     }
 
-    /* --cpu-of: the processes' CPU time from the measured window's start
-     * to the run's end (they idle once the load stops); taken before the
-     * workers start when the window opens with them. */
-    double cpu_start = -1;
-    bool cpu_due = o.ncpu_pids > 0;
+    /* --cpu-of, --store-cpu-of: the processes' CPU time from the measured
+     * window's start to the run's end (they idle once the load stops);
+     * taken before the workers start when the window opens with them. */
+    double cpu_start = -1, store_cpu_start = -1;
+    bool cpu_due = o.cpu_of.n > 0 || o.store_cpu_of.n > 0;
     if (cpu_due && o.warmup_s <= 0) {
-        cpu_start = lt_cpu_seconds(o.cpu_pids, o.ncpu_pids);
+        cpu_start = lt_cpu_seconds(&o.cpu_of);
+        store_cpu_start = lt_cpu_seconds(&o.store_cpu_of);
         cpu_due = false;
     }
     lt_run_t run;
@@ -55,7 +57,8 @@ int main(int argc, char **argv) {
         tick += 1000000000LL;
         if (cpu_due && run.measure_ns <= tick) {
             wait_until(&run, run.measure_ns);
-            cpu_start = lt_cpu_seconds(o.cpu_pids, o.ncpu_pids);
+            cpu_start = lt_cpu_seconds(&o.cpu_of);
+            store_cpu_start = lt_cpu_seconds(&o.store_cpu_of);
             cpu_due = false;
         }
         wait_until(&run, tick);
@@ -70,12 +73,15 @@ int main(int argc, char **argv) {
         last_answered = answered;
     }
     lt_run_join(&run);
-    double cpu_end = cpu_start < 0 ? -1 : lt_cpu_seconds(o.cpu_pids, o.ncpu_pids);
+    double cpu_end = cpu_start < 0 ? -1 : lt_cpu_seconds(&o.cpu_of);
+    double store_cpu_end = store_cpu_start < 0 ? -1 : lt_cpu_seconds(&o.store_cpu_of);
     lt_totals_t t;
     lt_run_totals(&run, &t);
     t.cpu_s = cpu_end < 0 ? -1 : cpu_end - cpu_start;
-    if (o.ncpu_pids > 0 && cpu_end < 0)
-        fprintf(stderr, "ratekit-load: cannot read the CPU time of a --cpu-of process\n");
+    t.store_cpu_s = store_cpu_end < 0 ? -1 : store_cpu_end - store_cpu_start;
+    if ((o.cpu_of.n > 0 && cpu_end < 0) || (o.store_cpu_of.n > 0 && store_cpu_end < 0))
+        fprintf(stderr, "ratekit-load: cannot read the CPU time of a --cpu-of or "
+                        "--store-cpu-of process\n");
     lt_run_free(&run);
     lt_report_table(stdout, &o, &t);
     if (o.json_path && lt_report_json(o.json_path, &o, &t) != 0) {

@@ -34,6 +34,7 @@ enum {
     OPT_EXACT,
     OPT_PROCS,
     OPT_CPU_OF,
+    OPT_STORE_CPU_OF,
     OPT_HELP,
 };
 
@@ -71,6 +72,8 @@ static const option_row_t rows[] = {
     {"procs", 1, OPT_PROCS, "P", "exactness: client processes (2)"},
     {"cpu-of", 1, OPT_CPU_OF, "PID",
      "report the CPU time PID used per answer in the measured window; repeat to sum"},
+    {"store-cpu-of", 1, OPT_STORE_CPU_OF, "PID",
+     "the same for the store (Redis), reported apart; repeat to sum"},
     {"help", 0, OPT_HELP, NULL, "this text"},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
@@ -321,17 +324,21 @@ static bool apply(lt_options_t *o, int id, const char *arg, bool *warmup_set) {
         o->procs = (int)l;
         return true;
     case OPT_CPU_OF:
-        if (o->ncpu_pids == LT_MAX_CPU_PIDS) {
-            fprintf(stderr, "ratekit-load: at most %d --cpu-of\n", LT_MAX_CPU_PIDS);
+    case OPT_STORE_CPU_OF: {
+        lt_pids_t *pids = id == OPT_CPU_OF ? &o->cpu_of : &o->store_cpu_of;
+        if (pids->n == LT_MAX_CPU_PIDS) {
+            fprintf(stderr, "ratekit-load: at most %d --%s\n", LT_MAX_CPU_PIDS,
+                    id == OPT_CPU_OF ? "cpu-of" : "store-cpu-of");
             return false;
         }
         if (!parse_long(arg, 1, 4194304, &l)) /* the kernel's largest pid_max */
             break;
-        for (int i = 0; i < o->ncpu_pids; i++)
-            if (o->cpu_pids[i] == (int)l)
+        for (int i = 0; i < pids->n; i++)
+            if (pids->pids[i] == (int)l)
                 return true; /* counted once */
-        o->cpu_pids[o->ncpu_pids++] = (int)l;
+        pids->pids[pids->n++] = (int)l;
         return true;
+    }
     default:
         break;
     }
@@ -396,8 +403,9 @@ int lt_options_parse(lt_options_t *o, int argc, char **argv) {
             fprintf(stderr, "ratekit-load: --exact runs closed loop; drop --rate\n");
             return -1;
         }
-        if (o->ncpu_pids > 0) {
-            fprintf(stderr, "ratekit-load: --exact measures no CPU time; drop --cpu-of\n");
+        if (o->cpu_of.n > 0 || o->store_cpu_of.n > 0) {
+            fprintf(stderr, "ratekit-load: --exact measures no CPU time; drop --cpu-of and "
+                            "--store-cpu-of\n");
             return -1;
         }
     }

@@ -31,6 +31,12 @@ typedef enum {
 } lt_dist_t;
 
 /* A base URL: a loopback address and an optional path. */
+/* Processes whose CPU time is summed (--cpu-of, --store-cpu-of). */
+typedef struct {
+    int pids[LT_MAX_CPU_PIDS];
+    int n;
+} lt_pids_t;
+
 typedef struct {
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -61,8 +67,8 @@ typedef struct {
     bool quiet;
     long exact_limit; /* exactness mode when > 0 */
     int procs;
-    int cpu_pids[LT_MAX_CPU_PIDS]; /* --cpu-of: processes whose CPU time is reported */
-    int ncpu_pids;
+    lt_pids_t cpu_of;       /* --cpu-of: the server's processes, whose CPU time is reported */
+    lt_pids_t store_cpu_of; /* --store-cpu-of: the store's (Redis), reported apart */
 } lt_options_t;
 
 /*

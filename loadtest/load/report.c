@@ -72,7 +72,10 @@ void lt_report_table(FILE *out, const lt_options_t *o, const lt_totals_t *t) {
     fprintf(out, "  reconnects %" PRIu64 "\n", t->reconnects);
     if (t->cpu_s >= 0 && t->completed > 0)
         fprintf(out, "  server cpu  %.2f us per answer (%.2f s over %d process(es))\n",
-                t->cpu_s * 1e6 / (double)t->completed, t->cpu_s, o->ncpu_pids);
+                t->cpu_s * 1e6 / (double)t->completed, t->cpu_s, o->cpu_of.n);
+    if (t->store_cpu_s >= 0 && t->completed > 0)
+        fprintf(out, "  store cpu   %.2f us per answer (%.2f s over %d process(es))\n",
+                t->store_cpu_s * 1e6 / (double)t->completed, t->store_cpu_s, o->store_cpu_of.n);
     if (o->target != LT_TARGET_GET || t->allowed || t->denied) {
         fprintf(out, "  decisions   allowed %" PRIu64 "  denied %" PRIu64, t->allowed, t->denied);
         if (o->target == LT_TARGET_LEASE)
@@ -144,6 +147,9 @@ static void json_body(FILE *f, const lt_options_t *o, const lt_totals_t *t) {
     if (t->cpu_s >= 0 && t->completed > 0)
         fprintf(f, ",\n  \"server_cpu_s\": %.3f, \"server_cpu_us_per_answer\": %.3f", t->cpu_s,
                 t->cpu_s * 1e6 / (double)t->completed);
+    if (t->store_cpu_s >= 0 && t->completed > 0)
+        fprintf(f, ",\n  \"store_cpu_s\": %.3f, \"store_cpu_us_per_answer\": %.3f", t->store_cpu_s,
+                t->store_cpu_s * 1e6 / (double)t->completed);
 }
 
 int lt_report_json(const char *path, const lt_options_t *o, const lt_totals_t *t) {

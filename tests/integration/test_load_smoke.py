@@ -139,28 +139,37 @@ def test_closed_loop_counts_every_answer_as_allowed(load_bin, server, workdir):
 
 
 def test_cpu_of_reports_the_servers_cpu_per_answer_and_only_its(load_bin, server, workdir):
+    """--cpu-of and --store-cpu-of each report their own processes' CPU per
+    answer: the server's, given as either, and none of an idle process's."""
     server.create_rule(id="smoke-cpu", algorithm="token_bucket", limit=1000000, window="1h")
     idle = subprocess.Popen(["sleep", "30"])
     try:
         runs = {}
-        for name, pid in (("server", server.proc.pid), ("idle", idle.pid)):
+        for name, pid, other in (("server", server.proc.pid, idle.pid),
+                                 ("idle", idle.pid, server.proc.pid)):
             p, runs[name] = run_load(load_bin, workdir, "--url", server.data, "--rule",
                                      "smoke-cpu", "--connections", "8", "--duration", "1",
-                                     "--warmup", "0.2", "--cpu-of", str(pid))
+                                     "--warmup", "0.2", "--cpu-of", str(pid),
+                                     "--store-cpu-of", str(other))
             assert p.returncode == 0, p.stderr
-            assert "server cpu" in p.stdout
+            assert "server cpu" in p.stdout and "store cpu" in p.stdout
     finally:
         idle.kill()
         idle.wait()
     # the sanitizer build answers in tens of microseconds of CPU each; a
     # process that did nothing used none of its time on them
     assert 1 < runs["server"]["server_cpu_us_per_answer"] < 5000, runs["server"]
+    assert runs["server"]["store_cpu_s"] < 0.05, runs["server"]
     assert runs["idle"]["server_cpu_s"] < 0.05, runs["idle"]
-    for refused in (["--cpu-of", "4194304"],  # no such process
-                    ["--exact", "5", "--cpu-of", str(server.proc.pid)]):  # measures none
+    assert 1 < runs["idle"]["store_cpu_us_per_answer"] < 5000, runs["idle"]
+    for refused, named in ((["--cpu-of", "4194304"], "--cpu-of"),  # no such process
+                           (["--store-cpu-of", "4194304"], "--store-cpu-of"),
+                           (["--exact", "5", "--cpu-of", str(server.proc.pid)], "--cpu-of"),
+                           (["--exact", "5", "--store-cpu-of", str(server.proc.pid)],
+                            "--store-cpu-of")):  # measures none
         p = subprocess.run([load_bin, "--url", server.data, "--rule", "x", *refused],
                            capture_output=True, text=True, timeout=30)
-        assert p.returncode == 2 and "--cpu-of" in p.stderr, (refused, p.stderr)
+        assert p.returncode == 2 and named in p.stderr, (refused, p.stderr)
 
 
 def test_open_loop_sends_at_the_scheduled_rate_and_sees_denials(load_bin, server, workdir):
