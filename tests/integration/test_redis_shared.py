@@ -78,6 +78,23 @@ def test_checks_go_on_exactly_after_redis_forgets_the_scripts(make_server, redis
     assert sorted(a["allowed"] for a in after) == [False, False, True, True, True]
 
 
+def test_scripts_redis_forgot_are_loaded_again_at_the_first_noscript(make_server, redis):
+    """After SCRIPT FLUSH, the first check that meets NOSCRIPT loads every
+    script again: the checks after it (each a round of its own, sent as an
+    EVALSHA of its algorithm's script) find them, and Redis answers NOSCRIPT
+    once in all."""
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_THREADS": "1"})
+    s.create_rule(id="again", algorithm="gcra", limit=100, window="1h")
+    assert s.check("again", "k").json()["results"][0].get("fail_mode") is None
+    redis.cli("SCRIPT", "FLUSH")
+    redis.cli("CONFIG", "RESETSTAT")
+    answers = [s.check("again", "k").json() for _ in range(5)]
+    assert [a["results"][0].get("fail_mode") for a in answers] == [None] * 5
+    assert [a["remaining"] for a in answers] == [98, 97, 96, 95, 94]
+    errors = redis.cli("INFO", "errorstats")
+    assert re.search(r"errorstat_NOSCRIPT:count=1\b", errors), errors
+
+
 def test_a_lease_taken_on_one_instance_is_released_on_another(make_server, redis):
     env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_THREADS": "1"}
     a = make_server(env=env)

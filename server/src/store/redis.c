@@ -726,15 +726,22 @@ static int obuf_write(loop_pipe_t *p, size_t len) {
     return 0;
 }
 
+/* Writes what hiredis holds for the connection (blocking, within the command timeout). */
+static bool ctx_flush(redisContext *ctx) {
+    for (int done = 0; !done;)
+        if (redisBufferWrite(ctx, &done) != REDIS_OK)
+            return false;
+    return true;
+}
+
 /*
- * Redis had lost the scripts (restarted, SCRIPT FLUSH): sends the requests
- * that got NOSCRIPT once more, as one EVAL of the batch script's source
- * (which caches it again and cannot meet NOSCRIPT, however often the
- * scripts are flushed; the algorithms' own scripts are loaded again with
- * the next connection, or meet NOSCRIPT and come here), waiting for the
- * answer on this thread. Rare enough that a blocking round trip is fine.
- * Each job ends with its own outcome; all fail only when the connection
- * does.
+ * Redis had lost the scripts (restarted, SCRIPT FLUSH): loads them again
+ * (SCRIPT LOAD of each, so that the next rounds' EVALSHAs find them), and
+ * sends the requests that got NOSCRIPT once more, as one EVAL of the batch
+ * script's source (which cannot meet NOSCRIPT, however often the scripts
+ * are flushed), waiting for the answers on this thread. Rare enough that a
+ * blocking round trip is fine. Each job ends with its own outcome; all
+ * fail only when the connection does.
  */
 static void pipe_resend_noscript(loop_pipe_t *p) {
     rk_redis_store_t *s = p->s;
@@ -746,8 +753,15 @@ static void pipe_resend_noscript(loop_pipe_t *p) {
     for (async_job_t *j = p->noscript; j; j = j->next)
         j->noscript = false;
     size_t len = pending_format(p, p->noscript, NULL, true, true);
+    bool ok = len > 0 && rk_redis_append_script_loads(&s->common, p->ctx) == REDIS_OK &&
+              ctx_flush(p->ctx) && obuf_write(p, len) == 0;
     redisReply *r = NULL;
-    bool ok = len > 0 && obuf_write(p, len) == 0 && redisGetReply(p->ctx, (void **)&r) == REDIS_OK;
+    for (int i = 0; ok && i < s->common.scripts; i++) { /* the loads' SHAs */
+        ok = redisGetReply(p->ctx, (void **)&r) == REDIS_OK;
+        rk_reply_free(r);
+        r = NULL;
+    }
+    ok = ok && redisGetReply(p->ctx, (void **)&r) == REDIS_OK;
     if (ok) {
         batch_take_reply(p->noscript, NULL, r);
         if (is_noscript(r))
