@@ -40,7 +40,7 @@ static struct timeval ms_to_timeval(int64_t ms) {
 /*
  * The batch script. Each algorithm's script becomes a function of (KEYS,
  * ARGV), made once per call by the first request of the call that needs it
- * (making all seven costs each call about 1 us) and called for each
+ * (making all seven costs each call about 2 us) and called for each
  * request in turn: what the script does before it reads its key (the
  * constants and helpers its decision uses) is done once per call, as is the
  * reading of Redis's clock (every request of the call with now_ms -1 gets
