@@ -10,6 +10,7 @@
  */
 #include "check_reader.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,7 +212,10 @@ static char *number(reader_t *r, char *p, double *num) {
     }
     memcpy(text, start, n);
     text[n] = '\0';
-    *num = strtod(text, NULL);
+    errno = 0;
+    double v = strtod(text, NULL);
+    /* Out of a double's range: 1e-400 would read as 0, 1e400 as infinity. */
+    *num = errno == ERANGE ? NAN : v;
     return p;
 }
 
