@@ -143,8 +143,7 @@ int rk_redis_append_auth(redisContext *ctx, const char *user, const char *passwo
 rk_status_t rk_redis_auth(redisContext *ctx, bool arena, const char *user, const char *password,
                           char *err, size_t errlen);
 
-/* Appends SCRIPT LOAD of every script (c->scripts); REDIS_ERR only when hiredis is out of memory.
- */
+/* Appends SCRIPT LOAD of every script (c->scripts); REDIS_ERR when hiredis is out of memory. */
 int rk_redis_append_script_loads(const rk_redis_common_t *c, redisContext *ctx);
 
 /* Reads the replies of rk_redis_append_script_loads() on a store connection
