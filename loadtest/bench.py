@@ -124,12 +124,8 @@ def process_ticks():
 
 def process_cpu_s(pid):
     """The user and system seconds process pid used so far; None when gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (OSError, TypeError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    entry = process_ticks().get(pid)
+    return entry[1] / CLK_TCK if entry else None
 
 
 def process_tree(pid):
@@ -662,10 +658,10 @@ class Bench:
                 # of the two that a slow spell of the host moves far less. A
                 # row on the single Redis reports Redis's too: what a check
                 # costs the one process every instance shares.
-                on_redis = kind in REDIS_KINDS and self.redis_pid
                 r["closed"].append(self.load(name, server.url, extra,
                                              cpu_of=process_tree(server.proc.pid),
-                                             store_cpu_of=[self.redis_pid] if on_redis else ()))
+                                             store_cpu_of=[self.redis_pid]
+                                             if kind in REDIS_KINDS else ()))
                 r["deaths"].append(server.check_alive())
                 r["open"].append(self.load(name, server.url, extra, rate=self.args.rate,
                                            warmup=self.args.open_warmup))
@@ -682,16 +678,12 @@ class Bench:
         for name, kind, _, _ in specs:
             r = runs[name]
             closed = median_run(r["closed"], lambda x: x["throughput_rps"])
-            cpu = sorted(x["server_cpu_us_per_answer"] for x in r["closed"]
-                         if "server_cpu_us_per_answer" in x)
-            if cpu:  # its own median: the run of median throughput may not hold it
-                closed["server_cpu_us"] = cpu[len(cpu) // 2]
-                closed["server_cpu_us_runs"] = cpu
-            store = sorted(x["store_cpu_us_per_answer"] for x in r["closed"]
-                           if "store_cpu_us_per_answer" in x)
-            if store:
-                closed["store_cpu_us"] = store[len(store) // 2]
-                closed["store_cpu_us_runs"] = store
+            for who in ("server", "store"):  # the server's CPU, and Redis's on its rows
+                cpu = sorted(x[f"{who}_cpu_us_per_answer"] for x in r["closed"]
+                             if f"{who}_cpu_us_per_answer" in x)
+                if cpu:  # its own median: the run of median throughput may not hold it
+                    closed[f"{who}_cpu_us"] = cpu[len(cpu) // 2]
+                    closed[f"{who}_cpu_us_runs"] = cpu
             opened = median_run(r["open"], lambda x: x["latency_us"]["p99"])
             self.add_row(name, kind, closed, opened, [d for d in r["deaths"] if d])
             if r["span"][0] is not None:  # its runs were counted

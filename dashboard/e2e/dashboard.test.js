@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe } from 'node:test';
-import { adminApi, createRule, fireChecks, screenshot, signIn, suite, uniqueId } from './harness.js';
+import { adminApi, createRule, fireChecks, screenshot, signIn, statValue, suite, uniqueId } from './harness.js';
 
 const run = suite();
 const { flow } = run;
@@ -24,11 +24,6 @@ function baseRule(id, extra = {}) {
     priority: 100,
     ...extra,
   };
-}
-
-async function statValue(page, testId) {
-  const text = await page.getByTestId(testId).locator('.stat-value').textContent();
-  return Number(text.replace(/[^\d]/g, ''));
 }
 
 const PHONE = { width: 390, height: 844 };

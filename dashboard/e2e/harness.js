@@ -177,6 +177,12 @@ export async function createRule(stack, rule) {
   return r.body;
 }
 
+/* The number an overview stat card shows (its testid), digits only. */
+export async function statValue(page, testId) {
+  const text = await page.getByTestId(testId).locator('.stat-value').textContent();
+  return Number(text.replace(/[^\d]/g, ''));
+}
+
 const EDGE_MARGIN_MS = 2000;
 
 /*

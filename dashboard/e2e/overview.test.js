@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
-import { adminApi, fireChecks, screenshot, signIn, suite } from './harness.js';
+import { adminApi, createRule, fireChecks, screenshot, signIn, statValue, suite } from './harness.js';
 
 const run = suite();
 const { flow } = run;
@@ -25,7 +25,7 @@ async function cardAllowed(page, id) {
 describe('overview', () => {
   flow(`with ${RULES} rules, the 40th rule's card shows its traffic from before the page opened, and the headline figures are named checks`, async (page) => {
     for (let n = 1; n <= RULES; n++) {
-      const r = await adminApi(run.stack, 'POST', '/api/v1/rules', {
+      await createRule(run.stack, {
         id: ruleId(n),
         match: { path: `/bulk/${n}/*` },
         key: ['ip'],
@@ -33,7 +33,6 @@ describe('overview', () => {
         limit: 100,
         window_ms: 60000,
       });
-      assert.equal(r.status, 201, JSON.stringify(r.body));
     }
     // Traffic before the page opens: the card can only know it from the stored series.
     const decisions = await fireChecks(run.stack, ruleId(40), '203.0.113.40', 7);
@@ -53,7 +52,7 @@ describe('overview', () => {
     assert.equal(await cardAllowed(page, ruleId(44)), '3', 'the 44th card too');
     assert.equal(await cardAllowed(page, ruleId(41)), '0', 'a rule without traffic shows 0');
 
-    // Traffic while the page is open reaches a card past the 30th as well.
+    // Traffic while the page is open reaches a card far down the page as well.
     await fireChecks(run.stack, ruleId(41), '203.0.113.41', 2);
     await page.waitForFunction((id) => {
       const card = document.querySelector(`[data-testid="rule-card-${id}"] .rule-card-figures strong`);
@@ -71,7 +70,7 @@ describe('overview', () => {
 
   flow('5 requests that two rules each decide show as 5 checks in the headline, not 10', async (page) => {
     for (const [id, limit] of [['pair-wide', 100], ['pair-strict', 3]]) {
-      const r = await adminApi(run.stack, 'POST', '/api/v1/rules', {
+      await createRule(run.stack, {
         id,
         match: { path: '/pair/*' },
         key: ['ip'],
@@ -79,15 +78,13 @@ describe('overview', () => {
         limit,
         window_ms: 3600000,
       });
-      assert.equal(r.status, 201, JSON.stringify(r.body));
     }
     await signIn(page, run.stack.adminUrl);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     await page.locator('.live-live').waitFor({ timeout: 5000 });
     // Let the seconds of the flows before settle into the figures read as "before".
     await new Promise((r) => setTimeout(r, 1500));
-    const value = (tid) => page.evaluate((t) => Number(document.querySelector(`[data-testid="${t}"] .stat-value`).textContent.replace(/[^\d]/g, '')), tid);
-    const before = { checks: await value('stat-checks'), allowed: await value('stat-allowed'), denied: await value('stat-denied') };
+    const before = { checks: await statValue(page, 'stat-checks'), allowed: await statValue(page, 'stat-allowed'), denied: await statValue(page, 'stat-denied') };
     const statsBefore = (await adminApi(run.stack, 'GET', '/api/v1/stats?window=300')).body;
     const chart = page.getByTestId('traffic-chart');
     const chartDeniedBefore = Number(await chart.getAttribute('data-denied-sum'));
@@ -115,7 +112,7 @@ describe('overview', () => {
     );
     // A second later it still says 5, though the rules made 10 decisions.
     await new Promise((r) => setTimeout(r, 1500));
-    assert.deepEqual({ checks: await value('stat-checks'), allowed: await value('stat-allowed'), denied: await value('stat-denied') }, want);
+    assert.deepEqual({ checks: await statValue(page, 'stat-checks'), allowed: await statValue(page, 'stat-allowed'), denied: await statValue(page, 'stat-denied') }, want);
     const stats = (await adminApi(run.stack, 'GET', '/api/v1/stats?window=300')).body;
     const decisions = (s) => s.totals.allowed + s.totals.denied;
     assert.equal(decisions(stats) - decisions(statsBefore), 10, 'the rules decided each request twice');

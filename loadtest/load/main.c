@@ -32,9 +32,12 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     if (o.exact_limit > 0)
         return lt_exact_run(&o);
-    if ((o.cpu_of.n > 0 && lt_cpu_seconds(&o.cpu_of) < 0) ||
-        (o.store_cpu_of.n > 0 && lt_cpu_seconds(&o.store_cpu_of) < 0)) {
-        fprintf(stderr, "ratekit-load: --cpu-of, --store-cpu-of: no such process\n");
+    if (o.cpu_of.n > 0 && lt_cpu_seconds(&o.cpu_of) < 0) {
+        fprintf(stderr, "ratekit-load: --cpu-of: no such process\n");
+        return 2;
+    }
+    if (o.store_cpu_of.n > 0 && lt_cpu_seconds(&o.store_cpu_of) < 0) {
+        fprintf(stderr, "ratekit-load: --store-cpu-of: no such process\n");
         return 2;
     }
 

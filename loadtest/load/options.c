@@ -404,8 +404,8 @@ int lt_options_parse(lt_options_t *o, int argc, char **argv) {
             return -1;
         }
         if (o->cpu_of.n > 0 || o->store_cpu_of.n > 0) {
-            fprintf(stderr, "ratekit-load: --exact measures no CPU time; drop --cpu-of and "
-                            "--store-cpu-of\n");
+            fprintf(stderr, "ratekit-load: --exact measures no CPU time; drop --%s\n",
+                    o->cpu_of.n > 0 ? "cpu-of" : "store-cpu-of");
             return -1;
         }
     }

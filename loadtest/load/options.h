@@ -30,13 +30,13 @@ typedef enum {
     LT_DIST_HOT,  /* always the first key */
 } lt_dist_t;
 
-/* A base URL: a loopback address and an optional path. */
 /* Processes whose CPU time is summed (--cpu-of, --store-cpu-of). */
 typedef struct {
     int pids[LT_MAX_CPU_PIDS];
     int n;
 } lt_pids_t;
 
+/* A base URL: a loopback address and an optional path. */
 typedef struct {
     struct sockaddr_storage addr;
     socklen_t addrlen;

@@ -39,6 +39,20 @@ static void describe_target(FILE *out, const lt_options_t *o) {
     fputc('\n', out);
 }
 
+/* "  <label> X us per answer (S s over N process(es))" when measured (--cpu-of, --store-cpu-of). */
+static void cpu_line(FILE *out, const char *label, double cpu_s, int procs, uint64_t completed) {
+    if (cpu_s >= 0 && completed > 0)
+        fprintf(out, "  %s %.2f us per answer (%.2f s over %d process(es))\n", label,
+                cpu_s * 1e6 / (double)completed, cpu_s, procs);
+}
+
+/* ", "<who>_cpu_s": S, "<who>_cpu_us_per_answer": X" when measured. */
+static void cpu_json(FILE *f, const char *who, double cpu_s, uint64_t completed) {
+    if (cpu_s >= 0 && completed > 0)
+        fprintf(f, ",\n  \"%s_cpu_s\": %.3f, \"%s_cpu_us_per_answer\": %.3f", who, cpu_s, who,
+                cpu_s * 1e6 / (double)completed);
+}
+
 void lt_report_table(FILE *out, const lt_options_t *o, const lt_totals_t *t) {
     if (o->label)
         fprintf(out, "%s\n", o->label);
@@ -70,12 +84,8 @@ void lt_report_table(FILE *out, const lt_options_t *o, const lt_totals_t *t) {
     if (t->unanswered)
         fprintf(out, " (unanswered %" PRIu64 ")", t->unanswered);
     fprintf(out, "  reconnects %" PRIu64 "\n", t->reconnects);
-    if (t->cpu_s >= 0 && t->completed > 0)
-        fprintf(out, "  server cpu  %.2f us per answer (%.2f s over %d process(es))\n",
-                t->cpu_s * 1e6 / (double)t->completed, t->cpu_s, o->cpu_of.n);
-    if (t->store_cpu_s >= 0 && t->completed > 0)
-        fprintf(out, "  store cpu   %.2f us per answer (%.2f s over %d process(es))\n",
-                t->store_cpu_s * 1e6 / (double)t->completed, t->store_cpu_s, o->store_cpu_of.n);
+    cpu_line(out, "server cpu ", t->cpu_s, o->cpu_of.n, t->completed);
+    cpu_line(out, "store cpu  ", t->store_cpu_s, o->store_cpu_of.n, t->completed);
     if (o->target != LT_TARGET_GET || t->allowed || t->denied) {
         fprintf(out, "  decisions   allowed %" PRIu64 "  denied %" PRIu64, t->allowed, t->denied);
         if (o->target == LT_TARGET_LEASE)
@@ -144,12 +154,8 @@ static void json_body(FILE *f, const lt_options_t *o, const lt_totals_t *t) {
     if (o->target == LT_TARGET_LEASE)
         fprintf(f, ", \"released_at_end\": %" PRIu64 ", \"leases_left\": %" PRIu64,
                 t->released_at_end, t->leases_left);
-    if (t->cpu_s >= 0 && t->completed > 0)
-        fprintf(f, ",\n  \"server_cpu_s\": %.3f, \"server_cpu_us_per_answer\": %.3f", t->cpu_s,
-                t->cpu_s * 1e6 / (double)t->completed);
-    if (t->store_cpu_s >= 0 && t->completed > 0)
-        fprintf(f, ",\n  \"store_cpu_s\": %.3f, \"store_cpu_us_per_answer\": %.3f", t->store_cpu_s,
-                t->store_cpu_s * 1e6 / (double)t->completed);
+    cpu_json(f, "server", t->cpu_s, t->completed);
+    cpu_json(f, "store", t->store_cpu_s, t->completed);
 }
 
 int lt_report_json(const char *path, const lt_options_t *o, const lt_totals_t *t) {

@@ -104,30 +104,30 @@ static long long command_int(const char *fmt, ...) {
     return v;
 }
 
-/* SCRIPT LOAD of the embedded script of alg; sha has 41 bytes. */
-static void load_script(rk_algorithm_t alg, char sha[41]) {
-    if (alg == (rk_algorithm_t)RK_REDIS_BATCH) {
-        rk_redis_common_t c;
-        char err[256] = "";
-        cr_assert_eq(rk_redis_common_init(&c, "test", NULL, true, NULL, 0, 0, err, sizeof err),
-                     RK_OK, "%s", err);
-        redisReply *r =
-            command("SCRIPT LOAD %b", c.script[RK_REDIS_BATCH], c.script_len[RK_REDIS_BATCH]);
-        if (r->type != REDIS_REPLY_STRING)
-            cr_fatal("SCRIPT LOAD batch: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
-        cr_assert_str_eq(r->str, c.sha[RK_REDIS_BATCH], "the batch script's SHA as Redis names it");
-        snprintf(sha, 41, "%s", r->str);
-        freeReplyObject(r);
-        rk_redis_common_free(&c);
-        return;
-    }
-    cr_assert_eq(rk_lua_scripts_len, (size_t)RK_ALG_COUNT);
-    redisReply *r = command("SCRIPT LOAD %s", rk_lua_scripts[alg]);
+/* SCRIPT LOAD of a script's source, named name in a failure; sha has 41 bytes. */
+static void script_load(const char *src, size_t len, const char *name, char sha[41]) {
+    redisReply *r = command("SCRIPT LOAD %b", src, len);
     if (r->type != REDIS_REPLY_STRING)
-        cr_fatal("SCRIPT LOAD %s: %s", rk_algorithm_name(alg),
-                 r->type == REDIS_REPLY_ERROR ? r->str : "?");
+        cr_fatal("SCRIPT LOAD %s: %s", name, r->type == REDIS_REPLY_ERROR ? r->str : "?");
     snprintf(sha, 41, "%s", r->str);
     freeReplyObject(r);
+}
+
+/* SCRIPT LOAD of the embedded script of alg. */
+static void load_script(rk_algorithm_t alg, char sha[41]) {
+    cr_assert_eq(rk_lua_scripts_len, (size_t)RK_ALG_COUNT);
+    script_load(rk_lua_scripts[alg], strlen(rk_lua_scripts[alg]), rk_algorithm_name(alg), sha);
+}
+
+/* SCRIPT LOAD of the batch script ratekitd builds from the embedded scripts. */
+static void load_batch_script(char sha[41]) {
+    rk_redis_common_t c;
+    char err[256] = "";
+    cr_assert_eq(rk_redis_common_init(&c, "test", NULL, true, NULL, 0, 0, err, sizeof err), RK_OK,
+                 "%s", err);
+    script_load(c.script[RK_REDIS_BATCH], c.script_len[RK_REDIS_BATCH], "batch", sha);
+    cr_assert_str_eq(sha, c.sha[RK_REDIS_BATCH], "the batch script's SHA as Redis names it");
+    rk_redis_common_free(&c);
 }
 
 typedef struct {
@@ -539,7 +539,7 @@ static void differential_run(rk_algorithm_t alg, const char *sha, uint64_t seed,
 static void differential(rk_algorithm_t alg, int64_t limit_max, int total_steps) {
     char sha[41], batch_sha[41];
     load_script(alg, sha);
-    load_script((rk_algorithm_t)RK_REDIS_BATCH, batch_sha);
+    load_batch_script(batch_sha);
     const char *seed_env = getenv("RK_DIFF_SEED");
     uint64_t base = seed_env ? strtoull(seed_env, NULL, 10) : 0x5eed0000ULL + (uint64_t)alg;
     int runs = 40;
@@ -636,7 +636,7 @@ Test(lua_differential, concurrency_script_refuses_an_acquire_without_lease_id) {
  */
 Test(lua_differential, the_batch_script_decides_each_request_and_fails_only_its_own) {
     char sha[41];
-    load_script((rk_algorithm_t)RK_REDIS_BATCH, sha);
+    load_batch_script(sha);
     freeReplyObject(command("HSET %s a 1", "ratekit:{b:poisoned}:token_bucket"));
     redisReply *r = command("EVALSHA %s 5 %s %s %s %s %s"
                             " 3 10 1000 10 1 -1 0 %s decide_at"

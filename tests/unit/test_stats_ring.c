@@ -71,7 +71,7 @@ Test(stats_ring, sums_a_window_skipping_missing_seconds_and_ignoring_those_outsi
     uint64_t totals[RK_STAT_FIELDS] = {0};
     uint64_t per_slot[4][RK_STAT_FIELDS];
     memset(per_slot, 0, sizeof per_slot);
-    rk_ring_sum(&ring, 2003, 2007, totals, per_slot, 4);
+    rk_ring_sum(&ring, 2003, 2007, totals, per_slot, 4, NULL);
     cr_assert_eq(totals[0], 4, "2003, 2004, 2006, 2007");
     cr_assert_eq(totals[1], 8);
     cr_assert_eq(per_slot[0][0], 4);
@@ -85,7 +85,7 @@ Test(stats_ring, a_window_longer_than_the_ring_counts_each_held_second_once) {
         rk_ring_put(&ring, t, &e, 1);
     }
     uint64_t totals[RK_STAT_FIELDS] = {0};
-    rk_ring_sum(&ring, 0, 5000 + RK_RING_SECONDS - 1, totals, NULL, 0);
+    rk_ring_sum(&ring, 0, 5000 + RK_RING_SECONDS - 1, totals, NULL, 0, NULL);
     cr_assert_eq(totals[0], RK_RING_SECONDS);
 }
 
@@ -117,9 +117,9 @@ Test(stats_ring, the_checks_entry_is_kept_apart_from_the_rules_totals) {
     rk_ring_counts(&ring, 3000, (long)RK_RING_CHECKS, c);
     cr_assert(c[0] == 1 && c[1] == 1);
     uint64_t totals[RK_STAT_FIELDS] = {0}, per_slot[16][RK_STAT_FIELDS] = {{0}};
-    rk_ring_sum(&ring, 3000, 3001, totals, per_slot, 16);
+    rk_ring_sum(&ring, 3000, 3001, totals, per_slot, 16, NULL);
     cr_assert(totals[0] == 3 && totals[1] == 1);
-    uint64_t checks[RK_STAT_FIELDS] = {0};
-    rk_ring_sum_checks(&ring, 2990, 3001, checks);
+    uint64_t checks[RK_STAT_FIELDS] = {0}, unused[RK_STAT_FIELDS] = {0};
+    rk_ring_sum(&ring, 2990, 3001, unused, NULL, 0, checks);
     cr_assert(checks[0] == 2 && checks[1] == 2);
 }

@@ -40,7 +40,7 @@ export function formatDuration(ms) {
 }
 
 /* The forms a duration is typed in, as the API takes them. */
-export const DURATION_FORMS = '500ms, 30s, 1m, 1h or 1d';
+const DURATION_FORMS = '500ms, 30s, 1m, 1h or 1d';
 
 /*
  * "1m", "30s", "1h30m", "500ms", "1d" -> ms; null when unreadable. A bare
@@ -131,6 +131,11 @@ export function toLocalInput(date) {
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(
     date.getMinutes(),
   )}`;
+}
+
+/* "Limit", "Mode and Limit", "ID, Limit and Window". */
+export function listOf(names) {
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names.join('');
 }
 
 export function pluralize(n, one, many = `${one}s`) {

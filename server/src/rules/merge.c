@@ -170,10 +170,10 @@ static bool set_member(cJSON *rule, const char *name, const cJSON *value) {
  */
 static cJSON *merged_rule(const cJSON *remote, const cJSON *mine, const cJSON *was) {
     cJSON *out = cJSON_Duplicate(remote, true);
+    if (!out)
+        return NULL;
     const cJSON *m;
     cJSON_ArrayForEach(m, mine) {
-        if (!out)
-            return NULL;
         const cJSON *before = cJSON_GetObjectItemCaseSensitive(was, m->string);
         if (rk_rule_own_member(m->string) || (before && cJSON_Compare(m, before, true)))
             continue; /* not changed here */
@@ -183,8 +183,8 @@ static cJSON *merged_rule(const cJSON *remote, const cJSON *mine, const cJSON *w
         }
     }
     cJSON *errors = cJSON_CreateArray();
-    cJSON *canon = out && errors ? rk_rule_canonical(out, errors) : NULL;
-    if (out && !canon) {
+    cJSON *canon = errors ? rk_rule_canonical(out, errors) : NULL;
+    if (!canon) {
         cJSON_Delete(out);
         out = cJSON_Duplicate(mine, true);
     }

@@ -639,6 +639,15 @@ done:
     return rc;
 }
 
+/* Whether the stored body of a rule equals canon (an import leaves it alone, a change makes no
+ * version). */
+static bool same_body(const char *body, const cJSON *canon) {
+    cJSON *stored = cJSON_Parse(body);
+    bool same = stored && cJSON_Compare(stored, canon, true);
+    cJSON_Delete(stored);
+    return same;
+}
+
 /*
  * Whether the rule as stored (cur, as new_body read it) has body already: a
  * change that changes nothing makes no version, no history entry and no
@@ -647,9 +656,7 @@ done:
 static bool stored_already(const rule_row_t *cur, const cJSON *body, cJSON **stored) {
     if (!cur->body)
         return false;
-    char *text = cJSON_PrintUnformatted(body);
-    bool same = text && !strcmp(text, cur->body);
-    cJSON_free(text);
+    bool same = same_body(cur->body, body);
     if (same && stored)
         *stored = stored_rule(cur->body, cur->version, cur->created_ms, cur->updated_ms);
     return same;
@@ -815,14 +822,6 @@ abort:
 out:
     pthread_mutex_unlock(&db->lock);
     return rc;
-}
-
-/* Whether the stored body of the rule equals canon (so an import leaves it alone). */
-static bool same_body(const char *body, const cJSON *canon) {
-    cJSON *stored = cJSON_Parse(body);
-    bool same = stored && cJSON_Compare(stored, canon, true);
-    cJSON_Delete(stored);
-    return same;
 }
 
 /* One import in the making, inside its transaction. */

@@ -53,7 +53,8 @@ const rk_ring_second_t *rk_ring_get(const rk_ring_t *r, int64_t t) {
 }
 
 void rk_ring_sum(const rk_ring_t *r, int64_t from, int64_t to, uint64_t totals[RK_STAT_FIELDS],
-                 uint64_t (*per_slot)[RK_STAT_FIELDS], size_t nslots) {
+                 uint64_t (*per_slot)[RK_STAT_FIELDS], size_t nslots,
+                 uint64_t checks[RK_STAT_FIELDS]) {
     /* More than the ring holds cannot add anything: clamp the range. */
     if (to - from >= RK_RING_SECONDS)
         from = to - RK_RING_SECONDS + 1;
@@ -61,8 +62,11 @@ void rk_ring_sum(const rk_ring_t *r, int64_t from, int64_t to, uint64_t totals[R
         const rk_ring_second_t *s = rk_ring_get(r, t);
         if (!s)
             continue;
-        for (int f = 0; f < RK_STAT_FIELDS; f++)
+        for (int f = 0; f < RK_STAT_FIELDS; f++) {
             totals[f] += s->totals[f];
+            if (checks)
+                checks[f] += s->checks[f];
+        }
         if (!per_slot)
             continue;
         for (size_t i = 0; i < s->len; i++) {
@@ -71,17 +75,6 @@ void rk_ring_sum(const rk_ring_t *r, int64_t from, int64_t to, uint64_t totals[R
             for (int f = 0; f < RK_STAT_FIELDS; f++)
                 per_slot[s->entries[i].slot][f] += s->entries[i].n[f];
         }
-    }
-}
-
-void rk_ring_sum_checks(const rk_ring_t *r, int64_t from, int64_t to,
-                        uint64_t checks[RK_STAT_FIELDS]) {
-    if (to - from >= RK_RING_SECONDS)
-        from = to - RK_RING_SECONDS + 1;
-    for (int64_t t = from; t <= to; t++) {
-        const rk_ring_second_t *s = rk_ring_get(r, t);
-        for (int f = 0; s && f < RK_STAT_FIELDS; f++)
-            checks[f] += s->checks[f];
     }
 }
 

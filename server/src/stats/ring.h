@@ -53,16 +53,14 @@ rk_status_t rk_ring_put(rk_ring_t *r, int64_t t, const rk_ring_entry_t *entries,
 const rk_ring_second_t *rk_ring_get(const rk_ring_t *r, int64_t t);
 
 /*
- * Adds the counts of seconds from..to (inclusive) into totals and, when
- * per_slot is not NULL, into per_slot[slot] (nslots rows; larger slots are
- * ignored). Seconds the ring does not hold count as zero.
+ * Adds the counts of seconds from..to (inclusive) into totals, when
+ * per_slot is not NULL into per_slot[slot] (nslots rows; larger slots are
+ * ignored), and when checks is not NULL the check counts into checks.
+ * Seconds the ring does not hold count as zero.
  */
 void rk_ring_sum(const rk_ring_t *r, int64_t from, int64_t to, uint64_t totals[RK_STAT_FIELDS],
-                 uint64_t (*per_slot)[RK_STAT_FIELDS], size_t nslots);
-
-/* The check counts of seconds from..to (inclusive) added into checks. */
-void rk_ring_sum_checks(const rk_ring_t *r, int64_t from, int64_t to,
-                        uint64_t checks[RK_STAT_FIELDS]);
+                 uint64_t (*per_slot)[RK_STAT_FIELDS], size_t nslots,
+                 uint64_t checks[RK_STAT_FIELDS]);
 
 /*
  * The counts of one slot (RK_RING_CHECKS: the checks; slot < 0: the totals)

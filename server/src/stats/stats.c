@@ -649,8 +649,7 @@ rk_status_t rk_stats_window(int64_t from, int64_t to, uint64_t totals[RK_STAT_FI
     if (!per_slot)
         return RK_ERR;
     pthread_mutex_lock(&S.view_lock);
-    rk_ring_sum(view(), from, to, totals, per_slot, RK_STATS_SLOTS);
-    rk_ring_sum_checks(view(), from, to, checks);
+    rk_ring_sum(view(), from, to, totals, per_slot, RK_STATS_SLOTS, checks);
     pthread_mutex_unlock(&S.view_lock);
     size_t n = 0;
     for (size_t s = 0; s < RK_STATS_SLOTS; s++)

@@ -59,10 +59,11 @@ void rk_store_normalize_key(const char *key, size_t len, char out[RK_STORE_KEY_M
 }
 
 void rk_key_fold_header_names(char *key) {
-    for (char *part = key; part; part = strchr(part, '|') ? strchr(part, '|') + 1 : NULL) {
-        if (strncmp(part, "header:", 7) != 0)
-            continue;
-        for (char *p = part + 7; *p && *p != ':' && *p != '|'; p++)
-            *p = (char)tolower((unsigned char)*p);
+    for (char *part = key; part;) {
+        if (strncmp(part, "header:", 7) == 0)
+            for (char *p = part + 7; *p && *p != ':' && *p != '|'; p++)
+                *p = (char)tolower((unsigned char)*p);
+        char *bar = strchr(part, '|');
+        part = bar ? bar + 1 : NULL;
     }
 }

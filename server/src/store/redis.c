@@ -464,7 +464,6 @@ typedef struct async_job {
     rk_status_t st;             /* RK_ERR once a reply was wrong */
     bool noscript;              /* some reply was NOSCRIPT */
     int64_t sent_ms;            /* when its batch was sent (monotonic) */
-    bool batched;               /* the first job of its batch: sent as one batch-script call */
     bool batch_end;             /* the last job of its batch, which holds... */
     rk_breaker_ticket_t ticket; /* ...the batch's pass through the breaker */
 } async_job_t;
@@ -671,9 +670,7 @@ static size_t pending_format(loop_pipe_t *p, const async_job_t *first, const asy
 
 /* Takes the reply to request i of job j: a NOSCRIPT marks the job to be sent again. */
 static void take_reply(async_job_t *j, size_t i, const redisReply *r) {
-    if (!r)
-        j->st = RK_ERR;
-    else if (is_noscript(r))
+    if (is_noscript(r))
         j->noscript = true;
     else if (!rk_redis_parse_reply(r, &j->reqs[i], j->op, &j->out[i], j->released))
         j->st = RK_ERR;
@@ -817,20 +814,23 @@ static async_job_t *batch_last(async_job_t *first) {
 
 /*
  * Takes one reply to the flight's head batch; true when it was the last
- * the batch waits for (one for a batch-script call, else one per request).
+ * the batch waits for: one when it went as a batch-script call (BATCH_MIN
+ * requests or more, as pipe_send sent it), else one per request.
  */
 static bool flight_take_reply(loop_pipe_t *p, const redisReply *reply) {
     async_job_t *first = p->flight, *last = batch_last(first), *j;
-    if (first->batched) {
+    size_t total = 0;
+    FOR_JOBS (j, first, last)
+        total += j->n;
+    if (total >= BATCH_MIN) {
         batch_take_reply(first, last, reply);
         return true;
     }
-    size_t k = p->replies_read++, seen = 0, total = 0;
+    size_t k = p->replies_read++, seen = 0;
     FOR_JOBS (j, first, last) {
         if (k >= seen && k < seen + j->n)
             take_reply(j, k - seen, reply);
         seen += j->n;
-        total += j->n;
     }
     if (p->replies_read < total)
         return false;
@@ -988,8 +988,7 @@ static void pipe_send(loop_pipe_t *p) {
     }
     size_t before = p->out;
     async_job_t *first = batch_take(p, room, ticket);
-    first->batched = p->out - before >= BATCH_MIN;
-    size_t len = pending_format(p, first, NULL, first->batched, false);
+    size_t len = pending_format(p, first, NULL, p->out - before >= BATCH_MIN, false);
     if (!len) {
         pipe_broken(p, ENOMEM);
         return;
@@ -1049,7 +1048,7 @@ static rk_status_t pipe_queue(loop_pipe_t *p, const async_job_t *job,
     j->next = NULL;
     j->st = RK_OK;
     j->noscript = false;
-    j->batched = j->batch_end = false;
+    j->batch_end = false;
     if (j->op == RK_REDIS_OP_RELEASE)
         j->out = &j->scratch;
     for (size_t i = 0; i < j->n; i++) /* what stays so was not decided (store.h) */

@@ -15,11 +15,7 @@ import { changedFields, fieldLabel, rulePatch } from '../utils/rule-changes.js';
 import { useRuleChangedSince } from '../hooks/use-rule-changed-since.js';
 import { RuleForm } from './rule-form.jsx';
 import { RuleChangedNotice } from './rule-changed-notice.jsx';
-
-/* "Limit", "Mode and Limit", "Mode, Limit and Key". */
-function listOf(names) {
-  return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names.join('');
-}
+import { listOf } from '../../../utils/format.js';
 
 /*
  * Creates a rule, or edits one: an edit sends only the fields changed in the
@@ -89,7 +85,7 @@ export function RuleEditPage({ ruleId }) {
       {!canEdit && <RoleNotice action={editing ? 'change rules' : 'create rules'} />}
       {editing && existing.loading && <Spinner label="Loading the rule" />}
       {editing && existing.error && <Alert error={existing.error} title="Cannot load this rule" onRetry={existing.reload} />}
-      {since.latest && base && <RuleChangedNotice latest={since.latest} changed={since.latest.deleted ? [] : changedFields(base, since.latest)} onReload={existing.reload} />}
+      {since.latest && base && <RuleChangedNotice latest={since.latest} changed={changedFields(base, since.latest)} onReload={existing.reload} />}
       {initial && (
         <RuleForm
           key={base ? base.version : 'new'}

@@ -16,6 +16,7 @@ import { PlansEditor } from './plans-editor.jsx';
 import { BURST_ALGORITHMS } from '../utils/algorithms.js';
 import { errorUnder, errorsByField, fieldLabels, ruleFromForm, unplacedErrors } from '../utils/rule-form-model.js';
 import { VIEWER_TITLE } from '../../../utils/roles.js';
+import { listOf } from '../../../utils/format.js';
 
 const LIMIT_LABELS = {
   concurrency: { limitHint: 'Requests in flight at once.', windowHint: 'An unreleased lease expires after this long.' },
@@ -210,11 +211,6 @@ export function RuleForm({ initial, editing, onSubmit, onValidate, onCancel, can
       </div>
     </form>
   );
-}
-
-/* "ID, Limit and Window". */
-function listOf(names) {
-  return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names.join('');
 }
 
 /*
