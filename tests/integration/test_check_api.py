@@ -340,6 +340,24 @@ def test_counters_inspect_and_reset(server):
     assert server.admin("GET", "/api/v1/counters?rule=cnt").status == 400
 
 
+def test_counters_find_a_long_header_key_named_in_any_capitals(server):
+    """A key too long to stand for itself is stored hashed; the counters
+    routes fold its header name first, as checks do, however long it is."""
+    server.create_rule(**rule("cnt-tenant", limit=2, match={"path": "/t/*"},
+                              key=["header:X-Tenant"]))
+    tenant = "t" * 250
+    body = {"request": {"method": "GET", "path": "/t/x", "ip": "203.0.113.7",
+                        "headers": {"X-Tenant": tenant}}}
+    r = request("POST", f"http://127.0.0.1:{server.data_port}/v1/check", body).json()
+    assert r["allowed"] and r["results"][0]["key"].startswith("h:"), r
+    stored = r["results"][0]["key"]
+    path = "/api/v1/counters?rule=cnt-tenant&key=header:X-TENANT:" + tenant
+    got = server.admin("GET", path).json()
+    assert got["key"] == stored and got["remaining"] == 1, got
+    assert server.admin("DELETE", path).status == 204
+    assert server.admin("GET", path).json()["remaining"] == 2
+
+
 def test_try_it_answers_decision_and_headers(server):
     server.create_rule(**rule("try", limit=1))
     r = server.admin("POST", "/api/v1/check", {"rule": "try", "key": "me"})

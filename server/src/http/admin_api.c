@@ -4,6 +4,7 @@
  * state of one client under one rule).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../check/check.h"
@@ -45,11 +46,15 @@ static const rk_rule_t *counter_target(rk_request_t *req, char key[RK_STORE_KEY_
         *sent = rk_reply_error(req, 404, "unknown_rule", "No rule named '%.64s'", rule_id);
         return NULL;
     }
-    char folded[RK_STORE_KEY_MAX + 2];
-    snprintf(folded, sizeof folded, "%s", raw_key); /* longer: hashed all the same */
+    /* Folded whole, however long: a key longer than the store form is hashed, folded first. */
+    char *folded = strdup(raw_key);
+    if (!folded) {
+        *sent = rk_reply_error(req, 503, "unavailable", "Out of memory");
+        return NULL;
+    }
     rk_key_fold_header_names(folded);
-    rk_store_normalize_key(strlen(raw_key) < sizeof folded ? folded : raw_key, strlen(raw_key),
-                           key);
+    rk_store_normalize_key(folded, strlen(folded), key);
+    free(folded);
     return rule;
 }
 
