@@ -237,6 +237,25 @@ def test_a_stored_rule_with_an_ignored_burst_still_loads_and_can_be_changed(make
     assert r.json()["limit"] == 2 and r.json()["burst"] is None
 
 
+def test_a_stored_rule_that_is_not_json_can_be_replaced_or_deleted(make_server):
+    """A rule whose stored body was broken outside ratekit (a hand edit) is
+    left out of the ruleset; a PUT or a DELETE without If-Match, which need
+    nothing from the old body, still mend it."""
+    s = make_server()
+    for id in ("broken-a", "broken-b"):
+        s.create_rule(**rule(id=id, limit=2))
+    assert s.stop() == 0
+    with sqlite3.connect(s.db_path) as db:
+        db.execute("UPDATE rules SET body = '{\"id\": \"broken' WHERE id LIKE 'broken-%'")
+    s = make_server(db_path=s.db_path)
+    assert s.check("broken-a", "k").status == 404
+    r = s.admin("PUT", "/api/v1/rules/broken-a", rule(id="broken-a", limit=1))
+    assert r.status == 200 and r.json()["limit"] == 1, r
+    assert [s.check("broken-a", "k").json()["allowed"] for _ in range(2)] == [True, False]
+    assert s.admin("DELETE", "/api/v1/rules/broken-b").status == 204
+    assert s.admin("GET", "/api/v1/rules/broken-b").status == 404
+
+
 def patch_in_parallel(servers, rule_id, bodies):
     """Sends each body as a PATCH of rule_id at the same moment, the i-th
     through servers[i % len(servers)]; answers the responses in order."""

@@ -626,6 +626,9 @@ static rk_db_status_t new_body(rk_rules_db_t *db, const char *id, const body_sou
         goto done;
     }
     rc = RK_DB_OK;
+    /* Nothing needs the stored body: one that is not JSON is replaced all the same. */
+    if (!if_match && !src->build)
+        goto done;
     current = cur.body ? cJSON_Parse(cur.body) : NULL;
     if (cur.body && !current)
         rc = RK_DB_ERROR;
