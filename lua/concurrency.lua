@@ -54,6 +54,66 @@ local function fmt(n)
     return string.format('%d', n)
 end
 
+local function units_of(member)
+    return tonumber(string.match(member, ':(%d+)$')) or 0
+end
+
+-- The units of every lease in the set: minus the score of "#", or their sum
+-- for a set an older ratekit wrote without it.
+local function held_units(key)
+    local sum = redis.call('ZSCORE', key, '#')
+    if sum then
+        return -tonumber(sum)
+    end
+    local total = 0
+    local all = redis.call('ZRANGEBYSCORE', key, '(0', '+inf')
+    for i = 1, #all do
+        total = total + units_of(all[i])
+    end
+    return total
+end
+
+local function set_held(key, units)
+    if units > 0 then
+        redis.call('ZADD', key, fmt(-units), '#')
+    else
+        redis.call('ZREM', key, '#')
+    end
+end
+
+-- The latest expiry, or nil for no lease ("#" scores below every lease).
+local function last_expiry(key)
+    local last = redis.call('ZRANGE', key, '-1', '-1', 'WITHSCORES')
+    if last[1] and last[1] ~= '#' then
+        return clamp(tonumber(last[2]), 0, NOW_MAX + WINDOW_MAX)
+    end
+    return nil
+end
+
+-- The member of lease_id and its expiry. With its units, the member is read
+-- directly (O(1)); without, it is found by Redis (ZSCAN MATCH), which walks
+-- the set.
+local function find_lease(key, id, units)
+    if units > 0 then
+        local member = id .. ':' .. fmt(units)
+        local expires = redis.call('ZSCORE', key, member)
+        if expires then
+            return member, tonumber(expires)
+        end
+        return nil
+    end
+    local pattern = string.gsub(id, '[%*%?%[%]\\]', '\\%0') .. ':*'
+    local cursor = '0'
+    repeat
+        local page = redis.call('ZSCAN', key, cursor, 'MATCH', pattern, 'COUNT', '1000')
+        cursor = page[1]
+        if page[2][1] then
+            return page[2][1], tonumber(page[2][2])
+        end
+    until cursor == '0'
+    return nil
+end
+
 local key = KEYS[1]
 local now = int(ARGV[5], -1)
 if now < 0 then
@@ -69,77 +129,21 @@ local cost = clamp(int(ARGV[4], 1), 0, COST_MAX)
 local lease_id = ARGV[7] or ''
 local op = ARGV[8] or 'decide'
 
-local function units_of(member)
-    return tonumber(string.match(member, ':(%d+)$')) or 0
-end
-
--- The units of every lease in the set: minus the score of "#", or their sum
--- for a set an older ratekit wrote without it.
-local function held_units()
-    local sum = redis.call('ZSCORE', key, '#')
-    if sum then
-        return -tonumber(sum)
-    end
-    local total = 0
-    local all = redis.call('ZRANGEBYSCORE', key, '(0', '+inf')
-    for i = 1, #all do
-        total = total + units_of(all[i])
-    end
-    return total
-end
-
-local function set_held(units)
-    if units > 0 then
-        redis.call('ZADD', key, fmt(-units), '#')
-    else
-        redis.call('ZREM', key, '#')
-    end
-end
-
--- The latest expiry, or nil for no lease ("#" scores below every lease).
-local function last_expiry()
-    local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-    if last[1] and last[1] ~= '#' then
-        return clamp(tonumber(last[2]), 0, NOW_MAX + WINDOW_MAX)
-    end
-    return nil
-end
-
--- The member of lease_id and its expiry. With its units, the member is read
--- directly (O(1)); without, it is found by Redis (ZSCAN MATCH), which walks
--- the set.
-local function find_lease(id, units)
-    if units > 0 then
-        local member = id .. ':' .. fmt(units)
-        local expires = redis.call('ZSCORE', key, member)
-        if expires then
-            return member, tonumber(expires)
-        end
-        return nil
-    end
-    local pattern = string.gsub(id, '[%*%?%[%]\\]', '\\%0') .. ':*'
-    local cursor = '0'
-    repeat
-        local page = redis.call('ZSCAN', key, cursor, 'MATCH', pattern, 'COUNT', 1000)
-        cursor = page[1]
-        if page[2][1] then
-            return page[2][1], tonumber(page[2][2])
-        end
-    until cursor == '0'
-    return nil
-end
-
 if op == 'release' or op == 'refund' then
     local member, expires = nil, nil
     if lease_id ~= '' then
-        member, expires = find_lease(lease_id, cost)
+        member, expires = find_lease(key, lease_id, cost)
     end
     if member then
-        local held = held_units() - units_of(member)
+        local held = held_units(key) - units_of(member)
+        if held == 0 then -- the set's last lease: nothing is left to keep
+            redis.call('DEL', key)
+            return {expires > now and 1 or 0}
+        end
         redis.call('ZREM', key, member)
-        set_held(held)
+        set_held(key, held)
     end
-    local last = last_expiry()
+    local last = last_expiry(key)
     if last == nil or last <= now then
         redis.call('DEL', key)
     elseif member then
@@ -154,21 +158,29 @@ end
 
 -- Each lease keeps the expiry it was given: a window shortened since, or a
 -- clock gone back, leaves the leases live that are.
-local last = last_expiry()
+local last = last_expiry(key)
 -- Live units: every lease's, but the expired ones'.
-local held = 0
-local expired = {}
+local held, expired = 0, 0
 if last then
-    held = held_units()
-    expired = redis.call('ZRANGEBYSCORE', key, '(0', fmt(now))
-    for i = 1, #expired do
-        held = held - units_of(expired[i])
+    -- "#" (it scores below every lease) and the expired leases, in one read.
+    local low = redis.call('ZRANGEBYSCORE', key, '-inf', fmt(now), 'WITHSCORES')
+    local first = 1
+    if low[1] == '#' then
+        held, first = -tonumber(low[2]), 3
+    else
+        held = held_units(key)
+    end
+    for i = first, #low, 2 do
+        if tonumber(low[i + 1]) > 0 then
+            held = held - units_of(low[i])
+            expired = expired + 1
+        end
     end
 end
 
 local allowed = cost <= limit and held <= limit - cost
 if allowed and cost > 0 then
-    if #expired > 0 then
+    if expired > 0 then
         redis.call('ZREMRANGEBYSCORE', key, '(0', fmt(now))
     end
     held = held + cost
@@ -188,7 +200,7 @@ if not allowed then
         -- Wait until enough leases expire: at most to_free of them, soonest first.
         local to_free = held + cost - limit
         local leases = redis.call('ZRANGEBYSCORE', key, '(' .. fmt(now), '+inf', 'WITHSCORES',
-            'LIMIT', 0, to_free)
+            'LIMIT', '0', fmt(to_free))
         for i = 1, #leases, 2 do
             to_free = to_free - units_of(leases[i])
             if to_free <= 0 then

@@ -51,10 +51,8 @@ local function fmt(n)
     return string.format('%d', n)
 end
 
-local key = KEYS[1]
-
 -- Appends value(1), ..., value(count) to the log, at most 500 an RPUSH.
-local function push(count, value)
+local function push(key, count, value)
     local done = 0
     while done < count do
         local args = {}
@@ -68,11 +66,11 @@ end
 
 -- A log written by ratekit 0.1.0 is a sorted set (score = time): rewritten
 -- as a list, oldest first, keeping its TTL.
-local function convert_sorted_set()
+local function convert_sorted_set(key)
     local ttl = redis.call('PTTL', key)
     local entries = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
     redis.call('DEL', key)
-    push(#entries / 2, function(i)
+    push(key, #entries / 2, function(i)
         return entries[2 * i]
     end)
     if ttl > 0 and #entries > 0 then
@@ -80,6 +78,36 @@ local function convert_sorted_set()
     end
 end
 
+-- The number of expired entries (the first live one's index). It gallops
+-- from the oldest entry, as sliding_log.c does: k expired entries cost
+-- O(log k) LINDEX near the head, none expired one LINDEX.
+local function expired_count(key, len, newest, cut)
+    if len == 0 then
+        return 0
+    elseif newest <= cut then
+        return len
+    elseif len == 1 or tonumber(redis.call('LINDEX', key, '0')) > cut then
+        return 0
+    end
+    local lo, bound = 0, 1 -- the entry at lo has expired
+    while bound < len and tonumber(redis.call('LINDEX', key, bound)) <= cut do
+        lo = bound
+        bound = math.min(bound * 2, len)
+    end
+    local hi = bound -- the entry at hi is live (or hi = len)
+    lo = lo + 1
+    while lo < hi do
+        local mid = math.floor((lo + hi) / 2)
+        if tonumber(redis.call('LINDEX', key, mid)) <= cut then
+            lo = mid + 1
+        else
+            hi = mid
+        end
+    end
+    return lo
+end
+
+local key = KEYS[1]
 local now = int(ARGV[5], -1)
 if now < 0 then
     local t = redis.call('TIME')
@@ -102,13 +130,13 @@ if op == 'refund' then
     return {1, 0, 0, 0, 0, now}
 end
 
-local newest = redis.pcall('LINDEX', key, -1)
+local newest = redis.pcall('LINDEX', key, '-1')
 if type(newest) == 'table' then
     if redis.call('TYPE', key).ok ~= 'zset' then
         return newest -- the error
     end
-    convert_sorted_set()
-    newest = redis.call('LINDEX', key, -1)
+    convert_sorted_set(key)
+    newest = redis.call('LINDEX', key, '-1')
 end
 local len = 0
 if newest then
@@ -118,36 +146,7 @@ if newest then
 end
 local cut = now - window -- an entry at or before cut has expired
 
--- The number of expired entries (the first live one's index). It gallops
--- from the oldest entry, as sliding_log.c does: k expired entries cost
--- O(log k) LINDEX near the head, none expired one LINDEX.
-local function expired_count()
-    if len == 0 then
-        return 0
-    elseif newest <= cut then
-        return len
-    elseif len == 1 or tonumber(redis.call('LINDEX', key, 0)) > cut then
-        return 0
-    end
-    local lo, bound = 0, 1 -- the entry at lo has expired
-    while bound < len and tonumber(redis.call('LINDEX', key, bound)) <= cut do
-        lo = bound
-        bound = math.min(bound * 2, len)
-    end
-    local hi = bound -- the entry at hi is live (or hi = len)
-    lo = lo + 1
-    while lo < hi do
-        local mid = math.floor((lo + hi) / 2)
-        if tonumber(redis.call('LINDEX', key, mid)) <= cut then
-            lo = mid + 1
-        else
-            hi = mid
-        end
-    end
-    return lo
-end
-
-local expired = expired_count()
+local expired = expired_count(key, len, newest, cut)
 local live = len - expired
 local allowed = cost <= limit - live
 if allowed and cost > 0 then
@@ -158,7 +157,7 @@ if allowed and cost > 0 then
     if cost == 1 then
         redis.call('RPUSH', key, t)
     else
-        push(cost, function()
+        push(key, cost, function()
             return t
         end)
     end
