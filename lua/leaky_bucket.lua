@@ -115,7 +115,7 @@ if not allowed and pour >= 0 then
 end
 if allowed and cost > 0 then
     level = level + pour
-    redis.call('SET', key, fmt(level) .. ':' .. fmt(now), 'PX', fmt(math.ceil(level / limit)))
+    redis.call('SET', key, string.format('%d:%d', level, now), 'PX', fmt(math.ceil(level / limit)))
 end
 local reset = math.ceil(level / limit)
 if not allowed and pour < 0 then

@@ -106,7 +106,7 @@ local weight = window - elapsed
 local allowed = cost <= limit - curr and prev * weight <= (limit - curr - cost) * window
 if allowed and cost > 0 then
     curr = curr + cost
-    redis.call('SET', key, fmt(current) .. ':' .. fmt(curr) .. ':' .. fmt(prev), 'PX',
+    redis.call('SET', key, string.format('%d:%d:%d', current, curr, prev), 'PX',
         fmt(2 * window - elapsed))
 end
 local remaining = math.max(0, limit - curr - math.ceil(prev * weight / window))
