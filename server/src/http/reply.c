@@ -3,6 +3,7 @@
  * the headers all answers carry; errors have one shape everywhere:
  * {"error": {"code": "...", "message": "...", ...}}.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,10 +36,41 @@ static bool has_escaped_nul(const char *text, size_t len) {
     return false;
 }
 
+/*
+ * Whether a JSON text (NUL-terminated) holds a number too small for a
+ * double, other than zero (1e-400): cJSON reads it as 0, a cost of 0 that
+ * counts nothing where 1e-400 is no integer. Outside strings, a digit or a
+ * '-' not after another number character starts a number.
+ */
+static bool has_underflowing_number(const char *text, size_t len) {
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if ((c == '-' || (c >= '0' && c <= '9')) &&
+                   (i == 0 || !strchr("0123456789+-.eE", text[i - 1]))) {
+            char *end;
+            errno = 0;
+            double v = strtod(text + i, &end);
+            if (errno == ERANGE && v == 0)
+                return true;
+            i = (size_t)(end - text) - (end > text + i);
+        }
+    }
+    return false;
+}
+
 cJSON *rk_request_json(const rk_request_t *req) {
     /* Not UTF-8: stored, it would make the exports and lists that hold it
      * JSON no reader takes. */
-    if (has_escaped_nul(req->body, req->body_len) || !rk_utf8_valid(req->body, req->body_len))
+    if (has_escaped_nul(req->body, req->body_len) || !rk_utf8_valid(req->body, req->body_len) ||
+        has_underflowing_number(req->body, req->body_len))
         return NULL;
     const char *end = NULL;
     /* cJSON checks for the NUL after the value within the length: count it in. */
@@ -56,6 +88,10 @@ enum MHD_Result rk_reply_bad_json(rk_request_t *req, const char *expected) {
                               "A string of the body holds \\u0000, which ratekit does not take");
     if (!rk_utf8_valid(req->body, req->body_len))
         return rk_reply_error(req, 400, "invalid_json", "The body is not UTF-8");
+    if (req->body_len && has_underflowing_number(req->body, req->body_len))
+        return rk_reply_error(
+            req, 400, "invalid_json",
+            "A number of the body is too small for a double (it would read as 0)");
     return rk_reply_error(req, 400, "invalid_json", "The body must be %s", expected);
 }
 
