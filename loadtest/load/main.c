@@ -2,17 +2,42 @@
  * main.c — ratekit-load: parses the command line, runs the load (or the
  * exactness check), prints progress once a second, and reports.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cpu.h"
 #include "engine.h"
 #include "exact.h"
 #include "options.h"
 #include "report.h"
+
+/*
+ * Whether every URL takes a connection: a server that is not there would
+ * otherwise be retried until the time limit (with --requests, for ever).
+ * Says which URL does not, and why, on stderr.
+ */
+static bool servers_listen(const lt_options_t *o) {
+    for (int i = 0; i < o->nurls; i++) {
+        const lt_url_t *u = &o->urls[i];
+        int fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int rc = fd < 0 ? -1 : connect(fd, (const struct sockaddr *)&u->addr, u->addrlen);
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        if (rc != 0) {
+            fprintf(stderr, "ratekit-load: cannot connect to %s: %s\n", u->text, strerror(err));
+            return false;
+        }
+    }
+    return true;
+}
 
 /* Sleeps until when_ns (CLOCK_MONOTONIC), in steps of at most 20 ms, or
  * until the run ends. */
@@ -30,6 +55,8 @@ int main(int argc, char **argv) {
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     signal(SIGPIPE, SIG_IGN);
+    if (!servers_listen(&o))
+        return 1;
     if (o.exact_limit > 0)
         return lt_exact_run(&o);
     if (o.cpu_of.n > 0 && lt_cpu_seconds(&o.cpu_of) < 0) {

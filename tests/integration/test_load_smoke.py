@@ -204,6 +204,22 @@ def test_lease_target_needs_one_request_in_flight(load_bin):
     assert p.returncode == 2 and "--pipeline" in p.stderr
 
 
+def test_says_at_once_when_nothing_listens_at_the_url(load_bin):
+    """A server that is not there is said at once, naming the URL, whatever
+    bounds the run (with --requests, the run went on for ever)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    for bound in (["--requests", "100"], ["--duration", "30"], ["--exact", "5"]):
+        start = time.monotonic()
+        p = subprocess.run([load_bin, "--url", f"http://127.0.0.1:{port}", "--rule", "x",
+                            *bound], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 1, (bound, p.stderr)
+        assert f"cannot connect to http://127.0.0.1:{port}: Connection refused" in p.stderr
+        assert time.monotonic() - start < 5, bound
+
+
 def test_refuses_a_target_that_is_not_loopback(load_bin):
     p = subprocess.run([load_bin, "--url", "http://192.0.2.1:80", "--rule", "x"],
                        capture_output=True, text=True)
