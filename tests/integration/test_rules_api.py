@@ -256,6 +256,37 @@ def test_a_stored_rule_that_is_not_json_can_be_replaced_or_deleted(make_server):
     assert s.admin("GET", "/api/v1/rules/broken-b").status == 404
 
 
+def test_a_match_or_key_said_in_another_order_or_capitals_is_no_change(server):
+    """Methods and hosts are sets, header names ignore case: a rule stores
+    them one way (methods in their order, hosts sorted, header names in
+    lower case), so that saying them otherwise makes no new version."""
+    created = server.create_rule(
+        id="canon", algorithm="fixed_window", limit=2, window="1m",
+        match={"methods": ["post", "GET", "GET"], "hosts": ["B.example.com", "a.example.com",
+                                                              "b.example.com"],
+               "headers": {"X-Env": "prod"}},
+        key=["header:X-Tenant+ip"])
+    assert created["match"]["methods"] == ["GET", "POST"]
+    assert created["match"]["hosts"] == ["a.example.com", "b.example.com"]
+    assert created["match"]["headers"] == {"x-env": "prod"}
+    assert created["key"] == ["header:x-tenant+ip"]
+    for body in ({"match": {"methods": ["POST", "GET"], "hosts": ["b.example.com", "A.example.com"],
+                            "headers": {"x-ENV": "prod"}}},
+                 {"key": ["header:x-TENANT+ip"]}):
+        r = server.admin("PATCH", "/api/v1/rules/canon", body)
+        assert r.status == 200 and r.json()["version"] == 1, (body, r)
+    assert len(server.admin("GET", "/api/v1/rules/canon/history").json()["history"]) == 1
+    # it matches as it did: any capitals of the host and the header's name
+    answer = request("POST", server.data + "/v1/check", {"request": {
+        "method": "POST", "path": "/", "ip": "203.0.113.7", "host": "B.Example.com",
+        "headers": {"X-ENV": "prod", "x-tenant": "acme"}}}).json()
+    assert [(x["rule"], x["key"]) for x in answer["results"]] == [
+        ("canon", "header:x-tenant:acme|ip:203.0.113.7")], answer
+    r = server.admin("PATCH", "/api/v1/rules/canon",
+                     {"match": {"headers": {"X-Env": "prod", "x-env": "dev"}}})
+    assert r.status == 400 and "given twice" in r.body.decode(), r
+
+
 def patch_in_parallel(servers, rule_id, bodies):
     """Sends each body as a PATCH of rule_id at the same moment, the i-th
     through servers[i % len(servers)]; answers the responses in order."""

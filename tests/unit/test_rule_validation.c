@@ -261,8 +261,11 @@ Test(rule_validation, match_is_validated_and_normalised) {
     cJSON *methods = cJSON_GetObjectItem(match, "methods");
     cr_assert_eq(cJSON_GetArraySize(methods), 2, "a repeated method is kept once");
     cr_assert_str_eq(cJSON_GetArrayItem(methods, 0)->valuestring, "GET");
-    cr_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(match, "hosts"), 0)->valuestring,
-                     "api.example.com");
+    cr_assert_str_eq(cJSON_GetArrayItem(methods, 1)->valuestring, "POST");
+    cJSON *hosts = cJSON_GetObjectItem(match, "hosts");
+    cr_assert_str_eq(cJSON_GetArrayItem(hosts, 0)->valuestring, "*.example.org", "sorted");
+    cr_assert_str_eq(cJSON_GetArrayItem(hosts, 1)->valuestring, "api.example.com");
+    cr_assert_str_eq(cJSON_GetObjectItem(match, "headers")->child->string, "x-env");
 
     rk_rule_t rule;
     cr_assert_eq(rk_rule_compile(canon, 7, &rule), RK_OK);
@@ -281,6 +284,8 @@ Test(rule_validation, match_is_validated_and_normalised) {
     assert_refused("{" BASE ",\"match\":{\"path\":\"/a*b\"}}", "match.path");
     assert_refused("{" BASE ",\"match\":{\"hosts\":[\"example.com:8080\"]}}", "match.hosts[0]");
     assert_refused("{" BASE ",\"match\":{\"headers\":{\"X-Env\":5}}}", "match.headers.X-Env");
+    assert_refused("{" BASE ",\"match\":{\"headers\":{\"X-Env\":\"a\",\"x-env\":\"b\"}}}",
+                   "match.headers.x-env");
     assert_refused("{" BASE ",\"match\":[]}", "match");
 }
 
@@ -315,7 +320,7 @@ Test(rule_validation, compiled_rule_resolves_burst_plans_and_key) {
     cr_assert_eq(rule.key[1].natoms, 2);
     cr_assert_eq(rule.key[1].atoms[1].source, RK_KEY_ROUTE);
     cr_assert_eq(rule.key[2].atoms[0].source, RK_KEY_HEADER);
-    cr_assert_str_eq(rule.key[2].atoms[0].name, "X-Tenant");
+    cr_assert_str_eq(rule.key[2].atoms[0].name, "x-tenant", "stored in lower case");
 
     const rk_plan_t *pro = rk_rule_plan(&rule, "pro");
     cr_assert_not_null(pro);

@@ -26,6 +26,10 @@ uint32_t rk_method_bit(const char *name) {
     return RK_METHOD_OTHER;
 }
 
+const char *rk_method_name(size_t i) {
+    return i < RK_ARRAY_LEN(methods) ? methods[i].name : NULL;
+}
+
 /* ---- paths ----------------------------------------------------------------- */
 
 _Static_assert(RK_MATCH_PATTERN_MAX == 512, "a pattern's error states its bound");

@@ -56,6 +56,8 @@ typedef struct {
 
 /* The bit of a method name; RK_METHOD_OTHER for unknown names, 0 for "". */
 uint32_t rk_method_bit(const char *name);
+/* The name of the i-th known method, in the order of their bits (GET first); NULL past the last. */
+const char *rk_method_name(size_t i);
 
 /* Whether a path pattern is acceptable: "/login", "/api/" "*", "/users/" "*" "/orders". */
 bool rk_path_pattern_valid(const char *pattern, const char **why);

@@ -263,6 +263,25 @@ static int read_window(const cJSON *obj, const char *prefix, cJSON *errors, int6
     return 0;
 }
 
+/* Copies a host name of at most RK_RULE_HOST_LEN_MAX bytes into out, in lower case. */
+static void lower_copy(char out[RK_RULE_HOST_LEN_MAX + 1], const char *name) {
+    size_t i = 0;
+    for (; name[i] && i < RK_RULE_HOST_LEN_MAX; i++)
+        out[i] = (char)tolower((unsigned char)name[i]);
+    out[i] = '\0';
+}
+
+static int by_host(const void *a, const void *b) {
+    return strcmp(a, b);
+}
+
+/* Adds a header to match, named in lower case: requests' header names are matched so. */
+static void add_header(cJSON *headers, const char *name, const char *value) {
+    cJSON *added = cJSON_AddStringToObject(headers, name, value);
+    for (char *c = added ? added->string : NULL; c && *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+}
+
 /* Validates "match" into a canonical object added to canon. */
 static void check_match(const cJSON *match, cJSON *canon, cJSON *errors) {
     cJSON *out = cJSON_AddObjectToObject(canon, "match");
@@ -302,16 +321,12 @@ static void check_match(const cJSON *match, cJSON *canon, cJSON *errors) {
                                   "CONNECT, TRACE");
                     continue;
                 }
-                if (seen & bit)
-                    continue; /* a repeated method says nothing new */
-                seen |= bit;
-                char upper[16];
-                size_t n = strlen(item->valuestring);
-                for (size_t j = 0; j <= n && j < sizeof upper; j++)
-                    upper[j] = (char)toupper((unsigned char)item->valuestring[j]);
-                upper[sizeof upper - 1] = '\0';
-                cJSON_AddItemToArray(methods, cJSON_CreateString(upper));
+                seen |= bit; /* a repeated method says nothing new */
             }
+            /* In one order, whatever the request's: a reordered list is no change. */
+            for (size_t j = 0; rk_method_name(j); j++)
+                if (seen & rk_method_bit(rk_method_name(j)))
+                    cJSON_AddItemToArray(methods, cJSON_CreateString(rk_method_name(j)));
         }
     }
 
@@ -330,6 +345,8 @@ static void check_match(const cJSON *match, cJSON *canon, cJSON *errors) {
             rk_rule_error(errors, "match.hosts", "must be an array of at most %d host names",
                           RK_RULE_HOSTS_MAX);
         } else {
+            char names[RK_RULE_HOSTS_MAX][RK_RULE_HOST_LEN_MAX + 1];
+            size_t n = 0;
             int i = 0;
             cJSON_ArrayForEach(item, h) {
                 char field[48];
@@ -340,11 +357,13 @@ static void check_match(const cJSON *match, cJSON *canon, cJSON *errors) {
                                   "front for subdomains; no port)");
                     continue;
                 }
-                cJSON *lower = cJSON_CreateString(item->valuestring);
-                for (char *c = lower->valuestring; *c; c++)
-                    *c = (char)tolower((unsigned char)*c);
-                cJSON_AddItemToArray(hosts, lower);
+                lower_copy(names[n++], item->valuestring);
             }
+            /* Sorted, once each: a reordered or repeated host is no change. */
+            qsort(names, n, sizeof *names, by_host);
+            for (size_t j = 0; j < n; j++)
+                if (j == 0 || strcmp(names[j], names[j - 1]))
+                    cJSON_AddItemToArray(hosts, cJSON_CreateString(names[j]));
         }
     }
 
@@ -364,11 +383,27 @@ static void check_match(const cJSON *match, cJSON *canon, cJSON *errors) {
                          strlen(item->valuestring) > RK_RULE_HEADER_VALUE_MAX)
                     rk_rule_error(errors, field, "must be a string of at most %d bytes",
                                   RK_RULE_HEADER_VALUE_MAX);
+                else if (cJSON_GetObjectItem(headers, item->string))
+                    rk_rule_error(errors, field, "is given twice (header names ignore case)");
                 else
-                    cJSON_AddStringToObject(headers, item->string, item->valuestring);
+                    add_header(headers, item->string, item->valuestring);
             }
         }
     }
+}
+
+/* A key part as stored, its header names in lower case ("header:X-Tenant+ip" is
+ * "header:x-tenant+ip"), as checks name the keys they count. */
+static cJSON *canonical_key_part(const char *part) {
+    cJSON *out = cJSON_CreateString(part);
+    for (char *atom = out ? out->valuestring : NULL; atom;) {
+        if (!strncmp(atom, "header:", 7))
+            for (char *c = atom + 7; *c && *c != '+'; c++)
+                *c = (char)tolower((unsigned char)*c);
+        char *plus = strchr(atom, '+');
+        atom = plus ? plus + 1 : NULL;
+    }
+    return out;
 }
 
 /* Validates "key" (an array, or one string as a shorthand) into canon. */
@@ -384,7 +419,7 @@ static void check_key(const cJSON *key, cJSON *canon, cJSON *errors) {
         if (why)
             rk_rule_error(errors, "key", "%s", why);
         else
-            cJSON_AddItemToArray(out, cJSON_CreateString(key->valuestring));
+            cJSON_AddItemToArray(out, canonical_key_part(key->valuestring));
         return;
     }
     int n = cJSON_IsArray(key) ? cJSON_GetArraySize(key) : -1;
@@ -403,7 +438,7 @@ static void check_key(const cJSON *key, cJSON *canon, cJSON *errors) {
         if (why)
             rk_rule_error(errors, field, "%s", why);
         else
-            cJSON_AddItemToArray(out, cJSON_CreateString(item->valuestring));
+            cJSON_AddItemToArray(out, canonical_key_part(item->valuestring));
     }
 }
 
