@@ -266,7 +266,7 @@ static int read_window(const cJSON *obj, const char *prefix, cJSON *errors, int6
 /* Copies a host name of at most RK_RULE_HOST_LEN_MAX bytes into out, in lower case. */
 static void lower_copy(char out[RK_RULE_HOST_LEN_MAX + 1], const char *name) {
     size_t i = 0;
-    for (; name[i] && i < RK_RULE_HOST_LEN_MAX; i++)
+    for (; i < RK_RULE_HOST_LEN_MAX && name[i]; i++)
         out[i] = (char)tolower((unsigned char)name[i]);
     out[i] = '\0';
 }
