@@ -394,9 +394,9 @@ def test_try_it_refuses_a_bad_cost_or_key_saying_which_and_why(server):
             "code": "invalid_request",
             "message": '"cost" must be an integer from 0 to 1000000000'}, (cost, r)
     # A number too small for a double reads as 0 to a JSON parser: a peek, counting nothing.
-    for number in ("1e-400", "-2.5e-999"):
+    for number in (b"1e-400", b"-2.5e-999", b"\x001e-400"):  # a raw NUL reads as a space
         r = server.admin("POST", "/api/v1/check",
-                         body=b'{"rule": "try-cost", "key": "me", "cost": %s}' % number.encode())
+                         body=b'{"rule": "try-cost", "key": "me", "cost": %s}' % number)
         assert r.status == 400 and r.json()["error"]["code"] == "invalid_json", r
         assert "too small for a double" in r.json()["error"]["message"], r
     r = server.admin("POST", "/api/v1/check", body=b'{"rule": "try-cost", "key": "1e-400"}')

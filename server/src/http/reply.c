@@ -40,7 +40,8 @@ static bool has_escaped_nul(const char *text, size_t len) {
  * Whether a JSON text (NUL-terminated) holds a number too small for a
  * double, other than zero (1e-400): cJSON reads it as 0, a cost of 0 that
  * counts nothing where 1e-400 is no integer. Outside strings, a digit or a
- * '-' not after another number character starts a number.
+ * '-' not after another number character starts a number (after a raw NUL
+ * too, which cJSON skips as it does a space).
  */
 static bool has_underflowing_number(const char *text, size_t len) {
     bool in_string = false;
@@ -54,7 +55,7 @@ static bool has_underflowing_number(const char *text, size_t len) {
         } else if (c == '"') {
             in_string = true;
         } else if ((c == '-' || (c >= '0' && c <= '9')) &&
-                   (i == 0 || !strchr("0123456789+-.eE", text[i - 1]))) {
+                   (i == 0 || !memchr("0123456789+-.eE", text[i - 1], 15))) {
             char *end;
             errno = 0;
             double v = strtod(text + i, &end);
