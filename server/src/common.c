@@ -3,6 +3,7 @@
  */
 #include "common.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -85,6 +86,11 @@ rk_status_t rk_random_bytes(void *buf, size_t n) {
         n -= (size_t)got;
     }
     return RK_OK;
+}
+
+void rk_ascii_lower(char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        s[i] = (char)tolower((unsigned char)s[i]);
 }
 
 void rk_hex(const void *bytes, size_t n, char *out) {

@@ -39,6 +39,9 @@ size_t rk_format_int(int64_t v, char out[RK_INT_TEXT_MAX]);
 /* Fills buf with n cryptographically random bytes; RK_ERR if the OS refuses. */
 rk_status_t rk_random_bytes(void *buf, size_t n);
 
+/* Folds the first n bytes of s to lower case (ASCII: header and host names). */
+void rk_ascii_lower(char *s, size_t n);
+
 /* Writes n bytes as lower-case hex plus a NUL into out (2n+1 bytes). */
 void rk_hex(const void *bytes, size_t n, char *out);
 

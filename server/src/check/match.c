@@ -184,8 +184,8 @@ bool rk_match_path(const rk_match_t *m, const char *path) {
 
 static char *lower_dup(const char *s) {
     char *d = strdup(s);
-    for (char *p = d; p && *p; p++)
-        *p = (char)tolower((unsigned char)*p);
+    if (d)
+        rk_ascii_lower(d, strlen(d));
     return d;
 }
 

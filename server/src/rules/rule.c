@@ -263,14 +263,6 @@ static int read_window(const cJSON *obj, const char *prefix, cJSON *errors, int6
     return 0;
 }
 
-/* Copies a host name of at most RK_RULE_HOST_LEN_MAX bytes into out, in lower case. */
-static void lower_copy(char out[RK_RULE_HOST_LEN_MAX + 1], const char *name) {
-    size_t i = 0;
-    for (; i < RK_RULE_HOST_LEN_MAX && name[i]; i++)
-        out[i] = (char)tolower((unsigned char)name[i]);
-    out[i] = '\0';
-}
-
 static int by_host(const void *a, const void *b) {
     return strcmp(a, b);
 }
@@ -278,8 +270,8 @@ static int by_host(const void *a, const void *b) {
 /* Adds a header to match, named in lower case: requests' header names are matched so. */
 static void add_header(cJSON *headers, const char *name, const char *value) {
     cJSON *added = cJSON_AddStringToObject(headers, name, value);
-    for (char *c = added ? added->string : NULL; c && *c; c++)
-        *c = (char)tolower((unsigned char)*c);
+    if (added)
+        rk_ascii_lower(added->string, strlen(added->string));
 }
 
 /* Validates "match" into a canonical object added to canon. */
@@ -357,7 +349,9 @@ static void check_match(const cJSON *match, cJSON *canon, cJSON *errors) {
                                   "front for subdomains; no port)");
                     continue;
                 }
-                lower_copy(names[n++], item->valuestring);
+                snprintf(names[n], sizeof names[n], "%s", item->valuestring); /* valid: fits */
+                rk_ascii_lower(names[n], strlen(names[n]));
+                n++;
             }
             /* Sorted, once each: a reordered or repeated host is no change. */
             qsort(names, n, sizeof *names, by_host);
@@ -398,8 +392,7 @@ static cJSON *canonical_key_part(const char *part) {
     cJSON *out = cJSON_CreateString(part);
     for (char *atom = out ? out->valuestring : NULL; atom;) {
         if (!strncmp(atom, "header:", 7))
-            for (char *c = atom + 7; *c && *c != '+'; c++)
-                *c = (char)tolower((unsigned char)*c);
+            rk_ascii_lower(atom + 7, strcspn(atom + 7, "+"));
         char *plus = strchr(atom, '+');
         atom = plus ? plus + 1 : NULL;
     }

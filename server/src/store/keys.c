@@ -20,7 +20,6 @@
  */
 #include "store.h"
 
-#include <ctype.h>
 #include <openssl/sha.h>
 #include <string.h>
 
@@ -61,8 +60,7 @@ void rk_store_normalize_key(const char *key, size_t len, char out[RK_STORE_KEY_M
 void rk_key_fold_header_names(char *key) {
     for (char *part = key; part;) {
         if (strncmp(part, "header:", 7) == 0)
-            for (char *p = part + 7; *p && *p != ':' && *p != '|'; p++)
-                *p = (char)tolower((unsigned char)*p);
+            rk_ascii_lower(part + 7, strcspn(part + 7, ":|"));
         char *bar = strchr(part, '|');
         part = bar ? bar + 1 : NULL;
     }
