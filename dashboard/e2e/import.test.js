@@ -1,7 +1,8 @@
 /*
  * Importing a ruleset in the dashboard, against a real ratekitd and
  * redis-server: a dry run first says what the import does, naming the rules
- * it deletes, and nothing changes until the button that says so is pressed.
+ * it deletes (and counting the overrides a document with overrides sets),
+ * and nothing changes until the button that says so is pressed.
  */
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
@@ -57,5 +58,32 @@ describe('import', () => {
     await dialog.getByRole('button', { name: `Import ${ids.length + 1} rules` }).click();
     await page.getByText('Imported: 1 created').waitFor();
     assert.deepEqual(await storedIds(), [...ids, 'downloads'].sort());
+  });
+
+  flow('an export brings its overrides, and an import that drops one says so first', async (page) => {
+    await adminApi(run.stack, 'PUT', '/api/v1/rules/downloads/overrides/user%3A42', { limit: 50, note: 'partner' });
+    const { body: exported } = await adminApi(run.stack, 'GET', '/api/v1/rules/export');
+    assert.deepEqual(exported.overrides.map((o) => [o.rule, o.key, o.limit]), [['downloads', 'user:42', 50]]);
+
+    await signIn(page, run.stack.adminUrl);
+    await page.goto(`${run.stack.adminUrl}/rules`);
+    await page.getByRole('button', { name: 'Import' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Import rules' });
+    const doc = { ...exported, overrides: [{ rule: 'reports', key: 'user:7', limit: 3 }] };
+    await dialog.getByLabel('Or paste the JSON document').fill(JSON.stringify(doc));
+    await dialog.getByRole('button', { name: /^Review the import/ }).click();
+    const preview = dialog.getByTestId('import-preview');
+    await preview.getByText('This import deletes 1 override').waitFor();
+    await preview.getByText("The overrides become the document's: it creates 1, updates 0 and deletes 1.", { exact: false }).waitFor();
+    const overridesOf = async (id) => (await adminApi(run.stack, 'GET', `/api/v1/rules/${id}/overrides`)).body.overrides.map((o) => o.key);
+    assert.deepEqual(await overridesOf('downloads'), ['user:42'], 'the review changed nothing');
+    const confirm = dialog.getByRole('button', { name: 'Import and delete 1 override' });
+    assert.match(await confirm.getAttribute('class'), /btn-danger/, 'a deletion is confirmed by a danger button');
+    await page.waitForTimeout(300); // the button's colour transition, for the screenshot
+    await screenshot(page, 'import-review-overrides.png');
+    await confirm.click();
+    await page.getByText('overrides: 1 created, 0 updated, 1 deleted', { exact: false }).waitFor();
+    assert.deepEqual(await overridesOf('downloads'), []);
+    assert.deepEqual(await overridesOf('reports'), ['user:7']);
   });
 });

@@ -775,6 +775,13 @@ def test_every_operation_answers_as_documented(server):
     api.call("GET", "/api/v1/rules/{id}/overrides", url="/api/v1/rules/login/overrides",
              expect=200)
     api.call("GET", "/api/v1/rules/{id}/overrides/{key}", url=key, expect=200)
+    _, export = api.call("GET", "/api/v1/rules/export", expect=200)
+    assert [o["key"] for o in export["overrides"]] == ["user:42"]
+    _, imported = api.call("POST", "/api/v1/rules/import",
+                           url="/api/v1/rules/import?dry_run=1",
+                           body=dict(export, overrides=export["overrides"] + [
+                               {"rule": "login", "key": "user:7", "limit": 9}]), expect=200)
+    assert imported["overrides"] == {"created": 1, "updated": 0, "deleted": 0, "expired": 0}
     api.call("DELETE", "/api/v1/rules/{id}/overrides/{key}", url=key, expect=204)
     api.call("GET", "/api/v1/rules/{id}/overrides/{key}", url=key, expect=404)
 

@@ -21,6 +21,10 @@ def path(rule, key=None):
     return p if key is None else p + "/" + urllib.parse.quote(key, safe="")
 
 
+def ruleset_version(server):
+    return server.admin("GET", "/api/v1/rules").json()["version"]
+
+
 def allowed_count(server, rule, key, tries):
     return sum(server.check(rule, key).json()["allowed"] for _ in range(tries))
 
@@ -196,6 +200,12 @@ def test_a_rule_change_its_overrides_no_longer_fit_is_refused(server):
     export["rules"][0]["algorithm"] = "concurrency"
     r = server.admin("POST", "/api/v1/rules/import", export)
     assert r.status == 400, r
+    # the document's own override (user:2 comes first) no longer fits its rule
+    assert [e["field"] for e in r.json()["error"]["errors"]] == ["overrides[0].limit"]
+    # a document without overrides keeps the stored ones, which must fit
+    del export["overrides"]
+    r = server.admin("POST", "/api/v1/rules/import", export)
+    assert r.status == 400, r
     assert [e["field"] for e in r.json()["error"]["errors"]] == ["rules[0].overrides.user:2.limit"]
     assert rule_state(server, "slog") == before, "a refused change stored nothing"
     r = request("POST", server.data + "/v1/acquire", {"rule": "slog", "key": "user:2"})
@@ -232,3 +242,133 @@ def test_an_expired_override_does_not_hold_a_rule_change_back(server):
     assert r.status == 200, r
     r = request("POST", server.data + "/v1/acquire", {"rule": "slog", "key": "user:2"}).json()
     assert r["limit"] == 5
+
+
+def overrides_of(server, rule_id):
+    """The overrides of a rule as a PUT gives them (no times of their own)."""
+    return [{k: o[k] for k in ("key", "limit", "burst", "window_ms", "expires_at", "note")}
+            for o in server.admin("GET", path(rule_id)).json()["overrides"]]
+
+
+def import_doc(server, doc, dry_run=False):
+    return server.admin("POST", "/api/v1/rules/import" + ("?dry_run=1" if dry_run else ""), doc)
+
+
+def test_export_and_import_carry_the_overrides(server, make_server, workdir):
+    server.create_rule(**RULE)
+    server.create_rule(id="burst", algorithm="token_bucket", limit=10, window="1h", burst=10)
+    r = server.admin("PUT", path("api", "user:42"),
+                     {"limit": 5, "note": "partner", "expires_at": iso_in(3600)})
+    assert r.status == 200, r
+    until = r.json()["expires_at"]
+    assert server.admin("PUT", path("api", "user:7"), {"limit": 1}).status == 200
+    assert server.admin("PUT", path("burst", "user:1"),
+                        {"limit": 20, "burst": 30, "window": "2h"}).status == 200
+    doc = server.admin("GET", "/api/v1/rules/export").json()
+    assert [(o["rule"], o["key"]) for o in doc["overrides"]] == [
+        ("api", "user:42"), ("api", "user:7"), ("burst", "user:1")]
+    assert doc["overrides"][0]["expires_at"] == until and doc["overrides"][0]["note"] == "partner"
+
+    # another instance: its own override of "api" goes, "stale" and its override go
+    other = make_server(db_path=workdir + "/other.db")
+    other.create_rule(**RULE)
+    other.create_rule(id="stale", algorithm="fixed_window", limit=1, window="1m")
+    assert other.admin("PUT", path("api", "user:9"), {"limit": 3}).status == 200
+    assert other.admin("PUT", path("api", "user:7"), {"limit": 4}).status == 200
+    assert other.admin("PUT", path("stale", "user:1"), {"limit": 2}).status == 200
+    version = ruleset_version(other)
+    r = import_doc(other, doc, dry_run=True)
+    assert r.status == 200, r
+    assert r.json()["overrides"] == {"created": 2, "updated": 1, "deleted": 2, "expired": 0}
+    assert ruleset_version(other) == version and overrides_of(other, "api")[0]["key"] == "user:7"
+
+    r = import_doc(other, doc)
+    assert r.status == 200, r
+    res = r.json()
+    assert (res["created"], res["updated"], res["deleted"]) == (1, 0, 1)
+    assert res["overrides"] == {"created": 2, "updated": 1, "deleted": 2, "expired": 0}
+    for rule_id in ("api", "burst"):
+        assert overrides_of(other, rule_id) == overrides_of(server, rule_id)
+    assert other.admin("GET", path("api", "user:7")).json()["updated_by"] == "admin"
+    # in force at once, as a PUT's would be
+    assert allowed_count(other, "api", "user:42", 7) == 5
+    assert allowed_count(other, "api", "user:7", 3) == 1
+    assert allowed_count(other, "api", "user:9", 4) == 2
+    assert other.check("burst", "user:1").json()["limit"] == 20
+
+    # the same document again changes nothing, not even the ruleset version
+    version = ruleset_version(other)
+    r = import_doc(other, doc)
+    assert r.json()["overrides"] == {"created": 0, "updated": 0, "deleted": 0, "expired": 0}
+    assert ruleset_version(other) == version
+    # a document without "overrides" leaves them as they are
+    r = import_doc(other, {"rules": doc["rules"]})
+    assert r.status == 200 and "overrides" not in r.json()
+    assert len(overrides_of(other, "api")) == 2
+
+
+def test_an_imports_overrides_are_checked_whole_and_nothing_changes_on_a_fault(server):
+    server.create_rule(**RULE)
+    assert server.admin("PUT", path("api", "user:1"), {"limit": 9}).status == 200
+    before = server.admin("GET", "/api/v1/rules/export").json()
+    rules = [dict(RULE), {"id": "fixed", "algorithm": "fixed_window", "limit": 5, "window": "1m"}]
+    overrides = [
+        {"rule": "nope", "key": "user:1", "limit": 5},
+        {"rule": "api", "key": "has space", "limit": 5},
+        {"rule": "api", "key": "user:2", "limit": 0},
+        {"rule": "api", "key": "user:3", "limit": 5},
+        {"rule": "api", "key": "user:3", "limit": 6},
+        "user:4",
+        {"rule": "fixed", "key": "user:5", "limit": 5, "burst": 9},
+        {"rule": "api", "key": "user:6", "limit": 5, "colour": "red"},
+        {"rule": "api", "key": "user:7", "limit": 5, "expires_at": "soon"},
+        {"rule": "api", "key": "user:8", "limit": 5, "created_at": "2026-01-01T00:00:00Z",
+         "updated_by": "ci", "expired": False},
+    ]
+    r = import_doc(server, {"rules": rules, "overrides": overrides})
+    assert r.status == 400, r
+    err = r.json()["error"]
+    assert err["code"] == "invalid_rule"
+    assert sorted(e["field"] for e in err["errors"]) == [
+        "overrides[0].rule", "overrides[1].key", "overrides[2].limit", "overrides[4].key",
+        "overrides[5]", "overrides[6].burst", "overrides[7].colour", "overrides[8].expires_at"]
+    assert all(e["message"] for e in err["errors"])
+    after = server.admin("GET", "/api/v1/rules/export").json()
+    assert (after["rules"], after["overrides"]) == (before["rules"], before["overrides"])
+
+    r = import_doc(server, {"rules": rules, "overrides": {"rule": "api"}})
+    assert r.status == 400 and [e["field"] for e in r.json()["error"]["errors"]] == ["overrides"]
+
+    # fixed, the same document goes through; the read-only members of an
+    # override as the API answers it are taken and ignored
+    fixed = [o for i, o in enumerate(overrides) if i in (3, 9)]
+    r = import_doc(server, {"rules": rules, "overrides": fixed})
+    assert r.status == 200, r
+    assert r.json()["overrides"] == {"created": 2, "updated": 0, "deleted": 1, "expired": 0}
+    assert [o["key"] for o in overrides_of(server, "api")] == ["user:3", "user:8"]
+    assert server.admin("GET", path("api", "user:8")).json()["updated_by"] == "admin"
+
+
+def test_an_import_leaves_expired_overrides_out(server):
+    server.create_rule(**RULE)
+    r = server.admin("PUT", path("api", "user:1"), {"limit": 7, "expires_at": iso_in(1.0)})
+    assert r.status == 200, r
+    assert server.admin("PUT", path("api", "user:2"), {"limit": 8}).status == 200
+    time.sleep(1.5)
+    doc = server.admin("GET", "/api/v1/rules/export").json()
+    assert [o["key"] for o in doc["overrides"]] == ["user:2"], "an expired one is not exported"
+
+    doc["overrides"].append({"rule": "api", "key": "user:3", "limit": 9,
+                             "expires_at": "2001-01-01T00:00:00Z"})
+    r = import_doc(server, doc)
+    assert r.status == 200, r
+    assert r.json()["overrides"] == {"created": 0, "updated": 0, "deleted": 0, "expired": 1}
+    assert [o["key"] for o in overrides_of(server, "api")] == ["user:1", "user:2"]
+    # a rule change its override would not fit goes through with the
+    # document's overrides, which replace the stored ones
+    assert server.admin("PUT", path("api", "user:2"), {"limit": 5000000}).status == 200
+    doc = {"rules": [dict(RULE, algorithm="concurrency")], "overrides": []}
+    r = import_doc(server, doc)
+    assert r.status == 200, r
+    assert r.json()["overrides"]["deleted"] == 1
+    assert overrides_of(server, "api") == []

@@ -192,6 +192,13 @@ def test_overrides_made_on_one_instance_apply_on_the_other(make_server, redis, w
     assert b.admin("DELETE", "/api/v1/rules/login/overrides/user:1").status == 204
     assert wait_until(lambda: limit_for(a, "user:1") == 5, timeout=2.0) is not None
 
+    # overrides an import sets on A apply on B
+    doc = a.admin("GET", "/api/v1/rules/export").json()
+    doc["overrides"] = [{"rule": "login", "key": "user:3", "limit": 7}]
+    assert a.admin("POST", "/api/v1/rules/import", doc).json()["overrides"]["created"] == 1
+    assert wait_until(lambda: limit_for(b, "user:3") == 7, timeout=2.0) is not None, \
+        "B does not apply an override an import set on A"
+
 
 def test_lists_and_bans_made_on_one_instance_apply_on_the_other(make_server, redis, workdir):
     a, b = pair(make_server, redis, workdir)

@@ -235,14 +235,14 @@ Test(rules_db, import_replaces_the_ruleset_and_counts_the_changes) {
     cJSON *doc = import_doc(3, ids, limits);
 
     rk_import_result_t res;
-    cr_assert_eq(rk_rules_db_import(db, doc, trial("gitops"), &res), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_import(db, doc, NULL, trial("gitops"), &res), RK_DB_OK);
     cr_assert_eq(res.created, 1);
     cr_assert_eq(res.updated, 1);
     cr_assert_eq(res.deleted, 1);
     cr_assert_eq(stored_limit(db, "drop"), 3, "a dry run changes nothing");
     cr_assert_eq(stored_limit(db, "new"), -1);
 
-    cr_assert_eq(rk_rules_db_import(db, doc, by("gitops"), &res), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_import(db, doc, NULL, by("gitops"), &res), RK_DB_OK);
     cr_assert_eq(res.created, 1);
     cr_assert_eq(res.updated, 1);
     cr_assert_eq(res.deleted, 1);
@@ -256,7 +256,7 @@ Test(rules_db, import_replaces_the_ruleset_and_counts_the_changes) {
     cr_assert_eq(cJSON_GetArraySize(history), 1, "an unchanged rule is left alone");
     cJSON_Delete(history);
 
-    cr_assert_eq(rk_rules_db_import(db, doc, by("gitops"), &res), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_import(db, doc, NULL, by("gitops"), &res), RK_DB_OK);
     cr_assert_eq(res.created + res.updated + res.deleted, 0);
     cr_assert_eq(res.version, 4, "importing the same document again changes nothing");
     cJSON_Delete(doc);
@@ -356,7 +356,7 @@ Test(rules_db, lookup_by_id_finds_every_rule_of_a_large_ruleset) {
         cJSON_AddItemToArray(rules, rule_with_limit(id, i + 1));
     }
     rk_import_result_t res;
-    cr_assert_eq(rk_rules_db_import(rk_rules_db_instance(), rules, by("t"), &res), RK_DB_OK);
+    cr_assert_eq(rk_rules_db_import(rk_rules_db_instance(), rules, NULL, by("t"), &res), RK_DB_OK);
     cJSON_Delete(rules);
     cr_assert_eq(res.created, 500);
     const rk_ruleset_t *set = rk_rules_current();
@@ -588,7 +588,7 @@ Test(rules_db, a_change_its_overrides_no_longer_fit_is_refused_and_stores_nothin
     cJSON *doc = cJSON_CreateArray();
     cJSON_AddItemToArray(doc, cJSON_Duplicate(cc, true));
     rk_import_result_t res;
-    cr_assert_eq(rk_rules_db_import(db, doc, &opts, &res), RK_DB_INVALID);
+    cr_assert_eq(rk_rules_db_import(db, doc, NULL, &opts, &res), RK_DB_INVALID);
     assert_one_error(errors, "rules[0].overrides.user:2.limit");
     cJSON_DeleteItemFromArray(errors, 0);
     cr_assert_eq(ruleset_version_of(db), before, "nothing was stored");

@@ -28,11 +28,17 @@
     "updated_by"
 
 /* One operation's arguments and result, handed to the function run by the writer. */
+/* An override's values, validated. */
+typedef struct {
+    int64_t limit, burst, window_ms, expires_ms; /* burst, window_ms, expires_ms 0: none */
+    const char *note;                            /* points into the JSON it was read from */
+} values_t;
+
 typedef struct {
     const char *rule_id, *key;
     /* put */
-    int64_t limit, burst, window_ms, expires_ms; /* burst, window_ms, expires_ms 0: none */
-    const char *note, *actor;
+    values_t v;
+    const char *actor;
     const cJSON *doc; /* the body of a put, validated inside its transaction */
     cJSON *errors;    /* its problems (RK_DB_INVALID) */
     /* answers */
@@ -117,31 +123,39 @@ static enum MHD_Result reply_db(rk_request_t *req, rk_db_status_t rc) {
 
 /* ---- validation ---------------------------------------------------------------------- */
 
+/* The members of an override in an import document that are not its values. */
+static const char *const document_members[] = {"rule",       "key",        "created_at",
+                                               "updated_at", "updated_by", "expired"};
+
+static bool is_one_of(const char *name, const char *const *names, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(name, names[i]))
+            return true;
+    return false;
+}
+
 /*
- * Validates the body of a PUT against the stored rule: the override's
- * limit, burst and window are checked exactly as the rule's own would be
- * (the rule with them put in must validate), so the algorithm's bounds hold.
- * A change of the rule checks them again (rk_overrides_fit). Fills op;
- * answers false with errors filled.
+ * Validates an override's values against its rule: the limit, burst and
+ * window are checked exactly as the rule's own would be (the rule with them
+ * put in must validate), so the algorithm's bounds hold. A change of the
+ * rule checks them again (rk_overrides_fit). in_document: doc is an item of
+ * an import, which also carries document_members. Fills v (expires_ms
+ * whatever its time); answers false with errors appended.
  */
-static bool validate_put(const cJSON *doc, const cJSON *stored, op_t *op, cJSON *errors) {
+static bool validate_values(const cJSON *doc, const cJSON *rule, bool in_document, values_t *v,
+                            cJSON *errors) {
     static const char *const known[] = {"limit",  "burst",      "window_ms",
                                         "window", "expires_at", "note"};
+    size_t before = (size_t)cJSON_GetArraySize(errors);
     const cJSON *field;
     cJSON_ArrayForEach(field, doc) {
-        bool ok = false;
-        for (size_t i = 0; i < RK_ARRAY_LEN(known); i++)
-            ok = ok || !strcmp(field->string, known[i]);
-        if (!ok)
+        if (!is_one_of(field->string, known, RK_ARRAY_LEN(known)) &&
+            !(in_document &&
+              is_one_of(field->string, document_members, RK_ARRAY_LEN(document_members))))
             rk_rule_error(errors, field->string,
                           "unknown field (an override has limit, burst, window_ms or window, "
                           "expires_at, note)");
     }
-    if (!reported_key(op->key))
-        rk_rule_error(errors, "key",
-                      "must be a client key as check results report it (1 to %d printable "
-                      "characters without spaces or braces, or its \"h:\" hash)",
-                      RK_STORE_KEY_MAX);
     const cJSON *limit = cJSON_GetObjectItemCaseSensitive(doc, "limit");
     const cJSON *burst = cJSON_GetObjectItemCaseSensitive(doc, "burst");
     const cJSON *window = cJSON_GetObjectItemCaseSensitive(doc, "window");
@@ -152,39 +166,51 @@ static bool validate_put(const cJSON *doc, const cJSON *stored, op_t *op, cJSON 
     bool has_window = (window && !cJSON_IsNull(window)) || (window_ms && !cJSON_IsNull(window_ms));
 
     /* the rule with this client's values must be a valid rule */
-    cJSON *merged = rk_override_apply(stored, limit, burst, window, window_ms);
+    cJSON *merged = rk_override_apply(rule, limit, burst, window, window_ms);
     if (!has_burst) /* the rule's own, if stored where it is ignored, is not this input */
         rk_rule_drop_ignored_burst(merged);
     cJSON *canon = limit ? rk_rule_canonical(merged, errors) : NULL;
     cJSON_Delete(merged);
     if (canon) {
-        op->limit = (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "limit")->valuedouble;
+        v->limit = (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "limit")->valuedouble;
         if (has_burst)
-            op->burst = (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "burst")->valuedouble;
+            v->burst = (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "burst")->valuedouble;
         if (has_window)
-            op->window_ms =
+            v->window_ms =
                 (int64_t)cJSON_GetObjectItemCaseSensitive(canon, "window_ms")->valuedouble;
         cJSON_Delete(canon);
     }
 
     const cJSON *expires = cJSON_GetObjectItemCaseSensitive(doc, "expires_at");
-    if (expires && !cJSON_IsNull(expires)) {
-        if (!cJSON_IsString(expires) ||
-            rk_parse_time(expires->valuestring, &op->expires_ms) != RK_OK)
-            rk_rule_error(errors, "expires_at",
-                          "must be an ISO 8601 UTC time such as \"2026-11-22T10:00:00Z\", or "
-                          "null");
-        else if (op->expires_ms <= rk_now_ms())
-            rk_rule_error(errors, "expires_at", "must be in the future");
-    }
+    if (expires && !cJSON_IsNull(expires) &&
+        (!cJSON_IsString(expires) || rk_parse_time(expires->valuestring, &v->expires_ms) != RK_OK))
+        rk_rule_error(errors, "expires_at",
+                      "must be an ISO 8601 UTC time such as \"2026-11-22T10:00:00Z\", or null");
     const cJSON *note = cJSON_GetObjectItemCaseSensitive(doc, "note");
-    op->note = "";
+    v->note = "";
     if (note && !cJSON_IsNull(note)) {
         if (!cJSON_IsString(note) || strlen(note->valuestring) > NOTE_MAX)
             rk_rule_error(errors, "note", "must be a text of at most %d bytes", NOTE_MAX);
         else
-            op->note = note->valuestring;
+            v->note = note->valuestring;
     }
+    return (size_t)cJSON_GetArraySize(errors) == before;
+}
+
+static void key_error(cJSON *errors, const char *field) {
+    rk_rule_error(errors, field,
+                  "must be a client key as check results report it (1 to %d printable "
+                  "characters without spaces or braces, or its \"h:\" hash)",
+                  RK_STORE_KEY_MAX);
+}
+
+/* Validates the body of a PUT against the stored rule; fills op. */
+static bool validate_put(const cJSON *doc, const cJSON *stored, op_t *op, cJSON *errors) {
+    if (!reported_key(op->key))
+        key_error(errors, "key");
+    validate_values(doc, stored, false, &op->v, errors);
+    if (op->v.expires_ms && op->v.expires_ms <= rk_now_ms())
+        rk_rule_error(errors, "expires_at", "must be in the future");
     return cJSON_GetArraySize(errors) == 0;
 }
 
@@ -266,14 +292,14 @@ static rk_db_status_t op_put(sqlite3 *conn, void *arg) {
         return RK_DB_ERROR;
     sqlite3_bind_text(st, 1, op->rule_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, op->key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, op->limit);
-    if (op->burst)
-        sqlite3_bind_int64(st, 4, op->burst);
-    if (op->window_ms)
-        sqlite3_bind_int64(st, 5, op->window_ms);
-    if (op->expires_ms)
-        sqlite3_bind_int64(st, 6, op->expires_ms);
-    sqlite3_bind_text(st, 7, op->note, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, op->v.limit);
+    if (op->v.burst)
+        sqlite3_bind_int64(st, 4, op->v.burst);
+    if (op->v.window_ms)
+        sqlite3_bind_int64(st, 5, op->v.window_ms);
+    if (op->v.expires_ms)
+        sqlite3_bind_int64(st, 6, op->v.expires_ms);
+    sqlite3_bind_text(st, 7, op->v.note, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, rk_now_ms());
     sqlite3_bind_text(st, 9, op->actor ? op->actor : "", -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
@@ -388,6 +414,187 @@ static enum MHD_Result delete_override(rk_request_t *req) {
     return rk_reply_empty(req, 204);
 }
 
+/* ---- in the rules' export and import --------------------------------------------------- */
+
+typedef struct {
+    const cJSON *rules; /* the export's rules, sorted by id */
+    cJSON *out;
+    int64_t version;
+} export_t;
+
+/* Whether the sorted rules hold one of this id. */
+static bool has_rule(const cJSON *rules, const char *id) {
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rules) {
+        int c = strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id")), id);
+        if (c >= 0)
+            return c == 0;
+    }
+    return false;
+}
+
+static rk_db_status_t op_export(sqlite3 *conn, void *arg) {
+    export_t *ex = arg;
+    sqlite3_stmt *st;
+    ex->version = rk_rules_db_read_version(conn);
+    if (ex->version < 0 ||
+        sqlite3_prepare_v2(conn,
+                           "SELECT " OVERRIDE_COLUMNS " FROM rule_overrides WHERE expires_at IS "
+                           "NULL OR expires_at > ?1 ORDER BY rule_id, key",
+                           -1, &st, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    sqlite3_bind_int64(st, 1, rk_now_ms());
+    ex->out = cJSON_CreateArray();
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        if (has_rule(ex->rules, (const char *)sqlite3_column_text(st, 0)))
+            cJSON_AddItemToArray(ex->out, override_json(st));
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? RK_DB_OK : RK_DB_ERROR;
+}
+
+cJSON *rk_overrides_for_export(rk_rules_db_t *db, const cJSON *rules, int64_t *version) {
+    export_t ex = {.rules = rules};
+    if (rk_rules_db_run(db, NULL, NULL, op_export, &ex) == RK_DB_OK) {
+        *version = ex.version;
+        return ex.out;
+    }
+    cJSON_Delete(ex.out);
+    return NULL;
+}
+
+/* An import's rule of this id, or NULL. */
+static const cJSON *document_rule(const cJSON *rules, const char *id) {
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rules) {
+        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id")), id))
+            return r;
+    }
+    return NULL;
+}
+
+/*
+ * One override of an import as a row for rk_overrides_import, NULL when it
+ * is not valid (problems appended, fields as in a PUT) or has expired
+ * (*expired set).
+ */
+static cJSON *document_row(const cJSON *item, const cJSON *rules, int64_t now_ms, cJSON *problems,
+                           bool *expired) {
+    if (!cJSON_IsObject(item)) {
+        rk_rule_error(problems, "", "must be an object with rule, key and limit");
+        return NULL;
+    }
+    const char *rule_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "rule"));
+    const cJSON *rule = rule_id ? document_rule(rules, rule_id) : NULL;
+    if (!rule)
+        rk_rule_error(problems, "rule", "must name a rule of the document");
+    const char *given =
+        rk_json_text(cJSON_GetObjectItemCaseSensitive(item, "key"), RK_STORE_KEY_MAX);
+    char key[RK_STORE_KEY_MAX + 1] = "";
+    if (given) {
+        snprintf(key, sizeof key, "%s", given);
+        rk_key_fold_header_names(key); /* as a PUT's path */
+    }
+    if (!given || !reported_key(key))
+        key_error(problems, "key");
+    values_t v = {0};
+    if (!rule || !validate_values(item, rule, true, &v, problems) || !given || !reported_key(key))
+        return NULL;
+    if (v.expires_ms && v.expires_ms <= now_ms) {
+        *expired = true;
+        return NULL;
+    }
+    cJSON *row = cJSON_CreateObject();
+    cJSON_AddStringToObject(row, "rule", rule_id);
+    cJSON_AddStringToObject(row, "key", key);
+    cJSON_AddNumberToObject(row, "limit", (double)v.limit);
+    const int64_t optional[] = {v.burst, v.window_ms, v.expires_ms};
+    const char *const names[] = {"burst", "window_ms", "expires_at"};
+    for (int k = 0; k < 3; k++) {
+        if (optional[k])
+            cJSON_AddNumberToObject(row, names[k], (double)optional[k]);
+        else
+            cJSON_AddNullToObject(row, names[k]);
+    }
+    cJSON_AddStringToObject(row, "note", v.note);
+    return row;
+}
+
+/* A row of the document and its place in it. */
+typedef struct {
+    cJSON *row;
+    int index;
+} placed_row_t;
+
+static int row_cmp(const cJSON *a, const cJSON *b) {
+    int c = strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "rule")),
+                   cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "rule")));
+    return c ? c
+             : strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "key")),
+                      cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "key")));
+}
+
+/* By rule, then key, then place: the first of a pair given twice stays. */
+static int by_rule_key_place(const void *a, const void *b) {
+    const placed_row_t *x = a, *y = b;
+    int c = row_cmp(x->row, y->row);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Sorts the rows by rule then key, refusing a (rule, key) given twice; a new array. */
+static cJSON *sorted_rows(placed_row_t *placed, int count, cJSON *errors) {
+    qsort(placed, (size_t)count, sizeof *placed, by_rule_key_place);
+    cJSON *rows = cJSON_CreateArray();
+    int kept = -1; /* the last row kept */
+    for (int k = 0; k < count; k++) {
+        if (kept >= 0 && row_cmp(placed[kept].row, placed[k].row) == 0) {
+            char name[48];
+            snprintf(name, sizeof name, "overrides[%d].key", placed[k].index);
+            rk_rule_error(errors, name, "overrides[%d] is for the same rule and key already",
+                          placed[kept].index);
+            cJSON_Delete(placed[k].row);
+        } else {
+            cJSON_AddItemToArray(rows, placed[k].row);
+            kept = k;
+        }
+    }
+    return rows;
+}
+
+cJSON *rk_overrides_from_document(const cJSON *list, const cJSON *rules, int64_t now_ms,
+                                  cJSON *errors, int *expired) {
+    *expired = 0;
+    if (!cJSON_IsArray(list)) {
+        rk_rule_error(errors, "overrides",
+                      "must be an array of overrides (as answered by the export)");
+        return NULL;
+    }
+    int n = cJSON_GetArraySize(list), count = 0, i = 0;
+    placed_row_t *placed = calloc(n > 0 ? (size_t)n : 1, sizeof *placed);
+    if (!placed) {
+        rk_rule_error(errors, "overrides", "are too many to read here");
+        return NULL;
+    }
+    const cJSON *item;
+    cJSON_ArrayForEach(item, list) {
+        cJSON *problems = cJSON_CreateArray();
+        bool gone = false;
+        cJSON *row = document_row(item, rules, now_ms, problems, &gone);
+        rk_rule_errors_of_item(errors, "overrides", i, problems);
+        cJSON_Delete(problems);
+        if (row)
+            placed[count++] = (placed_row_t){row, i};
+        *expired += gone;
+        i++;
+    }
+    cJSON *rows = sorted_rows(placed, count, errors);
+    free(placed);
+    if (cJSON_GetArraySize(errors) > 0) {
+        cJSON_Delete(rows);
+        return NULL;
+    }
+    return rows;
+}
 /* {key*}: a client key may hold '/' (URL-encoded), so it takes the rest of the path. */
 const rk_route_t rk_overrides_routes[] = {
     {"GET", "/api/v1/rules/{id}/overrides", list_overrides, RK_ROLE_VIEWER, false},

@@ -341,18 +341,33 @@ static enum MHD_Result export_rules(rk_request_t *req) {
     rk_rules_db_t *db = database(req);
     if (!db)
         return MHD_YES;
-    cJSON *rules;
-    int64_t version;
-    rk_db_status_t rc = rk_rules_db_list(db, &rules, &version);
-    if (rc != RK_DB_OK)
-        return reply_db(req, rc, "");
-    char now[32];
-    rk_format_time(rk_now_ms(), now);
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddNumberToObject(out, "version", (double)version);
-    cJSON_AddStringToObject(out, "exported_at", now);
-    cJSON_AddItemToObject(out, "rules", rules);
-    return rk_reply_json(req, 200, out);
+    /* the rules and their overrides as of one ruleset version: read again
+     * when a change came between the two reads */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        cJSON *rules;
+        int64_t version, overrides_version = -1;
+        rk_db_status_t rc = rk_rules_db_list(db, &rules, &version);
+        if (rc != RK_DB_OK)
+            return reply_db(req, rc, "");
+        cJSON *overrides = rk_overrides_for_export(db, rules, &overrides_version);
+        if (!overrides || overrides_version != version) {
+            cJSON_Delete(rules);
+            cJSON_Delete(overrides);
+            if (!overrides)
+                return reply_db(req, RK_DB_ERROR, "");
+            continue;
+        }
+        char now[32];
+        rk_format_time(rk_now_ms(), now);
+        cJSON *out = cJSON_CreateObject();
+        cJSON_AddNumberToObject(out, "version", (double)version);
+        cJSON_AddStringToObject(out, "exported_at", now);
+        cJSON_AddItemToObject(out, "rules", rules);
+        cJSON_AddItemToObject(out, "overrides", overrides);
+        return rk_reply_json(req, 200, out);
+    }
+    return rk_reply_error(req, 503, "rules_unavailable",
+                          "The rules kept changing while they were read; try again");
 }
 
 /*
@@ -360,7 +375,7 @@ static enum MHD_Result export_rules(rk_request_t *req) {
  * array), listing each problem as "rules[i].field". NULL when anything is
  * wrong (errors filled).
  */
-static cJSON *validate_import(const cJSON *doc, cJSON *errors) {
+static cJSON *validate_rules(const cJSON *doc, cJSON *errors) {
     const char *repeated = cJSON_IsObject(doc) ? repeated_member(doc) : NULL;
     if (repeated) {
         rk_rule_error(errors, repeated, "appears twice in the document");
@@ -382,14 +397,7 @@ static cJSON *validate_import(const cJSON *doc, cJSON *errors) {
         rk_rule_drop_ignored_burst(copy);
         cJSON *canon = copy ? rk_rule_canonical(copy, errs) : NULL;
         cJSON_Delete(copy);
-        const cJSON *e;
-        cJSON_ArrayForEach(e, errs) {
-            const char *field = cJSON_GetObjectItemCaseSensitive(e, "field")->valuestring;
-            char name[160];
-            snprintf(name, sizeof name, "rules[%d]%s%.128s", i, *field ? "." : "", field);
-            rk_rule_error(errors, name, "%s",
-                          cJSON_GetObjectItemCaseSensitive(e, "message")->valuestring);
-        }
+        rk_rule_errors_of_item(errors, "rules", i, errs);
         cJSON_Delete(errs);
         if (canon) {
             const char *id = cJSON_GetObjectItemCaseSensitive(canon, "id")->valuestring;
@@ -417,6 +425,39 @@ static cJSON *validate_import(const cJSON *doc, cJSON *errors) {
     return out;
 }
 
+/* An import document, validated: its canonical rules, and its overrides' rows when it has any. */
+typedef struct {
+    cJSON *rules, *overrides;
+    int expired; /* overrides left out: their expires_at has passed */
+} import_doc_t;
+
+/*
+ * Validates the document: its rules, then, when they are valid, its
+ * overrides (each against its rule of the document). False when wrong.
+ */
+static bool validate_import(const cJSON *doc, import_doc_t *im, cJSON *errors) {
+    im->rules = validate_rules(doc, errors);
+    const cJSON *list =
+        cJSON_IsObject(doc) ? cJSON_GetObjectItemCaseSensitive(doc, "overrides") : NULL;
+    if (!list || !im->rules)
+        return im->rules != NULL; /* overrides are checked against valid rules only */
+    im->overrides = rk_overrides_from_document(list, im->rules, rk_now_ms(), errors, &im->expired);
+    if (im->overrides)
+        return true;
+    cJSON_Delete(im->rules);
+    im->rules = NULL;
+    return false;
+}
+
+static cJSON *override_counts(const rk_override_counts_t *n, int expired) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "created", n->created);
+    cJSON_AddNumberToObject(o, "updated", n->updated);
+    cJSON_AddNumberToObject(o, "deleted", n->deleted);
+    cJSON_AddNumberToObject(o, "expired", expired);
+    return o;
+}
+
 static enum MHD_Result import_rules(rk_request_t *req) {
     rk_rules_db_t *db = database(req);
     if (!db)
@@ -425,16 +466,19 @@ static enum MHD_Result import_rules(rk_request_t *req) {
     if (!doc)
         return MHD_YES;
     cJSON *errors = cJSON_CreateArray();
-    cJSON *rules = validate_import(doc, errors);
+    import_doc_t im = {0};
+    bool valid = validate_import(doc, &im, errors);
     cJSON_Delete(doc);
-    if (!rules)
+    if (!valid)
         return rk_reply_invalid(req, "invalid_rule", "The document is not valid; nothing changed",
                                 errors);
     bool dry = dry_run(req);
     rk_change_opts_t opts = change_opts(req, errors);
     rk_import_result_t result;
-    rk_db_status_t rc = rk_rules_db_import(db, rules, &opts, &result);
-    cJSON_Delete(rules);
+    rk_db_status_t rc = rk_rules_db_import(db, im.rules, im.overrides, &opts, &result);
+    cJSON_Delete(im.rules);
+    bool with_overrides = im.overrides != NULL;
+    cJSON_Delete(im.overrides);
     if (rc == RK_DB_INVALID)
         return rk_reply_invalid(req, "invalid_rule", "The document is not valid; nothing changed",
                                 errors);
@@ -445,6 +489,8 @@ static enum MHD_Result import_rules(rk_request_t *req) {
     cJSON_AddNumberToObject(out, "created", result.created);
     cJSON_AddNumberToObject(out, "updated", result.updated);
     cJSON_AddNumberToObject(out, "deleted", result.deleted);
+    if (with_overrides)
+        cJSON_AddItemToObject(out, "overrides", override_counts(&result.overrides, im.expired));
     cJSON_AddNumberToObject(out, "version", (double)result.version);
     if (dry)
         cJSON_AddTrueToObject(out, "dry_run");

@@ -1,9 +1,9 @@
 /*
  * overrides_db.c — the per-key overrides as a whole, for instances that
  * share only Redis (sync.c): every row as stored, and the table made
- * exactly a given set. The admin API (http/overrides_api.c) changes them
- * one at a time. Also the bounds of an override, which are its rule's:
- * checked when it is put and again whenever its rule changes.
+ * exactly a given set, alone or inside a rules' import. The admin API (http/overrides_api.c)
+ * changes them one at a time. Also the bounds of an override, which are its rule's: checked when it
+ * is put and again whenever its rule changes.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -137,6 +137,133 @@ rk_db_status_t rk_overrides_replace(rk_rules_db_t *db, const cJSON *valid, bool 
         *changed = rc == RK_DB_OK;
     }
     cJSON_Delete(current);
+    return rc;
+}
+
+/* ---- an import's overrides -------------------------------------------------------- */
+
+/* Whether the row's (rule, key) comes before, is, or comes after (rule_id, key). */
+static int row_order(const cJSON *row, const char *rule_id, const char *key) {
+    int c = strcmp(text(row, "rule"), rule_id);
+    return c ? c : strcmp(text(row, "key"), key);
+}
+
+/* Writes one row of the document: created, changed (values differ), or left alone. */
+static rk_db_status_t import_row(sqlite3 *conn, const cJSON *row, const char *actor, int64_t now_ms,
+                                 rk_override_counts_t *n) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(conn, "SELECT 1 FROM rule_overrides WHERE rule_id = ?1 AND key = ?2", -1,
+                           &st, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    sqlite3_bind_text(st, 1, text(row, "rule"), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, text(row, "key"), -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return RK_DB_ERROR;
+    bool existed = step == SQLITE_ROW;
+    if (sqlite3_prepare_v2(
+            conn,
+            "INSERT INTO rule_overrides (" COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, "
+            "?9) ON CONFLICT (rule_id, key) DO UPDATE SET \"limit\" = ?3, burst = ?4, "
+            "window_ms = ?5, expires_at = ?6, note = ?7, updated_at = ?8, updated_by = ?9 "
+            "WHERE \"limit\" IS NOT ?3 OR burst IS NOT ?4 OR window_ms IS NOT ?5 OR "
+            "expires_at IS NOT ?6 OR note IS NOT ?7",
+            -1, &st, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    sqlite3_bind_text(st, 1, text(row, "rule"), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, text(row, "key"), -1, SQLITE_STATIC);
+    for (int i = 0; i < 4; i++)
+        bind_int_or_null(st, 3 + i, cJSON_GetObjectItemCaseSensitive(row, int_fields[i]));
+    sqlite3_bind_text(st, 7, text(row, "note"), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, now_ms);
+    sqlite3_bind_text(st, 9, actor ? actor : "", -1, SQLITE_STATIC);
+    step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return RK_DB_ERROR;
+    if (sqlite3_changes(conn) > 0) {
+        if (existed)
+            n->updated++;
+        else
+            n->created++;
+    }
+    return RK_DB_OK;
+}
+
+/*
+ * The stored overrides rows does not name (a new array of {rule, key, live}),
+ * walking both in (rule, key) order; NULL when SQLite fails.
+ */
+static cJSON *absent_rows(sqlite3 *conn, const cJSON *rows, int64_t now_ms) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(conn,
+                           "SELECT rule_id, key, expires_at IS NULL OR expires_at > ?1 FROM "
+                           "rule_overrides ORDER BY rule_id, key",
+                           -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_int64(st, 1, now_ms);
+    cJSON *absent = cJSON_CreateArray();
+    const cJSON *next = rows ? rows->child : NULL;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *rule_id = (const char *)sqlite3_column_text(st, 0);
+        const char *key = (const char *)sqlite3_column_text(st, 1);
+        while (next && row_order(next, rule_id, key) < 0)
+            next = next->next;
+        if (next && row_order(next, rule_id, key) == 0)
+            continue;
+        cJSON *gone = cJSON_CreateObject();
+        cJSON_AddStringToObject(gone, "rule", rule_id);
+        cJSON_AddStringToObject(gone, "key", key);
+        cJSON_AddBoolToObject(gone, "live", sqlite3_column_int(st, 2));
+        cJSON_AddItemToArray(absent, gone);
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        cJSON_Delete(absent);
+        return NULL;
+    }
+    return absent;
+}
+
+static rk_db_status_t delete_rows(sqlite3 *conn, const cJSON *gone, rk_override_counts_t *n) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(conn, "DELETE FROM rule_overrides WHERE rule_id = ?1 AND key = ?2", -1,
+                           &st, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    rk_db_status_t rc = RK_DB_OK;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, gone) {
+        sqlite3_bind_text(st, 1, text(row, "rule"), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, text(row, "key"), -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (step != SQLITE_DONE) {
+            rc = RK_DB_ERROR;
+            break;
+        }
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "live")))
+            n->deleted++; /* an expired one going changes nothing that applies */
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+rk_db_status_t rk_overrides_import(sqlite3 *conn, const cJSON *rows, const char *actor,
+                                   int64_t now_ms, rk_override_counts_t *n) {
+    memset(n, 0, sizeof *n);
+    cJSON *gone = absent_rows(conn, rows, now_ms);
+    if (!gone)
+        return RK_DB_ERROR;
+    rk_db_status_t rc = delete_rows(conn, gone, n);
+    cJSON_Delete(gone);
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows) {
+        if (rc != RK_DB_OK)
+            break;
+        rc = import_row(conn, row, actor, now_ms, n);
+    }
     return rc;
 }
 

@@ -32,6 +32,17 @@ void rk_rule_error(cJSON *errors, const char *field, const char *fmt, ...) {
     cJSON_AddItemToArray(errors, e);
 }
 
+void rk_rule_errors_of_item(cJSON *errors, const char *list, int i, const cJSON *problems) {
+    const cJSON *p;
+    cJSON_ArrayForEach(p, problems) {
+        const char *field = cJSON_GetObjectItemCaseSensitive(p, "field")->valuestring;
+        char name[160];
+        snprintf(name, sizeof name, "%s[%d]%s%.128s", list, i, *field ? "." : "", field);
+        rk_rule_error(errors, name, "%s",
+                      cJSON_GetObjectItemCaseSensitive(p, "message")->valuestring);
+    }
+}
+
 /* ---- small readers ------------------------------------------------------------ */
 
 /* An integer within [min, max] (exact: no fraction, no overflow). */

@@ -79,5 +79,7 @@ void rk_rule_free(rk_rule_t *rule);
 /* Appends {"field": field, "message": <printf>} to errors (up to the bound). */
 void rk_rule_error(cJSON *errors, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Appends each of problems to errors, its field named "<list>[i].<field>" (a document's item). */
+void rk_rule_errors_of_item(cJSON *errors, const char *list, int i, const cJSON *problems);
 
 #endif

@@ -137,4 +137,20 @@ extern const size_t rk_rules_routes_len;
 extern const rk_route_t rk_overrides_routes[];
 extern const size_t rk_overrides_routes_len;
 
+/*
+ * The overrides in the rules' export and import (overrides_api.c).
+ * rk_overrides_for_export: every override not expired of the rules (an
+ * export's, sorted by id), in the API's form, as a new array, with the
+ * ruleset version read alongside; NULL when the database fails.
+ * rk_overrides_from_document: an import's "overrides" (list), each
+ * validated as a PUT against its rule of rules (the import's canonical
+ * rules), as rows for rk_rules_db_import sorted by rule and key; those
+ * expired at now_ms are left out and counted in *expired. NULL when
+ * anything is wrong, each problem in errors as "overrides[i].<field>".
+ */
+struct rk_rules_db;
+cJSON *rk_overrides_for_export(struct rk_rules_db *db, const cJSON *rules, int64_t *version);
+cJSON *rk_overrides_from_document(const cJSON *list, const cJSON *rules, int64_t now_ms,
+                                  cJSON *errors, int *expired);
+
 #endif

@@ -830,9 +830,10 @@ out:
 /* One import in the making, inside its transaction. */
 typedef struct {
     rk_rules_db_t *db;
-    const cJSON *rules; /* the canonical rules of the document */
+    const cJSON *rules;     /* the canonical rules of the document */
+    const cJSON *overrides; /* the document's overrides (rk_overrides_import), or NULL */
     const rk_change_opts_t *opts;
-    bool check_overrides; /* refuse a changed rule its overrides do not fit */
+    bool check_overrides; /* refuse a changed rule its stored overrides do not fit */
     int64_t now_ms, rsv;  /* rsv: the ruleset version, bumped once at the first write */
     bool bumped;
     rk_import_result_t *result;
@@ -867,15 +868,23 @@ static cJSON *doomed_ids(import_t *im) {
     return doomed;
 }
 
-/* Writes one change of the import (canon NULL: a deletion), bumping the version first once. */
-static rk_db_status_t import_write(import_t *im, const char *id, const cJSON *canon,
-                                   const char *action) {
+/* Bumps the ruleset version at the import's first change, once. */
+static rk_db_status_t import_bump(import_t *im) {
     if (!im->bumped) {
         im->rsv = bump_ruleset_version(im->db);
         im->bumped = im->rsv >= 0;
         if (!im->bumped)
             return sql_failed(im->db, "bump the ruleset version");
     }
+    return RK_DB_OK;
+}
+
+/* Writes one change of the import (canon NULL: a deletion), bumping the version first once. */
+static rk_db_status_t import_write(import_t *im, const char *id, const cJSON *canon,
+                                   const char *action) {
+    rk_db_status_t rc = import_bump(im);
+    if (rc != RK_DB_OK)
+        return rc;
     return write_change(im->db, id, canon, action, im->opts->actor, im->rsv, im->now_ms, NULL);
 }
 
@@ -934,6 +943,19 @@ static rk_db_status_t import_deletions(import_t *im) {
     return rc;
 }
 
+/*
+ * Makes the overrides the document's, before the deletions: the overrides of
+ * the rules it deletes (none in the document) are counted as deleted here.
+ * Expired ones it removes are no change of their own.
+ */
+static rk_db_status_t import_overrides(import_t *im) {
+    rk_override_counts_t *n = &im->result->overrides;
+    if (rk_overrides_import(im->db->conn, im->overrides, im->opts->actor, im->now_ms, n) !=
+        RK_DB_OK)
+        return sql_failed(im->db, "write the overrides");
+    return n->created + n->updated + n->deleted > 0 ? import_bump(im) : RK_DB_OK;
+}
+
 /* The import; expected_version -1 takes any ruleset version. */
 static rk_db_status_t import(import_t *im, int64_t expected_version) {
     rk_rules_db_t *db = im->db;
@@ -951,7 +973,9 @@ static rk_db_status_t import(import_t *im, int64_t expected_version) {
         rc = RK_DB_CONFLICT;
         goto abort;
     }
-    if ((rc = import_rules(im)) != RK_DB_OK || (rc = import_deletions(im)) != RK_DB_OK)
+    if ((rc = import_rules(im)) != RK_DB_OK ||
+        (im->overrides && (rc = import_overrides(im)) != RK_DB_OK) ||
+        (rc = import_deletions(im)) != RK_DB_OK)
         goto abort;
     im->result->version = im->rsv;
     if (im->opts->dry_run || !im->bumped) {
@@ -970,15 +994,16 @@ out:
     return rc;
 }
 
-rk_db_status_t rk_rules_db_import(rk_rules_db_t *db, const cJSON *rules,
+rk_db_status_t rk_rules_db_import(rk_rules_db_t *db, const cJSON *rules, const cJSON *overrides,
                                   const rk_change_opts_t *opts, rk_import_result_t *result) {
     cJSON *errors = opts->errors ? opts->errors : cJSON_CreateArray();
     rk_change_opts_t with_errors = *opts;
     with_errors.errors = errors;
     import_t im = {.db = db,
                    .rules = rules,
+                   .overrides = overrides,
                    .opts = &with_errors,
-                   .check_overrides = true,
+                   .check_overrides = !overrides,
                    .now_ms = rk_now_ms(),
                    .result = result};
     rk_db_status_t rc = import(&im, -1);

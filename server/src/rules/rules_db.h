@@ -38,10 +38,16 @@ typedef struct rk_rules_db rk_rules_db_t;
 typedef void (*rk_rules_db_commit_fn)(rk_rules_db_t *db, void *ctx, int64_t version,
                                       const char *rule_id, const char *action);
 
+/* Counts of the overrides an import changed (deleted: those not expired). */
+typedef struct {
+    int created, updated, deleted;
+} rk_override_counts_t;
+
 /* Counts of an import. */
 typedef struct {
     int created, updated, deleted;
-    int64_t version; /* the ruleset version after it */
+    rk_override_counts_t overrides; /* when the import carried overrides */
+    int64_t version;                /* the ruleset version after it */
 } rk_import_result_t;
 
 /*
@@ -166,6 +172,17 @@ bool rk_overrides_row_valid(const cJSON *row);
 rk_db_status_t rk_overrides_replace(rk_rules_db_t *db, const cJSON *rows, bool *changed);
 
 /*
+ * Makes the overrides exactly rows, on conn inside the caller's transaction
+ * (a rules' import): rows are {rule, key, limit, burst, window_ms,
+ * expires_at (epoch ms), note}, burst, window_ms and expires_at null when
+ * not set, sorted by rule then key (strcmp), each once; a new or changed one is stamped
+ * now_ms and actor, an unchanged one is left alone. Counts what it changed
+ * in *n; ERROR when SQLite fails.
+ */
+rk_db_status_t rk_overrides_import(sqlite3 *conn, const cJSON *rows, const char *actor,
+                                   int64_t now_ms, rk_override_counts_t *n);
+
+/*
  * The rule as one client's override makes it: a copy of rule (canonical or
  * as stored) with limit, and burst and the window where given (neither
  * NULL nor a JSON null), put in. rk_rule_canonical of it checks the
@@ -185,12 +202,15 @@ rk_db_status_t rk_overrides_fit(sqlite3 *conn, const cJSON *canon, int64_t now_m
 /*
  * Replaces the whole ruleset with rules (an array of canonical rules with
  * distinct ids) in one transaction: new ids are created, changed ones
- * updated, absent ones deleted; identical ones are left alone. A changed
- * rule its overrides no longer fit refuses the whole import (INVALID, each
- * misfit in errors as "rules[<index>].overrides.<key>.<field>"). With
- * opts->dry_run, counts and rolls back.
+ * updated, absent ones deleted; identical ones are left alone.
+ * With overrides (rows for rk_overrides_import, each fitting its rule of
+ * rules), the overrides become exactly those, in the same transaction.
+ * Without (NULL), the stored ones stay with their rules, and a changed rule
+ * they no longer fit refuses the whole import (INVALID, each misfit in
+ * errors as "rules[<index>].overrides.<key>.<field>"). With opts->dry_run,
+ * counts and rolls back.
  */
-rk_db_status_t rk_rules_db_import(rk_rules_db_t *db, const cJSON *rules,
+rk_db_status_t rk_rules_db_import(rk_rules_db_t *db, const cJSON *rules, const cJSON *overrides,
                                   const rk_change_opts_t *opts, rk_import_result_t *result);
 /*
  * The same import, made only if the ruleset version is still

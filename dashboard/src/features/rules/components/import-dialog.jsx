@@ -11,14 +11,14 @@ import { Alert } from '../../../components/alert.jsx';
 import { Field } from '../../../components/field.jsx';
 import { pluralize } from '../../../utils/format.js';
 import { importRules, listRules } from '../api/rules.js';
-import { ImportPreview } from './import-preview.jsx';
+import { ImportPreview, deletionsOf } from './import-preview.jsx';
 
 /* The dry run's counts, with the ids of the stored rules the document leaves out (those it deletes). */
 async function previewOf(document) {
   const [counts, stored] = await Promise.all([importRules(document, { dryRun: true }), listRules()]);
   const kept = new Set(document.rules.map((r) => r && r.id));
   const deletedIds = ((stored && stored.rules) || []).map((r) => r.id).filter((id) => !kept.has(id));
-  return { created: counts.created || 0, updated: counts.updated || 0, deleted: counts.deleted || 0, deletedIds };
+  return { created: counts.created || 0, updated: counts.updated || 0, deleted: counts.deleted || 0, deletedIds, overrides: counts.overrides };
 }
 
 export function ImportDialog({ onClose, onImported }) {
@@ -74,9 +74,10 @@ export function ImportDialog({ onClose, onImported }) {
       </Button>
     );
   } else {
+    const deletions = deletionsOf(preview);
     action = (
-      <Button variant={preview.deleted ? 'danger' : 'primary'} loading={busy} onClick={() => run('import')}>
-        {preview.deleted ? `Import and delete ${pluralize(preview.deleted, 'rule')}` : `Import ${pluralize(count, 'rule')}`}
+      <Button variant={deletions ? 'danger' : 'primary'} loading={busy} onClick={() => run('import')}>
+        {deletions ? `Import and delete ${deletions}` : `Import ${pluralize(count, 'rule')}`}
       </Button>
     );
   }
@@ -94,7 +95,7 @@ export function ImportDialog({ onClose, onImported }) {
       }
     >
       <p className="muted">
-        The document becomes the ruleset: rules in it are created or updated, and rules missing from it are deleted. Every change is kept in each rule's history.
+        The document becomes the ruleset: rules in it are created or updated, and rules missing from it are deleted. Every change is kept in each rule's history. A document with overrides, as an export has, sets the overrides too; without, they stay as they are.
       </p>
       <Field label="Export file" optional>
         <input type="file" accept="application/json,.json" onChange={(e) => readFile(e.target.files[0])} />

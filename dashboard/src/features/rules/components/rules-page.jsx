@@ -238,7 +238,9 @@ export function RulesPage() {
           onClose={() => setImporting(false)}
           onImported={(r) => {
             setImporting(false);
-            toast(`Imported: ${r.created ?? 0} created, ${r.updated ?? 0} updated, ${r.deleted ?? 0} deleted`);
+            const o = r.overrides;
+            const overrides = o ? `; overrides: ${o.created} created, ${o.updated} updated, ${o.deleted} deleted` : '';
+            toast(`Imported: ${r.created ?? 0} created, ${r.updated ?? 0} updated, ${r.deleted ?? 0} deleted${overrides}`);
             rules.reload();
           }}
         />
