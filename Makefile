@@ -113,7 +113,7 @@ run-redis: deps all
 .SECONDARY:
 
 # ---- fuzzing (libFuzzer, clang) -------------------------------------------------
-FUZZ_TARGETS := rule duration path forwarded jwt json check_request
+FUZZ_TARGETS := rule duration path forwarded jwt json check_request import
 FUZZ_SECONDS ?= 60
 # -fno-sanitize-recover: undefined behaviour stops the run as a crash would
 # (else UBSan prints it and the fuzzer goes on as if nothing happened).

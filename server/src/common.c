@@ -124,6 +124,13 @@ void rk_format_time(int64_t epoch_ms, char out[32]) {
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+void rk_format_time_ms(int64_t epoch_ms, char out[32]) {
+    char when[32];
+    rk_format_time(epoch_ms, when); /* "YYYY-MM-DDTHH:MM:SSZ" */
+    int ms = (int)(((epoch_ms % 1000) + 1000) % 1000);
+    snprintf(out, 32, "%.19s.%03dZ", when, ms);
+}
+
 rk_status_t rk_parse_time(const char *text, int64_t *epoch_ms) {
     struct tm tm = {0};
     char *end = text ? strptime(text, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;

@@ -51,6 +51,8 @@ rk_status_t rk_unhex(const char *text, void *out, size_t n);
 
 /* Formats an epoch time in ms as "YYYY-MM-DDTHH:MM:SSZ" (21 bytes with NUL). */
 void rk_format_time(int64_t epoch_ms, char out[32]);
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" (25 bytes with NUL). */
+void rk_format_time_ms(int64_t epoch_ms, char out[32]);
 
 /*
  * Parses an ISO 8601 UTC time, "2026-11-22T10:00:00Z" (a fraction of a second

@@ -120,7 +120,8 @@ def test_invalid_overrides_are_refused(server):
     for body in ({}, {"limit": 0}, {"limit": "many"}, {"limit": 5, "burst": -1},
                  {"limit": 5, "window": "soon"}, {"limit": 5, "expires_at": "later"},
                  {"limit": 5, "expires_at": "2001-01-01T00:00:00Z"}, {"limit": 5, "colour": 1},
-                 {"limit": 5, "expires_at": "2031-02-29T00:00:00Z"}):
+                 {"limit": 5, "expires_at": "2031-02-29T00:00:00Z"},
+                 {"limit": 5, "expires_at": "1970-01-01T00:00:00Z"}):
         r = server.admin("PUT", path("api", "user:1"), body)
         assert r.status == 400, (body, r)
         assert r.json()["error"]["code"] == "invalid_override"
@@ -257,10 +258,10 @@ def import_doc(server, doc, dry_run=False):
 def test_export_and_import_carry_the_overrides(server, make_server, workdir):
     server.create_rule(**RULE)
     server.create_rule(id="burst", algorithm="token_bucket", limit=10, window="1h", burst=10)
+    until = "2099-01-01T00:00:00.250Z"  # read back as put, to the millisecond
     r = server.admin("PUT", path("api", "user:42"),
-                     {"limit": 5, "note": "partner", "expires_at": iso_in(3600)})
-    assert r.status == 200, r
-    until = r.json()["expires_at"]
+                     {"limit": 5, "note": "partner", "expires_at": until})
+    assert r.status == 200 and r.json()["expires_at"] == until, r
     assert server.admin("PUT", path("api", "user:7"), {"limit": 1}).status == 200
     assert server.admin("PUT", path("burst", "user:1"),
                         {"limit": 20, "burst": 30, "window": "2h"}).status == 200
@@ -268,6 +269,11 @@ def test_export_and_import_carry_the_overrides(server, make_server, workdir):
     assert [(o["rule"], o["key"]) for o in doc["overrides"]] == [
         ("api", "user:42"), ("api", "user:7"), ("burst", "user:1")]
     assert doc["overrides"][0]["expires_at"] == until and doc["overrides"][0]["note"] == "partner"
+    # taken back by the instance it came from, it changes nothing
+    version = ruleset_version(server)
+    r = import_doc(server, doc)
+    assert r.json()["overrides"] == {"created": 0, "updated": 0, "deleted": 0, "expired": 0}, r
+    assert ruleset_version(server) == version
 
     # another instance: its own override of "api" goes, "stale" and its override go
     other = make_server(db_path=workdir + "/other.db")
@@ -358,17 +364,25 @@ def test_an_import_leaves_expired_overrides_out(server):
     doc = server.admin("GET", "/api/v1/rules/export").json()
     assert [o["key"] for o in doc["overrides"]] == ["user:2"], "an expired one is not exported"
 
-    doc["overrides"].append({"rule": "api", "key": "user:3", "limit": 9,
-                             "expires_at": "2001-01-01T00:00:00Z"})
+    doc["overrides"] += [{"rule": "api", "key": "user:3", "limit": 9,
+                          "expires_at": "2001-01-01T00:00:00Z"},
+                         {"rule": "api", "key": "user:4", "limit": 9,
+                          "expires_at": "1970-01-01T00:00:00Z"}]
     r = import_doc(server, doc)
     assert r.status == 200, r
-    assert r.json()["overrides"] == {"created": 0, "updated": 0, "deleted": 0, "expired": 1}
+    assert r.json()["overrides"] == {"created": 0, "updated": 0, "deleted": 0, "expired": 2}
     assert [o["key"] for o in overrides_of(server, "api")] == ["user:1", "user:2"]
+    # one given again for a client whose override expired is a new one
+    doc["overrides"] = [{"rule": "api", "key": "user:1", "limit": 7},
+                        {"rule": "api", "key": "user:2", "limit": 8}]
+    r = import_doc(server, doc)
+    assert r.json()["overrides"] == {"created": 1, "updated": 0, "deleted": 0, "expired": 0}, r
+    assert allowed_count(server, "api", "user:1", 9) == 7
     # a rule change its override would not fit goes through with the
     # document's overrides, which replace the stored ones
     assert server.admin("PUT", path("api", "user:2"), {"limit": 5000000}).status == 200
     doc = {"rules": [dict(RULE, algorithm="concurrency")], "overrides": []}
     r = import_doc(server, doc)
     assert r.status == 200, r
-    assert r.json()["overrides"]["deleted"] == 1
+    assert r.json()["overrides"]["deleted"] == 2
     assert overrides_of(server, "api") == []

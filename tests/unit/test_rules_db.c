@@ -3,8 +3,8 @@
  * reads: versions and history of every change, restore (of a deleted rule
  * too), import all-or-nothing, migrations, a newer database refused,
  * changes made by another connection reaching the snapshot in time,
- * parallel updates each building on the latest version, and a change its
- * overrides no longer fit refused.
+ * parallel updates each building on the latest version, a change its
+ * overrides no longer fit refused, and an import's overrides.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -604,5 +604,68 @@ Test(rules_db, a_change_its_overrides_no_longer_fit_is_refused_and_stores_nothin
     cJSON_Delete(doc);
     cJSON_Delete(cc);
     cJSON_Delete(tb);
+    rk_rules_db_close(db);
+}
+
+/* The keys of the stored overrides, "rule/key" joined by spaces, in table order. */
+static void stored_override_keys(rk_rules_db_t *db, char *out, size_t cap) {
+    cJSON *rows = rk_overrides_export(db);
+    cr_assert_not_null(rows);
+    out[0] = '\0';
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows) {
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, "%s%s/%s", n ? " " : "",
+                 cJSON_GetObjectItem(row, "rule")->valuestring,
+                 cJSON_GetObjectItem(row, "key")->valuestring);
+    }
+    cJSON_Delete(rows);
+}
+
+Test(rules_db, an_import_with_overrides_makes_them_exactly_the_documents) {
+    rk_rules_db_t *db = open_db();
+    create(db, "a", 10);
+    create(db, "gone", 10);
+    cJSON *stored = cJSON_CreateArray();
+    cJSON_AddItemToArray(stored, override_row("a", "k:1", 5, 0));
+    cJSON_AddItemToArray(stored, override_row("a", "k:2", 5, 0));
+    cJSON_AddItemToArray(stored, override_row("a", "k:3", 5, 1 /* expired */));
+    cJSON_AddItemToArray(stored, override_row("gone", "k:1", 5, 0));
+    bool changed;
+    cr_assert_eq(rk_overrides_replace(db, stored, &changed), RK_DB_OK);
+    cJSON_Delete(stored);
+
+    /* rows as the import API makes them: sorted by rule then key */
+    cJSON *rules = cJSON_CreateArray();
+    cJSON_AddItemToArray(rules, rule_with_limit("a", 10));
+    cJSON_AddItemToArray(rules, rule_with_limit("b", 10));
+    cJSON *rows = cJSON_Parse(
+        "[{\"rule\":\"a\",\"key\":\"k:2\",\"limit\":7,\"burst\":null,\"window_ms\":null,"
+        "\"expires_at\":null,\"note\":\"\"},"
+        "{\"rule\":\"a\",\"key\":\"k:3\",\"limit\":5,\"burst\":null,\"window_ms\":null,"
+        "\"expires_at\":null,\"note\":\"\"},"
+        "{\"rule\":\"b\",\"key\":\"k:1\",\"limit\":5,\"burst\":null,\"window_ms\":null,"
+        "\"expires_at\":null,\"note\":\"x\"}]");
+    int64_t before = ruleset_version_of(db);
+    rk_import_result_t res;
+    cr_assert_eq(rk_rules_db_import(db, rules, rows, trial("t"), &res), RK_DB_OK);
+    char keys[256];
+    stored_override_keys(db, keys, sizeof keys);
+    cr_assert_str_eq(keys, "a/k:1 a/k:2 a/k:3 gone/k:1", "a dry run changes nothing");
+
+    cr_assert_eq(rk_rules_db_import(db, rules, rows, by("t"), &res), RK_DB_OK);
+    /* k:3 replaces an expired override: new; gone/k:1 goes with its rule, a/k:1 alone */
+    cr_assert_eq(res.overrides.created, 2);
+    cr_assert_eq(res.overrides.updated, 1);
+    cr_assert_eq(res.overrides.deleted, 2);
+    cr_assert_eq(res.version, before + 1, "one import is one ruleset version");
+    stored_override_keys(db, keys, sizeof keys);
+    cr_assert_str_eq(keys, "a/k:2 a/k:3 b/k:1");
+
+    cr_assert_eq(rk_rules_db_import(db, rules, rows, by("t"), &res), RK_DB_OK);
+    cr_assert_eq(res.overrides.created + res.overrides.updated + res.overrides.deleted, 0);
+    cr_assert_eq(res.version, before + 1, "the same document again changes nothing");
+    cJSON_Delete(rows);
+    cJSON_Delete(rules);
     rk_rules_db_close(db);
 }

@@ -546,10 +546,3 @@ void rk_csv_field(rk_jw_t *w, const char *s) {
     }
     rk_jw_raw(w, "\"", 1);
 }
-
-void rk_format_time_ms(int64_t epoch_ms, char out[32]) {
-    char when[32];
-    rk_format_time(epoch_ms, when); /* "YYYY-MM-DDTHH:MM:SSZ" */
-    int ms = (int)(((epoch_ms % 1000) + 1000) % 1000);
-    snprintf(out, 32, "%.19s.%03dZ", when, ms);
-}

@@ -86,7 +86,4 @@ rk_status_t rk_audit_query(const rk_violation_query_t *q,
  * written quoted, as text after a '. */
 void rk_csv_field(rk_jw_t *w, const char *s);
 
-/* "YYYY-MM-DDTHH:MM:SS.mmmZ" (25 bytes with NUL). */
-void rk_format_time_ms(int64_t epoch_ms, char out[32]);
-
 #endif

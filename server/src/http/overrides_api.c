@@ -30,8 +30,10 @@
 /* One operation's arguments and result, handed to the function run by the writer. */
 /* An override's values, validated. */
 typedef struct {
-    int64_t limit, burst, window_ms, expires_ms; /* burst, window_ms, expires_ms 0: none */
-    const char *note;                            /* points into the JSON it was read from */
+    int64_t limit, burst, window_ms; /* burst, window_ms 0: the rule's */
+    bool expires;                    /* expires_ms given (it may be 0, the epoch) */
+    int64_t expires_ms;
+    const char *note; /* points into the JSON it was read from */
 } values_t;
 
 typedef struct {
@@ -59,8 +61,13 @@ static void add_time_or_null(cJSON *o, const char *name, sqlite3_stmt *st, int c
         cJSON_AddNullToObject(o, name);
         return;
     }
+    /* to the ms when it has any: an expiry put with them is read back as put */
+    int64_t ms = sqlite3_column_int64(st, col);
     char at[32];
-    rk_format_time(sqlite3_column_int64(st, col), at);
+    if (ms % 1000)
+        rk_format_time_ms(ms, at);
+    else
+        rk_format_time(ms, at);
     cJSON_AddStringToObject(o, name, at);
 }
 
@@ -182,10 +189,14 @@ static bool validate_values(const cJSON *doc, const cJSON *rule, bool in_documen
     }
 
     const cJSON *expires = cJSON_GetObjectItemCaseSensitive(doc, "expires_at");
-    if (expires && !cJSON_IsNull(expires) &&
-        (!cJSON_IsString(expires) || rk_parse_time(expires->valuestring, &v->expires_ms) != RK_OK))
-        rk_rule_error(errors, "expires_at",
-                      "must be an ISO 8601 UTC time such as \"2026-11-22T10:00:00Z\", or null");
+    if (expires && !cJSON_IsNull(expires)) {
+        v->expires =
+            cJSON_IsString(expires) && rk_parse_time(expires->valuestring, &v->expires_ms) == RK_OK;
+        if (!v->expires)
+            rk_rule_error(errors, "expires_at",
+                          "must be an ISO 8601 UTC time such as \"2026-11-22T10:00:00Z\", or "
+                          "null");
+    }
     const cJSON *note = cJSON_GetObjectItemCaseSensitive(doc, "note");
     v->note = "";
     if (note && !cJSON_IsNull(note)) {
@@ -209,7 +220,7 @@ static bool validate_put(const cJSON *doc, const cJSON *stored, op_t *op, cJSON 
     if (!reported_key(op->key))
         key_error(errors, "key");
     validate_values(doc, stored, false, &op->v, errors);
-    if (op->v.expires_ms && op->v.expires_ms <= rk_now_ms())
+    if (op->v.expires && op->v.expires_ms <= rk_now_ms())
         rk_rule_error(errors, "expires_at", "must be in the future");
     return cJSON_GetArraySize(errors) == 0;
 }
@@ -297,7 +308,7 @@ static rk_db_status_t op_put(sqlite3 *conn, void *arg) {
         sqlite3_bind_int64(st, 4, op->v.burst);
     if (op->v.window_ms)
         sqlite3_bind_int64(st, 5, op->v.window_ms);
-    if (op->v.expires_ms)
+    if (op->v.expires)
         sqlite3_bind_int64(st, 6, op->v.expires_ms);
     sqlite3_bind_text(st, 7, op->v.note, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, rk_now_ms());
@@ -417,24 +428,23 @@ static enum MHD_Result delete_override(rk_request_t *req) {
 /* ---- in the rules' export and import --------------------------------------------------- */
 
 typedef struct {
-    const cJSON *rules; /* the export's rules, sorted by id */
+    const cJSON *rule; /* the export's rules, sorted by id: the first not passed yet */
     cJSON *out;
     int64_t version;
 } export_t;
 
-/* Whether the sorted rules hold one of this id. */
-static bool has_rule(const cJSON *rules, const char *id) {
-    const cJSON *r;
-    cJSON_ArrayForEach(r, rules) {
-        int c = strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id")), id);
-        if (c >= 0)
-            return c == 0;
-    }
-    return false;
+/* Whether the export has a rule of this id; ids come in order (strcmp, as SQLite's BINARY). */
+static bool export_has_rule(export_t *ex, const char *id) {
+    int c = -1;
+    while (ex->rule &&
+           (c = strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ex->rule, "id")),
+                       id)) < 0)
+        ex->rule = ex->rule->next;
+    return ex->rule && c == 0;
 }
 
-static rk_db_status_t op_export(sqlite3 *conn, void *arg) {
-    export_t *ex = arg;
+/* The overrides not expired, and the ruleset version, in one read transaction. */
+static rk_db_status_t read_export(sqlite3 *conn, export_t *ex) {
     sqlite3_stmt *st;
     ex->version = rk_rules_db_read_version(conn);
     if (ex->version < 0 ||
@@ -447,14 +457,22 @@ static rk_db_status_t op_export(sqlite3 *conn, void *arg) {
     ex->out = cJSON_CreateArray();
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        if (has_rule(ex->rules, (const char *)sqlite3_column_text(st, 0)))
+        if (export_has_rule(ex, (const char *)sqlite3_column_text(st, 0)))
             cJSON_AddItemToArray(ex->out, override_json(st));
     sqlite3_finalize(st);
     return step == SQLITE_DONE ? RK_DB_OK : RK_DB_ERROR;
 }
 
+static rk_db_status_t op_export(sqlite3 *conn, void *arg) {
+    if (sqlite3_exec(conn, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    rk_db_status_t rc = read_export(conn, arg);
+    sqlite3_exec(conn, "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
 cJSON *rk_overrides_for_export(rk_rules_db_t *db, const cJSON *rules, int64_t *version) {
-    export_t ex = {.rules = rules};
+    export_t ex = {.rule = rules ? rules->child : NULL};
     if (rk_rules_db_run(db, NULL, NULL, op_export, &ex) == RK_DB_OK) {
         *version = ex.version;
         return ex.out;
@@ -463,12 +481,45 @@ cJSON *rk_overrides_for_export(rk_rules_db_t *db, const cJSON *rules, int64_t *v
     return NULL;
 }
 
-/* An import's rule of this id, or NULL. */
-static const cJSON *document_rule(const cJSON *rules, const char *id) {
+/* An import's rules by id, for a binary search. */
+typedef struct {
+    const cJSON **rule;
+    size_t n;
+} rule_index_t;
+
+static const char *rule_id_of(const cJSON *rule) {
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rule, "id"));
+}
+
+static int by_id(const void *a, const void *b) {
+    return strcmp(rule_id_of(*(const cJSON *const *)a), rule_id_of(*(const cJSON *const *)b));
+}
+
+/* Indexes rules (canonical: each has an id); false when out of memory. */
+static bool index_rules(const cJSON *rules, rule_index_t *ix) {
+    int n = cJSON_GetArraySize(rules);
+    ix->n = 0;
+    ix->rule = malloc((n > 0 ? (size_t)n : 1) * sizeof *ix->rule);
+    if (!ix->rule)
+        return false;
     const cJSON *r;
-    cJSON_ArrayForEach(r, rules) {
-        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id")), id))
-            return r;
+    cJSON_ArrayForEach(r, rules) ix->rule[ix->n++] = r;
+    qsort(ix->rule, ix->n, sizeof *ix->rule, by_id);
+    return true;
+}
+
+/* The import's rule of this id, or NULL. */
+static const cJSON *document_rule(const rule_index_t *ix, const char *id) {
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(rule_id_of(ix->rule[mid]), id);
+        if (c == 0)
+            return ix->rule[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -478,8 +529,8 @@ static const cJSON *document_rule(const cJSON *rules, const char *id) {
  * is not valid (problems appended, fields as in a PUT) or has expired
  * (*expired set).
  */
-static cJSON *document_row(const cJSON *item, const cJSON *rules, int64_t now_ms, cJSON *problems,
-                           bool *expired) {
+static cJSON *document_row(const cJSON *item, const rule_index_t *rules, int64_t now_ms,
+                           cJSON *problems, bool *expired) {
     if (!cJSON_IsObject(item)) {
         rk_rule_error(problems, "", "must be an object with rule, key and limit");
         return NULL;
@@ -500,7 +551,7 @@ static cJSON *document_row(const cJSON *item, const cJSON *rules, int64_t now_ms
     values_t v = {0};
     if (!rule || !validate_values(item, rule, true, &v, problems) || !given || !reported_key(key))
         return NULL;
-    if (v.expires_ms && v.expires_ms <= now_ms) {
+    if (v.expires && v.expires_ms <= now_ms) {
         *expired = true;
         return NULL;
     }
@@ -509,9 +560,10 @@ static cJSON *document_row(const cJSON *item, const cJSON *rules, int64_t now_ms
     cJSON_AddStringToObject(row, "key", key);
     cJSON_AddNumberToObject(row, "limit", (double)v.limit);
     const int64_t optional[] = {v.burst, v.window_ms, v.expires_ms};
+    const bool present[] = {v.burst != 0, v.window_ms != 0, v.expires};
     const char *const names[] = {"burst", "window_ms", "expires_at"};
     for (int k = 0; k < 3; k++) {
-        if (optional[k])
+        if (present[k])
             cJSON_AddNumberToObject(row, names[k], (double)optional[k]);
         else
             cJSON_AddNullToObject(row, names[k]);
@@ -571,7 +623,9 @@ cJSON *rk_overrides_from_document(const cJSON *list, const cJSON *rules, int64_t
     }
     int n = cJSON_GetArraySize(list), count = 0, i = 0;
     placed_row_t *placed = calloc(n > 0 ? (size_t)n : 1, sizeof *placed);
-    if (!placed) {
+    rule_index_t ix = {0};
+    if (!placed || !index_rules(rules, &ix)) {
+        free(placed);
         rk_rule_error(errors, "overrides", "are too many to read here");
         return NULL;
     }
@@ -579,7 +633,7 @@ cJSON *rk_overrides_from_document(const cJSON *list, const cJSON *rules, int64_t
     cJSON_ArrayForEach(item, list) {
         cJSON *problems = cJSON_CreateArray();
         bool gone = false;
-        cJSON *row = document_row(item, rules, now_ms, problems, &gone);
+        cJSON *row = document_row(item, &ix, now_ms, problems, &gone);
         rk_rule_errors_of_item(errors, "overrides", i, problems);
         cJSON_Delete(problems);
         if (row)
@@ -589,6 +643,7 @@ cJSON *rk_overrides_from_document(const cJSON *list, const cJSON *rules, int64_t
     }
     cJSON *rows = sorted_rows(placed, count, errors);
     free(placed);
+    free(ix.rule);
     if (cJSON_GetArraySize(errors) > 0) {
         cJSON_Delete(rows);
         return NULL;

@@ -148,20 +148,26 @@ static int row_order(const cJSON *row, const char *rule_id, const char *key) {
     return c ? c : strcmp(text(row, "key"), key);
 }
 
-/* Writes one row of the document: created, changed (values differ), or left alone. */
+/*
+ * Writes one row of the document: created, changed (values differ), or left
+ * alone. One that replaces an expired override is counted as created.
+ */
 static rk_db_status_t import_row(sqlite3 *conn, const cJSON *row, const char *actor, int64_t now_ms,
                                  rk_override_counts_t *n) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(conn, "SELECT 1 FROM rule_overrides WHERE rule_id = ?1 AND key = ?2", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(conn,
+                           "SELECT 1 FROM rule_overrides WHERE rule_id = ?1 AND key = ?2 AND "
+                           "(expires_at IS NULL OR expires_at > ?3)",
+                           -1, &st, NULL) != SQLITE_OK)
         return RK_DB_ERROR;
     sqlite3_bind_text(st, 1, text(row, "rule"), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, text(row, "key"), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms);
     int step = sqlite3_step(st);
     sqlite3_finalize(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         return RK_DB_ERROR;
-    bool existed = step == SQLITE_ROW;
+    bool existed = step == SQLITE_ROW; /* and live */
     if (sqlite3_prepare_v2(
             conn,
             "INSERT INTO rule_overrides (" COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, "
