@@ -472,6 +472,31 @@ def test_export_is_not_taken_for_a_rule_id(server):
     assert r.status == 200 and "exported_at" in r.json()
 
 
+def test_an_online_backup_of_the_file_starts_another_instance_with_everything(
+        server, make_server, workdir):
+    """The README's backup: SQLite's online backup of RATEKIT_DB, taken
+    while ratekitd runs, holds the rules, their history, overrides, lists
+    and tokens."""
+    server.create_rule(**rule(id="a", limit=3))
+    assert server.admin("PATCH", "/api/v1/rules/a", {"limit": 4}).status == 200
+    assert server.admin("PUT", "/api/v1/rules/a/overrides/user:1", {"limit": 9}).status == 200
+    assert server.admin("POST", "/api/v1/lists",
+                        {"list": "denylist", "value": "203.0.113.0/24"}).status == 201
+    secret = server.admin("POST", "/api/v1/tokens", {"name": "ci", "role": "viewer"}).json()
+    backup = workdir + "/backup.db"
+    with sqlite3.connect(server.db_path) as live, sqlite3.connect(backup) as copy:
+        live.backup(copy)
+    live.close()
+    copy.close()
+
+    other = make_server(db_path=backup)
+    assert other.admin("GET", "/api/v1/rules/a").json()["limit"] == 4
+    assert len(other.admin("GET", "/api/v1/rules/a/history").json()["history"]) == 2
+    assert other.check("a", "user:1").json()["limit"] == 9
+    assert other.check("a", "203.0.113.5").json().get("reason") == "denylist"
+    assert other.admin("GET", "/api/v1/rules", token=secret["token"]).status == 200
+
+
 def test_admin_token_is_required(server):
     for method, path, body in (("GET", "/api/v1/rules", None), ("POST", "/api/v1/rules", RULE),
                                ("GET", "/api/v1/rules/export", None),
