@@ -2,6 +2,7 @@
 rule's, deletion, validation, and an override beating the client's plan."""
 
 import datetime
+import re
 import time
 import urllib.parse
 
@@ -262,6 +263,8 @@ def test_export_and_import_carry_the_overrides(server, make_server, workdir):
     r = server.admin("PUT", path("api", "user:42"),
                      {"limit": 5, "note": "partner", "expires_at": until})
     assert r.status == 200 and r.json()["expires_at"] == until, r
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r.json()["updated_at"]), \
+        "stamps are to the second, as a rule's are"
     assert server.admin("PUT", path("api", "user:7"), {"limit": 1}).status == 200
     assert server.admin("PUT", path("burst", "user:1"),
                         {"limit": 20, "burst": 30, "window": "2h"}).status == 200

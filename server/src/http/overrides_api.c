@@ -56,15 +56,18 @@ static rk_rules_db_t *database(rk_request_t *req) {
     return db;
 }
 
-static void add_time_or_null(cJSON *o, const char *name, sqlite3_stmt *st, int col) {
+/*
+ * A time column, or null. exact: to the ms when it has any (an expiry put
+ * with them is read back as put); else to the second, as every stamp is.
+ */
+static void add_time_or_null(cJSON *o, const char *name, sqlite3_stmt *st, int col, bool exact) {
     if (sqlite3_column_type(st, col) == SQLITE_NULL) {
         cJSON_AddNullToObject(o, name);
         return;
     }
-    /* to the ms when it has any: an expiry put with them is read back as put */
     int64_t ms = sqlite3_column_int64(st, col);
     char at[32];
-    if (ms % 1000)
+    if (exact && ms % 1000)
         rk_format_time_ms(ms, at);
     else
         rk_format_time(ms, at);
@@ -86,10 +89,10 @@ static cJSON *override_json(sqlite3_stmt *st) {
     cJSON_AddNumberToObject(o, "limit", (double)sqlite3_column_int64(st, 2));
     add_int_or_null(o, "burst", st, 3);
     add_int_or_null(o, "window_ms", st, 4);
-    add_time_or_null(o, "expires_at", st, 5);
+    add_time_or_null(o, "expires_at", st, 5, true);
     cJSON_AddStringToObject(o, "note", (const char *)sqlite3_column_text(st, 6));
-    add_time_or_null(o, "created_at", st, 7);
-    add_time_or_null(o, "updated_at", st, 8);
+    add_time_or_null(o, "created_at", st, 7, false);
+    add_time_or_null(o, "updated_at", st, 8, false);
     cJSON_AddStringToObject(o, "updated_by", (const char *)sqlite3_column_text(st, 9));
     bool expired =
         sqlite3_column_type(st, 5) != SQLITE_NULL && sqlite3_column_int64(st, 5) <= rk_now_ms();
