@@ -37,7 +37,9 @@ static void check_rows(const cJSON *rows, const cJSON *rules) {
     cJSON_ArrayForEach(row, rows) {
         bool named = false;
         const cJSON *r;
-        cJSON_ArrayForEach(r, rules) named = named || !strcmp(text(r, "id"), text(row, "rule"));
+        cJSON_ArrayForEach(r, rules) {
+            named = named || !strcmp(text(r, "id"), text(row, "rule"));
+        }
         if (!named || !text(row, "key")[0])
             abort();
         if (prev) {

@@ -506,7 +506,9 @@ static bool index_rules(const cJSON *rules, rule_index_t *ix) {
     if (!ix->rule)
         return false;
     const cJSON *r;
-    cJSON_ArrayForEach(r, rules) ix->rule[ix->n++] = r;
+    cJSON_ArrayForEach(r, rules) {
+        ix->rule[ix->n++] = r;
+    }
     qsort(ix->rule, ix->n, sizeof *ix->rule, by_id);
     return true;
 }
