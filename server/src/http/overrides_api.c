@@ -551,10 +551,11 @@ static cJSON *document_row(const cJSON *item, const rule_index_t *rules, int64_t
         snprintf(key, sizeof key, "%s", given);
         rk_key_fold_header_names(key); /* as a PUT's path */
     }
-    if (!given || !reported_key(key))
+    bool key_ok = given && reported_key(key);
+    if (!key_ok)
         key_error(problems, "key");
     values_t v = {0};
-    if (!rule || !validate_values(item, rule, true, &v, problems) || !given || !reported_key(key))
+    if (!rule || !validate_values(item, rule, true, &v, problems) || !key_ok)
         return NULL;
     if (v.expires && v.expires_ms <= now_ms) {
         *expired = true;

@@ -7,6 +7,7 @@
  */
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rule.h"
@@ -149,47 +150,23 @@ static int row_order(const cJSON *row, const char *rule_id, const char *key) {
 }
 
 /*
- * Writes one row of the document: created, changed (values differ), or left
- * alone. One that replaces an expired override is counted as created.
+ * Upserts one row of the document with st (see rk_overrides_import): a new
+ * or changed row is written, an unchanged one left alone. replaces_live:
+ * a live override of that rule and key is stored (a change, not a creation).
  */
-static rk_db_status_t import_row(sqlite3 *conn, const cJSON *row, const char *actor, int64_t now_ms,
-                                 rk_override_counts_t *n) {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(conn,
-                           "SELECT 1 FROM rule_overrides WHERE rule_id = ?1 AND key = ?2 AND "
-                           "(expires_at IS NULL OR expires_at > ?3)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return RK_DB_ERROR;
-    sqlite3_bind_text(st, 1, text(row, "rule"), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, text(row, "key"), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now_ms);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
-        return RK_DB_ERROR;
-    bool existed = step == SQLITE_ROW; /* and live */
-    if (sqlite3_prepare_v2(
-            conn,
-            "INSERT INTO rule_overrides (" COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, "
-            "?9) ON CONFLICT (rule_id, key) DO UPDATE SET \"limit\" = ?3, burst = ?4, "
-            "window_ms = ?5, expires_at = ?6, note = ?7, updated_at = ?8, updated_by = ?9 "
-            "WHERE \"limit\" IS NOT ?3 OR burst IS NOT ?4 OR window_ms IS NOT ?5 OR "
-            "expires_at IS NOT ?6 OR note IS NOT ?7",
-            -1, &st, NULL) != SQLITE_OK)
-        return RK_DB_ERROR;
+static rk_db_status_t import_row(sqlite3 *conn, sqlite3_stmt *st, const cJSON *row,
+                                 bool replaces_live, rk_override_counts_t *n) {
     sqlite3_bind_text(st, 1, text(row, "rule"), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, text(row, "key"), -1, SQLITE_STATIC);
     for (int i = 0; i < 4; i++)
         bind_int_or_null(st, 3 + i, cJSON_GetObjectItemCaseSensitive(row, int_fields[i]));
     sqlite3_bind_text(st, 7, text(row, "note"), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, now_ms);
-    sqlite3_bind_text(st, 9, actor ? actor : "", -1, SQLITE_STATIC);
-    step = sqlite3_step(st);
-    sqlite3_finalize(st);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
     if (step != SQLITE_DONE)
         return RK_DB_ERROR;
     if (sqlite3_changes(conn) > 0) {
-        if (existed)
+        if (replaces_live)
             n->updated++;
         else
             n->created++;
@@ -198,10 +175,12 @@ static rk_db_status_t import_row(sqlite3 *conn, const cJSON *row, const char *ac
 }
 
 /*
- * The stored overrides rows does not name (a new array of {rule, key, live}),
- * walking both in (rule, key) order; NULL when SQLite fails.
+ * Walks the stored overrides and rows together in (rule, key) order: answers
+ * the stored ones rows does not name (a new array of {rule, key, live}), and
+ * sets live[i] when row i names a stored override that has not expired.
+ * NULL when SQLite fails.
  */
-static cJSON *absent_rows(sqlite3 *conn, const cJSON *rows, int64_t now_ms) {
+static cJSON *compare_rows(sqlite3 *conn, const cJSON *rows, int64_t now_ms, bool *live) {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(conn,
                            "SELECT rule_id, key, expires_at IS NULL OR expires_at > ?1 FROM "
@@ -211,18 +190,22 @@ static cJSON *absent_rows(sqlite3 *conn, const cJSON *rows, int64_t now_ms) {
     sqlite3_bind_int64(st, 1, now_ms);
     cJSON *absent = cJSON_CreateArray();
     const cJSON *next = rows ? rows->child : NULL;
+    int i = 0; /* next's place */
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *rule_id = (const char *)sqlite3_column_text(st, 0);
         const char *key = (const char *)sqlite3_column_text(st, 1);
-        while (next && row_order(next, rule_id, key) < 0)
+        bool is_live = sqlite3_column_int(st, 2);
+        for (; next && row_order(next, rule_id, key) < 0; i++)
             next = next->next;
-        if (next && row_order(next, rule_id, key) == 0)
+        if (next && row_order(next, rule_id, key) == 0) {
+            live[i] = is_live;
             continue;
+        }
         cJSON *gone = cJSON_CreateObject();
         cJSON_AddStringToObject(gone, "rule", rule_id);
         cJSON_AddStringToObject(gone, "key", key);
-        cJSON_AddBoolToObject(gone, "live", sqlite3_column_int(st, 2));
+        cJSON_AddBoolToObject(gone, "live", is_live);
         cJSON_AddItemToArray(absent, gone);
     }
     sqlite3_finalize(st);
@@ -256,20 +239,43 @@ static rk_db_status_t delete_rows(sqlite3 *conn, const cJSON *gone, rk_override_
     return rc;
 }
 
+/* Upserts every row; live[i]: row i replaces a live override. */
+static rk_db_status_t upsert_rows(sqlite3 *conn, const cJSON *rows, const bool *live,
+                                  const char *actor, int64_t now_ms, rk_override_counts_t *n) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(
+            conn,
+            "INSERT INTO rule_overrides (" COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, "
+            "?9) ON CONFLICT (rule_id, key) DO UPDATE SET \"limit\" = ?3, burst = ?4, "
+            "window_ms = ?5, expires_at = ?6, note = ?7, updated_at = ?8, updated_by = ?9 "
+            "WHERE \"limit\" IS NOT ?3 OR burst IS NOT ?4 OR window_ms IS NOT ?5 OR "
+            "expires_at IS NOT ?6 OR note IS NOT ?7",
+            -1, &st, NULL) != SQLITE_OK)
+        return RK_DB_ERROR;
+    sqlite3_bind_int64(st, 8, now_ms);
+    sqlite3_bind_text(st, 9, actor ? actor : "", -1, SQLITE_STATIC);
+    rk_db_status_t rc = RK_DB_OK;
+    int i = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows) {
+        if ((rc = import_row(conn, st, row, live[i++], n)) != RK_DB_OK)
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 rk_db_status_t rk_overrides_import(sqlite3 *conn, const cJSON *rows, const char *actor,
                                    int64_t now_ms, rk_override_counts_t *n) {
     memset(n, 0, sizeof *n);
-    cJSON *gone = absent_rows(conn, rows, now_ms);
-    if (!gone)
-        return RK_DB_ERROR;
-    rk_db_status_t rc = delete_rows(conn, gone, n);
+    int count = cJSON_GetArraySize(rows);
+    bool *live = calloc(count > 0 ? (size_t)count : 1, sizeof *live);
+    cJSON *gone = live ? compare_rows(conn, rows, now_ms, live) : NULL;
+    rk_db_status_t rc = gone ? delete_rows(conn, gone, n) : RK_DB_ERROR;
+    if (rc == RK_DB_OK)
+        rc = upsert_rows(conn, rows, live, actor, now_ms, n);
     cJSON_Delete(gone);
-    const cJSON *row;
-    cJSON_ArrayForEach(row, rows) {
-        if (rc != RK_DB_OK)
-            break;
-        rc = import_row(conn, row, actor, now_ms, n);
-    }
+    free(live);
     return rc;
 }
 
