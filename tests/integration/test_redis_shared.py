@@ -349,6 +349,36 @@ def test_a_round_of_checks_is_one_redis_call_and_a_bad_key_fails_only_its_own(
     assert redis.cli("EXISTS", "ratekit:{round:k38}:token_bucket") == "1"
 
 
+def test_a_round_mixing_rules_and_costs_is_one_call_each_check_decided_by_its_own(
+        make_server, redis):
+    """A round of 40 checks over two rules, two keys and 11 costs: its checks
+    share the sets of script arguments they have in common (more sets than
+    ratekitd compares a check with), all in one script call, and each check
+    is decided by its own rule, key and cost, as if it were alone."""
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_THREADS": "1"})
+    limits = {"mix-fw": 30, "mix-tb": 25}
+    s.create_rule(id="mix-fw", algorithm="fixed_window", limit=30, window="1h")
+    s.create_rule(id="mix-tb", algorithm="token_bucket", limit=25, window="1h")
+    checks = [{"rule": "mix-tb" if i % 3 == 0 else "mix-fw", "key": f"k{i % 2}",
+               "cost": 1 + i % 11} for i in range(40)]
+    redis.cli("CONFIG", "RESETSTAT")
+    results = request("POST", s.data + "/v1/check/batch", {"checks": checks}).json()["results"]
+    used = {}
+    for c, r in zip(checks, results):
+        at = (c["rule"], c["key"])
+        allowed = used.get(at, 0) + c["cost"] <= limits[c["rule"]]
+        if allowed:
+            used[at] = used.get(at, 0) + c["cost"]
+        assert r["results"][0].get("fail_mode") is None, r
+        assert (r["allowed"], r["remaining"]) == (allowed, limits[c["rule"]] - used.get(at, 0)), \
+            (c, r)
+    assert sum(not r["allowed"] for r in results) > 5, "the costs must exhaust some limits"
+    stats = redis.cli("INFO", "commandstats")
+    assert int(re.search(r"cmdstat_evalsha:calls=(\d+)", stats).group(1)) == 1, stats
+    for (rule, key), n in used.items():  # and Redis holds those counts
+        assert s.check(rule, key, cost=0).json()["remaining"] == limits[rule] - n
+
+
 def test_fail_modes_when_redis_is_gone(make_server, redis):
     env = {"RATEKIT_REDIS_URL": redis.url, "RATEKIT_REDIS_TIMEOUT_MS": "100"}
     s = make_server(env=env)

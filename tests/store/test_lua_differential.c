@@ -159,11 +159,12 @@ static void run_script(const char *sha, const char *key, const rk_limit_t *lim, 
     const char *args[] = {
         limit, window, burst, cost, now, lim->shape ? "1" : "0", s->lease_id ? s->lease_id : "",
         s->op};
-    /* EVALSHA sha 1 key [algorithm] args: the batch script takes the algorithm first. */
+    /* EVALSHA sha 1 key [1 algorithm] args: the batch script takes its number
+     * of argument sets (one), then the set, algorithm first. */
     const char alg[2] = {(char)('0' + (int)lim->algorithm), '\0'};
-    const char *argv[5 + RK_ARRAY_LEN(args)] = {"EVALSHA", via_batch ? via_batch : sha, "1", key,
-                                                alg};
-    int argc = via_batch ? 5 : 4;
+    const char *argv[6 + RK_ARRAY_LEN(args)] = {
+        "EVALSHA", via_batch ? via_batch : sha, "1", key, "1", alg};
+    int argc = via_batch ? 6 : 4;
     for (size_t i = 0; i < RK_ARRAY_LEN(args); i++)
         argv[argc++] = args[i];
     redisAppendCommand(conn, "MULTI");
@@ -631,30 +632,37 @@ Test(lua_differential, concurrency_script_refuses_an_acquire_without_lease_id) {
  * One call of the batch script decides requests of several algorithms, each
  * as its own script would, and a request whose script fails (a key of
  * another type, an acquire without a lease id) gets an error in its place
- * while the others keep their decisions. Every request of the call without
- * a time of its own is decided at the same Redis time.
+ * while the others keep their decisions. Requests of the same arguments
+ * share a set, sent once. Every request of the call without a time of its
+ * own is decided at the same Redis time.
  */
 Test(lua_differential, the_batch_script_decides_each_request_and_fails_only_its_own) {
     char sha[41];
     load_batch_script(sha);
     freeReplyObject(command("HSET %s a 1", "ratekit:{b:poisoned}:token_bucket"));
-    redisReply *r = command("EVALSHA %s 5 %s %s %s %s %s"
-                            " 3 10 1000 10 1 -1 0 %s decide_at"
-                            " 3 10 1000 10 1 -1 0 %s decide"
-                            " 0 5 60000 5 2 -1 0 %s decide"
-                            " 6 3 1000 3 1 -1 0 %s decide"
-                            " 4 10 1000 10 1 -1 0 %s decide_at",
-                            sha, "ratekit:{b:k1}:token_bucket", "ratekit:{b:poisoned}:token_bucket",
-                            "ratekit:{b:k2}:fixed_window", "ratekit:{b:k3}:concurrency",
-                            "ratekit:{b:k4}:gcra", "", "", "", "", "");
+    redisReply *r =
+        command("EVALSHA %s 6 %s %s %s %s %s %s 5"
+                " 3 10 1000 10 1 -1 0 %s decide_at"
+                " 0 5 60000 5 2 -1 0 %s decide"
+                " 6 3 1000 3 1 -1 0 %s decide"
+                " 4 10 1000 10 1 -1 0 %s decide_at"
+                " 3 10 1000 10 4 -1 0 %s decide"
+                " 1 1 2 3 4 5",
+                sha, "ratekit:{b:k1}:token_bucket", "ratekit:{b:poisoned}:token_bucket",
+                "ratekit:{b:k2}:fixed_window", "ratekit:{b:k3}:concurrency", "ratekit:{b:k4}:gcra",
+                "ratekit:{b:k1}:token_bucket", "", "", "", "", "");
     cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
-    cr_assert_eq(r->elements, 5);
+    cr_assert_eq(r->elements, 6);
     redisReply *tb = r->element[0], *bad = r->element[1], *fw = r->element[2],
-               *lease = r->element[3], *gcra = r->element[4];
+               *lease = r->element[3], *gcra = r->element[4], *tb4 = r->element[5];
     cr_assert_eq(tb->type, REDIS_REPLY_ARRAY);
     cr_assert_eq(tb->elements, 6);
     cr_assert_eq(tb->element[0]->integer, 1);
     cr_assert_eq(tb->element[1]->integer, 9);
+    cr_assert_eq(tb4->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq(tb4->elements, 5, "set 5's op (decide) answers no time");
+    cr_assert_eq(tb4->element[0]->integer, 1, "a cost of 4 of the 9 tokens left passes");
+    cr_assert_eq(tb4->element[1]->integer, 5);
     cr_assert_eq(bad->type, REDIS_REPLY_ERROR);
     cr_assert(strstr(bad->str, "WRONGTYPE") != NULL, "%s", bad->str);
     cr_assert_eq(fw->type, REDIS_REPLY_ARRAY);

@@ -44,7 +44,7 @@ typedef enum { RK_REDIS_OP_DECIDE, RK_REDIS_OP_RELEASE } rk_redis_op_t;
  */
 #define RK_REDIS_BATCH RK_ALG_COUNT
 #define RK_REDIS_SCRIPTS (RK_ALG_COUNT + 1)
-/* A batch call's arguments per request after its key: the algorithm, then its script's 8 ARGV. */
+/* A batch call's arguments per set of script arguments: the algorithm, then its script's 8 ARGV. */
 #define RK_REDIS_BATCH_ARGS 9
 /* Room for a batch call's head (EVALSHA, the SHA, the number of keys), source excepted. */
 #define RK_REDIS_BATCH_HEAD_MAX 96
@@ -112,19 +112,40 @@ int rk_redis_append_eval(const rk_redis_common_t *c, redisContext *ctx, const rk
 int rk_redis_append_eval_source(const rk_redis_common_t *c, redisContext *ctx,
                                 const rk_store_req_t *req, rk_redis_op_t op, const char *lease_id);
 
+/* The numbers of a script call's ARGV: limit, window_ms, burst, cost, now_ms (-1: Redis TIME). */
+#define RK_REDIS_CALL_NUMS 5
+
+/* A request's script arguments as values: equal values, equal bytes on the wire. */
+typedef struct {
+    int64_t num[RK_REDIS_CALL_NUMS];
+    const char *lease, *op;
+    size_t lease_len;
+    rk_algorithm_t algorithm;
+    bool shape;
+} rk_redis_call_args_t;
+
+/* The script arguments of a request (lease_id: the lease a release ends). */
+void rk_redis_call_args(const rk_store_req_t *req, rk_redis_op_t op, const char *lease_id,
+                        rk_redis_call_args_t *out);
+bool rk_redis_call_args_equal(const rk_redis_call_args_t *a, const rk_redis_call_args_t *b);
+
 /*
- * A batch call of n requests, written in RESP in three parts: the head
- * (EVALSHA of the batch script, or with source EVAL of its source: room for
- * RK_REDIS_BATCH_HEAD_MAX bytes and the source), then each request's key,
- * then each request's arguments (each part of a request in at most
- * RK_REDIS_EVAL_MAX bytes), in the same order. Its reply is an array of
- * each request's reply (as rk_redis_parse_reply reads it), or of an error
- * for a request whose script failed. Each answers the bytes it wrote.
+ * A batch call of n requests whose script arguments make `sets` distinct
+ * sets, written in RESP in parts, in this order: the head (EVALSHA of the
+ * batch script, or with source EVAL of its source: room for
+ * RK_REDIS_BATCH_HEAD_MAX bytes and the source); each request's key; the
+ * number of sets (rk_redis_format_batch_int); each set's arguments; and,
+ * when there is more than one set, each request's set, counted from 1 (in
+ * the keys' order). A part takes at most RK_REDIS_EVAL_MAX bytes. The
+ * reply is an array of each request's reply (as rk_redis_parse_reply reads
+ * it), or of an error for a request whose script failed. Each answers the
+ * bytes it wrote.
  */
-size_t rk_redis_format_batch_head(const rk_redis_common_t *c, size_t n, bool source, char *cmd);
-size_t rk_redis_format_batch_key(const rk_redis_common_t *c, const rk_store_req_t *req, char *cmd);
-size_t rk_redis_format_batch_args(const rk_store_req_t *req, rk_redis_op_t op, const char *lease_id,
+size_t rk_redis_format_batch_head(const rk_redis_common_t *c, size_t n, size_t sets, bool source,
                                   char *cmd);
+size_t rk_redis_format_batch_key(const rk_redis_common_t *c, const rk_store_req_t *req, char *cmd);
+size_t rk_redis_format_batch_int(size_t v, char *cmd);
+size_t rk_redis_format_batch_args(const rk_redis_call_args_t *args, char *cmd);
 
 /* Turns a script reply into *out (a decision) or *released; false if malformed. */
 bool rk_redis_parse_reply(const redisReply *r, const rk_store_req_t *req, rk_redis_op_t op,
