@@ -443,11 +443,11 @@ static void redis_probe(rk_store_t *base) {
 /*
  * The fewest requests sent as one call of the batch script. A call costs
  * Redis more than an EVALSHA of its own, and each request in it less
- * (Redis's CPU per token-bucket decision, pipelined: 6.9 us as an EVALSHA
- * each, 7.8 us in calls of 2, 6.7 us of 3, 5.8 us of 4, 4.2 us of 64):
- * fewer go as an EVALSHA each.
+ * (Redis's CPU per token-bucket decision, pipelined over 10,000 keys:
+ * 6.9 us as an EVALSHA each, 7.8 us in calls of 2, 6.5-6.7 us of 3, 5.8 us
+ * of 4, 4.2 us of 64): fewer go as an EVALSHA each.
  */
-#define BATCH_MIN 4
+#define BATCH_MIN 3
 
 /* One decide_async() or release_async() call, queued on a loop. */
 typedef struct async_job {
@@ -648,16 +648,18 @@ static bool pending_parts(loop_pipe_t *p, size_t *len, const async_job_t *first,
 }
 
 /* How many of the last sets a request's arguments are compared with (pending_sets). */
-#define SET_SCAN 8
+#define SET_SCAN 16
 
 /*
  * Groups the requests still to be decided of the jobs from first through
  * last by their script arguments: p->set_args holds each set, p->set_of
  * each request's; *sets their number. False when they are more than
- * PIPELINE_MAX (never so many are out at once). A request is compared with
- * the SET_SCAN sets made last only, so that grouping stays linear in the
- * requests: a round's checks mostly share a rule, and at worst a set is
- * sent twice.
+ * PIPELINE_MAX, which cannot be: a batch takes at most PIPELINE_MAX less
+ * those out, and no batch goes out while jobs wait to be sent again after
+ * a NOSCRIPT. A request is compared with the SET_SCAN sets made last only,
+ * so that grouping stays linear in the requests: a round's checks mostly
+ * share a rule, and a request whose set lies further back makes it again.
+ * A request with a lease (concurrency) makes its own without looking.
  */
 static bool pending_sets(loop_pipe_t *p, const async_job_t *first, const async_job_t *last,
                          size_t *sets) {
@@ -672,7 +674,8 @@ static bool pending_sets(loop_pipe_t *p, const async_job_t *first, const async_j
             rk_redis_call_args_t args;
             rk_redis_call_args(&j->reqs[i], j->op, j->lease_id, &args);
             size_t set = made;
-            for (size_t back = 1; back <= SET_SCAN && back <= made; back++)
+            /* A lease is one request's: its arguments are no other's. */
+            for (size_t back = 1; back <= SET_SCAN && back <= made && !args.lease_len; back++)
                 if (rk_redis_call_args_equal(&p->set_args[made - back], &args)) {
                     set = made - back;
                     break;
@@ -688,7 +691,9 @@ static bool pending_sets(loop_pipe_t *p, const async_job_t *first, const async_j
 /*
  * Writes into obuf, after *len bytes, the sets of a batch call of n
  * requests (rk_redis_format_batch_head): their number, their arguments,
- * and when there are several each request's; false when out of memory.
+ * and, when there are several but fewer than requests, each request's;
+ * false when out of memory. (As many sets as requests are theirs in order:
+ * each made its own.)
  */
 static bool sets_format(loop_pipe_t *p, size_t *len, size_t n, size_t sets) {
     if (!obuf_room(p, *len, RK_REDIS_EVAL_MAX))
@@ -699,7 +704,7 @@ static bool sets_format(loop_pipe_t *p, size_t *len, size_t n, size_t sets) {
             return false;
         *len += rk_redis_format_batch_args(&p->set_args[s], p->obuf + *len);
     }
-    for (size_t k = 0; sets > 1 && k < n; k++) {
+    for (size_t k = 0; sets > 1 && sets < n && k < n; k++) {
         if (!obuf_room(p, *len, RK_REDIS_EVAL_MAX))
             return false;
         *len += rk_redis_format_batch_int((size_t)p->set_of[k] + 1, p->obuf + *len);

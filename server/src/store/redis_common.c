@@ -39,37 +39,37 @@ static struct timeval ms_to_timeval(int64_t ms) {
 
 /*
  * The batch script. Each algorithm's script becomes a function of (KEYS,
- * ARGV), made once per call by the first request of the call that needs it
- * (making all seven costs each call about 2 us) and called for each
- * request in turn: what the script does before it reads its key (the
- * constants and helpers its decision uses) is done once per call, as is the
- * reading of Redis's clock (every request of the call with now_ms -1 gets
- * the same now). The requests of a call mostly share their arguments (one
- * rule, cost 1): each distinct set of them is sent and read once, and its
- * requests name it, or none does when all share one (9 arguments a request
- * cost Redis about 0.6 us of its 5.2 us a token-bucket decision). A request
- * whose script fails (a key of another type, a Redis refusing writes) gets
- * an error in its place, and the others their decisions, as separate calls
- * would answer. A script without the split line is made whole into its
- * function.
+ * ARGV), made once per call when the call first needs it (making all seven
+ * costs each call about 2 us) and called for each request in turn: what the
+ * script does before it reads its key (the constants and helpers its
+ * decision uses) is done once per call, as is the reading of Redis's clock
+ * (every request of the call with now_ms -1 gets the same now). The
+ * requests of a call mostly share their arguments (one rule, cost 1): each
+ * set of them is sent and read once (ratekitd finds a request's among the
+ * last sets it made), and the requests name theirs, or none does when all
+ * share one or each has its own (9 arguments a request cost Redis about
+ * 0.6 us of its 5.2 us a token-bucket decision). A request whose script
+ * fails (a key of another type, a Redis refusing writes) gets an error in
+ * its place, and the others their decisions, as separate calls would
+ * answer. A script without the split line is made whole into its function.
  */
 static const char BATCH_SPLIT[] = "\nlocal key = KEYS[1]\n";
 
 static const char BATCH_HEAD[] =
     "-- ratekit batch (built by ratekitd from lua/*.lua): the decisions of many\n"
     "-- requests in one call. KEYS[i]: request i's state key. ARGV[1]: the number\n"
-    "-- of distinct sets of arguments, S; ARGV[9s-7]: set s's algorithm (0..6, the\n"
-    "-- order of lua/README.md's table), ARGV[9s-6..9s+1]: that algorithm's ARGV;\n"
-    "-- then, when S > 1, ARGV[9S+1+i]: request i's set. Reply: each request's\n"
-    "-- reply, or an error.\n"
+    "-- of sets of arguments, S; ARGV[9s-7]: set s's algorithm (0..6, the order of\n"
+    "-- lua/README.md's table), ARGV[9s-6..9s+1]: that algorithm's ARGV; then,\n"
+    "-- when 1 < S < #KEYS, ARGV[9S+1+i]: request i's set (S = #KEYS: set i).\n"
+    "-- Reply: each request's reply, or an error.\n"
     "local make, decide = {}, {}\n";
 
 static const char BATCH_TAIL[] =
-    "-- A set's numbers are converted once, and its requests share its ARGV.\n"
-    "local out, keys, sets, now = {}, {}, {}, nil\n"
-    "local nsets = tonumber(ARGV[1])\n"
-    "for s = 1, nsets do\n"
-    "    local b, args = 9 * s - 8, {}\n"
+    "-- Set s's ARGV into args (its numbers converted) and its function (false\n"
+    "-- for an unknown algorithm). A set is read when a request first needs it.\n"
+    "local now\n"
+    "local function read_set(s, args)\n"
+    "    local b = 9 * s - 8\n"
     "    for j = 1, 4 do\n"
     "        local v = ARGV[b + 1 + j]\n"
     "        args[j] = tonumber(v) or v\n"
@@ -91,17 +91,34 @@ static const char BATCH_TAIL[] =
     "        fn = make[a]()\n"
     "        decide[a] = fn\n"
     "    end\n"
-    "    sets[s] = {fn, args}\n"
+    "    return fn or false\n"
     "end\n"
-    "local base, set = 9 * nsets + 1, sets[1]\n"
-    "for i = 1, #KEYS do\n"
-    "    if nsets > 1 then\n"
-    "        set = sets[tonumber(ARGV[base + i])]\n"
+    "\n"
+    "-- Sets shared by requests are kept; a request with a set of its own (as\n"
+    "-- many sets as keys) reads it into one table used again.\n"
+    "local out, keys, fns, argsets, own_args = {}, {}, {}, {}, {}\n"
+    "local nsets, n = tonumber(ARGV[1]), #KEYS\n"
+    "local named, own = nsets > 1 and nsets < n, nsets > 1 and nsets == n\n"
+    "for i = 1, n do\n"
+    "    local s, fn, args = 1, nil, nil\n"
+    "    if named then\n"
+    "        s = tonumber(ARGV[9 * nsets + 1 + i])\n"
+    "    end\n"
+    "    if own then\n"
+    "        args = own_args\n"
+    "        fn = read_set(i, args)\n"
+    "    else\n"
+    "        fn, args = fns[s], argsets[s]\n"
+    "        if fn == nil then\n"
+    "            args = {}\n"
+    "            fn = read_set(s, args)\n"
+    "            fns[s], argsets[s] = fn, args\n"
+    "        end\n"
     "    end\n"
     "    keys[1] = KEYS[i]\n"
     "    local ok, r = false, 'ERR unknown algorithm'\n"
-    "    if set[1] then\n"
-    "        ok, r = pcall(set[1], keys, set[2])\n"
+    "    if fn then\n"
+    "        ok, r = pcall(fn, keys, args)\n"
     "    end\n"
     "    if ok then\n"
     "        out[i] = r\n"
@@ -395,7 +412,7 @@ int rk_redis_append_eval_source(const rk_redis_common_t *c, redisContext *ctx,
 
 size_t rk_redis_format_batch_head(const rk_redis_common_t *c, size_t n, size_t sets, bool source,
                                   char *cmd) {
-    size_t argc = 3 + n + 1 + sets * RK_REDIS_BATCH_ARGS + (sets > 1 ? n : 0);
+    size_t argc = 3 + n + 1 + sets * RK_REDIS_BATCH_ARGS + (sets > 1 && sets < n ? n : 0);
     char *at = cmd;
     *at++ = '*';
     at += rk_format_int((int64_t)argc, at);

@@ -135,8 +135,8 @@ bool rk_redis_call_args_equal(const rk_redis_call_args_t *a, const rk_redis_call
  * batch script, or with source EVAL of its source: room for
  * RK_REDIS_BATCH_HEAD_MAX bytes and the source); each request's key; the
  * number of sets (rk_redis_format_batch_int); each set's arguments; and,
- * when there is more than one set, each request's set, counted from 1 (in
- * the keys' order). A part takes at most RK_REDIS_EVAL_MAX bytes. The
+ * when there are more than one set and fewer than n, each request's set,
+ * counted from 1 (in the keys' order; with n sets, request i has set i). A part takes at most RK_REDIS_EVAL_MAX bytes. The
  * reply is an array of each request's reply (as rk_redis_parse_reply reads
  * it), or of an error for a request whose script failed. Each answers the
  * bytes it wrote.
