@@ -130,16 +130,16 @@ void rk_redis_call_args(const rk_store_req_t *req, rk_redis_op_t op, const char 
 bool rk_redis_call_args_equal(const rk_redis_call_args_t *a, const rk_redis_call_args_t *b);
 
 /*
- * A batch call of n requests whose script arguments make `sets` distinct
- * sets, written in RESP in parts, in this order: the head (EVALSHA of the
+ * A batch call of n requests whose script arguments go as `sets` sets,
+ * written in RESP in parts, in this order: the head (EVALSHA of the
  * batch script, or with source EVAL of its source: room for
  * RK_REDIS_BATCH_HEAD_MAX bytes and the source); each request's key; the
  * number of sets (rk_redis_format_batch_int); each set's arguments; and,
  * when there are more than one set and fewer than n, each request's set,
- * counted from 1 (in the keys' order; with n sets, request i has set i). A part takes at most RK_REDIS_EVAL_MAX bytes. The
- * reply is an array of each request's reply (as rk_redis_parse_reply reads
- * it), or of an error for a request whose script failed. Each answers the
- * bytes it wrote.
+ * counted from 1 (in the keys' order; with n sets, request i has set i).
+ * A part takes at most RK_REDIS_EVAL_MAX bytes. The reply is an array of
+ * each request's reply (as rk_redis_parse_reply reads it), or of an error
+ * for a request whose script failed. Each answers the bytes it wrote.
  */
 size_t rk_redis_format_batch_head(const rk_redis_common_t *c, size_t n, size_t sets, bool source,
                                   char *cmd);
