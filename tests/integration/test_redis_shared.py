@@ -2,6 +2,7 @@
 redis-server, and what a check does when Redis fails."""
 
 import concurrent.futures
+import json
 import multiprocessing
 import os
 import re
@@ -377,6 +378,60 @@ def test_a_round_mixing_rules_and_costs_is_one_call_each_check_decided_by_its_ow
     assert int(re.search(r"cmdstat_evalsha:calls=(\d+)", stats).group(1)) == 1, stats
     for (rule, key), n in used.items():  # and Redis holds those counts
         assert s.check(rule, key, cost=0).json()["remaining"] == limits[rule] - n
+
+
+def _read_response(sock):
+    """Reads one HTTP/1.1 answer with a Content-Length: (status, JSON body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed before an answer"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head.split()[1]), json.loads(body[:length])
+
+
+def test_acquires_read_together_go_in_one_call_and_each_keeps_its_own_lease(make_server, redis):
+    """Eight acquires read together (ratekitd is stopped while they are
+    sent) go to Redis in a batch call or two, each acquire's arguments (its
+    lease among them) a set of its own: exactly the limit of 5 pass, each
+    with a lease of its own that Redis holds, and each release ends its
+    own lease."""
+    s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_THREADS": "1"})
+    s.create_rule(id="slots", algorithm="concurrency", limit=5, window="1m")
+    socks = [socket.create_connection(("127.0.0.1", s.data_port), timeout=5) for _ in range(8)]
+    body = b'{"rule":"slots","key":"w"}'
+    acquire = (b"POST /v1/acquire HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    try:
+        for c in socks:  # connected and served once, so that all wait idle
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _read_response(c)[0] == 200
+        redis.cli("CONFIG", "RESETSTAT")
+        s.proc.send_signal(signal.SIGSTOP)
+        try:
+            for c in socks:
+                c.sendall(acquire)
+            time.sleep(0.2)
+        finally:
+            s.proc.send_signal(signal.SIGCONT)
+        answers = [_read_response(c)[1] for c in socks]
+    finally:
+        for c in socks:
+            c.close()
+    stats = redis.cli("INFO", "commandstats")  # 8 in 3 calls at most: one has 3 or more
+    assert int(re.search(r"cmdstat_evalsha:calls=(\d+)", stats).group(1)) <= 3, stats
+    taken = [a for a in answers if a["allowed"]]
+    assert len(taken) == 5 and len({a["lease"] for a in taken}) == 5, answers
+    members = redis.cli("ZRANGE", "ratekit:{slots:w}:concurrency", "0", "-1").split()
+    assert len([m for m in members if m != "#"]) == 5, members  # one member a lease
+    for a in taken:
+        r = request("POST", s.data + "/v1/release", {"lease": a["lease"]})
+        assert r.json() == {"released": True}, (a, r.json())
+    assert redis.cli("EXISTS", "ratekit:{slots:w}:concurrency") == "0"
 
 
 def test_fail_modes_when_redis_is_gone(make_server, redis):
