@@ -390,7 +390,9 @@ def _read_response(sock):
     head, body = data.split(b"\r\n\r\n", 1)
     length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
     while len(body) < length:
-        body += sock.recv(65536)
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed within an answer"
+        body += chunk
     return int(head.split()[1]), json.loads(body[:length])
 
 
@@ -402,11 +404,13 @@ def test_acquires_read_together_go_in_one_call_and_each_keeps_its_own_lease(make
     own lease."""
     s = make_server(env={"RATEKIT_REDIS_URL": redis.url, "RATEKIT_THREADS": "1"})
     s.create_rule(id="slots", algorithm="concurrency", limit=5, window="1m")
-    socks = [socket.create_connection(("127.0.0.1", s.data_port), timeout=5) for _ in range(8)]
     body = b'{"rule":"slots","key":"w"}'
     acquire = (b"POST /v1/acquire HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    socks = []
     try:
+        for _ in range(8):
+            socks.append(socket.create_connection(("127.0.0.1", s.data_port), timeout=5))
         for c in socks:  # connected and served once, so that all wait idle
             c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             assert _read_response(c)[0] == 200

@@ -676,15 +676,16 @@ Test(lua_differential, the_batch_script_decides_each_request_and_fails_only_its_
     freeReplyObject(r);
     cr_assert_eq(command_int("EXISTS %s", "ratekit:{b:k3}:concurrency"), 0);
     cr_assert_eq(command_int("HLEN %s", "ratekit:{b:poisoned}:token_bucket"), 1);
-    /* As many sets as requests: request i has set i, named by none. */
+    /* As many sets as requests: request i has set i, named by none (fresh
+     * keys of an hour's window: nothing refills between the calls). */
     r = command("EVALSHA %s 2 %s %s 2"
-                " 0 5 60000 5 1 -1 0 %s decide"
-                " 3 10 1000 10 2 -1 0 %s decide",
-                sha, "ratekit:{b:k2}:fixed_window", "ratekit:{b:k1}:token_bucket", "", "");
+                " 0 5 3600000 5 1 -1 0 %s decide"
+                " 3 10 3600000 10 2 -1 0 %s decide",
+                sha, "ratekit:{b:k6}:fixed_window", "ratekit:{b:k7}:token_bucket", "", "");
     cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
     cr_assert_eq(r->elements, 2);
-    cr_assert_eq(r->element[0]->element[1]->integer, 2, "fixed_window: 5 - 2 - 1");
-    cr_assert_eq(r->element[1]->element[1]->integer, 3, "token_bucket: 10 - 1 - 4 - 2");
+    cr_assert_eq(r->element[0]->element[1]->integer, 4, "fixed_window: 5 - 1");
+    cr_assert_eq(r->element[1]->element[1]->integer, 8, "token_bucket: 10 - 2");
     freeReplyObject(r);
 }
 
