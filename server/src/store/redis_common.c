@@ -436,7 +436,8 @@ size_t rk_redis_format_batch_key(const rk_redis_common_t *c, const rk_store_req_
 
 size_t rk_redis_format_batch_int(size_t v, char *cmd) {
     char text[RK_INT_TEXT_MAX];
-    return (size_t)(put_bulk(cmd, text, rk_format_int((int64_t)v, text)) - cmd);
+    size_t len = rk_format_int((int64_t)v, text);
+    return (size_t)(put_bulk(cmd, text, len) - cmd);
 }
 
 size_t rk_redis_format_batch_args(const rk_redis_call_args_t *args, char *cmd) {
