@@ -704,7 +704,7 @@ static bool sets_format(loop_pipe_t *p, size_t *len, size_t n, size_t sets) {
             return false;
         *len += rk_redis_format_batch_args(&p->set_args[s], p->obuf + *len);
     }
-    for (size_t k = 0; sets > 1 && sets < n && k < n; k++) {
+    for (size_t k = 0; rk_redis_batch_names_sets(n, sets) && k < n; k++) {
         if (!obuf_room(p, *len, RK_REDIS_EVAL_MAX))
             return false;
         *len += rk_redis_format_batch_int((size_t)p->set_of[k] + 1, p->obuf + *len);

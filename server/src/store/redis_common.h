@@ -129,6 +129,11 @@ void rk_redis_call_args(const rk_store_req_t *req, rk_redis_op_t op, const char 
                         rk_redis_call_args_t *out);
 bool rk_redis_call_args_equal(const rk_redis_call_args_t *a, const rk_redis_call_args_t *b);
 
+/* Whether a batch call of n requests in `sets` sets names each request's set. */
+static inline bool rk_redis_batch_names_sets(size_t n, size_t sets) {
+    return sets > 1 && sets < n; /* one set: every request's; n sets: request i has set i */
+}
+
 /*
  * A batch call of n requests whose script arguments go as `sets` sets,
  * written in RESP in parts, in this order: the head (EVALSHA of the
